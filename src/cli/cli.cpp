@@ -1,0 +1,212 @@
+#include "cli/cli.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace solar::cli {
+
+std::map<std::string, Command>& registry() {
+  static std::map<std::string, Command> r;
+  return r;
+}
+
+struct Args::Opt {
+  std::vector<std::string> names;
+  std::string metavar, help, def;
+  enum Kind { Str, Int, Num, Flag, List } kind;
+  std::string s;
+  int64_t i = 0;
+  double d = 0;
+  bool b = false;
+  std::vector<std::string> l;
+};
+
+Args::Args(std::string command, std::string usage) : command_(std::move(command)), usage_(std::move(usage)) {}
+
+static std::vector<std::string> split_names(const std::string& names) {
+  std::vector<std::string> out;
+  std::stringstream ss(names);
+  std::string n;
+  while (std::getline(ss, n, ',')) out.push_back(n);
+  return out;
+}
+
+std::string& Args::str(const std::string& names, const std::string& metavar, const std::string& help, std::string def) {
+  auto o = std::make_unique<Opt>();
+  o->names = split_names(names);
+  o->metavar = metavar;
+  o->help = help;
+  o->kind = Opt::Str;
+  o->s = def;
+  o->def = def;
+  opts_.push_back(std::move(o));
+  return opts_.back()->s;
+}
+int64_t& Args::integer(const std::string& names, int64_t def, const std::string& help) {
+  auto o = std::make_unique<Opt>();
+  o->names = split_names(names);
+  o->metavar = "N";
+  o->help = help;
+  o->kind = Opt::Int;
+  o->i = def;
+  o->def = std::to_string(def);
+  opts_.push_back(std::move(o));
+  return opts_.back()->i;
+}
+double& Args::number(const std::string& names, double def, const std::string& help) {
+  auto o = std::make_unique<Opt>();
+  o->names = split_names(names);
+  o->metavar = "X";
+  o->help = help;
+  o->kind = Opt::Num;
+  o->d = def;
+  std::ostringstream ss;
+  ss << def;
+  o->def = ss.str();
+  opts_.push_back(std::move(o));
+  return opts_.back()->d;
+}
+bool& Args::flag(const std::string& names, const std::string& help) {
+  auto o = std::make_unique<Opt>();
+  o->names = split_names(names);
+  o->help = help;
+  o->kind = Opt::Flag;
+  opts_.push_back(std::move(o));
+  return opts_.back()->b;
+}
+std::vector<std::string>& Args::list(const std::string& names, const std::string& metavar, const std::string& help) {
+  auto o = std::make_unique<Opt>();
+  o->names = split_names(names);
+  o->metavar = metavar;
+  o->help = help + " (repeatable)";
+  o->kind = Opt::List;
+  opts_.push_back(std::move(o));
+  return opts_.back()->l;
+}
+std::vector<std::string>& Args::positional(const std::string& metavar, const std::string& help) {
+  auto o = std::make_unique<Opt>();
+  o->kind = Opt::List;
+  o->metavar = metavar;
+  o->help = help;
+  opts_.push_back(std::move(o));
+  positional_ = &opts_.back()->l;
+  positional_meta_ = metavar;
+  positional_help_ = help;
+  return *positional_;
+}
+
+Args::Opt* Args::find(const std::string& name) {
+  for (auto& o : opts_)
+    for (auto& n : o->names)
+      if (n == name) return o.get();
+  return nullptr;
+}
+
+bool Args::given(const std::string& name) const {
+  for (auto& g : given_)
+    if (g == name) return true;
+  return false;
+}
+
+std::string Args::usage() const {
+  std::ostringstream ss;
+  ss << "usage: " << usage_ << "\n\noptions:\n";
+  for (auto& o : opts_) {
+    if (o->names.empty()) continue;
+    std::string left;
+    for (size_t i = 0; i < o->names.size(); ++i) left += (i ? ", " : "") + o->names[i];
+    if (o->kind != Opt::Flag) left += " " + o->metavar;
+    ss << "  " << left;
+    for (size_t p = left.size(); p < 30; ++p) ss << ' ';
+    ss << " " << o->help;
+    if ((o->kind == Opt::Int || o->kind == Opt::Num) || (o->kind == Opt::Str && !o->def.empty()))
+      ss << " (default: " << o->def << ")";
+    ss << "\n";
+  }
+  if (positional_) ss << "  " << positional_meta_ << "  " << positional_help_ << "\n";
+  ss << "  -h, --help                     show this help\n";
+  return ss.str();
+}
+
+bool Args::parse(const std::vector<std::string>& argv) {
+  for (size_t i = 0; i < argv.size(); ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(usage().c_str(), stdout);
+      exit_code_ = 0;
+      return false;
+    }
+    std::string val;
+    bool has_inline = false;
+    if (a.rfind("--", 0) == 0 && a.find('=') != std::string::npos) {
+      val = a.substr(a.find('=') + 1);
+      a = a.substr(0, a.find('='));
+      has_inline = true;
+    }
+    Opt* o = (a.size() > 1 && a[0] == '-' && !(a.size() > 1 && (isdigit(a[1]) || a[1] == '.'))) ? find(a) : nullptr;
+    if (!o) {
+      if (a.size() > 1 && a[0] == '-' && !isdigit(a[1])) {
+        std::fprintf(stderr, "solar %s: error: unknown option '%s' (see solar %s --help)\n", command_.c_str(),
+                     a.c_str(), command_.c_str());
+        exit_code_ = 2;
+        return false;
+      }
+      if (!positional_) {
+        std::fprintf(stderr, "solar %s: error: unexpected argument '%s' (see solar %s --help)\n", command_.c_str(),
+                     a.c_str(), command_.c_str());
+        exit_code_ = 2;
+        return false;
+      }
+      positional_->push_back(argv[i]);
+      continue;
+    }
+    given_.push_back(o->names[0]);
+    for (auto& n : o->names) given_.push_back(n);
+    if (o->kind == Opt::Flag) {
+      o->b = true;
+      continue;
+    }
+    if (!has_inline) {
+      if (i + 1 >= argv.size()) {
+        std::fprintf(stderr, "solar %s: error: %s expects a value\n", command_.c_str(), a.c_str());
+        exit_code_ = 2;
+        return false;
+      }
+      val = argv[++i];
+    }
+    try {
+      size_t used = 0;
+      switch (o->kind) {
+        case Opt::Str: o->s = val; break;
+        case Opt::List: o->l.push_back(val); break;
+        case Opt::Int:
+          o->i = std::stoll(val, &used);
+          if (used != val.size()) throw std::invalid_argument("");
+          break;
+        case Opt::Num:
+          o->d = std::stod(val, &used);
+          if (used != val.size()) throw std::invalid_argument("");
+          break;
+        default: break;
+      }
+    } catch (const std::exception&) {
+      std::fprintf(stderr, "solar %s: error: %s: expected a %s, got '%s'\n", command_.c_str(), a.c_str(),
+                   o->kind == Opt::Int ? "integer" : "number", val.c_str());
+      exit_code_ = 2;
+      return false;
+    }
+  }
+  return true;
+}
+
+void check_range(const std::string& flag, double v, double lo, double hi) {
+  if (!(v >= lo && v <= hi)) {
+    std::ostringstream ss;
+    ss << flag << ": expected a value in [" << lo << ", " << hi << "], got " << v;
+    throw Error(ss.str());
+  }
+}
+
+}  // namespace solar::cli

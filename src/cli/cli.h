@@ -1,0 +1,67 @@
+// solar/cli/cli.h — subcommand registry and flag parsing for the `solar` binary.
+//
+// Each src/cli/cmd_<name>.cpp defines one subcommand and registers it with
+//   static solar::cli::Register reg("name", "one-line summary", run_fn);
+// run_fn(args) gets the arguments after the subcommand name and returns the
+// exit code. solar::Error escaping run_fn is printed as one line, exit 1.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace solar::cli {
+
+using RunFn = std::function<int(const std::vector<std::string>&)>;
+
+struct Command {
+  std::string name, summary;
+  RunFn run;
+};
+std::map<std::string, Command>& registry();
+
+struct Register {
+  Register(const std::string& name, const std::string& summary, RunFn fn) {
+    registry()[name] = Command{name, summary, std::move(fn)};
+  }
+};
+
+// A small declarative flag parser with llama.cpp-style names:
+//   Args a("generate", "solar generate -m MODEL [options]");
+//   auto& m = a.str("-m,--model", "PATH", "model: HF folder, .gguf or llama2.c .bin");
+//   auto& n = a.integer("-n,--n-predict", 128, "tokens to generate");
+//   if (!a.parse(argv)) return a.exit_code();   // --help prints usage, exit 0
+class Args {
+ public:
+  Args(std::string command, std::string usage);
+  std::string& str(const std::string& names, const std::string& metavar, const std::string& help,
+                   std::string def = "");
+  int64_t& integer(const std::string& names, int64_t def, const std::string& help);
+  double& number(const std::string& names, double def, const std::string& help);
+  bool& flag(const std::string& names, const std::string& help);
+  std::vector<std::string>& list(const std::string& names, const std::string& metavar, const std::string& help);
+  // Positional arguments left over (only accepted if allow_positional()).
+  std::vector<std::string>& positional(const std::string& metavar, const std::string& help);
+  // Returns false when the caller should exit with exit_code() (help or error).
+  bool parse(const std::vector<std::string>& argv);
+  int exit_code() const { return exit_code_; }
+  bool given(const std::string& name) const;  // was the flag passed explicitly
+  std::string usage() const;
+
+ private:
+  struct Opt;
+  std::string command_, usage_;
+  std::vector<std::unique_ptr<Opt>> opts_;
+  std::vector<std::string>* positional_ = nullptr;
+  std::string positional_meta_, positional_help_;
+  std::vector<std::string> given_;
+  int exit_code_ = 0;
+  Opt* find(const std::string& name);
+};
+
+// Throws solar::Error "--flag: expected …" when v is outside [lo, hi].
+void check_range(const std::string& flag, double v, double lo, double hi);
+
+}  // namespace solar::cli

@@ -1,0 +1,35 @@
+// solar/core/mmap.h — read-only memory-mapped files.
+//
+// Checkpoints are never loaded whole: readers map the file and hand out
+// pointers into it (TensorView). Keep the shared_ptr alive as long as views.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace solar {
+
+class MappedFile {
+ public:
+  // Throws solar::Error "<path>: cannot open: <strerror>" on failure.
+  static std::shared_ptr<MappedFile> open(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  // Hints the kernel to read ahead / drop pages (streaming tools use both).
+  void advise_sequential() const;
+  void advise_dontneed(size_t off, size_t len) const;
+
+ private:
+  MappedFile() = default;
+  std::string path_;
+  const uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace solar

@@ -1,0 +1,37 @@
+// solar/core/tensor.h — a named, typed, shaped view of bytes someone else owns.
+//
+// Shapes are row-major in Hugging Face order: a linear layer's weight is
+// [out_features, in_features]. Readers of formats with other conventions
+// (GGUF's reversed dims) convert the shape, never the bytes.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+
+namespace solar {
+
+struct TensorView {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  const void* data = nullptr;
+  size_t nbytes = 0;
+
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    return n;
+  }
+  int64_t rows() const { return shape.empty() ? 1 : shape[0]; }
+  int64_t cols() const { return shape.size() < 2 ? (shape.empty() ? 1 : shape[0]) : numel() / shape[0]; }
+  // Pointer to row r of a 2-D tensor.
+  const void* row(int64_t r) const {
+    return static_cast<const uint8_t*>(data) + size_t(r) * size_t(cols()) * dtype_size(dtype);
+  }
+};
+
+std::string shape_str(const std::vector<int64_t>& shape);  // "[4096, 32000]"
+
+}  // namespace solar

@@ -1,0 +1,26 @@
+// solar/formats/gguf.h — GGUF v3, as llama.cpp and Ollama read it.
+//
+// Reader: maps the file, checks magic/version/counts/offsets/alignment, maps
+// llama.cpp tensor names (token_embd, blk.N.attn_q, …) to HF names with
+// row-major shapes (GGUF lists dims innermost first) and sets
+// rope_interleaved = true (llama.cpp stores q/k rows permuted for
+// interleaved RoPE). F32/F16/BF16 only. Tokenizer metadata stays in the file:
+// tokenizer_path = the GGUF file itself.
+// Writer: llama architecture metadata, tokenizer.ggml.* from the checkpoint's
+// tokenizer, tensors in F32/F16/BF16 (norms always F32), q/k permuted to
+// llama.cpp's layout, 32-byte alignment, written atomically.
+#pragma once
+#include <string>
+
+#include "model/checkpoint.h"
+#include "tokenizer/tokenizer.h"
+
+namespace solar {
+
+Checkpoint read_gguf(const std::string& path);
+void write_gguf(const std::string& path, const Checkpoint& ck, DType dtype);
+// The tokenizer.ggml.* metadata of a GGUF file (tokenizer.ggml.model must be
+// "llama"); tokenizer/ builds a Tokenizer from it.
+Vocab read_gguf_vocab(const std::string& path);
+
+}  // namespace solar

@@ -1,0 +1,47 @@
+// solar/kernels/kernels.h — the matrix kernels everything hot runs on.
+//
+// CPU features are detected at run time; each entry point dispatches to the
+// fastest implementation this machine has (AMX / AVX512-BF16 / AVX-512 /
+// AVX2) and keeps a portable scalar fallback that tests compare against.
+// Threading: OpenMP, set_num_threads() (the CLI's -t) applies to all kernels.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "core/dtype.h"
+
+namespace solar::kernels {
+
+struct CpuFeatures {
+  bool avx2 = false, fma = false, f16c = false;
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512_bf16 = false;
+  bool amx_tile = false, amx_bf16 = false;  // usable: XCR0 + arch_prctl permission granted
+  std::string describe() const;            // "avx2 fma f16c avx512f … amx_bf16"
+};
+const CpuFeatures& cpu();
+
+void set_num_threads(int n);  // <= 0: all cores
+int num_threads();
+
+// y[M,N] = x[M,K] · W[N,K]ᵀ (+= y if accumulate). W is F32, BF16 or F16,
+// row-major, used in place (e.g. a mmapped checkpoint). M == 1 is the decode
+// case (memory-bound GEMV, split over threads by rows of W); M > 1 is the
+// prefill case (compute-bound GEMM).
+void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y,
+            bool accumulate = false);
+
+// Compute precision of gemm: F32, or BF16 inputs with F32 accumulation
+// (mixed-precision training; inputs are rounded to bf16 on the fly).
+enum class Precision { F32, BF16 };
+
+// C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C, all row-major f32 with
+// leading dimensions; op(X) = Xᵀ when trans. beta == 0 ignores C's contents.
+void gemm(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc, Precision p = Precision::F32);
+
+// Reference implementations (scalar, double accumulation) for tests.
+void linear_ref(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y);
+void gemm_ref(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+              const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+}  // namespace solar::kernels

@@ -1,0 +1,32 @@
+// Portable reference kernels and, until the optimised paths land, the
+// dispatch targets themselves.
+#include <omp.h>
+
+#include <vector>
+
+#include "kernels/kernels.h"
+
+namespace solar::kernels {
+
+void linear_ref(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y) {
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k) s += double(x[m * K + k]) * load_f32(W, wdt, size_t(n * K + k));
+      y[m * N + n] = float(s);
+    }
+}
+
+void gemm_ref(bool tA, bool tB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+              const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0;
+      for (int64_t k = 0; k < K; ++k)
+        s += double(tA ? A[k * lda + i] : A[i * lda + k]) * double(tB ? B[j * ldb + k] : B[k * ldb + j]);
+      float c = beta == 0 ? 0.f : beta * C[i * ldc + j];
+      C[i * ldc + j] = c + alpha * float(s);
+    }
+}
+
+}  // namespace solar::kernels

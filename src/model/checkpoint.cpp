@@ -1,0 +1,96 @@
+#include "model/checkpoint.h"
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "formats/gguf.h"
+#include "formats/hf.h"
+#include "formats/llama2c.h"
+
+#include <cstring>
+
+namespace solar {
+
+const TensorView& Checkpoint::get(const std::string& name) const {
+  auto it = tensors.find(name);
+  if (it == tensors.end()) fail(source, name, "missing tensor");
+  return it->second;
+}
+
+const TensorView& Checkpoint::lm_head() const {
+  if (config.tie_word_embeddings || !has("lm_head.weight")) return get("model.embed_tokens.weight");
+  return get("lm_head.weight");
+}
+
+TensorView Checkpoint::adopt(std::string name, DType dt, std::vector<int64_t> shape, std::vector<uint8_t> data) {
+  auto buf = std::make_shared<std::vector<uint8_t>>(std::move(data));
+  owned.push_back(buf);
+  TensorView v{std::move(name), dt, std::move(shape), buf->data(), buf->size()};
+  return v;
+}
+
+std::string layer_tensor(int layer, const char* suffix) {
+  return "model.layers." + std::to_string(layer) + "." + suffix;
+}
+
+static const char* kLayerSuffixes[] = {
+    "input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+    "self_attn.v_proj.weight", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
+    "mlp.gate_proj.weight",   "mlp.up_proj.weight",      "mlp.down_proj.weight"};
+
+std::vector<std::string> expected_tensor_names(const ModelConfig& c) {
+  std::vector<std::string> n{"model.embed_tokens.weight"};
+  for (int l = 0; l < c.num_hidden_layers; ++l)
+    for (const char* s : kLayerSuffixes) n.push_back(layer_tensor(l, s));
+  n.push_back("model.norm.weight");
+  if (!c.tie_word_embeddings) n.push_back("lm_head.weight");
+  return n;
+}
+
+std::vector<int64_t> expected_shape(const ModelConfig& c, const std::string& name) {
+  int64_t d = c.hidden_size, f = c.intermediate_size, v = c.vocab_size, q = c.q_dim(), kv = c.kv_dim();
+  auto ends = [&](const char* s) {
+    size_t n = std::strlen(s);
+    return name.size() >= n && name.compare(name.size() - n, n, s) == 0;
+  };
+  if (name == "model.embed_tokens.weight" || name == "lm_head.weight") return {v, d};
+  if (name == "model.norm.weight" || ends("layernorm.weight")) return {d};
+  if (ends("q_proj.weight")) return {q, d};
+  if (ends("k_proj.weight") || ends("v_proj.weight")) return {kv, d};
+  if (ends("o_proj.weight")) return {d, q};
+  if (ends("gate_proj.weight") || ends("up_proj.weight")) return {f, d};
+  if (ends("down_proj.weight")) return {d, f};
+  return {};
+}
+
+void Checkpoint::validate() const {
+  config.validate(source);
+  for (const auto& name : expected_tensor_names(config)) {
+    const TensorView& t = get(name);
+    auto want = expected_shape(config, name);
+    if (t.shape != want)
+      fail(source, name, "expected shape " + shape_str(want) + " from config, got " + shape_str(t.shape));
+    if (!is_float(t.dtype)) fail(source, name, std::string("expected F32, F16 or BF16, got ") + dtype_name(t.dtype));
+    if (t.nbytes != size_t(t.numel()) * dtype_size(t.dtype))
+      fail(source, name, "byte size " + std::to_string(t.nbytes) + " does not match shape " + shape_str(t.shape));
+  }
+}
+
+Checkpoint load_checkpoint(const std::string& path, const LoadOptions& opt) {
+  Checkpoint ck;
+  if (!path_exists(path)) fail(path, "", "no such file or folder");
+  if (is_dir(path)) {
+    ck = read_hf(path);
+  } else {
+    std::string head = read_file_prefix(path, 4);
+    if (head == "GGUF") ck = read_gguf(path);
+    else ck = read_llama2c(path);
+  }
+  if (!opt.tokenizer.empty()) {
+    if (!path_exists(opt.tokenizer)) fail(opt.tokenizer, "", "tokenizer not found");
+    ck.tokenizer_path = opt.tokenizer;
+  }
+  ck.validate();
+  return ck;
+}
+
+}  // namespace solar

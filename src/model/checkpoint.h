@@ -1,0 +1,66 @@
+// solar/model/checkpoint.h — a model as every command sees it.
+//
+// A Checkpoint is a config plus named tensors in Hugging Face naming and
+// layout, whatever the file format: formats/ readers map the files and fill
+// the views in place (no copy), only converting where a format forces it.
+// Tensor names (per layer N):
+//   model.embed_tokens.weight                     [vocab, d]
+//   model.layers.N.input_layernorm.weight         [d]
+//   model.layers.N.self_attn.{q,k,v,o}_proj.weight [q_dim,d] [kv_dim,d] [kv_dim,d] [d,q_dim]
+//   model.layers.N.post_attention_layernorm.weight [d]
+//   model.layers.N.mlp.{gate,up}_proj.weight      [ff, d]
+//   model.layers.N.mlp.down_proj.weight           [d, ff]
+//   model.norm.weight                             [d]
+//   lm_head.weight                                [vocab, d] (absent when tied)
+#pragma once
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/mmap.h"
+#include "core/tensor.h"
+#include "model/config.h"
+
+namespace solar {
+
+struct Checkpoint {
+  std::string source;  // path it was read from, for messages
+  ModelConfig config;
+  std::map<std::string, TensorView> tensors;
+  // Keep-alive for the bytes the views point into.
+  std::vector<std::shared_ptr<MappedFile>> files;
+  std::vector<std::shared_ptr<std::vector<uint8_t>>> owned;
+  // Tokenizer: a SentencePiece tokenizer.model, a llama2.c tokenizer.bin, or
+  // a GGUF file carrying tokenizer metadata. Empty when none was found.
+  std::string tokenizer_path;
+  nlohmann::json tokenizer_config = nlohmann::json::object();   // tokenizer_config.json
+  nlohmann::json generation_config = nlohmann::json::object();  // generation_config.json
+
+  bool has(const std::string& name) const { return tensors.count(name) != 0; }
+  // Throws "<source>: <name>: missing tensor" if absent.
+  const TensorView& get(const std::string& name) const;
+  // The output head: lm_head.weight, or the embedding when tied.
+  const TensorView& lm_head() const;
+  // Checks every tensor the config implies exists with the right shape and a
+  // float dtype; throws naming the first tensor that does not.
+  void validate() const;
+  // Stores `data` in `owned` and returns a view of it.
+  TensorView adopt(std::string name, DType dt, std::vector<int64_t> shape, std::vector<uint8_t> data);
+};
+
+std::string layer_tensor(int layer, const char* suffix);  // "model.layers.N.<suffix>"
+// Every tensor name the config implies, in the canonical (HF) order.
+std::vector<std::string> expected_tensor_names(const ModelConfig& c);
+std::vector<int64_t> expected_shape(const ModelConfig& c, const std::string& name);
+
+struct LoadOptions {
+  std::string tokenizer;  // --tokenizer override
+};
+
+// Opens an HF folder, a GGUF file or a llama2.c .bin by looking at it (folder;
+// "GGUF" magic; otherwise llama2.c), validates it, and finds its tokenizer.
+Checkpoint load_checkpoint(const std::string& path, const LoadOptions& opt = {});
+
+}  // namespace solar

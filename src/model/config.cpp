@@ -1,0 +1,163 @@
+#include "model/config.h"
+
+#include "core/error.h"
+
+namespace solar {
+
+int64_t ModelConfig::num_parameters() const {
+  int64_t d = hidden_size, f = intermediate_size, v = vocab_size;
+  int64_t per_layer = d * q_dim() + 2 * d * kv_dim() + q_dim() * d + 3 * d * f + 2 * d;
+  return v * d + int64_t(num_hidden_layers) * per_layer + d + (tie_word_embeddings ? 0 : v * d);
+}
+
+void ModelConfig::validate(const std::string& src) const {
+  auto pos = [&](const char* field, int64_t v) {
+    if (v <= 0) fail(src, field, "expected a positive integer, got " + std::to_string(v));
+  };
+  pos("hidden_size", hidden_size);
+  pos("intermediate_size", intermediate_size);
+  pos("num_hidden_layers", num_hidden_layers);
+  pos("num_attention_heads", num_attention_heads);
+  pos("num_key_value_heads", num_key_value_heads);
+  pos("head_dim", head_dim);
+  pos("vocab_size", vocab_size);
+  pos("max_position_embeddings", max_position_embeddings);
+  if (num_attention_heads % num_key_value_heads != 0)
+    fail(src, "num_key_value_heads", "expected a divisor of num_attention_heads (" +
+                                         std::to_string(num_attention_heads) + "), got " +
+                                         std::to_string(num_key_value_heads));
+  if (head_dim % 2 != 0) fail(src, "head_dim", "expected an even number for RoPE, got " + std::to_string(head_dim));
+  if (!(rms_norm_eps > 0)) fail(src, "rms_norm_eps", "expected > 0");
+  if (!(rope_theta > 0)) fail(src, "rope_theta", "expected > 0");
+  if (sliding_window < 0) fail(src, "sliding_window", "expected >= 0 or null");
+  if (bos_token_id >= vocab_size) fail(src, "bos_token_id", "expected < vocab_size");
+  if (eos_token_id >= vocab_size) fail(src, "eos_token_id", "expected < vocab_size");
+}
+
+static int get_int(const nlohmann::json& j, const char* k, const std::string& src, bool required, int def) {
+  if (!j.contains(k) || j[k].is_null()) {
+    if (required) fail(src, k, "missing (expected an integer)");
+    return def;
+  }
+  if (!j[k].is_number_integer()) fail(src, k, "expected an integer, got " + j[k].dump());
+  int64_t v = j[k].get<int64_t>();
+  if (v < INT32_MIN || v > INT32_MAX) fail(src, k, "out of range: " + j[k].dump());
+  return int(v);
+}
+static double get_num(const nlohmann::json& j, const char* k, const std::string& src, double def) {
+  if (!j.contains(k) || j[k].is_null()) return def;
+  if (!j[k].is_number()) fail(src, k, "expected a number, got " + j[k].dump());
+  return j[k].get<double>();
+}
+
+ModelConfig config_from_json(const nlohmann::json& j, const std::string& src) {
+  if (!j.is_object()) fail(src, "", "expected a JSON object");
+  ModelConfig c;
+  std::string arch;
+  if (j.contains("architectures")) {
+    if (!j["architectures"].is_array() || j["architectures"].empty() || !j["architectures"][0].is_string())
+      fail(src, "architectures", "expected a list of strings");
+    arch = j["architectures"][0].get<std::string>();
+  }
+  std::string mt = j.contains("model_type") && j["model_type"].is_string() ? j["model_type"].get<std::string>() : "";
+  if (arch.empty()) arch = mt == "mistral" ? "MistralForCausalLM" : mt == "llama" ? "LlamaForCausalLM" : "";
+  if (arch != "LlamaForCausalLM" && arch != "MistralForCausalLM")
+    fail(src, "architectures", "unsupported architecture '" + arch +
+                                   "' (expected LlamaForCausalLM or MistralForCausalLM)");
+  c.architecture = arch;
+  c.model_type = arch == "MistralForCausalLM" ? "mistral" : "llama";
+  c.hidden_size = get_int(j, "hidden_size", src, true, 0);
+  c.intermediate_size = get_int(j, "intermediate_size", src, true, 0);
+  c.num_hidden_layers = get_int(j, "num_hidden_layers", src, true, 0);
+  c.num_attention_heads = get_int(j, "num_attention_heads", src, true, 0);
+  c.num_key_value_heads = get_int(j, "num_key_value_heads", src, false, c.num_attention_heads);
+  c.vocab_size = get_int(j, "vocab_size", src, true, 0);
+  c.max_position_embeddings = get_int(j, "max_position_embeddings", src, false, 2048);
+  c.head_dim = get_int(j, "head_dim", src, false, 0);
+  if (c.head_dim == 0 && c.num_attention_heads > 0) {
+    if (c.hidden_size % c.num_attention_heads != 0)
+      fail(src, "hidden_size", "expected a multiple of num_attention_heads when head_dim is absent");
+    c.head_dim = c.hidden_size / c.num_attention_heads;
+  }
+  c.rms_norm_eps = float(get_num(j, "rms_norm_eps", src, 1e-6));
+  c.rope_theta = get_num(j, "rope_theta", src, 10000.0);
+  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
+    fail(src, "rope_scaling", "not supported (expected null)");
+  if (j.contains("tie_word_embeddings")) {
+    if (!j["tie_word_embeddings"].is_boolean()) fail(src, "tie_word_embeddings", "expected true or false");
+    c.tie_word_embeddings = j["tie_word_embeddings"].get<bool>();
+  }
+  c.bos_token_id = get_int(j, "bos_token_id", src, false, 1);
+  c.eos_token_id = get_int(j, "eos_token_id", src, false, 2);
+  c.sliding_window = get_int(j, "sliding_window", src, false, 0);
+  if (j.contains("torch_dtype") && j["torch_dtype"].is_string())
+    c.torch_dtype = parse_dtype(j["torch_dtype"].get<std::string>(), src + ": torch_dtype");
+  c.validate(src);
+  return c;
+}
+
+nlohmann::json config_to_json(const ModelConfig& c) {
+  nlohmann::json j;
+  j["architectures"] = {c.architecture};
+  j["model_type"] = c.model_type;
+  j["hidden_size"] = c.hidden_size;
+  j["intermediate_size"] = c.intermediate_size;
+  j["num_hidden_layers"] = c.num_hidden_layers;
+  j["num_attention_heads"] = c.num_attention_heads;
+  j["num_key_value_heads"] = c.num_key_value_heads;
+  j["head_dim"] = c.head_dim;
+  j["vocab_size"] = c.vocab_size;
+  j["max_position_embeddings"] = c.max_position_embeddings;
+  j["rms_norm_eps"] = c.rms_norm_eps;
+  j["rope_theta"] = c.rope_theta;
+  j["rope_scaling"] = nullptr;
+  j["tie_word_embeddings"] = c.tie_word_embeddings;
+  j["bos_token_id"] = c.bos_token_id;
+  j["eos_token_id"] = c.eos_token_id;
+  j["hidden_act"] = "silu";
+  j["attention_bias"] = false;
+  j["attention_dropout"] = 0.0;
+  j["initializer_range"] = 0.02;
+  if (c.model_type == "mistral") j["sliding_window"] = c.sliding_window ? nlohmann::json(c.sliding_window) : nlohmann::json(nullptr);
+  j["torch_dtype"] = c.torch_dtype == DType::BF16 ? "bfloat16" : c.torch_dtype == DType::F16 ? "float16" : "float32";
+  j["use_cache"] = true;
+  return j;
+}
+
+static ModelConfig make(int d, int f, int L, int h, int kv, int v, int ctx, bool tie) {
+  ModelConfig c;
+  c.hidden_size = d;
+  c.intermediate_size = f;
+  c.num_hidden_layers = L;
+  c.num_attention_heads = h;
+  c.num_key_value_heads = kv;
+  c.head_dim = d / h;
+  c.vocab_size = v;
+  c.max_position_embeddings = ctx;
+  c.tie_word_embeddings = tie;
+  return c;
+}
+
+ModelConfig preset_config(const std::string& n) {
+  ModelConfig c;
+  if (n == "tiny") c = make(64, 172, 5, 8, 4, 512, 512, true);
+  else if (n == "10m") c = make(256, 688, 8, 8, 4, 8192, 1024, true);
+  else if (n == "50m") c = make(512, 1376, 10, 8, 4, 16384, 1024, true);
+  else if (n == "110m") c = make(768, 2048, 12, 12, 12, 32000, 1024, true);
+  else if (n == "1b") c = make(2048, 5632, 16, 32, 4, 32000, 2048, false);
+  else if (n == "mistral-7b" || n == "solar-10.7b") {
+    c = make(4096, 14336, n == "mistral-7b" ? 32 : 48, 32, 8, 32000, n == "mistral-7b" ? 32768 : 4096, false);
+    c.architecture = n == "mistral-7b" ? "MistralForCausalLM" : "LlamaForCausalLM";
+    c.model_type = n == "mistral-7b" ? "mistral" : "llama";
+    c.rope_theta = 10000.0;
+    c.sliding_window = n == "mistral-7b" ? 4096 : 0;
+    c.torch_dtype = DType::BF16;
+  } else {
+    fail("--preset", "", "unknown preset '" + n + "' (expected one of: " + preset_names() + ")");
+  }
+  return c;
+}
+
+std::string preset_names() { return "tiny, 10m, 50m, 110m, 1b, mistral-7b, solar-10.7b"; }
+
+}  // namespace solar

@@ -1,0 +1,54 @@
+// solar/model/config.h — the shape of a Llama-architecture model.
+//
+// Mirrors Hugging Face's LlamaConfig / MistralConfig field names so that
+// config.json round-trips. Every format reader fills one of these.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/dtype.h"
+
+namespace solar {
+
+struct ModelConfig {
+  std::string architecture = "LlamaForCausalLM";  // or MistralForCausalLM
+  std::string model_type = "llama";               // or "mistral"
+  int hidden_size = 0;
+  int intermediate_size = 0;
+  int num_hidden_layers = 0;
+  int num_attention_heads = 0;
+  int num_key_value_heads = 0;
+  int head_dim = 0;  // 0 until resolved; always hidden_size / heads unless given
+  int vocab_size = 0;
+  int max_position_embeddings = 2048;
+  float rms_norm_eps = 1e-5f;
+  double rope_theta = 10000.0;
+  bool tie_word_embeddings = false;
+  int bos_token_id = 1;
+  int eos_token_id = 2;
+  int sliding_window = 0;  // 0 = none (full causal attention)
+  DType torch_dtype = DType::F32;
+  // true: RoPE rotates adjacent pairs (x0,x1),(x2,x3)… with q/k rows as
+  // llama2.c and GGUF store them; false: HF "rotate_half" on split halves.
+  // Checkpoints are run in place in either layout; converters permute rows.
+  bool rope_interleaved = false;
+
+  int kv_dim() const { return num_key_value_heads * head_dim; }
+  int q_dim() const { return num_attention_heads * head_dim; }
+  int64_t num_parameters() const;
+  // Throws solar::Error "<source>: <field>: expected …" on the first problem.
+  void validate(const std::string& source) const;
+};
+
+// config.json <-> ModelConfig. from_json names `source` (the file) in errors
+// and requires the fields a Llama model cannot run without.
+ModelConfig config_from_json(const nlohmann::json& j, const std::string& source);
+nlohmann::json config_to_json(const ModelConfig& c);
+
+// Named shapes for `solar init --preset` and benchmarks:
+// "tiny", "10m", "50m", "110m", "1b", "mistral-7b", "solar-10.7b".
+ModelConfig preset_config(const std::string& name);
+std::string preset_names();
+
+}  // namespace solar

@@ -1,0 +1,60 @@
+// solar/tokenizer/tokenizer.h — text <-> token ids, as Hugging Face does it.
+//
+// Three sources, one interface: a SentencePiece tokenizer.model (Llama 2,
+// Mistral/SOLAR; via Debian's libsentencepiece), a llama2.c tokenizer.bin,
+// and GGUF tokenizer.ggml.* metadata (both score-based BPE over a Vocab).
+// encode() never adds EOS unless asked; BOS per add_bos. Special/control
+// tokens in the text are not parsed (like HF's add_special_tokens path).
+#pragma once
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace solar {
+
+// GGUF token types (llama.cpp): 1 normal, 2 unknown, 3 control,
+// 4 user-defined, 5 unused, 6 byte.
+struct Vocab {
+  std::vector<std::string> pieces;  // SentencePiece spelling ("▁the", "<0x0A>")
+  std::vector<float> scores;
+  std::vector<int> types;
+  int bos = 1, eos = 2, unk = 0;
+};
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  virtual std::vector<int> encode(std::string_view text, bool add_bos, bool add_eos = false) const = 0;
+  // Whole-sequence decode as HF's tokenizer.decode(skip_special_tokens=True).
+  virtual std::string decode(const std::vector<int>& ids) const = 0;
+  virtual int vocab_size() const = 0;
+  virtual int bos_id() const = 0;
+  virtual int eos_id() const = 0;
+  virtual Vocab vocab() const = 0;
+  // Id of an exact piece, or -1.
+  virtual int piece_to_id(std::string_view piece) const = 0;
+};
+
+// Loads by content: a SentencePiece model proto, a llama2.c tokenizer.bin
+// (needs vocab_size: the file has no count), or a .gguf file's metadata.
+// Throws solar::Error naming the file.
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, int vocab_size_hint = 0);
+std::unique_ptr<Tokenizer> tokenizer_from_vocab(Vocab v);
+
+// Streaming detokenizer for generate/chat: feed ids one at a time, get the
+// text that is now final (holds back incomplete UTF-8 from byte tokens;
+// drops the leading space of the first piece after BOS, like HF and run.c).
+class StreamDecoder {
+ public:
+  explicit StreamDecoder(const Tokenizer& tok);
+  std::string push(int id);
+  std::string flush();  // whatever is held back
+
+ private:
+  const Tokenizer& tok_;
+  std::vector<int> ids_;
+  size_t emitted_ = 0;  // bytes of decode(ids_) already returned
+};
+
+}  // namespace solar
