@@ -1,0 +1,60 @@
+// solar generate — complete a prompt; only the continuation goes to stdout.
+#include <cstdio>
+
+#include "cli/common.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "kernels/kernels.h"
+
+namespace solar::cli {
+
+static int run_generate(const std::vector<std::string>& argv) {
+  Args a("generate", "solar generate -m MODEL [-p PROMPT | -f FILE] [-n N] [options]");
+  auto& model = a.str("-m,--model", "PATH", "HF folder, .gguf file or llama2.c .bin");
+  auto& tokenizer = a.str("--tokenizer", "PATH", "tokenizer.model / tokenizer.bin (default: beside the model)");
+  auto& prompt = a.str("-p,--prompt", "TEXT", "prompt");
+  auto& file = a.str("-f,--file", "FILE", "read the prompt from a file");
+  auto& n_predict = a.integer("-n,--n-predict", 128, "tokens to generate; -1 = until EOS or context end");
+  auto& n_ctx = a.integer("-c,--ctx-size", 0, "context length; 0 = the model's max_position_embeddings");
+  auto& threads = a.integer("-t,--threads", 0, "threads; 0 = all cores");
+  auto& stops = a.list("--stop", "TEXT", "stop when this text is generated");
+  auto& ignore_eos = a.flag("--ignore-eos", "keep generating past the end-of-sequence token");
+  auto& no_bos = a.flag("--no-bos", "do not prepend BOS to the prompt");
+  auto& verbose = a.flag("-v,--verbose", "log model and timing details to stderr");
+  SamplingFlags sf = add_sampling_flags(a);
+  if (!a.parse(argv)) return a.exit_code();
+  if (!prompt.empty() && !file.empty()) throw Error("-p and -f: give one prompt, not both");
+  std::string text = file.empty() ? prompt : read_file(file);
+  check_range("-n", double(n_predict), -1, 1e9);
+  check_range("-c", double(n_ctx), 0, 1e9);
+  kernels::set_num_threads(int(threads));
+  GenerateOptions opt;
+  opt.sampler = sampler_config(sf);
+  opt.n_predict = int(n_predict);
+  opt.stop = stops;
+  opt.stop_at_eos = !ignore_eos;
+
+  auto lm = load_model(model, tokenizer);
+  Context ctx(*lm->model, int(n_ctx));
+  std::vector<int> ids = lm->tok->encode(text, !no_bos);
+  if (ids.empty()) throw Error("prompt: empty after tokenization (and --no-bos given)");
+  if (verbose)
+    std::fprintf(stderr, "solar: %s: %d layers, d=%d, vocab %d, ctx %d, %d threads, %s; seed %llu\n",
+                 model.c_str(), lm->ck.config.num_hidden_layers, lm->ck.config.hidden_size,
+                 lm->ck.config.vocab_size, ctx.n_ctx(), kernels::num_threads(), kernels::cpu().describe().c_str(),
+                 (unsigned long long)opt.sampler.seed);
+  GenerateResult r = generate(ctx, *lm->tok, ids, opt, [](const std::string& s) {
+    std::fwrite(s.data(), 1, s.size(), stdout);
+    std::fflush(stdout);
+    return true;
+  });
+  size_t nd = r.tokens.size();
+  std::fprintf(stderr, "\nsolar: prefill %d tokens in %.3f s (%.1f tok/s); decode %zu tokens in %.3f s (%.1f tok/s); stop: %s\n",
+               r.n_prompt, r.prefill_s, r.n_prompt / std::max(r.prefill_s, 1e-9), nd, r.decode_s,
+               nd / std::max(r.decode_s, 1e-9), r.stop_reason.c_str());
+  return 0;
+}
+
+static Register reg("generate", "complete a prompt (streams the continuation to stdout)", run_generate);
+
+}  // namespace solar::cli

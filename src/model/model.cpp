@@ -1,0 +1,167 @@
+#include "model/model.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/kernels.h"
+#include "kernels/ops.h"
+
+namespace solar {
+
+static std::vector<float> to_f32(const TensorView& t) {
+  std::vector<float> out(size_t(t.numel()));
+  convert(t.data, t.dtype, out.data(), DType::F32, out.size());
+  return out;
+}
+
+Model::Model(const Checkpoint& ck) : ck_(ck), cfg_(ck.config) {
+  embed_ = &ck.get("model.embed_tokens.weight");
+  head_ = &ck.lm_head();
+  final_norm_ = to_f32(ck.get("model.norm.weight"));
+  for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
+    Layer L;
+    L.wq = &ck.get(layer_tensor(l, "self_attn.q_proj.weight"));
+    L.wk = &ck.get(layer_tensor(l, "self_attn.k_proj.weight"));
+    L.wv = &ck.get(layer_tensor(l, "self_attn.v_proj.weight"));
+    L.wo = &ck.get(layer_tensor(l, "self_attn.o_proj.weight"));
+    L.w_gate = &ck.get(layer_tensor(l, "mlp.gate_proj.weight"));
+    L.w_up = &ck.get(layer_tensor(l, "mlp.up_proj.weight"));
+    L.w_down = &ck.get(layer_tensor(l, "mlp.down_proj.weight"));
+    L.attn_norm = to_f32(ck.get(layer_tensor(l, "input_layernorm.weight")));
+    L.ffn_norm = to_f32(ck.get(layer_tensor(l, "post_attention_layernorm.weight")));
+    layers_.push_back(std::move(L));
+  }
+  inv_freq_.resize(size_t(cfg_.head_dim / 2));
+  kernels::rope_inv_freq(inv_freq_.data(), cfg_.head_dim, cfg_.rope_theta);
+}
+
+uint64_t Model::weight_bytes_per_token() const {
+  uint64_t b = head_->nbytes + uint64_t(cfg_.hidden_size) * dtype_size(embed_->dtype);
+  for (auto& L : layers_)
+    b += L.wq->nbytes + L.wk->nbytes + L.wv->nbytes + L.wo->nbytes + L.w_gate->nbytes + L.w_up->nbytes +
+         L.w_down->nbytes;
+  return b;
+}
+
+Context::Context(const Model& m, int n_ctx) : m_(m) {
+  const auto& c = m.cfg_;
+  n_ctx_ = n_ctx > 0 ? std::min(n_ctx, c.max_position_embeddings) : c.max_position_embeddings;
+  size_t per = size_t(c.num_hidden_layers) * size_t(n_ctx_) * size_t(c.kv_dim());
+  kcache_.resize(per);
+  vcache_.resize(per);
+}
+
+void Context::truncate(int n) { n_past_ = std::clamp(n, 0, n_past_); }
+
+void Context::ensure_scratch(int n) {
+  if (n <= scratch_n_) return;
+  const auto& c = m_.cfg_;
+  size_t N = size_t(n);
+  x_.resize(N * c.hidden_size);
+  h_.resize(N * std::max(c.hidden_size, c.q_dim()));
+  q_.resize(N * c.q_dim());
+  k_.resize(N * c.kv_dim());
+  v_.resize(N * c.kv_dim());
+  att_.resize(N * c.q_dim());
+  gate_.resize(N * c.intermediate_size);
+  up_.resize(N * c.intermediate_size);
+  scratch_n_ = n;
+}
+
+static void linear(const float* x, int n, const TensorView& w, float* y, bool acc = false) {
+  kernels::linear(x, n, w.cols(), w.data, w.dtype, w.rows(), y, acc);
+}
+
+void Context::eval(const int* tokens, int n, float* logits, float* all_logits) {
+  const auto& c = m_.cfg_;
+  if (n <= 0) return;
+  if (n_past_ + n > n_ctx_)
+    fail("context", "", "prompt and generated tokens (" + std::to_string(n_past_ + n) +
+                            ") exceed the context length " + std::to_string(n_ctx_) + " (-c)");
+  for (int i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= c.vocab_size)
+      fail("token id " + std::to_string(tokens[i]) + " out of range [0, " + std::to_string(c.vocab_size) + ")");
+  ensure_scratch(n);
+  const int d = c.hidden_size, hd = c.head_dim, Hq = c.num_attention_heads, Hkv = c.num_key_value_heads;
+  const int qd = c.q_dim(), kvd = c.kv_dim(), ff = c.intermediate_size, group = Hq / Hkv;
+  const int pos0 = n_past_;
+  const float scale = 1.0f / std::sqrt(float(hd));
+
+  for (int i = 0; i < n; ++i)
+    convert(m_.embed_->row(tokens[i]), m_.embed_->dtype, &x_[size_t(i) * d], DType::F32, size_t(d));
+
+  for (int l = 0; l < c.num_hidden_layers; ++l) {
+    const Model::Layer& L = m_.layers_[l];
+    float* kc = &kcache_[size_t(l) * n_ctx_ * kvd];
+    float* vc = &vcache_[size_t(l) * n_ctx_ * kvd];
+#pragma omp parallel for schedule(static) if (n > 1)
+    for (int i = 0; i < n; ++i) kernels::rmsnorm(&h_[size_t(i) * d], &x_[size_t(i) * d], L.attn_norm.data(), d, c.rms_norm_eps);
+    linear(h_.data(), n, *L.wq, q_.data());
+    linear(h_.data(), n, *L.wk, k_.data());
+    linear(h_.data(), n, *L.wv, v_.data());
+#pragma omp parallel for schedule(static) if (n > 1)
+    for (int i = 0; i < n; ++i) {
+      for (int h = 0; h < Hq; ++h) kernels::rope(&q_[size_t(i) * qd + h * hd], hd, pos0 + i, m_.inv_freq_.data(), c.rope_interleaved);
+      for (int h = 0; h < Hkv; ++h) kernels::rope(&k_[size_t(i) * kvd + h * hd], hd, pos0 + i, m_.inv_freq_.data(), c.rope_interleaved);
+      std::memcpy(kc + size_t(pos0 + i) * kvd, &k_[size_t(i) * kvd], sizeof(float) * kvd);
+      std::memcpy(vc + size_t(pos0 + i) * kvd, &v_[size_t(i) * kvd], sizeof(float) * kvd);
+    }
+    // Attention: one (query, head) pair per work item; scores live on the stack
+    // of the worker (bounded by n_ctx).
+#pragma omp parallel
+    {
+      std::vector<float> sc(size_t(pos0 + n));
+#pragma omp for collapse(2) schedule(static)
+      for (int i = 0; i < n; ++i)
+        for (int h = 0; h < Hq; ++h) {
+          const int p = pos0 + i, kvh = h / group;
+          const int lo = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
+          const float* qv = &q_[size_t(i) * qd + h * hd];
+          float mx = -INFINITY;
+          for (int j = lo; j <= p; ++j) {
+            const float* kv = kc + size_t(j) * kvd + kvh * hd;
+            float s = 0;
+            for (int e = 0; e < hd; ++e) s += qv[e] * kv[e];
+            sc[j] = s * scale;
+            mx = std::max(mx, sc[j]);
+          }
+          float sum = 0;
+          for (int j = lo; j <= p; ++j) sum += (sc[j] = std::exp(sc[j] - mx));
+          float inv = 1.0f / sum;
+          float* out = &att_[size_t(i) * qd + h * hd];
+          std::fill(out, out + hd, 0.0f);
+          for (int j = lo; j <= p; ++j) {
+            const float* vv = vc + size_t(j) * kvd + kvh * hd;
+            float a = sc[j] * inv;
+            for (int e = 0; e < hd; ++e) out[e] += a * vv[e];
+          }
+        }
+    }
+    linear(att_.data(), n, *L.wo, x_.data(), /*acc=*/true);  // residual
+#pragma omp parallel for schedule(static) if (n > 1)
+    for (int i = 0; i < n; ++i) kernels::rmsnorm(&h_[size_t(i) * d], &x_[size_t(i) * d], L.ffn_norm.data(), d, c.rms_norm_eps);
+    linear(h_.data(), n, *L.w_gate, gate_.data());
+    linear(h_.data(), n, *L.w_up, up_.data());
+#pragma omp parallel for schedule(static) if (n > 1)
+    for (int i = 0; i < n; ++i) kernels::swiglu(&gate_[size_t(i) * ff], &up_[size_t(i) * ff], ff);
+    linear(gate_.data(), n, *L.w_down, x_.data(), /*acc=*/true);
+  }
+  n_past_ += n;
+
+  const int V = c.vocab_size;
+  if (all_logits) {
+#pragma omp parallel for schedule(static) if (n > 1)
+    for (int i = 0; i < n; ++i) kernels::rmsnorm(&h_[size_t(i) * d], &x_[size_t(i) * d], m_.final_norm_.data(), d, c.rms_norm_eps);
+    linear(h_.data(), n, *m_.head_, all_logits);
+    if (logits) std::memcpy(logits, all_logits + size_t(n - 1) * V, sizeof(float) * V);
+  } else if (logits) {
+    kernels::rmsnorm(h_.data(), &x_[size_t(n - 1) * d], m_.final_norm_.data(), d, c.rms_norm_eps);
+    linear(h_.data(), 1, *m_.head_, logits);
+  }
+}
+
+}  // namespace solar

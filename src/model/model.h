@@ -1,0 +1,68 @@
+// solar/model/model.h — the inference engine for Llama-architecture models.
+//
+// Model holds a Checkpoint's weights in place (mmapped F32/BF16/F16; only
+// the small norm vectors are copied to F32). A Context owns one sequence's
+// KV cache and runs tokens through the model: a batch of n tokens is one
+// prefill (every linear layer is an [n, d] × Wᵀ GEMM), n == 1 is decode
+// (GEMV, memory-bound). Forward of one block, shapes for n tokens:
+//   h = rmsnorm(x) [n,d] → q [n,Hq·hd], k,v [n,Hkv·hd] → RoPE(q,k)
+//   → causal GQA attention over the cache (sliding window if configured)
+//   → o_proj [n,d] + x → rmsnorm → down(silu(gate) ⊙ up) [n,d] + residual.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "model/checkpoint.h"
+
+namespace solar {
+
+class Model {
+ public:
+  // Keeps a reference to ck: it must outlive the Model.
+  explicit Model(const Checkpoint& ck);
+  const ModelConfig& config() const { return cfg_; }
+  const Checkpoint& checkpoint() const { return ck_; }
+  // Bytes of weights read per decoded token (for bandwidth figures).
+  uint64_t weight_bytes_per_token() const;
+
+  struct Layer {
+    const TensorView *wq, *wk, *wv, *wo, *w_gate, *w_up, *w_down;
+    std::vector<float> attn_norm, ffn_norm;
+  };
+
+ private:
+  friend class Context;
+  const Checkpoint& ck_;
+  ModelConfig cfg_;
+  const TensorView* embed_;
+  const TensorView* head_;
+  std::vector<float> final_norm_;
+  std::vector<Layer> layers_;
+  std::vector<float> inv_freq_;
+};
+
+class Context {
+ public:
+  // n_ctx <= 0: the model's max_position_embeddings.
+  Context(const Model& m, int n_ctx = 0);
+  int n_ctx() const { return n_ctx_; }
+  int n_past() const { return n_past_; }
+  const Model& model() const { return m_; }
+  // Drops cached positions >= n (for re-using a shared prompt prefix).
+  void truncate(int n);
+  // Runs n tokens at positions n_past..n_past+n-1 and appends them to the
+  // cache. Writes the last token's logits [vocab] into `logits` (if non-null)
+  // and every token's logits [n, vocab] into `all_logits` (if non-null).
+  // Throws solar::Error if the context would overflow.
+  void eval(const int* tokens, int n, float* logits, float* all_logits = nullptr);
+
+ private:
+  void ensure_scratch(int n);
+  const Model& m_;
+  int n_ctx_, n_past_ = 0;
+  std::vector<float> kcache_, vcache_;  // [layer][n_ctx][kv_dim]
+  std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_;
+  int scratch_n_ = 0;
+};
+
+}  // namespace solar

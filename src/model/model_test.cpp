@@ -1,0 +1,233 @@
+// The inference engine against an independent double-precision reference
+// (no KV cache, full recompute, explicit masks), and against itself:
+// batched prefill == token-by-token decode; BF16/F16 weights ≈ F32.
+#include "model/model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "core/error.h"
+#include "model/init.h"
+
+namespace solar {
+namespace {
+
+Checkpoint random_checkpoint(ModelConfig c, DType dt, uint64_t seed) {
+  Checkpoint ck;
+  ck.source = "random";
+  ck.config = c;
+  std::mt19937 rng{uint32_t(seed)};
+  std::normal_distribution<float> nd(0.f, 0.3f);
+  for (const auto& n : expected_tensor_names(c)) {
+    auto shape = expected_shape(c, n);
+    int64_t numel = 1;
+    for (auto s : shape) numel *= s;
+    std::vector<float> f(static_cast<size_t>(numel));
+    bool norm = n.find("norm") != std::string::npos;
+    for (auto& v : f) v = norm ? 1.0f + 0.1f * nd(rng) : nd(rng);
+    std::vector<uint8_t> bytes(size_t(numel) * dtype_size(dt));
+    convert(f.data(), DType::F32, bytes.data(), dt, f.size());
+    ck.tensors[n] = ck.adopt(n, dt, shape, std::move(bytes));
+  }
+  ck.validate();
+  return ck;
+}
+
+ModelConfig small_config(bool tie, int kv_heads, int window, bool interleaved) {
+  ModelConfig c;
+  c.hidden_size = 32;
+  c.intermediate_size = 48;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = kv_heads;
+  c.head_dim = 8;
+  c.vocab_size = 50;
+  c.max_position_embeddings = 64;
+  c.tie_word_embeddings = tie;
+  c.sliding_window = window;
+  c.rope_interleaved = interleaved;
+  c.rope_theta = 1e6;
+  c.rms_norm_eps = 1e-5f;
+  return c;
+}
+
+// Straightforward double-precision forward over the whole sequence.
+std::vector<double> reference_logits(const Checkpoint& ck, const std::vector<int>& toks) {
+  const auto& c = ck.config;
+  const int T = int(toks.size()), d = c.hidden_size, hd = c.head_dim, H = c.num_attention_heads,
+            Hkv = c.num_key_value_heads, ff = c.intermediate_size, V = c.vocab_size;
+  auto W = [&](const std::string& n, int64_t r, int64_t k) {
+    const TensorView& t = ck.get(n);
+    return double(load_f32(t.data, t.dtype, size_t(r * t.cols() + k)));
+  };
+  auto lin = [&](const std::vector<double>& x, const std::string& n, int in, int out) {
+    std::vector<double> y(size_t(T) * out);
+    for (int t = 0; t < T; ++t)
+      for (int o = 0; o < out; ++o) {
+        double s = 0;
+        for (int i = 0; i < in; ++i) s += x[size_t(t) * in + i] * W(n, o, i);
+        y[size_t(t) * out + o] = s;
+      }
+    return y;
+  };
+  auto norm = [&](const std::vector<double>& x, const std::string& n) {
+    std::vector<double> y(x.size());
+    for (int t = 0; t < T; ++t) {
+      double ss = 0;
+      for (int i = 0; i < d; ++i) ss += x[size_t(t) * d + i] * x[size_t(t) * d + i];
+      double r = 1.0 / std::sqrt(ss / d + c.rms_norm_eps);
+      for (int i = 0; i < d; ++i) y[size_t(t) * d + i] = x[size_t(t) * d + i] * r * W(n, 0, i);
+    }
+    return y;
+  };
+  auto rope = [&](std::vector<double>& x, int heads) {
+    for (int t = 0; t < T; ++t)
+      for (int h = 0; h < heads; ++h)
+        for (int i = 0; i < hd / 2; ++i) {
+          double f = t / std::pow(c.rope_theta, 2.0 * i / hd);
+          int i0 = c.rope_interleaved ? 2 * i : i, i1 = c.rope_interleaved ? 2 * i + 1 : i + hd / 2;
+          double* v = &x[size_t(t) * heads * hd + h * hd];
+          double a = v[i0], b = v[i1];
+          v[i0] = a * std::cos(f) - b * std::sin(f);
+          v[i1] = a * std::sin(f) + b * std::cos(f);
+        }
+  };
+  std::vector<double> x(size_t(T) * d);
+  for (int t = 0; t < T; ++t)
+    for (int i = 0; i < d; ++i) x[size_t(t) * d + i] = W("model.embed_tokens.weight", toks[t], i);
+  for (int l = 0; l < c.num_hidden_layers; ++l) {
+    auto p = [&](const char* s) { return layer_tensor(l, s); };
+    auto h = norm(x, p("input_layernorm.weight"));
+    auto q = lin(h, p("self_attn.q_proj.weight"), d, H * hd);
+    auto k = lin(h, p("self_attn.k_proj.weight"), d, Hkv * hd);
+    auto v = lin(h, p("self_attn.v_proj.weight"), d, Hkv * hd);
+    rope(q, H);
+    rope(k, Hkv);
+    std::vector<double> att(size_t(T) * H * hd, 0.0);
+    for (int t = 0; t < T; ++t)
+      for (int hh = 0; hh < H; ++hh) {
+        int kh = hh / (H / Hkv);
+        std::vector<double> s(size_t(T), -INFINITY);
+        double mx = -INFINITY;
+        for (int j = 0; j <= t; ++j) {
+          if (c.sliding_window > 0 && j <= t - c.sliding_window) continue;
+          double dot = 0;
+          for (int e = 0; e < hd; ++e) dot += q[size_t(t) * H * hd + hh * hd + e] * k[size_t(j) * Hkv * hd + kh * hd + e];
+          s[j] = dot / std::sqrt(double(hd));
+          mx = std::max(mx, s[j]);
+        }
+        double sum = 0;
+        for (int j = 0; j <= t; ++j) sum += (s[j] = std::exp(s[j] - mx));
+        for (int j = 0; j <= t; ++j)
+          for (int e = 0; e < hd; ++e) att[size_t(t) * H * hd + hh * hd + e] += s[j] / sum * v[size_t(j) * Hkv * hd + kh * hd + e];
+      }
+    auto o = lin(att, p("self_attn.o_proj.weight"), H * hd, d);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += o[i];
+    auto h2 = norm(x, p("post_attention_layernorm.weight"));
+    auto g = lin(h2, p("mlp.gate_proj.weight"), d, ff);
+    auto u = lin(h2, p("mlp.up_proj.weight"), d, ff);
+    for (size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1 + std::exp(-g[i])) * u[i];
+    auto dn = lin(g, p("mlp.down_proj.weight"), ff, d);
+    for (size_t i = 0; i < x.size(); ++i) x[i] += dn[i];
+  }
+  auto hf = norm(x, "model.norm.weight");
+  std::string head = c.tie_word_embeddings ? "model.embed_tokens.weight" : "lm_head.weight";
+  return lin(hf, head, d, V);
+}
+
+struct Case {
+  bool tie;
+  int kv, window;
+  bool interleaved;
+};
+
+class ModelVsReference : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ModelVsReference, PrefillAndDecodeMatchReference) {
+  Case p = GetParam();
+  Checkpoint ck = random_checkpoint(small_config(p.tie, p.kv, p.window, p.interleaved), DType::F32, 7);
+  Model m(ck);
+  std::vector<int> toks{1, 5, 9, 33, 2, 17, 49, 0, 12, 8, 8, 30};
+  auto ref = reference_logits(ck, toks);
+  const int V = ck.config.vocab_size, T = int(toks.size());
+  // Whole prompt as one batch.
+  Context a(m);
+  std::vector<float> all(size_t(T) * V);
+  a.eval(toks.data(), T, nullptr, all.data());
+  // Token by token.
+  Context b(m);
+  std::vector<float> one(static_cast<size_t>(V));
+  double max_err = 0, max_ref = 0;
+  for (int t = 0; t < T; ++t) {
+    b.eval(&toks[t], 1, one.data());
+    for (int v = 0; v < V; ++v) {
+      double r = ref[size_t(t) * V + v];
+      max_ref = std::max(max_ref, std::fabs(r));
+      max_err = std::max(max_err, std::fabs(all[size_t(t) * V + v] - r));
+      max_err = std::max(max_err, std::fabs(one[v] - r));
+    }
+  }
+  EXPECT_LT(max_err, 1e-4 * std::max(1.0, max_ref)) << "max |ref| " << max_ref;
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, ModelVsReference,
+                         ::testing::Values(Case{true, 4, 0, false}, Case{false, 2, 0, false}, Case{false, 1, 0, true},
+                                           Case{true, 2, 5, false}, Case{false, 2, 3, true}));
+
+TEST(Model, ChunkedPrefillEqualsOneBatch) {
+  Checkpoint ck = random_checkpoint(small_config(false, 2, 0, false), DType::F32, 3);
+  Model m(ck);
+  std::vector<int> toks{3, 1, 4, 1, 5, 9, 2, 6, 5, 3};
+  const int V = ck.config.vocab_size;
+  std::vector<float> a(static_cast<size_t>(V)), b(static_cast<size_t>(V));
+  Context c1(m), c2(m);
+  c1.eval(toks.data(), 10, a.data());
+  c2.eval(toks.data(), 4, nullptr);
+  c2.eval(toks.data() + 4, 6, b.data());
+  for (int v = 0; v < V; ++v) EXPECT_NEAR(a[v], b[v], 1e-4);
+}
+
+TEST(Model, ReducedPrecisionWeightsAgreeWithF32) {
+  const int V = 50;
+  std::vector<int> toks{1, 7, 21, 40, 3, 11};
+  std::vector<float> ref(static_cast<size_t>(V));
+  for (DType dt : {DType::F32, DType::BF16, DType::F16}) {
+    Checkpoint ck = random_checkpoint(small_config(true, 2, 0, false), dt, 11);
+    Model m(ck);
+    Context ctx(m);
+    std::vector<float> l(static_cast<size_t>(V));
+    ctx.eval(toks.data(), int(toks.size()), l.data());
+    if (dt == DType::F32) {
+      ref = l;
+      continue;
+    }
+    // The same random weights rounded to 8 (BF16) or 11 (F16) mantissa bits.
+    double tol = dt == DType::BF16 ? 0.05 : 0.01, max_err = 0, scale = 0;
+    for (int v = 0; v < V; ++v) {
+      max_err = std::max(max_err, double(std::fabs(l[v] - ref[v])));
+      scale = std::max(scale, double(std::fabs(ref[v])));
+    }
+    EXPECT_LT(max_err, tol * scale) << dtype_name(dt);
+  }
+}
+
+TEST(Model, ContextOverflowIsAClearError) {
+  auto c = small_config(true, 2, 0, false);
+  Checkpoint ck = random_checkpoint(c, DType::F32, 1);
+  Model m(ck);
+  Context ctx(m, 8);
+  std::vector<int> toks(9, 1);
+  try {
+    ctx.eval(toks.data(), 9, nullptr);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("context length 8"), std::string::npos) << e.what();
+  }
+  std::vector<int> bad{1, 50};
+  EXPECT_THROW(ctx.eval(bad.data(), 2, nullptr), Error);
+}
+
+}  // namespace
+}  // namespace solar

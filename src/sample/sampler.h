@@ -1,0 +1,38 @@
+// solar/sample/sampler.h — picking the next token from logits.
+//
+// Order as llama.cpp applies it: repetition penalty over the last
+// repeat_last_n tokens → top-k → top-p → min-p → temperature → draw.
+// temp <= 0 is greedy (argmax after the penalty). Same seed, same logits →
+// same token.
+#pragma once
+#include <cstdint>
+#include <random>
+#include <vector>
+
+namespace solar {
+
+struct SamplerConfig {
+  float temp = 0.8f;
+  int top_k = 40;          // <= 0: off
+  float top_p = 0.95f;     // >= 1: off
+  float min_p = 0.05f;     // <= 0: off
+  float repeat_penalty = 1.0f;  // 1: off
+  int repeat_last_n = 64;
+  uint64_t seed = 0xdecafbad;
+};
+
+class Sampler {
+ public:
+  explicit Sampler(SamplerConfig cfg);
+  // logits is modified (penalties applied). history: tokens so far.
+  int sample(float* logits, int n_vocab, const std::vector<int>& history);
+  const SamplerConfig& config() const { return cfg_; }
+
+ private:
+  SamplerConfig cfg_;
+  std::mt19937_64 rng_;
+};
+
+int argmax(const float* x, int n);
+
+}  // namespace solar
