@@ -81,8 +81,17 @@ ModelConfig config_from_json(const nlohmann::json& j, const std::string& src) {
   }
   c.rms_norm_eps = float(get_num(j, "rms_norm_eps", src, 1e-6));
   c.rope_theta = get_num(j, "rope_theta", src, 10000.0);
-  if (j.contains("rope_scaling") && !j["rope_scaling"].is_null())
-    fail(src, "rope_scaling", "not supported (expected null)");
+  // transformers >= 5 nests RoPE settings in rope_parameters; older configs
+  // use rope_scaling (null or {"rope_type": "default"}). Scaled RoPE variants
+  // (linear, dynamic, yarn, llama3) change the model: refuse them clearly.
+  for (const char* key : {"rope_parameters", "rope_scaling"}) {
+    if (!j.contains(key) || j[key].is_null()) continue;
+    const auto& rp = j[key];
+    if (!rp.is_object()) fail(src, key, "expected an object or null");
+    std::string type = rp.value("rope_type", rp.value("type", std::string("default")));
+    if (type != "default") fail(src, std::string(key) + ".rope_type", "unsupported RoPE variant '" + type + "' (expected default)");
+    if (rp.contains("rope_theta")) c.rope_theta = get_num(rp, "rope_theta", src + ": " + key, c.rope_theta);
+  }
   if (j.contains("tie_word_embeddings")) {
     if (!j["tie_word_embeddings"].is_boolean()) fail(src, "tie_word_embeddings", "expected true or false");
     c.tie_word_embeddings = j["tie_word_embeddings"].get<bool>();
@@ -111,6 +120,7 @@ nlohmann::json config_to_json(const ModelConfig& c) {
   j["rms_norm_eps"] = c.rms_norm_eps;
   j["rope_theta"] = c.rope_theta;
   j["rope_scaling"] = nullptr;
+  j["rope_parameters"] = {{"rope_theta", c.rope_theta}, {"rope_type", "default"}};
   j["tie_word_embeddings"] = c.tie_word_embeddings;
   j["bos_token_id"] = c.bos_token_id;
   j["eos_token_id"] = c.eos_token_id;

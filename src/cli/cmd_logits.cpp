@@ -1,0 +1,70 @@
+// solar logits — print the model's logits for a token sequence (for
+// conformance tests against other implementations, and debugging).
+#include <cstdio>
+#include <sstream>
+
+#include "cli/common.h"
+#include "core/error.h"
+#include "kernels/kernels.h"
+#include "model/model.h"
+
+namespace solar::cli {
+
+static int run_logits(const std::vector<std::string>& argv) {
+  Args a("logits", "solar logits -m MODEL (--ids 1,2,3 | -p TEXT) [--all] [--top N]");
+  auto& model = a.str("-m,--model", "PATH", "HF folder, .gguf file or llama2.c .bin");
+  auto& tokenizer = a.str("--tokenizer", "PATH", "tokenizer (only needed with -p)");
+  auto& ids_s = a.str("--ids", "LIST", "comma-separated token ids");
+  auto& prompt = a.str("-p,--prompt", "TEXT", "text to tokenize (with BOS)");
+  auto& all = a.flag("--all", "logits for every position, not just the last");
+  auto& batch = a.integer("--batch", 0, "evaluate in chunks of N tokens (0 = one prefill; 1 = token by token)");
+  auto& threads = a.integer("-t,--threads", 0, "threads; 0 = all cores");
+  if (!a.parse(argv)) return a.exit_code();
+  kernels::set_num_threads(int(threads));
+  std::vector<int> ids;
+  std::unique_ptr<LoadedModel> lm;
+  if (!prompt.empty()) {
+    lm = load_model(model, tokenizer);
+    ids = lm->tok->encode(prompt, true);
+  } else {
+    if (ids_s.empty()) throw Error("give --ids or -p");
+    std::stringstream ss(ids_s);
+    std::string t;
+    while (std::getline(ss, t, ',')) {
+      try {
+        ids.push_back(std::stoi(t));
+      } catch (...) {
+        throw Error("--ids: expected comma-separated integers, got '" + t + "'");
+      }
+    }
+    lm = std::make_unique<LoadedModel>();
+    LoadOptions lo;
+    lo.tokenizer = tokenizer;
+    lm->ck = load_checkpoint(model, lo);
+    lm->model = std::make_unique<Model>(lm->ck);
+  }
+  const int V = lm->ck.config.vocab_size, T = int(ids.size());
+  Context ctx(*lm->model);
+  std::vector<float> out(size_t(T) * V);
+  int step = batch > 0 ? int(batch) : T;
+  for (int i = 0; i < T; i += step) {
+    int n = std::min(step, T - i);
+    ctx.eval(ids.data() + i, n, nullptr, out.data() + size_t(i) * V);
+  }
+  // One line per position: space-separated logits (%.6g).
+  for (int t = all ? 0 : T - 1; t < T; ++t) {
+    std::string line;
+    char buf[32];
+    for (int v = 0; v < V; ++v) {
+      std::snprintf(buf, sizeof buf, v ? " %.7g" : "%.7g", out[size_t(t) * V + v]);
+      line += buf;
+    }
+    line += '\n';
+    std::fwrite(line.data(), 1, line.size(), stdout);
+  }
+  return 0;
+}
+
+static Register reg("logits", "print logits for a token sequence (conformance/debugging)", run_logits);
+
+}  // namespace solar::cli
