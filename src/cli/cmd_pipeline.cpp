@@ -1,0 +1,66 @@
+// solar pipeline — the tiny Solar recipe end to end (see pipeline/pipeline.h).
+#include <unistd.h>
+
+#include <climits>
+
+#include "cli/cli.h"
+#include "core/error.h"
+#include "pipeline/pipeline.h"
+
+namespace solar::cli {
+
+static int run_pipeline_cmd(const std::vector<std::string>& argv) {
+  pipeline::PipelineConfig d;
+  Args a("pipeline", "solar pipeline [-o runs/tiny-solar] [options]");
+  auto& corpus = a.str("--corpus", "DIR", "text corpus folder", d.corpus);
+  auto& out = a.str("-o,--output-dir", "DIR", "where everything goes", d.output_dir);
+  auto& vocab = a.integer("--vocab-size", d.vocab_size, "tokenizer pieces");
+  auto& layers = a.integer("--layers", d.layers, "n: layers of the base model");
+  auto& drop = a.integer("--drop", d.drop, "m: layers dropped from each copy when up-scaling");
+  auto& hidden = a.integer("--hidden-size", d.hidden, "model width");
+  auto& ff = a.integer("--intermediate-size", d.intermediate, "MLP width");
+  auto& heads = a.integer("--heads", d.heads, "attention heads");
+  auto& kv = a.integer("--kv-heads", d.kv_heads, "key/value heads");
+  auto& seq = a.integer("--seq-len", d.seq_len, "training sequence length");
+  auto& batch = a.integer("-b,--batch-size", d.batch_size, "sequences per step");
+  auto& base_steps = a.integer("--base-steps", d.base_steps, "phase A steps (base pretraining)");
+  auto& dus_steps = a.integer("--dus-steps", d.dus_steps, "phase B steps (continued pretraining of the up-scaled model)");
+  auto& lr = a.number("--lr", d.lr, "peak learning rate");
+  auto& eval_every = a.integer("--eval-every", d.eval_every, "steps between validation evals");
+  auto& windows = a.integer("--eval-windows", d.eval_windows, "held-out windows for the final comparison");
+  auto& threads = a.integer("-t,--threads", 0, "threads; 0 = all cores");
+  auto& force = a.flag("--force", "start over instead of resuming");
+  if (!a.parse(argv)) return a.exit_code();
+  pipeline::PipelineConfig c;
+  c.corpus = corpus;
+  c.output_dir = out;
+  c.vocab_size = int(vocab);
+  c.layers = int(layers);
+  c.drop = int(drop);
+  c.hidden = int(hidden);
+  c.intermediate = int(ff);
+  c.heads = int(heads);
+  c.kv_heads = int(kv);
+  c.seq_len = int(seq);
+  c.batch_size = int(batch);
+  c.base_steps = base_steps;
+  c.dus_steps = dus_steps;
+  c.lr = float(lr);
+  c.eval_every = eval_every;
+  c.eval_windows = int(windows);
+  c.threads = int(threads);
+  c.force = force;
+  check_range("--base-steps", double(base_steps), 1, 1e9);
+  check_range("--dus-steps", double(dus_steps), 1, 1e9);
+  char exe[PATH_MAX];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len <= 0) throw Error("pipeline: cannot find the solar binary (/proc/self/exe)");
+  exe[len] = 0;
+  pipeline::run_pipeline(c, exe);
+  return 0;
+}
+
+static Register reg("pipeline", "the tiny Solar recipe end to end: tokenizer, base, DUS, controls, report",
+                    run_pipeline_cmd);
+
+}  // namespace solar::cli

@@ -1,0 +1,48 @@
+// solar/pipeline/pipeline.h — the tiny Solar recipe, end to end.
+//
+// On real text a fresh Debian machine installs (python3.11-doc's Sphinx
+// sources): train a tokenizer, tokenize, pretrain an n-layer base, depth
+// up-scale it to 2(n−m) layers, continue pretraining, and compare on held-out
+// text against two controls given the same total training compute:
+//   dus          base (phase A) → up-scale → continued pretraining (phase B)
+//   base-longer  base (phase A) → the base trained further, B's compute
+//   deep-scratch 2(n−m) layers from scratch with A + B's compute
+// Compute is counted as training FLOPs: 6·params + attention per token.
+// Every step writes its outputs atomically and is skipped when they exist,
+// so an interrupted pipeline resumes where it stopped (training steps resume
+// from their last checkpoint). The result: OUT/report.md and report.html
+// with loss curves and a table of held-out loss and perplexity per arm.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "model/config.h"
+
+namespace solar::pipeline {
+
+struct PipelineConfig {
+  std::string corpus = "/usr/share/doc/python3.11/html/_sources";
+  std::string output_dir = "runs/tiny-solar";
+  int vocab_size = 4096;
+  int layers = 8, drop = 2;  // n, m
+  int hidden = 256, intermediate = 688, heads = 8, kv_heads = 4;
+  int seq_len = 128, batch_size = 16;
+  int64_t base_steps = 400;  // phase A
+  int64_t dus_steps = 300;   // phase B, for the up-scaled model
+  float lr = 2e-3f;
+  int64_t eval_every = 50;
+  int eval_windows = 64;  // held-out windows for the final comparison
+  int threads = 0;
+  uint64_t seed = 1234;
+  bool force = false;
+};
+
+// Training FLOPs per token for a model at sequence length T (forward +
+// backward: 6 per parameter-token plus 12·L·T·d for attention scores).
+double train_flops_per_token(const ModelConfig& c, int seq_len);
+
+// Runs (or resumes) the recipe; `self_exe` is the solar binary, whose
+// subcommands run the steps. Throws solar::Error on failure.
+void run_pipeline(const PipelineConfig& cfg, const std::string& self_exe);
+
+}  // namespace solar::pipeline
