@@ -24,6 +24,7 @@ struct Args::Opt {
 };
 
 Args::Args(std::string command, std::string usage) : command_(std::move(command)), usage_(std::move(usage)) {}
+Args::~Args() = default;
 
 static std::vector<std::string> split_names(const std::string& names) {
   std::vector<std::string> out;

@@ -36,6 +36,7 @@ struct Register {
 class Args {
  public:
   Args(std::string command, std::string usage);
+  ~Args();  // out of line: Opt is incomplete here
   std::string& str(const std::string& names, const std::string& metavar, const std::string& help,
                    std::string def = "");
   int64_t& integer(const std::string& names, int64_t def, const std::string& help);

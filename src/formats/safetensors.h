@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/fs.h"
 #include "core/mmap.h"
 #include "core/tensor.h"
 
@@ -42,5 +43,12 @@ uint64_t safetensors_file_size(const std::vector<TensorToWrite>& tensors,
 // chunks so memory stays small however large the tensors are.
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
+
+// Building blocks of write_safetensors for writers that stream tensors one at
+// a time (HfWriter): the u64 length + space-padded JSON header (only names,
+// shapes and dtypes of `tensors` are read), then each tensor's bytes in order.
+std::string safetensors_header(const std::vector<TensorToWrite>& tensors,
+                               const std::map<std::string, std::string>& metadata);
+void write_tensor_data(AtomicFile& out, const TensorView& src, DType dtype);
 
 }  // namespace solar

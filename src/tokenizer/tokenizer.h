@@ -34,6 +34,10 @@ class Tokenizer {
   virtual Vocab vocab() const = 0;
   // Id of an exact piece, or -1.
   virtual int piece_to_id(std::string_view piece) const = 0;
+  // The piece's spelling ("▁the", "<0x0A>"); throws on an id out of range.
+  virtual std::string id_to_piece(int id) const = 0;
+  // The raw byte of a byte-fallback piece ("<0xE2>" -> 0xE2), or -1.
+  virtual int byte_value(int id) const = 0;
 };
 
 // Loads by content: a SentencePiece model proto, a llama2.c tokenizer.bin

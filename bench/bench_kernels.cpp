@@ -1,0 +1,247 @@
+// bench_kernels — memory bandwidth, GEMV (decode) and GEMM (prefill) speed of
+// kernels/, against oneDNN's raw matmul peak and a naive loop, at 1 and 2
+// threads. Prints an aligned table, then one JSON line per measurement.
+//
+//   bench_kernels [--quick]
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <string>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "kernels/kernels_impl.h"
+
+using namespace solar;
+using namespace solar::kernels;
+
+namespace {
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+// Best time of repeated runs (the machine is shared: the minimum is the least
+// disturbed one), running for at least `budget` seconds.
+template <class F>
+double best_time(F&& f, double budget) {
+  f();  // warm-up: page faults, JIT, primitive cache
+  double best = 1e30, start = now();
+  int runs = 0;
+  while (runs < 3 || (now() - start < budget && runs < 1000)) {
+    double t0 = now();
+    f();
+    best = std::min(best, now() - t0);
+    ++runs;
+  }
+  return best;
+}
+
+struct Row {
+  std::string bench, name;
+  int threads;
+  double value;
+  const char* unit;
+  double ratio;  // fraction of bandwidth / of oneDNN peak / speed-up over naive; < 0: none
+  const char* ratio_of;
+};
+std::vector<Row> rows;
+
+void report(Row r) {
+  std::printf("%-6s %-40s %2d %10.2f %-8s", r.bench.c_str(), r.name.c_str(), r.threads, r.value, r.unit);
+  if (r.ratio >= 0) std::printf(" %8.3f  %s", r.ratio, r.ratio_of);
+  std::printf("\n");
+  std::fflush(stdout);
+  rows.push_back(r);
+}
+
+__attribute__((target("avx2"))) float sum_avx2(const float* p, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (int64_t i = 0; i + 32 <= n; i += 32) {
+    a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
+    a1 = _mm256_add_ps(a1, _mm256_loadu_ps(p + i + 8));
+    a2 = _mm256_add_ps(a2, _mm256_loadu_ps(p + i + 16));
+    a3 = _mm256_add_ps(a3, _mm256_loadu_ps(p + i + 24));
+  }
+  float out[8];
+  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  return out[0] + out[1] + out[2] + out[3] + out[4] + out[5] + out[6] + out[7];
+}
+
+// STREAM-like read-only sum, the roofline for GEMV. Timed per 16 MiB slice
+// (best of many, cycling through 1 GiB so every slice comes from DRAM), like
+// the GEMV runs: on a shared machine a long run is always preempted somewhere.
+double bandwidth(const std::vector<float>& buf, double budget) {
+  const int64_t slice = 4 << 20, slices = int64_t(buf.size()) / slice;
+  int64_t next = 0;
+  volatile float sink = 0;
+  double t = best_time(
+      [&] {
+        const float* p = buf.data() + (next++ % slices) * slice;
+        float s = 0;
+#pragma omp parallel for reduction(+ : s) schedule(static)
+        for (int64_t c = 0; c < slice; c += 1 << 16) s += sum_avx2(p + c, 1 << 16);
+        sink = s;
+      },
+      budget);
+  (void)sink;
+  return double(slice) * 4 / t / 1e9;
+}
+
+// Enough copies of W that the set does not fit in L3: DRAM, as in decode.
+struct Weights {
+  std::vector<std::vector<uint8_t>> copies;
+  size_t next = 0;
+  Weights(int64_t N, int64_t K, DType t) {
+    const size_t bytes = size_t(N * K) * dtype_size(t);
+    const size_t n = std::max<size_t>(2, (size_t(256) << 20) / bytes + 1);
+    std::vector<float> f(size_t(N * K));
+    for (size_t i = 0; i < f.size(); ++i) f[i] = float(int(i * 2654435761u % 2001) - 1000) / 1000.f;
+    copies.resize(n, std::vector<uint8_t>(bytes));
+    for (auto& c : copies) convert(f.data(), DType::F32, c.data(), t, f.size());
+  }
+  const void* get() { return copies[next++ % copies.size()].data(); }
+};
+
+// The placeholder the kernels replaced: convert a W row, scalar dot products.
+void naive_linear(const float* x, int64_t M, int64_t K, const void* W, DType t, int64_t N, float* y) {
+#pragma omp parallel
+  {
+    std::vector<float> row(static_cast<size_t>(K));
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+      convert(static_cast<const uint8_t*>(W) + size_t(n * K) * dtype_size(t), t, row.data(), DType::F32, size_t(K));
+      for (int64_t m = 0; m < M; ++m) {
+        float s = 0;
+        for (int64_t k = 0; k < K; ++k) s += x[m * K + k] * row[k];
+        y[m * N + n] = s;
+      }
+    }
+  }
+}
+
+// oneDNN matmul on its own preferred layouts: the machine's GEMM peak.
+double dnnl_peak(int64_t n, dnnl::memory::data_type dt, double budget) {
+  using dnnl::memory;
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream s(eng);
+  memory::desc a({n, n}, dt, memory::format_tag::ab), c({n, n}, memory::data_type::f32, memory::format_tag::ab);
+  memory::desc b_any({n, n}, dt, memory::format_tag::any);
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b_any, c), eng);
+  memory ma(a, eng), mb(pd.weights_desc(), eng), mc(c, eng);
+  std::memset(ma.get_data_handle(), 0, a.get_size());
+  std::memset(mb.get_data_handle(), 0, pd.weights_desc().get_size());
+  dnnl::matmul p(pd);
+  double t = best_time(
+      [&] {
+        p.execute(s, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
+        s.wait();
+      },
+      budget);
+  return 2.0 * n * n * n / t / 1e9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  const double budget = quick ? 0.2 : 1.0;
+  std::printf("cpu: %s | gemv: %s | bf16 matmul via oneDNN: %s | oneDNN %d.%d.%d (cpu runtime %s)\n",
+              cpu().describe().c_str(), detail::isa_name(detail::dispatch().isa),
+              detail::dispatch().dnnl_bf16 ? "yes" : "no (widen to f32)", dnnl_version()->major,
+              dnnl_version()->minor, dnnl_version()->patch,
+              dnnl_version()->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other");
+  std::printf("%-6s %-40s %2s %10s %-8s %8s\n", "bench", "case", "t", "value", "unit", "ratio");
+
+  std::vector<float> big(size_t(quick ? 64 : 256) << 20);  // 1 GiB of f32 (256 MiB --quick)
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < int64_t(big.size()); ++i) big[i] = 1.f;
+
+  struct Shape { int64_t N, K; DType t; };
+  const Shape gemv_shapes[] = {{2048, 5632, DType::BF16}, {5632, 2048, DType::BF16}, {32000, 2048, DType::BF16},
+                               {5632, 2048, DType::F16},  {5632, 2048, DType::F32}};
+  const Shape gemm_shapes[] = {{5632, 2048, DType::F32},  {5632, 2048, DType::BF16}, {2048, 5632, DType::BF16},
+                               {2048, 2048, DType::BF16}, {5632, 2048, DType::F16}};
+  const int64_t prefill_m = 512;
+
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    const double bw = bandwidth(big, budget);
+    report({"bw", "read-only sum, 16 MiB slices of " + std::to_string(big.size() * 4 >> 20) + " MiB", threads, bw, "GB/s", -1, ""});
+
+    for (const Shape& s : gemv_shapes) {
+      Weights w(s.N, s.K, s.t);
+      std::vector<float> x(size_t(s.K), 0.01f), y(size_t(s.N));
+      double t = best_time([&] { linear(x.data(), 1, s.K, w.get(), s.t, s.N, y.data()); }, budget);
+      double gbs = double(s.N * s.K) * dtype_size(s.t) / t / 1e9;
+      char name[64];
+      std::snprintf(name, sizeof name, "linear M=1 %s W[%lld,%lld]", dtype_name(s.t), (long long)s.N,
+                    (long long)s.K);
+      report({"gemv", name, threads, gbs, "GB/s", gbs / bw, "of bw"});
+    }
+    {  // GEMV vs naive, and where GEMV stops beating oneDNN as M grows.
+      Weights w(5632, 2048, DType::BF16);
+      std::vector<float> x(size_t(16 * 2048), 0.01f), y(size_t(16 * 5632));
+      const double bytes = 5632.0 * 2048 * 2;
+      double tn = best_time([&] { naive_linear(x.data(), 1, 2048, w.get(), DType::BF16, 5632, y.data()); }, budget);
+      double tg = best_time([&] { linear(x.data(), 1, 2048, w.get(), DType::BF16, 5632, y.data()); }, budget);
+      report({"gemv", "naive loop M=1 BF16 W[5632,2048]", threads, bytes / tn / 1e9, "GB/s", tn / tg,
+              "x slower than linear"});
+      detail::Dispatch saved = detail::dispatch();
+      for (int64_t M : {2, 4, 8, 16}) {
+        detail::dispatch().gemv_max_m = 1 << 30;
+        double a = best_time([&] { linear(x.data(), M, 2048, w.get(), DType::BF16, 5632, y.data()); }, budget);
+        detail::dispatch().gemv_max_m = 0;
+        double b = best_time([&] { linear(x.data(), M, 2048, w.get(), DType::BF16, 5632, y.data()); }, budget);
+        report({"gemv", "gemv M=" + std::to_string(M) + " BF16 W[5632,2048]", threads, 2.0 * M * 5632 * 2048 / a / 1e9,
+                "GFLOP/s", b / a, "x oneDNN path"});
+      }
+      detail::dispatch() = saved;
+    }
+
+    const double peak32 = dnnl_peak(2048, dnnl::memory::data_type::f32, budget);
+    const double peak16 = dnnl_peak(2048, dnnl::memory::data_type::bf16, budget);
+    report({"peak", "oneDNN matmul f32 2048^3", threads, peak32, "GFLOP/s", -1, ""});
+    report({"peak", "oneDNN matmul bf16 2048^3", threads, peak16, "GFLOP/s", peak16 / peak32, "of f32 peak"});
+
+    for (const Shape& s : gemm_shapes) {
+      std::vector<uint8_t> w(size_t(s.N * s.K) * dtype_size(s.t));
+      std::vector<float> x(size_t(prefill_m * s.K), 0.01f), y(size_t(prefill_m * s.N));
+      convert(std::vector<float>(size_t(s.N * s.K), 0.02f).data(), DType::F32, w.data(), s.t, size_t(s.N * s.K));
+      double t = best_time([&] { linear(x.data(), prefill_m, s.K, w.data(), s.t, s.N, y.data()); }, budget);
+      double gf = 2.0 * prefill_m * s.N * s.K / t / 1e9;
+      char name[64];
+      std::snprintf(name, sizeof name, "linear M=%lld %s W[%lld,%lld]", (long long)prefill_m, dtype_name(s.t),
+                    (long long)s.N, (long long)s.K);
+      report({"gemm", name, threads, gf, "GFLOP/s", gf / peak32, "of f32 peak"});
+    }
+    {  // naive loop on a smaller prefill (the full one takes minutes)
+      const int64_t M = 64, K = 2048, N = 2048;
+      std::vector<uint8_t> w(size_t(N * K) * 2, 0);
+      std::vector<float> x(size_t(M * K), 0.01f), y(size_t(M * N));
+      double tn = best_time([&] { naive_linear(x.data(), M, K, w.data(), DType::BF16, N, y.data()); }, budget);
+      double tl = best_time([&] { linear(x.data(), M, K, w.data(), DType::BF16, N, y.data()); }, budget);
+      report({"gemm", "naive loop M=64 BF16 W[2048,2048]", threads, 2.0 * M * N * K / tn / 1e9, "GFLOP/s", tn / tl,
+              "x slower than linear"});
+    }
+    for (Precision p : {Precision::F32, Precision::BF16}) {  // training shapes: dW = dYᵀ·X
+      const int64_t M = 2048, N = 2048, K = 512;
+      std::vector<float> A(size_t(K * M), 0.01f), B(size_t(K * N), 0.01f), C(size_t(M * N));
+      double t = best_time(
+          [&] { gemm(true, false, M, N, K, 1.f, A.data(), M, B.data(), N, 0.f, C.data(), N, p); }, budget);
+      double gf = 2.0 * M * N * K / t / 1e9;
+      report({"gemm", std::string("gemm TN 2048x2048x512 ") + (p == Precision::F32 ? "F32" : "BF16"), threads, gf,
+              "GFLOP/s", gf / peak32, "of f32 peak"});
+    }
+  }
+
+  for (const Row& r : rows) {
+    std::printf("{\"bench\":\"%s\",\"case\":\"%s\",\"threads\":%d,\"value\":%.3f,\"unit\":\"%s\"", r.bench.c_str(),
+                r.name.c_str(), r.threads, r.value, r.unit);
+    if (r.ratio >= 0) std::printf(",\"ratio\":%.4f,\"ratio_of\":\"%s\"", r.ratio, r.ratio_of);
+    std::printf("}\n");
+  }
+}

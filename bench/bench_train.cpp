@@ -1,0 +1,147 @@
+// bench_train — training throughput (forward + backward + AdamW) beside the
+// GEMM peak of kernels::gemm measured in the same run.
+//   FLOPs per token = 6·P + 12·L·T·d   (PaLM appendix B)
+//     P = parameters that take part in a matmul (every linear + the output
+//         head; not the norms, not an untied embedding lookup); 12·L·T·d is
+//         attention scores + values, forward and backward, full T×T (our
+//         GEMMs compute the masked half too).
+//   MFU = FLOPs per token · tokens/s / GEMM peak (same precision, threads).
+// With --torch (default when `import torch` works) runs bench/train_torch.py
+// on the same shape and reports solar / torch tokens/s.
+// usage: bench_train [--presets 10m,50m,110m] [--seqs 256,512,1024]
+//          [--threads 1,2] [--tokens 1024] [--steps 2] [--precision bf16|f32] [--no-torch]
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/kernels.h"
+#include "train/model.h"
+#include "train/optim.h"
+
+using namespace solar;
+using Clock = std::chrono::steady_clock;
+
+static double secs(Clock::time_point a) { return std::chrono::duration<double>(Clock::now() - a).count(); }
+
+static std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string x; std::getline(ss, x, ',');) out.push_back(x);
+  return out;
+}
+
+static double gemm_peak_gflops(kernels::Precision p, int threads) {
+  const int64_t n = 1536;
+  std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
+  kernels::set_num_threads(threads);
+  kernels::gemm(false, true, n, n, n, 1, a.data(), n, b.data(), n, 0, c.data(), n, p);  // warm up
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    auto t = Clock::now();
+    kernels::gemm(false, true, n, n, n, 1, a.data(), n, b.data(), n, 0, c.data(), n, p);
+    best = std::max(best, 2.0 * n * n * n / secs(t) / 1e9);
+  }
+  return best;
+}
+
+static double flops_per_token(const ModelConfig& c, int T) {
+  double P = double(c.num_parameters()) - double(c.hidden_size) * (2 * c.num_hidden_layers + 1);  // minus norms
+  if (!c.tie_word_embeddings) P -= double(c.vocab_size) * c.hidden_size;                         // embedding lookup
+  return 6 * P + 12.0 * c.num_hidden_layers * T * c.hidden_size;
+}
+
+// tokens/s of train_torch.py, or 0 when it cannot run.
+static double torch_tokens_per_s(const std::string& preset, int T, int B, int threads, int steps, bool bf16) {
+  std::string script = std::string(__FILE__).substr(0, std::string(__FILE__).rfind('/')) + "/train_torch.py";
+  std::string cmd = "python3 " + script + " --preset " + preset + " --seq " + std::to_string(T) + " --batch " +
+                    std::to_string(B) + " --threads " + std::to_string(threads) + " --steps " + std::to_string(steps) +
+                    (bf16 ? " --bf16" : "") + " 2>/dev/null";
+  FILE* f = popen(cmd.c_str(), "r");
+  if (!f) return 0;
+  char line[4096];
+  double tps = 0;
+  while (fgets(line, sizeof line, f)) {
+    const char* k = std::strstr(line, "\"tokens_per_s\":");
+    if (k) tps = std::atof(k + 15);
+  }
+  pclose(f);
+  return tps;
+}
+
+int main(int argc, char** argv) {
+  std::string presets = "10m,50m,110m", seqs = "256,512,1024", threads_s = "1,2", precision = "bf16";
+  int tokens = 1024, steps = 2;
+  bool torch = std::system("python3 -c 'import torch' >/dev/null 2>&1") == 0;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "bench_train: %s needs a value\n", a.c_str());
+        std::exit(1);
+      }
+      return argv[++i];
+    };
+    if (a == "--presets") presets = next();
+    else if (a == "--seqs") seqs = next();
+    else if (a == "--threads") threads_s = next();
+    else if (a == "--tokens") tokens = std::atoi(next().c_str());
+    else if (a == "--steps") steps = std::atoi(next().c_str());
+    else if (a == "--precision") precision = next();
+    else if (a == "--no-torch") torch = false;
+    else {
+      std::fprintf(stderr, "usage: bench_train [--presets 10m,50m,110m] [--seqs 256,512,1024] [--threads 1,2] "
+                           "[--tokens 1024] [--steps 2] [--precision bf16|f32] [--no-torch]\n");
+      return a == "-h" || a == "--help" ? 0 : 1;
+    }
+  }
+  const bool bf16 = precision == "bf16";
+  const auto prec = bf16 ? kernels::Precision::BF16 : kernels::Precision::F32;
+  std::printf("cpu: %s\nFLOPs/token = 6*P_matmul + 12*L*T*d; MFU against kernels::gemm %s peak (1536^3)\n",
+              kernels::cpu().describe().c_str(), precision.c_str());
+  std::vector<double> peak;
+  for (const auto& ts : split(threads_s)) {
+    int t = std::atoi(ts.c_str());
+    double pb = gemm_peak_gflops(kernels::Precision::BF16, t), pf = gemm_peak_gflops(kernels::Precision::F32, t);
+    std::printf("gemm peak, %d thread(s): BF16 %.1f GFLOP/s, F32 %.1f GFLOP/s\n", t, pb, pf);
+    peak.push_back(bf16 ? pb : pf);
+  }
+  std::printf("%-6s %6s %4s %5s %3s %10s %10s %8s %6s %12s %7s\n", "preset", "params", "seq", "batch", "thr", "step_s",
+              "tok/s", "GFLOP/s", "MFU", "torch_tok/s", "ratio");
+  for (const auto& name : split(presets)) {
+    ModelConfig c = preset_config(name);
+    train::Model m = train::Model::init(c, 1);
+    m.set_options({prec, false});
+    train::AdamW opt(m, {});
+    for (const auto& ss : split(seqs)) {
+      const int T = std::atoi(ss.c_str()), B = std::max(1, tokens / T);
+      std::vector<int32_t> batch(size_t(B) * (T + 1));
+      std::mt19937 rng(1);
+      for (auto& x : batch) x = int32_t(rng() % c.vocab_size);
+      auto thr = split(threads_s);
+      for (size_t ti = 0; ti < thr.size(); ++ti) {
+        const int t = std::atoi(thr[ti].c_str());
+        kernels::set_num_threads(t);
+        m.zero_grad();
+        m.forward_backward(batch.data(), B, T);  // warm up: arena, oneDNN primitives
+        auto t0 = Clock::now();
+        for (int s = 0; s < steps; ++s) {
+          m.zero_grad();
+          m.forward_backward(batch.data(), B, T);
+          opt.step(1e-4f);
+        }
+        double step_s = secs(t0) / steps, tps = B * T / step_s, gflops = flops_per_token(c, T) * tps / 1e9;
+        double ttps = torch ? torch_tokens_per_s(name, T, B, t, steps, bf16) : 0;
+        std::printf("%-6s %5.1fM %4d %5d %3d %10.3f %10.0f %8.1f %5.1f%% %12.0f %7s\n", name.c_str(),
+                    c.num_parameters() / 1e6, T, B, t, step_s, tps, gflops, 100 * gflops / peak[ti], ttps,
+                    ttps > 0 ? (std::to_string(tps / ttps).substr(0, 4) + "x").c_str() : "-");
+        std::fflush(stdout);
+      }
+    }
+  }
+  return 0;
+}

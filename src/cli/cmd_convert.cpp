@@ -1,0 +1,62 @@
+// solar convert — any checkpoint solar reads (HF folder, GGUF, llama2.c .bin)
+// to an HF folder or a GGUF file.
+#include <cstdio>
+#include <optional>
+
+#include "cli/cli.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "formats/gguf.h"
+#include "formats/hf.h"
+
+namespace {
+
+int run(const std::vector<std::string>& argv) {
+  using namespace solar;
+  cli::Args a("convert", "solar convert -m IN -o OUT [--to hf|gguf] [--outtype f32|f16|bf16] [options]");
+  auto& in = a.str("-m,--model", "PATH", "input: HF folder, .gguf or llama2.c .bin");
+  auto& out = a.str("-o,--out", "PATH", "output HF folder or .gguf file");
+  auto& to = a.str("--to", "FORMAT", "hf or gguf (default: gguf when OUT ends in .gguf, else hf)");
+  auto& outtype = a.str("--outtype", "TYPE", "f32, f16 or bf16 (default: the input's dtype)");
+  auto& shard = a.str("--shard-size", "SIZE", "maximum safetensors shard size (hf)", "5GB");
+  auto& tokenizer = a.str("--tokenizer", "PATH", "tokenizer to carry over (tokenizer.model, tokenizer.bin or .gguf)");
+  auto& force = a.flag("--force", "replace OUT if it exists");
+  if (!a.parse(argv)) return a.exit_code();
+  if (in.empty()) fail("-m", "", "expected an input model path");
+  if (out.empty()) fail("-o", "", "expected an output path");
+
+  std::string fmt = to.empty() ? (out.ends_with(".gguf") ? "gguf" : "hf") : to;
+  if (fmt != "hf" && fmt != "gguf") fail("--to", "", "expected hf or gguf, got '" + to + "'");
+  std::optional<DType> dtype;
+  if (outtype == "f32") dtype = DType::F32;
+  else if (outtype == "f16") dtype = DType::F16;
+  else if (outtype == "bf16") dtype = DType::BF16;
+  else if (!outtype.empty()) fail("--outtype", "", "expected f32, f16 or bf16, got '" + outtype + "'");
+  if (path_exists(out) && !force) fail(out, "", "already exists (pass --force to replace it)");
+
+  Checkpoint ck = load_checkpoint(in, LoadOptions{tokenizer});
+  if (fmt == "gguf") {
+    DType dt = dtype ? *dtype : ck.config.torch_dtype;
+    if (ck.tokenizer_path.empty())
+      std::fprintf(stderr, "solar convert: warning: no tokenizer found; llama.cpp needs tokenizer metadata (pass --tokenizer PATH)\n");
+    write_gguf(out, ck, dt);
+    std::fprintf(stderr, "solar convert: wrote %s (GGUF, %s, %zu tensors)\n", out.c_str(), dtype_name(dt),
+                 ck.tensors.size());
+  } else {
+    // HF folders need a SentencePiece tokenizer.model; GGUF metadata cannot be turned into one here.
+    if (ck.tokenizer_path.empty() || read_file_prefix(ck.tokenizer_path, 4) == "GGUF")
+      std::fprintf(stderr, "solar convert: warning: no tokenizer.model/tokenizer.bin to copy into %s (pass --tokenizer PATH)\n",
+                   out.c_str());
+    HfWriteOptions opt;
+    opt.dtype = dtype;
+    opt.max_shard_bytes = parse_size(shard, "--shard-size");
+    opt.force = force;
+    write_hf(out, ck, opt);
+    std::fprintf(stderr, "solar convert: wrote %s (HF folder, %zu tensors)\n", out.c_str(), ck.tensors.size());
+  }
+  return 0;
+}
+
+solar::cli::Register reg("convert", "convert an HF folder, GGUF or llama2.c .bin to an HF folder or GGUF", run);
+
+}  // namespace

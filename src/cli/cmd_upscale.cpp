@@ -1,0 +1,78 @@
+// solar upscale — depth up-scaling (SOLAR 10.7B) or a mergekit passthrough recipe.
+#include <cstdio>
+
+#include "cli/cli.h"
+#include "core/error.h"
+#include "core/fs.h"
+#include "formats/hf.h"
+#include "upscale/upscale.h"
+
+namespace {
+
+int run(const std::vector<std::string>& argv) {
+  using namespace solar;
+  cli::Args a("upscale",
+              "solar upscale -m BASE --drop M -o OUT [options]\n"
+              "       solar upscale --recipe FILE.yaml|.json -o OUT [options]\n\n"
+              "Stacks layers [0, n-M) and [M, n) of BASE (SOLAR depth up-scaling: 32 layers, M=8 -> 48),\n"
+              "or the layer ranges of a mergekit passthrough recipe, into a new HF folder.");
+  auto& model = a.str("-m,--model", "PATH", "base model: HF folder, .gguf or llama2.c .bin");
+  auto& drop = a.integer("--drop", 0, "layers M dropped from the end of one copy and the start of the other");
+  auto& recipe = a.str("--recipe", "FILE", "mergekit passthrough recipe (YAML or JSON) instead of -m/--drop");
+  auto& out = a.str("-o,--out", "DIR", "output HF folder");
+  auto& outtype = a.str("--outtype", "TYPE", "output dtype: bf16, f16 or f32 (default: the source's)");
+  auto& shard = a.str("--shard-size", "SIZE", "maximum shard size", "5GB");
+  auto& force = a.flag("--force", "replace OUT if it exists");
+  auto& dry = a.flag("--dry-run", "print the resulting shape and parameter count; read only config.json");
+  if (!a.parse(argv)) return a.exit_code();
+
+  std::vector<LayerSlice> slices;
+  std::string where = "--drop", recipe_text;
+  if (!recipe.empty()) {
+    if (!model.empty() || a.given("--drop")) fail("--recipe", "", "expected either --recipe or -m/--drop, not both");
+    Recipe r = read_recipe(recipe);
+    slices = recipe_slices(r);
+    where = recipe;
+    recipe_text = read_file(recipe);
+  } else {
+    if (model.empty()) fail("-m", "", "missing (expected -m BASE --drop M, or --recipe FILE)");
+    if (!a.given("--drop")) fail("--drop", "", "missing (expected the number of layers M to drop)");
+    slices = dus_slices(model, read_model_config(model).num_hidden_layers, int(drop));
+    recipe_text = "slices:\n  - sources:\n      - model: " + model + "\n        layer_range: [0, " +
+                  std::to_string(slices[0].end) + "]\n  - sources:\n      - model: " + model +
+                  "\n        layer_range: [" + std::to_string(slices[1].begin) + ", " +
+                  std::to_string(slices[1].end) + "]\nmerge_method: passthrough\n";
+  }
+  UpscaleOptions opt;
+  if (!outtype.empty()) {
+    opt.dtype = parse_dtype(outtype, "--outtype");
+    if (!is_float(*opt.dtype)) fail("--outtype", "", "expected bf16, f16 or f32, got '" + outtype + "'");
+  } else if (!recipe.empty()) {
+    opt.dtype = read_recipe(recipe).dtype;
+  }
+  opt.max_shard_bytes = parse_size(shard, "--shard-size");
+  opt.force = force;
+  opt.recipe_text = recipe_text;
+
+  if (dry) {
+    std::vector<ModelConfig> configs;
+    for (const auto& s : slices) configs.push_back(read_model_config(s.model));
+    ModelConfig c = upscaled_config(slices, configs, where);
+    for (size_t i = 0; i < slices.size(); ++i)
+      std::printf("slice %zu: %s layers [%d, %d)\n", i, slices[i].model.c_str(), slices[i].begin, slices[i].end);
+    std::printf("layers: %d (from %d)\nshape: hidden %d, intermediate %d, heads %d, kv heads %d, head_dim %d, vocab %d\n"
+                "parameters: %lld\n",
+                c.num_hidden_layers, configs[0].num_hidden_layers, c.hidden_size, c.intermediate_size,
+                c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.vocab_size,
+                (long long)c.num_parameters());
+    return 0;
+  }
+  if (out.empty()) fail("-o", "", "missing (expected the output folder)");
+  upscale(slices, out, opt, where);
+  std::printf("wrote %s\n", out.c_str());
+  return 0;
+}
+
+solar::cli::Register reg("upscale", "depth up-scaling (SOLAR recipe) / mergekit passthrough stacking", run);
+
+}  // namespace

@@ -1,0 +1,504 @@
+#include "formats/gguf.h"
+
+#include <cstring>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "formats/hf.h"
+#include "formats/safetensors.h"
+
+namespace solar {
+
+namespace {
+
+// gguf_type: metadata value types.
+enum : uint32_t { kU8, kI8, kU16, kI16, kU32, kI32, kF32, kBool, kStr, kArr, kU64, kI64, kF64 };
+// ggml_type values this reader and writer handle.
+constexpr uint32_t kGgmlF32 = 0, kGgmlF16 = 1, kGgmlBF16 = 30;
+constexpr uint64_t kDefaultAlignment = 32;
+constexpr uint32_t kMaxDims = 4;  // GGML_MAX_DIMS
+
+size_t scalar_size(uint32_t t) {
+  switch (t) {
+    case kU8: case kI8: case kBool: return 1;
+    case kU16: case kI16: return 2;
+    case kU32: case kI32: case kF32: return 4;
+    case kU64: case kI64: case kF64: return 8;
+    default: return 0;
+  }
+}
+
+struct Value {
+  uint32_t type = 0;
+  int64_t i = 0;  // integers and bool
+  double f = 0;   // floats (and integers, converted)
+  std::string s;
+  uint32_t elem = 0;            // array element type
+  uint64_t len = 0;             // array length
+  std::vector<double> nums;     // numeric array elements
+  std::vector<std::string> strs;  // string array elements
+  bool is_int() const { return type != kF32 && type != kF64 && type != kStr && type != kArr && type != kBool; }
+};
+
+struct TensorInfo {
+  std::string name;
+  std::vector<uint64_t> ne;  // innermost first
+  uint32_t type;
+  uint64_t offset;  // relative to the data section
+  size_t nbytes;
+};
+
+struct Parsed {
+  std::map<std::string, Value> kv;
+  std::vector<TensorInfo> tensors;
+  size_t data_off = 0;
+};
+
+// Bounds-checked little-endian cursor over the mapped file.
+class Cursor {
+ public:
+  Cursor(const uint8_t* p, size_t n, const std::string& path) : p_(p), n_(n), path_(path) {}
+  size_t off() const { return off_; }
+  size_t left() const { return n_ - off_; }
+  void need(uint64_t k, const std::string& field) const {
+    if (k > left())
+      fail(path_, field, "expected " + std::to_string(k) + " more bytes at offset " + std::to_string(off_) +
+                             ", the file has " + std::to_string(left()) + " left (truncated?)");
+  }
+  template <class T>
+  T get(const std::string& field) {
+    need(sizeof(T), field);
+    T v;
+    std::memcpy(&v, p_ + off_, sizeof(T));
+    off_ += sizeof(T);
+    return v;
+  }
+  std::string str(const std::string& field) {
+    uint64_t len = get<uint64_t>(field + " length");
+    if (len > left())
+      fail(path_, field, "string length " + std::to_string(len) + " exceeds the " + std::to_string(left()) +
+                             " bytes left in the file");
+    std::string s(reinterpret_cast<const char*>(p_ + off_), size_t(len));
+    off_ += size_t(len);
+    return s;
+  }
+
+ private:
+  const uint8_t* p_;
+  size_t n_;
+  size_t off_ = 0;
+  const std::string& path_;
+};
+
+void read_scalar(Cursor& c, uint32_t t, Value& v, const std::string& field) {
+  v.type = t;
+  switch (t) {
+    case kU8: v.i = c.get<uint8_t>(field); break;
+    case kI8: v.i = c.get<int8_t>(field); break;
+    case kU16: v.i = c.get<uint16_t>(field); break;
+    case kI16: v.i = c.get<int16_t>(field); break;
+    case kU32: v.i = c.get<uint32_t>(field); break;
+    case kI32: v.i = c.get<int32_t>(field); break;
+    case kU64: v.i = int64_t(c.get<uint64_t>(field)); break;
+    case kI64: v.i = c.get<int64_t>(field); break;
+    case kBool: v.i = c.get<int8_t>(field) != 0; break;
+    case kF32: v.f = c.get<float>(field); return;
+    case kF64: v.f = c.get<double>(field); return;
+  }
+  v.f = double(v.i);
+}
+
+void read_value(Cursor& c, uint32_t t, Value& v, const std::string& field, const std::string& path, int depth) {
+  if (t == kStr) {
+    v.type = t;
+    v.s = c.str(field);
+  } else if (t == kArr) {
+    if (depth > 2) fail(path, field, "expected arrays nested at most 2 deep");
+    v.type = t;
+    v.elem = c.get<uint32_t>(field + " element type");
+    v.len = c.get<uint64_t>(field + " length");
+    // Every element takes at least this many bytes: bounds huge lengths before allocating.
+    uint64_t min_size = v.elem == kStr ? 8 : v.elem == kArr ? 12 : scalar_size(v.elem);
+    if (min_size == 0) fail(path, field, "expected a gguf value type 0..12, got " + std::to_string(v.elem));
+    if (v.len > c.left() / min_size)
+      fail(path, field, "array of " + std::to_string(v.len) + " elements cannot fit in the " +
+                            std::to_string(c.left()) + " bytes left");
+    for (uint64_t k = 0; k < v.len; ++k) {
+      if (v.elem == kStr) {
+        v.strs.push_back(c.str(field));
+      } else {
+        Value e;
+        read_value(c, v.elem, e, field, path, depth + 1);
+        if (v.elem != kArr) v.nums.push_back(e.f);
+      }
+    }
+  } else if (scalar_size(t)) {
+    read_scalar(c, t, v, field);
+  } else {
+    fail(path, field, "expected a gguf value type 0..12, got " + std::to_string(t));
+  }
+}
+
+Parsed parse(const uint8_t* p, size_t n, const std::string& path) {
+  Cursor c(p, n, path);
+  Parsed g;
+  c.need(4, "magic");
+  if (std::memcmp(p, "GGUF", 4) != 0) fail(path, "magic", "expected \"GGUF\"");
+  c.get<uint32_t>("magic");
+  uint32_t version = c.get<uint32_t>("version");
+  if (version != 3) fail(path, "version", "expected 3, got " + std::to_string(version));
+  uint64_t n_tensors = c.get<uint64_t>("tensor_count");
+  uint64_t n_kv = c.get<uint64_t>("kv_count");
+  // Smallest encodings: a KV is key length + type + 1 byte; a tensor info is
+  // name length + n_dims + one dim + type + offset.
+  if (n_kv > c.left() / 13)
+    fail(path, "kv_count", "expected at most " + std::to_string(c.left() / 13) + " for a " + std::to_string(n) +
+                               "-byte file, got " + std::to_string(n_kv));
+  if (n_tensors > c.left() / 32)
+    fail(path, "tensor_count", "expected at most " + std::to_string(c.left() / 32) + " for a " +
+                                   std::to_string(n) + "-byte file, got " + std::to_string(n_tensors));
+  for (uint64_t k = 0; k < n_kv; ++k) {
+    std::string key = c.str("kv[" + std::to_string(k) + "].key");
+    Value v;
+    read_value(c, c.get<uint32_t>(key + " type"), v, key, path, 0);
+    if (!g.kv.emplace(key, std::move(v)).second) fail(path, key, "duplicate metadata key");
+  }
+  uint64_t align = kDefaultAlignment;
+  if (auto it = g.kv.find("general.alignment"); it != g.kv.end()) {
+    const Value& v = it->second;
+    if (v.type != kU32 || v.i == 0 || (v.i & (v.i - 1)) != 0)
+      fail(path, "general.alignment", "expected a power-of-two uint32, got " + std::to_string(v.i));
+    align = uint64_t(v.i);
+  }
+  std::set<std::string> names;
+  for (uint64_t k = 0; k < n_tensors; ++k) {
+    TensorInfo t;
+    std::string field = "tensor[" + std::to_string(k) + "]";
+    t.name = c.str(field + ".name");
+    field = "tensor '" + t.name + "'";
+    if (!names.insert(t.name).second) fail(path, field, "duplicate tensor name");
+    uint32_t nd = c.get<uint32_t>(field + " n_dims");
+    if (nd < 1 || nd > kMaxDims) fail(path, field + " n_dims", "expected 1.." + std::to_string(kMaxDims) + ", got " + std::to_string(nd));
+    uint64_t numel = 1;
+    for (uint32_t d = 0; d < nd; ++d) {
+      uint64_t e = c.get<uint64_t>(field + " dims");
+      if (e == 0 || e > (uint64_t(1) << 40) || numel > (uint64_t(1) << 40) / e)
+        fail(path, field + " dims", "expected positive dims with at most 2^40 elements, got " + std::to_string(e));
+      numel *= e;
+      t.ne.push_back(e);
+    }
+    t.type = c.get<uint32_t>(field + " type");
+    if (t.type != kGgmlF32 && t.type != kGgmlF16 && t.type != kGgmlBF16)
+      fail(path, field + " type", "unsupported tensor type " + std::to_string(t.type) +
+                                      " (expected F32=0, F16=1 or BF16=30; quantized GGUFs are not supported)");
+    t.nbytes = size_t(numel) * (t.type == kGgmlF32 ? 4 : 2);
+    t.offset = c.get<uint64_t>(field + " offset");
+    if (t.offset % align != 0)
+      fail(path, field + " offset", "expected a multiple of alignment " + std::to_string(align) + ", got " +
+                                        std::to_string(t.offset));
+    g.tensors.push_back(std::move(t));
+  }
+  g.data_off = size_t((c.off() + align - 1) / align * align);
+  size_t data_size = g.data_off <= n ? n - g.data_off : 0;
+  for (const TensorInfo& t : g.tensors)
+    if (g.data_off > n || t.offset > data_size || t.nbytes > data_size - t.offset)
+      fail(path, "tensor '" + t.name + "' offset",
+           "expected offset + " + std::to_string(t.nbytes) + " bytes within the " + std::to_string(data_size) +
+               "-byte data section, got offset " + std::to_string(t.offset));
+  return g;
+}
+
+// llama.cpp tensor names <-> HF names.
+const std::pair<const char*, const char*> kLayerNames[] = {
+    {"attn_norm", "input_layernorm"}, {"attn_q", "self_attn.q_proj"},  {"attn_k", "self_attn.k_proj"},
+    {"attn_v", "self_attn.v_proj"},   {"attn_output", "self_attn.o_proj"}, {"ffn_norm", "post_attention_layernorm"},
+    {"ffn_gate", "mlp.gate_proj"},    {"ffn_up", "mlp.up_proj"},       {"ffn_down", "mlp.down_proj"}};
+const std::pair<const char*, const char*> kGlobalNames[] = {
+    {"token_embd", "model.embed_tokens"}, {"output_norm", "model.norm"}, {"output", "lm_head"}};
+
+std::optional<std::string> hf_name(const std::string& g) {
+  const std::string w = ".weight";
+  if (g.size() <= w.size() || g.compare(g.size() - w.size(), w.size(), w) != 0) return std::nullopt;
+  std::string stem = g.substr(0, g.size() - w.size());
+  for (auto& [a, b] : kGlobalNames)
+    if (stem == a) return std::string(b) + w;
+  if (stem.rfind("blk.", 0) != 0) return std::nullopt;
+  size_t dot = stem.find('.', 4);
+  if (dot == std::string::npos || dot == 4 || dot > 10) return std::nullopt;
+  std::string num = stem.substr(4, dot - 4), rest = stem.substr(dot + 1);
+  for (char ch : num)
+    if (ch < '0' || ch > '9') return std::nullopt;
+  for (auto& [a, b] : kLayerNames)
+    if (rest == a) return "model.layers." + std::to_string(std::stoi(num)) + "." + b + w;
+  return std::nullopt;
+}
+
+std::string gguf_name(const std::string& hf) {
+  const std::string w = ".weight", pre = "model.layers.";
+  std::string stem = hf.substr(0, hf.size() - w.size());
+  for (auto& [a, b] : kGlobalNames)
+    if (stem == b) return std::string(a) + w;
+  size_t dot = stem.find('.', pre.size());
+  std::string rest = stem.substr(dot + 1);
+  for (auto& [a, b] : kLayerNames)
+    if (rest == b) return "blk." + stem.substr(pre.size(), dot - pre.size()) + "." + a + w;
+  fail(hf, "", "no GGUF name for this tensor");
+}
+
+DType ggml_dtype(uint32_t t) { return t == kGgmlF32 ? DType::F32 : t == kGgmlF16 ? DType::F16 : DType::BF16; }
+
+const Value* find(const Parsed& g, const std::string& key) {
+  auto it = g.kv.find(key);
+  return it == g.kv.end() ? nullptr : &it->second;
+}
+
+int64_t get_int(const Parsed& g, const std::string& path, const std::string& key, std::optional<int64_t> def) {
+  const Value* v = find(g, key);
+  if (!v) {
+    if (!def) fail(path, key, "missing (expected an integer)");
+    return *def;
+  }
+  if (!v->is_int()) fail(path, key, "expected an integer, got gguf type " + std::to_string(v->type));
+  if (v->i < 0 || v->i > INT32_MAX) fail(path, key, "expected 0.." + std::to_string(INT32_MAX) + ", got " + std::to_string(v->i));
+  return v->i;
+}
+
+double get_float(const Parsed& g, const std::string& path, const std::string& key, double def) {
+  const Value* v = find(g, key);
+  if (!v) return def;
+  if (v->type != kF32 && v->type != kF64 && !v->is_int()) fail(path, key, "expected a number");
+  return v->f;
+}
+
+struct OpenGguf {
+  std::shared_ptr<MappedFile> file;
+  Parsed g;
+};
+
+OpenGguf open_gguf(const std::string& path) {
+  auto f = MappedFile::open(path);
+  return {f, parse(f->data(), f->size(), path)};
+}
+
+}  // namespace
+
+Checkpoint read_gguf(const std::string& path) {
+  auto [file, g] = open_gguf(path);
+  Checkpoint ck;
+  ck.source = path;
+  ck.files.push_back(file);
+  const Value* arch = find(g, "general.architecture");
+  if (!arch || arch->type != kStr) fail(path, "general.architecture", "missing (expected \"llama\")");
+  if (arch->s != "llama") fail(path, "general.architecture", "expected \"llama\", got \"" + arch->s + "\"");
+
+  for (const TensorInfo& t : g.tensors) {
+    auto name = hf_name(t.name);
+    if (!name) fail(path, "tensor '" + t.name + "'", "unknown tensor name for the llama architecture");
+    TensorView v{*name, ggml_dtype(t.type), {}, file->data() + g.data_off + t.offset, t.nbytes};
+    for (auto it = t.ne.rbegin(); it != t.ne.rend(); ++it) v.shape.push_back(int64_t(*it));
+    ck.tensors[*name] = v;
+  }
+
+  ModelConfig& c = ck.config;
+  c.num_hidden_layers = int(get_int(g, path, "llama.block_count", {}));
+  c.hidden_size = int(get_int(g, path, "llama.embedding_length", {}));
+  // Bounded by the tensors present, so a corrupt count cannot make validate() enumerate billions of names.
+  if (size_t(c.num_hidden_layers) * 9 > g.tensors.size())
+    fail(path, "llama.block_count", "expected at most " + std::to_string(g.tensors.size() / 9) + " (9 tensors per block in the file), got " + std::to_string(c.num_hidden_layers));
+  c.intermediate_size = int(get_int(g, path, "llama.feed_forward_length", {}));
+  c.num_attention_heads = int(get_int(g, path, "llama.attention.head_count", {}));
+  c.num_key_value_heads = int(get_int(g, path, "llama.attention.head_count_kv", c.num_attention_heads));
+  if (c.num_attention_heads == 0) fail(path, "llama.attention.head_count", "expected a positive integer, got 0");
+  c.head_dim = int(get_int(g, path, "llama.attention.key_length", c.hidden_size / c.num_attention_heads));
+  int64_t rope_dims = get_int(g, path, "llama.rope.dimension_count", c.head_dim);
+  if (rope_dims != c.head_dim)
+    fail(path, "llama.rope.dimension_count",
+         "expected head_dim " + std::to_string(c.head_dim) + " (partial RoPE is not supported), got " + std::to_string(rope_dims));
+  c.max_position_embeddings = int(get_int(g, path, "llama.context_length", 2048));
+  c.rope_theta = get_float(g, path, "llama.rope.freq_base", 10000.0);
+  c.rms_norm_eps = float(get_float(g, path, "llama.attention.layer_norm_rms_epsilon", 1e-5));
+  const Value* tokens = find(g, "tokenizer.ggml.tokens");
+  if (tokens && tokens->type == kArr) c.vocab_size = int(std::min<uint64_t>(tokens->len, INT32_MAX));
+  else if (find(g, "llama.vocab_size")) c.vocab_size = int(get_int(g, path, "llama.vocab_size", {}));
+  else if (ck.has("model.embed_tokens.weight")) c.vocab_size = int(ck.get("model.embed_tokens.weight").shape[0]);
+  c.bos_token_id = int(get_int(g, path, "tokenizer.ggml.bos_token_id", 1));
+  c.eos_token_id = int(get_int(g, path, "tokenizer.ggml.eos_token_id", 2));
+  c.tie_word_embeddings = !ck.has("lm_head.weight");
+  c.rope_interleaved = true;
+  if (ck.has("model.embed_tokens.weight")) c.torch_dtype = ck.get("model.embed_tokens.weight").dtype;
+  if (tokens) ck.tokenizer_path = path;
+  return ck;
+}
+
+Vocab read_gguf_vocab(const std::string& path) {
+  auto [file, g] = open_gguf(path);
+  const Value* model = find(g, "tokenizer.ggml.model");
+  if (!model || model->type != kStr) fail(path, "tokenizer.ggml.model", "missing (expected \"llama\")");
+  if (model->s != "llama")
+    fail(path, "tokenizer.ggml.model", "expected \"llama\" (SentencePiece BPE), got \"" + model->s + "\"");
+  const Value* tokens = find(g, "tokenizer.ggml.tokens");
+  if (!tokens || tokens->type != kArr || tokens->elem != kStr)
+    fail(path, "tokenizer.ggml.tokens", "missing (expected an array of strings)");
+  Vocab v;
+  v.pieces = tokens->strs;
+  size_t n = v.pieces.size();
+  auto numbers = [&](const char* key, double def) {
+    const Value* a = find(g, key);
+    if (!a) return std::vector<double>(n, def);
+    if (a->type != kArr || a->elem == kStr || a->elem == kArr || a->nums.size() != n)
+      fail(path, key, "expected a numeric array of " + std::to_string(n) + " elements (one per token)");
+    return a->nums;
+  };
+  for (double s : numbers("tokenizer.ggml.scores", 0.0)) v.scores.push_back(float(s));
+  for (double t : numbers("tokenizer.ggml.token_type", 1.0)) v.types.push_back(int(t));
+  auto id = [&](const char* key, int def) {
+    int64_t i = get_int(g, path, key, def);
+    if (uint64_t(i) >= n) fail(path, key, "expected a token id < " + std::to_string(n) + ", got " + std::to_string(i));
+    return int(i);
+  };
+  v.bos = id("tokenizer.ggml.bos_token_id", 1);
+  v.eos = id("tokenizer.ggml.eos_token_id", 2);
+  v.unk = id("tokenizer.ggml.unknown_token_id", 0);
+  return v;
+}
+
+namespace {
+
+// Serialized metadata, in the order written.
+struct KvWriter {
+  std::string buf;
+  uint64_t count = 0;
+  template <class T>
+  void raw(T v) { buf.append(reinterpret_cast<const char*>(&v), sizeof v); }
+  void str(const std::string& s) {
+    raw(uint64_t(s.size()));
+    buf += s;
+  }
+  void key(const std::string& k, uint32_t type) {
+    str(k);
+    raw(type);
+    ++count;
+  }
+  void u32(const std::string& k, uint32_t v) { key(k, kU32); raw(v); }
+  void f32(const std::string& k, float v) { key(k, kF32); raw(v); }
+  void boolean(const std::string& k, bool v) { key(k, kBool); raw(int8_t(v)); }
+  void string(const std::string& k, const std::string& v) { key(k, kStr); str(v); }
+  void array_header(const std::string& k, uint32_t elem, uint64_t n) {
+    key(k, kArr);
+    raw(elem);
+    raw(n);
+  }
+};
+
+std::string model_name(const std::string& source) {
+  std::string s = source;
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  s = base_name(s);
+  size_t dot = s.rfind('.');
+  return dot == std::string::npos || dot == 0 ? s : s.substr(0, dot);
+}
+
+}  // namespace
+
+void write_gguf(const std::string& path, const Checkpoint& ck, DType dtype) {
+  if (dtype != DType::F32 && dtype != DType::F16 && dtype != DType::BF16)
+    fail(path, "dtype", std::string("expected F32, F16 or BF16, got ") + dtype_name(dtype));
+  ck.validate();
+  const ModelConfig& c = ck.config;
+
+  KvWriter kv;
+  kv.string("general.architecture", "llama");
+  kv.string("general.name", model_name(ck.source));
+  kv.u32("general.file_type", dtype == DType::F32 ? 0 : dtype == DType::F16 ? 1 : 32);  // llama_ftype
+  kv.u32("llama.context_length", c.max_position_embeddings);
+  kv.u32("llama.embedding_length", c.hidden_size);
+  kv.u32("llama.block_count", c.num_hidden_layers);
+  kv.u32("llama.feed_forward_length", c.intermediate_size);
+  kv.u32("llama.rope.dimension_count", c.head_dim);
+  kv.u32("llama.attention.head_count", c.num_attention_heads);
+  kv.u32("llama.attention.head_count_kv", c.num_key_value_heads);
+  if (c.head_dim * c.num_attention_heads != c.hidden_size) {
+    kv.u32("llama.attention.key_length", c.head_dim);
+    kv.u32("llama.attention.value_length", c.head_dim);
+  }
+  kv.f32("llama.attention.layer_norm_rms_epsilon", c.rms_norm_eps);
+  kv.f32("llama.rope.freq_base", float(c.rope_theta));
+  kv.u32("llama.vocab_size", c.vocab_size);
+  // Without a tokenizer the file still loads here (vocab from llama.vocab_size)
+  // but llama.cpp will refuse it.
+  if (!ck.tokenizer_path.empty()) {
+    Vocab v = load_tokenizer(ck.tokenizer_path, c.vocab_size)->vocab();
+    if (v.pieces.size() != size_t(c.vocab_size))
+      fail(ck.tokenizer_path, "vocab", "expected " + std::to_string(c.vocab_size) + " tokens (the model's vocab_size), got " +
+                                           std::to_string(v.pieces.size()));
+    kv.string("tokenizer.ggml.model", "llama");
+    kv.array_header("tokenizer.ggml.tokens", kStr, v.pieces.size());
+    for (auto& p : v.pieces) kv.str(p);
+    kv.array_header("tokenizer.ggml.scores", kF32, v.scores.size());
+    for (float s : v.scores) kv.raw(s);
+    kv.array_header("tokenizer.ggml.token_type", kI32, v.types.size());
+    for (int t : v.types) kv.raw(int32_t(t));
+    kv.u32("tokenizer.ggml.bos_token_id", v.bos);
+    kv.u32("tokenizer.ggml.eos_token_id", v.eos);
+    kv.u32("tokenizer.ggml.unknown_token_id", v.unk);
+    const auto& tc = ck.tokenizer_config;
+    kv.boolean("tokenizer.ggml.add_bos_token",
+               tc.contains("add_bos_token") && tc["add_bos_token"].is_boolean() ? tc["add_bos_token"].get<bool>() : true);
+    kv.boolean("tokenizer.ggml.add_eos_token", false);
+  }
+
+  struct Out {
+    const TensorView* src;
+    DType dtype;
+    uint64_t offset;
+  };
+  std::vector<Out> outs;
+  std::string infos;
+  auto raw = [&](auto v) { infos.append(reinterpret_cast<const char*>(&v), sizeof v); };
+  uint64_t off = 0;
+  for (const std::string& name : expected_tensor_names(c)) {
+    const TensorView& t = ck.get(name);
+    DType dt = t.shape.size() == 1 ? DType::F32 : dtype;  // llama.cpp keeps norms in F32
+    std::string g = gguf_name(name);
+    raw(uint64_t(g.size()));
+    infos += g;
+    raw(uint32_t(t.shape.size()));
+    for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) raw(uint64_t(*it));
+    raw(uint32_t(dt == DType::F32 ? kGgmlF32 : dt == DType::F16 ? kGgmlF16 : kGgmlBF16));
+    raw(off);
+    outs.push_back({&t, dt, off});
+    off += (uint64_t(t.numel()) * dtype_size(dt) + kDefaultAlignment - 1) / kDefaultAlignment * kDefaultAlignment;
+  }
+
+  AtomicFile f(path);
+  f.write("GGUF", 4);
+  uint32_t version = 3;
+  uint64_t counts[2] = {outs.size(), kv.count};
+  f.write(&version, 4);
+  f.write(counts, sizeof counts);
+  f.write(kv.buf);
+  f.write(infos);
+  const std::string zeros(kDefaultAlignment, '\0');
+  auto pad = [&] { f.write(zeros.data(), (kDefaultAlignment - f.written() % kDefaultAlignment) % kDefaultAlignment); };
+  pad();
+  std::vector<uint8_t> permuted;
+  for (const Out& o : outs) {
+    TensorView t = *o.src;
+    bool q = t.name.ends_with("q_proj.weight"), k = t.name.ends_with("k_proj.weight");
+    if ((q || k) && !c.rope_interleaved) {
+      // llama.cpp keeps q/k rows in the interleaved-pair order of Meta's checkpoints.
+      permuted.resize(t.nbytes);
+      permute_rope_rows(t.data, permuted.data(), q ? c.num_attention_heads : c.num_key_value_heads, c.head_dim,
+                        t.nbytes / size_t(t.rows()), false);
+      t.data = permuted.data();
+    }
+    write_tensor_data(f, t, o.dtype);
+    pad();
+  }
+  f.commit();
+}
+
+}  // namespace solar

@@ -1,0 +1,324 @@
+#include "formats/gguf.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <random>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "formats/hf.h"
+#include "formats/llama2c.h"
+
+namespace solar {
+namespace {
+
+std::string tmp(const std::string& name) { return join_path(testing::TempDir(), name); }
+
+// Plain write: tests write hundreds of corrupt files, and fsync would dominate.
+void put(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(bytes.size()));
+}
+
+template <class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// A small random model: GQA, untied or tied head, either RoPE layout.
+Checkpoint tiny_model(bool interleaved, bool tied) {
+  Checkpoint ck;
+  ck.source = "tiny";
+  ModelConfig& c = ck.config;
+  c.hidden_size = 32;
+  c.intermediate_size = 24;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = 8;  // > 4: at 4 the two permutation directions coincide
+  c.vocab_size = 32;
+  c.max_position_embeddings = 64;
+  c.rms_norm_eps = 1e-6f;
+  c.rope_theta = 500000.0;
+  c.tie_word_embeddings = tied;
+  c.rope_interleaved = interleaved;
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  for (const auto& name : expected_tensor_names(c)) {
+    auto shape = expected_shape(c, name);
+    int64_t n = 1;
+    for (auto d : shape) n *= d;
+    std::vector<uint8_t> bytes(n * 4);
+    for (int64_t i = 0; i < n; ++i) {
+      float v = nd(rng);
+      std::memcpy(&bytes[i * 4], &v, 4);
+    }
+    ck.tensors[name] = ck.adopt(name, DType::F32, shape, std::move(bytes));
+  }
+  return ck;
+}
+
+// Reference for llama.cpp's permute(): interleaved row 2i+j of a head is
+// HF row j*head_dim/2 + i.
+std::vector<float> to_interleaved(const TensorView& t, int heads, int hd) {
+  const float* src = static_cast<const float*>(t.data);
+  int64_t cols = t.cols();
+  std::vector<float> out(t.numel());
+  for (int h = 0; h < heads; ++h)
+    for (int i = 0; i < hd / 2; ++i)
+      for (int j = 0; j < 2; ++j)
+        std::memcpy(&out[(h * hd + 2 * i + j) * cols], &src[(h * hd + j * hd / 2 + i) * cols], cols * 4);
+  return out;
+}
+
+bool same_bytes(const TensorView& a, const TensorView& b) {
+  return a.nbytes == b.nbytes && std::memcmp(a.data, b.data, a.nbytes) == 0;
+}
+
+void expect_same_config(const ModelConfig& a, const ModelConfig& b) {
+  EXPECT_EQ(a.hidden_size, b.hidden_size);
+  EXPECT_EQ(a.intermediate_size, b.intermediate_size);
+  EXPECT_EQ(a.num_hidden_layers, b.num_hidden_layers);
+  EXPECT_EQ(a.num_attention_heads, b.num_attention_heads);
+  EXPECT_EQ(a.num_key_value_heads, b.num_key_value_heads);
+  EXPECT_EQ(a.head_dim, b.head_dim);
+  EXPECT_EQ(a.vocab_size, b.vocab_size);
+  EXPECT_EQ(a.max_position_embeddings, b.max_position_embeddings);
+  EXPECT_EQ(a.rms_norm_eps, b.rms_norm_eps);
+  EXPECT_EQ(a.rope_theta, b.rope_theta);
+  EXPECT_EQ(a.tie_word_embeddings, b.tie_word_embeddings);
+  EXPECT_EQ(a.bos_token_id, b.bos_token_id);
+  EXPECT_EQ(a.eos_token_id, b.eos_token_id);
+}
+
+TEST(Gguf, F32RoundTripIsExact) {
+  for (bool tied : {false, true}) {
+    Checkpoint ck = tiny_model(true, tied);
+    std::string p = tmp("tiny_f32.gguf");
+    write_gguf(p, ck, DType::F32);
+    Checkpoint back = read_gguf(p);
+    EXPECT_NO_THROW(back.validate());
+    expect_same_config(ck.config, back.config);
+    EXPECT_TRUE(back.config.rope_interleaved);
+    EXPECT_EQ(back.tensors.size(), ck.tensors.size());
+    for (auto& [name, t] : ck.tensors) {
+      ASSERT_TRUE(back.has(name)) << name;
+      EXPECT_EQ(back.get(name).shape, t.shape) << name;
+      EXPECT_TRUE(same_bytes(back.get(name), t)) << name;
+      // 32-byte aligned data, as mmap users expect.
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(back.get(name).data) % 32, 0u) << name;
+    }
+  }
+}
+
+TEST(Gguf, HalfPrecisionWithinRoundingNormsStayF32) {
+  Checkpoint ck = tiny_model(true, false);
+  for (DType dt : {DType::F16, DType::BF16}) {
+    std::string p = tmp("tiny_half.gguf");
+    write_gguf(p, ck, dt);
+    Checkpoint back = read_gguf(p);
+    EXPECT_EQ(back.config.torch_dtype, dt);
+    for (auto& [name, t] : ck.tensors) {
+      const TensorView& b = back.get(name);
+      ASSERT_EQ(b.dtype, t.shape.size() == 1 ? DType::F32 : dt) << name;
+      for (int64_t i = 0; i < t.numel(); ++i) {
+        float x = static_cast<const float*>(t.data)[i];
+        float want = dt == DType::F16 ? f16_to_f32(f32_to_f16(x)) : bf16_to_f32(f32_to_bf16(x));
+        if (b.dtype == DType::F32) want = x;
+        ASSERT_EQ(load_f32(b.data, b.dtype, i), want) << name << "[" << i << "]";
+      }
+    }
+  }
+}
+
+TEST(Gguf, HfLayoutQkRowsArePermutedForLlamaCpp) {
+  Checkpoint ck = tiny_model(false, false);
+  std::string p = tmp("tiny_hf.gguf");
+  write_gguf(p, ck, DType::F32);
+  Checkpoint back = read_gguf(p);
+  const ModelConfig& c = ck.config;
+  for (int l = 0; l < c.num_hidden_layers; ++l) {
+    for (const char* s : {"self_attn.q_proj.weight", "self_attn.k_proj.weight"}) {
+      std::string n = layer_tensor(l, s);
+      int heads = s[10] == 'q' ? c.num_attention_heads : c.num_key_value_heads;
+      auto want = to_interleaved(ck.get(n), heads, c.head_dim);
+      ASSERT_EQ(back.get(n).nbytes, want.size() * 4);
+      EXPECT_EQ(std::memcmp(back.get(n).data, want.data(), want.size() * 4), 0) << n;
+      EXPECT_FALSE(same_bytes(back.get(n), ck.get(n))) << n;
+    }
+    EXPECT_TRUE(same_bytes(back.get(layer_tensor(l, "self_attn.v_proj.weight")),
+                           ck.get(layer_tensor(l, "self_attn.v_proj.weight"))));
+  }
+}
+
+TEST(Gguf, HfLayoutRoundTripsBackToSameHfTensors) {
+  Checkpoint ck = tiny_model(false, false);
+  std::string p = tmp("tiny_rt.gguf"), dir = tmp("tiny_rt_hf");
+  write_gguf(p, ck, DType::F32);
+  Checkpoint g = read_gguf(p);
+  HfWriteOptions opt;
+  opt.force = true;
+  write_hf(dir, g, opt);
+  Checkpoint hf = read_hf(dir);
+  EXPECT_FALSE(hf.config.rope_interleaved);
+  expect_same_config(ck.config, hf.config);
+  for (auto& [name, t] : ck.tensors) EXPECT_TRUE(same_bytes(hf.get(name), t)) << name;
+}
+
+TEST(Gguf, Stories260KRoundTripWithTokenizer) {
+  std::string dir = std::string(SOLAR_SHARED_DATA) + "/models/stories260K";
+  if (!path_exists(dir)) GTEST_SKIP() << "shared data absent: " << SOLAR_SHARED_DATA;
+  Checkpoint ck = read_llama2c(dir + "/stories260K.bin");
+  ck.tokenizer_path = dir + "/tok512.bin";
+  std::string p = tmp("stories.gguf");
+  write_gguf(p, ck, DType::F32);
+  Checkpoint back = load_checkpoint(p);
+  expect_same_config(ck.config, back.config);
+  EXPECT_EQ(back.tokenizer_path, p);
+  for (auto& [name, t] : ck.tensors) EXPECT_TRUE(same_bytes(back.get(name), t)) << name;
+  Vocab want = load_tokenizer(ck.tokenizer_path, 512)->vocab(), got = read_gguf_vocab(p);
+  EXPECT_EQ(got.pieces, want.pieces);
+  EXPECT_EQ(got.scores, want.scores);
+  EXPECT_EQ(got.types, want.types);
+  EXPECT_EQ(got.bos, 1);
+  EXPECT_EQ(got.eos, 2);
+  EXPECT_EQ(got.pieces.size(), 512u);
+  // The GGUF's own tokenizer encodes like the original.
+  auto a = load_tokenizer(ck.tokenizer_path, 512), b = load_tokenizer(p);
+  EXPECT_EQ(a->encode("Once upon a time, Lily saw a ball.", true), b->encode("Once upon a time, Lily saw a ball.", true));
+}
+
+// A hand-built GGUF with one F32 tensor token_embd.weight [2, 4] (ne {4, 2})
+// and a partial config, for corrupting one field at a time.
+struct Handmade {
+  uint32_t version = 3;
+  uint64_t n_tensors = 1, n_kv = 5, str_len = 5, offset = 0;
+  uint32_t type = 0;
+  std::string bytes() const {
+    std::string s = "GGUF";
+    auto raw = [&](auto v) { s.append(reinterpret_cast<const char*>(&v), sizeof v); };
+    auto key = [&](const std::string& k, uint32_t type) {
+      raw(uint64_t(k.size()));
+      s += k;
+      raw(type);
+    };
+    raw(version);
+    raw(n_tensors);
+    raw(n_kv);
+    key("general.architecture", 8);
+    raw(str_len);
+    s += "llama";
+    for (auto [k, v] : {std::pair<const char*, uint32_t>{"llama.block_count", 0},
+                        {"llama.embedding_length", 4},
+                        {"llama.feed_forward_length", 8},
+                        {"llama.attention.head_count", 2}}) {
+      key(k, 4);
+      raw(v);
+    }
+    raw(uint64_t(17));
+    s += "token_embd.weight";
+    raw(uint32_t(2));
+    raw(uint64_t(4));
+    raw(uint64_t(2));
+    raw(type);
+    raw(offset);
+    s.resize((s.size() + 31) / 32 * 32, '\0');
+    for (int i = 0; i < 8; ++i) raw(float(i));
+    return s;
+  }
+};
+
+std::string read_error(const std::string& bytes) {
+  std::string p = tmp("bad.gguf");
+  put(p, bytes);
+  std::string e = error_of([&] { read_gguf(p); });
+  EXPECT_NE(e.find(p), std::string::npos) << "error does not name the file: " << e;
+  return e;
+}
+
+TEST(Gguf, HandmadeFileReadsItsTensor) {
+  std::string p = tmp("ok.gguf");
+  put(p, Handmade{}.bytes());
+  Checkpoint ck = read_gguf(p);
+  EXPECT_EQ(ck.config.hidden_size, 4);
+  EXPECT_EQ(ck.config.head_dim, 2);
+  EXPECT_EQ(ck.config.vocab_size, 2);  // from token_embd: no tokenizer or llama.vocab_size
+  ASSERT_TRUE(ck.has("model.embed_tokens.weight"));
+  const TensorView& t = ck.get("model.embed_tokens.weight");
+  EXPECT_EQ(t.shape, (std::vector<int64_t>{2, 4}));
+  EXPECT_EQ(static_cast<const float*>(t.data)[5], 5.f);
+  EXPECT_TRUE(ck.config.tie_word_embeddings);
+  EXPECT_NE(error_of([&] { load_checkpoint(p); }).find("num_hidden_layers"), std::string::npos);
+}
+
+TEST(Gguf, MalformedFilesNameTheField) {
+  Handmade ok;
+  std::string good = ok.bytes();
+  EXPECT_NE(read_error(good.substr(0, good.size() - 1)).find("offset"), std::string::npos);
+  int truncated = 0;
+  for (size_t n = 0; n < good.size(); ++n) truncated += read_error(good.substr(0, n)).find("(truncated?)") != std::string::npos;
+  EXPECT_GT(truncated, 50);
+  EXPECT_NE(read_error(good.substr(0, 3)).find("magic"), std::string::npos);
+  EXPECT_NE(read_error("GGML" + good.substr(4)).find("magic"), std::string::npos);
+  Handmade h = ok;
+  h.version = 2;
+  EXPECT_NE(read_error(h.bytes()).find("version: expected 3, got 2"), std::string::npos);
+  h = ok;
+  h.n_tensors = uint64_t(1) << 60;
+  EXPECT_NE(read_error(h.bytes()).find("tensor_count"), std::string::npos);
+  h = ok;
+  h.n_kv = ~uint64_t(0);
+  EXPECT_NE(read_error(h.bytes()).find("kv_count"), std::string::npos);
+  h = ok;
+  h.str_len = uint64_t(1) << 62;
+  EXPECT_NE(read_error(h.bytes()).find("general.architecture: string length"), std::string::npos);
+  h = ok;
+  h.offset = 64;
+  EXPECT_NE(read_error(h.bytes()).find("token_embd.weight' offset"), std::string::npos);
+  h.offset = 4;
+  EXPECT_NE(read_error(h.bytes()).find("multiple of alignment"), std::string::npos);
+  h = ok;
+  h.type = 2;  // Q4_0
+  EXPECT_NE(read_error(h.bytes()).find("unsupported tensor type 2"), std::string::npos);
+}
+
+TEST(Gguf, RandomCorruptionNeverCrashes) {
+  Checkpoint ck = tiny_model(false, true);
+  std::string p = tmp("fuzz_src.gguf");
+  write_gguf(p, ck, DType::F16);
+  std::string good = read_file(p);
+  std::mt19937 rng(1);
+  int errors = 0;
+  for (int it = 0; it < 300; ++it) {
+    std::string s = good;
+    if (it % 3 == 0) s.resize(rng() % s.size());
+    // Flip bytes in the header and metadata, where the structure is.
+    for (int k = 0; k < 4 && !s.empty(); ++k) s[rng() % std::min<size_t>(s.size(), 700)] ^= char(1 + rng() % 255);
+    std::string q = tmp("fuzz.gguf");
+    put(q, s);
+    try {
+      load_checkpoint(q);
+    } catch (const Error&) {
+      ++errors;
+    }
+  }
+  EXPECT_GT(errors, 100);
+}
+
+TEST(Gguf, VocabMetadataIsValidated) {
+  Checkpoint ck = tiny_model(true, true);
+  std::string p = tmp("novocab.gguf");
+  write_gguf(p, ck, DType::F32);
+  EXPECT_NE(error_of([&] { read_gguf_vocab(p); }).find("tokenizer.ggml.model"), std::string::npos);
+  EXPECT_EQ(read_gguf(p).config.vocab_size, 32);  // from llama.vocab_size
+  EXPECT_TRUE(read_gguf(p).tokenizer_path.empty());
+}
+
+}  // namespace
+}  // namespace solar

@@ -1,0 +1,35 @@
+// solar/kernels/kernels_impl.h — internals shared by the kernel sources, the
+// tests and the benchmark (not part of the public contract).
+#pragma once
+#include <cstdint>
+
+#include "core/dtype.h"
+
+namespace solar::kernels::detail {
+
+// Instruction-set levels of the hand-written GEMV paths.
+enum class Isa { Scalar, Avx2, Avx512 };
+const char* isa_name(Isa i);
+
+// Knobs the dispatch reads; tests and the benchmark lower them to reach every
+// path on one machine. Defaults come from cpu().
+struct Dispatch {
+  Isa isa;             // best GEMV path allowed
+  bool dnnl_bf16;      // BF16 weights/precision through oneDNN's bf16 matmul (fast with avx512_bf16/AMX)
+  int64_t gemv_max_m;  // linear() uses the GEMV path for M <= this, oneDNN above
+};
+Dispatch& dispatch();
+
+// Rows [n0, n1) of y[M,N] = x[M,K]·W[N,K]ᵀ, single-threaded. Every y element
+// is summed in the same order whatever n0/n1 are, so results do not depend on
+// how rows are split over threads.
+void gemv_rows(Isa isa, const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, int64_t n0,
+               int64_t n1, float* y, bool accumulate);
+
+// out[(n - n0)·K + k] = W[n,k] as f32 for rows [n0, n1), single-threaded.
+void widen_rows(Isa isa, const void* W, DType wdt, int64_t K, int64_t n0, int64_t n1, float* out);
+
+// The oneDNN prefill path of linear() (any M), exposed for the benchmark.
+void linear_dnnl(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y, bool accumulate);
+
+}  // namespace solar::kernels::detail

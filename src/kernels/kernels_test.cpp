@@ -1,0 +1,243 @@
+// Fast kernels against the scalar double-accumulation references, on every
+// dispatch path this machine can run.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/kernels.h"
+#include "kernels/kernels_impl.h"
+
+namespace solar::kernels {
+namespace {
+
+using detail::Isa;
+
+std::vector<float> randn(size_t n, uint32_t seed) {
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (float& f : v) f = u(g);
+  return v;
+}
+
+std::vector<uint8_t> as_dtype(const std::vector<float>& v, DType t) {
+  std::vector<uint8_t> out(v.size() * dtype_size(t));
+  convert(v.data(), DType::F32, out.data(), t, v.size());
+  return out;
+}
+
+// Restores the dispatch knobs a test lowered.
+struct DispatchGuard {
+  detail::Dispatch saved = detail::dispatch();
+  ~DispatchGuard() { detail::dispatch() = saved; }
+};
+
+std::vector<Isa> isas() {
+  std::vector<Isa> v{Isa::Scalar};
+  if (cpu().avx2 && cpu().fma && cpu().f16c) v.push_back(Isa::Avx2);
+  if (detail::dispatch().isa == Isa::Avx512) v.push_back(Isa::Avx512);
+  return v;
+}
+
+// Error bound of an f32 dot product relative to mag = Σ|x·w| (plus rounding
+// of |y|); `rel` is 1e-5 for f32 inputs, larger where x is rounded to bf16.
+void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::vector<float>& mag,
+                  float rel, const std::string& what) {
+  int bad = 0;
+  for (size_t i = 0; i < got.size() && bad < 5; ++i)
+    if (!(std::fabs(got[i] - want[i]) <= rel * mag[i] + 1e-6f)) {
+      ADD_FAILURE() << what << " at " << i << ": got " << got[i] << " want " << want[i] << " (Σ|xw|=" << mag[i] << ")";
+      ++bad;
+    }
+}
+
+TEST(KernelsCpu, DescribeMatchesProcCpuinfo) {
+  const CpuFeatures& f = cpu();
+  EXPECT_FALSE(f.describe().empty());
+  EXPECT_TRUE(f.avx512f || !(f.avx512bw || f.avx512vl || f.avx512_bf16));
+  EXPECT_TRUE(f.amx_tile || !f.amx_bf16);
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line) && line.rfind("flags", 0) != 0) {
+  }
+  if (line.empty()) GTEST_SKIP() << "/proc/cpuinfo has no flags line";
+  std::istringstream ss(line.substr(line.find(':') + 1));
+  std::set<std::string> flags{std::istream_iterator<std::string>(ss), {}};
+  // The kernel only lists a flag when the OS saves its registers, as we require.
+  EXPECT_EQ(f.avx2, flags.count("avx2") == 1);
+  EXPECT_EQ(f.fma, flags.count("fma") == 1);
+  EXPECT_EQ(f.f16c, flags.count("f16c") == 1);
+  EXPECT_EQ(f.avx512f, flags.count("avx512f") == 1);
+  EXPECT_EQ(f.avx512bw, flags.count("avx512bw") == 1);
+  EXPECT_EQ(f.avx512vl, flags.count("avx512vl") == 1);
+  EXPECT_EQ(f.avx512_bf16, flags.count("avx512_bf16") == 1);
+  EXPECT_TRUE(!f.amx_bf16 || flags.count("amx_bf16"));
+}
+
+TEST(KernelsCpu, SetNumThreads) {
+  const int before = num_threads();
+  set_num_threads(1);
+  EXPECT_EQ(num_threads(), 1);
+  set_num_threads(0);
+  EXPECT_GE(num_threads(), 1);
+  set_num_threads(before);
+}
+
+TEST(KernelsWiden, ExactForEveryPath) {
+  const int64_t K = 37, rows = 5;
+  auto v = randn(size_t(K * rows), 1);
+  for (DType t : {DType::F32, DType::BF16, DType::F16}) {
+    auto w = as_dtype(v, t);
+    std::vector<float> want(v.size());
+    convert(w.data(), t, want.data(), DType::F32, v.size());
+    for (Isa isa : isas()) {
+      std::vector<float> got((rows - 1) * K, -1.f);
+      detail::widen_rows(isa, w.data(), t, K, 1, rows, got.data());
+      for (int64_t i = 0; i < (rows - 1) * K; ++i)
+        ASSERT_EQ(got[i], want[K + i]) << dtype_name(t) << " " << detail::isa_name(isa) << " i=" << i;
+    }
+  }
+}
+
+// Every dtype × M × odd shapes × dispatch path (GEMV isa levels, oneDNN f32,
+// oneDNN bf16) against linear_ref, with and without accumulate.
+TEST(KernelsLinear, MatchesReferenceEverywhere) {
+  DispatchGuard guard;
+  const std::pair<int64_t, int64_t> shapes[] = {{67, 129}, {512, 1000}, {16, 4}};
+  for (auto [K, N] : shapes)
+    for (int64_t M : {1, 2, 3, 7, 64, 130}) {
+      auto x = randn(size_t(M * K), uint32_t(K * 7 + M));
+      auto wf = randn(size_t(N * K), uint32_t(N));
+      for (DType t : {DType::F32, DType::BF16, DType::F16}) {
+        auto w = as_dtype(wf, t);
+        std::vector<float> want(size_t(M * N)), mag(size_t(M * N)), xa(x), wa(wf.size());
+        linear_ref(x.data(), M, K, w.data(), t, N, want.data());
+        convert(w.data(), t, wa.data(), DType::F32, wa.size());
+        for (auto* v : {&xa, &wa})
+          for (float& f : *v) f = std::fabs(f);
+        linear_ref(xa.data(), M, K, wa.data(), DType::F32, N, mag.data());
+        auto check = [&](const std::string& path, float rel) {
+          const std::string what = path + " " + dtype_name(t) + " M=" + std::to_string(M) + " K=" +
+                                   std::to_string(K) + " N=" + std::to_string(N);
+          std::vector<float> y(size_t(M * N), NAN);
+          linear(x.data(), M, K, w.data(), t, N, y.data());
+          expect_close(y, want, mag, rel, what);
+          std::vector<float> acc(size_t(M * N), 0.5f), want_acc(want);
+          for (float& f : want_acc) f += 0.5f;
+          linear(x.data(), M, K, w.data(), t, N, acc.data(), /*accumulate=*/true);
+          expect_close(acc, want_acc, mag, rel, what + " accumulate");
+        };
+        for (Isa isa : isas()) {
+          detail::dispatch() = guard.saved;
+          detail::dispatch().isa = isa;
+          detail::dispatch().gemv_max_m = 1 << 30;  // GEMV for every M
+          check(std::string("gemv/") + detail::isa_name(isa), 1e-5f);
+        }
+        detail::dispatch() = guard.saved;
+        detail::dispatch().gemv_max_m = 0;  // oneDNN for every M
+        detail::dispatch().dnnl_bf16 = false;
+        check("dnnl/f32", 1e-5f);
+        if (t == DType::BF16) {  // x rounded to bf16: relative error 2^-8 per product
+          detail::dispatch().dnnl_bf16 = true;
+          check("dnnl/bf16", 8e-3f);
+        }
+      }
+    }
+}
+
+TEST(KernelsLinear, ThreadCountDoesNotChangeResults) {
+  const int before = num_threads();
+  const int64_t K = 515, N = 1003;
+  auto wf = randn(size_t(N * K), 3);
+  auto w = as_dtype(wf, DType::BF16);
+  for (int64_t M : {1, 3, 64}) {
+    auto x = randn(size_t(M * K), 4);
+    std::vector<float> y1(size_t(M * N)), y2(size_t(M * N)), y2b(size_t(M * N));
+    set_num_threads(1);
+    linear(x.data(), M, K, w.data(), DType::BF16, N, y1.data());
+    set_num_threads(2);
+    linear(x.data(), M, K, w.data(), DType::BF16, N, y2.data());
+    linear(x.data(), M, K, w.data(), DType::BF16, N, y2b.data());
+    EXPECT_EQ(y2, y2b) << "M=" << M << ": not deterministic at 2 threads";
+    if (M <= detail::dispatch().gemv_max_m) {
+      EXPECT_EQ(y1, y2) << "M=" << M << ": GEMV depends on thread count";
+    }
+  }
+  set_num_threads(before);
+}
+
+TEST(KernelsLinear, RejectsNonFloatWeights) {
+  float x[4] = {}, y[4];
+  int32_t w[16] = {};
+  EXPECT_THROW(linear(x, 1, 4, w, DType::I32, 4, y), Error);
+}
+
+// gemm: all transposes, alpha/beta, leading dimensions wider than the matrices.
+TEST(KernelsGemm, MatchesReferenceAllTransposes) {
+  DispatchGuard guard;
+  const int64_t M = 37, N = 53, K = 71, pad = 5;
+  for (Precision p : {Precision::F32, Precision::BF16})
+    for (bool dnnl_bf16 : {false, true}) {
+      if (p == Precision::F32 && dnnl_bf16) continue;
+      detail::dispatch().dnnl_bf16 = dnnl_bf16;
+      for (int tA = 0; tA < 2; ++tA)
+        for (int tB = 0; tB < 2; ++tB)
+          for (float beta : {0.f, 0.3f}) {
+            const int64_t ar = tA ? K : M, ac = tA ? M : K, br = tB ? N : K, bc = tB ? K : N;
+            const int64_t lda = ac + pad, ldb = bc + pad, ldc = N + pad;
+            auto A = randn(size_t(ar * lda), 10 + tA), B = randn(size_t(br * ldb), 20 + tB);
+            auto C0 = randn(size_t(M * ldc), 30);
+            if (beta == 0) std::fill(C0.begin(), C0.end(), NAN);  // beta 0 must ignore C
+            // The BF16 contract: the f32 reference on bf16-rounded inputs.
+            auto Ar = A, Br = B;
+            if (p == Precision::BF16)
+              for (auto* v : {&Ar, &Br})
+                for (float& f : *v) f = bf16_to_f32(f32_to_bf16(f));
+            std::vector<float> want(C0), got(C0);
+            gemm_ref(tA, tB, M, N, K, 0.7f, Ar.data(), lda, Br.data(), ldb, beta, want.data(), ldc);
+            gemm(tA, tB, M, N, K, 0.7f, A.data(), lda, B.data(), ldb, beta, got.data(), ldc, p);
+            for (int64_t i = 0; i < M; ++i)
+              for (int64_t j = 0; j < ldc; ++j) {
+                const float g = got[i * ldc + j], e = want[i * ldc + j];
+                if (j >= N) {  // padding untouched
+                  ASSERT_TRUE(std::isnan(g) ? std::isnan(C0[i * ldc + j]) : g == C0[i * ldc + j]);
+                  continue;
+                }
+                ASSERT_NEAR(g, e, 1e-4f) << "p=" << int(p) << " dnnl_bf16=" << dnnl_bf16 << " tA=" << tA
+                                         << " tB=" << tB << " beta=" << beta << " i=" << i << " j=" << j;
+              }
+          }
+    }
+}
+
+TEST(KernelsGemm, Bf16PrecisionWithinBf16ToleranceOfF32) {
+  const int64_t M = 64, N = 96, K = 128;
+  auto A = randn(size_t(M * K), 5), B = randn(size_t(K * N), 6);
+  std::vector<float> c32(size_t(M * N)), c16(size_t(M * N));
+  gemm(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, c32.data(), N, Precision::F32);
+  gemm(false, false, M, N, K, 1.f, A.data(), K, B.data(), N, 0.f, c16.data(), N, Precision::BF16);
+  double max_err = 0;
+  for (size_t i = 0; i < c32.size(); ++i) max_err = std::max(max_err, double(std::fabs(c32[i] - c16[i])));
+  // Σ over K=128 products of [-1,1] values, each off by <= 2·2^-9 relative.
+  EXPECT_LT(max_err, 128 * 2.0 / 512);
+  EXPECT_GT(max_err, 0) << "BF16 precision did not round its inputs";
+}
+
+TEST(KernelsGemm, DeterministicForFixedThreads) {
+  const int64_t M = 200, N = 300, K = 400;
+  auto A = randn(size_t(M * K), 7), B = randn(size_t(N * K), 8);
+  std::vector<float> c1(size_t(M * N)), c2(size_t(M * N));
+  gemm(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, c1.data(), N);
+  gemm(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, c2.data(), N);
+  EXPECT_EQ(c1, c2);
+}
+
+}  // namespace
+}  // namespace solar::kernels

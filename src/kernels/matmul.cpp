@@ -1,0 +1,154 @@
+// linear() and gemm() dispatch, and their oneDNN paths (compute-bound shapes).
+//
+// oneDNN measured on this AVX-512 machine without avx512_bf16 (2048³, 1 thread):
+// f32 matmul ≈ 130 GFLOP/s (brgemm), bf16 matmul ≈ 35 GFLOP/s (emulated). So
+// BF16/F16 weights are widened to f32 one block of rows at a time (each block
+// reused for all M rows) and go through f32 matmul, unless Dispatch::dnnl_bf16
+// says the CPU runs bf16 natively (avx512_bf16 / AMX).
+#include <omp.h>
+
+#include <map>
+#include <mutex>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/kernels.h"
+#include "kernels/kernels_impl.h"
+
+namespace solar::kernels {
+namespace {
+
+using dnnl::memory;
+
+struct MatmulKey {
+  int64_t M, N, K, sa0, sa1, sb0, sb1, ldc;
+  memory::data_type src, wei;
+  float alpha, beta;
+  auto operator<=>(const MatmulKey&) const = default;
+};
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+// Primitive creation costs ~0.1 ms (JIT), far more than a decode-sized call,
+// so primitives are kept per shape. Bounded: prompt lengths vary.
+dnnl::matmul get_matmul(const MatmulKey& k) {
+  static std::mutex mu;
+  static std::map<MatmulKey, dnnl::matmul> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(k);
+  if (it != cache.end()) return it->second;
+  if (cache.size() >= 256) cache.clear();
+  memory::desc a({k.M, k.K}, k.src, {k.sa0, k.sa1});
+  memory::desc b({k.K, k.N}, k.wei, {k.sb0, k.sb1});
+  memory::desc c({k.M, k.N}, memory::data_type::f32, {k.ldc, 1});
+  dnnl::primitive_attr attr;
+  if (k.alpha != 1.f) attr.set_output_scales(0, {k.alpha});
+  if (k.beta != 0.f) {
+    dnnl::post_ops po;
+    po.append_sum(k.beta);
+    attr.set_post_ops(po);
+  }
+  dnnl::matmul p(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), attr, engine()));
+  return cache.emplace(k, p).first->second;
+}
+
+// C[M,N] = alpha·A[M,K]·B[K,N] + beta·C with A, B given by element strides.
+void run_matmul(const MatmulKey& k, const void* A, const void* B, float* C) {
+  try {
+    dnnl::matmul p = get_matmul(k);
+    dnnl::engine& e = engine();
+    dnnl::stream s(e);
+    p.execute(s, {{DNNL_ARG_SRC, memory({{k.M, k.K}, k.src, {k.sa0, k.sa1}}, e, const_cast<void*>(A))},
+                  {DNNL_ARG_WEIGHTS, memory({{k.K, k.N}, k.wei, {k.sb0, k.sb1}}, e, const_cast<void*>(B))},
+                  {DNNL_ARG_DST, memory({{k.M, k.N}, memory::data_type::f32, {k.ldc, 1}}, e, C)}});
+    s.wait();
+  } catch (const dnnl::error& e) {
+    fail("oneDNN", "matmul", "M=" + std::to_string(k.M) + " N=" + std::to_string(k.N) + " K=" +
+                                 std::to_string(k.K) + ": " + e.what());
+  }
+}
+
+constexpr auto kF32 = memory::data_type::f32;
+constexpr auto kBF16 = memory::data_type::bf16;
+
+std::vector<uint16_t> to_bf16(const float* x, int64_t n) {
+  std::vector<uint16_t> out(static_cast<size_t>(n));
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+  for (int64_t i = 0; i < n; ++i) out[i] = f32_to_bf16(x[i]);
+  return out;
+}
+
+}  // namespace
+
+namespace detail {
+
+void linear_dnnl(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y, bool acc) {
+  const float beta = acc ? 1.f : 0.f;
+  if (wdt == DType::F32) return run_matmul({M, N, K, K, 1, 1, K, N, kF32, kF32, 1.f, beta}, x, W, y);
+  if (wdt == DType::BF16 && dispatch().dnnl_bf16) {
+    std::vector<uint16_t> xb = to_bf16(x, M * K);
+    return run_matmul({M, N, K, K, 1, 1, K, N, kBF16, kBF16, 1.f, beta}, xb.data(), W, y);
+  }
+  // ~4 MiB of f32 rows per block: big enough for an efficient GEMM, small
+  // enough to stay in L2/L3 while all M rows of x pass over it.
+  const int64_t nb = std::min<int64_t>(N, std::max<int64_t>(64, (int64_t(1) << 20) / K / 16 * 16));
+  std::vector<float> block(size_t(nb * K));
+  const Isa isa = dispatch().isa;
+  for (int64_t n0 = 0; n0 < N; n0 += nb) {
+    const int64_t n1 = std::min(N, n0 + nb), rows = n1 - n0;
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; r += 16)
+      widen_rows(isa, W, wdt, K, n0 + r, std::min(n1, n0 + r + 16), block.data() + r * K);
+    run_matmul({M, rows, K, K, 1, 1, K, N, kF32, kF32, 1.f, beta}, x, block.data(), y + n0);
+  }
+}
+
+}  // namespace detail
+
+void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y, bool acc) {
+  if (wdt != DType::F32 && wdt != DType::BF16 && wdt != DType::F16)
+    fail("linear", "W.dtype", std::string("expected F32, F16 or BF16, got ") + dtype_name(wdt));
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    if (!acc) std::fill(y, y + M * N, 0.f);
+    return;
+  }
+  const detail::Dispatch& d = detail::dispatch();
+  if (M > d.gemv_max_m) return detail::linear_dnnl(x, M, K, W, wdt, N, y, acc);
+  // Contiguous row ranges per thread; tiny layers stay on one thread.
+  const int64_t tiles = (N + 3) / 4;
+#pragma omp parallel for schedule(static) if (N * K * M >= (1 << 16))
+  for (int64_t t = 0; t < tiles; ++t)
+    detail::gemv_rows(d.isa, x, M, K, W, wdt, N, t * 4, std::min(N, t * 4 + 4), y, acc);
+}
+
+void gemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc, Precision p) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0 ? 0.f : beta * C[i * ldc + j];
+    return;
+  }
+  // Strides of op(A)[M,K] and op(B)[K,N] as stored.
+  const int64_t sa0 = tA ? 1 : lda, sa1 = tA ? lda : 1, sb0 = tB ? 1 : ldb, sb1 = tB ? ldb : 1;
+  if (p == Precision::F32) return run_matmul({M, N, K, sa0, sa1, sb0, sb1, ldc, kF32, kF32, alpha, beta}, A, B, C);
+  // BF16: inputs rounded to bf16, f32 accumulation. Copies are packed (ld = width).
+  const int64_t ar = tA ? K : M, ac = tA ? M : K, br = tB ? N : K, bc = tB ? K : N;
+  std::vector<float> Af(size_t(ar * ac)), Bf(size_t(br * bc));
+  for (int64_t i = 0; i < ar; ++i) std::copy(A + i * lda, A + i * lda + ac, Af.begin() + i * ac);
+  for (int64_t i = 0; i < br; ++i) std::copy(B + i * ldb, B + i * ldb + bc, Bf.begin() + i * bc);
+  const int64_t pa0 = tA ? 1 : ac, pa1 = tA ? ac : 1, pb0 = tB ? 1 : bc, pb1 = tB ? bc : 1;
+  std::vector<uint16_t> Ab = to_bf16(Af.data(), ar * ac), Bb = to_bf16(Bf.data(), br * bc);
+  if (detail::dispatch().dnnl_bf16)
+    return run_matmul({M, N, K, pa0, pa1, pb0, pb1, ldc, kBF16, kBF16, alpha, beta}, Ab.data(), Bb.data(), C);
+  for (int64_t i = 0; i < ar * ac; ++i) Af[i] = bf16_to_f32(Ab[i]);
+  for (int64_t i = 0; i < br * bc; ++i) Bf[i] = bf16_to_f32(Bb[i]);
+  run_matmul({M, N, K, pa0, pa1, pb0, pb1, ldc, kF32, kF32, alpha, beta}, Af.data(), Bf.data(), C);
+}
+
+}  // namespace solar::kernels

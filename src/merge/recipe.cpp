@@ -1,0 +1,183 @@
+#include "merge/recipe.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/fs.h"
+
+namespace solar {
+
+using json = nlohmann::json;
+
+// YAML -> JSON so both spellings share one validator. Plain scalars get
+// YAML 1.2 core types; quoted ones stay strings.
+static json yaml_to_json(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined: return nullptr;
+    case YAML::NodeType::Sequence: {
+      json a = json::array();
+      for (const auto& e : n) a.push_back(yaml_to_json(e));
+      return a;
+    }
+    case YAML::NodeType::Map: {
+      json o = json::object();
+      for (const auto& kv : n) o[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+      return o;
+    }
+    case YAML::NodeType::Scalar: break;
+  }
+  const std::string& s = n.Scalar();
+  if (n.Tag() == "!") return s;
+  if (s == "true" || s == "True") return true;
+  if (s == "false" || s == "False") return false;
+  if (s == "null" || s == "~") return nullptr;
+  size_t used = 0;
+  try {
+    long long i = std::stoll(s, &used);
+    if (used == s.size()) return i;
+  } catch (const std::exception&) {}
+  try {
+    double d = std::stod(s, &used);
+    if (used == s.size()) return d;
+  } catch (const std::exception&) {}
+  return s;
+}
+
+static std::string get_string(const json& j, const std::string& file, const std::string& field) {
+  if (!j.is_string() || j.get<std::string>().empty())
+    fail(file, field, "expected a non-empty string, got " + j.dump());
+  return j.get<std::string>();
+}
+
+static Gradient get_gradient(const json& j, const std::string& file, const std::string& field) {
+  Gradient g;
+  if (j.is_number()) {
+    g.push_back(j.get<double>());
+  } else if (j.is_array() && !j.empty()) {
+    for (const auto& e : j) {
+      if (!e.is_number()) fail(file, field, "expected a number or a list of numbers, got " + j.dump());
+      g.push_back(e.get<double>());
+    }
+  } else {
+    fail(file, field, "expected a number or a non-empty list of numbers, got " + j.dump());
+  }
+  for (double v : g)
+    if (!std::isfinite(v)) fail(file, field, "expected finite numbers, got " + j.dump());
+  return g;
+}
+
+static std::map<std::string, Gradient> get_parameters(const json& j, const std::string& file,
+                                                      const std::string& field) {
+  if (j.is_null()) return {};
+  if (!j.is_object()) fail(file, field, "expected a mapping of name: value, got " + j.dump());
+  std::map<std::string, Gradient> p;
+  for (const auto& [k, v] : j.items()) p[k] = get_gradient(v, file, field + "." + k);
+  return p;
+}
+
+static void check_keys(const json& j, std::initializer_list<const char*> known, const std::string& file,
+                       const std::string& field) {
+  for (const auto& [k, v] : j.items()) {
+    bool ok = false;
+    for (const char* n : known) ok = ok || k == n;
+    if (!ok) fail(file, field.empty() ? k : field + "." + k, "unknown or unsupported key");
+  }
+}
+
+static RecipeSource get_source(const json& j, const std::string& file, const std::string& field, bool ranged) {
+  if (!j.is_object()) fail(file, field, "expected a mapping with 'model', got " + j.dump());
+  check_keys(j, {"model", "layer_range", "parameters"}, file, field);
+  RecipeSource s;
+  if (!j.contains("model")) fail(file, field + ".model", "missing (expected a model path)");
+  s.model = get_string(j["model"], file, field + ".model");
+  if (j.contains("parameters")) s.parameters = get_parameters(j["parameters"], file, field + ".parameters");
+  if (ranged) {
+    std::string f = field + ".layer_range";
+    if (!j.contains("layer_range")) fail(file, f, "missing (expected [begin, end])");
+    const json& r = j["layer_range"];
+    if (!r.is_array() || r.size() != 2 || !r[0].is_number_integer() || !r[1].is_number_integer())
+      fail(file, f, "expected two integers [begin, end], got " + r.dump());
+    long long b = r[0].get<long long>(), e = r[1].get<long long>();
+    if (b < 0 || e > 1000000 || b >= e)
+      fail(file, f, "expected a non-empty half-open range [begin, end) with 0 <= begin < end, got " + r.dump());
+    s.begin = int(b);
+    s.end = int(e);
+  }
+  return s;
+}
+
+Recipe parse_recipe(const std::string& text, const std::string& path, bool is_json) {
+  json j;
+  if (is_json) {
+    try {
+      j = json::parse(text);
+    } catch (const json::parse_error& e) {
+      fail(path, "", std::string("JSON syntax error: ") + e.what());
+    }
+  } else {
+    try {
+      j = yaml_to_json(YAML::Load(text));
+    } catch (const YAML::Exception& e) {
+      fail(path, "line " + std::to_string(e.mark.line + 1), "YAML syntax error: " + e.msg);
+    }
+  }
+  if (!j.is_object()) fail(path, "", "expected a mapping at the top level, got " + j.dump());
+  check_keys(j, {"slices", "models", "merge_method", "base_model", "parameters", "dtype", "out_dtype"}, path, "");
+  Recipe r;
+  r.path = path;
+  if (!j.contains("merge_method")) fail(path, "merge_method", "missing (expected passthrough, linear or slerp)");
+  r.merge_method = get_string(j["merge_method"], path, "merge_method");
+  if (r.merge_method != "passthrough" && r.merge_method != "linear" && r.merge_method != "slerp")
+    fail(path, "merge_method", "expected passthrough, linear or slerp, got '" + r.merge_method + "'");
+  bool has_slices = j.contains("slices") && !j["slices"].is_null();
+  bool has_models = j.contains("models") && !j["models"].is_null();
+  if (has_slices == has_models) fail(path, "slices", "expected exactly one of 'slices' or 'models'");
+  if (has_slices) {
+    const json& sl = j["slices"];
+    if (!sl.is_array() || sl.empty()) fail(path, "slices", "expected a non-empty list, got " + sl.dump());
+    for (size_t i = 0; i < sl.size(); ++i) {
+      std::string f = "slices[" + std::to_string(i) + "]";
+      if (!sl[i].is_object()) fail(path, f, "expected a mapping with 'sources', got " + sl[i].dump());
+      check_keys(sl[i], {"sources"}, path, f);
+      if (!sl[i].contains("sources") || !sl[i]["sources"].is_array() || sl[i]["sources"].empty())
+        fail(path, f + ".sources", "expected a non-empty list of sources");
+      std::vector<RecipeSource> srcs;
+      for (size_t k = 0; k < sl[i]["sources"].size(); ++k)
+        srcs.push_back(get_source(sl[i]["sources"][k], path, f + ".sources[" + std::to_string(k) + "]", true));
+      r.slices.push_back(std::move(srcs));
+    }
+  } else {
+    const json& ms = j["models"];
+    if (!ms.is_array() || ms.empty()) fail(path, "models", "expected a non-empty list, got " + ms.dump());
+    for (size_t i = 0; i < ms.size(); ++i)
+      r.models.push_back(get_source(ms[i], path, "models[" + std::to_string(i) + "]", false));
+  }
+  if (j.contains("base_model") && !j["base_model"].is_null())
+    r.base_model = get_string(j["base_model"], path, "base_model");
+  if (j.contains("parameters")) r.parameters = get_parameters(j["parameters"], path, "parameters");
+  for (const char* k : {"dtype", "out_dtype"})
+    if (j.contains(k) && !j[k].is_null())
+      r.dtype = parse_dtype(get_string(j[k], path, k), path + ": " + k);
+  if (r.dtype && !is_float(*r.dtype)) fail(path, "dtype", "expected bfloat16, float16 or float32");
+  return r;
+}
+
+Recipe read_recipe(const std::string& path) {
+  std::string text = read_file(path);
+  bool is_json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
+  return parse_recipe(text, path, is_json);
+}
+
+double gradient_at(const Gradient& g, double x) {
+  if (g.size() == 1) return g[0];
+  double scaled = x * double(g.size() - 1);
+  size_t i0 = size_t(scaled), i1 = std::min(g.size() - 1, i0 + 1);
+  double frac = scaled - double(i0);
+  return (1 - frac) * g[i0] + frac * g[i1];
+}
+
+}  // namespace solar

@@ -1,0 +1,101 @@
+// SentencePiece models (Llama 2, Mistral/SOLAR) through libsentencepiece,
+// which is the reference implementation HF's slow LlamaTokenizer wraps.
+#include <sentencepiece_processor.h>
+
+#include "core/error.h"
+#include "tokenizer/tokenizer_impl.h"
+
+namespace solar {
+namespace {
+
+class SpmTokenizer : public Tokenizer {
+ public:
+  explicit SpmTokenizer(std::unique_ptr<sentencepiece::SentencePieceProcessor> sp) : sp_(std::move(sp)) {
+    bytes_.assign(sp_->GetPieceSize(), -1);
+    for (int i = 0; i < sp_->GetPieceSize(); i++)
+      if (sp_->IsByte(i)) bytes_[i] = parse_byte_piece(sp_->IdToPiece(i));
+  }
+
+  std::vector<int> encode(std::string_view text, bool add_bos, bool add_eos) const override {
+    std::vector<int> ids;
+    if (add_bos && bos_id() >= 0) ids.push_back(bos_id());
+    if (!text.empty()) {
+      std::vector<int> body;
+      auto st = sp_->Encode(text, &body);
+      if (!st.ok()) fail("", "sentencepiece encode", st.ToString());
+      ids.insert(ids.end(), body.begin(), body.end());
+    }
+    if (add_eos && eos_id() >= 0) ids.push_back(eos_id());
+    return ids;
+  }
+
+  // HF decode(skip_special_tokens=True): control and unknown pieces vanish;
+  // SentencePiece drops the dummy-prefix space and turns bytes into UTF-8.
+  std::string decode(const std::vector<int>& ids) const override {
+    std::vector<int> keep;
+    keep.reserve(ids.size());
+    for (int id : ids) {
+      check(id);
+      if (!sp_->IsControl(id) && !sp_->IsUnknown(id)) keep.push_back(id);
+    }
+    std::string out;
+    auto st = sp_->Decode(keep, &out);
+    if (!st.ok()) fail("", "sentencepiece decode", st.ToString());
+    return out;
+  }
+
+  int vocab_size() const override { return sp_->GetPieceSize(); }
+  int bos_id() const override { return sp_->bos_id(); }
+  int eos_id() const override { return sp_->eos_id(); }
+
+  Vocab vocab() const override {
+    Vocab v;
+    int n = vocab_size();
+    v.pieces.resize(n);
+    v.scores.resize(n);
+    v.types.resize(n);
+    for (int i = 0; i < n; i++) {
+      v.pieces[i] = sp_->IdToPiece(i);
+      v.scores[i] = sp_->GetScore(i);
+      // The processor API cannot tell user-defined pieces from normal ones.
+      v.types[i] = sp_->IsUnknown(i) ? 2 : sp_->IsControl(i) ? 3 : sp_->IsByte(i) ? 6 : sp_->IsUnused(i) ? 5 : 1;
+    }
+    v.bos = bos_id();
+    v.eos = eos_id();
+    v.unk = sp_->unk_id();
+    return v;
+  }
+
+  int piece_to_id(std::string_view piece) const override {
+    int id = sp_->PieceToId(piece);
+    // PieceToId answers unk_id for unknown pieces; only "<unk>" itself is it.
+    return id == sp_->unk_id() && piece != sp_->IdToPiece(id) ? -1 : id;
+  }
+  std::string id_to_piece(int id) const override {
+    check(id);
+    return sp_->IdToPiece(id);
+  }
+  int byte_value(int id) const override {
+    check(id);
+    return bytes_[id];
+  }
+
+ private:
+  std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  std::vector<int> bytes_;
+
+  void check(int id) const {
+    if (id < 0 || id >= vocab_size())
+      fail("", "token id", "expected 0.." + std::to_string(vocab_size() - 1) + ", got " + std::to_string(id));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> spm_from_proto(std::string_view bytes) {
+  auto sp = std::make_unique<sentencepiece::SentencePieceProcessor>();
+  if (bytes.empty() || !sp->LoadFromSerializedProto(bytes).ok() || sp->GetPieceSize() == 0) return nullptr;
+  return std::make_unique<SpmTokenizer>(std::move(sp));
+}
+
+}  // namespace solar

@@ -1,0 +1,253 @@
+#include "train/model.h"
+
+#include <cmath>
+#include <random>
+
+#include "core/error.h"
+#include "train/ops.h"
+
+namespace solar::train {
+
+// Parameter order: expected_tensor_names(): embed, per layer the 9 tensors
+// below, final norm, lm_head if untied.
+enum { kInNorm, kQ, kK, kV, kO, kPostNorm, kGate, kUp, kDown, kPerLayer };
+
+// One forward (+ backward) pass on scalar S. Activations of every layer are
+// kept for backward; buffers are sized once per (B, T) and reused.
+template <class S>
+struct Net {
+  struct Layer {
+    std::vector<S> x, rstd1, xn1, q, k, v, att, ao, xmid, rstd2, xn2, gate, up, h;
+  };
+  int B = 0, T = 0;
+  std::vector<Layer> layers;
+  std::vector<S> xL, rstdf, xnf, logits, cos, sin;
+  std::vector<S> dx, dxn, dq, dk, dv, dao, dh, dgate, dup, scratch;
+  std::vector<int32_t> ids, targets;
+
+  void resize(const ModelConfig& c, int b, int t) {
+    if (b == B && t == T && !layers.empty()) return;
+    B = b, T = t;
+    size_t N = size_t(b) * t, d = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), ff = c.intermediate_size;
+    layers.assign(c.num_hidden_layers, Layer{});
+    for (Layer& l : layers) {
+      for (auto* v : {&l.x, &l.xn1, &l.xmid, &l.xn2}) v->resize(N * d);
+      for (auto* v : {&l.rstd1, &l.rstd2}) v->resize(N);
+      for (auto* v : {&l.q, &l.ao}) v->resize(N * qd);
+      for (auto* v : {&l.k, &l.v}) v->resize(N * kvd);
+      for (auto* v : {&l.gate, &l.up, &l.h}) v->resize(N * ff);
+      l.att.resize(size_t(b) * c.num_attention_heads * t * t);
+    }
+    xL.resize(N * d), xnf.resize(N * d), rstdf.resize(N), logits.resize(N * c.vocab_size);
+    cos.resize(size_t(t) * c.head_dim / 2), sin.resize(cos.size());
+    rope_table<S>(cos.data(), sin.data(), t, c.head_dim, c.rope_theta);
+    dx.resize(N * d), dxn.resize(N * d), dq.resize(N * qd), dao.resize(N * qd), dk.resize(N * kvd), dv.resize(N * kvd);
+    dh.resize(N * ff), dgate.resize(N * ff), dup.resize(N * ff);
+    ids.resize(N), targets.resize(N);
+  }
+
+  // w/g: one pointer per parameter in canonical order; g == nullptr: forward only.
+  double run(const ModelConfig& c, Precision p, const std::vector<const S*>& w, const std::vector<S*>* g,
+             const int32_t* tokens, int b, int t, S grad_scale) {
+    if (b <= 0 || t <= 0) fail("tokens", "shape", "expected B > 0 and T > 0, got B=" + std::to_string(b) + " T=" + std::to_string(t));
+    resize(c, b, t);
+    // Per-thread attention scratch: the thread count may change between calls.
+    if (scratch.size() < size_t(attention_scratch(t))) scratch.resize(attention_scratch(t));
+    const int64_t N = int64_t(b) * t, d = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), ff = c.intermediate_size,
+                  V = c.vocab_size;
+    const int H = c.num_attention_heads, KV = c.num_key_value_heads, hd = c.head_dim, L = c.num_hidden_layers;
+    for (int r = 0; r < b; ++r)
+      for (int i = 0; i <= t; ++i) {
+        int32_t id = tokens[int64_t(r) * (t + 1) + i];
+        if (id < 0 || id >= V)
+          fail("tokens", "row " + std::to_string(r), "expected ids in [0, " + std::to_string(V) + "), got " + std::to_string(id));
+        if (i < t) ids[int64_t(r) * t + i] = id;
+        if (i > 0) targets[int64_t(r) * t + i - 1] = id;
+      }
+    auto W = [&](int l, int k) { return w[1 + l * kPerLayer + k]; };
+    const S* norm_w = w[1 + L * kPerLayer];
+    const size_t head = c.tie_word_embeddings ? 0 : 2 + L * kPerLayer;
+
+    embedding_forward<S>(layers[0].x.data(), ids.data(), w[0], N, d);
+    for (int l = 0; l < L; ++l) {
+      Layer& a = layers[l];
+      S* next = l + 1 < L ? layers[l + 1].x.data() : xL.data();
+      rmsnorm_forward<S>(a.xn1.data(), a.rstd1.data(), a.x.data(), W(l, kInNorm), N, d, c.rms_norm_eps);
+      linear_forward<S>(a.q.data(), a.xn1.data(), W(l, kQ), N, d, qd, p);
+      linear_forward<S>(a.k.data(), a.xn1.data(), W(l, kK), N, d, kvd, p);
+      linear_forward<S>(a.v.data(), a.xn1.data(), W(l, kV), N, d, kvd, p);
+      rope_forward<S>(a.q.data(), cos.data(), sin.data(), N, t, H, hd);
+      rope_forward<S>(a.k.data(), cos.data(), sin.data(), N, t, KV, hd);
+      attention_forward<S>(a.ao.data(), a.att.data(), a.q.data(), a.k.data(), a.v.data(), b, t, H, KV, hd, p);
+      linear_forward<S>(a.xmid.data(), a.ao.data(), W(l, kO), N, qd, d, p);
+      residual_forward<S>(a.xmid.data(), a.x.data(), N * d);
+      rmsnorm_forward<S>(a.xn2.data(), a.rstd2.data(), a.xmid.data(), W(l, kPostNorm), N, d, c.rms_norm_eps);
+      linear_forward<S>(a.gate.data(), a.xn2.data(), W(l, kGate), N, d, ff, p);
+      linear_forward<S>(a.up.data(), a.xn2.data(), W(l, kUp), N, d, ff, p);
+      swiglu_forward<S>(a.h.data(), a.gate.data(), a.up.data(), N * ff);
+      linear_forward<S>(next, a.h.data(), W(l, kDown), N, ff, d, p);
+      residual_forward<S>(next, a.xmid.data(), N * d);
+    }
+    rmsnorm_forward<S>(xnf.data(), rstdf.data(), xL.data(), norm_w, N, d, c.rms_norm_eps);
+    linear_forward<S>(logits.data(), xnf.data(), w[head], N, d, V, p);
+    double loss = cross_entropy<S>(logits.data(), targets.data(), N, V, g ? grad_scale : S(0));
+    if (!g) return loss;
+
+    auto G = [&](int l, int k) { return (*g)[1 + l * kPerLayer + k]; };
+    linear_backward<S>(dxn.data(), (*g)[head], logits.data(), xnf.data(), w[head], N, d, V, p, false);
+    std::fill(dx.begin(), dx.end(), S(0));
+    rmsnorm_backward<S>(dx.data(), (*g)[1 + L * kPerLayer], dxn.data(), xL.data(), norm_w, rstdf.data(), N, d);
+    for (int l = L - 1; l >= 0; --l) {
+      Layer& a = layers[l];
+      // dx is d(loss)/d(layer output); the residual passes it straight through.
+      linear_backward<S>(dh.data(), G(l, kDown), dx.data(), a.h.data(), W(l, kDown), N, ff, d, p, false);
+      swiglu_backward<S>(dgate.data(), dup.data(), dh.data(), a.gate.data(), a.up.data(), N * ff);
+      linear_backward<S>(dxn.data(), G(l, kGate), dgate.data(), a.xn2.data(), W(l, kGate), N, d, ff, p, false);
+      linear_backward<S>(dxn.data(), G(l, kUp), dup.data(), a.xn2.data(), W(l, kUp), N, d, ff, p, true);
+      rmsnorm_backward<S>(dx.data(), G(l, kPostNorm), dxn.data(), a.xmid.data(), W(l, kPostNorm), a.rstd2.data(), N, d);
+      linear_backward<S>(dao.data(), G(l, kO), dx.data(), a.ao.data(), W(l, kO), N, qd, d, p, false);
+      attention_backward<S>(dq.data(), dk.data(), dv.data(), scratch.data(), dao.data(), a.att.data(), a.q.data(),
+                            a.k.data(), a.v.data(), b, t, H, KV, hd, p);
+      rope_backward<S>(dq.data(), cos.data(), sin.data(), N, t, H, hd);
+      rope_backward<S>(dk.data(), cos.data(), sin.data(), N, t, KV, hd);
+      linear_backward<S>(dxn.data(), G(l, kQ), dq.data(), a.xn1.data(), W(l, kQ), N, d, qd, p, false);
+      linear_backward<S>(dxn.data(), G(l, kK), dk.data(), a.xn1.data(), W(l, kK), N, d, kvd, p, true);
+      linear_backward<S>(dxn.data(), G(l, kV), dv.data(), a.xn1.data(), W(l, kV), N, d, kvd, p, true);
+      rmsnorm_backward<S>(dx.data(), G(l, kInNorm), dxn.data(), a.x.data(), W(l, kInNorm), a.rstd1.data(), N, d);
+    }
+    embedding_backward<S>((*g)[0], dx.data(), ids.data(), N, d);
+    return loss;
+  }
+};
+
+struct Workspace {
+  Net<float> net;
+};
+
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+
+void Model::build_params() {
+  cfg_.validate("model config");
+  if (cfg_.head_dim % 2 || cfg_.num_attention_heads % cfg_.num_key_value_heads)
+    fail("model config", "head_dim", "expected an even head_dim and num_attention_heads divisible by num_key_value_heads");
+  params_.clear();
+  for (const std::string& n : expected_tensor_names(cfg_)) {
+    Param p{n, expected_shape(cfg_, n), {}, {}, true};
+    int64_t numel = 1;
+    for (int64_t s : p.shape) numel *= s;
+    p.w.assign(numel, 0.f);
+    p.g.assign(numel, 0.f);
+    params_.push_back(std::move(p));
+  }
+  set_options(opt_);
+  ws_ = std::make_unique<Workspace>();
+}
+
+void Model::set_options(const TrainOptions& o) {
+  opt_ = o;
+  for (Param& p : params_) {
+    bool embedding = p.name == "model.embed_tokens.weight" || p.name == "lm_head.weight";
+    p.decay = p.shape.size() == 2 && (!embedding || o.decay_embeddings);
+  }
+}
+
+Model Model::init(const ModelConfig& cfg, uint64_t seed) {
+  Model m;
+  m.cfg_ = cfg;
+  m.build_params();
+  std::mt19937_64 rng(seed);
+  auto uniform = [&] { return (double(rng() >> 11) + 0.5) * 0x1.0p-53; };
+  const double out_scale = 1.0 / std::sqrt(2.0 * cfg.num_hidden_layers);
+  for (Param& p : m.params_) {
+    if (p.shape.size() == 1) {
+      std::fill(p.w.begin(), p.w.end(), 1.f);
+      continue;
+    }
+    bool out_proj = p.name.ends_with("o_proj.weight") || p.name.ends_with("down_proj.weight");
+    double std = 0.02 * (out_proj ? out_scale : 1.0);
+    for (size_t i = 0; i < p.w.size(); i += 2) {  // Box–Muller: portable, unlike std::normal_distribution
+      double r = std::sqrt(-2.0 * std::log(uniform())), th = 2.0 * M_PI * uniform();
+      p.w[i] = float(std * r * std::cos(th));
+      if (i + 1 < p.w.size()) p.w[i + 1] = float(std * r * std::sin(th));
+    }
+  }
+  return m;
+}
+
+Model Model::from_checkpoint(const Checkpoint& ck) {
+  ck.validate();
+  Model m;
+  m.cfg_ = ck.config;
+  m.cfg_.rope_interleaved = false;
+  m.build_params();
+  const int hd = m.cfg_.head_dim;
+  for (Param& p : m.params_) {
+    const TensorView& t = ck.get(p.name);
+    convert(t.data, t.dtype, p.w.data(), DType::F32, p.w.size());
+    bool qk = p.name.ends_with("q_proj.weight") || p.name.ends_with("k_proj.weight");
+    if (!ck.config.rope_interleaved || !qk) continue;
+    // Interleaved pair (2i, 2i+1) becomes rotate-half rows (i, i + hd/2).
+    const int64_t d = p.shape[1];
+    std::vector<float> src = p.w;
+    for (int64_t h = 0; h < p.shape[0] / hd; ++h)
+      for (int i = 0; i < hd / 2; ++i)
+        for (int j = 0; j < 2; ++j)
+          std::copy_n(&src[(h * hd + 2 * i + j) * d], d, &p.w[(h * hd + j * hd / 2 + i) * d]);
+  }
+  return m;
+}
+
+int64_t Model::num_parameters() const {
+  int64_t n = 0;
+  for (const Param& p : params_) n += int64_t(p.w.size());
+  return n;
+}
+
+static std::vector<const float*> weights(const std::vector<Param>& ps) {
+  std::vector<const float*> w;
+  for (const Param& p : ps) w.push_back(p.w.data());
+  return w;
+}
+
+float Model::forward_backward(const int32_t* tokens, int B, int T, float grad_scale) {
+  std::vector<float*> g;
+  for (Param& p : params_) g.push_back(p.g.data());
+  return float(ws_->net.run(cfg_, opt_.precision, weights(params_), &g, tokens, B, T, grad_scale));
+}
+
+float Model::loss(const int32_t* tokens, int B, int T) {
+  return float(ws_->net.run(cfg_, opt_.precision, weights(params_), nullptr, tokens, B, T, 0.f));
+}
+
+const float* Model::logits() const { return ws_->net.logits.data(); }
+
+void Model::zero_grad() {
+  for (Param& p : params_) std::fill(p.g.begin(), p.g.end(), 0.f);
+}
+
+std::vector<TensorView> Model::views() const {
+  std::vector<TensorView> v;
+  for (const Param& p : params_)
+    v.push_back(TensorView{p.name, DType::F32, p.shape, p.w.data(), p.w.size() * sizeof(float)});
+  return v;
+}
+
+double forward_backward_f64(const ModelConfig& cfg, const std::vector<std::vector<double>>& w,
+                            std::vector<std::vector<double>>* g, const int32_t* tokens, int B, int T) {
+  std::vector<const double*> wp;
+  for (const auto& x : w) wp.push_back(x.data());
+  std::vector<double*> gp;
+  if (g) {
+    g->resize(w.size());
+    for (size_t i = 0; i < w.size(); ++i) {
+      (*g)[i].assign(w[i].size(), 0.0);
+      gp.push_back((*g)[i].data());
+    }
+  }
+  Net<double> net;
+  return net.run(cfg, Precision::F32, wp, g ? &gp : nullptr, tokens, B, T, 1.0);
+}
+
+}  // namespace solar::train

@@ -1,0 +1,78 @@
+// solar/train/model.h — a Llama model with FP32 master weights and gradients.
+//
+// Parameters keep Hugging Face names and layout, in the canonical order of
+// expected_tensor_names(). Activations are laid out [B*T, d] so every linear
+// is one big GEMM; they live in an arena reused across steps.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "kernels/kernels.h"
+#include "model/checkpoint.h"
+#include "model/config.h"
+
+namespace solar::train {
+
+// decay=false for norms (and embeddings unless TrainOptions::decay_embeddings).
+struct Param {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> w, g;
+  bool decay;
+};
+
+struct TrainOptions {
+  kernels::Precision precision = kernels::Precision::BF16;  // of the GEMMs; norms, softmax, loss stay FP32
+  bool decay_embeddings = false;
+};
+
+struct Workspace;  // activation arena (model.cpp)
+
+class Model {
+ public:
+  // Weights ~ normal(0, 0.02), o_proj/down_proj scaled by 1/sqrt(2L), norms = 1.
+  static Model init(const ModelConfig& cfg, uint64_t seed);
+  // Continued pretraining: copies (and converts to F32) every tensor; q/k rows
+  // are permuted to the HF rotate-half layout if the checkpoint is interleaved.
+  static Model from_checkpoint(const Checkpoint& ck);
+
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  ~Model();
+
+  const ModelConfig& config() const { return cfg_; }
+  std::vector<Param>& params() { return params_; }
+  const std::vector<Param>& params() const { return params_; }
+  int64_t num_parameters() const;
+
+  // tokens: B rows of T+1 ids (inputs = [0,T), targets = [1,T]). Returns the
+  // mean cross-entropy and ADDS its gradient times grad_scale into Param::g
+  // (grad_scale = 1/accumulation_steps for gradient accumulation).
+  float forward_backward(const int32_t* tokens, int B, int T, float grad_scale = 1.0f);
+  float loss(const int32_t* tokens, int B, int T);  // forward only
+  // Logits of the last forward pass, [B*T, vocab] (loss() keeps them; forward_backward overwrites them).
+  const float* logits() const;
+  void zero_grad();
+  std::vector<TensorView> views() const;  // HF names, F32, pointing at the master weights
+  void set_options(const TrainOptions& o);
+  const TrainOptions& options() const { return opt_; }
+
+ private:
+  Model() = default;
+  void build_params();
+  ModelConfig cfg_;
+  TrainOptions opt_;
+  std::vector<Param> params_;
+  std::unique_ptr<Workspace> ws_;
+};
+
+// The same computation in double precision (gradient checks): w[i] are the
+// values of params()[i] in order, g[i] receives their gradients (overwritten;
+// pass g == nullptr for the loss only). Returns the mean cross-entropy.
+double forward_backward_f64(const ModelConfig& cfg, const std::vector<std::vector<double>>& w,
+                            std::vector<std::vector<double>>* g, const int32_t* tokens, int B, int T);
+
+}  // namespace solar::train

@@ -1,0 +1,296 @@
+#include "train/ops.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace solar::train {
+
+// Below this many scalar operations a loop runs on one thread: fork/join
+// costs more than it saves, above all on a busy machine.
+static constexpr int64_t kParallelWork = 1 << 15;
+
+// Runs f(lo, hi) on a contiguous slice of [0, n) per thread: column-parallel
+// reductions (dW of norms, embeddings) then sum rows in a fixed order.
+template <class F>
+static void for_slices(int64_t n, int64_t work, F f) {
+#pragma omp parallel if (work > kParallelWork)
+  {
+    int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+    int64_t lo = n * t / nt, hi = n * (t + 1) / nt;
+    if (lo < hi) f(lo, hi);
+  }
+}
+
+template <>
+void gemm<float>(bool tA, bool tB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc, Precision p) {
+  kernels::gemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, p);
+}
+
+template <>
+void gemm<double>(bool tA, bool tB, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
+                  const double* B, int64_t ldb, double beta, double* C, int64_t ldc, Precision) {
+#pragma omp parallel for schedule(static) if (M * N * K > kParallelWork)
+  for (int64_t i = 0; i < M; ++i) {
+    double* c = C + i * ldc;
+    for (int64_t j = 0; j < N; ++j) c[j] = beta == 0 ? 0.0 : beta * c[j];
+    for (int64_t k = 0; k < K; ++k) {
+      double a = alpha * (tA ? A[k * lda + i] : A[i * lda + k]);
+      if (tB)
+        for (int64_t j = 0; j < N; ++j) c[j] += a * B[j * ldb + k];
+      else
+        for (int64_t j = 0; j < N; ++j) c[j] += a * B[k * ldb + j];
+    }
+  }
+}
+
+// ---- embedding -------------------------------------------------------------
+
+template <class S>
+void embedding_forward(S* out, const int32_t* ids, const S* table, int64_t N, int64_t d) {
+#pragma omp parallel for schedule(static) if (N * d > kParallelWork)
+  for (int64_t n = 0; n < N; ++n) std::copy_n(table + int64_t(ids[n]) * d, d, out + n * d);
+}
+
+template <class S>
+void embedding_backward(S* dtable, const S* dout, const int32_t* ids, int64_t N, int64_t d) {
+  for_slices(d, N * d, [&](int64_t lo, int64_t hi) {
+    for (int64_t n = 0; n < N; ++n) {
+      S* dst = dtable + int64_t(ids[n]) * d;
+      const S* src = dout + n * d;
+      for (int64_t j = lo; j < hi; ++j) dst[j] += src[j];
+    }
+  });
+}
+
+// ---- rmsnorm ---------------------------------------------------------------
+
+template <class S>
+void rmsnorm_forward(S* out, S* rstd, const S* x, const S* w, int64_t N, int64_t d, float eps) {
+#pragma omp parallel for schedule(static) if (N * d > kParallelWork)
+  for (int64_t n = 0; n < N; ++n) {
+    const S* xr = x + n * d;
+    S ss = 0;
+    for (int64_t j = 0; j < d; ++j) ss += xr[j] * xr[j];
+    S r = S(1) / std::sqrt(ss / S(d) + S(eps));
+    rstd[n] = r;
+    for (int64_t j = 0; j < d; ++j) out[n * d + j] = xr[j] * r * w[j];
+  }
+}
+
+// y = x·r·w, r = (mean(x²)+eps)^-½:  dx = r·w·dy − r³/d · x · Σ(dy·w·x),  dw = Σₙ dy·x·r
+template <class S>
+void rmsnorm_backward(S* dx, S* dw, const S* dout, const S* x, const S* w, const S* rstd, int64_t N, int64_t d) {
+#pragma omp parallel for schedule(static) if (N * d > kParallelWork)
+  for (int64_t n = 0; n < N; ++n) {
+    const S *xr = x + n * d, *dy = dout + n * d;
+    S r = rstd[n], dot = 0;
+    for (int64_t j = 0; j < d; ++j) dot += dy[j] * w[j] * xr[j];
+    S c = r * r * r * dot / S(d);
+    for (int64_t j = 0; j < d; ++j) dx[n * d + j] += r * w[j] * dy[j] - c * xr[j];
+  }
+  for_slices(d, N * d, [&](int64_t lo, int64_t hi) {
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t j = lo; j < hi; ++j) dw[j] += dout[n * d + j] * x[n * d + j] * rstd[n];
+  });
+}
+
+// ---- linear ----------------------------------------------------------------
+
+template <class S>
+void linear_forward(S* y, const S* x, const S* W, int64_t N, int64_t in, int64_t out, Precision p) {
+  gemm<S>(false, true, N, out, in, 1, x, in, W, in, 0, y, out, p);
+}
+
+template <class S>
+void linear_backward(S* dx, S* dW, const S* dy, const S* x, const S* W, int64_t N, int64_t in, int64_t out,
+                     Precision p, bool accumulate_dx) {
+  if (dx) gemm<S>(false, false, N, in, out, 1, dy, out, W, in, accumulate_dx ? 1 : 0, dx, in, p);
+  gemm<S>(true, false, out, in, N, 1, dy, out, x, in, 1, dW, in, p);
+}
+
+// ---- RoPE (HF rotate_half: pairs (i, i + hd/2)) ----------------------------
+
+template <class S>
+void rope_table(S* cos, S* sin, int T, int hd, double theta) {
+  int h2 = hd / 2;
+  for (int t = 0; t < T; ++t)
+    for (int i = 0; i < h2; ++i) {
+      double a = t * std::pow(theta, -2.0 * i / hd);
+      cos[t * h2 + i] = S(std::cos(a));
+      sin[t * h2 + i] = S(std::sin(a));
+    }
+}
+
+template <class S>
+static void rope_rotate(S* x, const S* cos, const S* sin, int64_t N, int T, int heads, int hd, S sign) {
+  int h2 = hd / 2;
+#pragma omp parallel for schedule(static) if (N * heads * hd > kParallelWork)
+  for (int64_t n = 0; n < N; ++n) {
+    const S *c = cos + (n % T) * h2, *s = sin + (n % T) * h2;
+    for (int h = 0; h < heads; ++h) {
+      S* v = x + (n * heads + h) * hd;
+      for (int i = 0; i < h2; ++i) {
+        S a = v[i], b = v[i + h2], si = sign * s[i];
+        v[i] = a * c[i] - b * si;
+        v[i + h2] = b * c[i] + a * si;
+      }
+    }
+  }
+}
+
+template <class S>
+void rope_forward(S* x, const S* cos, const S* sin, int64_t N, int T, int heads, int hd) {
+  rope_rotate<S>(x, cos, sin, N, T, heads, hd, 1);
+}
+template <class S>
+void rope_backward(S* dx, const S* cos, const S* sin, int64_t N, int T, int heads, int hd) {
+  rope_rotate<S>(dx, cos, sin, N, T, heads, hd, -1);
+}
+
+// ---- causal grouped-query attention ----------------------------------------
+// Per (batch, head): S = Q·Kᵀ/√hd (T×T GEMM), causal softmax, O = P·V.
+
+template <class S>
+void attention_forward(S* out, S* att, const S* q, const S* k, const S* v, int B, int T, int H, int KV, int hd,
+                       Precision p) {
+  int64_t qd = int64_t(H) * hd, kvd = int64_t(KV) * hd, TT = int64_t(T) * T;
+  int group = H / KV;
+  S scale = S(1) / std::sqrt(S(hd));
+#pragma omp parallel for schedule(static) if (int64_t(B) * H * TT * hd > kParallelWork)
+  for (int bh = 0; bh < B * H; ++bh) {
+    int b = bh / H, h = bh % H, g = h / group;
+    const S* Q = q + int64_t(b) * T * qd + h * hd;
+    const S* K = k + int64_t(b) * T * kvd + g * hd;
+    const S* V = v + int64_t(b) * T * kvd + g * hd;
+    S* P = att + bh * TT;
+    gemm<S>(false, true, T, T, hd, scale, Q, qd, K, kvd, 0, P, T, p);
+    for (int i = 0; i < T; ++i) {
+      S* row = P + int64_t(i) * T;
+      S mx = row[0];
+      for (int j = 1; j <= i; ++j) mx = std::max(mx, row[j]);
+      S sum = 0;
+      for (int j = 0; j <= i; ++j) sum += row[j] = std::exp(row[j] - mx);
+      S inv = S(1) / sum;
+      for (int j = 0; j <= i; ++j) row[j] *= inv;
+      std::fill(row + i + 1, row + T, S(0));
+    }
+    gemm<S>(false, false, T, hd, T, 1, P, T, V, kvd, 0, out + int64_t(b) * T * qd + h * hd, qd, p);
+  }
+}
+
+int64_t attention_scratch(int T) { return int64_t(T) * T * omp_get_max_threads(); }
+
+// Parallel over (batch, kv head) so the heads sharing a K/V accumulate into
+// dK/dV in a fixed order without races.
+template <class S>
+void attention_backward(S* dq, S* dk, S* dv, S* scratch, const S* dout, const S* att, const S* q, const S* k,
+                        const S* v, int B, int T, int H, int KV, int hd, Precision p) {
+  int64_t qd = int64_t(H) * hd, kvd = int64_t(KV) * hd, TT = int64_t(T) * T;
+  int group = H / KV;
+  S scale = S(1) / std::sqrt(S(hd));
+#pragma omp parallel for schedule(static) if (int64_t(B) * H * TT * hd > kParallelWork)
+  for (int bg = 0; bg < B * KV; ++bg) {
+    int b = bg / KV, g = bg % KV;
+    S* dP = scratch + omp_get_thread_num() * TT;
+    const S* K = k + int64_t(b) * T * kvd + g * hd;
+    const S* V = v + int64_t(b) * T * kvd + g * hd;
+    S* dK = dk + int64_t(b) * T * kvd + g * hd;
+    S* dV = dv + int64_t(b) * T * kvd + g * hd;
+    for (int t = 0; t < T; ++t) {
+      std::fill_n(dK + t * kvd, hd, S(0));
+      std::fill_n(dV + t * kvd, hd, S(0));
+    }
+    for (int h = g * group; h < (g + 1) * group; ++h) {
+      const S* P = att + (int64_t(b) * H + h) * TT;
+      const S* dO = dout + int64_t(b) * T * qd + h * hd;
+      const S* Q = q + int64_t(b) * T * qd + h * hd;
+      gemm<S>(false, true, T, T, hd, 1, dO, qd, V, kvd, 0, dP, T, p);  // dP = dO·Vᵀ
+      for (int i = 0; i < T; ++i) {  // dS = P ⊙ (dP − Σⱼ P·dP) · scale
+        const S* pr = P + int64_t(i) * T;
+        S* dr = dP + int64_t(i) * T;
+        S dot = 0;
+        for (int j = 0; j <= i; ++j) dot += pr[j] * dr[j];
+        for (int j = 0; j <= i; ++j) dr[j] = pr[j] * (dr[j] - dot) * scale;
+        std::fill(dr + i + 1, dr + T, S(0));
+      }
+      gemm<S>(true, false, T, hd, T, 1, P, T, dO, qd, 1, dV, kvd, p);                                   // dV += Pᵀ·dO
+      gemm<S>(false, false, T, hd, T, 1, dP, T, K, kvd, 0, dq + int64_t(b) * T * qd + h * hd, qd, p);  // dQ = dS·K
+      gemm<S>(true, false, T, hd, T, 1, dP, T, Q, qd, 1, dK, kvd, p);                                   // dK += dSᵀ·Q
+    }
+  }
+}
+
+// ---- SwiGLU ----------------------------------------------------------------
+
+template <class S>
+void swiglu_forward(S* h, const S* gate, const S* up, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > kParallelWork)
+  for (int64_t i = 0; i < n; ++i) h[i] = gate[i] / (S(1) + std::exp(-gate[i])) * up[i];
+}
+
+// silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
+template <class S>
+void swiglu_backward(S* dgate, S* dup, const S* dh, const S* gate, const S* up, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > kParallelWork)
+  for (int64_t i = 0; i < n; ++i) {
+    S g = gate[i], sg = S(1) / (S(1) + std::exp(-g));
+    dgate[i] = dh[i] * up[i] * sg * (S(1) + g * (S(1) - sg));
+    dup[i] = dh[i] * g * sg;
+  }
+}
+
+template <class S>
+void residual_forward(S* x, const S* y, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > kParallelWork)
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+// ---- cross-entropy ---------------------------------------------------------
+
+template <class S>
+double cross_entropy(S* logits, const int32_t* targets, int64_t N, int64_t V, S dlogits_scale) {
+  std::vector<double> rowloss(N);
+#pragma omp parallel for schedule(static) if (N * V > kParallelWork)
+  for (int64_t n = 0; n < N; ++n) {
+    S* row = logits + n * V;
+    S mx = *std::max_element(row, row + V);
+    S sum = 0;
+    for (int64_t j = 0; j < V; ++j) sum += std::exp(row[j] - mx);
+    rowloss[n] = double(std::log(sum) + mx - row[targets[n]]);
+    if (dlogits_scale != 0) {
+      S c = dlogits_scale / S(N), inv = S(1) / sum;
+      for (int64_t j = 0; j < V; ++j) row[j] = std::exp(row[j] - mx) * inv * c;
+      row[targets[n]] -= c;
+    }
+  }
+  double total = 0;
+  for (double l : rowloss) total += l;
+  return total / double(N);
+}
+
+#define SOLAR_TRAIN_OPS(S)                                                                                          \
+  template void embedding_forward<S>(S*, const int32_t*, const S*, int64_t, int64_t);                              \
+  template void embedding_backward<S>(S*, const S*, const int32_t*, int64_t, int64_t);                             \
+  template void rmsnorm_forward<S>(S*, S*, const S*, const S*, int64_t, int64_t, float);                           \
+  template void rmsnorm_backward<S>(S*, S*, const S*, const S*, const S*, const S*, int64_t, int64_t);             \
+  template void linear_forward<S>(S*, const S*, const S*, int64_t, int64_t, int64_t, Precision);                   \
+  template void linear_backward<S>(S*, S*, const S*, const S*, const S*, int64_t, int64_t, int64_t, Precision,     \
+                                   bool);                                                                           \
+  template void rope_table<S>(S*, S*, int, int, double);                                                            \
+  template void rope_forward<S>(S*, const S*, const S*, int64_t, int, int, int);                                   \
+  template void rope_backward<S>(S*, const S*, const S*, int64_t, int, int, int);                                  \
+  template void attention_forward<S>(S*, S*, const S*, const S*, const S*, int, int, int, int, int, Precision);    \
+  template void attention_backward<S>(S*, S*, S*, S*, const S*, const S*, const S*, const S*, const S*, int, int, \
+                                      int, int, int, Precision);                                                    \
+  template void swiglu_forward<S>(S*, const S*, const S*, int64_t);                                                \
+  template void swiglu_backward<S>(S*, S*, const S*, const S*, const S*, int64_t);                                 \
+  template void residual_forward<S>(S*, const S*, int64_t);                                                         \
+  template double cross_entropy<S>(S*, const int32_t*, int64_t, int64_t, S);
+SOLAR_TRAIN_OPS(float)
+SOLAR_TRAIN_OPS(double)
+
+}  // namespace solar::train

@@ -1,0 +1,85 @@
+// solar/train/ops.h — forward and backward of every op of a Llama block.
+//
+// llm.c style: each op's forward and backward side by side, with shapes.
+// N = B*T rows; activations are row-major [N, d]. Templated on the scalar:
+// float is the training path (GEMMs through kernels::gemm at Precision p),
+// double is the reference used by finite-difference gradient checks (p ignored).
+// Backward functions ACCUMULATE (+=) into parameter gradients and into dx
+// unless noted, so residual branches simply add. Every reduction runs in a
+// fixed order, so results are bit-identical for a fixed thread count.
+#pragma once
+#include <cstdint>
+
+#include "kernels/kernels.h"
+
+namespace solar::train {
+
+using kernels::Precision;
+
+// C[M,N] = alpha·op(A)·op(B) + beta·C (row-major, as kernels::gemm).
+template <class S>
+void gemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, S alpha, const S* A, int64_t lda, const S* B,
+          int64_t ldb, S beta, S* C, int64_t ldc, Precision p);
+
+// out[N,d] = table[ids[n], :]          table [V,d]
+template <class S>
+void embedding_forward(S* out, const int32_t* ids, const S* table, int64_t N, int64_t d);
+// dtable[ids[n], :] += dout[n, :]
+template <class S>
+void embedding_backward(S* dtable, const S* dout, const int32_t* ids, int64_t N, int64_t d);
+
+// out[N,d] = x / sqrt(mean(x²) + eps) * w;  rstd[N] saved for backward.
+template <class S>
+void rmsnorm_forward(S* out, S* rstd, const S* x, const S* w, int64_t N, int64_t d, float eps);
+// dx[N,d] += …, dw[d] += …
+template <class S>
+void rmsnorm_backward(S* dx, S* dw, const S* dout, const S* x, const S* w, const S* rstd, int64_t N, int64_t d);
+
+// y[N,out] = x[N,in] · W[out,in]ᵀ
+template <class S>
+void linear_forward(S* y, const S* x, const S* W, int64_t N, int64_t in, int64_t out, Precision p);
+// dx[N,in] (= or += per accumulate_dx) = dy·W;  dW[out,in] += dyᵀ·x.  dx may be null.
+template <class S>
+void linear_backward(S* dx, S* dW, const S* dy, const S* x, const S* W, int64_t N, int64_t in, int64_t out,
+                     Precision p, bool accumulate_dx);
+
+// RoPE tables for positions 0..T-1: cos/sin [T, head_dim/2], HF inv_freq.
+template <class S>
+void rope_table(S* cos, S* sin, int T, int head_dim, double theta);
+// x[N = B*T, heads*head_dim] rotated in place (HF rotate_half, position = row % T).
+template <class S>
+void rope_forward(S* x, const S* cos, const S* sin, int64_t N, int T, int heads, int head_dim);
+// dx in place: the inverse rotation (rotations are orthogonal).
+template <class S>
+void rope_backward(S* dx, const S* cos, const S* sin, int64_t N, int T, int heads, int head_dim);
+
+// Causal grouped-query attention, softmax in FP32 (or double).
+// q [B*T, H*hd], k/v [B*T, KV*hd], out [B*T, H*hd], att [B, H, T, T] = the
+// probabilities (saved for backward; entries above the diagonal are zero).
+template <class S>
+void attention_forward(S* out, S* att, const S* q, const S* k, const S* v, int B, int T, int H, int KV, int hd,
+                       Precision p);
+// dq (=), dk, dv (=) from dout; scratch: T*T per thread (see attention_scratch).
+template <class S>
+void attention_backward(S* dq, S* dk, S* dv, S* scratch, const S* dout, const S* att, const S* q, const S* k,
+                        const S* v, int B, int T, int H, int KV, int hd, Precision p);
+int64_t attention_scratch(int T);  // elements of scratch needed
+
+// h[n] = silu(gate[n]) * up[n]
+template <class S>
+void swiglu_forward(S* h, const S* gate, const S* up, int64_t n);
+// dgate[n], dup[n] (=) from dh
+template <class S>
+void swiglu_backward(S* dgate, S* dup, const S* dh, const S* gate, const S* up, int64_t n);
+
+// Residual: x[n] += y[n]. Its backward is the identity on both branches.
+template <class S>
+void residual_forward(S* x, const S* y, int64_t n);
+
+// Cross-entropy of logits [N,V] against targets [N]: returns the mean loss
+// and, if dlogits_scale != 0, overwrites logits with dloss/dlogits · scale
+// (softmax − onehot) / N · scale.
+template <class S>
+double cross_entropy(S* logits, const int32_t* targets, int64_t N, int64_t V, S dlogits_scale);
+
+}  // namespace solar::train

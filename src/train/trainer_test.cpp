@@ -1,0 +1,262 @@
+#include "train/trainer.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "core/progress.h"
+#include "data/shard.h"
+
+namespace fs = std::filesystem;
+using namespace solar;
+using solar::train::TrainConfig;
+
+namespace {
+
+std::string tmpdir(const std::string& name) {
+  std::string d = (fs::temp_directory_path() / ("solar_trainer_test_" + name + "_" + std::to_string(getpid()))).string();
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+// A byte-level corpus (ids < 256 of a 512 vocab): a slice of tinyshakespeare
+// when the shared data is there, else a deterministic synthetic text.
+std::string make_data(const std::string& root) {
+  std::string text;
+  std::string shakespeare = std::string(SOLAR_SHARED_DATA) + "/corpus/tinyshakespeare.txt";
+  if (path_exists(shakespeare)) text = read_file_prefix(shakespeare, 24000);
+  while (text.size() < 24000) text += "To be, or not to be, that is the question " + std::to_string(text.size() % 97) + ".\n";
+  std::vector<uint32_t> train, val;
+  for (size_t i = 0; i < text.size(); i++) (i < 22000 ? train : val).push_back(uint8_t(text[i]));
+  std::string d = join_path(root, "data");
+  make_dirs(d);
+  data::write_shard(join_path(d, "train-00000.bin"), {512, 1, 2}, train);
+  data::write_shard(join_path(d, "val-00000.bin"), {512, 1, 2}, val);
+  return d;
+}
+
+// A model small enough that a step takes milliseconds.
+std::string make_config(const std::string& root, int vocab = 512) {
+  std::string p = join_path(root, "config.json");
+  write_file_atomic(p, R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 32,
+    "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "vocab_size": )" + std::to_string(vocab) + R"(, "max_position_embeddings": 64, "rms_norm_eps": 1e-5,
+    "tie_word_embeddings": true})");
+  return p;
+}
+
+TrainConfig base(const std::string& root) {
+  TrainConfig c;
+  c.data_dir = join_path(root, "data");
+  c.config_file = join_path(root, "config.json");
+  c.output_dir = join_path(root, "out");
+  c.batch_size = 2, c.seq_len = 16, c.steps = 6;
+  c.lr = 1e-2f, c.warmup_steps = 2, c.lr_schedule = "cosine";
+  c.eval_every = 3, c.eval_batches = 2, c.save_every = 3;
+  c.threads = 1, c.precision = kernels::Precision::F32, c.quiet = true;
+  return c;
+}
+
+std::vector<std::string> cli_args(const TrainConfig& c) {
+  return {"train", "--data", c.data_dir, "--config", c.config_file, "-o", c.output_dir, "--batch-size",
+          std::to_string(c.batch_size), "--seq-len", std::to_string(c.seq_len), "--steps", std::to_string(c.steps),
+          "--lr", std::to_string(c.lr), "--warmup-steps", std::to_string(c.warmup_steps), "--eval-every",
+          std::to_string(c.eval_every), "--eval-batches", std::to_string(c.eval_batches), "--save-every",
+          std::to_string(c.save_every), "-t", "1", "--precision", "f32", "-q"};
+}
+
+// Starts `solar args…` with output to log; rlimit_fsize > 0 caps file sizes
+// (writes past it fail with EFBIG: a disk that fills up mid-checkpoint).
+pid_t spawn(const std::vector<std::string>& args, const std::string& log, rlim_t rlimit_fsize = 0) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1), dup2(fd, 2);
+    if (rlimit_fsize) {
+      signal(SIGXFSZ, SIG_IGN);
+      rlimit r{rlimit_fsize, rlimit_fsize};
+      setrlimit(RLIMIT_FSIZE, &r);
+    }
+    std::vector<char*> argv{const_cast<char*>(SOLAR_BIN)};
+    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(SOLAR_BIN, argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const solar::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// (step, loss) and (step, val_loss) as logged.
+std::vector<std::pair<int64_t, double>> losses(const std::string& out, const char* key) {
+  std::vector<std::pair<int64_t, double>> v;
+  for (auto& j : read_metrics(join_path(out, "metrics.jsonl")))
+    if (j.contains(key)) v.emplace_back(j["step"].get<int64_t>(), j[key].get<double>());
+  return v;
+}
+
+}  // namespace
+
+TEST(TrainerResume, KillNineMidRunThenResumeIsBitExact) {
+  std::string root = tmpdir("resume");
+  make_data(root);
+  make_config(root);
+  TrainConfig a = base(root);
+  a.steps = 20, a.save_every = 10, a.eval_every = 5;
+  a.output_dir = join_path(root, "straight");
+  TrainConfig b = a;
+  b.output_dir = join_path(root, "killed");
+
+  ASSERT_EQ(wait_exit(spawn(cli_args(a), join_path(root, "a.log"))), 0) << read_file(join_path(root, "a.log"));
+
+  pid_t pid = spawn(cli_args(b), join_path(root, "b.log"));
+  auto t0 = std::chrono::steady_clock::now();
+  while (!path_exists(join_path(b.output_dir, "checkpoint-10")) && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60))
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  kill(pid, SIGKILL);
+  int rc = wait_exit(pid);
+  ASSERT_TRUE(path_exists(join_path(b.output_dir, "checkpoint-10"))) << read_file(join_path(root, "b.log"));
+  if (rc != 128 + SIGKILL) std::fprintf(stderr, "note: the run finished (rc %d) before kill -9 landed\n", rc);
+  EXPECT_FALSE(path_exists(join_path(b.output_dir, "final")) && rc == 128 + SIGKILL);
+
+  auto args = cli_args(b);
+  args.push_back("--resume");
+  ASSERT_EQ(wait_exit(spawn(args, join_path(root, "c.log"))), 0) << read_file(join_path(root, "c.log"));
+
+  auto la = losses(a.output_dir, "loss"), lb = losses(b.output_dir, "loss");
+  ASSERT_EQ(la.size(), 20u);
+  EXPECT_EQ(la, lb);  // exact doubles, steps 1..20 once each
+  EXPECT_LT(la.back().second, la.front().second);  // and it learns
+  auto va = losses(a.output_dir, "val_loss"), vb = losses(b.output_dir, "val_loss");
+  EXPECT_EQ(va.size(), 4u);
+  EXPECT_EQ(va, vb);
+  for (auto f : {"final/model.safetensors", "checkpoint-20/model.safetensors", "checkpoint-20/optimizer.bin"})
+    EXPECT_TRUE(read_file(join_path(a.output_dir, f)) == read_file(join_path(b.output_dir, f))) << f << " differs";
+  EXPECT_NE(read_file(join_path(a.output_dir, "loss.svg")).find("<polyline"), std::string::npos);
+  for (auto& e : fs::directory_iterator(b.output_dir))
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << "leftover " << e.path();
+  fs::remove_all(root);
+}
+
+TEST(TrainerResume, NaNStopsWithClearErrorAndKeepsLastCheckpoint) {
+  std::string root = tmpdir("nan");
+  make_data(root);
+  make_config(root);
+  TrainConfig c = base(root);
+  c.steps = 3;
+  train::run_training(c);
+  std::string ck = join_path(c.output_dir, "checkpoint-3");
+  std::string before = read_file(join_path(ck, "model.safetensors"));
+  c.resume = true, c.steps = 9, c.lr = 1e30f, c.lr_schedule = "constant";
+  std::string e = error_of([&] { train::run_training(c); });
+  // Step 4 is taken with lr 1e30 from good weights; step 5 overflows.
+  EXPECT_TRUE(e.rfind("step 5: loss is NaN", 0) == 0 || e.rfind("step 5: gradient norm is NaN", 0) == 0) << e;
+  EXPECT_NE(e.find("checkpoint-3"), std::string::npos) << e;
+  EXPECT_EQ(read_file(join_path(ck, "model.safetensors")), before);
+  EXPECT_EQ(train::latest_checkpoint(c.output_dir), ck);
+  auto m = read_metrics(join_path(c.output_dir, "metrics.jsonl"));
+  ASSERT_FALSE(m.empty());
+  EXPECT_EQ(m.back()["step"], 5);
+  fs::remove_all(root);
+}
+
+TEST(TrainerResume, DiskFullDuringCheckpointKeepsThePreviousOne) {
+  std::string root = tmpdir("diskfull");
+  make_data(root);
+  make_config(root);
+  TrainConfig c = base(root);
+  c.steps = 3;
+  train::run_training(c);
+  std::string ck = join_path(c.output_dir, "checkpoint-3");
+  std::string before = read_file(join_path(ck, "model.safetensors"));
+  ASSERT_GT(before.size(), 64u * 1024);  // so the cap below fails the next checkpoint's weights
+  c.steps = 6;
+  auto args = cli_args(c);
+  args.push_back("--resume");
+  int rc = wait_exit(spawn(args, join_path(root, "log"), 64 * 1024));
+  std::string log = read_file(join_path(root, "log"));
+  EXPECT_EQ(rc, 1) << log;
+  EXPECT_NE(log.find("solar: error:"), std::string::npos) << log;
+  EXPECT_EQ(read_file(join_path(ck, "model.safetensors")), before);
+  EXPECT_FALSE(path_exists(join_path(c.output_dir, "checkpoint-6")));
+  EXPECT_EQ(train::latest_checkpoint(c.output_dir), ck);
+  for (auto& e : fs::directory_iterator(c.output_dir))
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << "leftover " << e.path();
+  fs::remove_all(root);
+}
+
+TEST(TrainerCheckpoints, KeepsTheLastK) {
+  std::string root = tmpdir("keep");
+  make_data(root);
+  make_config(root);
+  TrainConfig c = base(root);
+  c.steps = 8, c.save_every = 2, c.save_total_limit = 2, c.eval_every = 0;
+  train::run_training(c);
+  std::vector<std::string> names;
+  for (auto& e : fs::directory_iterator(c.output_dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"checkpoint-6", "checkpoint-8", "final", "loss.svg", "metrics.jsonl"}));
+  auto st = nlohmann::json::parse(read_file(join_path(c.output_dir, "checkpoint-8/trainer_state.json")));
+  EXPECT_EQ(st["global_step"], 8);
+  EXPECT_EQ(st["micro_batches_seen"], 8);
+  EXPECT_EQ(st["log_history"].size(), 8u);
+  EXPECT_EQ(losses(c.output_dir, "val_loss").size(), 1u);  // eval_every 0: only at the end
+  // A finished folder refuses a fresh run (it would mix two runs' checkpoints).
+  EXPECT_NE(error_of([&] { train::run_training(c); }).find("--resume"), std::string::npos);
+  fs::remove_all(root);
+}
+
+TEST(TrainerValidate, BadConfigsFailFastWithOneClearLine) {
+  std::string root = tmpdir("validate");
+  make_data(root);
+  make_config(root);
+  auto expect = [&](const std::function<void(TrainConfig&)>& edit, const std::string& want) {
+    TrainConfig c = base(root);
+    edit(c);
+    std::string e = error_of([&] { train::run_training(c); });
+    EXPECT_NE(e.find(want), std::string::npos) << "got: '" << e << "' want: '" << want << "'";
+    EXPECT_FALSE(path_exists(c.output_dir)) << "failed config still created " << c.output_dir;
+  };
+  expect([](TrainConfig& c) { c.seq_len = 65; }, "--seq-len: expected <= max_position_embeddings 64");
+  expect([&](TrainConfig& c) { c.config_file = make_config(root, 300); }, "vocab_size: expected the data's vocab_size 512");
+  expect([](TrainConfig& c) { c.lr = 0; }, "--lr: expected 0 < lr");
+  expect([](TrainConfig& c) { c.lr = NAN; }, "--lr: expected 0 < lr");
+  expect([](TrainConfig& c) { c.lr = 1e35f; }, "--lr: expected 0 < lr <= 1e30");
+  expect([](TrainConfig& c) { c.batch_size = 0; }, "--batch-size: expected");
+  expect([](TrainConfig& c) { c.steps = 0; }, "--steps: expected");
+  expect([](TrainConfig& c) { c.grad_accum = -1; }, "--grad-accum: expected");
+  expect([](TrainConfig& c) { c.preset = "tiny"; }, "expected exactly one model source");
+  expect([](TrainConfig& c) { c.save_dtype = "int4"; }, "--save-dtype");
+  expect([](TrainConfig& c) { c.lr_schedule = "zigzag"; }, "--lr-schedule");
+  expect([&](TrainConfig& c) { c.data_dir = join_path(root, "nope"); }, "not a folder");
+  // Corpus too small: a train shard shorter than one window.
+  std::string small = join_path(root, "small");
+  make_dirs(small);
+  data::write_shard(join_path(small, "train-00000.bin"), {512, 1, 2}, std::vector<uint32_t>(10, 5));
+  expect([&](TrainConfig& c) { c.data_dir = small; }, "corpus too small");
+  fs::remove_all(root);
+}

@@ -1,0 +1,188 @@
+#include "upscale/upscale.h"
+
+#include <ctime>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/fs.h"
+#include "formats/hf.h"
+#include "model/checkpoint.h"
+
+namespace solar {
+
+std::vector<LayerSlice> dus_slices(const std::string& model, int n, int drop) {
+  if (drop <= 0 || drop >= n)
+    fail("--drop", "", "expected 0 < m < " + std::to_string(n) + " (the model's layers), got " + std::to_string(drop));
+  return {{model, 0, n - drop}, {model, drop, n}};
+}
+
+std::vector<LayerSlice> recipe_slices(const Recipe& r) {
+  if (r.merge_method != "passthrough")
+    fail(r.path, "merge_method", "expected passthrough for up-scaling, got '" + r.merge_method + "'");
+  if (r.slices.empty()) fail(r.path, "slices", "missing (up-scaling needs slices with layer_range)");
+  std::vector<LayerSlice> out;
+  for (size_t i = 0; i < r.slices.size(); ++i) {
+    if (r.slices[i].size() != 1)
+      fail(r.path, "slices[" + std::to_string(i) + "].sources",
+           "expected exactly one source per slice for passthrough, got " + std::to_string(r.slices[i].size()));
+    const RecipeSource& s = r.slices[i][0];
+    out.push_back({s.model, s.begin, s.end});
+  }
+  return out;
+}
+
+ModelConfig read_model_config(const std::string& path) {
+  if (is_dir(path)) {
+    std::string f = join_path(path, "config.json");
+    if (!path_exists(f)) fail(f, "", "missing (expected a Hugging Face model folder)");
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(read_file(f));
+    } catch (const nlohmann::json::parse_error& e) {
+      fail(f, "", std::string("JSON syntax error: ") + e.what());
+    }
+    return config_from_json(j, f);
+  }
+  return load_checkpoint(path).config;  // maps, but reads only headers
+}
+
+ModelConfig upscaled_config(const std::vector<LayerSlice>& slices, const std::vector<ModelConfig>& configs,
+                            const std::string& where) {
+  if (slices.empty()) fail(where, "slices", "expected at least one slice");
+  if (configs.size() != slices.size()) fail(where, "slices", "expected one config per slice");
+  const ModelConfig& a = configs[0];
+  int total = 0;
+  for (size_t i = 0; i < slices.size(); ++i) {
+    const LayerSlice& s = slices[i];
+    const ModelConfig& c = configs[i];
+    std::string field = "slices[" + std::to_string(i) + "]";
+    if (s.begin < 0 || s.begin >= s.end || s.end > c.num_hidden_layers)
+      fail(where, field + ".layer_range",
+           "expected [begin, end) with 0 <= begin < end <= " + std::to_string(c.num_hidden_layers) + " (layers of " +
+               s.model + "), got [" + std::to_string(s.begin) + ", " + std::to_string(s.end) + "]");
+    auto same = [&](const char* name, auto x, auto y) {
+      std::ostringstream ss;
+      ss << "expected " << y << " like " << slices[0].model << ", got " << x << " in " << s.model;
+      if (!(x == y)) fail(where, field + ": " + name, ss.str());
+    };
+    same("architecture", c.architecture, a.architecture);
+    same("hidden_size", c.hidden_size, a.hidden_size);
+    same("intermediate_size", c.intermediate_size, a.intermediate_size);
+    same("num_attention_heads", c.num_attention_heads, a.num_attention_heads);
+    same("num_key_value_heads", c.num_key_value_heads, a.num_key_value_heads);
+    same("head_dim", c.head_dim, a.head_dim);
+    same("vocab_size", c.vocab_size, a.vocab_size);
+    same("tie_word_embeddings", c.tie_word_embeddings, a.tie_word_embeddings);
+    same("rope_interleaved", c.rope_interleaved, a.rope_interleaved);
+    total += s.end - s.begin;
+  }
+  ModelConfig out = a;
+  out.num_hidden_layers = total;
+  return out;
+}
+
+std::vector<std::pair<int, int>> layer_map(const std::vector<LayerSlice>& slices) {
+  std::vector<std::pair<int, int>> m;
+  for (size_t i = 0; i < slices.size(); ++i)
+    for (int l = slices[i].begin; l < slices[i].end; ++l) m.emplace_back(int(i), l);
+  return m;
+}
+
+std::string upscale_card(const std::vector<LayerSlice>& slices, const ModelConfig& out, const std::string& recipe) {
+  char date[32];
+  std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
+  std::ostringstream ss;
+  ss << "---\nlibrary_name: transformers\ntags:\n- solar.cpp\n- depth-up-scaling\n- merge\n---\n"
+     << "# Depth up-scaled model\n\n"
+     << "Made with `solar upscale` (solar.cpp) on " << date << " by stacking layer ranges "
+     << "(mergekit passthrough semantics, half-open ranges):\n\n"
+     << "| slice | source | layers |\n|---|---|---|\n";
+  for (size_t i = 0; i < slices.size(); ++i)
+    ss << "| " << i << " | " << slices[i].model << " | [" << slices[i].begin << ", " << slices[i].end << ") |\n";
+  ss << "\nEmbeddings from " << slices.front().model << "; final norm and head from " << slices.back().model
+     << ".\n\nResult: " << out.architecture << ", " << out.num_hidden_layers << " layers, hidden "
+     << out.hidden_size << ", intermediate " << out.intermediate_size << ", " << out.num_attention_heads
+     << " heads (" << out.num_key_value_heads << " KV), vocab " << out.vocab_size << ", "
+     << out.num_parameters() << " parameters.\n";
+  if (!recipe.empty()) ss << "\n## Recipe\n\n```yaml\n" << recipe << (recipe.back() == '\n' ? "" : "\n") << "```\n";
+  return ss.str();
+}
+
+// The mapping that holds `p`, so its pages can be dropped once written.
+static const MappedFile* owner(const Checkpoint& ck, const void* p) {
+  auto* b = static_cast<const uint8_t*>(p);
+  for (const auto& f : ck.files)
+    if (b >= f->data() && b < f->data() + f->size()) return f.get();
+  return nullptr;
+}
+
+void upscale(const std::vector<LayerSlice>& slices, const std::string& out, const UpscaleOptions& opt,
+             const std::string& where) {
+  if (path_exists(out) && !opt.force) fail(out, "", "already exists (use --force to replace)");
+  std::map<std::string, std::unique_ptr<Checkpoint>> models;
+  std::vector<ModelConfig> configs;
+  for (const auto& s : slices) {
+    auto& ck = models[s.model];
+    if (!ck) ck = std::make_unique<Checkpoint>(load_checkpoint(s.model));
+    configs.push_back(ck->config);
+  }
+  ModelConfig cfg = upscaled_config(slices, configs, where);
+  if (opt.dtype) cfg.torch_dtype = *opt.dtype;
+
+  // Where each output tensor comes from, in canonical order.
+  auto map = layer_map(slices);
+  const Checkpoint& first = *models[slices.front().model];
+  const Checkpoint& last = *models[slices.back().model];
+  std::vector<const TensorView*> src;
+  for (const std::string& name : expected_tensor_names(cfg)) {
+    if (name.rfind("model.layers.", 0) == 0) {
+      size_t dot = name.find('.', 13);
+      int l = std::stoi(name.substr(13, dot - 13));
+      auto [si, sl] = map[l];
+      const Checkpoint& ck = *models[slices[si].model];
+      src.push_back(&ck.get(layer_tensor(sl, name.c_str() + dot + 1)));
+    } else {
+      src.push_back(&(name == "model.embed_tokens.weight" ? first : last).get(name));
+    }
+  }
+  std::vector<TensorDecl> decls;
+  uint64_t bytes = 0;
+  auto names = expected_tensor_names(cfg);
+  for (size_t i = 0; i < src.size(); ++i) {
+    decls.push_back({names[i], src[i]->shape, src[i]->dtype});
+    bytes += uint64_t(src[i]->numel()) * dtype_size(opt.dtype ? *opt.dtype : src[i]->dtype);
+  }
+  uint64_t free_b = free_disk_bytes(parent_dir(out));
+  if (free_b < bytes + (64u << 20))
+    fail(out, "", "not enough free disk: needs " + std::to_string(bytes >> 20) + " MiB, " +
+                      std::to_string(free_b >> 20) + " MiB available");
+
+  HfWriteOptions w;
+  w.dtype = opt.dtype;
+  w.max_shard_bytes = opt.max_shard_bytes;
+  w.force = opt.force;
+  w.model_card = upscale_card(slices, cfg, opt.recipe_text);
+  w.tokenizer_path = first.tokenizer_path;
+  w.tokenizer_config = first.tokenizer_config;
+  w.generation_config = first.generation_config;
+  for (auto& [p, ck] : models)
+    for (auto& f : ck->files) f->advise_sequential();
+  HfWriter writer(out, cfg, decls, w);
+  for (size_t i = 0; i < src.size(); ++i) {
+    TensorView v = *src[i];
+    v.name = decls[i].name;
+    writer.write(v);
+    // The source bytes are done with unless a later slice reuses them; either
+    // way dropping them only costs a re-read, and keeps RSS near one tensor.
+    for (const auto& [p, m] : models)
+      if (const MappedFile* f = owner(*m, src[i]->data))
+        f->advise_dontneed(size_t(static_cast<const uint8_t*>(src[i]->data) - f->data()), src[i]->nbytes);
+  }
+  writer.finish();
+}
+
+}  // namespace solar
