@@ -35,13 +35,17 @@ int run(const std::vector<std::string>& argv) {
   auto& save_every = a.integer("--save-every", d.save_every, "steps between checkpoints (0: none)");
   auto& limit = a.integer("--save-total-limit", d.save_total_limit, "checkpoints to keep (0: all)");
   auto& save_dtype = a.str("--save-dtype", "TYPE", "f32, bf16 or f16 (resume is exact with f32)", d.save_dtype);
-  auto& precision = a.str("--precision", "P", "GEMM precision: bf16 or f32", "bf16");
+  auto& precision = a.str("--precision", "P",
+      "GEMM precision: bf16, f32, or auto (bf16 where the CPU has AVX512-BF16/AMX, else f32: emulated bf16 is slower)",
+      "auto");
   auto& resume = a.flag("--resume", "continue from the newest checkpoint in the output folder");
   auto& quiet = a.flag("-q,--quiet", "no progress bar");
   if (!a.parse(argv)) return a.exit_code();
 
-  if (precision != "bf16" && precision != "f32")
-    solar::fail("--precision", "", "expected bf16 or f32, got '" + precision + "'");
+  if (precision != "bf16" && precision != "f32" && precision != "auto")
+    solar::fail("--precision", "", "expected bf16, f32 or auto, got '" + precision + "'");
+  const auto& cpu = solar::kernels::cpu();
+  if (precision == "auto") precision = (cpu.avx512_bf16 || cpu.amx_bf16) ? "bf16" : "f32";
   solar::cli::check_range("--seed", double(seed), 0, 9.2e18);
   solar::train::TrainConfig c;
   c.data_dir = data, c.output_dir = out;

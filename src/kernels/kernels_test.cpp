@@ -173,6 +173,25 @@ TEST(KernelsLinear, ThreadCountDoesNotChangeResults) {
   set_num_threads(before);
 }
 
+// Prefill with W larger than one widening block (16 MiB of f32): several
+// blocks, the last one partial, written at their column offsets of y.
+TEST(KernelsLinear, PrefillAcrossWideningBlocks) {
+  const int64_t M = 9, K = 2048, N = 2100;
+  auto x = randn(size_t(M * K), 11), wf = randn(size_t(N * K), 12);
+  auto w = as_dtype(wf, DType::BF16);
+  std::vector<float> want(size_t(M * N)), mag(size_t(M * N)), y(size_t(M * N), NAN), xa(x), wa(wf.size());
+  linear_ref(x.data(), M, K, w.data(), DType::BF16, N, want.data());
+  convert(w.data(), DType::BF16, wa.data(), DType::F32, wa.size());
+  for (auto* v : {&xa, &wa})
+    for (float& f : *v) f = std::fabs(f);
+  linear_ref(xa.data(), M, K, wa.data(), DType::F32, N, mag.data());
+  DispatchGuard guard;
+  detail::dispatch().gemv_max_m = 0;
+  detail::dispatch().dnnl_bf16 = false;
+  linear(x.data(), M, K, w.data(), DType::BF16, N, y.data());
+  expect_close(y, want, mag, 1e-5f, "blocked BF16 prefill");
+}
+
 TEST(KernelsLinear, RejectsNonFloatWeights) {
   float x[4] = {}, y[4];
   int32_t w[16] = {};

@@ -93,9 +93,10 @@ void linear_dnnl(const float* x, int64_t M, int64_t K, const void* W, DType wdt,
     std::vector<uint16_t> xb = to_bf16(x, M * K);
     return run_matmul({M, N, K, K, 1, 1, K, N, kBF16, kBF16, 1.f, beta}, xb.data(), W, y);
   }
-  // ~4 MiB of f32 rows per block: big enough for an efficient GEMM, small
-  // enough to stay in L2/L3 while all M rows of x pass over it.
-  const int64_t nb = std::min<int64_t>(N, std::max<int64_t>(64, (int64_t(1) << 20) / K / 16 * 16));
+  // ~16 MiB of f32 rows per block (L3-resident while all M rows of x pass
+  // over it): measured 1.5x faster at 2 threads than 4 MiB blocks, which pay
+  // two fork/joins per block.
+  const int64_t nb = std::min<int64_t>(N, std::max<int64_t>(64, (int64_t(1) << 22) / K / 16 * 16));
   std::vector<float> block(size_t(nb * K));
   const Isa isa = dispatch().isa;
   for (int64_t n0 = 0; n0 < N; n0 += nb) {

@@ -252,3 +252,29 @@ TEST_F(MergeFixture, MismatchedModelsFailBeforeWriting) {
 }
 
 }  // namespace
+
+namespace {
+
+// A real llama2.c model merged with itself comes back unchanged as an HF
+// folder (q/k rows in HF's rotate-half order, permuted exactly once).
+TEST(MergeRealTest, Stories260KWithItselfIsIdentity) {
+  std::string bin = std::string(SOLAR_SHARED_DATA) + "/models/stories260K/stories260K.bin";
+  if (!path_exists(bin)) GTEST_SKIP() << "shared data absent: " << bin;
+  std::string dir = temp_dir("merge_real"), out = join_path(dir, "m"), log;
+  ASSERT_EQ(run_solar("merge -m " + bin + " -m " + bin + " --weight 0.3 --weight 0.7 -o " + out, &log), 0) << log;
+  Checkpoint src = load_checkpoint(bin), m = load_checkpoint(out);
+  ASSERT_TRUE(src.config.rope_interleaved);
+  for (const auto& name : expected_tensor_names(src.config)) {
+    const TensorView &s = src.get(name), &t = m.get(name);
+    std::vector<uint8_t> want(static_cast<const uint8_t*>(s.data), static_cast<const uint8_t*>(s.data) + s.nbytes);
+    bool q = name.find("q_proj") != std::string::npos, k = name.find("k_proj") != std::string::npos;
+    if (q || k)
+      permute_rope_rows(s.data, want.data(), q ? src.config.num_attention_heads : src.config.num_key_value_heads,
+                        src.config.head_dim, s.nbytes / size_t(s.shape[0]), true);
+    ASSERT_EQ(t.nbytes, want.size()) << name;
+    EXPECT_EQ(std::memcmp(t.data, want.data(), want.size()), 0) << name;
+  }
+  remove_all(dir);
+}
+
+}  // namespace
