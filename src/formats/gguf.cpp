@@ -334,7 +334,8 @@ Checkpoint read_gguf(const std::string& path) {
 }
 
 Vocab read_gguf_vocab(const std::string& path) {
-  auto [file, g] = open_gguf(path);
+  auto opened = open_gguf(path);
+  const Parsed& g = opened.g;  // a plain reference: lambdas below capture it (C++17 bindings cannot be)
   const Value* model = find(g, "tokenizer.ggml.model");
   if (!model || model->type != kStr) fail(path, "tokenizer.ggml.model", "missing (expected \"llama\")");
   if (model->s != "llama")
