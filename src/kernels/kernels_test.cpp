@@ -111,8 +111,9 @@ TEST(KernelsWiden, ExactForEveryPath) {
 TEST(KernelsLinear, MatchesReferenceEverywhere) {
   DispatchGuard guard;
   const std::pair<int64_t, int64_t> shapes[] = {{67, 129}, {512, 1000}, {16, 4}};
-  for (auto [K, N] : shapes)
+  for (const auto& shape : shapes)
     for (int64_t M : {1, 2, 3, 7, 64, 130}) {
+      const int64_t K = shape.first, N = shape.second;  // not a binding: lambdas capture these
       auto x = randn(size_t(M * K), uint32_t(K * 7 + M));
       auto wf = randn(size_t(N * K), uint32_t(N));
       for (DType t : {DType::F32, DType::BF16, DType::F16}) {
