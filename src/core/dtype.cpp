@@ -91,6 +91,7 @@ float load_f32(const void* data, DType t, size_t i) {
 }
 
 void convert(const void* src, DType st, void* dst, DType dt, size_t n) {
+  if (n == 0) return;  // empty tensors may carry null pointers
   if (st == dt) {
     std::memcpy(dst, src, n * dtype_size(st));
     return;

@@ -42,6 +42,9 @@ GenerateResult generate(Context& ctx, const Tokenizer& tok, const std::vector<in
   Sampler sampler(opt.sampler);
   std::vector<int> history = prompt;
   StreamDecoder dec(tok);
+  // Decode in context: a continuation keeps its leading space unless it
+  // directly follows BOS (as HF and llama.cpp print it).
+  dec.push(prompt.back());
   std::string pending;  // decoded text not yet emitted
   auto emit = [&](const std::string& s) -> bool {
     r.text += s;
