@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "core/testing.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "data/loader.h"
@@ -19,22 +20,9 @@ using namespace solar;
 using namespace solar::data;
 
 namespace {
+using solar::test_util::error_of;
+using solar::test_util::temp_dir;
 
-std::string tmpdir(const std::string& name) {
-  std::string d = (fs::temp_directory_path() / ("solar_data_test_" + name + "_" + std::to_string(getpid()))).string();
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const solar::Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 std::vector<uint32_t> ramp(size_t n, uint32_t vocab) {
   std::vector<uint32_t> t(n);
@@ -51,7 +39,7 @@ void patch(const std::string& path, size_t off, const void* bytes, size_t n) {
 }  // namespace
 
 TEST(DataShard, RoundTripU16AndU32) {
-  auto d = tmpdir("rt");
+  auto d = temp_dir("data_test_rt");
   for (uint32_t vocab : {512u, 65535u, 65536u, 200000u}) {
     auto toks = ramp(10007, vocab);
     toks[0] = vocab - 1;
@@ -73,7 +61,7 @@ TEST(DataShard, RoundTripU16AndU32) {
 }
 
 TEST(DataShard, HeaderBytesAreTheDocumentedLayout) {
-  auto d = tmpdir("layout");
+  auto d = temp_dir("data_test_layout");
   std::string p = d + "/s.bin";
   write_shard(p, {300, 1, 2}, {1, 299, 2});
   std::string b = read_file(p);
@@ -91,7 +79,7 @@ TEST(DataShard, HeaderBytesAreTheDocumentedLayout) {
 }
 
 TEST(DataShard, RejectsBadInputWithOneClearLine) {
-  auto d = tmpdir("bad");
+  auto d = temp_dir("data_test_bad");
   std::string p = d + "/s.bin";
   auto fresh = [&] { write_shard(p, {100, 1, 2}, ramp(50, 100)); };
   fresh();
@@ -122,7 +110,7 @@ TEST(DataShard, RejectsBadInputWithOneClearLine) {
 }
 
 TEST(DataShard, ListShardsIgnoresTemporariesAndSorts) {
-  auto d = tmpdir("list");
+  auto d = temp_dir("data_test_list");
   for (auto n : {"train-00001.bin", "train-00000.bin", "train-00002.bin.tmp-12", "val-00000.bin", "train-x.bin"})
     std::ofstream(d + "/" + n) << "";
   auto l = list_shards(d, "train");
@@ -133,7 +121,7 @@ TEST(DataShard, ListShardsIgnoresTemporariesAndSorts) {
 }
 
 TEST(DataLoader, DeterministicInBoundsAndCoversShards) {
-  auto d = tmpdir("loader");
+  auto d = temp_dir("data_test_loader");
   // Token i of shard k is (k*1000 + i) % 997: windows are identifiable.
   std::vector<std::vector<uint32_t>> shards(3);
   size_t sizes[] = {400, 50, 900};
@@ -176,7 +164,7 @@ TEST(DataLoader, DeterministicInBoundsAndCoversShards) {
 }
 
 TEST(DataLoader, ValidationIsSequentialAndWraps) {
-  auto d = tmpdir("val");
+  auto d = temp_dir("data_test_val");
   write_shard(d + "/train-00000.bin", {1000, 1, 2}, ramp(500, 1000));
   std::vector<uint32_t> v(100);
   for (size_t i = 0; i < v.size(); i++) v[i] = uint32_t(i);
@@ -192,7 +180,7 @@ TEST(DataLoader, ValidationIsSequentialAndWraps) {
 }
 
 TEST(DataLoader, ClearErrors) {
-  auto d = tmpdir("lerr");
+  auto d = temp_dir("data_test_lerr");
   EXPECT_NE(error_of([&] { Loader(d, 2, 16, 1); }).find("no train-NNNNN.bin"), std::string::npos);
   write_shard(d + "/train-00000.bin", {1000, 1, 2}, ramp(10, 1000));
   EXPECT_NE(error_of([&] { Loader(d, 2, 16, 1); }).find("corpus too small"), std::string::npos);
@@ -217,7 +205,7 @@ int tokenize(const std::string& args, std::string* log) {
 TEST(DataTokenize, FolderAndJsonlToShardsDeterministically) {
   std::string tok = std::string(SOLAR_SHARED_DATA) + "/models/stories260K/tok512.bin";
   if (!path_exists(tok)) GTEST_SKIP() << "shared data absent: " << tok;
-  auto d = tmpdir("tokcli");
+  auto d = temp_dir("data_test_tokcli");
   make_dirs(d + "/in/sub");
   std::string para;
   for (int i = 0; i < 40; i++) para += "Once upon a time there was a cat number " + std::to_string(i) + ".\n\n";

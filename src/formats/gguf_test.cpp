@@ -1,3 +1,4 @@
+#include "core/testing.h"
 #include "formats/gguf.h"
 
 #include <gtest/gtest.h>
@@ -13,22 +14,14 @@
 
 namespace solar {
 namespace {
+using solar::test_util::error_of;
+
 
 std::string tmp(const std::string& name) { return join_path(testing::TempDir(), name); }
 
 // Plain write: tests write hundreds of corrupt files, and fsync would dominate.
 void put(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), std::streamsize(bytes.size()));
-}
-
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 // A small random model: GQA, untied or tied head, either RoPE layout.

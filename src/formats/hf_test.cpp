@@ -1,3 +1,4 @@
+#include "core/testing.h"
 #include "formats/hf.h"
 
 #include <gtest/gtest.h>
@@ -16,6 +17,8 @@
 
 namespace solar {
 namespace {
+using solar::test_util::error_of;
+
 
 std::string tmp_dir(const std::string& name) {
   std::string d = ::testing::TempDir() + "solar_hf_" + std::to_string(getpid());
@@ -58,15 +61,6 @@ void expect_same(const Model& m, const Checkpoint& ck) {
     ASSERT_EQ(g.nbytes, t.nbytes) << t.name;
     EXPECT_EQ(std::memcmp(g.data, t.data, t.nbytes), 0) << t.name;
   }
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(Hf, RoundTripSingleFileWithTokenizerAndJson) {

@@ -1,3 +1,4 @@
+#include "core/testing.h"
 #include "formats/llama2c.h"
 
 #include <gtest/gtest.h>
@@ -10,6 +11,8 @@
 
 namespace solar {
 namespace {
+using solar::test_util::error_of;
+
 
 std::string stories_bin() {
   std::string p = std::string(SOLAR_SHARED_DATA) + "/models/stories260K/stories260K.bin";
@@ -21,16 +24,6 @@ float at(const TensorView& t, int64_t r, int64_t c) {
 }
 
 // The error message of f(), or "" when it does not throw solar::Error.
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 std::string tmp(const std::string& name) { return join_path(testing::TempDir(), name); }
 
 // Plain write: tests write hundreds of corrupt files, and fsync would dominate.

@@ -11,17 +11,13 @@
 #include <vector>
 
 #include "core/fs.h"
+#include "core/testing.h"
 #include "formats/hf.h"
 #include "model/checkpoint.h"
 
 namespace solar::testing {
 
-inline std::string temp_dir(const std::string& tag) {
-  std::string d = "/tmp/solar_" + tag + "_" + std::to_string(getpid());
-  remove_all(d);
-  make_dirs(d);
-  return d;
-}
+using test_util::temp_dir;
 
 inline ModelConfig tiny_config(int layers = 6, bool tie = false) {
   ModelConfig c = preset_config("tiny");

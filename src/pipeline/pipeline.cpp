@@ -81,10 +81,12 @@ static double heldout_loss(const std::string& model_dir, const std::string& data
   std::vector<int32_t> toks(size_t(T) + 1);
   std::vector<float> logits(size_t(T) * V);
   double total = 0;
+  Context ctx(m, T + 1);  // one KV cache, reset per window
+  std::vector<int> in(static_cast<size_t>(T));
   for (uint64_t w = 0; w < n; ++w) {
     sh.read(w * uint64_t(T), size_t(T) + 1, toks.data());
-    Context ctx(m, T + 1);
-    std::vector<int> in(toks.begin(), toks.end() - 1);
+    std::copy(toks.begin(), toks.end() - 1, in.begin());
+    ctx.truncate(0);
     ctx.eval(in.data(), T, nullptr, logits.data());
     for (int t = 0; t < T; ++t) {
       const float* l = &logits[size_t(t) * V];

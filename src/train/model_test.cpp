@@ -1,6 +1,7 @@
 // Whole-model checks: double-precision gradients against finite differences
 // for every parameter, the float path against the double one, precision,
 // checkpoint round trips.
+#include "core/testing.h"
 #include "train/model.h"
 
 #include <gtest/gtest.h>
@@ -15,6 +16,8 @@
 
 namespace solar::train {
 namespace {
+using solar::test_util::random_tokens;
+
 
 ModelConfig tiny_config(bool tied) {
   ModelConfig c;
@@ -28,13 +31,6 @@ ModelConfig tiny_config(bool tied) {
   c.max_position_embeddings = 64;
   c.tie_word_embeddings = tied;
   return c;
-}
-
-std::vector<int32_t> random_tokens(int B, int T, int V, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<int32_t> t(size_t(B) * (T + 1));
-  for (auto& x : t) x = int32_t(rng() % V);
-  return t;
 }
 
 std::vector<std::vector<double>> to_double(const Model& m) {

@@ -1,4 +1,5 @@
 // AdamW, clipping, optimizer state files, schedules, determinism, overfitting.
+#include "core/testing.h"
 #include "train/optim.h"
 
 #include <gtest/gtest.h>
@@ -13,6 +14,8 @@
 
 namespace solar::train {
 namespace {
+using solar::test_util::random_tokens;
+
 
 ModelConfig small_config() {
   ModelConfig c;
@@ -25,13 +28,6 @@ ModelConfig small_config() {
   c.vocab_size = 64;
   c.tie_word_embeddings = true;
   return c;
-}
-
-std::vector<int32_t> random_tokens(int B, int T, int V, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<int32_t> t(size_t(B) * (T + 1));
-  for (auto& x : t) x = int32_t(rng() % V);
-  return t;
 }
 
 std::string temp_path(const char* name) { return "/tmp/solar_optim_test_" + std::to_string(getpid()) + "_" + name; }

@@ -1,3 +1,4 @@
+#include "core/testing.h"
 #include "train/trainer.h"
 
 #include <fcntl.h>
@@ -21,13 +22,9 @@ using namespace solar;
 using solar::train::TrainConfig;
 
 namespace {
+using solar::test_util::error_of;
+using solar::test_util::temp_dir;
 
-std::string tmpdir(const std::string& name) {
-  std::string d = (fs::temp_directory_path() / ("solar_trainer_test_" + name + "_" + std::to_string(getpid()))).string();
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
 
 // A byte-level corpus (ids < 256 of a 512 vocab): a slice of tinyshakespeare
 // when the shared data is there, else a deterministic synthetic text.
@@ -102,15 +99,6 @@ int wait_exit(pid_t pid) {
   return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const solar::Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 // (step, loss) and (step, val_loss) as logged.
 std::vector<std::pair<int64_t, double>> losses(const std::string& out, const char* key) {
   std::vector<std::pair<int64_t, double>> v;
@@ -122,7 +110,7 @@ std::vector<std::pair<int64_t, double>> losses(const std::string& out, const cha
 }  // namespace
 
 TEST(TrainerResume, KillNineMidRunThenResumeIsBitExact) {
-  std::string root = tmpdir("resume");
+  std::string root = temp_dir("trainer_test_resume");
   make_data(root);
   make_config(root);
   TrainConfig a = base(root);
@@ -163,7 +151,7 @@ TEST(TrainerResume, KillNineMidRunThenResumeIsBitExact) {
 }
 
 TEST(TrainerResume, NaNStopsWithClearErrorAndKeepsLastCheckpoint) {
-  std::string root = tmpdir("nan");
+  std::string root = temp_dir("trainer_test_nan");
   make_data(root);
   make_config(root);
   TrainConfig c = base(root);
@@ -185,7 +173,7 @@ TEST(TrainerResume, NaNStopsWithClearErrorAndKeepsLastCheckpoint) {
 }
 
 TEST(TrainerResume, DiskFullDuringCheckpointKeepsThePreviousOne) {
-  std::string root = tmpdir("diskfull");
+  std::string root = temp_dir("trainer_test_diskfull");
   make_data(root);
   make_config(root);
   TrainConfig c = base(root);
@@ -210,7 +198,7 @@ TEST(TrainerResume, DiskFullDuringCheckpointKeepsThePreviousOne) {
 }
 
 TEST(TrainerCheckpoints, KeepsTheLastK) {
-  std::string root = tmpdir("keep");
+  std::string root = temp_dir("trainer_test_keep");
   make_data(root);
   make_config(root);
   TrainConfig c = base(root);
@@ -231,7 +219,7 @@ TEST(TrainerCheckpoints, KeepsTheLastK) {
 }
 
 TEST(TrainerValidate, BadConfigsFailFastWithOneClearLine) {
-  std::string root = tmpdir("validate");
+  std::string root = temp_dir("trainer_test_validate");
   make_data(root);
   make_config(root);
   auto expect = [&](const std::function<void(TrainConfig&)>& edit, const std::string& want) {

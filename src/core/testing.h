@@ -1,0 +1,44 @@
+// solar/core/testing.h — helpers shared by the *_test.cpp files (header
+// only; nothing in the library includes it).
+#pragma once
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+
+namespace solar::test_util {
+
+// The solar::Error message f throws, or "" when it does not throw.
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// A fresh, empty folder under the system temp dir, unique per process.
+inline std::string temp_dir(const std::string& name) {
+  namespace fs = std::filesystem;
+  std::string d = (fs::temp_directory_path() / ("solar_" + name + "_" + std::to_string(getpid()))).string();
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+// B rows of T+1 random token ids below V (inputs and shifted targets).
+inline std::vector<int32_t> random_tokens(int B, int T, int V, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<int32_t> t(size_t(B) * size_t(T + 1));
+  for (auto& x : t) x = int32_t(rng() % uint64_t(V));
+  return t;
+}
+
+}  // namespace solar::test_util
