@@ -32,4 +32,12 @@ void widen_rows(Isa isa, const void* W, DType wdt, int64_t K, int64_t n0, int64_
 // The oneDNN prefill path of linear() (any M), exposed for the benchmark.
 void linear_dnnl(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y, bool accumulate);
 
+// AVX-512 element-wise kernels behind ops.h (ops_avx512.cpp). exp_avx512 is
+// y = exp(x) within 2 ulp, exposed for its accuracy test.
+void exp_avx512(float* y, const float* x, int64_t n);
+float softmax_avx512(float* x, int64_t n);
+void softmax_backward_avx512(float* dp, const float* p, int64_t n, float scale);
+void swiglu_avx512(float* h, const float* gate, const float* up, int64_t n);
+void swiglu_backward_avx512(float* dgate, float* dup, const float* dh, const float* gate, const float* up, int64_t n);
+
 }  // namespace solar::kernels::detail

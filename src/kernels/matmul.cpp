@@ -25,6 +25,9 @@ struct MatmulKey {
   int64_t M, N, K, sa0, sa1, sb0, sb1, ldc;
   memory::data_type src, wei;
   float alpha, beta;
+  // oneDNN fixes a primitive's thread count when it creates it: a primitive
+  // made at 1 thread and run at 2 leaves the second idle.
+  int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   auto operator<=>(const MatmulKey&) const = default;
 };
 
@@ -34,14 +37,15 @@ dnnl::engine& engine() {
 }
 
 // Primitive creation costs ~0.1 ms (JIT), far more than a decode-sized call,
-// so primitives are kept per shape. Bounded: prompt lengths vary.
+// so primitives are kept per shape (training's blocked attention alone uses
+// ~6 per block of rows). Bounded: prompt lengths vary.
 dnnl::matmul get_matmul(const MatmulKey& k) {
   static std::mutex mu;
   static std::map<MatmulKey, dnnl::matmul> cache;
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(k);
   if (it != cache.end()) return it->second;
-  if (cache.size() >= 256) cache.clear();
+  if (cache.size() >= 1024) cache.clear();
   memory::desc a({k.M, k.K}, k.src, {k.sa0, k.sa1});
   memory::desc b({k.K, k.N}, k.wei, {k.sb0, k.sb1});
   memory::desc c({k.M, k.N}, memory::data_type::f32, {k.ldc, 1});
@@ -80,6 +84,13 @@ std::vector<uint16_t> to_bf16(const float* x, int64_t n) {
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
   for (int64_t i = 0; i < n; ++i) out[i] = f32_to_bf16(x[i]);
   return out;
+}
+
+// dst[r·cols + c] = bf16(src[r·ld + c])
+void pack_bf16(const float* src, int64_t ld, int64_t rows, int64_t cols, uint16_t* dst) {
+#pragma omp parallel for schedule(static) if (rows * cols > (1 << 16))
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) dst[r * cols + c] = f32_to_bf16(src[r * ld + c]);
 }
 
 }  // namespace
@@ -138,17 +149,24 @@ void gemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, float alpha, const 
   // Strides of op(A)[M,K] and op(B)[K,N] as stored.
   const int64_t sa0 = tA ? 1 : lda, sa1 = tA ? lda : 1, sb0 = tB ? 1 : ldb, sb1 = tB ? ldb : 1;
   if (p == Precision::F32) return run_matmul({M, N, K, sa0, sa1, sb0, sb1, ldc, kF32, kF32, alpha, beta}, A, B, C);
-  // BF16: inputs rounded to bf16, f32 accumulation. Copies are packed (ld = width).
+  // BF16: inputs rounded to bf16 into packed (ld = width) per-thread buffers,
+  // reused across calls (training makes thousands of small ones per step);
+  // f32 accumulation.
   const int64_t ar = tA ? K : M, ac = tA ? M : K, br = tB ? N : K, bc = tB ? K : N;
-  std::vector<float> Af(size_t(ar * ac)), Bf(size_t(br * bc));
-  for (int64_t i = 0; i < ar; ++i) std::copy(A + i * lda, A + i * lda + ac, Af.begin() + i * ac);
-  for (int64_t i = 0; i < br; ++i) std::copy(B + i * ldb, B + i * ldb + bc, Bf.begin() + i * bc);
   const int64_t pa0 = tA ? 1 : ac, pa1 = tA ? ac : 1, pb0 = tB ? 1 : bc, pb1 = tB ? bc : 1;
-  std::vector<uint16_t> Ab = to_bf16(Af.data(), ar * ac), Bb = to_bf16(Bf.data(), br * bc);
+  thread_local std::vector<uint16_t> Ab, Bb;
+  Ab.resize(size_t(ar * ac));
+  Bb.resize(size_t(br * bc));
+  pack_bf16(A, lda, ar, ac, Ab.data());
+  pack_bf16(B, ldb, br, bc, Bb.data());
   if (detail::dispatch().dnnl_bf16)
     return run_matmul({M, N, K, pa0, pa1, pb0, pb1, ldc, kBF16, kBF16, alpha, beta}, Ab.data(), Bb.data(), C);
-  for (int64_t i = 0; i < ar * ac; ++i) Af[i] = bf16_to_f32(Ab[i]);
-  for (int64_t i = 0; i < br * bc; ++i) Bf[i] = bf16_to_f32(Bb[i]);
+  // No native bf16: the same rounding, then f32 matmul (emulating oneDNN's bf16 path is slower).
+  thread_local std::vector<float> Af, Bf;
+  Af.resize(Ab.size());
+  Bf.resize(Bb.size());
+  for (size_t i = 0; i < Ab.size(); ++i) Af[i] = bf16_to_f32(Ab[i]);
+  for (size_t i = 0; i < Bb.size(); ++i) Bf[i] = bf16_to_f32(Bb[i]);
   run_matmul({M, N, K, pa0, pa1, pb0, pb1, ldc, kF32, kF32, alpha, beta}, Af.data(), Bf.data(), C);
 }
 

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "kernels/kernels_impl.h"
+
 namespace solar::kernels {
 
 void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps) {
@@ -27,7 +29,10 @@ void rope(float* v, int head_dim, int pos, const float* inv_freq, bool interleav
   }
 }
 
-void softmax(float* x, int64_t n) {
+// The AVX-512 versions (ops_avx512.cpp) when the CPU has them; these loops
+// are the portable fallback and the reference the kernel tests compare to.
+float softmax(float* x, int64_t n) {
+  if (detail::dispatch().isa == detail::Isa::Avx512) return detail::softmax_avx512(x, n);
   float mx = x[0];
   for (int64_t i = 1; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
   float sum = 0;
@@ -37,12 +42,32 @@ void softmax(float* x, int64_t n) {
   }
   float inv = 1.0f / sum;
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+  return mx + std::log(sum);
 }
 
-void swiglu(float* gate, const float* up, int64_t n) {
+void softmax_backward(float* dp, const float* p, int64_t n, float scale) {
+  if (detail::dispatch().isa == detail::Isa::Avx512) return detail::softmax_backward_avx512(dp, p, n, scale);
+  float dot = 0;
+  for (int64_t i = 0; i < n; ++i) dot += p[i] * dp[i];
+  for (int64_t i = 0; i < n; ++i) dp[i] = p[i] * (dp[i] - dot) * scale;
+}
+
+void swiglu(float* h, const float* gate, const float* up, int64_t n) {
+  if (detail::dispatch().isa == detail::Isa::Avx512) return detail::swiglu_avx512(h, gate, up, n);
   for (int64_t i = 0; i < n; ++i) {
     float g = gate[i];
-    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+    h[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+// d silu(g) = σ(g)·(1 + g·(1 − σ(g)))
+void swiglu_backward(float* dgate, float* dup, const float* dh, const float* gate, const float* up, int64_t n) {
+  if (detail::dispatch().isa == detail::Isa::Avx512)
+    return detail::swiglu_backward_avx512(dgate, dup, dh, gate, up, n);
+  for (int64_t i = 0; i < n; ++i) {
+    float g = gate[i], s = 1.0f / (1.0f + std::exp(-g));
+    dgate[i] = dh[i] * up[i] * s * (1.0f + g * (1.0f - s));
+    dup[i] = dh[i] * g * s;
   }
 }
 

@@ -1,6 +1,7 @@
 // solar/kernels/ops.h — the small element-wise ops of a Llama block.
-// Forward only; training's backward versions live in train/ops.h beside
-// their own forwards.
+// Inference calls the forwards; training (train/ops.h) also calls the
+// vectorised backwards of softmax and SwiGLU, whose exp is the hot part.
+// AVX-512 where the CPU has it (dispatch().isa), portable loops otherwise.
 #pragma once
 #include <cstdint>
 
@@ -13,9 +14,14 @@ void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps);
 // inv_freq[i] = theta^(-2i/head_dim), head_dim/2 entries (see rope_inv_freq).
 void rope(float* v, int head_dim, int pos, const float* inv_freq, bool interleaved);
 void rope_inv_freq(float* inv_freq, int head_dim, double theta);
-// In-place softmax over n values.
-void softmax(float* x, int64_t n);
-// gate[i] = silu(gate[i]) * up[i].
-void swiglu(float* gate, const float* up, int64_t n);
+// In-place softmax over n ≥ 1 values; returns log Σ exp(x) of the input
+// (cross-entropy = that − x[target], without log of a rounded probability).
+float softmax(float* x, int64_t n);
+// Softmax backward in place: dp ← p ⊙ (dp − Σ p·dp) · scale.
+void softmax_backward(float* dp, const float* p, int64_t n, float scale);
+// h[i] = silu(gate[i]) * up[i]; h may alias gate or up.
+void swiglu(float* h, const float* gate, const float* up, int64_t n);
+// dgate[i], dup[i] (=) from dh: the backward of swiglu.
+void swiglu_backward(float* dgate, float* dup, const float* dh, const float* gate, const float* up, int64_t n);
 
 }  // namespace solar::kernels

@@ -121,22 +121,18 @@ void Context::eval(const int* tokens, int n, float* logits, float* all_logits) {
           const int p = pos0 + i, kvh = h / group;
           const int lo = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
           const float* qv = &q_[size_t(i) * qd + h * hd];
-          float mx = -INFINITY;
           for (int j = lo; j <= p; ++j) {
             const float* kv = kc + size_t(j) * kvd + kvh * hd;
             float s = 0;
             for (int e = 0; e < hd; ++e) s += qv[e] * kv[e];
             sc[j] = s * scale;
-            mx = std::max(mx, sc[j]);
           }
-          float sum = 0;
-          for (int j = lo; j <= p; ++j) sum += (sc[j] = std::exp(sc[j] - mx));
-          float inv = 1.0f / sum;
+          kernels::softmax(&sc[lo], p - lo + 1);
           float* out = &att_[size_t(i) * qd + h * hd];
           std::fill(out, out + hd, 0.0f);
           for (int j = lo; j <= p; ++j) {
             const float* vv = vc + size_t(j) * kvd + kvh * hd;
-            float a = sc[j] * inv;
+            const float a = sc[j];
             for (int e = 0; e < hd; ++e) out[e] += a * vv[e];
           }
         }
@@ -147,7 +143,7 @@ void Context::eval(const int* tokens, int n, float* logits, float* all_logits) {
     linear(h_.data(), n, *L.w_gate, gate_.data());
     linear(h_.data(), n, *L.w_up, up_.data());
 #pragma omp parallel for schedule(static) if (n > 1)
-    for (int i = 0; i < n; ++i) kernels::swiglu(&gate_[size_t(i) * ff], &up_[size_t(i) * ff], ff);
+    for (int i = 0; i < n; ++i) kernels::swiglu(&gate_[size_t(i) * ff], &gate_[size_t(i) * ff], &up_[size_t(i) * ff], ff);
     linear(gate_.data(), n, *L.w_down, x_.data(), /*acc=*/true);
   }
   n_past_ += n;

@@ -53,13 +53,14 @@ void rope_forward(S* x, const S* cos, const S* sin, int64_t N, int T, int heads,
 template <class S>
 void rope_backward(S* dx, const S* cos, const S* sin, int64_t N, int T, int heads, int head_dim);
 
-// Causal grouped-query attention, softmax in FP32 (or double).
+// Causal grouped-query attention, softmax in FP32 (or double), computed in
+// blocks of query rows that skip the keys no row of the block can see.
 // q [B*T, H*hd], k/v [B*T, KV*hd], out [B*T, H*hd], att [B, H, T, T] = the
-// probabilities (saved for backward; entries above the diagonal are zero).
+// probabilities, saved for backward (entries above the diagonal unspecified).
 template <class S>
 void attention_forward(S* out, S* att, const S* q, const S* k, const S* v, int B, int T, int H, int KV, int hd,
                        Precision p);
-// dq (=), dk, dv (=) from dout; scratch: T*T per thread (see attention_scratch).
+// dq (=), dk, dv (=) from dout; scratch: attention_scratch(T) elements.
 template <class S>
 void attention_backward(S* dq, S* dk, S* dv, S* scratch, const S* dout, const S* att, const S* q, const S* k,
                         const S* v, int B, int T, int H, int KV, int hd, Precision p);

@@ -151,6 +151,79 @@ TEST(TrainOps, AttentionIsCausal) {
     for (int i = 0; i < hd; ++i) EXPECT_NEAR(o1[h * hd + i], v[i], 1e-12);
 }
 
+// Several query blocks (T > the block of 128 rows, with a ragged tail): the
+// blocked kernels against a plain full-matrix reference, in double and in
+// float, and the double backward against central differences on a sample.
+TEST(TrainOps, AttentionBlocksMatchFullReference) {
+  const int B = 1, T = 300, H = 4, KV = 2, hd = 8;
+  Vec q = randn(B * T * H * hd, 11), k = randn(B * T * KV * hd, 12), v = randn(B * T * KV * hd, 13);
+  Vec R = randn(q.size(), 14), ref(q.size(), 0.0);
+  for (int h = 0; h < H; ++h)
+    for (int i = 0; i < T; ++i) {
+      const int g = h / (H / KV);
+      Vec s(i + 1);
+      double mx = -1e300, sum = 0;
+      for (int j = 0; j <= i; ++j) {
+        for (int e = 0; e < hd; ++e) s[j] += q[(i * H + h) * hd + e] * k[(j * KV + g) * hd + e];
+        s[j] /= std::sqrt(double(hd));
+        mx = std::max(mx, s[j]);
+      }
+      for (double& x : s) sum += x = std::exp(x - mx);
+      for (int j = 0; j <= i; ++j)
+        for (int e = 0; e < hd; ++e) ref[(i * H + h) * hd + e] += s[j] / sum * v[(j * KV + g) * hd + e];
+    }
+  Vec out(q.size()), att(size_t(B) * H * T * T);
+  attention_forward<double>(out.data(), att.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd, Precision::F32);
+  for (size_t i = 0; i < out.size(); ++i) ASSERT_NEAR(out[i], ref[i], 1e-12) << i;
+
+  // float: same kernels as training (vectorised softmax, oneDNN GEMMs).
+  auto f = [](const Vec& x) { return std::vector<float>(x.begin(), x.end()); };
+  std::vector<float> qf = f(q), kf = f(k), vf = f(v), Rf = f(R), of(q.size()), attf(att.size());
+  attention_forward<float>(of.data(), attf.data(), qf.data(), kf.data(), vf.data(), B, T, H, KV, hd, Precision::F32);
+  for (size_t i = 0; i < of.size(); ++i) ASSERT_NEAR(of[i], ref[i], 2e-5) << i;
+  Vec dq(q.size()), dk(k.size()), dv(v.size()), scratch(attention_scratch(T));
+  attention_backward<double>(dq.data(), dk.data(), dv.data(), scratch.data(), R.data(), att.data(), q.data(), k.data(),
+                             v.data(), B, T, H, KV, hd, Precision::F32);
+  std::vector<float> dqf(q.size()), dkf(k.size()), dvf(v.size()), scratchf(attention_scratch(T));
+  attention_backward<float>(dqf.data(), dkf.data(), dvf.data(), scratchf.data(), Rf.data(), attf.data(), qf.data(),
+                            kf.data(), vf.data(), B, T, H, KV, hd, Precision::F32);
+  for (auto [a, b] : {std::pair{&dq, &dqf}, std::pair{&dk, &dkf}, std::pair{&dv, &dvf}})
+    for (size_t i = 0; i < a->size(); ++i) ASSERT_NEAR((*b)[i], (*a)[i], 1e-4 * std::max(1.0, std::abs((*a)[i])));
+
+  // Central differences on 25 entries of each input, spread over all blocks.
+  auto loss = [&] {
+    attention_forward<double>(out.data(), att.data(), q.data(), k.data(), v.data(), B, T, H, KV, hd, Precision::F32);
+    return dot(out, R);
+  };
+  for (auto [x, g] : {std::pair{&q, &dq}, std::pair{&k, &dk}, std::pair{&v, &dv}}) {
+    double worst = 0;
+    for (size_t i = 7; i < x->size(); i += x->size() / 25) {
+      const double x0 = (*x)[i], eps = 1e-5;  // |loss| ~ 100: a larger step keeps roundoff down
+      (*x)[i] = x0 + eps;
+      double lp = loss();
+      (*x)[i] = x0 - eps;
+      double lm = loss();
+      (*x)[i] = x0;
+      double num = (lp - lm) / (2 * eps);
+      worst = std::max(worst, std::abs(num - (*g)[i]) / std::max({std::abs(num), std::abs((*g)[i]), 1e-3}));
+    }
+    EXPECT_LT(worst, 1e-6);
+  }
+}
+
+TEST(TrainOps, CrossEntropyFloatMatchesDoubleAndKeepsLogitsForwardOnly) {
+  const int N = 5, V = 1000;
+  Vec logits = randn(N * V, 21, 4.0);
+  std::vector<int32_t> tgt{0, 999, 17, 500, 3};
+  std::vector<float> lf(logits.begin(), logits.end()), keep = lf, grad = lf;
+  Vec ld = logits;
+  const double ref = cross_entropy<double>(ld.data(), tgt.data(), N, V, 1.0);
+  EXPECT_NEAR(cross_entropy<float>(lf.data(), tgt.data(), N, V, 0.f), ref, 1e-5);
+  EXPECT_EQ(lf, keep);  // forward only: logits untouched
+  EXPECT_NEAR(cross_entropy<float>(grad.data(), tgt.data(), N, V, 1.f), ref, 1e-5);
+  for (size_t i = 0; i < grad.size(); ++i) ASSERT_NEAR(grad[i], ld[i], 1e-7) << i;
+}
+
 TEST(TrainOps, SwigluGrad) {
   const int n = 20;
   Vec g = randn(n, 1, 2.0), u = randn(n, 2), R = randn(n, 3), h(n);

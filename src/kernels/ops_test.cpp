@@ -1,0 +1,131 @@
+// Element-wise ops (ops.h): every dispatch path against double-precision
+// formulas, including the masked tails of the AVX-512 loops and the edges of
+// exp (underflow, overflow, ±inf, NaN).
+#include "kernels/ops.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "kernels/kernels_impl.h"
+
+namespace solar::kernels {
+namespace {
+
+using detail::Isa;
+
+struct IsaGuard {
+  detail::Dispatch saved = detail::dispatch();
+  ~IsaGuard() { detail::dispatch() = saved; }
+};
+
+std::vector<Isa> isas() {
+  std::vector<Isa> v{Isa::Scalar};
+  if (detail::dispatch().isa == Isa::Avx512) v.push_back(Isa::Avx512);
+  return v;
+}
+
+std::vector<float> uniform(size_t n, uint32_t seed, float lo, float hi) {
+  std::mt19937 g(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(n);
+  for (float& f : v) f = u(g);
+  return v;
+}
+
+double rel(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 1e-30); }
+
+TEST(KernelsOps, ExpAvx512WithinTwoUlp) {
+  if (detail::dispatch().isa != Isa::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+  std::vector<float> x = uniform(100003, 1, -87.f, 88.f), y(x.size());
+  detail::exp_avx512(y.data(), x.data(), int64_t(x.size()));
+  double worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, rel(y[i], std::exp(double(x[i]))));
+  EXPECT_LT(worst, 2.5e-7);  // 2 ulp of float is 2.4e-7 relative at worst
+
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> e{0.f, -inf, inf, nan, -200.f, -104.5f, 89.f, 200.f, -1e-8f, 1.f, -1.f};
+  std::vector<float> out(e.size());
+  detail::exp_avx512(out.data(), e.data(), int64_t(e.size()));
+  EXPECT_EQ(out[0], 1.f);
+  EXPECT_EQ(out[1], 0.f);
+  EXPECT_EQ(out[2], inf);
+  EXPECT_TRUE(std::isnan(out[3]));
+  EXPECT_EQ(out[4], 0.f);
+  EXPECT_EQ(out[5], 0.f);
+  EXPECT_EQ(out[6], inf);  // expf(89) overflows too
+  EXPECT_EQ(out[7], inf);
+  EXPECT_NEAR(out[8], 1.f, 1e-7);
+  EXPECT_NEAR(out[9], float(M_E), 3e-7);
+  EXPECT_NEAR(out[10], float(1 / M_E), 1e-7);
+}
+
+TEST(KernelsOps, SoftmaxAndLogSumExpEveryPath) {
+  IsaGuard guard;
+  for (Isa isa : isas()) {
+    detail::dispatch().isa = isa;
+    for (int64_t n : {1, 7, 16, 17, 33, 1000}) {
+      std::vector<float> x = uniform(size_t(n), uint32_t(n), -30.f, 30.f), p = x;
+      const float lse = softmax(p.data(), n);
+      double mx = -1e300, sum = 0;
+      for (float v : x) mx = std::max(mx, double(v));
+      for (float v : x) sum += std::exp(double(v) - mx);
+      double total = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        EXPECT_NEAR(p[i], std::exp(double(x[i]) - mx) / sum, 1e-6) << detail::isa_name(isa) << " n=" << n;
+        total += p[i];
+      }
+      EXPECT_NEAR(total, 1.0, 1e-5);
+      EXPECT_NEAR(lse, mx + std::log(sum), 1e-5 * std::max(1.0, std::abs(mx)));
+    }
+    // Large logits: no overflow, the max entry dominates.
+    std::vector<float> big{1000.f, 0.f, -1000.f};
+    EXPECT_NEAR(softmax(big.data(), 3), 1000.f, 1e-3);
+    EXPECT_NEAR(big[0], 1.f, 1e-7);
+    EXPECT_EQ(big[2], 0.f);
+  }
+}
+
+TEST(KernelsOps, SoftmaxBackwardEveryPath) {
+  IsaGuard guard;
+  for (Isa isa : isas()) {
+    detail::dispatch().isa = isa;
+    for (int64_t n : {1, 5, 16, 31, 300}) {
+      std::vector<float> p = uniform(size_t(n), 3, -4.f, 4.f), dp = uniform(size_t(n), 4, -1.f, 1.f), ref = dp;
+      softmax(p.data(), n);
+      double dot = 0;
+      for (int64_t i = 0; i < n; ++i) dot += double(p[i]) * dp[i];
+      softmax_backward(dp.data(), p.data(), n, 0.5f);
+      for (int64_t i = 0; i < n; ++i)
+        EXPECT_NEAR(dp[i], p[i] * (ref[i] - dot) * 0.5, 1e-6) << detail::isa_name(isa) << " n=" << n;
+    }
+  }
+}
+
+TEST(KernelsOps, SwigluAndBackwardEveryPath) {
+  IsaGuard guard;
+  for (Isa isa : isas()) {
+    detail::dispatch().isa = isa;
+    const int64_t n = 1001;
+    std::vector<float> g = uniform(n, 5, -20.f, 20.f), u = uniform(n, 6, -2.f, 2.f), dh = uniform(n, 7, -1.f, 1.f);
+    g[0] = -200.f, g[1] = 200.f;  // σ saturates without NaN
+    std::vector<float> h(n), dg(n), du(n);
+    swiglu(h.data(), g.data(), u.data(), n);
+    swiglu_backward(dg.data(), du.data(), dh.data(), g.data(), u.data(), n);
+    for (int64_t i = 0; i < n; ++i) {
+      double x = g[i], s = 1 / (1 + std::exp(-x));
+      EXPECT_NEAR(h[i], x * s * u[i], 1e-5 * std::max(1.0, std::abs(x * u[i]))) << detail::isa_name(isa) << " " << i;
+      EXPECT_NEAR(dg[i], dh[i] * u[i] * s * (1 + x * (1 - s)), 1e-5) << detail::isa_name(isa) << " " << i;
+      EXPECT_NEAR(du[i], dh[i] * x * s, 1e-5 * std::max(1.0, std::abs(x))) << detail::isa_name(isa) << " " << i;
+    }
+    std::vector<float> inplace = g;  // h may alias gate
+    swiglu(inplace.data(), inplace.data(), u.data(), n);
+    EXPECT_EQ(inplace, h);
+  }
+}
+
+}  // namespace
+}  // namespace solar::kernels
