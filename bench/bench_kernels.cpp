@@ -1,6 +1,6 @@
 // bench_kernels — memory bandwidth, GEMV (decode) and GEMM (prefill) speed of
 // kernels/, against oneDNN's raw matmul peak and a naive loop, at 1 and 2
-// threads. Prints an aligned table, then one JSON line per measurement.
+// threads; then training's element-wise kernels against their portable loops. Prints an aligned table, then one JSON line per measurement.
 //
 //   bench_kernels [--quick]
 #include <immintrin.h>
@@ -10,12 +10,14 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <vector>
 
 #include "kernels/kernels.h"
 #include "kernels/kernels_impl.h"
+#include "kernels/ops.h"
 
 using namespace solar;
 using namespace solar::kernels;
@@ -235,6 +237,34 @@ int main(int argc, char** argv) {
       double gf = 2.0 * M * N * K / t / 1e9;
       report({"gemm", std::string("gemm TN 2048x2048x512 ") + (p == Precision::F32 ? "F32" : "BF16"), threads, gf,
               "GFLOP/s", gf / peak32, "of f32 peak"});
+    }
+  }
+
+  {  // element-wise kernels of training (ops.h), single-threaded: AVX-512 vs the portable loops
+    set_num_threads(1);
+    const size_t n = 1 << 20;  // 4 MiB per array: L2/L3-resident, like a block of attention rows
+    std::vector<float> a(n), b(n), c(n), d(n);
+    for (size_t i = 0; i < n; ++i) a[i] = float(i % 977) * 0.01f - 4.f, b[i] = 0.5f;
+    std::vector<uint16_t> h(n);
+    struct Op { const char* name; double bytes_per_elem; std::function<void()> f; };
+    const Op ops[] = {
+        {"softmax rows of 1024 (exp)", 8, [&] { for (size_t i = 0; i < n; i += 1024) softmax(&c[i], 1024); }},
+        {"swiglu", 12, [&] { swiglu(c.data(), a.data(), b.data(), n); }},
+        {"swiglu_backward", 20, [&] { swiglu_backward(c.data(), d.data(), b.data(), a.data(), b.data(), n); }},
+    };
+    detail::Dispatch saved = detail::dispatch();
+    for (const Op& op : ops) {
+      std::copy(a.begin(), a.end(), c.begin());
+      double tv = best_time(op.f, budget);
+      detail::dispatch().isa = detail::Isa::Scalar;
+      double ts = best_time(op.f, budget);
+      detail::dispatch() = saved;
+      report({"elem", op.name, 1, op.bytes_per_elem * n / tv / 1e9, "GB/s", ts / tv, "x portable loop"});
+    }
+    if (detail::dispatch().isa == detail::Isa::Avx512) {
+      double tv = best_time([&] { detail::to_bf16_avx512(a.data(), n, h.data()); }, budget);
+      double ts = best_time([&] { for (size_t i = 0; i < n; ++i) h[i] = f32_to_bf16(a[i]); }, budget);
+      report({"elem", "f32 -> bf16 (bf16 GEMM inputs)", 1, 6.0 * n / tv / 1e9, "GB/s", ts / tv, "x portable loop"});
     }
   }
 

@@ -237,6 +237,22 @@ TEST(KernelsGemm, MatchesReferenceAllTransposes) {
     }
 }
 
+// Long K without transposes runs in K chunks accumulated through beta: the
+// first chunk must honour beta (and ignore C when it is 0), the rest add.
+TEST(KernelsGemm, LongKChunksMatchReference) {
+  const int64_t M = 9, N = 21, K = 5000, ldc = N + 3;
+  auto A = randn(size_t(M * K), 41), B = randn(size_t(K * N), 42);
+  for (float beta : {0.f, 0.5f}) {
+    auto C0 = randn(size_t(M * ldc), 43);
+    if (beta == 0) std::fill(C0.begin(), C0.end(), NAN);
+    std::vector<float> want(C0), got(C0);
+    gemm_ref(false, false, M, N, K, 0.3f, A.data(), K, B.data(), N, beta, want.data(), ldc);
+    gemm(false, false, M, N, K, 0.3f, A.data(), K, B.data(), N, beta, got.data(), ldc);
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) ASSERT_NEAR(got[i * ldc + j], want[i * ldc + j], 2e-4f) << beta << " " << i << " " << j;
+  }
+}
+
 TEST(KernelsGemm, Bf16PrecisionWithinBf16ToleranceOfF32) {
   const int64_t M = 64, N = 96, K = 128;
   auto A = randn(size_t(M * K), 5), B = randn(size_t(K * N), 6);

@@ -7,6 +7,7 @@
 // says the CPU runs bf16 natively (avx512_bf16 / AMX).
 #include <omp.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -79,18 +80,24 @@ void run_matmul(const MatmulKey& k, const void* A, const void* B, float* C) {
 constexpr auto kF32 = memory::data_type::f32;
 constexpr auto kBF16 = memory::data_type::bf16;
 
+// out[i] = bf16(x[i]) for i in [0, n), single-threaded.
+void to_bf16_span(const float* x, int64_t n, uint16_t* out) {
+  if (detail::dispatch().isa == detail::Isa::Avx512) return detail::to_bf16_avx512(x, n, out);
+  for (int64_t i = 0; i < n; ++i) out[i] = f32_to_bf16(x[i]);
+}
+
 std::vector<uint16_t> to_bf16(const float* x, int64_t n) {
   std::vector<uint16_t> out(static_cast<size_t>(n));
+  const int64_t chunk = 1 << 14;
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) out[i] = f32_to_bf16(x[i]);
+  for (int64_t i = 0; i < n; i += chunk) to_bf16_span(x + i, std::min(chunk, n - i), out.data() + i);
   return out;
 }
 
 // dst[r·cols + c] = bf16(src[r·ld + c])
 void pack_bf16(const float* src, int64_t ld, int64_t rows, int64_t cols, uint16_t* dst) {
 #pragma omp parallel for schedule(static) if (rows * cols > (1 << 16))
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) dst[r * cols + c] = f32_to_bf16(src[r * ld + c]);
+  for (int64_t r = 0; r < rows; ++r) to_bf16_span(src + r * ld, cols, dst + r * cols);
 }
 
 }  // namespace
@@ -138,6 +145,9 @@ void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int6
     detail::gemv_rows(d.isa, x, M, K, W, wdt, N, t * 4, std::min(N, t * 4 + 4), y, acc);
 }
 
+// f32 A·B (neither transposed) with K > 1.5·kChunkK runs in K chunks of at most kChunkK.
+constexpr int64_t kChunkK = 1024;
+
 void gemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc, Precision p) {
   if (M <= 0 || N <= 0) return;
@@ -148,6 +158,19 @@ void gemm(bool tA, bool tB, int64_t M, int64_t N, int64_t K, float alpha, const 
   }
   // Strides of op(A)[M,K] and op(B)[K,N] as stored.
   const int64_t sa0 = tA ? 1 : lda, sa1 = tA ? lda : 1, sb0 = tB ? 1 : ldb, sb1 = tB ? ldb : 1;
+  if (p == Precision::F32 && !tA && !tB && K > kChunkK * 3 / 2) {
+    // oneDNN 2.6's f32 matmul with a row-major (not transposed) B slows to
+    // about half speed once K outgrows N (training's dx = dy·W of the MLP
+    // down-projection and of the vocabulary head: K = 2048…32000, N = d).
+    // Chunks of ~1024 along K, accumulated through beta, run at full speed:
+    // measured 1.6–2× at K = 2048 and 32000 (1 and 2 threads).
+    const int64_t chunks = (K + kChunkK - 1) / kChunkK, kc = (K + chunks - 1) / chunks;
+    for (int64_t k0 = 0; k0 < K; k0 += kc) {
+      const int64_t kk = std::min(kc, K - k0);
+      run_matmul({M, N, kk, lda, 1, ldb, 1, ldc, kF32, kF32, alpha, k0 == 0 ? beta : 1.f}, A + k0, B + k0 * ldb, C);
+    }
+    return;
+  }
   if (p == Precision::F32) return run_matmul({M, N, K, sa0, sa1, sb0, sb1, ldc, kF32, kF32, alpha, beta}, A, B, C);
   // BF16: inputs rounded to bf16 into packed (ld = width) per-thread buffers,
   // reused across calls (training makes thousands of small ones per step);

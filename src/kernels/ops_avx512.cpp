@@ -121,4 +121,18 @@ SOLAR_AVX512 void swiglu_backward_avx512(float* dgate, float* dup, const float* 
   }
 }
 
+// Round to nearest even as f32_to_bf16 (core/dtype.h), NaN kept quiet.
+SOLAR_AVX512 void to_bf16_avx512(const float* x, int64_t n, uint16_t* out) {
+  const __m512i one = _mm512_set1_epi32(1), bias = _mm512_set1_epi32(0x7fff);
+  const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 m = tail(n - i);
+    __m512i u = _mm512_castps_si512(_mm512_maskz_loadu_ps(m, x + i));
+    __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(bias, _mm512_and_si512(_mm512_srli_epi32(u, 16), one)));
+    __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs_mask), inf);
+    r = _mm512_mask_or_epi32(r, nan, u, _mm512_set1_epi32(0x400000));
+    _mm256_mask_storeu_epi16(out + i, m, _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
+  }
+}
+
 }  // namespace solar::kernels::detail

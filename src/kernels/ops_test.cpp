@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
 
+#include "core/dtype.h"
 #include "kernels/kernels_impl.h"
 
 namespace solar::kernels {
@@ -61,6 +63,23 @@ TEST(KernelsOps, ExpAvx512WithinTwoUlp) {
   EXPECT_NEAR(out[8], 1.f, 1e-7);
   EXPECT_NEAR(out[9], float(M_E), 3e-7);
   EXPECT_NEAR(out[10], float(1 / M_E), 1e-7);
+}
+
+TEST(KernelsOps, Bf16RoundingAvx512BitExact) {
+  if (detail::dispatch().isa != Isa::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
+  std::vector<float> x = uniform(10007, 9, -3e4f, 3e4f);
+  const float inf = std::numeric_limits<float>::infinity();
+  for (float v : {0.f, -0.f, inf, -inf, std::numeric_limits<float>::quiet_NaN(), -std::numeric_limits<float>::quiet_NaN(),
+                  std::numeric_limits<float>::max(), std::numeric_limits<float>::denorm_min(), 1.00390625f,
+                  1.01171875f, 3.0e38f})
+    x.push_back(v);
+  uint32_t sig_nan = 0x7f800001u;  // signalling NaN whose payload rounds away: must stay NaN
+  float snan;
+  std::memcpy(&snan, &sig_nan, 4);
+  x.push_back(snan);
+  std::vector<uint16_t> got(x.size());
+  detail::to_bf16_avx512(x.data(), int64_t(x.size()), got.data());
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(got[i], f32_to_bf16(x[i])) << i << " " << x[i];
 }
 
 TEST(KernelsOps, SoftmaxAndLogSumExpEveryPath) {
