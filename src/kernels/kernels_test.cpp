@@ -191,6 +191,11 @@ TEST(KernelsLinear, PrefillAcrossWideningBlocks) {
   detail::dispatch().dnnl_bf16 = false;
   linear(x.data(), M, K, w.data(), DType::BF16, N, y.data());
   expect_close(y, want, mag, 1e-5f, "blocked BF16 prefill");
+  // accumulate (the residual add of o_proj/down_proj): y += x·Wᵀ across blocks
+  std::vector<float> base = randn(size_t(M * N), 13), acc = base, want_acc(want);
+  for (size_t i = 0; i < want_acc.size(); ++i) want_acc[i] += base[i];
+  linear(x.data(), M, K, w.data(), DType::BF16, N, acc.data(), /*accumulate=*/true);
+  expect_close(acc, want_acc, mag, 1e-5f, "blocked BF16 prefill, accumulate");
 }
 
 TEST(KernelsLinear, RejectsNonFloatWeights) {
