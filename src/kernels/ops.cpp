@@ -31,6 +31,18 @@ void rope(float* v, int head_dim, int pos, const float* inv_freq, bool interleav
 
 // The AVX-512 versions (ops_avx512.cpp) when the CPU has them; these loops
 // are the portable fallback and the reference the kernel tests compare to.
+float dot(const float* a, const float* b, int64_t n) {
+  if (detail::dispatch().isa == detail::Isa::Avx512) return detail::dot_avx512(a, b, n);
+  float s = 0;
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+void axpy(float* y, float a, const float* x, int64_t n) {
+  if (detail::dispatch().isa == detail::Isa::Avx512) return detail::axpy_avx512(y, a, x, n);
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
 float softmax(float* x, int64_t n) {
   if (detail::dispatch().isa == detail::Isa::Avx512) return detail::softmax_avx512(x, n);
   float mx = x[0];

@@ -14,6 +14,9 @@ void rmsnorm(float* out, const float* x, const float* w, int64_t n, float eps);
 // inv_freq[i] = theta^(-2i/head_dim), head_dim/2 entries (see rope_inv_freq).
 void rope(float* v, int head_dim, int pos, const float* inv_freq, bool interleaved);
 void rope_inv_freq(float* inv_freq, int head_dim, double theta);
+// Σ a[i]·b[i], and y[i] += a·x[i]: the per-position loops of inference attention.
+float dot(const float* a, const float* b, int64_t n);
+void axpy(float* y, float a, const float* x, int64_t n);
 // In-place softmax over n ≥ 1 values; returns log Σ exp(x) of the input
 // (cross-entropy = that − x[target], without log of a rounded probability).
 float softmax(float* x, int64_t n);

@@ -108,6 +108,21 @@ TEST(KernelsOps, SoftmaxAndLogSumExpEveryPath) {
   }
 }
 
+TEST(KernelsOps, DotAndAxpyEveryPath) {
+  IsaGuard guard;
+  for (Isa isa : isas()) {
+    detail::dispatch().isa = isa;
+    for (int64_t n : {1, 15, 16, 64, 100}) {
+      std::vector<float> a = uniform(size_t(n), 31, -1.f, 1.f), b = uniform(size_t(n), 32, -1.f, 1.f), y = b;
+      double want = 0;
+      for (int64_t i = 0; i < n; ++i) want += double(a[i]) * b[i];
+      EXPECT_NEAR(dot(a.data(), b.data(), n), want, 1e-5) << detail::isa_name(isa) << " n=" << n;
+      axpy(y.data(), 0.25f, a.data(), n);
+      for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(y[i], b[i] + 0.25 * a[i], 1e-6) << detail::isa_name(isa);
+    }
+  }
+}
+
 TEST(KernelsOps, SoftmaxBackwardEveryPath) {
   IsaGuard guard;
   for (Isa isa : isas()) {

@@ -122,19 +122,12 @@ void Context::eval(const int* tokens, int n, float* logits, float* all_logits) {
           const int lo = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
           const float* qv = &q_[size_t(i) * qd + h * hd];
           for (int j = lo; j <= p; ++j) {
-            const float* kv = kc + size_t(j) * kvd + kvh * hd;
-            float s = 0;
-            for (int e = 0; e < hd; ++e) s += qv[e] * kv[e];
-            sc[j] = s * scale;
+            sc[j] = kernels::dot(qv, kc + size_t(j) * kvd + kvh * hd, hd) * scale;
           }
           kernels::softmax(&sc[lo], p - lo + 1);
           float* out = &att_[size_t(i) * qd + h * hd];
           std::fill(out, out + hd, 0.0f);
-          for (int j = lo; j <= p; ++j) {
-            const float* vv = vc + size_t(j) * kvd + kvh * hd;
-            const float a = sc[j];
-            for (int e = 0; e < hd; ++e) out[e] += a * vv[e];
-          }
+          for (int j = lo; j <= p; ++j) kernels::axpy(out, sc[j], vc + size_t(j) * kvd + kvh * hd, hd);
         }
     }
     linear(att_.data(), n, *L.wo, x_.data(), /*acc=*/true);  // residual
