@@ -107,25 +107,6 @@ void slerp_merge(const float* v0, const float* v1, double t, float* out, size_t 
   for (size_t i = 0; i < n; ++i) out[i] = float(c0 * v0[i] + c1 * v1[i]);
 }
 
-static void same_shape(const ModelConfig& a, const ModelConfig& c, const std::string& where, const std::string& ma,
-                       const std::string& mc) {
-  auto same = [&](const char* name, auto x, auto y) {
-    std::ostringstream ss;
-    ss << "expected " << y << " like " << ma << ", got " << x << " in " << mc;
-    if (!(x == y)) fail(where, name, ss.str());
-  };
-  same("architecture", c.architecture, a.architecture);
-  same("hidden_size", c.hidden_size, a.hidden_size);
-  same("intermediate_size", c.intermediate_size, a.intermediate_size);
-  same("num_hidden_layers", c.num_hidden_layers, a.num_hidden_layers);
-  same("num_attention_heads", c.num_attention_heads, a.num_attention_heads);
-  same("num_key_value_heads", c.num_key_value_heads, a.num_key_value_heads);
-  same("head_dim", c.head_dim, a.head_dim);
-  same("vocab_size", c.vocab_size, a.vocab_size);
-  same("tie_word_embeddings", c.tie_word_embeddings, a.tie_word_embeddings);
-  same("rope_interleaved", c.rope_interleaved, a.rope_interleaved);
-}
-
 static std::string merge_card(const MergeSpec& s, const ModelConfig& c) {
   char date[32];
   std::time_t now = std::time(nullptr);
@@ -170,7 +151,8 @@ void merge(const MergeSpec& s, const std::string& out) {
 
   std::vector<std::unique_ptr<Checkpoint>> ck;
   for (const auto& m : s.models) ck.push_back(std::make_unique<Checkpoint>(load_checkpoint(m)));
-  for (size_t i = 1; i < ck.size(); ++i) same_shape(ck[0]->config, ck[i]->config, s.where, s.models[0], s.models[i]);
+  for (size_t i = 1; i < ck.size(); ++i)
+    require_same_shape(ck[0]->config, ck[i]->config, true, s.where, "", s.models[0], s.models[i]);
   ModelConfig cfg = ck[0]->config;
   DType out_dt = s.dtype ? *s.dtype : ck[0]->get("model.embed_tokens.weight").dtype;
   cfg.torch_dtype = out_dt;

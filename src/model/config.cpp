@@ -1,5 +1,7 @@
 #include "model/config.h"
 
+#include <sstream>
+
 #include "core/error.h"
 
 namespace solar {
@@ -169,5 +171,25 @@ ModelConfig preset_config(const std::string& n) {
 }
 
 std::string preset_names() { return "tiny, 10m, 50m, 110m, 1b, mistral-7b, solar-10.7b"; }
+
+void require_same_shape(const ModelConfig& ref, const ModelConfig& c, bool layers, const std::string& where,
+                        const std::string& field_prefix, const std::string& ref_name, const std::string& name) {
+  auto same = [&](const char* field, auto x, auto want) {
+    if (x == want) return;
+    std::ostringstream ss;
+    ss << "expected " << want << " like " << ref_name << ", got " << x << " in " << name;
+    fail(where, field_prefix + field, ss.str());
+  };
+  same("architecture", c.architecture, ref.architecture);
+  same("hidden_size", c.hidden_size, ref.hidden_size);
+  same("intermediate_size", c.intermediate_size, ref.intermediate_size);
+  if (layers) same("num_hidden_layers", c.num_hidden_layers, ref.num_hidden_layers);
+  same("num_attention_heads", c.num_attention_heads, ref.num_attention_heads);
+  same("num_key_value_heads", c.num_key_value_heads, ref.num_key_value_heads);
+  same("head_dim", c.head_dim, ref.head_dim);
+  same("vocab_size", c.vocab_size, ref.vocab_size);
+  same("tie_word_embeddings", c.tie_word_embeddings, ref.tie_word_embeddings);
+  same("rope_interleaved", c.rope_interleaved, ref.rope_interleaved);
+}
 
 }  // namespace solar

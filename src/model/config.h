@@ -46,6 +46,12 @@ struct ModelConfig {
 ModelConfig config_from_json(const nlohmann::json& j, const std::string& source);
 nlohmann::json config_to_json(const ModelConfig& c);
 
+// Fails "<where>: <field_prefix><field>: expected X like <ref_name>, got Y in
+// <name>" unless c has ref's architecture and tensor shapes (and, when
+// `layers`, its layer count): models that merge or stack layer for layer.
+void require_same_shape(const ModelConfig& ref, const ModelConfig& c, bool layers, const std::string& where,
+                        const std::string& field_prefix, const std::string& ref_name, const std::string& name);
+
 // Named shapes for `solar init --preset` and benchmarks:
 // "tiny", "10m", "50m", "110m", "1b", "mistral-7b", "solar-10.7b".
 ModelConfig preset_config(const std::string& name);

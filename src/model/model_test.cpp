@@ -9,6 +9,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "core/testing.h"
 #include "model/init.h"
 
 namespace solar {
@@ -227,6 +228,26 @@ TEST(Model, ContextOverflowIsAClearError) {
   }
   std::vector<int> bad{1, 50};
   EXPECT_THROW(ctx.eval(bad.data(), 2, nullptr), Error);
+}
+
+}  // namespace
+}  // namespace solar
+
+namespace solar {
+namespace {
+
+TEST(ModelConfig, RequireSameShapeNamesFieldAndBothModels) {
+  ModelConfig a = preset_config("tiny"), b = a;
+  b.num_hidden_layers += 3;
+  EXPECT_EQ(test_util::error_of([&] { require_same_shape(a, b, false, "recipe.yml", "slices[1]: ", "base", "other"); }), "");
+  EXPECT_EQ(test_util::error_of([&] { require_same_shape(a, b, true, "recipe.yml", "", "base", "other"); }),
+            "recipe.yml: num_hidden_layers: expected " + std::to_string(a.num_hidden_layers) + " like base, got " +
+                std::to_string(b.num_hidden_layers) + " in other");
+  b = a;
+  b.head_dim *= 2;
+  EXPECT_EQ(test_util::error_of([&] { require_same_shape(a, b, false, "recipe.yml", "slices[1]: ", "base", "other"); }),
+            "recipe.yml: slices[1]: head_dim: expected " + std::to_string(a.head_dim) + " like base, got " +
+                std::to_string(b.head_dim) + " in other");
 }
 
 }  // namespace

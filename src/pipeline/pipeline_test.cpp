@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/fs.h"
+#include "core/testing.h"
 
 namespace fs = std::filesystem;
 using namespace solar;
@@ -19,8 +20,7 @@ using namespace solar;
 TEST(Pipeline, ToySizeEndToEndAndResume) {
   std::string shakespeare = std::string(SOLAR_SHARED_DATA) + "/corpus/tinyshakespeare.txt";
   if (!path_exists(shakespeare)) GTEST_SKIP() << "shared data not found: " << shakespeare;
-  std::string root = "/tmp/solar_pipeline_test_" + std::to_string(getpid());
-  fs::remove_all(root);
+  std::string root = solar::test_util::temp_dir("pipeline_test");
   fs::create_directories(root + "/corpus");
   // A corpus of 40 small documents (one per file, as the Python docs are).
   std::string text = read_file(shakespeare).substr(0, 240000);

@@ -18,7 +18,6 @@ namespace solar::train {
 namespace {
 using solar::test_util::random_tokens;
 
-
 ModelConfig tiny_config(bool tied) {
   ModelConfig c;
   c.hidden_size = 16;

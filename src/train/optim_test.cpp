@@ -16,7 +16,6 @@ namespace solar::train {
 namespace {
 using solar::test_util::random_tokens;
 
-
 ModelConfig small_config() {
   ModelConfig c;
   c.hidden_size = 32;
@@ -29,8 +28,6 @@ ModelConfig small_config() {
   c.tie_word_embeddings = true;
   return c;
 }
-
-std::string temp_path(const char* name) { return "/tmp/solar_optim_test_" + std::to_string(getpid()) + "_" + name; }
 
 TEST(TrainOptim, AdamWOneStepByHand) {
   Model m = Model::init(small_config(), 1);
@@ -84,7 +81,7 @@ TEST(TrainOptim, StateSaveLoadRoundTrip) {
     a.forward_backward(tokens.data(), 2, 8);
     oa.step(1e-3f);
   }
-  std::string path = temp_path("adam.bin");
+  std::string path = solar::test_util::temp_dir("optim_test") + "/adam.bin";
   oa.save(path);
   ob.load(path);
   EXPECT_EQ(ob.step_count(), 2);

@@ -109,6 +109,28 @@ std::vector<std::pair<int64_t, double>> losses(const std::string& out, const cha
 
 }  // namespace
 
+// The fault tests start from a run of 3 steps and its last checkpoint.
+struct ThreeSteps {
+  TrainConfig c;
+  std::string ck, weights;  // checkpoint-3 and its model.safetensors bytes
+};
+ThreeSteps train_three_steps(const std::string& root) {
+  make_data(root);
+  make_config(root);
+  ThreeSteps t{base(root), "", ""};
+  t.c.steps = 3;
+  train::run_training(t.c);
+  t.ck = join_path(t.c.output_dir, "checkpoint-3");
+  t.weights = read_file(join_path(t.ck, "model.safetensors"));
+  return t;
+}
+
+// Atomic writes leave no ".tmp-" file or folder behind.
+void expect_no_temporaries(const std::string& dir) {
+  for (auto& e : fs::directory_iterator(dir))
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << "leftover " << e.path();
+}
+
 TEST(TrainerResume, KillNineMidRunThenResumeIsBitExact) {
   std::string root = temp_dir("trainer_test_resume");
   make_data(root);
@@ -145,20 +167,15 @@ TEST(TrainerResume, KillNineMidRunThenResumeIsBitExact) {
   for (auto f : {"final/model.safetensors", "checkpoint-20/model.safetensors", "checkpoint-20/optimizer.bin"})
     EXPECT_TRUE(read_file(join_path(a.output_dir, f)) == read_file(join_path(b.output_dir, f))) << f << " differs";
   EXPECT_NE(read_file(join_path(a.output_dir, "loss.svg")).find("<polyline"), std::string::npos);
-  for (auto& e : fs::directory_iterator(b.output_dir))
-    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << "leftover " << e.path();
+  expect_no_temporaries(b.output_dir);
   fs::remove_all(root);
 }
 
 TEST(TrainerResume, NaNStopsWithClearErrorAndKeepsLastCheckpoint) {
   std::string root = temp_dir("trainer_test_nan");
-  make_data(root);
-  make_config(root);
-  TrainConfig c = base(root);
-  c.steps = 3;
-  train::run_training(c);
-  std::string ck = join_path(c.output_dir, "checkpoint-3");
-  std::string before = read_file(join_path(ck, "model.safetensors"));
+  ThreeSteps t = train_three_steps(root);  // not a structured binding: clang 14 lambdas cannot capture one
+  TrainConfig& c = t.c;
+  const std::string &ck = t.ck, &before = t.weights;
   c.resume = true, c.steps = 9, c.lr = 1e30f, c.lr_schedule = "constant";
   std::string e = error_of([&] { train::run_training(c); });
   // Step 4 is taken with lr 1e30 from good weights; step 5 overflows.
@@ -174,13 +191,9 @@ TEST(TrainerResume, NaNStopsWithClearErrorAndKeepsLastCheckpoint) {
 
 TEST(TrainerResume, DiskFullDuringCheckpointKeepsThePreviousOne) {
   std::string root = temp_dir("trainer_test_diskfull");
-  make_data(root);
-  make_config(root);
-  TrainConfig c = base(root);
-  c.steps = 3;
-  train::run_training(c);
-  std::string ck = join_path(c.output_dir, "checkpoint-3");
-  std::string before = read_file(join_path(ck, "model.safetensors"));
+  ThreeSteps t = train_three_steps(root);  // not a structured binding: clang 14 lambdas cannot capture one
+  TrainConfig& c = t.c;
+  const std::string &ck = t.ck, &before = t.weights;
   ASSERT_GT(before.size(), 64u * 1024);  // so the cap below fails the next checkpoint's weights
   c.steps = 6;
   auto args = cli_args(c);
@@ -192,8 +205,7 @@ TEST(TrainerResume, DiskFullDuringCheckpointKeepsThePreviousOne) {
   EXPECT_EQ(read_file(join_path(ck, "model.safetensors")), before);
   EXPECT_FALSE(path_exists(join_path(c.output_dir, "checkpoint-6")));
   EXPECT_EQ(train::latest_checkpoint(c.output_dir), ck);
-  for (auto& e : fs::directory_iterator(c.output_dir))
-    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << "leftover " << e.path();
+  expect_no_temporaries(c.output_dir);
   fs::remove_all(root);
 }
 

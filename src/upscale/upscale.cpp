@@ -63,20 +63,7 @@ ModelConfig upscaled_config(const std::vector<LayerSlice>& slices, const std::ve
       fail(where, field + ".layer_range",
            "expected [begin, end) with 0 <= begin < end <= " + std::to_string(c.num_hidden_layers) + " (layers of " +
                s.model + "), got [" + std::to_string(s.begin) + ", " + std::to_string(s.end) + "]");
-    auto same = [&](const char* name, auto x, auto y) {
-      std::ostringstream ss;
-      ss << "expected " << y << " like " << slices[0].model << ", got " << x << " in " << s.model;
-      if (!(x == y)) fail(where, field + ": " + name, ss.str());
-    };
-    same("architecture", c.architecture, a.architecture);
-    same("hidden_size", c.hidden_size, a.hidden_size);
-    same("intermediate_size", c.intermediate_size, a.intermediate_size);
-    same("num_attention_heads", c.num_attention_heads, a.num_attention_heads);
-    same("num_key_value_heads", c.num_key_value_heads, a.num_key_value_heads);
-    same("head_dim", c.head_dim, a.head_dim);
-    same("vocab_size", c.vocab_size, a.vocab_size);
-    same("tie_word_embeddings", c.tie_word_embeddings, a.tie_word_embeddings);
-    same("rope_interleaved", c.rope_interleaved, a.rope_interleaved);
+    require_same_shape(a, c, false, where, field + ": ", slices[0].model, s.model);
     total += s.end - s.begin;
   }
   ModelConfig out = a;
