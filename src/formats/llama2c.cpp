@@ -1,5 +1,6 @@
 #include "formats/llama2c.h"
 
+#include <cstdint>
 #include <cstring>
 
 #include "core/error.h"
@@ -50,7 +51,10 @@ Checkpoint read_llama2c(const std::string& path) {
   const uint8_t* p = file->data();
   size_t size = file->size();
 
-  if (size < sizeof(Header)) fail(path, "header", "expected at least 28 bytes, got " + std::to_string(size));
+  // Detail only when the name claims llama2.c: for notes.txt it would be noise.
+  auto not_model = [&](const std::string& why) { fail_not_a_model(path, path.ends_with(".bin") ? why : ""); };
+  if (size < sizeof(Header))
+    not_model("as a llama2.c file, its " + std::to_string(size) + " bytes are shorter than the 28-byte header");
   uint32_t magic;
   std::memcpy(&magic, p, 4);
   bool v1 = magic == kMagicV1;
@@ -71,20 +75,23 @@ Checkpoint read_llama2c(const std::string& path) {
   } else {
     std::memcpy(&h, p, sizeof h);
     shared = h.vocab_size > 0;  // run.c: a negative vocab_size means an untied classifier follows
-    if (h.vocab_size < 0) h.vocab_size = -h.vocab_size;
+    if (h.vocab_size < 0 && h.vocab_size > INT32_MIN) h.vocab_size = -h.vocab_size;
     data_off = sizeof h;
   }
 
-  auto pos = [&](const char* field, int32_t v) {
-    if (v <= 0) fail(path, field, "expected a positive integer, got " + std::to_string(v));
-  };
-  pos("dim", h.dim);
-  pos("hidden_dim", h.hidden_dim);
-  pos("n_layers", h.n_layers);
-  pos("n_heads", h.n_heads);
-  pos("n_kv_heads", h.n_kv_heads);
-  pos("vocab_size", h.vocab_size);
-  pos("seq_len", h.seq_len);
+  // Far beyond any real checkpoint: a value outside means some other file
+  // (text reads as ints near 2^30), not a llama2.c model with a bad field.
+  const struct {
+    const char* field;
+    int32_t v, max;
+  } fields[] = {{"dim", h.dim, 1 << 16},           {"hidden_dim", h.hidden_dim, 1 << 20},
+                {"n_layers", h.n_layers, 1 << 12}, {"n_heads", h.n_heads, 1 << 12},
+                {"n_kv_heads", h.n_kv_heads, 1 << 12}, {"vocab_size", h.vocab_size, 1 << 24},
+                {"seq_len", h.seq_len, 1 << 24}};
+  for (const auto& f : fields)
+    if (f.v <= 0 || f.v > f.max)
+      not_model(std::string("as a llama2.c header, ") + f.field + " is " + std::to_string(f.v) + " (expected 1.." +
+                std::to_string(f.max) + ")");
   if (h.dim % h.n_heads != 0)
     fail(path, "n_heads", "expected a divisor of dim " + std::to_string(h.dim) + ", got " + std::to_string(h.n_heads));
   if (h.n_heads % h.n_kv_heads != 0)
@@ -123,7 +130,8 @@ Checkpoint read_llama2c(const std::string& path) {
     };
     fail(path, "file size", "expected " + s128(want) + " bytes from the header (" + (v1 ? "v1" : "legacy") +
                                 " dim " + std::to_string(h.dim) + ", " + std::to_string(h.n_layers) +
-                                " layers, vocab " + std::to_string(h.vocab_size) + "), got " + std::to_string(size));
+                                " layers, vocab " + std::to_string(h.vocab_size) + "), got " + std::to_string(size) +
+                                " (truncated, or not a llama2.c checkpoint)");
   }
 
   int64_t D = h.dim, F = h.hidden_dim, KV = c.kv_dim(), Q = c.q_dim();

@@ -63,7 +63,21 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, int vocab_siz
   if (read_file_prefix(path, 4) == "GGUF") return tokenizer_from_vocab(read_gguf_vocab(path));
   std::string bytes = read_file(path);
   if (auto t = spm_from_proto(bytes)) return t;
-  Vocab v = read_llama2c_vocab(path, bytes, vocab_size_hint);
+  // Report against the format the file claims: a .model name, or protobuf
+  // field 1 (pieces) first, is a SentencePiece model that failed to parse,
+  // not a tokenizer.bin with a strange max_token_length.
+  auto not_spm = [&] {
+    fail(path, "", "not a SentencePiece model: expected a tokenizer.model protobuf, and " +
+                       (bytes.empty() ? std::string("the file is empty") : "it does not parse (truncated or corrupt?)"));
+  };
+  if (path.ends_with(".model")) not_spm();
+  Vocab v;
+  try {
+    v = read_llama2c_vocab(path, bytes, vocab_size_hint);
+  } catch (const Error&) {
+    if (!bytes.empty() && bytes[0] == 0x0a) not_spm();
+    throw;
+  }
   try {
     return tokenizer_from_vocab(std::move(v));
   } catch (const Error& e) {

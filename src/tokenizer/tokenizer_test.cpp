@@ -272,7 +272,7 @@ TEST(TokenizerLlama2c, HeapMergeEqualsRunC) {
 }
 
 TEST(TokenizerErrors, BadFilesNameTheFile) {
-  auto expect_error = [](const std::string& path, int hint, const std::string& needle) {
+  auto expect_error = [](const std::string& path, int hint, const std::string& needle, const std::string& absent = "") {
     try {
       load_tokenizer(path, hint);
       ADD_FAILURE() << "no error for " << path;
@@ -280,15 +280,23 @@ TEST(TokenizerErrors, BadFilesNameTheFile) {
       std::string msg = e.what();
       EXPECT_NE(msg.find(path), std::string::npos) << msg;
       EXPECT_NE(msg.find(needle), std::string::npos) << msg;
+      if (!absent.empty()) {
+        EXPECT_EQ(msg.find(absent), std::string::npos) << msg;
+      }
     }
   };
+  // A .model is judged as SentencePiece only: no tokenizer.bin field names.
+  const std::string spm = "not a SentencePiece model: expected a tokenizer.model protobuf";
   expect_error(tmp_path("missing.model"), 0, "missing.model");
   std::string empty = tmp_path("empty.model");
   write_file_atomic(empty, "");
-  expect_error(empty, 0, "not a SentencePiece model or llama2.c tokenizer.bin");
+  expect_error(empty, 0, spm + ", and the file is empty");
   std::string text = tmp_path("text.model");
   write_file_atomic(text, "hello world, this is not a tokenizer\n");
-  expect_error(text, 0, "not a SentencePiece model or llama2.c tokenizer.bin");
+  expect_error(text, 0, spm, "max_token_length");
+  std::string text_bin = tmp_path("text.bin");
+  write_file_atomic(text_bin, "hello world, this is not a tokenizer\n");
+  expect_error(text_bin, 0, "not a SentencePiece model or llama2.c tokenizer.bin");
   if (path_exists(kTok512)) {
     std::string bin = read_file(kTok512);
     std::string cut = tmp_path("cut.bin");
@@ -301,7 +309,11 @@ TEST(TokenizerErrors, BadFilesNameTheFile) {
     std::string model = read_file(kLlama);
     std::string cut = tmp_path("cut.model");
     write_file_atomic(cut, model.substr(0, model.size() / 2));
-    expect_error(cut, 0, "not a SentencePiece model or llama2.c tokenizer.bin");
+    expect_error(cut, 0, spm + ", and it does not parse", "tokenizer.bin");
+    // By content too: a cut SentencePiece model under another name.
+    std::string cut_bin = tmp_path("cut_spm.bin");
+    write_file_atomic(cut_bin, model.substr(0, model.size() / 2));
+    expect_error(cut_bin, 0, spm, "max_token_length");
   }
 }
 
