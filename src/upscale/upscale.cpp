@@ -14,8 +14,12 @@
 namespace solar {
 
 std::vector<LayerSlice> dus_slices(const std::string& model, int n, int drop) {
-  if (drop <= 0 || drop >= n)
-    fail("--drop", "", "expected 0 < m < " + std::to_string(n) + " (the model's layers), got " + std::to_string(drop));
+  // 2(n - m) > n: dropping half the layers or more gives a model no deeper than its base.
+  if (drop <= 0 || 2 * int64_t(drop) >= n)
+    fail("--drop", "",
+         "expected 0 < M < n/2 so that the up-scaled model (2(n-M) layers) is deeper than the base (n = " +
+             std::to_string(n) + " layers)" + (n > 2 ? ": 1.." + std::to_string((n - 1) / 2) : ": none fits") +
+             ", got " + std::to_string(drop));
   return {{model, 0, n - drop}, {model, drop, n}};
 }
 

@@ -43,6 +43,8 @@ TEST(UpscaleTest, DusSlicesAndLayerMap) {
   EXPECT_EQ(m[47], std::make_pair(1, 31));
   EXPECT_THROW(dus_slices("m", 32, 0), Error);
   EXPECT_THROW(dus_slices("m", 32, 32), Error);
+  EXPECT_THROW(dus_slices("m", 32, 16), Error);  // 32 layers: no deeper than the base
+  EXPECT_EQ(dus_slices("m", 32, 15)[0].end, 17);
   EXPECT_THROW(dus_slices("m", 32, -1), Error);
 }
 
