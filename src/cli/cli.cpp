@@ -1,7 +1,9 @@
 #include "cli/cli.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
+#include <thread>
 
 #include "core/error.h"
 
@@ -17,7 +19,8 @@ struct Args::Opt {
   std::string metavar, help, def;
   enum Kind { Str, Int, Num, Flag, List } kind;
   std::string s;
-  int64_t i = 0;
+  int64_t i = 0, lo = INT64_MIN, hi = INT64_MAX;  // integers outside [lo, hi] are refused by parse()
+  std::string range;                               // [lo, hi] in words, for that message
   double d = 0;
   bool b = false;
   std::vector<std::string> l;
@@ -56,6 +59,18 @@ int64_t& Args::integer(const std::string& names, int64_t def, const std::string&
   opts_.push_back(std::move(o));
   return opts_.back()->i;
 }
+int64_t& Args::integer(const std::string& names, const std::string& help) {
+  int64_t& v = integer(names, 0, help);
+  opts_.back()->def.clear();
+  return v;
+}
+int64_t& Args::threads(int64_t def) {
+  int64_t& v = integer("-t,--threads", def, "threads; 0 = all cores, at most " + std::to_string(max_threads()));
+  opts_.back()->lo = 0;
+  opts_.back()->hi = max_threads();
+  opts_.back()->range = "0 (all cores) or 1.." + std::to_string(max_threads());
+  return v;
+}
 double& Args::number(const std::string& names, double def, const std::string& help) {
   auto o = std::make_unique<Opt>();
   o->names = split_names(names);
@@ -81,7 +96,7 @@ std::vector<std::string>& Args::list(const std::string& names, const std::string
   auto o = std::make_unique<Opt>();
   o->names = split_names(names);
   o->metavar = metavar;
-  o->help = help + " (repeatable)";
+  o->help = help;
   o->kind = Opt::List;
   opts_.push_back(std::move(o));
   return opts_.back()->l;
@@ -102,6 +117,8 @@ Args::Opt* Args::find(const std::string& name) {
   for (auto& o : opts_)
     for (auto& n : o->names)
       if (n == name) return o.get();
+  // Spellings older versions used for -o/--output; accepted, not advertised.
+  if (name == "--out" || name == "--output-dir") return find("--output");
   return nullptr;
 }
 
@@ -113,21 +130,25 @@ bool Args::given(const std::string& name) const {
 
 std::string Args::usage() const {
   std::ostringstream ss;
+  auto line = [&](const std::string& left, const std::string& help) {
+    ss << "  " << left << std::string(left.size() < 30 ? 30 - left.size() : 0, ' ') << " " << help << "\n";
+  };
   ss << "usage: " << usage_ << "\n\noptions:\n";
   for (auto& o : opts_) {
     if (o->names.empty()) continue;
     std::string left;
     for (size_t i = 0; i < o->names.size(); ++i) left += (i ? ", " : "") + o->names[i];
     if (o->kind != Opt::Flag) left += " " + o->metavar;
-    ss << "  " << left;
-    for (size_t p = left.size(); p < 30; ++p) ss << ' ';
-    ss << " " << o->help;
-    if ((o->kind == Opt::Int || o->kind == Opt::Num) || (o->kind == Opt::Str && !o->def.empty()))
-      ss << " (default: " << o->def << ")";
-    ss << "\n";
+    // Authors sometimes word the default or repeatability themselves: say it once.
+    std::string help = o->help;
+    auto says = [&](const char* w) { return o->help.find(w) != std::string::npos; };
+    if (o->kind == Opt::List && !says("repeatable")) help += " (repeatable)";
+    if (o->kind != Opt::Flag && o->kind != Opt::List && !o->def.empty() && !says("default") && !says("required"))
+      help += " (default: " + o->def + ")";
+    line(left, help);
   }
-  if (positional_) ss << "  " << positional_meta_ << "  " << positional_help_ << "\n";
-  ss << "  -h, --help                     show this help\n";
+  if (positional_) line(positional_meta_, positional_help_);
+  line("-h, --help", "show this help");
   return ss.str();
 }
 
@@ -185,6 +206,12 @@ bool Args::parse(const std::vector<std::string>& argv) {
         case Opt::Int:
           o->i = std::stoll(val, &used);
           if (used != val.size()) throw std::invalid_argument("");
+          if (o->i < o->lo || o->i > o->hi) {
+            std::fprintf(stderr, "solar %s: error: %s: expected %s, got %s\n", command_.c_str(), a.c_str(),
+                         o->range.c_str(), val.c_str());
+            exit_code_ = 2;
+            return false;
+          }
           break;
         case Opt::Num:
           o->d = std::stod(val, &used);
@@ -193,8 +220,8 @@ bool Args::parse(const std::vector<std::string>& argv) {
         default: break;
       }
     } catch (const std::exception&) {
-      std::fprintf(stderr, "solar %s: error: %s: expected a %s, got '%s'\n", command_.c_str(), a.c_str(),
-                   o->kind == Opt::Int ? "integer" : "number", val.c_str());
+      std::fprintf(stderr, "solar %s: error: %s: expected %s, got '%s'\n", command_.c_str(), a.c_str(),
+                   o->kind == Opt::Int ? "an integer" : "a number", val.c_str());
       exit_code_ = 2;
       return false;
     }
@@ -206,8 +233,18 @@ void check_range(const std::string& flag, double v, double lo, double hi) {
   if (!(v >= lo && v <= hi)) {
     std::ostringstream ss;
     ss << flag << ": expected a value in [" << lo << ", " << hi << "], got " << v;
-    throw Error(ss.str());
+    throw UsageError(ss.str());
   }
+}
+
+void usage_error(const std::string& msg) { throw UsageError(msg); }
+
+int max_threads() { return int(std::max(8u, 4 * std::thread::hardware_concurrency())); }
+
+std::string version_string() {
+  std::string v = std::string("solar ") + SOLAR_VERSION;
+  if (*SOLAR_GIT_COMMIT) v += std::string(" (git ") + SOLAR_GIT_COMMIT + ")";
+  return v;
 }
 
 }  // namespace solar::cli

@@ -3,7 +3,12 @@
 // Each src/cli/cmd_<name>.cpp defines one subcommand and registers it with
 //   static solar::cli::Register reg("name", "one-line summary", run_fn);
 // run_fn(args) gets the arguments after the subcommand name and returns the
-// exit code. solar::Error escaping run_fn is printed as one line, exit 1.
+// exit code. solar::Error escaping run_fn is printed as one line.
+//
+// Exit status: 0 success; 1 runtime failure (unreadable or invalid file, I/O,
+// out of memory); 2 usage error (unknown command or flag, unreadable or
+// out-of-range value, missing or conflicting flags): everything the parser
+// rejects, and every solar::UsageError, i.e. fail() naming a flag.
 #pragma once
 #include <functional>
 #include <map>
@@ -33,6 +38,8 @@ struct Register {
 //   auto& m = a.str("-m,--model", "PATH", "model: HF folder, .gguf or llama2.c .bin");
 //   auto& n = a.integer("-n,--n-predict", 128, "tokens to generate");
 //   if (!a.parse(argv)) return a.exit_code();   // --help prints usage, exit 0
+// Help lines show "(default: X)" unless the help text already speaks of its
+// default; flags without a meaningful default (required ones) omit it.
 class Args {
  public:
   Args(std::string command, std::string usage);
@@ -40,6 +47,9 @@ class Args {
   std::string& str(const std::string& names, const std::string& metavar, const std::string& help,
                    std::string def = "");
   int64_t& integer(const std::string& names, int64_t def, const std::string& help);
+  int64_t& integer(const std::string& names, const std::string& help);  // no default: check given()
+  // -t/--threads: 0 = all cores, else 1..max_threads(); parse() refuses the rest.
+  int64_t& threads(int64_t def = 0);
   double& number(const std::string& names, double def, const std::string& help);
   bool& flag(const std::string& names, const std::string& help);
   std::vector<std::string>& list(const std::string& names, const std::string& metavar, const std::string& help);
@@ -62,7 +72,15 @@ class Args {
   Opt* find(const std::string& name);
 };
 
-// Throws solar::Error "--flag: expected …" when v is outside [lo, hi].
+// Throws solar::UsageError "--flag: expected …" when v is outside [lo, hi].
 void check_range(const std::string& flag, double v, double lo, double hi);
+// A usage error that no single flag names (exit 2).
+[[noreturn]] void usage_error(const std::string& msg);
+// Upper bound of every thread flag: more threads than 4 per hardware thread
+// only add contention, and far more exhaust memory (OpenMP stacks, buffers).
+int max_threads();
+
+// "solar 0.1.0 (git abc1234)": CMake's project version and the commit at configure time.
+std::string version_string();
 
 }  // namespace solar::cli

@@ -87,9 +87,9 @@ TEST(ConvertCli, FlagsAreChecked) {
   if (!path_exists(kDir)) GTEST_SKIP() << "shared data absent: " << kDir;
   int st = 0;
   solar("convert -m " + kDir + "/stories260K.bin -o " + tmp("x") + " --to onnx", &st);
-  EXPECT_EQ(st, 1);
+  EXPECT_EQ(st, 2);  // usage error
   solar("convert -m " + kDir + "/stories260K.bin -o " + tmp("x.gguf") + " --outtype q4_0", &st);
-  EXPECT_EQ(st, 1);
+  EXPECT_EQ(st, 2);
   std::string existing = tmp("exists.gguf");
   write_file_atomic(existing, "x");
   solar("convert -m " + kDir + "/stories260K.bin -o " + existing, &st);

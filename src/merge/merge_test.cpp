@@ -244,7 +244,8 @@ TEST_F(MergeFixture, MismatchedModelsFailBeforeWriting) {
       {"--method ties -m " + a + " -m " + b, "--method: expected linear or slerp"},
   };
   for (const auto& c : cases) {
-    EXPECT_EQ(run_solar("merge " + c.args + " -o " + out, &log), 1) << c.args << "\n" << log;
+    // Each names a flag (--method, --t, --weight): a usage error.
+    EXPECT_EQ(run_solar("merge " + c.args + " -o " + out, &log), 2) << c.args << "\n" << log;
     EXPECT_NE(log.find(c.expect), std::string::npos) << "expected '" << c.expect << "' in: " << log;
     EXPECT_FALSE(path_exists(out));
     EXPECT_TRUE(no_leftovers(dir));
