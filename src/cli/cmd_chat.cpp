@@ -25,7 +25,7 @@ static int run_chat(const std::vector<std::string>& argv) {
   auto& system = a.str("-sys,--system-prompt", "TEXT", "system message");
   auto& n_predict = a.integer("-n,--n-predict", 512, "max tokens per reply; -1 = until end of turn");
   auto& n_ctx = a.integer("-c,--ctx-size", 0, "context length; 0 = the model's max_position_embeddings");
-  auto& threads = a.integer("-t,--threads", 0, "threads; 0 = all cores");
+  auto& threads = a.threads();
   SamplingFlags sf = add_sampling_flags(a);
   if (!a.parse(argv)) return a.exit_code();
   kernels::set_num_threads(int(threads));
@@ -36,7 +36,7 @@ static int run_chat(const std::vector<std::string>& argv) {
   opt.sampler = sampler_config(sf);
   opt.n_predict = int(n_predict);
   opt.stop = stop_strings(t);
-  Context ctx(*lm->model, int(n_ctx));
+  Context ctx(*lm->model, context_size(*lm, n_ctx));
   const bool tty = isatty(STDIN_FILENO);
   std::fprintf(stderr, "solar chat: %s, template %s, context %d. /reset to start over, /exit to quit.\n",
                model.c_str(), chat_template_name(t).c_str(), ctx.n_ctx());

@@ -15,15 +15,15 @@ int run(const std::vector<std::string>& argv) {
   using namespace solar;
   cli::Args a("convert", "solar convert -m IN -o OUT [--to hf|gguf] [--outtype f32|f16|bf16] [options]");
   auto& in = a.str("-m,--model", "PATH", "input: HF folder, .gguf or llama2.c .bin");
-  auto& out = a.str("-o,--out", "PATH", "output HF folder or .gguf file");
+  auto& out = a.str("-o,--output", "PATH", "output HF folder or .gguf file");
   auto& to = a.str("--to", "FORMAT", "hf or gguf (default: gguf when OUT ends in .gguf, else hf)");
   auto& outtype = a.str("--outtype", "TYPE", "f32, f16 or bf16 (default: the input's dtype)");
   auto& shard = a.str("--shard-size", "SIZE", "maximum safetensors shard size (hf)", "5GB");
   auto& tokenizer = a.str("--tokenizer", "PATH", "tokenizer to carry over (tokenizer.model, tokenizer.bin or .gguf)");
   auto& force = a.flag("--force", "replace OUT if it exists");
   if (!a.parse(argv)) return a.exit_code();
-  if (in.empty()) fail("-m", "", "expected an input model path");
-  if (out.empty()) fail("-o", "", "expected an output path");
+  if (in.empty()) fail("-m/--model", "", "expected an input model path");
+  if (out.empty()) fail("-o/--output", "", "expected an output path");
 
   std::string fmt = to.empty() ? (out.ends_with(".gguf") ? "gguf" : "hf") : to;
   if (fmt != "hf" && fmt != "gguf") fail("--to", "", "expected hf or gguf, got '" + to + "'");

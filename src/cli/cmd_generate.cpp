@@ -16,17 +16,16 @@ static int run_generate(const std::vector<std::string>& argv) {
   auto& file = a.str("-f,--file", "FILE", "read the prompt from a file");
   auto& n_predict = a.integer("-n,--n-predict", 128, "tokens to generate; -1 = until EOS or context end");
   auto& n_ctx = a.integer("-c,--ctx-size", 0, "context length; 0 = the model's max_position_embeddings");
-  auto& threads = a.integer("-t,--threads", 0, "threads; 0 = all cores");
+  auto& threads = a.threads();
   auto& stops = a.list("--stop", "TEXT", "stop when this text is generated");
   auto& ignore_eos = a.flag("--ignore-eos", "keep generating past the end-of-sequence token");
   auto& no_bos = a.flag("--no-bos", "do not prepend BOS to the prompt");
   auto& verbose = a.flag("-v,--verbose", "log model and timing details to stderr");
   SamplingFlags sf = add_sampling_flags(a);
   if (!a.parse(argv)) return a.exit_code();
-  if (!prompt.empty() && !file.empty()) throw Error("-p and -f: give one prompt, not both");
+  if (!prompt.empty() && !file.empty()) usage_error("-p and -f: give one prompt, not both");
   std::string text = file.empty() ? prompt : read_file(file);
   check_range("-n", double(n_predict), -1, 1e9);
-  check_range("-c", double(n_ctx), 0, 1e9);
   kernels::set_num_threads(int(threads));
   GenerateOptions opt;
   opt.sampler = sampler_config(sf);
@@ -35,9 +34,9 @@ static int run_generate(const std::vector<std::string>& argv) {
   opt.stop_at_eos = !ignore_eos;
 
   auto lm = load_model(model, tokenizer);
-  Context ctx(*lm->model, int(n_ctx));
+  Context ctx(*lm->model, context_size(*lm, n_ctx));
   std::vector<int> ids = lm->tok->encode(text, !no_bos);
-  if (ids.empty()) throw Error("prompt: empty after tokenization (and --no-bos given)");
+  if (ids.empty()) fail("-p/--prompt", "", "empty after tokenization (and --no-bos given)");
   if (verbose)
     std::fprintf(stderr, "solar: %s: %d layers, d=%d, vocab %d, ctx %d, %d threads, %s; seed %llu\n",
                  model.c_str(), lm->ck.config.num_hidden_layers, lm->ck.config.hidden_size,

@@ -7,6 +7,7 @@
 #include "formats/hf.h"
 #include "model/checkpoint.h"
 #include "model/init.h"
+#include "tokenizer/tokenizer.h"
 
 namespace solar::cli {
 
@@ -17,17 +18,33 @@ static int run_init(const std::vector<std::string>& argv) {
   auto& out = a.str("-o,--output", "DIR", "output HF folder");
   auto& dtype = a.str("--outtype", "TYPE", "f32, f16 or bf16", "");
   auto& seed = a.integer("-s,--seed", 1234, "RNG seed");
-  auto& tokenizer = a.str("--tokenizer", "PATH", "tokenizer.model / tokenizer.bin to copy into the folder");
-  auto& vocab = a.integer("--vocab-size", 0, "override vocab_size");
-  auto& layers = a.integer("--layers", 0, "override num_hidden_layers");
+  auto& tokenizer = a.str("--tokenizer", "PATH", "tokenizer.model / tokenizer.bin to copy into the folder; sets vocab_size");
+  auto& vocab = a.integer("--vocab-size", 0, "override vocab_size (default: the tokenizer's, else the shape's)");
+  auto& layers = a.integer("--layers", 0, "override num_hidden_layers; 0 = the shape's");
   auto& shard = a.str("--shard-size", "SIZE", "max bytes per safetensors shard", "5GB");
   auto& force = a.flag("--force", "replace an existing output folder");
   if (!a.parse(argv)) return a.exit_code();
-  if (out.empty()) throw Error("-o/--output: required");
-  if (preset.empty() == config.empty()) throw Error("give exactly one of --preset NAME or --config FILE");
+  if (out.empty()) fail("-o/--output", "", "required");
+  if (preset.empty() == config.empty()) fail("--preset/--config", "", "give exactly one of --preset NAME or --config FILE");
   ModelConfig c = !preset.empty() ? preset_config(preset)
                                   : config_from_json(nlohmann::json::parse(read_file(config), nullptr, false), config);
+  check_range("--vocab-size", double(vocab), 0, 1 << 24);
   if (vocab > 0) c.vocab_size = int(vocab);
+  // A model whose vocabulary differs from its tokenizer's is refused by every
+  // command that loads both, so the tokenizer decides.
+  if (!tokenizer.empty()) {
+    auto tok = load_tokenizer(tokenizer);  // a tokenizer.bin is read to its end: its own count
+    if (vocab > 0 && tok->vocab_size() != vocab)
+      fail("--vocab-size", "", "expected the vocabulary of " + tokenizer + " (" + std::to_string(tok->vocab_size()) +
+                                   " tokens) or no --vocab-size, got " + std::to_string(vocab));
+    if (tok->vocab_size() != c.vocab_size)
+      std::fprintf(stderr, "solar init: vocab_size %d from %s (%s has %d)\n", tok->vocab_size(), tokenizer.c_str(),
+                   preset.empty() ? config.c_str() : ("preset " + preset).c_str(), c.vocab_size);
+    c.vocab_size = tok->vocab_size();
+    c.bos_token_id = tok->bos_id();
+    c.eos_token_id = tok->eos_id();
+  }
+  check_range("--layers", double(layers), 0, 1 << 12);
   if (layers > 0) c.num_hidden_layers = int(layers);
   if (!dtype.empty()) c.torch_dtype = parse_dtype(dtype, "--outtype");
   c.validate(preset.empty() ? config : "--preset " + preset);

@@ -29,10 +29,6 @@ static std::string human(double n, const char* const units[4], double base) {
 static const char* const kCount[4] = {"", "K", "M", "B"};
 static const char* const kBytes[4] = {" B", " KiB", " MiB", " GiB"};
 
-static std::string format_of(const std::string& path) {
-  if (is_dir(path)) return "hf";
-  return read_file_prefix(path, 4) == "GGUF" ? "gguf" : "llama2c";
-}
 
 static int run_inspect(const std::vector<std::string>& argv) {
   Args a("inspect", "solar inspect PATH [--json]");
@@ -40,7 +36,7 @@ static int run_inspect(const std::vector<std::string>& argv) {
   auto& tokenizer = a.str("--tokenizer", "PATH", "tokenizer override (as in generate)");
   auto& paths = a.positional("PATH", "HF folder, .gguf file or llama2.c .bin");
   if (!a.parse(argv)) return a.exit_code();
-  if (paths.size() != 1) throw Error("inspect: expected one PATH, got " + std::to_string(paths.size()));
+  if (paths.size() != 1) usage_error("expected one PATH, got " + std::to_string(paths.size()));
   const std::string& path = paths[0];
   Checkpoint ck = load_checkpoint(path, LoadOptions{tokenizer});
 
@@ -59,7 +55,7 @@ static int run_inspect(const std::vector<std::string>& argv) {
   if (json) {
     nlohmann::ordered_json j;
     j["path"] = path;
-    j["format"] = format_of(path);
+    j["format"] = model_format_name(detect_model_format(path));
     j["architecture"] = ck.config.architecture;
     j["config"] = cfg;
     j["tensors"] = nlohmann::ordered_json::array();
@@ -74,7 +70,7 @@ static int run_inspect(const std::vector<std::string>& argv) {
   }
 
   std::printf("path:          %s\nformat:        %s\narchitecture:  %s (%s)\n\nconfig:\n", path.c_str(),
-              format_of(path).c_str(), ck.config.architecture.c_str(), ck.config.model_type.c_str());
+              model_format_name(detect_model_format(path)), ck.config.architecture.c_str(), ck.config.model_type.c_str());
   for (auto& [k, v] : cfg.items()) std::printf("  %-26s %s\n", k.c_str(), v.dump().c_str());
   size_t w = 4;
   for (auto* t : ts) w = std::max(w, t->name.size());

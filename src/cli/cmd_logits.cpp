@@ -1,6 +1,8 @@
 // solar logits — print the model's logits for a token sequence (for
 // conformance tests against other implementations, and debugging).
+#include <algorithm>
 #include <cstdio>
+#include <numeric>
 #include <sstream>
 
 #include "cli/common.h"
@@ -17,9 +19,12 @@ static int run_logits(const std::vector<std::string>& argv) {
   auto& ids_s = a.str("--ids", "LIST", "comma-separated token ids");
   auto& prompt = a.str("-p,--prompt", "TEXT", "text to tokenize (with BOS)");
   auto& all = a.flag("--all", "logits for every position, not just the last");
+  auto& top = a.integer("--top", 0, "print only the N largest logits per position, as id:logit (0 = all)");
   auto& batch = a.integer("--batch", 0, "evaluate in chunks of N tokens (0 = one prefill; 1 = token by token)");
-  auto& threads = a.integer("-t,--threads", 0, "threads; 0 = all cores");
+  auto& threads = a.threads();
   if (!a.parse(argv)) return a.exit_code();
+  check_range("--top", double(top), 0, 1e9);
+  check_range("--batch", double(batch), 0, 1e9);
   kernels::set_num_threads(int(threads));
   std::vector<int> ids;
   std::unique_ptr<LoadedModel> lm;
@@ -27,14 +32,14 @@ static int run_logits(const std::vector<std::string>& argv) {
     lm = load_model(model, tokenizer);
     ids = lm->tok->encode(prompt, true);
   } else {
-    if (ids_s.empty()) throw Error("give --ids or -p");
+    if (ids_s.empty()) usage_error("give --ids or -p");
     std::stringstream ss(ids_s);
     std::string t;
     while (std::getline(ss, t, ',')) {
       try {
         ids.push_back(std::stoi(t));
       } catch (...) {
-        throw Error("--ids: expected comma-separated integers, got '" + t + "'");
+        fail("--ids", "", "expected comma-separated integers, got '" + t + "'");
       }
     }
     lm = std::make_unique<LoadedModel>();
@@ -51,13 +56,27 @@ static int run_logits(const std::vector<std::string>& argv) {
     int n = std::min(step, T - i);
     ctx.eval(ids.data() + i, n, nullptr, out.data() + size_t(i) * V);
   }
-  // One line per position: space-separated logits (%.6g).
+  // One line per position: space-separated logits (%.7g), or with --top the
+  // largest as id:logit, largest first (ties: lower id first).
+  std::vector<int> order(static_cast<size_t>(V));
   for (int t = all ? 0 : T - 1; t < T; ++t) {
+    const float* row = out.data() + size_t(t) * V;
     std::string line;
-    char buf[32];
-    for (int v = 0; v < V; ++v) {
-      std::snprintf(buf, sizeof buf, v ? " %.7g" : "%.7g", out[size_t(t) * V + v]);
-      line += buf;
+    char buf[48];
+    if (top > 0) {
+      int k = int(std::min<int64_t>(top, V));
+      std::iota(order.begin(), order.end(), 0);
+      std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                        [&](int x, int y) { return row[x] > row[y] || (row[x] == row[y] && x < y); });
+      for (int i = 0; i < k; ++i) {
+        std::snprintf(buf, sizeof buf, i ? " %d:%.7g" : "%d:%.7g", order[i], row[order[i]]);
+        line += buf;
+      }
+    } else {
+      for (int v = 0; v < V; ++v) {
+        std::snprintf(buf, sizeof buf, v ? " %.7g" : "%.7g", row[v]);
+        line += buf;
+      }
     }
     line += '\n';
     std::fwrite(line.data(), 1, line.size(), stdout);

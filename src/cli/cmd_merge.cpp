@@ -43,7 +43,7 @@ int run(const std::vector<std::string>& argv) {
   auto& weights = a.list("--weight", "W", "linear weight per model, or a gradient W0,W1,… (default: equal)");
   auto& t = a.str("--t", "T", "slerp factor, or a gradient over layers T0,T1,…");
   auto& recipe = a.str("--recipe", "FILE", "mergekit recipe (YAML or JSON) instead of the flags");
-  auto& out = a.str("-o,--out", "DIR", "output HF folder");
+  auto& out = a.str("-o,--output", "DIR", "output HF folder");
   auto& outtype = a.str("--outtype", "TYPE", "output dtype: bf16, f16 or f32 (default: the base model's)");
   auto& shard = a.str("--shard-size", "SIZE", "maximum shard size", "5GB");
   auto& force = a.flag("--force", "replace OUT if it exists");
@@ -75,7 +75,7 @@ int run(const std::vector<std::string>& argv) {
   }
   s.max_shard_bytes = parse_size(shard, "--shard-size");
   s.force = force;
-  if (out.empty()) fail("-o", "", "missing (expected the output folder)");
+  if (out.empty()) fail("-o/--output", "", "missing (expected the output folder)");
   merge(s, out);
   std::printf("wrote %s\n", out.c_str());
   return 0;

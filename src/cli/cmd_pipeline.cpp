@@ -13,7 +13,7 @@ static int run_pipeline_cmd(const std::vector<std::string>& argv) {
   pipeline::PipelineConfig d;
   Args a("pipeline", "solar pipeline [-o runs/tiny-solar] [options]");
   auto& corpus = a.str("--corpus", "DIR", "text corpus folder", d.corpus);
-  auto& out = a.str("-o,--output-dir", "DIR", "where everything goes", d.output_dir);
+  auto& out = a.str("-o,--output", "DIR", "where everything goes", d.output_dir);
   auto& vocab = a.integer("--vocab-size", d.vocab_size, "tokenizer pieces");
   auto& layers = a.integer("--layers", d.layers, "n: layers of the base model");
   auto& drop = a.integer("--drop", d.drop, "m: layers dropped from each copy when up-scaling");
@@ -28,7 +28,7 @@ static int run_pipeline_cmd(const std::vector<std::string>& argv) {
   auto& lr = a.number("--lr", d.lr, "peak learning rate");
   auto& eval_every = a.integer("--eval-every", d.eval_every, "steps between validation evals");
   auto& windows = a.integer("--eval-windows", d.eval_windows, "held-out windows for the final comparison");
-  auto& threads = a.integer("-t,--threads", 0, "threads; 0 = all cores");
+  auto& threads = a.threads();
   auto& force = a.flag("--force", "start over instead of resuming");
   if (!a.parse(argv)) return a.exit_code();
   pipeline::PipelineConfig c;

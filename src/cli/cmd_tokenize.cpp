@@ -130,7 +130,7 @@ int run(const std::vector<std::string>& argv) {
   auto& m = a.str("-m,--model", "PATH", "tokenizer.model / tokenizer.bin / .gguf, or a model (HF folder, .gguf, .bin)");
   auto& in = a.str("-i,--input", "PATH", "text file, folder (recursive) or .jsonl");
   auto& field = a.str("--text-field", "NAME", "JSONL field holding the text", "text");
-  auto& out = a.str("-o,--output-dir", "DIR", "output folder");
+  auto& out = a.str("-o,--output", "DIR", "output folder");
   auto& frac = a.number("--val-fraction", 0.01, "share of tokens held out for validation (whole documents)");
   auto& val_tokens = a.str("--val-tokens", "N", "hold out the first documents up to N tokens instead");
   auto& shard = a.str("--shard-tokens", "N", "tokens per shard (100M, 500k, …)", "100M");
@@ -138,9 +138,9 @@ int run(const std::vector<std::string>& argv) {
   auto& per_file = a.flag("--doc-per-file", "one document per text file (default: split at blank lines)");
   auto& force = a.flag("-f,--force", "replace an existing output folder");
   if (!a.parse(argv)) return a.exit_code();
-  if (m.empty()) solar::fail("-m", "", "expected a tokenizer or model path");
-  if (in.empty()) solar::fail("-i", "", "expected an input file or folder");
-  if (out.empty()) solar::fail("-o", "", "expected an output folder");
+  if (m.empty()) solar::fail("-m/--model", "", "expected a tokenizer or model path");
+  if (in.empty()) solar::fail("-i/--input", "", "expected an input file or folder");
+  if (out.empty()) solar::fail("-o/--output", "", "expected an output folder");
   solar::cli::check_range("--val-fraction", frac, 0, 0.5);
   uint64_t val_target = val_tokens.empty() ? 0 : parse_count(val_tokens, "--val-tokens");
   uint64_t shard_tokens = parse_count(shard, "--shard-tokens");

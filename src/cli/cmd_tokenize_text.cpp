@@ -16,7 +16,7 @@ static int run_tokenize_text(const std::vector<std::string>& argv) {
   auto& no_bos = a.flag("--no-bos", "do not add BOS");
   auto& pieces = a.flag("--show-pieces", "print id:piece instead of ids");
   if (!a.parse(argv)) return a.exit_code();
-  if (model.empty()) throw Error("-m/--model: required");
+  if (model.empty()) fail("-m/--model", "", "required");
   auto tok = load_tokenizer(model, int(vocab));
   auto ids = tok->encode(prompt, !no_bos);
   for (size_t i = 0; i < ids.size(); i++) {

@@ -1,5 +1,7 @@
 // solar tokenizer train — a Llama-style SentencePiece BPE model from text.
+#include <algorithm>
 #include <cstdio>
+#include <thread>
 
 #include "cli/cli.h"
 #include "core/error.h"
@@ -17,15 +19,14 @@ static int run_tokenizer_train(const std::vector<std::string>& argv) {
   auto& coverage = a.number("--character-coverage", 1.0, "share of characters covered by pieces; the rest are bytes");
   auto& max_len = a.integer("--max-sentence-length", 4192, "skip lines longer than this many bytes");
   auto& sample = a.integer("--input-sentence-size", 0, "train on a random sample of this many lines (0 = all)");
-  auto& threads = a.integer("-t,--threads", 2, "trainer threads");
+  auto& threads = a.threads(2);
   auto& more = a.positional("FILE_OR_DIR...", "more inputs, as after --input");
   if (!a.parse(argv)) return a.exit_code();
-  if (type != "bpe" && type != "unigram") throw Error("--model-type: expected bpe or unigram, got " + type);
+  if (type != "bpe" && type != "unigram") fail("--model-type", "", "expected bpe or unigram, got " + type);
   check_range("--character-coverage", coverage, 0.5, 1.0);
   check_range("--vocab-size", double(vocab), 260, 1 << 20);
   check_range("--max-sentence-length", double(max_len), 1, 1 << 30);
   check_range("--input-sentence-size", double(sample), 0, 1e12);
-  check_range("--threads", double(threads), 1, 1024);
   TokenizerTrainOptions opt;
   opt.inputs = inputs;
   opt.inputs.insert(opt.inputs.end(), more.begin(), more.end());
@@ -35,7 +36,7 @@ static int run_tokenizer_train(const std::vector<std::string>& argv) {
   opt.character_coverage = coverage;
   opt.max_sentence_length = int(max_len);
   opt.input_sentence_size = sample;
-  opt.threads = int(threads);
+  opt.threads = threads ? int(threads) : int(std::max(1u, std::thread::hardware_concurrency()));
   train_tokenizer(opt);
   auto tok = load_tokenizer(out);
   printf("wrote %s: %d pieces\n", out.c_str(), tok->vocab_size());

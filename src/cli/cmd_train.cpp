@@ -13,7 +13,7 @@ int run(const std::vector<std::string>& argv) {
                      "  OUT/metrics.jsonl and OUT/loss.svg; --resume continues the newest checkpoint exactly");
   solar::train::TrainConfig d;
   auto& data = a.str("--data", "DIR", "token shards from `solar tokenize`");
-  auto& out = a.str("-o,--output-dir", "DIR", "checkpoints, metrics and the final model");
+  auto& out = a.str("-o,--output", "DIR", "checkpoints, metrics and the final model");
   auto& preset = a.str("--preset", "NAME", "train from scratch: " + solar::preset_names());
   auto& config = a.str("--config", "FILE", "train from scratch with this HF config.json");
   auto& init = a.str("--init-from", "MODEL", "continue pretraining: HF folder, .gguf or llama2.c .bin");
@@ -29,7 +29,7 @@ int run(const std::vector<std::string>& argv) {
   auto& wd = a.number("--weight-decay", d.weight_decay, "AdamW decoupled weight decay");
   auto& clip = a.number("--grad-clip", d.grad_clip, "max global gradient norm (0: no clipping)");
   auto& seed = a.integer("--seed", int64_t(d.seed), "initialisation and data order");
-  auto& threads = a.integer("-t,--threads", 0, "CPU threads (0: all)");
+  auto& threads = a.threads();
   auto& eval_every = a.integer("--eval-every", d.eval_every, "steps between evals (0: only at the end)");
   auto& eval_batches = a.integer("--eval-batches", d.eval_batches, "validation batches per eval");
   auto& save_every = a.integer("--save-every", d.save_every, "steps between checkpoints (0: none)");
@@ -60,7 +60,7 @@ int run(const std::vector<std::string>& argv) {
   c.grad_accum = as_int("--grad-accum", accum), c.steps = steps;
   c.lr = float(lr), c.lr_schedule = sched, c.warmup_steps = warmup, c.min_lr_ratio = float(min_lr);
   c.weight_decay = float(wd), c.grad_clip = float(clip), c.seed = uint64_t(seed);
-  c.threads = as_int("--threads", threads);
+  c.threads = int(threads);
   c.eval_every = eval_every, c.eval_batches = eval_batches;
   c.save_every = save_every, c.save_total_limit = limit, c.save_dtype = save_dtype;
   c.precision = precision == "f32" ? solar::kernels::Precision::F32 : solar::kernels::Precision::BF16;

@@ -17,9 +17,10 @@ int run(const std::vector<std::string>& argv) {
               "Stacks layers [0, n-M) and [M, n) of BASE (SOLAR depth up-scaling: 32 layers, M=8 -> 48),\n"
               "or the layer ranges of a mergekit passthrough recipe, into a new HF folder.");
   auto& model = a.str("-m,--model", "PATH", "base model: HF folder, .gguf or llama2.c .bin");
-  auto& drop = a.integer("--drop", 0, "layers M dropped from the end of one copy and the start of the other");
+  auto& drop = a.integer("--drop", "layers M dropped from the end of one copy and the start of the other "
+                                 "(required with -m; 0 < M < n/2)");
   auto& recipe = a.str("--recipe", "FILE", "mergekit passthrough recipe (YAML or JSON) instead of -m/--drop");
-  auto& out = a.str("-o,--out", "DIR", "output HF folder");
+  auto& out = a.str("-o,--output", "DIR", "output HF folder");
   auto& outtype = a.str("--outtype", "TYPE", "output dtype: bf16, f16 or f32 (default: the source's)");
   auto& shard = a.str("--shard-size", "SIZE", "maximum shard size", "5GB");
   auto& force = a.flag("--force", "replace OUT if it exists");
@@ -35,7 +36,7 @@ int run(const std::vector<std::string>& argv) {
     where = recipe;
     recipe_text = read_file(recipe);
   } else {
-    if (model.empty()) fail("-m", "", "missing (expected -m BASE --drop M, or --recipe FILE)");
+    if (model.empty()) fail("-m/--model", "", "missing (expected -m BASE --drop M, or --recipe FILE)");
     if (!a.given("--drop")) fail("--drop", "", "missing (expected the number of layers M to drop)");
     slices = dus_slices(model, read_model_config(model).num_hidden_layers, int(drop));
     recipe_text = "slices:\n  - sources:\n      - model: " + model + "\n        layer_range: [0, " +
@@ -67,7 +68,7 @@ int run(const std::vector<std::string>& argv) {
                 (long long)c.num_parameters());
     return 0;
   }
-  if (out.empty()) fail("-o", "", "missing (expected the output folder)");
+  if (out.empty()) fail("-o/--output", "", "missing (expected the output folder)");
   upscale(slices, out, opt, where);
   std::printf("wrote %s\n", out.c_str());
   return 0;

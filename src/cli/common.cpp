@@ -8,7 +8,7 @@
 namespace solar::cli {
 
 std::unique_ptr<LoadedModel> load_model(const std::string& path, const std::string& tokenizer) {
-  if (path.empty()) throw Error("-m/--model: required (an HF folder, a .gguf file or a llama2.c .bin)");
+  if (path.empty()) fail("-m/--model", "", "required (an HF folder, a .gguf file or a llama2.c .bin)");
   auto lm = std::make_unique<LoadedModel>();
   LoadOptions lo;
   lo.tokenizer = tokenizer;
@@ -22,6 +22,15 @@ std::unique_ptr<LoadedModel> load_model(const std::string& path, const std::stri
              std::to_string(lm->ck.config.vocab_size));
   lm->model = std::make_unique<Model>(lm->ck);
   return lm;
+}
+
+int context_size(const LoadedModel& lm, int64_t n_ctx) {
+  const int max = lm.ck.config.max_position_embeddings;
+  if (n_ctx < 0 || n_ctx > max)
+    fail("-c/--ctx-size", "",
+         "expected 0 (the model's full context) to " + std::to_string(max) + " (max_position_embeddings of " +
+             lm.ck.source + "), got " + std::to_string(n_ctx));
+  return int(n_ctx);
 }
 
 SamplingFlags add_sampling_flags(Args& a) {

@@ -19,6 +19,9 @@ struct LoadedModel {
 // Opens -m PATH (HF folder, .gguf, llama2.c .bin) and its tokenizer
 // (--tokenizer overrides); checks the tokenizer matches the vocabulary.
 std::unique_ptr<LoadedModel> load_model(const std::string& path, const std::string& tokenizer);
+// -c/--ctx-size for a Context: 0 = the model's max_position_embeddings; more
+// than that is refused (positions past the trained context give garbage).
+int context_size(const LoadedModel& lm, int64_t n_ctx);
 
 struct SamplingFlags {
   double* temp;
