@@ -153,6 +153,21 @@ std::vector<int> encode_chat(const Tokenizer& tok, ChatTemplate t, const std::ve
   return ids;
 }
 
+int drop_oldest_turns(const Tokenizer& tok, ChatTemplate t, std::vector<ChatMessage>& msgs, size_t max_tokens,
+                      std::vector<int>* ids) {
+  const size_t first = !msgs.empty() && msgs[0].role == "system" ? 1 : 0;
+  int dropped = 0;
+  while (true) {
+    *ids = encode_chat(tok, t, msgs, true);
+    if (ids->size() <= max_tokens) break;
+    size_t n = first + 1 < msgs.size() && msgs[first + 1].role == "assistant" ? 2 : 1;
+    if (first + n >= msgs.size()) break;
+    msgs.erase(msgs.begin() + long(first), msgs.begin() + long(first + n));
+    ++dropped;
+  }
+  return dropped;
+}
+
 std::vector<std::string> stop_strings(ChatTemplate t) {
   switch (t) {
     case ChatTemplate::Solar: return {"### User:", "### System:"};

@@ -46,6 +46,14 @@ std::string render(ChatTemplate t, const std::vector<ChatMessage>& messages, boo
 // the tokenizer's BOS first, as tokenizer(prompt) adds it.
 std::vector<int> encode_chat(const Tokenizer& tok, ChatTemplate t, const std::vector<ChatMessage>& messages,
                              bool add_generation_prompt);
+// For a conversation that outgrows the context: drops the oldest turns (a
+// user message and the reply after it) until encode_chat(..., true) is at most
+// max_tokens long, keeping a leading system message and the last message.
+// Whole turns go, so every template still renders (llama2 and mistral fold the
+// system message into whichever user message is now first). Returns the number
+// of turns dropped; *ids gets the final encoding.
+int drop_oldest_turns(const Tokenizer& tok, ChatTemplate t, std::vector<ChatMessage>& messages, size_t max_tokens,
+                      std::vector<int>* ids);
 // Text that ends the assistant's turn besides EOS (the next turn's header).
 std::vector<std::string> stop_strings(ChatTemplate t);
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include <nlohmann/json.hpp>
 
@@ -111,6 +112,55 @@ TEST(ChatTemplate, DetectFromTokenizerConfig) {
   nlohmann::json list = {{"chat_template",
                           {{{"name", "tool_use"}, {"template", "<|im_start|>"}}, {{"name", "default"}, {"template", "[INST]"}}}}};
   EXPECT_EQ(detect_chat_template(list), ChatTemplate::Mistral);
+}
+
+// One byte piece per ASCII character: any ASCII text encodes, one token a byte.
+std::unique_ptr<Tokenizer> ascii_tokenizer() {
+  Vocab v;
+  v.pieces = {"<unk>", "<s>", "</s>"};
+  v.types = {2, 3, 3};
+  for (int b = 0; b < 128; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", b);
+    v.pieces.push_back(name);
+    v.types.push_back(6);
+  }
+  v.scores.assign(v.pieces.size(), 0.f);
+  return tokenizer_from_vocab(v);
+}
+
+TEST(ChatTemplate, DropOldestTurnsKeepsSystemAndLastMessage) {
+  auto tok = ascii_tokenizer();
+  const std::vector<ChatMessage> chat = {{"system", "Be brief."}, {"user", "one"},   {"assistant", "1"},
+                                         {"user", "two"},         {"assistant", "2"}, {"user", "three"}};
+  for (auto t : {ChatTemplate::Solar, ChatTemplate::Llama2, ChatTemplate::Mistral, ChatTemplate::ChatML}) {
+    SCOPED_TRACE(chat_template_name(t));
+    std::vector<ChatMessage> msgs = chat;
+    std::vector<int> ids;
+    size_t full = encode_chat(*tok, t, msgs, true).size();
+    EXPECT_EQ(drop_oldest_turns(*tok, t, msgs, full, &ids), 0);
+    EXPECT_EQ(msgs.size(), chat.size());
+    EXPECT_EQ(ids.size(), full);
+
+    std::vector<ChatMessage> want = {chat[0], chat[3], chat[4], chat[5]};
+    EXPECT_EQ(drop_oldest_turns(*tok, t, msgs, full - 1, &ids), 1);
+    ASSERT_EQ(msgs.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(msgs[i].content, want[i].content);
+    EXPECT_EQ(ids, encode_chat(*tok, t, msgs, true));
+    EXPECT_NE(render(t, msgs, true).find("Be brief."), std::string::npos);
+
+    // Too small for anything: every old turn goes, the system and last message stay.
+    EXPECT_EQ(drop_oldest_turns(*tok, t, msgs, 1, &ids), 1);
+    ASSERT_EQ(msgs.size(), 2u);
+    EXPECT_EQ(msgs[0].role, "system");
+    EXPECT_EQ(msgs[1].content, "three");
+    EXPECT_EQ(ids, encode_chat(*tok, t, msgs, true));
+  }
+  std::vector<ChatMessage> msgs(chat.begin() + 1, chat.end());  // no system message
+  std::vector<int> ids;
+  EXPECT_EQ(drop_oldest_turns(*tok, ChatTemplate::Llama2, msgs, 1, &ids), 2);
+  ASSERT_EQ(msgs.size(), 1u);
+  EXPECT_EQ(msgs[0].content, "three");
 }
 
 TEST(ChatTemplate, NamesAndStops) {

@@ -33,6 +33,11 @@ GenerateResult generate(Context& ctx, const Tokenizer& tok, const std::vector<in
   if (int(prompt.size()) >= left)
     fail("prompt", "", "prompt is " + std::to_string(prompt.size()) + " tokens, but only " + std::to_string(left) +
                            " positions are left in the context (-c " + std::to_string(ctx.n_ctx()) + ")");
+  auto cancelled = [&] { return opt.cancel && opt.cancel->load(std::memory_order_relaxed); };
+  if (cancelled()) {
+    r.stop_reason = "cancelled";
+    return r;
+  }
   std::vector<float> logits(size_t(cfg.vocab_size));
   auto t0 = Clock::now();
   ctx.eval(prompt.data(), int(prompt.size()), logits.data());
@@ -50,8 +55,13 @@ GenerateResult generate(Context& ctx, const Tokenizer& tok, const std::vector<in
     r.text += s;
     return on_text ? on_text(s) : true;
   };
-  bool stopped = false;
+  bool stopped = false, refused = false;
   for (int i = 0; opt.n_predict < 0 || i < opt.n_predict; ++i) {
+    if (cancelled()) {
+      r.stop_reason = "cancelled";
+      stopped = true;
+      break;
+    }
     // Only the tokenizer's ids are meaningful; padded model rows are never picked.
     int n_valid = std::min(cfg.vocab_size, tok.vocab_size());
     int next = sampler.sample(logits.data(), n_valid, history);
@@ -80,7 +90,7 @@ GenerateResult generate(Context& ctx, const Tokenizer& tok, const std::vector<in
       if (!emit(pending.substr(0, pending.size() - hold))) {
         r.stop_reason = "cancelled";
         pending.clear();
-        stopped = true;
+        stopped = refused = true;
         break;
       }
       pending.erase(0, pending.size() - hold);
@@ -94,7 +104,7 @@ GenerateResult generate(Context& ctx, const Tokenizer& tok, const std::vector<in
     ctx.eval(&next, 1, logits.data());
   }
   if (!stopped) r.stop_reason = "length";
-  if (r.stop_reason != "stop" && r.stop_reason != "cancelled") {
+  if (r.stop_reason != "stop" && !refused) {
     pending += dec.flush();
     if (!pending.empty()) emit(pending);
   }

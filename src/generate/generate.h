@@ -4,6 +4,7 @@
 // streaming text through a callback as soon as it is final: held back while
 // it could still be the start of a stop string, cut at the stop string.
 #pragma once
+#include <atomic>
 #include <functional>
 #include <string>
 #include <vector>
@@ -19,18 +20,24 @@ struct GenerateOptions {
   std::vector<std::string> stop;         // stop strings (not printed)
   bool stop_at_eos = true;
   SamplerConfig sampler;
+  // Read before the prefill and before each token; whoever owns it (a signal
+  // handler, a server thread whose client went away) sets it to stop with
+  // stop_reason "cancelled". Every token returned is then in the context.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct GenerateResult {
   std::vector<int> tokens;  // generated ids (excluding prompt)
   std::string text;
-  std::string stop_reason;  // "eos", "stop", "length", "context"
+  std::string stop_reason;  // "eos", "stop", "length", "context", "cancelled"
   int n_prompt = 0;
   double prefill_s = 0, decode_s = 0;
 };
 
 // Appends `prompt` (token ids) to ctx and generates. on_text receives text
-// pieces; returning false stops generation.
+// pieces; returning false stops generation ("cancelled") and drops the text
+// held back for a possible stop string. A stop by opt.cancel emits that text,
+// so the caller can keep the partial reply: text decodes tokens exactly.
 GenerateResult generate(Context& ctx, const Tokenizer& tok, const std::vector<int>& prompt,
                         const GenerateOptions& opt, const std::function<bool(const std::string&)>& on_text = {});
 
