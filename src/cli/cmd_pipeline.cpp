@@ -12,7 +12,7 @@ namespace solar::cli {
 static int run_pipeline_cmd(const std::vector<std::string>& argv) {
   pipeline::PipelineConfig d;
   Args a("pipeline", "solar pipeline [-o runs/tiny-solar] [options]");
-  auto& corpus = a.str("--corpus", "DIR", "text corpus folder", d.corpus);
+  auto& corpus = a.str("--corpus", "PATH", "text corpus: a folder (one document per file) or a file", d.corpus);
   auto& out = a.str("-o,--output", "DIR", "where everything goes", d.output_dir);
   auto& vocab = a.integer("--vocab-size", d.vocab_size, "tokenizer pieces");
   auto& layers = a.integer("--layers", d.layers, "n: layers of the base model");
@@ -29,6 +29,8 @@ static int run_pipeline_cmd(const std::vector<std::string>& argv) {
   auto& eval_every = a.integer("--eval-every", d.eval_every, "steps between validation evals");
   auto& windows = a.integer("--eval-windows", d.eval_windows, "held-out windows for the final comparison");
   auto& threads = a.threads();
+  auto& precision = a.str("--precision", "P", "training GEMMs: f32 (the same result on every CPU), bf16, or auto "
+                          "(bf16 where the CPU has AVX512-BF16/AMX)", d.precision);
   auto& force = a.flag("--force", "start over instead of resuming");
   if (!a.parse(argv)) return a.exit_code();
   pipeline::PipelineConfig c;
@@ -49,6 +51,7 @@ static int run_pipeline_cmd(const std::vector<std::string>& argv) {
   c.eval_every = eval_every;
   c.eval_windows = int(windows);
   c.threads = int(threads);
+  c.precision = precision;
   c.force = force;
   check_range("--base-steps", double(base_steps), 1, 1e9);
   check_range("--dus-steps", double(dus_steps), 1, 1e9);

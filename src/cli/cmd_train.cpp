@@ -42,10 +42,7 @@ int run(const std::vector<std::string>& argv) {
   auto& quiet = a.flag("-q,--quiet", "no progress bar");
   if (!a.parse(argv)) return a.exit_code();
 
-  if (precision != "bf16" && precision != "f32" && precision != "auto")
-    solar::fail("--precision", "", "expected bf16, f32 or auto, got '" + precision + "'");
-  const auto& cpu = solar::kernels::cpu();
-  if (precision == "auto") precision = (cpu.avx512_bf16 || cpu.amx_bf16) ? "bf16" : "f32";
+  const auto prec = solar::train::parse_precision(precision);
   solar::cli::check_range("--seed", double(seed), 0, 9.2e18);
   solar::train::TrainConfig c;
   c.data_dir = data, c.output_dir = out;
@@ -63,7 +60,7 @@ int run(const std::vector<std::string>& argv) {
   c.threads = int(threads);
   c.eval_every = eval_every, c.eval_batches = eval_batches;
   c.save_every = save_every, c.save_total_limit = limit, c.save_dtype = save_dtype;
-  c.precision = precision == "f32" ? solar::kernels::Precision::F32 : solar::kernels::Precision::BF16;
+  c.precision = prec;
   c.resume = resume, c.quiet = quiet;
   solar::train::run_training(c);
   return 0;

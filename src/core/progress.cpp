@@ -11,18 +11,17 @@
 
 namespace solar {
 
-Progress::Progress(std::string label, int64_t total, int64_t start, std::string unit, FILE* out, int every_pct)
+Progress::Progress(std::string label, int64_t total, int64_t /*start*/, std::string unit, FILE* out, int every_pct)
     : label_(std::move(label)),
       unit_(std::move(unit)),
       total_(total),
-      start_(start),
       out_(out),
       tty_(isatty(fileno(out))),
       every_pct_(every_pct > 0 ? every_pct : 10),
       t0_(std::chrono::steady_clock::now()) {}
 
 double Progress::elapsed_s() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  return clock_ ? clock_() : std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
 }
 
 std::string Progress::human(double v) {
@@ -55,13 +54,18 @@ std::string Progress::line(int64_t done, double units, const std::string& extra)
                 (long long)total_, int(frac * 100));
   std::string s = b;
   if (!extra.empty()) s += " | " + extra;
-  if (el > 0 && units > 0) s += " | " + human(units / el) + " " + unit_ + "/s";
-  if (done > start_ && done < total_) s += " | ETA " + duration(el / double(done - start_) * double(total_ - done));
+  // From the first update on (see the header); a run of one update ends with its average.
+  bool measured = first_t_ >= 0 && done > first_done_ && el > first_t_;
+  double dt = measured ? el - first_t_ : el, du = measured ? units - first_units_ : units;
+  if ((measured || done >= total_) && dt > 0 && du > 0) s += " | " + human(du / dt) + " " + unit_ + "/s";
+  if (done < total_)
+    s += " | ETA " + (measured ? duration(dt / double(done - first_done_) * double(total_ - done)) : "?");
   else s += " | " + duration(el);
   return s;
 }
 
 void Progress::update(int64_t done, double units, const std::string& extra) {
+  if (first_t_ < 0) first_t_ = elapsed_s(), first_units_ = units, first_done_ = done;
   if (tty_) {
     double el = elapsed_s();
     if (el - last_draw_ < 0.1 && done < total_) return;  // a redraw per step would flood slow terminals

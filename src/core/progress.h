@@ -4,12 +4,17 @@
 // ETA 1m40s" on stderr. On a terminal it redraws one line with \r; in a log
 // file (not a TTY) it prints a full line each time another `every_pct`
 // percent is done, so CI logs stay short and readable.
+// The rate and ETA count from the first update(), not from construction: the
+// first step of a process carries one-time costs (oneDNN JIT-compiling its
+// kernels, first-touch page faults), which dominated the rate a short resumed
+// run showed (a tenth of the straight run's).
 // MetricsLog appends one JSON object per line and flushes each, so a killed
 // run leaves every finished line readable (`tail -f`, pandas.read_json(lines=True)).
 #pragma once
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -17,15 +22,18 @@ namespace solar {
 
 class Progress {
  public:
-  // total: steps expected; start: steps already done (a resumed run), so the
-  // ETA only extrapolates from this run; unit: what the rate counts ("tok", "B").
+  // total: steps expected; start: steps already done (a resumed run; the
+  // rate and ETA count from the first update() anyway); unit: what the rate
+  // counts ("tok", "B").
   Progress(std::string label, int64_t total, int64_t start = 0, std::string unit = "tok", FILE* out = stderr,
            int every_pct = 10);
   // done: steps finished so far (absolute); units: units processed since
   // start (for the rate); extra: free text such as "loss 3.21".
   void update(int64_t done, double units, const std::string& extra = "");
   void finish(double units = 0, const std::string& extra = "");  // final line + newline
-  double elapsed_s() const;
+  double elapsed_s() const;  // since construction
+  // Tests: seconds since construction come from `clock` instead.
+  void set_clock(std::function<double()> clock) { clock_ = std::move(clock); }
   bool tty() const { return tty_; }
   // "1.5k", "2.3M": short numbers for rates and counts.
   static std::string human(double v);
@@ -34,12 +42,16 @@ class Progress {
  private:
   std::string line(int64_t done, double units, const std::string& extra) const;
   std::string label_, unit_;
-  int64_t total_, start_;
+  int64_t total_;
   FILE* out_;
   bool tty_;
   int every_pct_, last_pct_ = -1;
   std::chrono::steady_clock::time_point t0_;
+  std::function<double()> clock_;
   double last_draw_ = -1;
+  // Time, steps and units at the first update: the rate's starting point.
+  double first_t_ = -1, first_units_ = 0;
+  int64_t first_done_ = 0;
 };
 
 class MetricsLog {

@@ -2,6 +2,8 @@
 #include <cpuid.h>
 #include <omp.h>
 
+#include <cstring>
+
 #ifdef __linux__
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -85,6 +87,20 @@ std::string CpuFeatures::describe() const {
 const CpuFeatures& cpu() {
   static const CpuFeatures f = detect();
   return f;
+}
+
+std::string cpu_summary() {
+  std::string brand;
+  unsigned r[4];
+  if (__get_cpuid(0x80000000, &r[0], &r[1], &r[2], &r[3]) && r[0] >= 0x80000004)
+    for (unsigned leaf = 0x80000002; leaf <= 0x80000004; leaf++) {
+      __get_cpuid(leaf, &r[0], &r[1], &r[2], &r[3]);
+      brand.append(reinterpret_cast<const char*>(r), sizeof r);
+    }
+  brand.resize(std::strlen(brand.c_str()));  // NUL-padded
+  size_t a = brand.find_first_not_of(' '), b = brand.find_last_not_of(' ');
+  brand = a == std::string::npos ? "unknown CPU" : brand.substr(a, b - a + 1);
+  return brand + " (" + cpu().describe() + ")";
 }
 
 void set_num_threads(int n) { omp_set_num_threads(n > 0 ? n : omp_get_num_procs()); }

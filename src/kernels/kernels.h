@@ -19,6 +19,9 @@ struct CpuFeatures {
   std::string describe() const;            // "avx2 fma f16c avx512f … amx_bf16"
 };
 const CpuFeatures& cpu();
+// "AMD EPYC 9R14 (avx2 fma … avx512_bf16)": the CPU's brand string and the
+// features detected, for logs and reports (results can depend on them).
+std::string cpu_summary();
 
 void set_num_threads(int n);  // <= 0: all cores
 int num_threads();

@@ -1,22 +1,30 @@
 #include "pipeline/pipeline.h"
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
+#include <tuple>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/progress.h"
+#include "data/loader.h"
 #include "data/shard.h"
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
 #include "model/model.h"
+#include "report/document.h"
 #include "report/plot.h"
 #include "train/trainer.h"
 
@@ -29,15 +37,19 @@ double train_flops_per_token(const ModelConfig& c, int T) {
   return 6.0 * double(c.num_parameters()) + 12.0 * c.num_hidden_layers * double(T) * c.q_dim();
 }
 
-// Runs `solar <args…>` as a child; throws if it fails.
+// Runs `solar <args…>` as a child; throws if it fails. Ctrl-C stops the child
+// (same process group) while this process lives on to record the time spent.
 static void run_step(const std::string& exe, const std::string& name, const std::vector<std::string>& args) {
   std::fprintf(stderr, "\n== pipeline: %s ==\n$ solar", name.c_str());
   for (auto& a : args) std::fprintf(stderr, " %s", a.c_str());
   std::fprintf(stderr, "\n");
   std::fflush(stderr);
+  struct sigaction ignore {}, old {};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGINT, &ignore, &old);
   pid_t pid = fork();
-  if (pid < 0) fail("pipeline", name, "cannot start a process");
   if (pid == 0) {
+    signal(SIGINT, SIG_DFL);
     std::vector<char*> argv{const_cast<char*>(exe.c_str())};
     for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
@@ -45,10 +57,69 @@ static void run_step(const std::string& exe, const std::string& name, const std:
     _exit(127);
   }
   int st = 0;
-  waitpid(pid, &st, 0);
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-    fail("pipeline", name, "step failed (see the messages above); rerun `solar pipeline` to resume");
+  while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  sigaction(SIGINT, &old, nullptr);
+  if (pid < 0) fail("pipeline", name, "cannot start a process");
+  if (WIFSIGNALED(st))
+    fail("pipeline", name,
+         std::string("interrupted (") + strsignal(WTERMSIG(st)) +
+             "); the same command resumes it: finished steps are kept and training continues from its last "
+             "checkpoint");
+  std::string cmd = args[0] == "tokenizer" ? "tokenizer " + args[1] : args[0];
+  if (WEXITSTATUS(st) != 0)
+    fail("pipeline", name, "`solar " + cmd + "` failed with exit code " + std::to_string(WEXITSTATUS(st)) +
+                               " (its error is above)");
 }
+
+// Fails with what is wrong unless `corpus` is a readable text file or a
+// folder holding some; returns the files, found as `solar tokenize` finds them.
+static std::vector<std::string> corpus_files(const std::string& corpus, bool is_default) {
+  namespace fs = std::filesystem;
+  if (!path_exists(corpus))
+    fail(corpus, "", is_default ? "the default corpus (the Python documentation's sources) is not installed: "
+                                  "`apt-get install python3.11-doc`, or pass --corpus FILE_OR_FOLDER"
+                                : "no such file or folder (--corpus takes a text file or a folder of them)");
+  std::vector<std::string> files;
+  if (!is_dir(corpus)) files.push_back(corpus);
+  else
+    for (auto& e : fs::recursive_directory_iterator(corpus, fs::directory_options::follow_directory_symlink))
+      if (e.is_regular_file() && e.path().filename().string()[0] != '.') files.push_back(e.path().string());
+  uint64_t bytes = 0;
+  for (auto& f : files) {
+    if (!std::ifstream(f)) fail(f, "", std::string("cannot read the corpus file: ") + std::strerror(errno));
+    bytes += fs::file_size(f);
+  }
+  if (files.empty()) fail(corpus, "", "no text files in this folder (hidden files are skipped)");
+  if (bytes == 0) fail(corpus, "", files.size() == 1 ? "the corpus file is empty" : "every corpus file is empty");
+  return files;
+}
+
+// pipeline_state.json: the settings an output folder was made with, and the
+// seconds spent in each step over every invocation (for the report's wall time).
+struct State {
+  std::string path;
+  json j;
+  void save() const { write_file_atomic(path, j.dump(2) + "\n"); }
+  // Runs f as step `key` and adds its time, also when it fails or is interrupted.
+  template <class F>
+  void timed(const std::string& key, F f) {
+    auto t0 = Clock::now();
+    auto add = [&] {
+      json& sec = j["seconds"];
+      if (!sec.is_object()) sec = json::object();
+      sec[key] = sec.value(key, 0.0) + std::chrono::duration<double>(Clock::now() - t0).count();
+      save();
+    };
+    try {
+      f();
+    } catch (...) {
+      add();
+      throw;
+    }
+    add();
+  }
+};
 
 static ModelConfig arm_config(const PipelineConfig& p, int layers, int vocab) {
   ModelConfig c;
@@ -67,40 +138,42 @@ static ModelConfig arm_config(const PipelineConfig& p, int layers, int vocab) {
   return c;
 }
 
-// Mean next-token loss of a checkpoint on fixed held-out windows, computed
-// with the inference engine (independent of the training code).
-static double heldout_loss(const std::string& model_dir, const std::string& data_dir, int T, int windows) {
+// Mean next-token loss of a checkpoint on the held-out windows the trainer's
+// evals use (`batches` val batches of B rows), computed with the inference
+// engine (independent of the training code).
+static double heldout_loss(const std::string& model_dir, const std::string& data_dir, int B, int T, int batches) {
   Checkpoint ck = load_checkpoint(model_dir);
   Model m(ck);
-  auto shards = data::list_shards(data_dir, "val");
-  if (shards.empty()) fail(data_dir, "val", "no validation shard");
-  auto sh = data::Shard::open(shards[0]);
-  uint64_t n = std::min<uint64_t>(uint64_t(windows), (sh.size() - 1) / uint64_t(T));
-  if (n == 0) fail(shards[0], "", "validation split shorter than one window");
+  data::Loader loader(data_dir, B, T, 0);
+  if (!loader.has_val()) fail(data_dir, "val", "no validation window of " + std::to_string(T + 1) + " tokens");
   const int V = ck.config.vocab_size;
-  std::vector<int32_t> toks(size_t(T) + 1);
+  std::vector<int32_t> toks(size_t(B) * (T + 1));
   std::vector<float> logits(size_t(T) * V);
   double total = 0;
   Context ctx(m, T + 1);  // one KV cache, reset per window
   std::vector<int> in(static_cast<size_t>(T));
-  for (uint64_t w = 0; w < n; ++w) {
-    sh.read(w * uint64_t(T), size_t(T) + 1, toks.data());
-    std::copy(toks.begin(), toks.end() - 1, in.begin());
-    ctx.truncate(0);
-    ctx.eval(in.data(), T, nullptr, logits.data());
-    for (int t = 0; t < T; ++t) {
-      const float* l = &logits[size_t(t) * V];
-      double mx = l[0], s = 0;
-      for (int v = 1; v < V; ++v) mx = std::max(mx, double(l[v]));
-      for (int v = 0; v < V; ++v) s += std::exp(double(l[v]) - mx);
-      total += std::log(s) + mx - l[toks[size_t(t) + 1]];
+  for (int b = 0; b < batches; ++b) {
+    loader.val_batch(uint64_t(b), toks.data());
+    for (int r = 0; r < B; ++r) {
+      const int32_t* w = &toks[size_t(r) * (T + 1)];
+      std::copy(w, w + T, in.begin());
+      ctx.truncate(0);
+      ctx.eval(in.data(), T, nullptr, logits.data());
+      for (int t = 0; t < T; ++t) {
+        const float* l = &logits[size_t(t) * V];
+        double mx = l[0], s = 0;
+        for (int v = 1; v < V; ++v) mx = std::max(mx, double(l[v]));
+        for (int v = 0; v < V; ++v) s += std::exp(double(l[v]) - mx);
+        total += std::log(s) + mx - l[w[t + 1]];
+      }
     }
   }
-  return total / double(n * uint64_t(T));
+  return total / (double(batches) * B * T);
 }
 
 struct Curve {
   std::vector<double> step, loss, vstep, vloss;
+  std::vector<std::string> runs;  // "`f32`, threads 2, CPU …" of each start or resume
 };
 static Curve read_curve(const std::string& metrics) {
   Curve c;
@@ -109,6 +182,9 @@ static Curve read_curve(const std::string& metrics) {
   while (std::getline(in, line)) {
     json j = json::parse(line, nullptr, false);
     if (!j.is_object() || !j.contains("step")) continue;
+    if (j.value("event", "") == "start")
+      c.runs.push_back("`" + j.value("precision", "?") + "`, threads " + std::to_string(j.value("threads", 0)) +
+                       ", CPU " + j.value("cpu", "?"));
     if (j.contains("loss") && j["loss"].is_number()) {
       c.step.push_back(j["step"].get<double>());
       c.loss.push_back(j["loss"].get<double>());
@@ -129,24 +205,49 @@ static std::string fmt(const char* f, double v) {
 
 void run_pipeline(const PipelineConfig& p, const std::string& exe) {
   auto t_start = Clock::now();
-  if (!is_dir(p.corpus))
-    fail(p.corpus, "", "corpus folder not found (install it with `apt-get install python3.11-doc`, or pass --corpus DIR)");
+  const std::string precision = train::precision_name(train::parse_precision(p.precision));
   if (p.drop <= 0 || p.drop >= p.layers) fail("--drop", "", "expected 0 < m < n (n = --layers)");
+  const bool default_corpus = p.corpus == PipelineConfig{}.corpus;
+  const auto corpus = std::filesystem::absolute(p.corpus).lexically_normal().string();
+  const size_t corpus_n = corpus_files(p.corpus, default_corpus).size();
   if (p.force) remove_all(p.output_dir);
   make_dirs(p.output_dir);
   const std::string O = p.output_dir;
   auto path = [&](const std::string& s) { return join_path(O, s); };
+  kernels::set_num_threads(p.threads);
   const std::string threads = std::to_string(p.threads);
 
-  // 1. Tokenizer and token shards.
+  // Finished steps are reused only with the settings that made them.
+  State state{path("pipeline_state.json"), json::object()};
+  if (path_exists(state.path)) state.j = json::parse(read_file(state.path), nullptr, false);
+  if (!state.j.is_object()) fail(state.path, "", "not a pipeline state (remove it, or pass --force to start over)");
+  for (auto [key, flag, now] : {std::tuple{"precision", "--precision", precision}, {"corpus", "--corpus", corpus}})
+    if (state.j.contains(key) && state.j[key] != now)
+      fail(O, "", std::string("was started with ") + flag + " " + state.j[key].get<std::string>() + "; pass " + flag +
+                      " " + state.j[key].get<std::string>() + " to resume it, or --force to start over");
+  state.j["precision"] = precision;
+  state.j["corpus"] = corpus;
+  state.j["invocations"] = state.j.value("invocations", 0) + 1;
+  state.save();
+  std::fprintf(stderr, "solar pipeline: precision %s, threads %d, CPU %s; output %s\n", precision.c_str(),
+               kernels::num_threads(), kernels::cpu_summary().c_str(), O.c_str());
+
+  // 1. Tokenizer and token shards. A folder's files are documents (as the
+  // Python docs' pages are); a single file is split at blank lines.
   std::string tok = path("tokenizer.model");
   if (!path_exists(tok))
-    run_step(exe, "train a tokenizer", {"tokenizer", "train", "--input", p.corpus, "--vocab-size",
-                                        std::to_string(p.vocab_size), "-o", tok, "--input-sentence-size", "200000"});
+    state.timed("tokenizer", [&] {
+      run_step(exe, "train a tokenizer", {"tokenizer", "train", "--input", p.corpus, "--vocab-size",
+                                          std::to_string(p.vocab_size), "-o", tok, "--input-sentence-size", "200000"});
+    });
   std::string data = path("data");
   if (!path_exists(join_path(data, "meta.json")))
-    run_step(exe, "tokenize the corpus", {"tokenize", "-m", tok, "-i", p.corpus, "-o", data, "--val-fraction", "0.02",
-                                          "--doc-per-file", "--seq-len", std::to_string(p.seq_len), "--force"});
+    state.timed("tokenize", [&] {
+      std::vector<std::string> a{"tokenize", "-m", tok, "-i", p.corpus, "-o", data, "--val-fraction", "0.02",
+                                 "--seq-len", std::to_string(p.seq_len), "--force"};
+      if (corpus_n > 1) a.push_back("--doc-per-file");
+      run_step(exe, "tokenize the corpus", a);
+    });
 
   // 2. Arms and their compute budgets.
   const int n = p.layers, deep = 2 * (p.layers - p.drop);
@@ -159,36 +260,44 @@ void run_pipeline(const PipelineConfig& p, const std::string& exe) {
   const int64_t scratch_steps = std::llround((budget_A + budget_B) / f_deep);
   write_file_atomic(path("base_config.json"), config_to_json(base_c).dump(2));
   write_file_atomic(path("deep_config.json"), config_to_json(deep_c).dump(2));
+  // The trainer's evals score the same windows as the final table, so each
+  // val curve ends where the table's row is (up to the two codes' rounding).
+  const int eval_batches = std::max(1, (p.eval_windows + p.batch_size - 1) / p.batch_size);
+  const int windows = eval_batches * p.batch_size;
 
-  auto train = [&](const std::string& name, const std::string& out, std::vector<std::string> model_args, int64_t steps,
-                   int64_t warmup) {
+  auto train = [&](const std::string& key, const std::string& name, const std::string& out,
+                   std::vector<std::string> model_args, int64_t steps, int64_t warmup) {
     if (path_exists(join_path(out, "final/config.json"))) return;
     std::vector<std::string> a{"train", "--data", data, "-o", out, "--batch-size", std::to_string(p.batch_size),
                                "--seq-len", std::to_string(p.seq_len), "--steps", std::to_string(steps), "--lr",
                                fmt("%g", p.lr), "--warmup-steps", std::to_string(warmup), "--eval-every",
-                               std::to_string(p.eval_every), "--eval-batches", "8", "--save-every",
-                               std::to_string(std::max<int64_t>(steps / 4, 1)), "--seed", std::to_string(p.seed),
-                               "-t", threads};
+                               std::to_string(p.eval_every), "--eval-batches", std::to_string(eval_batches),
+                               "--save-every", std::to_string(std::max<int64_t>(steps / 4, 1)), "--seed",
+                               std::to_string(p.seed), "-t", threads, "--precision", precision};
     a.insert(a.end(), model_args.begin(), model_args.end());
     if (!train::latest_checkpoint(out).empty()) a.push_back("--resume");
-    run_step(exe, name, a);
+    state.timed(key, [&] { run_step(exe, name, a); });
   };
   const int64_t wA = std::max<int64_t>(p.base_steps / 20, 1), wB = std::max<int64_t>(p.dus_steps / 20, 1);
-  train("phase A: pretrain the " + std::to_string(n) + "-layer base", path("base"),
+  train("phase A", "phase A: pretrain the " + std::to_string(n) + "-layer base", path("base"),
         {"--config", path("base_config.json")}, p.base_steps, wA);
   std::string base = path("base/final");
   std::string dus = path("dus-init");
   if (!path_exists(join_path(dus, "config.json")))
-    run_step(exe, "depth up-scale " + std::to_string(n) + " -> " + std::to_string(deep) + " layers",
-             {"upscale", "-m", base, "--drop", std::to_string(p.drop), "-o", dus, "--force"});
-  train("phase B: continued pretraining of the up-scaled model", path("dus"), {"--init-from", dus}, p.dus_steps, wB);
-  train("control: the base trained further (same compute as phase B)", path("base-longer"), {"--init-from", base},
-        longer_steps, wB);
-  train("control: " + std::to_string(deep) + " layers from scratch (same compute as A + B)", path("deep-scratch"),
-        {"--config", path("deep_config.json")}, scratch_steps, std::max<int64_t>(scratch_steps / 20, 1));
+    state.timed("up-scale", [&] {
+      run_step(exe, "depth up-scale " + std::to_string(n) + " -> " + std::to_string(deep) + " layers",
+               {"upscale", "-m", base, "--drop", std::to_string(p.drop), "-o", dus, "--force"});
+    });
+  train("phase B", "phase B: continued pretraining of the up-scaled model", path("dus"), {"--init-from", dus},
+        p.dus_steps, wB);
+  train("base longer", "control: the base trained further (same compute as phase B)", path("base-longer"),
+        {"--init-from", base}, longer_steps, wB);
+  train("from scratch", "control: " + std::to_string(deep) + " layers from scratch (same compute as A + B)",
+        path("deep-scratch"), {"--config", path("deep_config.json")}, scratch_steps,
+        std::max<int64_t>(scratch_steps / 20, 1));
 
   // 3. Held-out comparison with the inference engine, and the report.
-  kernels::set_num_threads(p.threads);
+  auto t_eval = Clock::now();
   struct Arm {
     std::string name, dir, model, note;
     int layers;
@@ -204,12 +313,14 @@ void run_pipeline(const PipelineConfig& p, const std::string& exe) {
       {std::to_string(deep) + " layers from scratch", "deep-scratch", path("deep-scratch/final"),
        "control: same total compute", deep, 0, f_deep, scratch_steps},
   };
-  std::fprintf(stderr, "\n== pipeline: held-out evaluation (%d windows of %d tokens) ==\n", p.eval_windows, p.seq_len);
+  std::fprintf(stderr, "\n== pipeline: held-out evaluation (%d windows of %d tokens) ==\n", windows, p.seq_len);
   std::vector<std::vector<std::string>> rows;
   json results = json::array();
   std::vector<report::Series> train_series, val_series;
+  std::vector<std::string> runs;  // distinct training settings, as the runs recorded them
+  double max_gap = 0;             // |last val eval − table| over the arms
   for (auto& a : arms) {
-    double loss = heldout_loss(a.model, data, p.seq_len, p.eval_windows);
+    double loss = heldout_loss(a.model, data, p.batch_size, p.seq_len, eval_batches);
     double flops = a.flops_before + a.flops_per_step * double(a.steps);
     ModelConfig mc = a.layers == n ? base_c : deep_c;
     std::fprintf(stderr, "  %-30s %2d layers  %8.3g TFLOP  held-out loss %.4f  ppl %.2f\n", a.name.c_str(), a.layers,
@@ -221,6 +332,12 @@ void run_pipeline(const PipelineConfig& p, const std::string& exe) {
                        {"train_tflop", flops / 1e12}, {"heldout_loss", loss}, {"heldout_ppl", std::exp(loss)}});
     if (a.dir.empty()) continue;
     Curve c = read_curve(join_path(path(a.dir), "metrics.jsonl"));
+    for (auto& r : c.runs)
+      if (std::find(runs.begin(), runs.end(), r) == runs.end()) runs.push_back(r);
+    if (!c.vstep.empty() && c.vstep.back() == double(a.steps)) {
+      max_gap = std::max(max_gap, std::fabs(c.vloss.back() - loss));
+      results.back()["last_val_eval"] = c.vloss.back();
+    }
     report::Series tr{a.name, {}, {}}, va{a.name, {}, {}, true};
     double ema = NAN;
     for (size_t i = 0; i < c.step.size(); ++i) {
@@ -240,37 +357,63 @@ void run_pipeline(const PipelineConfig& p, const std::string& exe) {
   po.ylabel = "loss (nats/token)";
   po.title = "Training loss (EMA 0.9) vs compute";
   report::write_svg_line_plot(path("train_loss.svg"), train_series, po);
-  po.title = "Validation loss vs compute";
+  po.title = "Validation loss vs compute (trainer's evals)";
   report::write_svg_line_plot(path("val_loss.svg"), val_series, po);
 
-  double minutes = std::chrono::duration<double>(Clock::now() - t_start).count() / 60;
+  // Wall time: every step's seconds over all invocations (an interrupted step
+  // counts both parts), plus this invocation's evaluation, which replaces the last.
+  state.j["seconds"]["held-out evaluation"] = std::chrono::duration<double>(Clock::now() - t_eval).count();
+  state.save();
+  double total_s = 0;
+  std::string parts;
+  for (auto& [k, v] : state.j["seconds"].items()) total_s += v.get<double>();
+  for (const char* k : {"tokenizer", "tokenize", "phase A", "up-scale", "phase B", "base longer", "from scratch",
+                        "held-out evaluation"})
+    if (state.j["seconds"].contains(k))
+      parts += std::string(parts.empty() ? "" : ", ") + k + " " + Progress::duration(state.j["seconds"][k]);
+  const int invocations = state.j["invocations"].get<int>();
+  const double this_s = std::chrono::duration<double>(Clock::now() - t_start).count();
+
   std::vector<std::string> header{"arm", "layers", "params", "steps", "train TFLOP", "held-out loss", "ppl", "note"};
-  std::ostringstream setup;
-  setup << "Corpus: `" << p.corpus << "`; SentencePiece BPE tokenizer with " << p.vocab_size
+  std::ostringstream setup, measure, hw, wall;
+  setup << "Corpus: `" << p.corpus << "` ("
+        << (corpus_n == 1 ? std::string("1 file, split at blank lines") : std::to_string(corpus_n) + " files, one document each")
+        << "); SentencePiece BPE tokenizer with " << p.vocab_size
         << " pieces trained on it; 2% of documents held out. Base: " << n << " layers, d=" << p.hidden
         << ", ff=" << p.intermediate << ", heads " << p.heads << "/" << p.kv_heads << " (GQA), tied embeddings. "
         << "DUS with m=" << p.drop << ": layers [0," << n - p.drop << ") + [" << p.drop << "," << n << ") = " << deep
         << " layers. Batch " << p.batch_size << " x " << p.seq_len << " tokens, AdamW, peak lr " << p.lr
-        << ", cosine schedule with 5% warmup in every phase. Compute = 6 x params + 12 x L x T x d FLOPs per token. "
-        << "Held-out loss: " << p.eval_windows << " fixed windows of " << p.seq_len
-        << " tokens from the held-out split, scored by the inference engine.";
-  std::ostringstream md;
-  md << "# Tiny Solar: depth up-scaling at small scale\n\n" << setup.str() << "\n\n"
-     << report::markdown_table(header, rows) << "\n![train loss](train_loss.svg)\n\n![val loss](val_loss.svg)\n\n"
-     << "Wall time: " << fmt("%.1f", minutes) << " min (steps skipped on resume are not counted).\n";
-  write_file_atomic(path("report.md"), md.str());
-  std::ostringstream html;
-  html << "<!doctype html><html><head><meta charset=\"utf-8\"><title>Tiny Solar report</title><style>"
-       << "body{font-family:sans-serif;max-width:960px;margin:2em auto;padding:0 1em}table{border-collapse:collapse}"
-       << "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
-       << "</style></head><body><h1>Tiny Solar: depth up-scaling at small scale</h1><p>"
-       << report::xml_escape(setup.str()) << "</p>" << report::html_table(header, rows)
-       << "<p><img src=\"train_loss.svg\"></p><p><img src=\"val_loss.svg\"></p><p>Wall time: " << fmt("%.1f", minutes)
-       << " min.</p></body></html>\n";
-  write_file_atomic(path("report.html"), html.str());
+        << ", cosine schedule with 5% warmup in every phase. Compute = 6 x params + 12 x L x T x d FLOPs per token.";
+  measure << "Held-out loss: the final weights scored by the inference engine (f32) on " << windows
+          << " fixed windows of " << p.seq_len << " tokens from the held-out split. The validation curves are the "
+          << "trainer's evals during training on the same windows, computed by the training code in the training "
+          << "precision, so each curve's last point is its row's value up to the two codes' rounding (largest "
+          << "difference here: " << fmt("%.4f", max_gap) << " nats).";
+  hw << "Training precision: `" << precision << "` GEMMs (`--precision`; the default f32 gives the same figures on "
+     << "every CPU up to rounding, while bf16, which `auto` picks on CPUs with AVX512-BF16 or AMX, rounds every GEMM "
+     << "input and trains to different losses). As recorded by the training runs: ";
+  for (size_t i = 0; i < runs.size(); i++) hw << (i ? "; " : "") << runs[i];
+  if (runs.empty()) hw << "nothing (trained before runs recorded their settings)";
+  hw << ". Held-out evaluation: threads " << kernels::num_threads() << ", CPU " << kernels::cpu_summary() << ".";
+  wall << "Wall time: " << Progress::duration(total_s);
+  if (invocations > 1)
+    wall << " over " << invocations << " invocations of `solar pipeline` (this one: " << Progress::duration(this_s)
+         << "; a step interrupted and resumed counts both parts; the held-out evaluation is this invocation's)";
+  wall << ". By step: " << parts << ".";
+  report::Document doc("Tiny Solar: depth up-scaling at small scale");
+  doc.paragraph(setup.str());
+  doc.table(header, rows);
+  doc.paragraph(measure.str());
+  doc.image("train loss", "train_loss.svg");
+  doc.image("val loss", "val_loss.svg");
+  doc.paragraph(hw.str());
+  doc.paragraph(wall.str());
+  write_file_atomic(path("report.md"), doc.markdown());
+  write_file_atomic(path("report.html"), doc.html());
   write_file_atomic(path("results.json"), results.dump(2) + "\n");
-  std::fprintf(stderr, "\n%s\nreport: %s (and report.html), %.1f min\n",
-               report::markdown_table(header, rows).c_str(), path("report.md").c_str(), minutes);
+  std::fprintf(stderr, "\n%s\nreport: %s (and report.html); wall time %s in all, %s this time\n",
+               report::markdown_table(header, rows).c_str(), path("report.md").c_str(),
+               Progress::duration(total_s).c_str(), Progress::duration(this_s).c_str());
 }
 
 }  // namespace solar::pipeline

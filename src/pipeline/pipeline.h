@@ -10,8 +10,11 @@
 // Compute is counted as training FLOPs: 6·params + attention per token.
 // Every step writes its outputs atomically and is skipped when they exist,
 // so an interrupted pipeline resumes where it stopped (training steps resume
-// from their last checkpoint). The result: OUT/report.md and report.html
-// with loss curves and a table of held-out loss and perplexity per arm.
+// from their last checkpoint); OUT/pipeline_state.json keeps the precision
+// and corpus (a resume with others is refused) and each step's time over all
+// invocations. The result: OUT/report.md and report.html with loss curves
+// and a table of held-out loss and perplexity per arm, with the precision,
+// CPU and total wall time.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -21,7 +24,7 @@
 namespace solar::pipeline {
 
 struct PipelineConfig {
-  std::string corpus = "/usr/share/doc/python3.11/html/_sources";
+  std::string corpus = "/usr/share/doc/python3.11/html/_sources";  // a folder or one text file
   std::string output_dir = "runs/tiny-solar";
   // Sized so the whole recipe (five training runs of ~2 TFLOP-minutes each)
   // finishes within 15 minutes on 2 cores without BF16 hardware.
@@ -35,6 +38,9 @@ struct PipelineConfig {
   int64_t eval_every = 50;
   int eval_windows = 64;  // held-out windows for the final comparison
   int threads = 0;
+  // f32 by default, unlike `solar train`'s auto: the recipe's figures are then
+  // the same on every CPU, with or without bf16 hardware.
+  std::string precision = "f32";  // f32, bf16 or auto
   uint64_t seed = 1234;
   bool force = false;
 };

@@ -1,6 +1,7 @@
 // The tiny Solar recipe end to end at toy size: every step runs, the report
 // has all five arms with finite losses, and a rerun resumes (skips) instead
-// of training again.
+// of training again; what the figures depend on is recorded; corpus errors
+// say what is wrong.
 #include "pipeline/pipeline.h"
 
 #include <gtest/gtest.h>
@@ -10,12 +11,34 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "core/fs.h"
+#include "core/progress.h"
 #include "core/testing.h"
+#include "kernels/kernels.h"
 
 namespace fs = std::filesystem;
 using namespace solar;
+
+namespace {
+
+// "Wall time: 3m05s" (or "12s") of a report, in seconds.
+double wall_seconds(const std::string& md) {
+  std::smatch m;
+  if (!std::regex_search(md, m, std::regex("Wall time: (?:([0-9]+)m)?([0-9]+)s"))) return -1;
+  return (m[1].matched ? 60 * std::stod(m[1]) : 0) + std::stod(m[2]);
+}
+
+// The SVG's width minus the x where `label`'s legend text starts: the room it has.
+double legend_room(const std::string& svg, const std::string& label) {
+  std::smatch w, t;
+  if (!std::regex_search(svg, w, std::regex("<svg [^>]*width=\"([0-9.]+)\""))) return -1;
+  if (!std::regex_search(svg, t, std::regex("<text x=\"([0-9.]+)\"[^>]*>" + label + "</text>"))) return -1;
+  return std::stod(w[1]) - std::stod(t[1]);
+}
+
+}  // namespace
 
 TEST(Pipeline, ToySizeEndToEndAndResume) {
   std::string shakespeare = std::string(SOLAR_SHARED_DATA) + "/corpus/tinyshakespeare.txt";
@@ -44,10 +67,81 @@ TEST(Pipeline, ToySizeEndToEndAndResume) {
   std::string md = read_file(root + "/out/report.md"), html = read_file(root + "/out/report.html");
   EXPECT_NE(md.find("DUS + continued pretraining"), std::string::npos);
   EXPECT_NE(html.find("<table"), std::string::npos);
-  EXPECT_NE(read_file(root + "/out/val_loss.svg").find("<polyline"), std::string::npos);
-  // A rerun finds every step done and only re-evaluates.
+  // Precision (f32 by default, whatever the CPU) and CPU in the log, the report and every run's metrics.
+  EXPECT_NE(read_file(root + "/log1.txt").find("solar pipeline: precision f32"), std::string::npos);
+  EXPECT_NE(md.find("Training precision: `f32`"), std::string::npos) << md;
+  EXPECT_NE(md.find(kernels::cpu_summary()), std::string::npos) << md;
+  for (auto arm : {"base", "dus", "base-longer", "deep-scratch"}) {
+    auto m = read_metrics(root + "/out/" + arm + "/metrics.jsonl");
+    ASSERT_FALSE(m.empty()) << arm;
+    EXPECT_EQ(m[0].value("precision", ""), "f32") << arm;
+  }
+  // The HTML renders the Markdown's inline code instead of showing backticks.
+  EXPECT_EQ(html.find('`'), std::string::npos) << html;
+  EXPECT_NE(html.find("<code>f32</code>"), std::string::npos) << html;
+  // Legends are complete: DejaVu Sans draws this label 173.4 px wide at 12 px.
+  for (auto svg : {"/out/train_loss.svg", "/out/val_loss.svg"}) {
+    std::string s = read_file(root + svg);
+    EXPECT_NE(s.find("<polyline"), std::string::npos);
+    EXPECT_GE(legend_room(s, "DUS \\+ continued pretraining"), 173.4) << svg;
+  }
+  // Each val curve ends at its table row: the trainer's last eval scores the same windows.
+  for (int i : {0, 2, 3, 4}) {
+    ASSERT_TRUE(results[i].contains("last_val_eval")) << results[i].dump();
+    EXPECT_NEAR(results[i]["last_val_eval"].get<double>(), results[i]["heldout_loss"].get<double>(), 2e-3)
+        << results[i].dump();
+  }
+  EXPECT_GT(wall_seconds(md), 0) << md;
+  // Seconds of the steps (not the evaluation), which a rerun must keep counting.
+  auto state = nlohmann::json::parse(read_file(root + "/out/pipeline_state.json"));
+  double steps_s = -state["seconds"]["held-out evaluation"].get<double>();
+  for (auto& [k, v] : state["seconds"].items()) steps_s += v.get<double>();
+  EXPECT_GT(steps_s, 0.5) << state.dump();
+  // A rerun finds every step done and only re-evaluates; the wall time stays the total of both.
   ASSERT_EQ(std::system((cmd + " > " + root + "/log2.txt 2>&1").c_str()), 0) << read_file(root + "/log2.txt");
   EXPECT_EQ(read_file(root + "/log2.txt").find("== pipeline: phase A"), std::string::npos);
   EXPECT_EQ(nlohmann::json::parse(read_file(root + "/out/results.json")), results);
+  md = read_file(root + "/out/report.md");
+  EXPECT_NE(md.find("over 2 invocations"), std::string::npos) << md;
+  EXPECT_GE(wall_seconds(md) + 0.5, steps_s) << md;  // whole seconds, rounded
+  // Finished steps are not mixed with another precision.
+  int rc = std::system((cmd + " --precision bf16 > " + root + "/log3.txt 2>&1").c_str());
+  std::string log3 = read_file(root + "/log3.txt");
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(log3.find("was started with --precision f32; pass --precision f32 to resume it, or --force"),
+            std::string::npos) << log3;
+  fs::remove_all(root);
+}
+
+// --corpus takes a file or a folder; when neither works the error says what
+// is wrong, suggests apt only for the default corpus, and never a rerun.
+TEST(Pipeline, CorpusErrorsSayWhatIsWrong) {
+  std::string root = solar::test_util::temp_dir("pipeline_corpus_test");
+  auto run = [&](const std::string& corpus) {
+    std::string log = root + "/log.txt";
+    int rc = std::system((std::string(SOLAR_BIN) + " pipeline --corpus '" + corpus + "' -o " + root +
+                          "/out --vocab-size 320 --force -t 1 > " + log + " 2>&1").c_str());
+    EXPECT_NE(rc, 0) << corpus;
+    return read_file(log);
+  };
+  std::string e = run(root + "/missing.txt");
+  EXPECT_NE(e.find("no such file or folder"), std::string::npos) << e;
+  EXPECT_EQ(e.find("apt"), std::string::npos) << e;
+  fs::create_directories(root + "/empty");
+  write_file_atomic(root + "/empty/.notes.txt", "text");
+  e = run(root + "/empty");
+  EXPECT_NE(e.find("no text files in this folder"), std::string::npos) << e;
+  write_file_atomic(root + "/blank.txt", "");
+  e = run(root + "/blank.txt");
+  EXPECT_NE(e.find("the corpus file is empty"), std::string::npos) << e;
+  // One file, one paragraph: the tokenizer trains, then no document is left to hold out.
+  std::string para;
+  for (int i = 0; i < 400; i++) para += "the quick brown fox " + std::to_string(i) + " jumps over the lazy dog.\n";
+  write_file_atomic(root + "/one.txt", para);
+  e = run(root + "/one.txt");
+  EXPECT_NE(e.find("expected at least 2 documents"), std::string::npos) << e;
+  EXPECT_NE(e.find("`solar tokenize` failed"), std::string::npos) << e;
+  EXPECT_EQ(e.find("rerun"), std::string::npos) << e;
+  EXPECT_EQ(e.find("resume"), std::string::npos) << e;
   fs::remove_all(root);
 }

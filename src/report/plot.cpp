@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cctype>
 #include <cstdio>
+#include <cstring>
 
 #include "core/fs.h"
+#include "report/document.h"
 
 namespace solar::report {
 
@@ -26,6 +29,21 @@ std::string fmt(double v) {
 }
 
 }  // namespace
+
+double text_width(std::string_view s, double font_px) {
+  // DejaVu Sans's advance widths (the widest common default sans-serif)
+  // rounded up per class, so every ASCII character gets at least its room.
+  double em = 0;
+  for (unsigned char c : s) {
+    if ((c & 0xC0) == 0x80) continue;  // UTF-8 continuation byte
+    if (c >= 0x80 || c == 'm' || c == 'w' || c == 'M' || c == 'W' || c == '@' || c == '%') em += 1.0;
+    else if (std::strchr(" .,:;'!|iljtfr()[]", c)) em += 0.42;
+    else if (std::strchr("+=<>~^#&$", c)) em += 0.85;
+    else if (std::isupper(c)) em += 0.8;
+    else em += 0.66;
+  }
+  return em * font_px;
+}
 
 std::vector<double> nice_ticks(double lo, double hi, int target) {
   if (!(hi > lo)) return {lo};
@@ -70,16 +88,21 @@ std::string svg_line_plot(const std::vector<Series>& series, const PlotOptions& 
   y0 = std::floor(y0 / ystep + 1e-9) * ystep, y1 = std::ceil(y1 / ystep - 1e-9) * ystep;
   yt = nice_ticks(y0, y1, 5);
 
+  // The legend gets its own column right of the frame, as wide as its longest
+  // name, so no name is ever cut off or drawn over a curve.
+  double legend_w = 0;
+  for (auto& se : series) legend_w = std::max(legend_w, 38 + text_width(se.name, 12));
   const double W = opt.width, H = opt.height, L = 64, R = 16, T = opt.title.empty() ? 16 : 36, B = 48;
+  const double SW = std::max(W + legend_w, opt.title.empty() ? 0 : text_width(opt.title, 15) + 24);
   auto px = [&](double x) { return L + (x - x0) / (x1 - x0) * (W - L - R); };
   auto py = [&](double y) { return H - B - (y - y0) / (y1 - y0) * (H - T - B); };
 
-  std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(W) + "\" height=\"" + num(H) +
-                  "\" viewBox=\"0 0 " + num(W) + " " + num(H) +
+  std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + num(SW) + "\" height=\"" + num(H) +
+                  "\" viewBox=\"0 0 " + num(SW) + " " + num(H) +
                   "\" font-family=\"sans-serif\" font-size=\"12\">\n"
                   "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
   if (!opt.title.empty())
-    s += "<text x=\"" + fmt(W / 2) + "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" + xml_escape(opt.title) +
+    s += "<text x=\"" + fmt(SW / 2) + "\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">" + xml_escape(opt.title) +
          "</text>\n";
   for (double v : xt) {
     std::string X = fmt(px(v));
@@ -116,9 +139,9 @@ std::string svg_line_plot(const std::vector<Series>& series, const PlotOptions& 
     }
     if (!pts.empty())
       s += "<polyline fill=\"none\" stroke=\"" + color + "\" stroke-width=\"1.5\" points=\"" + pts + "\"/>\n";
-    double ly = T + 14 + 18 * double(k);
-    s += "<line x1=\"" + fmt(W - R - 130) + "\" y1=\"" + fmt(ly) + "\" x2=\"" + fmt(W - R - 110) + "\" y2=\"" +
-         fmt(ly) + "\" stroke=\"" + color + "\" stroke-width=\"2\"/>\n<text x=\"" + fmt(W - R - 104) + "\" y=\"" +
+    double ly = T + 8 + 18 * double(k);
+    s += "<line x1=\"" + fmt(W) + "\" y1=\"" + fmt(ly) + "\" x2=\"" + fmt(W + 20) + "\" y2=\"" +
+         fmt(ly) + "\" stroke=\"" + color + "\" stroke-width=\"2\"/>\n<text x=\"" + fmt(W + 26) + "\" y=\"" +
          fmt(ly) + "\" dominant-baseline=\"middle\">" + xml_escape(se.name) + "</text>\n";
   }
   return s + "</svg>\n";
@@ -152,11 +175,11 @@ std::string markdown_table(const std::vector<std::string>& header, const std::ve
 
 std::string html_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
   std::string s = "<table>\n<thead><tr>";
-  for (auto& h : header) s += "<th>" + xml_escape(h) + "</th>";
+  for (auto& h : header) s += "<th>" + markdown_inline_html(h) + "</th>";
   s += "</tr></thead>\n<tbody>\n";
   for (auto& r : rows) {
     s += "<tr>";
-    for (size_t i = 0; i < header.size(); i++) s += "<td>" + xml_escape(i < r.size() ? r[i] : "") + "</td>";
+    for (size_t i = 0; i < header.size(); i++) s += "<td>" + markdown_inline_html(i < r.size() ? r[i] : "") + "</td>";
     s += "</tr>\n";
   }
   return s + "</tbody>\n</table>\n";

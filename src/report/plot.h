@@ -19,7 +19,7 @@ struct Series {
 
 struct PlotOptions {
   std::string title, xlabel, ylabel;
-  int width = 720, height = 420;
+  int width = 720, height = 420;  // of the axes and frame; the legend column widens the picture
   bool log_y = false;  // positive y only; others are skipped
 };
 
@@ -29,10 +29,15 @@ void write_svg_line_plot(const std::string& path, const std::vector<Series>& ser
 // Tick positions covering [lo, hi] with about `target` steps of 1, 2 or 5 × 10^k.
 std::vector<double> nice_ticks(double lo, double hi, int target = 5);
 
+// Generous estimate of the rendered width of `s` (UTF-8) in a sans-serif
+// font of font_px pixels, for laying out text that must not be clipped.
+double text_width(std::string_view s, double font_px);
+
 std::string xml_escape(std::string_view s);  // & < > " ' for SVG and HTML text
+// Cells are Markdown inline text (`code`, **strong**; report/document.h).
 // GitHub-flavoured Markdown table; '|' in cells is escaped.
 std::string markdown_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
-// <table> with <thead>/<tbody>, cells escaped.
+// <table> with <thead>/<tbody>, cells rendered to HTML.
 std::string html_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
 
 }  // namespace solar::report

@@ -71,3 +71,25 @@ TEST(ReportTable, MarkdownAndHtml) {
             "| step | loss |\n| --- | --- |\n| 1 | 3.5 |\n| a\\|b |  |\n");
   EXPECT_EQ(html_table({"x"}, {{"<b>"}}), "<table>\n<thead><tr><th>x</th></tr></thead>\n<tbody>\n<tr><td>&lt;b&gt;</td></tr>\n</tbody>\n</table>\n");
 }
+
+// Legend names are drawn in full in a column right of the frame, and the
+// picture is wide enough for the longest (the pipeline's arms once were cut off).
+TEST(ReportPlot, LegendNamesFitInThePicture) {
+  const std::string longest = "DUS + continued pretraining (12 layers, WWW)";
+  std::string s = svg_line_plot({{"base", {0, 1}, {4, 3}}, {longest, {0, 1}, {4.5, 3.2}}}, {"t", "x", "y"});
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(s, m, std::regex("<svg [^>]*width=\"([0-9.]+)\"[^>]*viewBox=\"0 0 ([0-9.]+) ")));
+  double width = std::stod(m[1]);
+  EXPECT_EQ(std::stod(m[2]), width);
+  ASSERT_TRUE(std::regex_search(s, m, std::regex("<text x=\"([0-9.]+)\"[^>]*>([^<]*WWW\\))</text>")));
+  EXPECT_EQ(m[2].str(), longest);
+  double legend_x = std::stod(m[1]);
+  // DejaVu Sans (Debian's default sans-serif) draws it 285.2 px wide at 12 px (its hmtx advances).
+  EXPECT_GE(width - legend_x, 285.2) << s;
+  // The frame stops left of the legend's lines, so no curve runs under a name.
+  ASSERT_TRUE(std::regex_search(s, m, std::regex("<rect x=\"([0-9.]+)\" y=\"[0-9.]+\" width=\"([0-9.]+)\"")));
+  EXPECT_LT(std::stod(m[1]) + std::stod(m[2]), legend_x - 26);
+  // Wider text is estimated wider, and non-ASCII counts once per character.
+  EXPECT_GT(text_width("WWWW", 12), text_width("iiii", 12));
+  EXPECT_EQ(text_width("\xE2\x88\x92", 12), text_width("W", 12));
+}

@@ -106,6 +106,13 @@ ModelConfig model_config(const TrainConfig& c, const data::ShardInfo& data, Chec
   return mc;
 }
 
+std::string describe(const Schedule& s) {
+  char b[160];
+  std::snprintf(b, sizeof b, "%s over %lld steps (warm-up %lld, peak lr %g, min ratio %g)", s.kind.c_str(),
+                (long long)s.total, (long long)s.warmup, s.lr, s.min_lr_ratio);
+  return b;
+}
+
 struct Run {
   const TrainConfig& c;
   data::Loader& loader;
@@ -128,6 +135,13 @@ struct Run {
                  {"grad_accum", c.grad_accum},
                  {"micro_batches_seen", step * c.grad_accum},  // the data position: the loader needs nothing else
                  {"tokens_seen", step * c.grad_accum * c.batch_size * c.seq_len},
+                 {"max_steps", c.steps},
+                 {"lr_schedule", c.lr_schedule},
+                 {"warmup_steps", c.warmup_steps},
+                 {"learning_rate", c.lr},
+                 {"min_lr_ratio", c.min_lr_ratio},
+                 {"precision", precision_name(c.precision)},
+                 {"cpu", kernels::cpu_summary()},
                  {"log_history", train_hist},
                  {"eval_history", val_hist}};
       write_file_atomic(join_path(tmp, "trainer_state.json"), st.dump(1));
@@ -164,6 +178,16 @@ struct Run {
 
 }  // namespace
 
+kernels::Precision parse_precision(const std::string& s, const std::string& flag) {
+  if (s == "f32") return kernels::Precision::F32;
+  if (s == "bf16") return kernels::Precision::BF16;
+  if (s != "auto") fail(flag, "", "expected bf16, f32 or auto, got '" + s + "'");
+  const auto& cpu = kernels::cpu();
+  return cpu.avx512_bf16 || cpu.amx_bf16 ? kernels::Precision::BF16 : kernels::Precision::F32;
+}
+
+const char* precision_name(kernels::Precision p) { return p == kernels::Precision::F32 ? "f32" : "bf16"; }
+
 std::string latest_checkpoint(const std::string& dir) {
   auto all = checkpoints(dir);
   return all.empty() ? "" : all.back().second;
@@ -191,6 +215,19 @@ void run_training(const TrainConfig& c) {
     fail(c.output_dir, "", "already holds " + base_name(ck) + " (pass --resume to continue it, or another --output-dir)");
   if (c.resume && ck.empty())
     std::fprintf(stderr, "solar train: --resume: no checkpoint in %s yet, starting from step 0\n", c.output_dir.c_str());
+  json st;
+  if (!ck.empty()) {
+    st = json::parse(read_file(join_path(ck, "trainer_state.json")), nullptr, false);
+    if (!st.is_object() || !st.contains("global_step") || !st["global_step"].is_number_integer())
+      fail(join_path(ck, "trainer_state.json"), "global_step", "expected a trainer state written by solar train");
+    int64_t at = st["global_step"].get<int64_t>();
+    // Like a finished HF Trainer run: nothing to train, and the outputs stay as they are.
+    if (at >= c.steps && path_exists(join_path(c.output_dir, "final/config.json"))) {
+      std::fprintf(stderr, "solar train: %s is already finished at step %lld (--steps %lld); nothing to do\n",
+                   c.output_dir.c_str(), (long long)at, (long long)c.steps);
+      return;
+    }
+  }
   // Leftovers of a killed run are never complete checkpoints.
   std::error_code ec;
   for (auto& e : fs::directory_iterator(c.output_dir, ec)) {
@@ -217,9 +254,6 @@ void run_training(const TrainConfig& c) {
   std::string metrics_path = join_path(c.output_dir, "metrics.jsonl");
   if (!ck.empty()) {
     opt.load(join_path(ck, "optimizer.bin"));
-    auto st = json::parse(read_file(join_path(ck, "trainer_state.json")), nullptr, false);
-    if (!st.is_object() || !st.contains("global_step"))
-      fail(join_path(ck, "trainer_state.json"), "global_step", "expected a trainer state written by solar train");
     step = st["global_step"].get<int64_t>();
     run.train_hist = st.value("log_history", json::array());
     run.val_hist = st.value("eval_history", json::array());
@@ -233,8 +267,33 @@ void run_training(const TrainConfig& c) {
       if (j.value("step", int64_t(0)) <= step) kept += j.dump() + "\n";
     write_file_atomic(metrics_path, kept);
     std::fprintf(stderr, "solar train: resuming from %s (step %lld)\n", ck.c_str(), (long long)step);
+    if (st.contains("max_steps")) {
+      Schedule old{st.value("lr_schedule", sched.kind), st.value("warmup_steps", sched.warmup),
+                   st.value("max_steps", sched.total), st.value("learning_rate", sched.lr),
+                   st.value("min_lr_ratio", sched.min_lr_ratio)};
+      if (describe(old) != describe(sched))
+        std::fprintf(stderr,
+                     "solar train: the learning-rate schedule changes at step %lld: %s was planned as %s, now %s; "
+                     "the next step's lr is %.3g (the old plan: %.3g) and follows the new schedule from there\n",
+                     (long long)step, base_name(ck).c_str(), describe(old).c_str(), describe(sched).c_str(),
+                     sched.at(step), old.at(step));
+    }
   }
+  if (step >= c.steps)
+    std::fprintf(stderr, "solar train: %s is at step %lld of %lld: nothing to train; writing %s\n",
+                 base_name(ck).c_str(), (long long)step, (long long)c.steps, join_path(c.output_dir, "final").c_str());
   MetricsLog metrics(metrics_path, !ck.empty());
+  const std::string cpu = kernels::cpu_summary();
+  const int threads = omp_get_max_threads();
+  std::fprintf(stderr, "solar train: precision %s, threads %d, CPU %s\n", precision_name(c.precision), threads,
+               cpu.c_str());
+  metrics.write({{"event", "start"},
+                 {"step", step},
+                 {"max_steps", c.steps},
+                 {"precision", precision_name(c.precision)},
+                 {"threads", threads},
+                 {"cpu", cpu},
+                 {"resumed_from", ck.empty() ? json(nullptr) : json(base_name(ck))}});
 
   const int B = c.batch_size, T = c.seq_len;
   std::vector<int32_t> buf(size_t(B) * (T + 1));
@@ -291,7 +350,8 @@ void run_training(const TrainConfig& c) {
     if (eval_on && ((c.eval_every > 0 && done % c.eval_every == 0) || done == c.steps)) eval_now(done);
     if (c.save_every > 0 && done % c.save_every == 0) run.save(done);
   }
-  if (!c.quiet) bar.finish(double(c.steps - start) * c.grad_accum * B * T);
+  if (!c.quiet && start < c.steps) bar.finish(double(c.steps - start) * c.grad_accum * B * T);
+  if (c.save_every > 0 && start < c.steps && c.steps % c.save_every != 0) run.save(c.steps);
   run.plot();
   write_hf(join_path(c.output_dir, "final"), model.config(), model.views(), run.hf);
 }

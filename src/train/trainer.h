@@ -10,11 +10,18 @@
 //   loss.svg                 train and val loss, redrawn at each eval
 //   checkpoint-STEP/         HF folder + optimizer.bin + trainer_state.json,
 //                            built as .checkpoint-STEP.tmp-PID and renamed, so
-//                            a folder with this name is always complete
+//                            a folder with this name is always complete; one
+//                            is also saved at the last step, so a finished run
+//                            is recognised and can be extended exactly
 //   final/                   HF folder of the last weights
+// metrics.jsonl also gets {"event":"start",…} with the precision, CPU and
+// threads each time a run starts or resumes: results depend on them.
 // Resume reloads the newest checkpoint (weights, AdamW moments, step) and,
 // because batches depend only on (seed, step), continues bit for bit as if
 // never stopped — with f32 checkpoints (--save-dtype f32, the default).
+// A --steps (or other schedule setting) unlike the checkpoint's is followed
+// from the resume point on, and said so; resuming a run that has reached
+// --steps and written final/ does nothing and says so.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -43,6 +50,11 @@ struct TrainConfig {
   bool resume = false;
   bool quiet = false;  // no progress bar
 };
+
+// "bf16", "f32" or "auto": bf16 where the CPU has AVX512-BF16 or AMX (native
+// bf16 GEMMs), else f32 (emulated bf16 is slower than f32).
+kernels::Precision parse_precision(const std::string& s, const std::string& flag = "--precision");
+const char* precision_name(kernels::Precision p);
 
 // Throws solar::Error with one clear line on bad configuration or data, and
 // "step N: loss is NaN" (last good checkpoint kept) when training diverges.

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "core/error.h"
@@ -258,5 +259,82 @@ TEST(TrainerValidate, BadConfigsFailFastWithOneClearLine) {
   make_dirs(small);
   data::write_shard(join_path(small, "train-00000.bin"), {512, 1, 2}, std::vector<uint32_t>(10, 5));
   expect([&](TrainConfig& c) { c.data_dir = small; }, "corpus too small");
+  fs::remove_all(root);
+}
+
+// Every start is logged with what the losses depend on, and checkpoints keep
+// the plan (max_steps, schedule) a resume compares against.
+TEST(TrainerResume, RecordsPrecisionCpuAndPlan) {
+  std::string root = temp_dir("trainer_test_record");
+  ThreeSteps t = train_three_steps(root);
+  auto m = read_metrics(join_path(t.c.output_dir, "metrics.jsonl"));
+  ASSERT_FALSE(m.empty());
+  EXPECT_EQ(m[0].value("event", ""), "start");
+  EXPECT_EQ(m[0].value("precision", ""), "f32");
+  EXPECT_EQ(m[0].value("threads", 0), 1);
+  EXPECT_EQ(m[0].value("cpu", ""), kernels::cpu_summary());
+  auto st = nlohmann::json::parse(read_file(join_path(t.ck, "trainer_state.json")));
+  EXPECT_EQ(st["max_steps"], 3);
+  EXPECT_EQ(st["precision"], "f32");
+  EXPECT_EQ(st["lr_schedule"], "cosine");
+  fs::remove_all(root);
+}
+
+// Resuming a finished run (like HF Trainer's) trains nothing, says so, exits 0
+// and leaves every output as it was.
+TEST(TrainerResume, FinishedRunIsLeftAlone) {
+  std::string root = temp_dir("trainer_test_finished");
+  make_data(root);
+  make_config(root);
+  TrainConfig c = base(root);
+  c.steps = 7;  // not a multiple of save_every 3: the last step is saved anyway
+  train::run_training(c);
+  EXPECT_EQ(train::latest_checkpoint(c.output_dir), join_path(c.output_dir, "checkpoint-7"));
+  auto snapshot = [&] {
+    std::map<std::string, std::pair<std::string, fs::file_time_type>> files;
+    for (auto& e : fs::recursive_directory_iterator(c.output_dir))
+      if (e.is_regular_file()) files[e.path().string()] = {read_file(e.path().string()), e.last_write_time()};
+    return files;
+  };
+  auto before = snapshot();
+  auto args = cli_args(c);
+  args.push_back("--resume");
+  ASSERT_EQ(wait_exit(spawn(args, join_path(root, "log"))), 0) << read_file(join_path(root, "log"));
+  std::string log = read_file(join_path(root, "log"));
+  EXPECT_NE(log.find("already finished at step 7"), std::string::npos) << log;
+  EXPECT_NE(log.find("nothing to do"), std::string::npos) << log;
+  EXPECT_EQ(log.find("resuming"), std::string::npos) << log;
+  EXPECT_TRUE(snapshot() == before);
+  fs::remove_all(root);
+}
+
+// A --steps unlike the checkpoint's plan reshapes the schedule from the resume
+// point: said, with old and new totals and the next lr; the same plan is not
+// mentioned (here: a run killed between its last checkpoint and final/).
+TEST(TrainerResume, ChangedStepsSayTheScheduleChanges) {
+  std::string root = temp_dir("trainer_test_reshape");
+  ThreeSteps t = train_three_steps(root);
+  TrainConfig same = t.c;
+  same.output_dir = join_path(root, "same");
+  fs::copy(t.c.output_dir, same.output_dir, fs::copy_options::recursive);
+  fs::remove_all(join_path(same.output_dir, "final"));
+  auto args = cli_args(same);
+  args.push_back("--resume");
+  ASSERT_EQ(wait_exit(spawn(args, join_path(root, "log1"))), 0) << read_file(join_path(root, "log1"));
+  std::string log = read_file(join_path(root, "log1"));
+  EXPECT_EQ(log.find("schedule changes"), std::string::npos) << log;
+  EXPECT_NE(log.find("nothing to train"), std::string::npos) << log;
+  EXPECT_EQ(read_file(join_path(same.output_dir, "final/model.safetensors")),
+            read_file(join_path(t.c.output_dir, "final/model.safetensors")));
+
+  t.c.steps = 6;
+  args = cli_args(t.c);
+  args.push_back("--resume");
+  ASSERT_EQ(wait_exit(spawn(args, join_path(root, "log2"))), 0) << read_file(join_path(root, "log2"));
+  log = read_file(join_path(root, "log2"));
+  EXPECT_NE(log.find("the learning-rate schedule changes at step 3"), std::string::npos) << log;
+  EXPECT_NE(log.find("planned as cosine over 3 steps"), std::string::npos) << log;
+  EXPECT_NE(log.find("now cosine over 6 steps"), std::string::npos) << log;
+  EXPECT_EQ(losses(t.c.output_dir, "loss").size(), 6u);
   fs::remove_all(root);
 }
