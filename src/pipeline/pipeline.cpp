@@ -206,7 +206,8 @@ static std::string fmt(const char* f, double v) {
 void run_pipeline(const PipelineConfig& p, const std::string& exe) {
   auto t_start = Clock::now();
   const std::string precision = train::precision_name(train::parse_precision(p.precision));
-  if (p.drop <= 0 || p.drop >= p.layers) fail("--drop", "", "expected 0 < m < n (n = --layers)");
+  if (p.drop <= 0 || 2 * p.drop >= p.layers)
+    fail("--drop", "", "expected 0 < m < n/2 (n = --layers), so that the up-scaled 2(n-m) layers are deeper than n");
   const bool default_corpus = p.corpus == PipelineConfig{}.corpus;
   const auto corpus = std::filesystem::absolute(p.corpus).lexically_normal().string();
   const size_t corpus_n = corpus_files(p.corpus, default_corpus).size();

@@ -29,7 +29,7 @@ namespace {
 // Checks every number before anything is loaded: a typo fails in milliseconds.
 void validate(const TrainConfig& c) {
   if (c.data_dir.empty()) fail("--data", "", "expected the folder written by `solar tokenize`");
-  if (c.output_dir.empty()) fail("--output-dir", "", "expected a folder for checkpoints and metrics");
+  if (c.output_dir.empty()) fail("--output", "", "expected a folder for checkpoints and metrics");
   int sources = !c.preset.empty() + !c.config_file.empty() + !c.init_from.empty();
   if (sources != 1)
     fail("--preset/--config/--init-from", "", "expected exactly one model source, got " + std::to_string(sources));
@@ -212,7 +212,7 @@ void run_training(const TrainConfig& c) {
   make_dirs(c.output_dir);
   std::string ck = latest_checkpoint(c.output_dir);
   if (!c.resume && !ck.empty())
-    fail(c.output_dir, "", "already holds " + base_name(ck) + " (pass --resume to continue it, or another --output-dir)");
+    fail(c.output_dir, "", "already holds " + base_name(ck) + " (pass --resume to continue it, or another -o/--output)");
   if (c.resume && ck.empty())
     std::fprintf(stderr, "solar train: --resume: no checkpoint in %s yet, starting from step 0\n", c.output_dir.c_str());
   json st;
