@@ -2,6 +2,8 @@
 #include <cpuid.h>
 #include <omp.h>
 
+#include <algorithm>
+
 #ifdef __linux__
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -108,7 +110,10 @@ Dispatch& dispatch() {
                                                                        : Isa::Scalar;
     // Without avx512_bf16/AMX oneDNN emulates bf16 matmul at ~1/4 of its f32
     // speed, so BF16 weights are widened per block and run through f32 instead.
-    return Dispatch{isa, f.avx512_bf16 || f.amx_bf16, 8};  // bench: GEMV beats oneDNN up to M≈8
+    // Asking oneDNN, not cpu(), follows ONEDNN_MAX_CPU_ISA (tests lower it).
+    const auto dnnl = dnnl_isas();
+    const bool bf16 = std::find(dnnl.begin(), dnnl.end(), "AVX512_CORE_BF16") != dnnl.end();
+    return Dispatch{isa, bf16, 8};  // bench: GEMV beats oneDNN up to M≈8
   }();
   return d;
 }

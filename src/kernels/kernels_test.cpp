@@ -2,8 +2,11 @@
 // dispatch path this machine can run.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -12,6 +15,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "kernels/kernels.h"
 #include "kernels/kernels_impl.h"
 
@@ -47,6 +51,12 @@ std::vector<Isa> isas() {
   return v;
 }
 
+// oneDNN 2.6 has bf16 matmul from AVX-512 on (emulated without AVX512-BF16).
+bool dnnl_has_bf16() {
+  const auto l = detail::dnnl_isas();
+  return std::find(l.begin(), l.end(), "AVX512_CORE") != l.end();
+}
+
 // Error bound of an f32 dot product relative to mag = Σ|x·w| (plus rounding
 // of |y|); `rel` is 1e-5 for f32 inputs, larger where x is rounded to bf16.
 void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::vector<float>& mag,
@@ -80,6 +90,31 @@ TEST(KernelsCpu, DescribeMatchesProcCpuinfo) {
   EXPECT_EQ(f.avx512vl, flags.count("avx512vl") == 1);
   EXPECT_EQ(f.avx512_bf16, flags.count("avx512_bf16") == 1);
   EXPECT_TRUE(!f.amx_bf16 || flags.count("amx_bf16"));
+}
+
+// oneDNN picks its own kernels by instruction set: the linear and gemm tests
+// run again at each level this CPU has (AVX2, AVX-512, AVX512-BF16, AMX), in
+// a child process, since ONEDNN_MAX_CPU_ISA only takes effect before oneDNN's
+// first use.
+TEST(KernelsDispatch, EveryOneDnnIsaLevel) {
+  if (std::getenv("ONEDNN_MAX_CPU_ISA")) GTEST_SKIP() << "already capped";
+  const auto levels = detail::dnnl_isas();
+  if (levels.empty()) GTEST_SKIP() << "oneDNN runs below AVX2 here";
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  for (const std::string& level : levels) {
+    const std::string log = testing::TempDir() + "kernels_isa_" + level + ".log";
+    const std::string cmd = "ONEDNN_MAX_CPU_ISA=" + level + " '" + self +
+                            "' --gtest_filter='KernelsLinear.*:KernelsGemm.*:KernelsCpu.OneDnnHonoursIsaCap' > " + log +
+                            " 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << level << ":\n" << read_file(log);
+  }
+}
+
+TEST(KernelsCpu, OneDnnHonoursIsaCap) {
+  const char* cap = std::getenv("ONEDNN_MAX_CPU_ISA");
+  if (!cap) GTEST_SKIP() << "run by KernelsDispatch.EveryOneDnnIsaLevel";
+  ASSERT_FALSE(detail::dnnl_isas().empty());
+  EXPECT_EQ(detail::dnnl_isas().back(), cap);
 }
 
 TEST(KernelsCpu, SetNumThreads) {
@@ -146,7 +181,7 @@ TEST(KernelsLinear, MatchesReferenceEverywhere) {
         detail::dispatch().gemv_max_m = 0;  // oneDNN for every M
         detail::dispatch().dnnl_bf16 = false;
         check("dnnl/f32", 1e-5f);
-        if (t == DType::BF16) {  // x rounded to bf16: relative error 2^-8 per product
+        if (t == DType::BF16 && dnnl_has_bf16()) {  // x rounded to bf16: relative error 2^-8 per product
           detail::dispatch().dnnl_bf16 = true;
           check("dnnl/bf16", 8e-3f);
         }
@@ -211,7 +246,7 @@ TEST(KernelsGemm, MatchesReferenceAllTransposes) {
   const int64_t M = 37, N = 53, K = 71, pad = 5;
   for (Precision p : {Precision::F32, Precision::BF16})
     for (bool dnnl_bf16 : {false, true}) {
-      if (p == Precision::F32 && dnnl_bf16) continue;
+      if ((p == Precision::F32 || !dnnl_has_bf16()) && dnnl_bf16) continue;
       detail::dispatch().dnnl_bf16 = dnnl_bf16;
       for (int tA = 0; tA < 2; ++tA)
         for (int tB = 0; tB < 2; ++tB)

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <string>
 #include <vector>
 
 #include "core/error.h"
@@ -117,6 +118,19 @@ void pack_bf16(const float* src, int64_t ld, int64_t rows, int64_t cols, uint16_
 }  // namespace
 
 namespace detail {
+
+std::vector<std::string> dnnl_isas() {
+  using I = dnnl::cpu_isa;
+  const std::pair<I, const char*> levels[] = {
+      {I::avx2, "AVX2"}, {I::avx512_core, "AVX512_CORE"}, {I::avx512_core_bf16, "AVX512_CORE_BF16"},
+      {I::avx512_core_amx, "AVX512_CORE_AMX"}};
+  // Each level's bits include those of the levels below it.
+  const int have = int(dnnl::get_effective_cpu_isa());
+  std::vector<std::string> out;
+  for (const auto& [isa, name] : levels)
+    if ((have & int(isa)) == int(isa)) out.push_back(name);
+  return out;
+}
 
 void linear_dnnl(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y, bool acc) {
   const float beta = acc ? 1.f : 0.f;
