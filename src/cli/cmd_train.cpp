@@ -36,7 +36,7 @@ int run(const std::vector<std::string>& argv) {
   auto& limit = a.integer("--save-total-limit", d.save_total_limit, "checkpoints to keep (0: all)");
   auto& save_dtype = a.str("--save-dtype", "TYPE", "f32, bf16 or f16 (resume is exact with f32)", d.save_dtype);
   auto& precision = a.str("--precision", "P",
-      "GEMM precision: bf16, f32, or auto (bf16 where the CPU has AVX512-BF16/AMX, else f32: emulated bf16 is slower)",
+      "GEMM precision: bf16, f32, or auto (the faster: bf16 where the CPU has AVX512-BF16/AMX, else f32)",
       "auto");
   auto& resume = a.flag("--resume", "continue from the newest checkpoint in the output folder");
   auto& quiet = a.flag("-q,--quiet", "no progress bar");
@@ -44,8 +44,6 @@ int run(const std::vector<std::string>& argv) {
 
   if (precision != "bf16" && precision != "f32" && precision != "auto")
     solar::fail("--precision", "", "expected bf16, f32 or auto, got '" + precision + "'");
-  const auto& cpu = solar::kernels::cpu();
-  if (precision == "auto") precision = (cpu.avx512_bf16 || cpu.amx_bf16) ? "bf16" : "f32";
   solar::cli::check_range("--seed", double(seed), 0, 9.2e18);
   solar::train::TrainConfig c;
   c.data_dir = data, c.output_dir = out;
@@ -63,7 +61,8 @@ int run(const std::vector<std::string>& argv) {
   c.threads = as_int("--threads", threads);
   c.eval_every = eval_every, c.eval_batches = eval_batches;
   c.save_every = save_every, c.save_total_limit = limit, c.save_dtype = save_dtype;
-  c.precision = precision == "f32" ? solar::kernels::Precision::F32 : solar::kernels::Precision::BF16;
+  if (precision != "auto")  // auto keeps TrainConfig's default, the faster precision
+    c.precision = precision == "f32" ? solar::kernels::Precision::F32 : solar::kernels::Precision::BF16;
   c.resume = resume, c.quiet = quiet;
   solar::train::run_training(c);
   return 0;

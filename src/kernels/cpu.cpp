@@ -92,6 +92,8 @@ const CpuFeatures& cpu() {
 void set_num_threads(int n) { omp_set_num_threads(n > 0 ? n : omp_get_num_procs()); }
 int num_threads() { return omp_get_max_threads(); }
 
+Precision fastest_precision() { return detail::dispatch().dnnl_bf16 ? Precision::BF16 : Precision::F32; }
+
 namespace detail {
 
 const char* isa_name(Isa i) {
