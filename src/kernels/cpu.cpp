@@ -1,6 +1,7 @@
 // CPU feature detection (CPUID + XGETBV) and the thread count.
 #include <cpuid.h>
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
 
@@ -32,8 +33,19 @@ bool request_amx() {
 #endif
 }
 
+std::string brand() {
+  unsigned r[12] = {};
+  if (__get_cpuid_max(0x80000000, nullptr) < 0x80000004) return "unknown CPU";
+  for (unsigned i = 0; i < 3; ++i) __get_cpuid(0x80000002 + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);
+  std::string s(reinterpret_cast<const char*>(r), sizeof r);
+  s = s.substr(0, s.find('\0'));
+  const size_t lo = s.find_first_not_of(' '), hi = s.find_last_not_of(' ');
+  return lo == std::string::npos ? "unknown CPU" : s.substr(lo, hi - lo + 1);
+}
+
 CpuFeatures detect() {
   CpuFeatures f;
+  f.model = brand();
   unsigned a, b, c, d;
   if (!__get_cpuid_count(1, 0, &a, &b, &c, &d)) return f;
   bool osxsave = c & (1u << 27), avx = c & (1u << 28);
@@ -87,6 +99,19 @@ std::string CpuFeatures::describe() const {
 const CpuFeatures& cpu() {
   static const CpuFeatures f = detect();
   return f;
+}
+
+std::string cpu_report() {
+  const CpuFeatures& f = cpu();
+  const detail::Dispatch& d = detail::dispatch();
+  const auto dnnl = detail::dnnl_isas();
+  const dnnl_version_t* v = dnnl_version();
+  return "cpu: " + f.model + " (" + std::to_string(omp_get_num_procs()) + " logical CPUs); detected: " +
+         f.describe() + "\nused: gemv " + detail::isa_name(d.isa) + ", element-wise " +
+         (d.isa == detail::Isa::Avx512 ? "avx512" : "portable") + ", bf16 GEMMs " +
+         (d.dnnl_bf16 ? "native in oneDNN" : "widened to f32") + ", oneDNN " + std::to_string(v->major) + "." +
+         std::to_string(v->minor) + "." + std::to_string(v->patch) + " at " +
+         (dnnl.empty() ? std::string("below AVX2") : dnnl.back());
 }
 
 void set_num_threads(int n) { omp_set_num_threads(n > 0 ? n : omp_get_num_procs()); }

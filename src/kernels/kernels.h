@@ -13,12 +13,17 @@
 namespace solar::kernels {
 
 struct CpuFeatures {
+  std::string model;  // CPUID brand string, "AMD EPYC 9654 96-Core Processor"
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512_bf16 = false;
   bool amx_tile = false, amx_bf16 = false;  // usable: XCR0 + arch_prctl permission granted
   std::string describe() const;            // "avx2 fma f16c avx512f … amx_bf16"
 };
 const CpuFeatures& cpu();
+// Benchmarks print this first: the CPU model and the instruction sets found,
+// then those the kernels use (GEMV and element-wise ISA, BF16 GEMMs native
+// or widened to F32, oneDNN's version and ISA level). Two lines.
+std::string cpu_report();
 
 void set_num_threads(int n);  // <= 0: all cores
 int num_threads();

@@ -92,6 +92,14 @@ TEST(KernelsCpu, DescribeMatchesProcCpuinfo) {
   EXPECT_TRUE(!f.amx_bf16 || flags.count("amx_bf16"));
 }
 
+TEST(KernelsCpu, ReportNamesModelAndPaths) {
+  EXPECT_FALSE(cpu().model.empty());
+  const std::string r = cpu_report();
+  EXPECT_NE(r.find(cpu().model), std::string::npos) << r;
+  EXPECT_NE(r.find(cpu().describe()), std::string::npos) << r;
+  EXPECT_NE(r.find(std::string("gemv ") + detail::isa_name(detail::dispatch().isa)), std::string::npos) << r;
+}
+
 // oneDNN picks its own kernels by instruction set: the linear and gemm tests
 // run again at each level this CPU has (AVX2, AVX-512, AVX512-BF16, AMX), in
 // a child process, since ONEDNN_MAX_CPU_ISA only takes effect before oneDNN's
