@@ -41,8 +41,8 @@ enum class Precision { F32, BF16 };
 
 // The faster of the two for training, both bit-reproducible for a fixed
 // thread count: BF16 where oneDNN runs it on BF16 hardware (AVX512-BF16,
-// AMX; Zen 4, 50m preset, 2 threads: 1.5x F32), else F32 (emulated BF16 is
-// slower than F32).
+// AMX; Zen 4, 50m preset: 1.5x the F32 tokens/s), else F32 (emulated BF16
+// is slower than F32).
 Precision fastest_precision();
 
 // C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C, all row-major f32 with
