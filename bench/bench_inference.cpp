@@ -98,11 +98,11 @@ int main(int argc, char** argv) {
   }
   Model m(ck);
   const double params = double(c.num_parameters()), wbytes = double(m.weight_bytes_per_token());
-  std::printf("# bench_inference: preset %s (%.3fB params, d=%d, ff=%d, L=%d, heads %d/%d, vocab %d), %s weights, "
-              "%.2f GB read per decoded token; cpu: %s; init %.1f s\n",
-              preset.c_str(), params / 1e9, c.hidden_size, c.intermediate_size, c.num_hidden_layers,
-              c.num_attention_heads, c.num_key_value_heads, c.vocab_size, dts.c_str(), wbytes / 1e9,
-              kernels::cpu().describe().c_str(), secs(t0));
+  std::printf("%s\n# bench_inference: preset %s (%.3fB params, d=%d, ff=%d, L=%d, heads %d/%d, vocab %d), %s weights, "
+              "%.2f GB read per decoded token; init %.1f s\n",
+              kernels::cpu_report().c_str(), preset.c_str(), params / 1e9, c.hidden_size, c.intermediate_size,
+              c.num_hidden_layers, c.num_attention_heads, c.num_key_value_heads, c.vocab_size, dts.c_str(),
+              wbytes / 1e9, secs(t0));
   std::printf("%-8s %10s %12s %12s %10s | %12s %12s %10s %10s %10s\n", "threads", "mem GB/s", "decode tok/s",
               "limit tok/s", "of limit", "prefill t/s", "GFLOP/s", "bf16 peak", "f32 peak", "of peak");
   for (int th : threads) {

@@ -151,11 +151,7 @@ double dnnl_peak(int64_t n, dnnl::memory::data_type dt, double budget) {
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
   const double budget = quick ? 0.2 : 1.0;
-  std::printf("cpu: %s | gemv: %s | bf16 matmul via oneDNN: %s | oneDNN %d.%d.%d (cpu runtime %s)\n",
-              cpu().describe().c_str(), detail::isa_name(detail::dispatch().isa),
-              detail::dispatch().dnnl_bf16 ? "yes" : "no (widen to f32)", dnnl_version()->major,
-              dnnl_version()->minor, dnnl_version()->patch,
-              dnnl_version()->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other");
+  std::printf("%s\n", cpu_report().c_str());
   std::printf("%-6s %-40s %2s %10s %-8s %8s\n", "bench", "case", "t", "value", "unit", "ratio");
 
   std::vector<float> big(size_t(quick ? 64 : 256) << 20);  // 1 GiB of f32 (256 MiB --quick)

@@ -12,6 +12,7 @@
 //         times are the fastest of --steps (after a warm-up step), for solar
 //         and PyTorch alike: the vCPUs here share their cores with neighbours,
 //         and the fastest step is the one least disturbed.
+// Both precisions where the CPU has BF16 hardware (--precision auto), else f32.
 // When `import torch` works, bench/train_torch.py trains the same shape,
 // batch, sequence and threads, eager FP32 and BF16 autocast; the faster of the
 // two is its "fastest CPU configuration", and ratio = solar / that.
@@ -107,23 +108,26 @@ int main(int argc, char** argv) {
       return a == "-h" || a == "--help" ? 0 : 1;
     }
   }
-  if (precision == "auto")  // as `solar train`: bf16 only where the CPU runs it natively
-    precision = kernels::cpu().avx512_bf16 || kernels::cpu().amx_bf16 ? "bf16" : "f32";
-  const bool bf16 = precision == "bf16";
-  const auto prec = bf16 ? kernels::Precision::BF16 : kernels::Precision::F32;
-  std::printf("cpu: %s\nFLOPs/token = 6*P_matmul + 12*L*T*d; MFU against kernels::gemm %s peak (1536^3)\n",
-              kernels::cpu().describe().c_str(), precision.c_str());
+  using kernels::Precision;
+  // auto: both where the CPU has BF16 hardware (`solar train` picks the faster), else f32 (bf16 is emulated)
+  std::vector<Precision> precs;
+  if (precision != "bf16") precs.push_back(Precision::F32);
+  if (precision == "bf16" || (precision == "auto" && kernels::fastest_precision() == Precision::BF16))
+    precs.push_back(Precision::BF16);
+  auto name_of = [](Precision p) { return p == Precision::BF16 ? "bf16" : "f32"; };
+  std::printf("%s\nFLOPs/token = 6*P_matmul + 12*L*T*d; MFU against the kernels::gemm peak of the row's precision "
+              "(1536^3); solar train --precision auto: %s\n",
+              kernels::cpu_report().c_str(), name_of(kernels::fastest_precision()));
   for (const auto& ts : split(threads_s)) {
     int t = std::atoi(ts.c_str());
     double pb = gemm_peak_gflops(kernels::Precision::BF16, t), pf = gemm_peak_gflops(kernels::Precision::F32, t);
     std::printf("gemm peak, %d thread(s): BF16 %.1f GFLOP/s, F32 %.1f GFLOP/s\n", t, pb, pf);
   }
-  std::printf("%-6s %6s %4s %5s %3s %8s %9s %8s %8s %6s %10s %5s %6s\n", "preset", "params", "seq", "batch", "thr",
-              "step_s", "tok/s", "GFLOP/s", "peak", "MFU", "torch_tok/s", "mode", "ratio");
+  std::printf("%-6s %6s %4s %5s %3s %4s %8s %9s %8s %8s %6s %10s %5s %6s\n", "preset", "params", "seq", "batch",
+              "thr", "prec", "step_s", "tok/s", "GFLOP/s", "peak", "MFU", "torch_tok/s", "mode", "ratio");
   for (const auto& name : split(presets)) {
     ModelConfig c = preset_config(name);
     train::Model m = train::Model::init(c, 1);
-    m.set_options({prec, false});
     train::AdamW opt(m, {});
     for (const auto& ss : split(seqs)) {
       const int T = std::atoi(ss.c_str()), B = std::max(1, tokens / T);
@@ -132,19 +136,6 @@ int main(int argc, char** argv) {
       for (auto& x : batch) x = int32_t(rng() % c.vocab_size);
       for (const auto& ts : split(threads_s)) {
         const int t = std::atoi(ts.c_str());
-        const double pk = gemm_peak_gflops(prec, t);
-        kernels::set_num_threads(t);
-        m.zero_grad();
-        m.forward_backward(batch.data(), B, T);  // warm up: arena, oneDNN primitives
-        std::vector<double> times;
-        for (int s = 0; s < steps; ++s) {
-          auto t0 = Clock::now();
-          m.zero_grad();
-          m.forward_backward(batch.data(), B, T);
-          opt.step(1e-4f);
-          times.push_back(secs(t0));
-        }
-        const double step_s = *std::min_element(times.begin(), times.end()), tps = B * T / step_s, gflops = flops_per_token(c, T) * tps / 1e9;
         double ttps = 0;
         const char* mode = "-";
         if (torch) {
@@ -152,10 +143,27 @@ int main(int argc, char** argv) {
           ttps = std::max(f32, b16);
           mode = ttps <= 0 ? "-" : f32 >= b16 ? "f32" : "bf16";
         }
-        std::printf("%-6s %5.1fM %4d %5d %3d %8.3f %9.0f %8.1f %8.1f %5.1f%% %10.0f %5s %6s\n", name.c_str(),
-                    c.num_parameters() / 1e6, T, B, t, step_s, tps, gflops, pk, 100 * gflops / pk, ttps, mode,
-                    ttps > 0 ? (std::to_string(tps / ttps).substr(0, 4) + "x").c_str() : "-");
-        std::fflush(stdout);
+        for (Precision prec : precs) {
+          const double pk = gemm_peak_gflops(prec, t);
+          kernels::set_num_threads(t);
+          m.set_options({prec, false});
+          m.zero_grad();
+          m.forward_backward(batch.data(), B, T);  // warm up: arena, oneDNN primitives
+          std::vector<double> times;
+          for (int s = 0; s < steps; ++s) {
+            auto t0 = Clock::now();
+            m.zero_grad();
+            m.forward_backward(batch.data(), B, T);
+            opt.step(1e-4f);
+            times.push_back(secs(t0));
+          }
+          const double step_s = *std::min_element(times.begin(), times.end()), tps = B * T / step_s,
+                       gflops = flops_per_token(c, T) * tps / 1e9;
+          std::printf("%-6s %5.1fM %4d %5d %3d %4s %8.3f %9.0f %8.1f %8.1f %5.1f%% %10.0f %5s %6s\n", name.c_str(),
+                      c.num_parameters() / 1e6, T, B, t, name_of(prec), step_s, tps, gflops, pk, 100 * gflops / pk,
+                      ttps, mode, ttps > 0 ? (std::to_string(tps / ttps).substr(0, 4) + "x").c_str() : "-");
+          std::fflush(stdout);
+        }
       }
     }
   }

@@ -27,6 +27,7 @@
 
 #include "core/fs.h"
 #include "formats/hf.h"
+#include "kernels/kernels.h"
 #include "model/checkpoint.h"
 
 using namespace solar;
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  std::printf("%s\n", kernels::cpu_report().c_str());
   std::string src = dir + "/source", out = dir + "/up48", cp1 = dir + "/cp_all", cp2 = dir + "/cp_extra";
   remove_all(dir);
   make_dirs(dir);

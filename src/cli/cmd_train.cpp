@@ -36,7 +36,7 @@ int run(const std::vector<std::string>& argv) {
   auto& limit = a.integer("--save-total-limit", d.save_total_limit, "checkpoints to keep (0: all)");
   auto& save_dtype = a.str("--save-dtype", "TYPE", "f32, bf16 or f16 (resume is exact with f32)", d.save_dtype);
   auto& precision = a.str("--precision", "P",
-      "GEMM precision: bf16, f32, or auto (bf16 where the CPU has AVX512-BF16/AMX, else f32: emulated bf16 is slower)",
+      "GEMM precision: bf16, f32, or auto (the faster: bf16 where the CPU has AVX512-BF16/AMX, else f32)",
       "auto");
   auto& resume = a.flag("--resume", "continue from the newest checkpoint in the output folder");
   auto& quiet = a.flag("-q,--quiet", "no progress bar");

@@ -1,6 +1,9 @@
 // CPU feature detection (CPUID + XGETBV) and the thread count.
 #include <cpuid.h>
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
+
+#include <algorithm>
 
 #include <cstring>
 
@@ -32,8 +35,19 @@ bool request_amx() {
 #endif
 }
 
+std::string brand() {
+  unsigned r[12] = {};
+  if (__get_cpuid_max(0x80000000, nullptr) < 0x80000004) return "unknown CPU";
+  for (unsigned i = 0; i < 3; ++i) __get_cpuid(0x80000002 + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);
+  std::string s(reinterpret_cast<const char*>(r), sizeof r);
+  s = s.substr(0, s.find('\0'));
+  const size_t lo = s.find_first_not_of(' '), hi = s.find_last_not_of(' ');
+  return lo == std::string::npos ? "unknown CPU" : s.substr(lo, hi - lo + 1);
+}
+
 CpuFeatures detect() {
   CpuFeatures f;
+  f.model = brand();
   unsigned a, b, c, d;
   if (!__get_cpuid_count(1, 0, &a, &b, &c, &d)) return f;
   bool osxsave = c & (1u << 27), avx = c & (1u << 28);
@@ -89,22 +103,25 @@ const CpuFeatures& cpu() {
   return f;
 }
 
-std::string cpu_summary() {
-  std::string brand;
-  unsigned r[4];
-  if (__get_cpuid(0x80000000, &r[0], &r[1], &r[2], &r[3]) && r[0] >= 0x80000004)
-    for (unsigned leaf = 0x80000002; leaf <= 0x80000004; leaf++) {
-      __get_cpuid(leaf, &r[0], &r[1], &r[2], &r[3]);
-      brand.append(reinterpret_cast<const char*>(r), sizeof r);
-    }
-  brand.resize(std::strlen(brand.c_str()));  // NUL-padded
-  size_t a = brand.find_first_not_of(' '), b = brand.find_last_not_of(' ');
-  brand = a == std::string::npos ? "unknown CPU" : brand.substr(a, b - a + 1);
-  return brand + " (" + cpu().describe() + ")";
+std::string cpu_summary() { return cpu().model + " (" + cpu().describe() + ")"; }
+
+std::string cpu_report() {
+  const CpuFeatures& f = cpu();
+  const detail::Dispatch& d = detail::dispatch();
+  const auto dnnl = detail::dnnl_isas();
+  const dnnl_version_t* v = dnnl_version();
+  return "cpu: " + f.model + " (" + std::to_string(omp_get_num_procs()) + " logical CPUs); detected: " +
+         f.describe() + "\nused: gemv " + detail::isa_name(d.isa) + ", element-wise " +
+         (d.isa == detail::Isa::Avx512 ? "avx512" : "portable") + ", bf16 GEMMs " +
+         (d.dnnl_bf16 ? "native in oneDNN" : "widened to f32") + ", oneDNN " + std::to_string(v->major) + "." +
+         std::to_string(v->minor) + "." + std::to_string(v->patch) + " at " +
+         (dnnl.empty() ? std::string("below AVX2") : dnnl.back());
 }
 
 void set_num_threads(int n) { omp_set_num_threads(n > 0 ? n : omp_get_num_procs()); }
 int num_threads() { return omp_get_max_threads(); }
+
+Precision fastest_precision() { return detail::dispatch().dnnl_bf16 ? Precision::BF16 : Precision::F32; }
 
 namespace detail {
 
@@ -124,7 +141,10 @@ Dispatch& dispatch() {
                                                                        : Isa::Scalar;
     // Without avx512_bf16/AMX oneDNN emulates bf16 matmul at ~1/4 of its f32
     // speed, so BF16 weights are widened per block and run through f32 instead.
-    return Dispatch{isa, f.avx512_bf16 || f.amx_bf16, 8};  // bench: GEMV beats oneDNN up to M≈8
+    // Asking oneDNN, not cpu(), follows ONEDNN_MAX_CPU_ISA (tests lower it).
+    const auto dnnl = dnnl_isas();
+    const bool bf16 = std::find(dnnl.begin(), dnnl.end(), "AVX512_CORE_BF16") != dnnl.end();
+    return Dispatch{isa, bf16, 8};  // bench: GEMV beats oneDNN up to M≈8
   }();
   return d;
 }

@@ -13,6 +13,7 @@
 namespace solar::kernels {
 
 struct CpuFeatures {
+  std::string model;  // CPUID brand string, "AMD EPYC 9654 96-Core Processor"
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512_bf16 = false;
   bool amx_tile = false, amx_bf16 = false;  // usable: XCR0 + arch_prctl permission granted
@@ -22,6 +23,10 @@ const CpuFeatures& cpu();
 // "AMD EPYC 9R14 (avx2 fma … avx512_bf16)": the CPU's brand string and the
 // features detected, for logs and reports (results can depend on them).
 std::string cpu_summary();
+// Benchmarks print this first: the CPU model and the instruction sets found,
+// then those the kernels use (GEMV and element-wise ISA, BF16 GEMMs native
+// or widened to F32, oneDNN's version and ISA level). Two lines.
+std::string cpu_report();
 
 void set_num_threads(int n);  // <= 0: all cores
 int num_threads();
@@ -36,6 +41,12 @@ void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int6
 // Compute precision of gemm: F32, or BF16 inputs with F32 accumulation
 // (mixed-precision training; inputs are rounded to bf16 on the fly).
 enum class Precision { F32, BF16 };
+
+// The faster of the two for training, both bit-reproducible for a fixed
+// thread count: BF16 where oneDNN runs it on BF16 hardware (AVX512-BF16,
+// AMX; Zen 4, 50m preset: 1.5x the F32 tokens/s), else F32 (emulated BF16
+// is slower than F32).
+Precision fastest_precision();
 
 // C[M,N] = alpha · op(A)[M,K] · op(B)[K,N] + beta · C, all row-major f32 with
 // leading dimensions; op(X) = Xᵀ when trans. beta == 0 ignores C's contents.

@@ -2,6 +2,8 @@
 // tests and the benchmark (not part of the public contract).
 #pragma once
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "core/dtype.h"
 
@@ -28,6 +30,12 @@ void gemv_rows(Isa isa, const float* x, int64_t M, int64_t K, const void* W, DTy
 
 // out[(n - n0)·K + k] = W[n,k] as f32 for rows [n0, n1), single-threaded.
 void widen_rows(Isa isa, const void* W, DType wdt, int64_t K, int64_t n0, int64_t n1, float* out);
+
+// oneDNN's instruction-set levels that matter to solar's paths, those this
+// CPU runs, lowest first, named as ONEDNN_MAX_CPU_ISA takes them: AVX2,
+// AVX512_CORE, AVX512_CORE_BF16, AVX512_CORE_AMX. oneDNN uses the last (at
+// least), or the cap that variable sets.
+std::vector<std::string> dnnl_isas();
 
 // The oneDNN prefill path of linear() (any M), exposed for the benchmark.
 void linear_dnnl(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y, bool accumulate);

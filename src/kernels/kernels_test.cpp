@@ -2,8 +2,13 @@
 // dispatch path this machine can run.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <random>
 #include <set>
@@ -11,6 +16,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "kernels/kernels.h"
 #include "kernels/kernels_impl.h"
 
@@ -44,6 +50,12 @@ std::vector<Isa> isas() {
   if (cpu().avx2 && cpu().fma && cpu().f16c) v.push_back(Isa::Avx2);
   if (detail::dispatch().isa == Isa::Avx512) v.push_back(Isa::Avx512);
   return v;
+}
+
+// oneDNN 2.6 has bf16 matmul from AVX-512 on (emulated without AVX512-BF16).
+bool dnnl_has_bf16() {
+  const auto l = detail::dnnl_isas();
+  return std::find(l.begin(), l.end(), "AVX512_CORE") != l.end();
 }
 
 // Error bound of an f32 dot product relative to mag = Σ|x·w| (plus rounding
@@ -81,6 +93,39 @@ TEST(KernelsCpu, DescribeMatchesProcCpuinfo) {
   EXPECT_TRUE(!f.amx_bf16 || flags.count("amx_bf16"));
 }
 
+TEST(KernelsCpu, ReportNamesModelAndPaths) {
+  EXPECT_FALSE(cpu().model.empty());
+  const std::string r = cpu_report();
+  EXPECT_NE(r.find(cpu().model), std::string::npos) << r;
+  EXPECT_NE(r.find(cpu().describe()), std::string::npos) << r;
+  EXPECT_NE(r.find(std::string("gemv ") + detail::isa_name(detail::dispatch().isa)), std::string::npos) << r;
+}
+
+// oneDNN picks its own kernels by instruction set: the linear tests but the
+// GEMV ones and the gemm tests run again at each level this CPU has (AVX2,
+// AVX-512, AVX512-BF16, AMX), in a child process, since ONEDNN_MAX_CPU_ISA
+// only takes effect before oneDNN's first use.
+TEST(KernelsDispatch, EveryOneDnnIsaLevel) {
+  if (std::getenv("ONEDNN_MAX_CPU_ISA")) GTEST_SKIP() << "already capped";
+  const auto levels = detail::dnnl_isas();
+  if (levels.empty()) GTEST_SKIP() << "oneDNN runs below AVX2 here";
+  const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  const std::string filter = "KernelsLinear.*:KernelsGemm.*:KernelsCpu.OneDnnHonoursIsaCap:-*Gemv*";
+  for (const std::string& level : levels) {
+    const std::string log = testing::TempDir() + "kernels_isa_" + level + ".log";
+    const std::string cmd =
+        "ONEDNN_MAX_CPU_ISA=" + level + " '" + self + "' --gtest_filter='" + filter + "' > " + log + " 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << level << ":\n" << read_file(log);
+  }
+}
+
+TEST(KernelsCpu, OneDnnHonoursIsaCap) {
+  const char* cap = std::getenv("ONEDNN_MAX_CPU_ISA");
+  if (!cap) GTEST_SKIP() << "run by KernelsDispatch.EveryOneDnnIsaLevel";
+  ASSERT_FALSE(detail::dnnl_isas().empty());
+  EXPECT_EQ(detail::dnnl_isas().back(), cap);
+}
+
 TEST(KernelsCpu, SetNumThreads) {
   const int before = num_threads();
   set_num_threads(1);
@@ -106,9 +151,17 @@ TEST(KernelsWiden, ExactForEveryPath) {
   }
 }
 
-// Every dtype × M × odd shapes × dispatch path (GEMV isa levels, oneDNN f32,
-// oneDNN bf16) against linear_ref, with and without accumulate.
-TEST(KernelsLinear, MatchesReferenceEverywhere) {
+// A dispatch path of linear(): its name, its tolerance relative to Σ|x·w|,
+// and how it sets the dispatch knobs.
+struct LinearPath {
+  std::string name;
+  float rel;
+  std::function<void(detail::Dispatch&)> set;
+};
+
+// Every dtype × M × odd shapes × the paths `paths(dtype)` gives against
+// linear_ref, with and without accumulate.
+void expect_linear_matches_reference(const std::function<std::vector<LinearPath>(DType)>& paths) {
   DispatchGuard guard;
   const std::pair<int64_t, int64_t> shapes[] = {{67, 129}, {512, 1000}, {16, 4}};
   for (const auto& shape : shapes)
@@ -124,33 +177,48 @@ TEST(KernelsLinear, MatchesReferenceEverywhere) {
         for (auto* v : {&xa, &wa})
           for (float& f : *v) f = std::fabs(f);
         linear_ref(xa.data(), M, K, wa.data(), DType::F32, N, mag.data());
-        auto check = [&](const std::string& path, float rel) {
-          const std::string what = path + " " + dtype_name(t) + " M=" + std::to_string(M) + " K=" +
+        for (const LinearPath& path : paths(t)) {
+          detail::dispatch() = guard.saved;
+          path.set(detail::dispatch());
+          const std::string what = path.name + " " + dtype_name(t) + " M=" + std::to_string(M) + " K=" +
                                    std::to_string(K) + " N=" + std::to_string(N);
           std::vector<float> y(size_t(M * N), NAN);
           linear(x.data(), M, K, w.data(), t, N, y.data());
-          expect_close(y, want, mag, rel, what);
+          expect_close(y, want, mag, path.rel, what);
           std::vector<float> acc(size_t(M * N), 0.5f), want_acc(want);
           for (float& f : want_acc) f += 0.5f;
           linear(x.data(), M, K, w.data(), t, N, acc.data(), /*accumulate=*/true);
-          expect_close(acc, want_acc, mag, rel, what + " accumulate");
-        };
-        for (Isa isa : isas()) {
-          detail::dispatch() = guard.saved;
-          detail::dispatch().isa = isa;
-          detail::dispatch().gemv_max_m = 1 << 30;  // GEMV for every M
-          check(std::string("gemv/") + detail::isa_name(isa), 1e-5f);
-        }
-        detail::dispatch() = guard.saved;
-        detail::dispatch().gemv_max_m = 0;  // oneDNN for every M
-        detail::dispatch().dnnl_bf16 = false;
-        check("dnnl/f32", 1e-5f);
-        if (t == DType::BF16) {  // x rounded to bf16: relative error 2^-8 per product
-          detail::dispatch().dnnl_bf16 = true;
-          check("dnnl/bf16", 8e-3f);
+          expect_close(acc, want_acc, mag, path.rel, what + " accumulate");
         }
       }
     }
+}
+
+TEST(KernelsLinear, GemvMatchesReferenceAtEveryIsa) {
+  expect_linear_matches_reference([](DType) {
+    std::vector<LinearPath> v;
+    for (Isa isa : isas())  // GEMV for every M
+      v.push_back({std::string("gemv/") + detail::isa_name(isa), 1e-5f, [isa](detail::Dispatch& d) {
+                     d.isa = isa;
+                     d.gemv_max_m = 1 << 30;
+                   }});
+    return v;
+  });
+}
+
+TEST(KernelsLinear, OneDnnMatchesReference) {
+  expect_linear_matches_reference([](DType t) {
+    std::vector<LinearPath> v{{"dnnl/f32", 1e-5f, [](detail::Dispatch& d) {
+                                 d.gemv_max_m = 0;  // oneDNN for every M
+                                 d.dnnl_bf16 = false;
+                               }}};
+    if (t == DType::BF16 && dnnl_has_bf16())  // x rounded to bf16: relative error 2^-8 per product
+      v.push_back({"dnnl/bf16", 8e-3f, [](detail::Dispatch& d) {
+                     d.gemv_max_m = 0;
+                     d.dnnl_bf16 = true;
+                   }});
+    return v;
+  });
 }
 
 TEST(KernelsLinear, ThreadCountDoesNotChangeResults) {
@@ -210,7 +278,7 @@ TEST(KernelsGemm, MatchesReferenceAllTransposes) {
   const int64_t M = 37, N = 53, K = 71, pad = 5;
   for (Precision p : {Precision::F32, Precision::BF16})
     for (bool dnnl_bf16 : {false, true}) {
-      if (p == Precision::F32 && dnnl_bf16) continue;
+      if ((p == Precision::F32 || !dnnl_has_bf16()) && dnnl_bf16) continue;
       detail::dispatch().dnnl_bf16 = dnnl_bf16;
       for (int tA = 0; tA < 2; ++tA)
         for (int tB = 0; tB < 2; ++tB)
@@ -278,6 +346,48 @@ TEST(KernelsGemm, DeterministicForFixedThreads) {
   gemm(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, c1.data(), N);
   gemm(false, true, M, N, K, 1.f, A.data(), K, B.data(), K, 0.f, c2.data(), N);
   EXPECT_EQ(c1, c2);
+}
+
+// Training's attention calls gemm from the threads of its own parallel loop,
+// all on one cached primitive per shape: run side by side they must give
+// what they give one after another, bit for bit (oneDNN's library-managed
+// scratchpad is one per primitive, shared by such calls, see matmul.cpp).
+TEST(KernelsGemm, ConcurrentCallsMatchSequentialOnes) {
+  const int before = num_threads();
+  set_num_threads(2);
+  struct Shape {
+    bool tA, tB;
+    int64_t M, N, K;
+  };
+  for (Precision p : {Precision::F32, Precision::BF16})
+    for (Shape s : {Shape{false, true, 64, 64, 8}, Shape{false, false, 64, 8, 64}, Shape{true, false, 64, 8, 64}}) {
+      const int jobs = 8;
+      const int64_t lda = s.tA ? s.M : s.K, ldb = s.tB ? s.K : s.N;
+      std::vector<std::vector<float>> A, B, want(jobs, std::vector<float>(size_t(s.M * s.N)));
+      for (int j = 0; j < jobs; ++j) A.push_back(randn(size_t(s.M * s.K), j)), B.push_back(randn(size_t(s.K * s.N), 50 + j));
+      auto run = [&](int j, std::vector<float>& C) {
+        gemm(s.tA, s.tB, s.M, s.N, s.K, 0.5f, A[j].data(), lda, B[j].data(), ldb, 0.f, C.data(), s.N, p);
+      };
+#pragma omp parallel for ordered schedule(static)
+      for (int j = 0; j < jobs; ++j) {
+#pragma omp ordered
+        run(j, want[j]);
+      }
+      // The calls must really run side by side, which a busy machine makes
+      // rare: repeat until 100 of them found the other thread inside gemm.
+      std::vector<std::vector<float>> got = want;
+      std::atomic<int> inside{0}, overlaps{0};
+      for (int rep = 0; rep < 500 && overlaps < 100 && got == want; ++rep) {
+#pragma omp parallel for schedule(static)
+        for (int j = 0; j < jobs; ++j) {
+          overlaps += inside++ > 0;
+          run(j, got[j]);
+          overlaps += inside-- > 1;
+        }
+      }
+      EXPECT_TRUE(got == want) << (p == Precision::F32 ? "f32" : "bf16") << " tA=" << s.tA << " tB=" << s.tB;
+    }
+  set_num_threads(before);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
+#include <string>
 #include <vector>
 
 #include "core/error.h"
@@ -37,12 +38,17 @@ dnnl::engine& engine() {
   return e;
 }
 
+struct Matmul {
+  dnnl::matmul p;
+  memory::desc scratch;
+};
+
 // Primitive creation costs ~0.1 ms (JIT), far more than a decode-sized call,
 // so primitives are kept per shape (training's blocked attention alone uses
 // ~6 per block of rows). Bounded: prompt lengths vary.
-dnnl::matmul get_matmul(const MatmulKey& k) {
+Matmul get_matmul(const MatmulKey& k) {
   static std::mutex mu;
-  static std::map<MatmulKey, dnnl::matmul> cache;
+  static std::map<MatmulKey, Matmul> cache;
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache.find(k);
   if (it != cache.end()) return it->second;
@@ -51,25 +57,34 @@ dnnl::matmul get_matmul(const MatmulKey& k) {
   memory::desc b({k.K, k.N}, k.wei, {k.sb0, k.sb1});
   memory::desc c({k.M, k.N}, memory::data_type::f32, {k.ldc, 1});
   dnnl::primitive_attr attr;
+  // oneDNN's own (library-managed) scratchpad belongs to the primitive in
+  // Debian's build: when the threads of training's attention loop run one
+  // cached primitive at once, each as oneDNN's thread 0, they pack their
+  // tiles into the same slot of it and compute with each other's, so results
+  // changed from run to run. Each thread passes a scratchpad of its own.
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   if (k.alpha != 1.f) attr.set_output_scales(0, {k.alpha});
   if (k.beta != 0.f) {
     dnnl::post_ops po;
     po.append_sum(k.beta);
     attr.set_post_ops(po);
   }
-  dnnl::matmul p(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a, b, c), attr, engine()));
-  return cache.emplace(k, p).first->second;
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), attr, engine());
+  return cache.emplace(k, Matmul{dnnl::matmul(pd), pd.scratchpad_desc()}).first->second;
 }
 
 // C[M,N] = alpha·A[M,K]·B[K,N] + beta·C with A, B given by element strides.
 void run_matmul(const MatmulKey& k, const void* A, const void* B, float* C) {
   try {
-    dnnl::matmul p = get_matmul(k);
+    Matmul m = get_matmul(k);
+    thread_local std::vector<uint8_t> scratch;
+    scratch.resize(std::max(scratch.size(), m.scratch.get_size()));
     dnnl::engine& e = engine();
     dnnl::stream s(e);
-    p.execute(s, {{DNNL_ARG_SRC, memory({{k.M, k.K}, k.src, {k.sa0, k.sa1}}, e, const_cast<void*>(A))},
-                  {DNNL_ARG_WEIGHTS, memory({{k.K, k.N}, k.wei, {k.sb0, k.sb1}}, e, const_cast<void*>(B))},
-                  {DNNL_ARG_DST, memory({{k.M, k.N}, memory::data_type::f32, {k.ldc, 1}}, e, C)}});
+    m.p.execute(s, {{DNNL_ARG_SRC, memory({{k.M, k.K}, k.src, {k.sa0, k.sa1}}, e, const_cast<void*>(A))},
+                    {DNNL_ARG_WEIGHTS, memory({{k.K, k.N}, k.wei, {k.sb0, k.sb1}}, e, const_cast<void*>(B))},
+                    {DNNL_ARG_DST, memory({{k.M, k.N}, memory::data_type::f32, {k.ldc, 1}}, e, C)},
+                    {DNNL_ARG_SCRATCHPAD, memory(m.scratch, e, scratch.data())}});
     s.wait();
   } catch (const dnnl::error& e) {
     fail("oneDNN", "matmul", "M=" + std::to_string(k.M) + " N=" + std::to_string(k.N) + " K=" +
@@ -103,6 +118,19 @@ void pack_bf16(const float* src, int64_t ld, int64_t rows, int64_t cols, uint16_
 }  // namespace
 
 namespace detail {
+
+std::vector<std::string> dnnl_isas() {
+  using I = dnnl::cpu_isa;
+  const std::pair<I, const char*> levels[] = {
+      {I::avx2, "AVX2"}, {I::avx512_core, "AVX512_CORE"}, {I::avx512_core_bf16, "AVX512_CORE_BF16"},
+      {I::avx512_core_amx, "AVX512_CORE_AMX"}};
+  // Each level's bits include those of the levels below it.
+  const int have = int(dnnl::get_effective_cpu_isa());
+  std::vector<std::string> out;
+  for (const auto& [isa, name] : levels)
+    if ((have & int(isa)) == int(isa)) out.push_back(name);
+  return out;
+}
 
 void linear_dnnl(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y, bool acc) {
   const float beta = acc ? 1.f : 0.f;

@@ -25,7 +25,7 @@ struct Param {
 };
 
 struct TrainOptions {
-  kernels::Precision precision = kernels::Precision::BF16;  // of the GEMMs; norms, softmax, loss stay FP32
+  kernels::Precision precision = kernels::fastest_precision();  // of the GEMMs; norms, softmax, loss stay FP32
   bool decay_embeddings = false;
 };
 

@@ -1,7 +1,11 @@
 #include "train/optim.h"
 
+#include <omp.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -17,13 +21,22 @@ AdamW::AdamW(Model& model, AdamWConfig cfg) : model_(model), cfg_(cfg) {
   }
 }
 
+// Each thread sums a fixed slice and the slices are added in thread order:
+// OpenMP's reduction clause adds them as threads finish, which changed the
+// norm (so the clipping, so the weights) from run to run at 8 threads.
 double grad_norm(const std::vector<Param>& params) {
   double total = 0;
+  std::vector<double> part(static_cast<size_t>(omp_get_max_threads()));
   for (const Param& p : params) {
-    double s = 0;
-#pragma omp parallel for reduction(+ : s) schedule(static) if (p.g.size() > (1 << 16))
-    for (size_t i = 0; i < p.g.size(); ++i) s += double(p.g[i]) * p.g[i];
-    total += s;
+    std::fill(part.begin(), part.end(), 0.0);
+#pragma omp parallel if (p.g.size() > (1 << 16))
+    {
+      const size_t n = p.g.size(), nt = size_t(omp_get_num_threads()), t = size_t(omp_get_thread_num());
+      double s = 0;
+      for (size_t i = n * t / nt; i < n * (t + 1) / nt; ++i) s += double(p.g[i]) * p.g[i];
+      part[t] = s;
+    }
+    for (double s : part) total += s;
   }
   return std::sqrt(total);
 }

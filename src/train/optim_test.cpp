@@ -160,6 +160,23 @@ TEST(TrainOptim, BitIdenticalAcrossRuns) {
   EXPECT_NE(a, c);
 }
 
+// The global norm (and with it clipping) must not depend on the order in
+// which threads finish: 8 threads on this machine's 2 cores vary it.
+TEST(TrainOptim, GradNormIdenticalAtManyThreads) {
+  const int threads = kernels::num_threads();
+  kernels::set_num_threads(8);
+  std::vector<Param> ps(1);
+  ps[0].g.resize(1 << 18);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.f, 1e-3f);
+  for (float& x : ps[0].g) x = nd(rng);
+  const double first = grad_norm(ps);
+  int differ = 0;
+  for (int i = 0; i < 300; ++i) differ += grad_norm(ps) != first;
+  EXPECT_EQ(differ, 0);
+  kernels::set_num_threads(threads);
+}
+
 // A fixed batch of 4×32 random tokens is memorised: loss from ln 64 to < 0.05.
 TEST(TrainOptim, OverfitsOneBatch) {
   const int threads = kernels::num_threads();

@@ -182,8 +182,7 @@ kernels::Precision parse_precision(const std::string& s, const std::string& flag
   if (s == "f32") return kernels::Precision::F32;
   if (s == "bf16") return kernels::Precision::BF16;
   if (s != "auto") fail(flag, "", "expected bf16, f32 or auto, got '" + s + "'");
-  const auto& cpu = kernels::cpu();
-  return cpu.avx512_bf16 || cpu.amx_bf16 ? kernels::Precision::BF16 : kernels::Precision::F32;
+  return kernels::fastest_precision();
 }
 
 const char* precision_name(kernels::Precision p) { return p == kernels::Precision::F32 ? "f32" : "bf16"; }

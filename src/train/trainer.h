@@ -46,7 +46,7 @@ struct TrainConfig {
   int64_t eval_every = 100, eval_batches = 20;  // eval_every 0: only at the end
   int64_t save_every = 500, save_total_limit = 2;  // save_every 0: no checkpoints; limit 0: keep all
   std::string save_dtype = "f32";
-  kernels::Precision precision = kernels::Precision::BF16;
+  kernels::Precision precision = kernels::fastest_precision();
   bool resume = false;
   bool quiet = false;  // no progress bar
 };

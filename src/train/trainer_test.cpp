@@ -70,7 +70,8 @@ std::vector<std::string> cli_args(const TrainConfig& c) {
           std::to_string(c.batch_size), "--seq-len", std::to_string(c.seq_len), "--steps", std::to_string(c.steps),
           "--lr", std::to_string(c.lr), "--warmup-steps", std::to_string(c.warmup_steps), "--eval-every",
           std::to_string(c.eval_every), "--eval-batches", std::to_string(c.eval_batches), "--save-every",
-          std::to_string(c.save_every), "-t", "1", "--precision", "f32", "-q"};
+          std::to_string(c.save_every), "-t", std::to_string(c.threads), "--precision",
+          c.precision == kernels::Precision::F32 ? "f32" : "bf16", "-q"};
 }
 
 // Starts `solar args…` with output to log; rlimit_fsize > 0 caps file sizes
@@ -132,11 +133,58 @@ void expect_no_temporaries(const std::string& dir) {
     EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << "leftover " << e.path();
 }
 
-TEST(TrainerResume, KillNineMidRunThenResumeIsBitExact) {
+// Determinism in every precision this CPU trains in natively (F32, and BF16
+// on BF16 hardware), on one thread and on two. Sequences of 32 make attention
+// run its heads in parallel, each thread calling gemm (the race matmul.cpp
+// describes changed BF16 losses at random there).
+struct PrecisionThreads {
+  kernels::Precision precision;
+  int threads;
+};
+
+std::vector<PrecisionThreads> precision_threads() {
+  std::vector<PrecisionThreads> v;
+  for (auto p : {kernels::Precision::F32, kernels::Precision::BF16})
+    if (p == kernels::Precision::F32 || kernels::fastest_precision() == p)
+      for (int t : {1, 2}) v.push_back({p, t});
+  return v;
+}
+
+std::string name(const PrecisionThreads& p) {
+  return std::string(p.precision == kernels::Precision::F32 ? "f32" : "bf16") + "_t" + std::to_string(p.threads);
+}
+void PrintTo(const PrecisionThreads& p, std::ostream* os) { *os << name(p); }
+
+class TrainerDeterminism : public testing::TestWithParam<PrecisionThreads> {
+ protected:
+  TrainConfig config(const std::string& root) {
+    make_data(root);
+    make_config(root);
+    TrainConfig c = base(root);
+    c.seq_len = 32, c.precision = GetParam().precision, c.threads = GetParam().threads;
+    return c;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(EveryPrecision, TrainerDeterminism, testing::ValuesIn(precision_threads()),
+                         [](const testing::TestParamInfo<PrecisionThreads>& i) { return name(i.param); });
+
+TEST_P(TrainerDeterminism, RerunIsBitIdentical) {
+  std::string root = temp_dir("trainer_test_rerun");
+  TrainConfig a = config(root), b = a;
+  a.output_dir = join_path(root, "a"), b.output_dir = join_path(root, "b");
+  train::run_training(a);
+  train::run_training(b);
+  EXPECT_EQ(losses(a.output_dir, "loss"), losses(b.output_dir, "loss"));
+  EXPECT_EQ(losses(a.output_dir, "val_loss"), losses(b.output_dir, "val_loss"));
+  EXPECT_TRUE(read_file(join_path(a.output_dir, "final/model.safetensors")) ==
+              read_file(join_path(b.output_dir, "final/model.safetensors")));
+  fs::remove_all(root);
+}
+
+TEST_P(TrainerDeterminism, KillNineMidRunThenResumeIsBitExact) {
   std::string root = temp_dir("trainer_test_resume");
-  make_data(root);
-  make_config(root);
-  TrainConfig a = base(root);
+  TrainConfig a = config(root);
   a.steps = 20, a.save_every = 10, a.eval_every = 5;
   a.output_dir = join_path(root, "straight");
   TrainConfig b = a;
