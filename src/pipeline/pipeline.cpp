@@ -100,6 +100,7 @@ static std::vector<std::string> corpus_files(const std::string& corpus, bool is_
 struct State {
   std::string path;
   json j;
+  double ran = 0;  // seconds of steps run by this invocation
   void save() const { write_file_atomic(path, j.dump(2) + "\n"); }
   // Runs f as step `key` and adds its time, also when it fails or is interrupted.
   template <class F>
@@ -108,7 +109,8 @@ struct State {
     auto add = [&] {
       json& sec = j["seconds"];
       if (!sec.is_object()) sec = json::object();
-      sec[key] = sec.value(key, 0.0) + std::chrono::duration<double>(Clock::now() - t0).count();
+      double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      sec[key] = sec.value(key, 0.0) + s, ran += s;
       save();
     };
     try {
@@ -298,7 +300,6 @@ void run_pipeline(const PipelineConfig& p, const std::string& exe) {
         std::max<int64_t>(scratch_steps / 20, 1));
 
   // 3. Held-out comparison with the inference engine, and the report.
-  auto t_eval = Clock::now();
   struct Arm {
     std::string name, dir, model, note;
     int layers;
@@ -362,18 +363,19 @@ void run_pipeline(const PipelineConfig& p, const std::string& exe) {
   report::write_svg_line_plot(path("val_loss.svg"), val_series, po);
 
   // Wall time: every step's seconds over all invocations (an interrupted step
-  // counts both parts), plus this invocation's evaluation, which replaces the last.
-  state.j["seconds"]["held-out evaluation"] = std::chrono::duration<double>(Clock::now() - t_eval).count();
+  // counts both parts), plus the rest of this invocation (evaluation, report),
+  // which replaces the last one's.
+  const double this_s = std::chrono::duration<double>(Clock::now() - t_start).count();
+  state.j["seconds"]["evaluation and report"] = this_s - state.ran;
   state.save();
   double total_s = 0;
   std::string parts;
   for (auto& [k, v] : state.j["seconds"].items()) total_s += v.get<double>();
   for (const char* k : {"tokenizer", "tokenize", "phase A", "up-scale", "phase B", "base longer", "from scratch",
-                        "held-out evaluation"})
+                        "evaluation and report"})
     if (state.j["seconds"].contains(k))
       parts += std::string(parts.empty() ? "" : ", ") + k + " " + Progress::duration(state.j["seconds"][k]);
   const int invocations = state.j["invocations"].get<int>();
-  const double this_s = std::chrono::duration<double>(Clock::now() - t_start).count();
 
   std::vector<std::string> header{"arm", "layers", "params", "steps", "train TFLOP", "held-out loss", "ppl", "note"};
   std::ostringstream setup, measure, hw, wall;
@@ -390,16 +392,17 @@ void run_pipeline(const PipelineConfig& p, const std::string& exe) {
           << "trainer's evals during training on the same windows, computed by the training code in the training "
           << "precision, so each curve's last point is its row's value up to the two codes' rounding (largest "
           << "difference here: " << fmt("%.4f", max_gap) << " nats).";
-  hw << "Training precision: `" << precision << "` GEMMs (`--precision`; the default f32 gives the same figures on "
-     << "every CPU up to rounding, while bf16, which `auto` picks on CPUs with AVX512-BF16 or AMX, rounds every GEMM "
-     << "input and trains to different losses). As recorded by the training runs: ";
+  hw << "Training precision: `" << precision << "` GEMMs (`--precision`; with the default f32 the figures agree "
+     << "across CPUs to a few hundredths of a nat, as float sums run in a different order; bf16, which `auto` picks "
+     << "on CPUs with AVX512-BF16 or AMX, rounds every GEMM input and ends tenths of a nat away). As recorded by the "
+     << "training runs: ";
   for (size_t i = 0; i < runs.size(); i++) hw << (i ? "; " : "") << runs[i];
   if (runs.empty()) hw << "nothing (trained before runs recorded their settings)";
   hw << ". Held-out evaluation: threads " << kernels::num_threads() << ", CPU " << kernels::cpu_summary() << ".";
   wall << "Wall time: " << Progress::duration(total_s);
   if (invocations > 1)
     wall << " over " << invocations << " invocations of `solar pipeline` (this one: " << Progress::duration(this_s)
-         << "; a step interrupted and resumed counts both parts; the held-out evaluation is this invocation's)";
+         << "; a step interrupted and resumed counts both parts; the evaluation is this invocation's)";
   wall << ". By step: " << parts << ".";
   report::Document doc("Tiny Solar: depth up-scaling at small scale");
   doc.paragraph(setup.str());
