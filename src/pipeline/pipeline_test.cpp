@@ -146,11 +146,11 @@ TEST(Pipeline, CorpusErrorsSayWhatIsWrong) {
   EXPECT_EQ(e.find("resume"), std::string::npos) << e;
   // --drop is checked before anything trains: m = n/2 would give a model no deeper than its base.
   std::string log = root + "/drop.txt";
-  int rc = std::system((std::string(SOLAR_BIN) + " pipeline --layers 8 --drop 4 -o " + root + "/out --force > " + log +
+  int rc = std::system((std::string(SOLAR_BIN) + " pipeline --layers 8 --drop 4 -o " + root + "/drop --force > " + log +
                         " 2>&1").c_str());
   EXPECT_EQ(WEXITSTATUS(rc), 2);
   e = read_file(log);
   EXPECT_NE(e.find("0 < m < n/2"), std::string::npos) << e;
-  EXPECT_FALSE(fs::exists(root + "/out/tokenizer.model")) << "trained before checking --drop";
+  EXPECT_FALSE(fs::exists(root + "/drop")) << "started before checking --drop";
   fs::remove_all(root);
 }
