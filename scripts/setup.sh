@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
-# Installs every Debian package solar.cpp needs (build, tests, main job).
+# Installs every Debian package solar.cpp needs (build, tests, main job), on a
+# bare Debian 12 too (scripts/check-fresh.sh proves it in a debootstrap chroot).
 set -euo pipefail
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+# ocl-icd-opencl-dev + opencl-headers: Debian's oneDNN CMake package
+# (dnnl-config.cmake) does find_package(OpenCL REQUIRED); they are only a
+# Recommends of libdnnl-dev, which --no-install-recommends skips.
+# python3-venv + ca-certificates: the conformance tests' virtual environment
+# (scripts/pyenv.sh, from scripts/test.sh; pip builds llama.cpp with the same
+# compilers and cmake).
 PKGS=(build-essential cmake pkg-config git clang libclang-rt-14-dev
-      libdnnl-dev libsentencepiece-dev nlohmann-json3-dev libyaml-cpp-dev libedit-dev
-      libgtest-dev libgmock-dev python3 python3.11-doc)
+      libdnnl-dev ocl-icd-opencl-dev opencl-headers
+      libsentencepiece-dev nlohmann-json3-dev libyaml-cpp-dev libedit-dev
+      libgtest-dev libgmock-dev python3 python3.11-doc
+      python3-venv ca-certificates)
 missing=()
-for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
 if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup.sh: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -6,7 +6,7 @@ its GGUFWriter builds straight from the llama2.c file must generate run.c's
 expected text in solar. With `llama_cpp` (llama-cpp-python): greedy decoding
 of solar's F32 and F16 GGUFs must match `solar generate --temp 0`.
 Run: python3 test_gguf_llamacpp.py SOLAR_BIN
-Exit 77 (skipped) when neither package, or the shared data, is present.
+Needs numpy, gguf, llama_cpp and the shared data (see common.py).
 """
 import os
 import subprocess
@@ -14,19 +14,15 @@ import struct
 import sys
 import tempfile
 
-try:
-    import numpy as np
-except ImportError as e:
-    print(f"SKIP: {e}")
-    sys.exit(77)
+import common
+
+common.skip_if_asked()
 try:
     import gguf
-except ImportError:
-    gguf = None
-try:
     import llama_cpp
-except ImportError:
-    llama_cpp = None
+    import numpy as np
+except ImportError as e:
+    common.missing(e)
 
 SOLAR = sys.argv[1] if len(sys.argv) > 1 else "build/solar"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -175,21 +171,9 @@ def check_llama_cpp(tmp, src, tok):
 def main():
     src, tok = os.path.join(DATA, "stories260K.bin"), os.path.join(DATA, "tok512.bin")
     if not os.path.exists(src):
-        print(f"SKIP: shared data absent: {DATA}")
-        sys.exit(77)
-    if gguf is None and llama_cpp is None:
-        print("SKIP: neither gguf nor llama_cpp is importable (pip install gguf llama-cpp-python)")
-        sys.exit(77)
-    failures = 0
+        common.missing(f"shared data absent: {DATA}")
     with tempfile.TemporaryDirectory() as tmp:
-        if gguf is not None:
-            failures += check_gguf_py(tmp, src, tok)
-        else:
-            print("skip gguf-py checks: pip install gguf")
-        if llama_cpp is not None:
-            failures += check_llama_cpp(tmp, src, tok)
-        else:
-            print("skip llama.cpp checks: pip install llama-cpp-python")
+        failures = check_gguf_py(tmp, src, tok) + check_llama_cpp(tmp, src, tok)
     sys.exit(1 if failures else 0)
 
 

@@ -1,18 +1,21 @@
 """solar upscale / solar merge outputs load in transformers and equal the same
 operations done by hand in PyTorch (stacked layers, weighted average, slerp).
 
-usage: python3 test_upscale_hf.py <path-to-solar>; exits 77 without torch/transformers.
+usage: python3 test_upscale_hf.py <path-to-solar>; needs torch and transformers (see common.py).
 """
 import os
 import subprocess
 import sys
 import tempfile
 
+import common
+
+common.skip_if_asked()
 try:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
-except ImportError:
-    sys.exit(77)
+except ImportError as e:
+    common.missing(e)
 
 SOLAR = sys.argv[1]
 
