@@ -9,9 +9,12 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "tokenizer/testing.h"
 
 namespace solar {
 namespace {
+
+using test_util::ascii_tokenizer;
 
 // The conversation of huggingface.js's chat-template tests, whose targets
 // come from the models' own Jinja templates.
@@ -114,20 +117,6 @@ TEST(ChatTemplate, DetectFromTokenizerConfig) {
   EXPECT_EQ(detect_chat_template(list), ChatTemplate::Mistral);
 }
 
-// One byte piece per ASCII character: any ASCII text encodes, one token a byte.
-std::unique_ptr<Tokenizer> ascii_tokenizer() {
-  Vocab v;
-  v.pieces = {"<unk>", "<s>", "</s>"};
-  v.types = {2, 3, 3};
-  for (int b = 0; b < 128; ++b) {
-    char name[8];
-    std::snprintf(name, sizeof name, "<0x%02X>", b);
-    v.pieces.push_back(name);
-    v.types.push_back(6);
-  }
-  v.scores.assign(v.pieces.size(), 0.f);
-  return tokenizer_from_vocab(v);
-}
 
 TEST(ChatTemplate, DropOldestTurnsKeepsSystemAndLastMessage) {
   auto tok = ascii_tokenizer();

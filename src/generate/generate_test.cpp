@@ -7,25 +7,13 @@
 #include <cstdio>
 
 #include "model/init.h"
+#include "tokenizer/testing.h"
 
 namespace solar {
 namespace {
 
-// Specials plus one byte piece per ASCII character: every token decodes to
-// at most one character, so each emitted piece is one token's text.
-std::unique_ptr<Tokenizer> ascii_tokenizer() {
-  Vocab v;
-  v.pieces = {"<unk>", "<s>", "</s>"};
-  v.types = {2, 3, 3};
-  for (int b = 0; b < 128; ++b) {
-    char name[8];
-    std::snprintf(name, sizeof name, "<0x%02X>", b);
-    v.pieces.push_back(name);
-    v.types.push_back(6);
-  }
-  v.scores.assign(v.pieces.size(), 0.f);
-  return tokenizer_from_vocab(v);
-}
+using test_util::ascii_tokenizer;
+
 
 Checkpoint random_model(int vocab) {
   Checkpoint ck;
