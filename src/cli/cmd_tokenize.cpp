@@ -164,7 +164,7 @@ int run(const std::vector<std::string>& argv) {
     bool to_val = val_target ? val.tokens() < val_target : double(val.tokens()) < frac * double(seen);
     (to_val ? val : train).add(ids);
   };
-  solar::Progress bar("tokenize", int64_t(std::max<uint64_t>(total_bytes, 1)), 0, "B");
+  solar::Progress bar("tokenize", int64_t(std::max<uint64_t>(total_bytes, 1)), "B");
   uint64_t bytes_done = 0;
   try {
     for (auto& f : files) {

@@ -11,7 +11,7 @@
 
 namespace solar {
 
-Progress::Progress(std::string label, int64_t total, int64_t /*start*/, std::string unit, FILE* out, int every_pct)
+Progress::Progress(std::string label, int64_t total, std::string unit, FILE* out, int every_pct)
     : label_(std::move(label)),
       unit_(std::move(unit)),
       total_(total),

@@ -22,11 +22,9 @@ namespace solar {
 
 class Progress {
  public:
-  // total: steps expected; start: steps already done (a resumed run; the
-  // rate and ETA count from the first update() anyway); unit: what the rate
-  // counts ("tok", "B").
-  Progress(std::string label, int64_t total, int64_t start = 0, std::string unit = "tok", FILE* out = stderr,
-           int every_pct = 10);
+  // total: steps expected (a resumed run needs no start: the rate and ETA
+  // count from the first update()); unit: what the rate counts ("tok", "B").
+  Progress(std::string label, int64_t total, std::string unit = "tok", FILE* out = stderr, int every_pct = 10);
   // done: steps finished so far (absolute); units: units processed since
   // start (for the rate); extra: free text such as "loss 3.21".
   void update(int64_t done, double units, const std::string& extra = "");

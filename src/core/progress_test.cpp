@@ -27,7 +27,7 @@ TEST(Progress, RateAndEtaCountFromTheFirstUpdate) {
   FILE* f = std::tmpfile();
   ASSERT_NE(f, nullptr);
   double now = 0;
-  Progress bar("train", 100, 90, "tok", f, 1);
+  Progress bar("train", 100, "tok", f, 1);
   bar.set_clock([&] { return now; });
   now = 8, bar.update(91, 1000);
   now = 9, bar.update(92, 2000);
@@ -47,7 +47,7 @@ TEST(Progress, SingleUpdateShowsTheAverage) {
   FILE* f = std::tmpfile();
   ASSERT_NE(f, nullptr);
   double now = 0;
-  Progress bar("tokenize", 5000, 0, "B", f, 10);
+  Progress bar("tokenize", 5000, "B", f, 10);
   bar.set_clock([&] { return now; });
   now = 2, bar.update(5000, 5000);
   bar.finish(5000);

@@ -296,7 +296,7 @@ void run_training(const TrainConfig& c) {
 
   const int B = c.batch_size, T = c.seq_len;
   std::vector<int32_t> buf(size_t(B) * (T + 1));
-  Progress bar("train", c.steps, step, "tok", stderr, 5);
+  Progress bar("train", c.steps, "tok", stderr, 5);
   int64_t start = step;
   auto eval_now = [&](int64_t s) {
     double vl = run.evaluate();
