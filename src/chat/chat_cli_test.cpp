@@ -189,7 +189,9 @@ TEST(ChatCli, CtrlCStopsTheReplyNotTheChat) {
       ASSERT_NE(c.wait_for("> ", stop, 30), std::string::npos) << c.out();
       ASSERT_TRUE(c.running());
     }
-    c.send("\x04");  // Ctrl-D at an empty prompt: a clean exit
+    // /exit, not Ctrl-D: under ASan and load a ^D typed the moment the prompt
+    // showed was once not seen within 30 s (Ctrl-D was checked by hand in tmux).
+    c.send("/exit\r");
     EXPECT_EQ(c.wait_exit(30), 0) << c.out();
   }
   {
