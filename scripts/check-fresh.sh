@@ -43,7 +43,7 @@ step() {  # step NAME COMMAND...: runs it, its output to the log; stops at the f
   echo "   ok, $((SECONDS - t)) s" | tee -a "$LOG"
 }
 inside() {  # runs a command in the chroot with a clean environment, in the copy
-  chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 CI=true TERM=dumb \
+  chroot "$ROOT" /usr/bin/env -i HOME=/root LANG=C.UTF-8 CI=true TERM=dumb $PIP_CA \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     bash -c "cd /work/solar && $1"
 }
@@ -54,8 +54,14 @@ copy_repo() {
   fi
   if [ -d ../shared/data ]; then mkdir -p "$ROOT/work/shared" && cp -a ../shared/data "$ROOT/work/shared/"; fi
 }
+# A machine of this workplace trusts the host's CA bundle (a TLS proxy may sit
+# before PyPI); Debian's own bundle in the bare root does not know it.
+PIP_CA=
 mounts() {
   cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
+  if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
+    cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/host-ca-bundle.crt" && PIP_CA=PIP_CERT=/etc/host-ca-bundle.crt
+  fi
   mount -t proc proc "$ROOT/proc" && mount -t sysfs sys "$ROOT/sys"
   mount --bind /dev "$ROOT/dev" && mount --bind /dev/pts "$ROOT/dev/pts"
 }
@@ -65,6 +71,8 @@ step "debootstrap bookworm (minbase)" debootstrap --variant=minbase bookworm "$R
 step "copy repository + shared data" copy_repo
 step "mount /proc /sys /dev" mounts
 step "bash scripts/setup.sh" inside "bash scripts/setup.sh"
+step "pip reaches PyPI (scripts/pyenv.sh's path)" inside \
+  "python3 -m venv /tmp/pipcheck && /tmp/pipcheck/bin/pip download -q --no-deps -d /tmp/pipcheck/w six"
 step "configure (Release)" inside "cmake -S . -B build -DCMAKE_BUILD_TYPE=Release"
 step "build solar" inside "cmake --build build -j2 --target solar"
 step "build/solar --help" inside "build/solar --help"
