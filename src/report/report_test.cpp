@@ -60,7 +60,9 @@ TEST(ReportPlot, EmptyAndLogPlotsAreValid) {
 
 TEST(ReportPlot, WrittenAtomically) {
   std::string p = (std::filesystem::temp_directory_path() / ("solar_plot_" + std::to_string(getpid()) + ".svg")).string();
-  write_svg_line_plot(p, {{"a", {0, 1}, {1, 2}}}, {"t"});
+  PlotOptions o;
+  o.title = "t";
+  write_svg_line_plot(p, {{"a", {0, 1}, {1, 2}}}, o);
   EXPECT_NE(solar::read_file(p).find("<polyline"), std::string::npos);
   EXPECT_FALSE(solar::path_exists(p + ".tmp-" + std::to_string(getpid())));
   std::filesystem::remove(p);
