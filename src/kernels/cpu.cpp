@@ -5,8 +5,6 @@
 
 #include <algorithm>
 
-#include <cstring>
-
 #ifdef __linux__
 #include <sys/syscall.h>
 #include <unistd.h>
