@@ -13,7 +13,7 @@
 
 #include "kernels/kernels.h"
 #include "model/init.h"
-#include "model/model.h"
+#include "engine/engine.h"
 
 using namespace solar;
 using Clock = std::chrono::steady_clock;

@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "kernels/kernels.h"
-#include "train/model.h"
+#include "train/net.h"
 #include "train/optim.h"
 
 using namespace solar;
@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
               "thr", "prec", "step_s", "tok/s", "GFLOP/s", "peak", "MFU", "torch_tok/s", "mode", "ratio");
   for (const auto& name : split(presets)) {
     ModelConfig c = preset_config(name);
-    train::Model m = train::Model::init(c, 1);
+    train::Net m = train::Net::init(c, 1);
     train::AdamW opt(m, {});
     for (const auto& ss : split(seqs)) {
       const int T = std::atoi(ss.c_str()), B = std::max(1, tokens / T);

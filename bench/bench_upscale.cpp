@@ -27,6 +27,7 @@
 
 #include "core/fs.h"
 #include "formats/hf.h"
+#include "formats/load.h"
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
 

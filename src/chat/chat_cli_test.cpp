@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "core/fs.h"
-#include "core/testing.h"
+#include "testing/testing.h"
 
 namespace solar {
 namespace {

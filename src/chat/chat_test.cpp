@@ -9,7 +9,8 @@
 
 #include "core/error.h"
 #include "core/fs.h"
-#include "tokenizer/testing.h"
+#include "formats/load.h"
+#include "testing/tokenizers.h"
 
 namespace solar {
 namespace {
@@ -82,7 +83,7 @@ TEST(ChatTemplate, SegmentsMarkSpecialTokens) {
 TEST(ChatTemplate, EncodeUsesBosEosIds) {
   std::string model = std::string(SOLAR_SHARED_DATA) + "/tokenizers/llama2.model";
   if (!path_exists(model)) GTEST_SKIP() << "shared data missing: " << model;
-  auto tok = load_tokenizer(model);
+  auto tok = open_tokenizer(model);
   auto ids = encode_chat(*tok, ChatTemplate::Llama2, {{"user", "Hi"}, {"assistant", "Yo"}, {"user", "Q"}}, true);
   // Llama 2 chat prompts start [1, 518, 25580, 29962] = <s> "▁[" "INST" "]".
   ASSERT_GE(ids.size(), 4u);

@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "core/fs.h"
-#include "merge/test_models.h"
+#include "testing/models.h"
 
 namespace solar {
 namespace {

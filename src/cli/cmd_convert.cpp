@@ -8,6 +8,7 @@
 #include "core/fs.h"
 #include "formats/gguf.h"
 #include "formats/hf.h"
+#include "formats/load.h"
 
 namespace {
 

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "formats/hf.h"
+#include "formats/load.h"
 #include "model/checkpoint.h"
 #include "model/init.h"
 #include "tokenizer/tokenizer.h"
@@ -33,7 +34,7 @@ static int run_init(const std::vector<std::string>& argv) {
   // A model whose vocabulary differs from its tokenizer's is refused by every
   // command that loads both, so the tokenizer decides.
   if (!tokenizer.empty()) {
-    auto tok = load_tokenizer(tokenizer);  // a tokenizer.bin is read to its end: its own count
+    auto tok = open_tokenizer(tokenizer);  // a tokenizer.bin is read to its end: its own count
     if (vocab > 0 && tok->vocab_size() != vocab)
       fail("--vocab-size", "", "expected the vocabulary of " + tokenizer + " (" + std::to_string(tok->vocab_size()) +
                                    " tokens) or no --vocab-size, got " + std::to_string(vocab));

@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "formats/load.h"
 #include "model/checkpoint.h"
 
 namespace solar::cli {

@@ -7,8 +7,9 @@
 
 #include "cli/common.h"
 #include "core/error.h"
+#include "engine/engine.h"
+#include "formats/load.h"
 #include "kernels/kernels.h"
-#include "model/model.h"
 
 namespace solar::cli {
 

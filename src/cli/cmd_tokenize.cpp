@@ -18,6 +18,7 @@
 #include "core/fs.h"
 #include "core/progress.h"
 #include "data/shard.h"
+#include "formats/load.h"
 #include "model/checkpoint.h"
 #include "tokenizer/tokenizer.h"
 
@@ -32,12 +33,12 @@ struct Source {
 };
 
 // -m is a model (HF folder, .gguf, llama2.c checkpoint) or a tokenizer file.
-Source open_tokenizer(const std::string& m) {
+Source open_source(const std::string& m) {
   Source s;
   std::string tok_err;
   if (!solar::is_dir(m) && !m.ends_with(".gguf")) {
     try {
-      s.tok = solar::load_tokenizer(m);
+      s.tok = solar::open_tokenizer(m);
       s.path = fs::absolute(m).lexically_normal().string();
       return s;
     } catch (const solar::Error& e) {
@@ -54,7 +55,7 @@ Source open_tokenizer(const std::string& m) {
   }
   if (ck.tokenizer_path.empty()) solar::fail(m, "tokenizer", "no tokenizer found beside the model (pass a tokenizer file as -m)");
   s.path = fs::absolute(ck.tokenizer_path).lexically_normal().string();
-  s.tok = solar::load_tokenizer(s.path, ck.config.vocab_size);
+  s.tok = solar::open_tokenizer(s.path, ck.config.vocab_size);
   if (s.tok->vocab_size() != ck.config.vocab_size)
     solar::fail(s.path, "vocab_size",
                 "expected the model's vocab_size " + std::to_string(ck.config.vocab_size) + ", got " +
@@ -146,7 +147,7 @@ int run(const std::vector<std::string>& argv) {
   uint64_t shard_tokens = parse_count(shard, "--shard-tokens");
   if (solar::path_exists(out) && !force) solar::fail(out, "", "already exists (use --force to replace)");
 
-  Source src = open_tokenizer(m);
+  Source src = open_source(m);
   solar::data::ShardInfo info{uint32_t(src.tok->vocab_size()), uint32_t(src.tok->bos_id()),
                               uint32_t(src.tok->eos_id())};
   auto files = input_files(in);

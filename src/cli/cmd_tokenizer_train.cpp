@@ -5,8 +5,9 @@
 
 #include "cli/cli.h"
 #include "core/error.h"
+#include "formats/load.h"
+#include "tokenizer/spm_train.h"
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/train.h"
 
 namespace solar::cli {
 
@@ -38,7 +39,7 @@ static int run_tokenizer_train(const std::vector<std::string>& argv) {
   opt.input_sentence_size = sample;
   opt.threads = threads ? int(threads) : int(std::max(1u, std::thread::hardware_concurrency()));
   train_tokenizer(opt);
-  auto tok = load_tokenizer(out);
+  auto tok = open_tokenizer(out);
   printf("wrote %s: %d pieces\n", out.c_str(), tok->vocab_size());
   return 0;
 }

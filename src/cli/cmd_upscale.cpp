@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "formats/hf.h"
+#include "formats/load.h"
 #include "upscale/upscale.h"
 
 namespace {

@@ -3,6 +3,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "formats/load.h"
 #include "kernels/kernels.h"
 
 namespace solar::cli {
@@ -15,7 +16,7 @@ std::unique_ptr<LoadedModel> load_model(const std::string& path, const std::stri
   lm->ck = load_checkpoint(path, lo);
   if (lm->ck.tokenizer_path.empty())
     fail(path, "tokenizer", "no tokenizer.model / tokenizer.bin found beside the model (give --tokenizer PATH)");
-  lm->tok = load_tokenizer(lm->ck.tokenizer_path, lm->ck.config.vocab_size);
+  lm->tok = open_tokenizer(lm->ck.tokenizer_path, lm->ck.config.vocab_size);
   if (lm->tok->vocab_size() != lm->ck.config.vocab_size)
     fail(lm->ck.tokenizer_path, "vocab_size",
          "tokenizer has " + std::to_string(lm->tok->vocab_size()) + " tokens but the model's vocab_size is " +

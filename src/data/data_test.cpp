@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "core/testing.h"
+#include "testing/testing.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "data/loader.h"

@@ -4,15 +4,9 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/rng.h"
 
 namespace solar::data {
-
-uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 Loader::Loader(const std::string& dir, int batch, int seq_len, uint64_t seed) : B_(batch), T_(seq_len), seed_(seed) {
   if (batch <= 0) fail("--batch-size", "", "expected > 0, got " + std::to_string(batch));
@@ -44,7 +38,7 @@ Loader::Loader(const std::string& dir, int batch, int seq_len, uint64_t seed) : 
 void Loader::batch(uint64_t index, int32_t* out) const {
   uint64_t total = cum_windows_.back();
   for (int r = 0; r < B_; r++) {
-    uint64_t w = mix64(seed_ ^ mix64(index * uint64_t(B_) + uint64_t(r))) % total;
+    uint64_t w = splitmix64(seed_ ^ splitmix64(index * uint64_t(B_) + uint64_t(r))) % total;
     size_t s = std::upper_bound(cum_windows_.begin(), cum_windows_.end(), w) - cum_windows_.begin();
     uint64_t start = w - (s ? cum_windows_[s - 1] : 0);
     train_[s].read(start, size_t(T_) + 1, out + size_t(r) * (T_ + 1));

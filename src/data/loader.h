@@ -46,7 +46,4 @@ class Loader {
   uint64_t train_tokens_ = 0, val_tokens_ = 0;
 };
 
-// splitmix64: the loader's position hash (also handy for deterministic splits).
-uint64_t mix64(uint64_t x);
-
 }  // namespace solar::data

@@ -10,6 +10,7 @@
 #include "formats/gguf.h"
 #include "formats/hf.h"
 #include "formats/llama2c.h"
+#include "formats/load.h"
 
 namespace solar {
 namespace {

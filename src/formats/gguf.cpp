@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "formats/hf.h"
+#include "formats/load.h"
 #include "formats/safetensors.h"
 
 namespace solar {
@@ -431,7 +432,7 @@ void write_gguf(const std::string& path, const Checkpoint& ck, DType dtype) {
   // Without a tokenizer the file still loads here (vocab from llama.vocab_size)
   // but llama.cpp will refuse it.
   if (!ck.tokenizer_path.empty()) {
-    Vocab v = load_tokenizer(ck.tokenizer_path, c.vocab_size)->vocab();
+    Vocab v = open_tokenizer(ck.tokenizer_path, c.vocab_size)->vocab();
     if (v.pieces.size() != size_t(c.vocab_size))
       fail(ck.tokenizer_path, "vocab", "expected " + std::to_string(c.vocab_size) + " tokens (the model's vocab_size), got " +
                                            std::to_string(v.pieces.size()));

@@ -1,5 +1,6 @@
-#include "core/testing.h"
 #include "formats/gguf.h"
+#include "formats/load.h"
+#include "testing/testing.h"
 
 #include <gtest/gtest.h>
 
@@ -175,7 +176,7 @@ TEST(Gguf, Stories260KRoundTripWithTokenizer) {
   expect_same_config(ck.config, back.config);
   EXPECT_EQ(back.tokenizer_path, p);
   for (auto& [name, t] : ck.tensors) EXPECT_TRUE(same_bytes(back.get(name), t)) << name;
-  Vocab want = load_tokenizer(ck.tokenizer_path, 512)->vocab(), got = read_gguf_vocab(p);
+  Vocab want = open_tokenizer(ck.tokenizer_path, 512)->vocab(), got = read_gguf_vocab(p);
   EXPECT_EQ(got.pieces, want.pieces);
   EXPECT_EQ(got.scores, want.scores);
   EXPECT_EQ(got.types, want.types);
@@ -183,7 +184,7 @@ TEST(Gguf, Stories260KRoundTripWithTokenizer) {
   EXPECT_EQ(got.eos, 2);
   EXPECT_EQ(got.pieces.size(), 512u);
   // The GGUF's own tokenizer encodes like the original.
-  auto a = load_tokenizer(ck.tokenizer_path, 512), b = load_tokenizer(p);
+  auto a = open_tokenizer(ck.tokenizer_path, 512), b = open_tokenizer(p);
   EXPECT_EQ(a->encode("Once upon a time, Lily saw a ball.", true), b->encode("Once upon a time, Lily saw a ball.", true));
 }
 

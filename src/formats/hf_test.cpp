@@ -1,5 +1,6 @@
-#include "core/testing.h"
 #include "formats/hf.h"
+#include "formats/load.h"
+#include "testing/testing.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "formats/load.h"
 
 namespace solar {
 

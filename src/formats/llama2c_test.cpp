@@ -1,4 +1,4 @@
-#include "core/testing.h"
+#include "testing/testing.h"
 #include "formats/llama2c.h"
 
 #include <gtest/gtest.h>

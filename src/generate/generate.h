@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "model/model.h"
+#include "engine/engine.h"
 #include "sample/sampler.h"
 #include "tokenizer/tokenizer.h"
 

@@ -7,7 +7,7 @@
 #include <cstdio>
 
 #include "model/init.h"
-#include "tokenizer/testing.h"
+#include "testing/tokenizers.h"
 
 namespace solar {
 namespace {

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "formats/hf.h"
+#include "formats/load.h"
 #include "model/checkpoint.h"
 
 namespace solar {

@@ -7,8 +7,9 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "formats/load.h"
 #include "merge/recipe.h"
-#include "merge/test_models.h"
+#include "testing/models.h"
 
 using namespace solar;
 using namespace solar::testing;

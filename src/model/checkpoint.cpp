@@ -2,9 +2,6 @@
 
 #include "core/error.h"
 #include "core/fs.h"
-#include "formats/gguf.h"
-#include "formats/hf.h"
-#include "formats/llama2c.h"
 
 #include <cctype>
 #include <cstring>
@@ -75,53 +72,6 @@ void Checkpoint::validate() const {
     if (t.nbytes != size_t(t.numel()) * dtype_size(t.dtype))
       fail(source, name, "byte size " + std::to_string(t.nbytes) + " does not match shape " + shape_str(t.shape));
   }
-}
-
-void fail_not_a_model(const std::string& path, const std::string& why) {
-  fail(path, "",
-       "not a model file (expected a Hugging Face folder with config.json and safetensors, a GGUF file or a "
-       "llama2.c .bin)" + (why.empty() ? "" : ": " + why));
-}
-
-ModelFormat detect_model_format(const std::string& path) {
-  if (!path_exists(path)) fail(path, "", "no such file or folder");
-  if (is_dir(path)) return ModelFormat::Hf;
-  std::string head = read_file_prefix(path, 10);
-  if (head.starts_with("GGUF")) return ModelFormat::Gguf;
-  // safetensors: u64 little-endian header length, then the JSON header.
-  if (head.size() == 10 && head[6] == 0 && head[7] == 0 && head[8] == '{' &&
-      (head[9] == '"' || std::isspace(uint8_t(head[9])))) {
-    std::string dir = std::filesystem::path(path).parent_path().string();
-    if (dir.empty()) dir = ".";
-    bool beside = path_exists(join_path(dir, "config.json"));
-    fail(path, "", "a safetensors file on its own: expected the Hugging Face folder that holds it and config.json" +
-                       (beside ? " (" + dir + ")" : ""));
-  }
-  if (path.ends_with(".gguf")) {
-    std::string magic;
-    for (char c : head.substr(0, 4)) magic += std::isprint(uint8_t(c)) ? std::string(1, c) : "?";
-    fail_not_a_model(path, "a .gguf file starts with the magic \"GGUF\", this one with \"" + magic + "\"");
-  }
-  return ModelFormat::Llama2c;
-}
-
-const char* model_format_name(ModelFormat f) {
-  return f == ModelFormat::Hf ? "hf" : f == ModelFormat::Gguf ? "gguf" : "llama2c";
-}
-
-Checkpoint load_checkpoint(const std::string& path, const LoadOptions& opt) {
-  Checkpoint ck;
-  switch (detect_model_format(path)) {
-    case ModelFormat::Hf: ck = read_hf(path); break;
-    case ModelFormat::Gguf: ck = read_gguf(path); break;
-    case ModelFormat::Llama2c: ck = read_llama2c(path); break;
-  }
-  if (!opt.tokenizer.empty()) {
-    if (!path_exists(opt.tokenizer)) fail(opt.tokenizer, "", "tokenizer not found");
-    ck.tokenizer_path = opt.tokenizer;
-  }
-  ck.validate();
-  return ck;
 }
 
 }  // namespace solar

@@ -55,22 +55,4 @@ std::string layer_tensor(int layer, const char* suffix);  // "model.layers.N.<su
 std::vector<std::string> expected_tensor_names(const ModelConfig& c);
 std::vector<int64_t> expected_shape(const ModelConfig& c, const std::string& name);
 
-struct LoadOptions {
-  std::string tokenizer;  // --tokenizer override
-};
-
-// What a path holds, judged by content, not by name: a folder is an HF folder,
-// "GGUF" magic a GGUF file, anything else is read as llama2.c, whose reader
-// refuses a header no real checkpoint has. A bare .safetensors file, or a
-// .gguf without the magic, throws here naming the file.
-enum class ModelFormat { Hf, Gguf, Llama2c };
-ModelFormat detect_model_format(const std::string& path);
-const char* model_format_name(ModelFormat f);  // "hf", "gguf", "llama2c"
-// Throws "<path>: not a model file (expected …)[: why]".
-[[noreturn]] void fail_not_a_model(const std::string& path, const std::string& why = "");
-
-// Opens an HF folder, a GGUF file or a llama2.c .bin (detect_model_format),
-// validates it, and finds its tokenizer.
-Checkpoint load_checkpoint(const std::string& path, const LoadOptions& opt = {});
-
 }  // namespace solar

@@ -1,4 +1,4 @@
-// load_tokenizer(): picks the format by content; llama2.c tokenizer.bin
+// load_tokenizer(): SentencePiece or llama2.c by content; tokenizer.bin
 // parsing; StreamDecoder.
 #include "tokenizer/tokenizer.h"
 
@@ -7,7 +7,6 @@
 
 #include "core/error.h"
 #include "core/fs.h"
-#include "formats/gguf.h"
 #include "tokenizer/tokenizer_impl.h"
 
 namespace solar {
@@ -60,7 +59,8 @@ Vocab read_llama2c_vocab(const std::string& path, std::string_view bytes, int vo
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, int vocab_size_hint) {
   if (is_dir(path)) return load_tokenizer(join_path(path, "tokenizer.model"), vocab_size_hint);
-  if (read_file_prefix(path, 4) == "GGUF") return tokenizer_from_vocab(read_gguf_vocab(path));
+  if (read_file_prefix(path, 4) == "GGUF")
+    fail(path, "", "a GGUF file: its tokenizer is read by formats/load.h (open_tokenizer)");
   std::string bytes = read_file(path);
   if (auto t = spm_from_proto(bytes)) return t;
   // Report against the format the file claims: a .model name, or protobuf

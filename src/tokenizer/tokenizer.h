@@ -40,8 +40,9 @@ class Tokenizer {
   virtual int byte_value(int id) const = 0;
 };
 
-// Loads by content: a SentencePiece model proto, a llama2.c tokenizer.bin
-// (needs vocab_size: the file has no count), or a .gguf file's metadata.
+// Loads by content: a SentencePiece model proto or a llama2.c tokenizer.bin
+// (needs vocab_size: the file has no count). GGUF files carry their vocab in
+// metadata: formats/load.h's open_tokenizer reads those (and these).
 // Throws solar::Error naming the file.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, int vocab_size_hint = 0);
 std::unique_ptr<Tokenizer> tokenizer_from_vocab(Vocab v);

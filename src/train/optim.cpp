@@ -14,7 +14,7 @@ namespace solar::train {
 
 static constexpr char kMagic[8] = {'S', 'O', 'L', 'A', 'D', 'A', 'M', '1'};
 
-AdamW::AdamW(Model& model, AdamWConfig cfg) : model_(model), cfg_(cfg) {
+AdamW::AdamW(Net& model, AdamWConfig cfg) : model_(model), cfg_(cfg) {
   for (const Param& p : model_.params()) {
     m_.emplace_back(p.w.size(), 0.f);
     v_.emplace_back(p.w.size(), 0.f);

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "train/model.h"
+#include "train/net.h"
 
 namespace solar::train {
 
@@ -15,7 +15,7 @@ struct AdamWConfig {
 
 class AdamW {
  public:
-  AdamW(Model& model, AdamWConfig cfg);
+  AdamW(Net& model, AdamWConfig cfg);
   // One update with learning rate lr (the schedule's value; cfg.lr is only
   // the default for callers). Clips the gradients by their global norm first
   // and returns the norm before clipping. Does not zero the gradients.
@@ -28,7 +28,7 @@ class AdamW {
   const AdamWConfig& config() const { return cfg_; }
 
  private:
-  Model& model_;
+  Net& model_;
   AdamWConfig cfg_;
   std::vector<std::vector<float>> m_, v_;
   int64_t t_ = 0;

@@ -1,5 +1,5 @@
 // AdamW, clipping, optimizer state files, schedules, determinism, overfitting.
-#include "core/testing.h"
+#include "testing/testing.h"
 #include "train/optim.h"
 
 #include <gtest/gtest.h>
@@ -30,7 +30,7 @@ ModelConfig small_config() {
 }
 
 TEST(TrainOptim, AdamWOneStepByHand) {
-  Model m = Model::init(small_config(), 1);
+  Net m = Net::init(small_config(), 1);
   AdamWConfig cfg;
   cfg.weight_decay = 0.1f;
   cfg.grad_clip = 0;  // no clipping
@@ -59,7 +59,7 @@ TEST(TrainOptim, AdamWOneStepByHand) {
 }
 
 TEST(TrainOptim, ClipsByGlobalNorm) {
-  Model m = Model::init(small_config(), 1);
+  Net m = Net::init(small_config(), 1);
   AdamWConfig cfg;
   cfg.grad_clip = 1.0f;
   cfg.weight_decay = 0;
@@ -74,7 +74,7 @@ TEST(TrainOptim, ClipsByGlobalNorm) {
 TEST(TrainOptim, StateSaveLoadRoundTrip) {
   auto c = small_config();
   auto tokens = random_tokens(2, 8, c.vocab_size, 1);
-  Model a = Model::init(c, 1), b = Model::init(c, 1);
+  Net a = Net::init(c, 1), b = Net::init(c, 1);
   AdamW oa(a, {}), ob(b, {});
   for (int i = 0; i < 2; ++i) {
     a.zero_grad();
@@ -94,7 +94,7 @@ TEST(TrainOptim, StateSaveLoadRoundTrip) {
   // A state for another shape, a truncated file and garbage are refused.
   auto c2 = c;
   c2.intermediate_size = 72;
-  Model other = Model::init(c2, 1);
+  Net other = Net::init(c2, 1);
   AdamW oo(other, {});
   EXPECT_THROW(oo.load(path), Error);
   std::string s = read_file(path);
@@ -140,7 +140,7 @@ TEST(TrainSchedule, ValuesAtKeySteps) {
 
 std::vector<float> train_losses(uint64_t seed, int steps) {
   auto c = small_config();
-  Model m = Model::init(c, seed);
+  Net m = Net::init(c, seed);
   m.set_options({kernels::Precision::BF16, false});
   AdamW opt(m, {});
   Schedule sched{"cosine", 2, steps, 1e-2f};
@@ -182,7 +182,7 @@ TEST(TrainOptim, OverfitsOneBatch) {
   const int threads = kernels::num_threads();
   kernels::set_num_threads(1);  // tiny GEMMs: fork/join would dominate
   auto c = small_config();
-  Model m = Model::init(c, 3);
+  Net m = Net::init(c, 3);
   m.set_options({kernels::Precision::F32, false});
   AdamWConfig cfg;
   cfg.weight_decay = 0;

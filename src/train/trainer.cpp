@@ -13,9 +13,10 @@
 #include "core/progress.h"
 #include "data/loader.h"
 #include "formats/hf.h"
+#include "formats/load.h"
 #include "model/checkpoint.h"
 #include "report/plot.h"
-#include "train/model.h"
+#include "train/net.h"
 #include "train/optim.h"
 #include "train/schedule.h"
 
@@ -116,7 +117,7 @@ std::string describe(const Schedule& s) {
 struct Run {
   const TrainConfig& c;
   data::Loader& loader;
-  Model& model;
+  Net& model;
   AdamW& opt;
   HfWriteOptions hf;
   json train_hist = json::array(), val_hist = json::array();
@@ -234,9 +235,9 @@ void run_training(const TrainConfig& c) {
     if (n.rfind(".checkpoint-", 0) == 0 && n.find(".tmp-") != std::string::npos) remove_all(e.path().string());
   }
 
-  Model model = !ck.empty()              ? Model::from_checkpoint(read_hf(ck))
-                : !c.init_from.empty() ? Model::from_checkpoint(init)
-                                       : Model::init(mc, c.seed);
+  Net model = !ck.empty()              ? Net::from_checkpoint(read_hf(ck))
+                : !c.init_from.empty() ? Net::from_checkpoint(init)
+                                       : Net::init(mc, c.seed);
   init = Checkpoint{};  // the copy lives in the model now; drop the mapping
   model.set_options({c.precision});
   AdamW opt(model, {c.lr, 0.9f, 0.95f, 1e-8f, c.weight_decay, c.grad_clip});

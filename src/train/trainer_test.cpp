@@ -1,4 +1,4 @@
-#include "core/testing.h"
+#include "testing/testing.h"
 #include "train/trainer.h"
 
 #include <fcntl.h>

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "formats/hf.h"
+#include "formats/load.h"
 #include "model/checkpoint.h"
 
 namespace solar {
@@ -36,21 +37,6 @@ std::vector<LayerSlice> recipe_slices(const Recipe& r) {
     out.push_back({s.model, s.begin, s.end});
   }
   return out;
-}
-
-ModelConfig read_model_config(const std::string& path) {
-  if (is_dir(path)) {
-    std::string f = join_path(path, "config.json");
-    if (!path_exists(f)) fail(f, "", "missing (expected a Hugging Face model folder)");
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(read_file(f));
-    } catch (const nlohmann::json::parse_error& e) {
-      fail(f, "", std::string("JSON syntax error: ") + e.what());
-    }
-    return config_from_json(j, f);
-  }
-  return load_checkpoint(path).config;  // maps, but reads only headers
 }
 
 ModelConfig upscaled_config(const std::vector<LayerSlice>& slices, const std::vector<ModelConfig>& configs,

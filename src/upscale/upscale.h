@@ -34,10 +34,6 @@ std::vector<LayerSlice> dus_slices(const std::string& model, int n_layers, int d
 // merge_method is passthrough and every slice has exactly one source.
 std::vector<LayerSlice> recipe_slices(const Recipe& r);
 
-// The config of a model without mapping its weights: config.json of an HF
-// folder, the header of a GGUF / llama2.c file.
-ModelConfig read_model_config(const std::string& path);
-
 // The stacked model's config: the first source's, with num_hidden_layers set.
 // Throws (nothing written yet) when a range is outside its model or the
 // sources disagree on architecture, widths, heads or vocabulary. configs[i]

@@ -5,7 +5,8 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "formats/hf.h"
-#include "merge/test_models.h"
+#include "formats/load.h"
+#include "testing/models.h"
 
 using namespace solar;
 using namespace solar::testing;

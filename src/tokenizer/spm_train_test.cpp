@@ -1,4 +1,4 @@
-#include "tokenizer/train.h"
+#include "tokenizer/spm_train.h"
 
 #include <gtest/gtest.h>
 

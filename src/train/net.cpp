@@ -1,10 +1,10 @@
-#include "train/model.h"
+#include "train/net.h"
 
 #include <cmath>
 #include <random>
 
 #include "core/error.h"
-#include "train/ops.h"
+#include "train/layers.h"
 
 namespace solar::train {
 
@@ -15,7 +15,7 @@ enum { kInNorm, kQ, kK, kV, kO, kPostNorm, kGate, kUp, kDown, kPerLayer };
 // One forward (+ backward) pass on scalar S. Activations of every layer are
 // kept for backward; buffers are sized once per (B, T) and reused.
 template <class S>
-struct Net {
+struct Graph {
   struct Layer {
     std::vector<S> x, rstd1, xn1, q, k, v, att, ao, xmid, rstd2, xn2, gate, up, h;
   };
@@ -121,14 +121,14 @@ struct Net {
 };
 
 struct Workspace {
-  Net<float> net;
+  Graph<float> net;
 };
 
-Model::Model(Model&&) noexcept = default;
-Model& Model::operator=(Model&&) noexcept = default;
-Model::~Model() = default;
+Net::Net(Net&&) noexcept = default;
+Net& Net::operator=(Net&&) noexcept = default;
+Net::~Net() = default;
 
-void Model::build_params() {
+void Net::build_params() {
   cfg_.validate("model config");
   if (cfg_.head_dim % 2 || cfg_.num_attention_heads % cfg_.num_key_value_heads)
     fail("model config", "head_dim", "expected an even head_dim and num_attention_heads divisible by num_key_value_heads");
@@ -145,7 +145,7 @@ void Model::build_params() {
   ws_ = std::make_unique<Workspace>();
 }
 
-void Model::set_options(const TrainOptions& o) {
+void Net::set_options(const TrainOptions& o) {
   opt_ = o;
   for (Param& p : params_) {
     bool embedding = p.name == "model.embed_tokens.weight" || p.name == "lm_head.weight";
@@ -153,8 +153,8 @@ void Model::set_options(const TrainOptions& o) {
   }
 }
 
-Model Model::init(const ModelConfig& cfg, uint64_t seed) {
-  Model m;
+Net Net::init(const ModelConfig& cfg, uint64_t seed) {
+  Net m;
   m.cfg_ = cfg;
   m.build_params();
   std::mt19937_64 rng(seed);
@@ -176,9 +176,9 @@ Model Model::init(const ModelConfig& cfg, uint64_t seed) {
   return m;
 }
 
-Model Model::from_checkpoint(const Checkpoint& ck) {
+Net Net::from_checkpoint(const Checkpoint& ck) {
   ck.validate();
-  Model m;
+  Net m;
   m.cfg_ = ck.config;
   m.cfg_.rope_interleaved = false;
   m.build_params();
@@ -199,7 +199,7 @@ Model Model::from_checkpoint(const Checkpoint& ck) {
   return m;
 }
 
-int64_t Model::num_parameters() const {
+int64_t Net::num_parameters() const {
   int64_t n = 0;
   for (const Param& p : params_) n += int64_t(p.w.size());
   return n;
@@ -211,23 +211,23 @@ static std::vector<const float*> weights(const std::vector<Param>& ps) {
   return w;
 }
 
-float Model::forward_backward(const int32_t* tokens, int B, int T, float grad_scale) {
+float Net::forward_backward(const int32_t* tokens, int B, int T, float grad_scale) {
   std::vector<float*> g;
   for (Param& p : params_) g.push_back(p.g.data());
   return float(ws_->net.run(cfg_, opt_.precision, weights(params_), &g, tokens, B, T, grad_scale));
 }
 
-float Model::loss(const int32_t* tokens, int B, int T) {
+float Net::loss(const int32_t* tokens, int B, int T) {
   return float(ws_->net.run(cfg_, opt_.precision, weights(params_), nullptr, tokens, B, T, 0.f));
 }
 
-const float* Model::logits() const { return ws_->net.logits.data(); }
+const float* Net::logits() const { return ws_->net.logits.data(); }
 
-void Model::zero_grad() {
+void Net::zero_grad() {
   for (Param& p : params_) std::fill(p.g.begin(), p.g.end(), 0.f);
 }
 
-std::vector<TensorView> Model::views() const {
+std::vector<TensorView> Net::views() const {
   std::vector<TensorView> v;
   for (const Param& p : params_)
     v.push_back(TensorView{p.name, DType::F32, p.shape, p.w.data(), p.w.size() * sizeof(float)});
@@ -246,7 +246,7 @@ double forward_backward_f64(const ModelConfig& cfg, const std::vector<std::vecto
       gp.push_back((*g)[i].data());
     }
   }
-  Net<double> net;
+  Graph<double> net;
   return net.run(cfg, Precision::F32, wp, g ? &gp : nullptr, tokens, B, T, 1.0);
 }
 

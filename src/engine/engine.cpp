@@ -1,4 +1,4 @@
-#include "model/model.h"
+#include "engine/engine.h"
 
 #include <omp.h>
 

@@ -1,4 +1,4 @@
-#include "train/ops.h"
+#include "train/layers.h"
 
 #include <omp.h>
 

@@ -1,4 +1,4 @@
-// solar/tokenizer/train.h — train a Llama-style SentencePiece model.
+// solar/tokenizer/spm_train.h — train a Llama-style SentencePiece model.
 //
 // Llama 2's settings: BPE, byte_fallback (every byte is a piece, so nothing
 // is ever <unk>), unk/bos/eos = 0/1/2, split_digits, and no normalization

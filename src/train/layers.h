@@ -1,4 +1,4 @@
-// solar/train/ops.h — forward and backward of every op of a Llama block.
+// solar/train/layers.h — forward and backward of every op of a Llama block.
 //
 // llm.c style: each op's forward and backward side by side, with shapes.
 // N = B*T rows; activations are row-major [N, d]. Templated on the scalar:

@@ -1,6 +1,6 @@
 // Per-op gradient checks in double: central differences (eps 1e-6) of
 // L = Σ out·R (R random) against each op's backward.
-#include "train/ops.h"
+#include "train/layers.h"
 
 #include <gtest/gtest.h>
 

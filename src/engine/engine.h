@@ -1,4 +1,4 @@
-// solar/model/model.h — the inference engine for Llama-architecture models.
+// solar/engine/engine.h — the inference engine for Llama-architecture models.
 //
 // Model holds a Checkpoint's weights in place (mmapped F32/BF16/F16; only
 // the small norm vectors are copied to F32). A Context owns one sequence's

@@ -1,4 +1,4 @@
-#include "tokenizer/train.h"
+#include "tokenizer/spm_train.h"
 
 #include <sentencepiece_trainer.h>
 

@@ -1,8 +1,9 @@
 // Whole-model checks: double-precision gradients against finite differences
 // for every parameter, the float path against the double one, precision,
 // checkpoint round trips.
-#include "core/testing.h"
-#include "train/model.h"
+#include "formats/load.h"
+#include "testing/testing.h"
+#include "train/net.h"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +13,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
-#include "model/model.h"
+#include "engine/engine.h"
 
 namespace solar::train {
 namespace {
@@ -32,7 +33,7 @@ ModelConfig tiny_config(bool tied) {
   return c;
 }
 
-std::vector<std::vector<double>> to_double(const Model& m) {
+std::vector<std::vector<double>> to_double(const Net& m) {
   std::vector<std::vector<double>> w;
   for (const Param& p : m.params()) w.emplace_back(p.w.begin(), p.w.end());
   return w;
@@ -40,7 +41,7 @@ std::vector<std::vector<double>> to_double(const Model& m) {
 
 void grad_check(bool tied) {
   ModelConfig c = tiny_config(tied);
-  Model m = Model::init(c, 42);
+  Net m = Net::init(c, 42);
   auto w = to_double(m);
   // Larger weights than init so that every path carries signal.
   std::mt19937_64 rng(7);
@@ -82,7 +83,7 @@ TEST(TrainModel, GradCheckUntied) { grad_check(false); }
 TEST(TrainModel, FloatMatchesDouble) {
   for (bool tied : {true, false}) {
     ModelConfig c = tiny_config(tied);
-    Model m = Model::init(c, 5);
+    Net m = Net::init(c, 5);
     m.set_options({kernels::Precision::F32, false});
     const int B = 3, T = 7;
     auto tokens = random_tokens(B, T, c.vocab_size, 9);
@@ -116,7 +117,7 @@ TEST(TrainModel, Bf16CloseToF32) {
   ModelConfig c = preset_config("10m");
   c.num_hidden_layers = 2;
   c.vocab_size = 512;
-  Model m = Model::init(c, 1);
+  Net m = Net::init(c, 1);
   const int B = 2, T = 32;
   auto tokens = random_tokens(B, T, c.vocab_size, 2);
   auto grads = [&] {
@@ -139,7 +140,7 @@ TEST(TrainModel, Bf16CloseToF32) {
 
 TEST(TrainModel, InitAndParams) {
   ModelConfig c = tiny_config(false);
-  Model m = Model::init(c, 1);
+  Net m = Net::init(c, 1);
   EXPECT_EQ(m.num_parameters(), c.num_parameters());
   EXPECT_EQ(m.params().front().name, "model.embed_tokens.weight");
   EXPECT_EQ(m.params().back().name, "lm_head.weight");
@@ -154,14 +155,14 @@ TEST(TrainModel, InitAndParams) {
       EXPECT_NEAR(std::sqrt(s / p.w.size()), want, 0.25 * want) << p.name;
     }
   }
-  Model m2 = Model::init(c, 1);
+  Net m2 = Net::init(c, 1);
   EXPECT_EQ(m.params()[3].w, m2.params()[3].w);
   m.set_options({kernels::Precision::BF16, true});
   EXPECT_TRUE(m.params().front().decay);
 }
 
 TEST(TrainModel, RejectsBadTokens) {
-  Model m = Model::init(tiny_config(true), 1);
+  Net m = Net::init(tiny_config(true), 1);
   std::vector<int32_t> t{1, 2, 32, 4};
   EXPECT_THROW(m.loss(t.data(), 1, 3), Error);
   t[2] = -1;
@@ -172,7 +173,7 @@ TEST(TrainModel, RejectsBadTokens) {
 // (llama2.c/GGUF) q/k layout is permuted back and gives the same loss.
 TEST(TrainModel, CheckpointRoundTrip) {
   ModelConfig c = tiny_config(false);
-  Model m = Model::init(c, 3);
+  Net m = Net::init(c, 3);
   m.set_options({kernels::Precision::F32, false});
   auto tokens = random_tokens(2, 8, c.vocab_size, 4);
   float ref = m.loss(tokens.data(), 2, 8);
@@ -196,7 +197,7 @@ TEST(TrainModel, CheckpointRoundTrip) {
       }
       ck.tensors[v.name] = ck.adopt(v.name, DType::F32, v.shape, std::move(bytes));
     }
-    Model m2 = Model::from_checkpoint(ck);
+    Net m2 = Net::from_checkpoint(ck);
     m2.set_options({kernels::Precision::F32, false});
     EXPECT_FALSE(m2.config().rope_interleaved);
     for (size_t k = 0; k < m.params().size(); ++k) EXPECT_EQ(m.params()[k].w, m2.params()[k].w) << m.params()[k].name;
@@ -234,7 +235,7 @@ double inference_loss(const Checkpoint& ck, const std::vector<int32_t>& tokens, 
 TEST(TrainModel, LossMatchesInferenceEngine) {
   for (bool tied : {true, false}) {
     ModelConfig c = tiny_config(tied);
-    Model m = Model::init(c, 8);
+    Net m = Net::init(c, 8);
     for (Param& p : m.params())  // larger weights: a peaked, non-trivial distribution
       for (float& x : p.w) x *= p.shape.size() == 2 ? 10.f : 1.f;
     m.set_options({kernels::Precision::F32, false});
@@ -255,7 +256,7 @@ TEST(TrainModel, Stories260KFromCheckpoint) {
   std::string path = std::string(SOLAR_SHARED_DATA) + "/models/stories260K/stories260K.bin";
   if (!path_exists(path)) GTEST_SKIP() << "needs " << path;
   Checkpoint ck = load_checkpoint(path);
-  Model m = Model::from_checkpoint(ck);
+  Net m = Net::from_checkpoint(ck);
   m.set_options({kernels::Precision::F32, false});
   const int B = 2, T = 32;
   auto tokens = random_tokens(B, T, ck.config.vocab_size, 1);
@@ -272,7 +273,7 @@ namespace {
 // The activation arena follows changes of batch shape and thread count.
 TEST(TrainModel, ReusesArenaAcrossShapesAndThreads) {
   ModelConfig c = tiny_config(true);
-  Model m = Model::init(c, 2);
+  Net m = Net::init(c, 2);
   m.set_options({kernels::Precision::F32, false});
   auto small = random_tokens(1, 5, c.vocab_size, 1), big = random_tokens(3, 40, c.vocab_size, 2);
   const int threads = kernels::num_threads();

@@ -1,4 +1,5 @@
-// solar/train/model.h — a Llama model with FP32 master weights and gradients.
+// solar/train/net.h — a Llama model with FP32 master weights and gradients:
+// the trainable counterpart of the inference engine (engine/engine.h).
 //
 // Parameters keep Hugging Face names and layout, in the canonical order of
 // expected_tensor_names(). Activations are laid out [B*T, d] so every linear
@@ -31,17 +32,17 @@ struct TrainOptions {
 
 struct Workspace;  // activation arena (model.cpp)
 
-class Model {
+class Net {
  public:
   // Weights ~ normal(0, 0.02), o_proj/down_proj scaled by 1/sqrt(2L), norms = 1.
-  static Model init(const ModelConfig& cfg, uint64_t seed);
+  static Net init(const ModelConfig& cfg, uint64_t seed);
   // Continued pretraining: copies (and converts to F32) every tensor; q/k rows
   // are permuted to the HF rotate-half layout if the checkpoint is interleaved.
-  static Model from_checkpoint(const Checkpoint& ck);
+  static Net from_checkpoint(const Checkpoint& ck);
 
-  Model(Model&&) noexcept;
-  Model& operator=(Model&&) noexcept;
-  ~Model();
+  Net(Net&&) noexcept;
+  Net& operator=(Net&&) noexcept;
+  ~Net();
 
   const ModelConfig& config() const { return cfg_; }
   std::vector<Param>& params() { return params_; }
@@ -61,7 +62,7 @@ class Model {
   const TrainOptions& options() const { return opt_; }
 
  private:
-  Model() = default;
+  Net() = default;
   void build_params();
   ModelConfig cfg_;
   TrainOptions opt_;

@@ -1,4 +1,4 @@
-// solar/core/testing.h — helpers shared by the *_test.cpp files (header
+// solar/testing/testing.h — helpers shared by the *_test.cpp files (header
 // only; nothing in the library includes it).
 #pragma once
 #include <unistd.h>

@@ -1,7 +1,7 @@
 // The inference engine against an independent double-precision reference
 // (no KV cache, full recompute, explicit masks), and against itself:
 // batched prefill == token-by-token decode; BF16/F16 weights ≈ F32.
-#include "model/model.h"
+#include "engine/engine.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <random>
 
 #include "core/error.h"
-#include "core/testing.h"
+#include "testing/testing.h"
 #include "model/init.h"
 
 namespace solar {

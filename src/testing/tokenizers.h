@@ -1,4 +1,4 @@
-// solar/tokenizer/testing.h — a tokenizer for tests that need no files.
+// solar/testing/tokenizers.h — a tokenizer for tests that need no files.
 #pragma once
 #include <cstdio>
 #include <memory>

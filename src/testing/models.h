@@ -1,4 +1,4 @@
-// Test helper for merge and upscale tests: small random HF checkpoints whose
+// solar/testing/models.h — test helper: small random HF checkpoints whose
 // every tensor (norms included) has distinct bytes, so a misplaced layer shows.
 #pragma once
 #include <sys/wait.h>
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "core/fs.h"
-#include "core/testing.h"
+#include "testing/testing.h"
 #include "formats/hf.h"
 #include "model/checkpoint.h"
 
