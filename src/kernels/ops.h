@@ -1,5 +1,5 @@
 // solar/kernels/ops.h — the small element-wise ops of a Llama block.
-// Inference calls the forwards; training (train/ops.h) also calls the
+// Inference calls the forwards; training (train/layers.h) also calls the
 // vectorised backwards of softmax and SwiGLU, whose exp is the hot part.
 // AVX-512 where the CPU has it (dispatch().isa), portable loops otherwise.
 #pragma once
