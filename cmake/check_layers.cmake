@@ -2,6 +2,9 @@
 # Run by the build (see solar_module in CMakeLists.txt) whenever a source of
 # MODULE changes: -DMODULE=name -DALLOWED="a;b" -DFILES="f1;f2" -DSTAMP=path.
 cmake_minimum_required(VERSION 3.25)
+if(NOT ALLOWED)
+  set(ALLOWED "nothing but itself")
+endif()
 foreach(f ${FILES})
   file(STRINGS ${f} lines REGEX "^[ \t]*#[ \t]*include[ \t]*\"[a-z_]+/")
   foreach(l ${lines})
