@@ -29,7 +29,7 @@ Checkpoint random_checkpoint(ModelConfig c, DType dt, uint64_t seed) {
     std::vector<float> f(static_cast<size_t>(numel));
     bool norm = n.find("norm") != std::string::npos;
     for (auto& v : f) v = norm ? 1.0f + 0.1f * nd(rng) : nd(rng);
-    std::vector<uint8_t> bytes(size_t(numel) * dtype_size(dt));
+    std::vector<uint8_t> bytes(tensor_bytes(dt, shape));
     convert(f.data(), DType::F32, bytes.data(), dt, f.size());
     ck.tensors[n] = ck.adopt(n, dt, shape, std::move(bytes));
   }

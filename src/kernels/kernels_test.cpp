@@ -34,7 +34,7 @@ std::vector<float> randn(size_t n, uint32_t seed) {
 }
 
 std::vector<uint8_t> as_dtype(const std::vector<float>& v, DType t) {
-  std::vector<uint8_t> out(v.size() * dtype_size(t));
+  std::vector<uint8_t> out(row_bytes(t, int64_t(v.size())));
   convert(v.data(), DType::F32, out.data(), t, v.size());
   return out;
 }

@@ -34,7 +34,7 @@ from test_gguf_llamacpp import DATA, write_gguf_py
 
 SOLAR = sys.argv[1] if len(sys.argv) > 1 else "build/solar"
 # Max |solar − llama.cpp| over all positions' logits, relative to the largest |logit|.
-LOGIT_TOL = {Q.Q8_0: 0.02, Q.Q4_0: 0.05}
+LOGIT_TOL = {Q.Q8_0: 0.02, Q.Q4_0: 0.03}  # measured: 0.0085, 0.0113
 PROMPT = "Once upon a time, there was a little girl named Lily."
 
 
