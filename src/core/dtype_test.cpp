@@ -120,25 +120,20 @@ TEST(DTypeBlocks, Q4_1Q5_0Q5_1HandBuiltBlocks) {
   }
 
   // Q5: qh bit i is element i's fifth bit; here the odd elements have it.
+  // Q5_0 {d; qh[4]; qs[16]}: (q − 16)·d; Q5_1 {d; m; qh[4]; qs[16]}: q·d + m.
   const uint32_t qh = 0xAAAAAAAAu;
-  b.assign(22, 0);
-  put_f16(b, 0, 0.25f);
-  std::memcpy(&b[2], &qh, 4);
-  for (int j = 0; j < 16; ++j) b[6 + j] = uint8_t(j | (15 - j) << 4);
-  y = deq(b, DType::Q5_0);
-  for (int i = 0; i < 32; ++i) {
-    int lo = i < 16 ? i : 15 - (i - 16), q = lo + (i % 2 ? 16 : 0);
-    EXPECT_EQ(y[i], 0.25f * float(q - 16)) << i;
-  }
-  b.assign(24, 0);
-  put_f16(b, 0, 0.25f);
-  put_f16(b, 2, 3.0f);
-  std::memcpy(&b[4], &qh, 4);
-  for (int j = 0; j < 16; ++j) b[8 + j] = uint8_t(j | (15 - j) << 4);
-  y = deq(b, DType::Q5_1);
-  for (int i = 0; i < 32; ++i) {
-    int lo = i < 16 ? i : 15 - (i - 16), q = lo + (i % 2 ? 16 : 0);
-    EXPECT_EQ(y[i], 0.25f * float(q) + 3.0f) << i;
+  for (DType t : {DType::Q5_0, DType::Q5_1}) {
+    const size_t at = t == DType::Q5_1 ? 4 : 2;  // qh follows d (and m)
+    b.assign(dtype_block_bytes(t), 0);
+    put_f16(b, 0, 0.25f);
+    if (t == DType::Q5_1) put_f16(b, 2, 3.0f);
+    std::memcpy(&b[at], &qh, 4);
+    for (int j = 0; j < 16; ++j) b[at + 4 + j] = uint8_t(j | (15 - j) << 4);
+    y = deq(b, t);
+    for (int i = 0; i < 32; ++i) {
+      int lo = i < 16 ? i : 15 - (i - 16), q = lo + (i % 2 ? 16 : 0);
+      EXPECT_EQ(y[i], t == DType::Q5_0 ? 0.25f * float(q - 16) : 0.25f * float(q) + 3.0f) << dtype_name(t) << " " << i;
+    }
   }
 }
 

@@ -22,17 +22,10 @@ import tempfile
 import common
 
 common.skip_if_asked()
-try:
-    import gguf
-    import llama_cpp
-    import numpy as np
-    from gguf import GGMLQuantizationType as Q
-except ImportError as e:
-    common.missing(e)
+# Imports numpy, gguf and llama_cpp, failing (not skipping) when one is missing.
+from test_gguf_llamacpp import DATA, SOLAR, gguf, llama_cpp, np, write_gguf_py
 
-from test_gguf_llamacpp import DATA, write_gguf_py
-
-SOLAR = sys.argv[1] if len(sys.argv) > 1 else "build/solar"
+Q = gguf.GGMLQuantizationType
 # Max |solar − llama.cpp| over all positions' logits, relative to the largest |logit|.
 LOGIT_TOL = {Q.Q8_0: 0.02, Q.Q4_0: 0.03}  # measured: 0.0085, 0.0113
 PROMPT = "Once upon a time, there was a little girl named Lily."
