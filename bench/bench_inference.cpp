@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
     auto shape = expected_shape(c, n);
     int64_t numel = 1;
     for (auto s : shape) numel *= s;
-    std::vector<uint8_t> b(size_t(numel) * dtype_size(dt));
+    std::vector<uint8_t> b(tensor_bytes(dt, shape));
     init_tensor(c, n, 1, b.data(), dt, size_t(numel));
     ck.tensors[n] = ck.adopt(n, dt, shape, std::move(b));
   }

@@ -98,7 +98,7 @@ struct Weights {
   std::vector<std::vector<uint8_t>> copies;
   size_t next = 0;
   Weights(int64_t N, int64_t K, DType t) {
-    const size_t bytes = size_t(N * K) * dtype_size(t);
+    const size_t bytes = size_t(N) * row_bytes(t, K);
     const size_t n = std::max<size_t>(2, (size_t(256) << 20) / bytes + 1);
     std::vector<float> f(size_t(N * K));
     for (size_t i = 0; i < f.size(); ++i) f[i] = float(int(i * 2654435761u % 2001) - 1000) / 1000.f;
@@ -115,7 +115,7 @@ void naive_linear(const float* x, int64_t M, int64_t K, const void* W, DType t, 
     std::vector<float> row(static_cast<size_t>(K));
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < N; ++n) {
-      convert(static_cast<const uint8_t*>(W) + size_t(n * K) * dtype_size(t), t, row.data(), DType::F32, size_t(K));
+      convert(static_cast<const uint8_t*>(W) + size_t(n) * row_bytes(t, K), t, row.data(), DType::F32, size_t(K));
       for (int64_t m = 0; m < M; ++m) {
         float s = 0;
         for (int64_t k = 0; k < K; ++k) s += x[m * K + k] * row[k];
@@ -174,7 +174,7 @@ int main(int argc, char** argv) {
       Weights w(s.N, s.K, s.t);
       std::vector<float> x(size_t(s.K), 0.01f), y(size_t(s.N));
       double t = best_time([&] { linear(x.data(), 1, s.K, w.get(), s.t, s.N, y.data()); }, budget);
-      double gbs = double(s.N * s.K) * dtype_size(s.t) / t / 1e9;
+      double gbs = double(s.N) * double(row_bytes(s.t, s.K)) / t / 1e9;
       char name[64];
       std::snprintf(name, sizeof name, "linear M=1 %s W[%lld,%lld]", dtype_name(s.t), (long long)s.N,
                     (long long)s.K);
@@ -206,7 +206,7 @@ int main(int argc, char** argv) {
     report({"peak", "oneDNN matmul bf16 2048^3", threads, peak16, "GFLOP/s", peak16 / peak32, "of f32 peak"});
 
     for (const Shape& s : gemm_shapes) {
-      std::vector<uint8_t> w(size_t(s.N * s.K) * dtype_size(s.t));
+      std::vector<uint8_t> w(size_t(s.N) * row_bytes(s.t, s.K));
       std::vector<float> x(size_t(prefill_m * s.K), 0.01f), y(size_t(prefill_m * s.N));
       convert(std::vector<float>(size_t(s.N * s.K), 0.02f).data(), DType::F32, w.data(), s.t, size_t(s.N * s.K));
       double t = best_time([&] { linear(x.data(), prefill_m, s.K, w.data(), s.t, s.N, y.data()); }, budget);

@@ -12,7 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& t : solar::parse_safetensors(data, size, "fuzz", &meta)) {
       auto* p = static_cast<const uint8_t*>(t.data);
       if (p < data + 8 || p + t.nbytes > data + size) std::abort();
-      if (t.nbytes != size_t(t.numel()) * solar::dtype_size(t.dtype)) std::abort();
+      if (t.nbytes != solar::tensor_bytes(t)) std::abort();
       if (t.nbytes) (void)(p[0] + p[t.nbytes - 1]);  // ASan checks the view is readable
     }
   } catch (const solar::Error&) {

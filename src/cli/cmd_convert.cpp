@@ -18,7 +18,7 @@ int run(const std::vector<std::string>& argv) {
   auto& in = a.str("-m,--model", "PATH", "input: HF folder, .gguf or llama2.c .bin");
   auto& out = a.str("-o,--output", "PATH", "output HF folder or .gguf file");
   auto& to = a.str("--to", "FORMAT", "hf or gguf (default: gguf when OUT ends in .gguf, else hf)");
-  auto& outtype = a.str("--outtype", "TYPE", "f32, f16 or bf16 (default: the input's dtype)");
+  auto& outtype = a.str("--outtype", "TYPE", "f32, f16 or bf16 (default: the input's dtype; f32 for a quantized GGUF, which is dequantized)");
   auto& shard = a.str("--shard-size", "SIZE", "maximum safetensors shard size (hf)", "5GB");
   auto& tokenizer = a.str("--tokenizer", "PATH", "tokenizer to carry over (tokenizer.model, tokenizer.bin or .gguf)");
   auto& force = a.flag("--force", "replace OUT if it exists");

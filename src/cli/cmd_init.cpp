@@ -63,7 +63,7 @@ static int run_init(const std::vector<std::string>& argv) {
   std::vector<uint8_t> buf;
   for (const auto& d : decls) {
     TensorView t{d.name, d.dtype, d.shape, nullptr, 0};
-    t.nbytes = size_t(t.numel()) * dtype_size(d.dtype);
+    t.nbytes = tensor_bytes(d.dtype, t.shape);
     buf.resize(t.nbytes);
     init_tensor(c, d.name, uint64_t(seed), buf.data(), d.dtype, size_t(t.numel()));
     t.data = buf.data();

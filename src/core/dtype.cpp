@@ -2,29 +2,73 @@
 
 #include "core/error.h"
 
+#include <algorithm>
+
 namespace solar {
 
-size_t dtype_size(DType t) {
-  switch (t) {
-    case DType::F32: case DType::I32: return 4;
-    case DType::F16: case DType::BF16: return 2;
-    case DType::I64: return 8;
-    case DType::U8: case DType::I8: return 1;
-  }
-  return 0;
+namespace {
+
+struct TypeInfo {
+  const char* name;
+  int64_t block;  // elements per block
+  size_t bytes;   // bytes per block
+  int64_t ggml;   // ggml_type id, -1 when GGML has none
+};
+
+// Indexed by DType. Block layouts (ggml-common.h), f16 scales "d"/"dmin":
+//   Q4_0 {d; qs[16]}  Q4_1 {d; m; qs[16]}  Q5_0 {d; qh[4]; qs[16]}
+//   Q5_1 {d; m; qh[4]; qs[16]}  Q8_0 {d; int8 qs[32]}
+//   Q2_K {scales[16]; qs[64]; d; dmin}  Q3_K {hmask[32]; qs[64]; scales[12]; d}
+//   Q4_K {d; dmin; scales[12]; qs[128]}  Q5_K {d; dmin; scales[12]; qh[32]; qs[128]}
+//   Q6_K {ql[128]; qh[64]; int8 scales[16]; d}
+constexpr TypeInfo kTypes[] = {
+    {"F32", 1, 4, 0},      {"F16", 1, 2, 1},      {"BF16", 1, 2, 30},    {"I32", 1, 4, 26},
+    {"I64", 1, 8, 27},     {"U8", 1, 1, -1},      {"I8", 1, 1, 24},      {"Q4_0", 32, 18, 2},
+    {"Q4_1", 32, 20, 3},   {"Q5_0", 32, 22, 6},   {"Q5_1", 32, 24, 7},   {"Q8_0", 32, 34, 8},
+    {"Q2_K", 256, 84, 10}, {"Q3_K", 256, 110, 11}, {"Q4_K", 256, 144, 12}, {"Q5_K", 256, 176, 13},
+    {"Q6_K", 256, 210, 14},
+};
+constexpr size_t kNumTypes = sizeof kTypes / sizeof kTypes[0];
+static_assert(kNumTypes == size_t(DType::Q6_K) + 1, "kTypes must list every DType in order");
+
+const TypeInfo& info(DType t) {
+  if (size_t(t) >= kNumTypes) fail("dtype", "", "invalid DType " + std::to_string(int(t)));
+  return kTypes[size_t(t)];
 }
 
-const char* dtype_name(DType t) {
-  switch (t) {
-    case DType::F32: return "F32";
-    case DType::F16: return "F16";
-    case DType::BF16: return "BF16";
-    case DType::I32: return "I32";
-    case DType::I64: return "I64";
-    case DType::U8: return "U8";
-    case DType::I8: return "I8";
-  }
-  return "?";
+}  // namespace
+
+size_t dtype_size(DType t) {
+  const TypeInfo& i = info(t);
+  if (i.block != 1)
+    fail("dtype_size", i.name, "a block type has no per-element size (" + std::to_string(i.bytes) + " bytes per " +
+                                   std::to_string(i.block) + " elements; use row_bytes)");
+  return i.bytes;
+}
+
+int64_t dtype_block_elems(DType t) { return info(t).block; }
+size_t dtype_block_bytes(DType t) { return info(t).bytes; }
+
+size_t row_bytes(DType t, int64_t n) {
+  const TypeInfo& i = info(t);
+  if (n < 0 || n % i.block != 0)
+    fail("row_bytes", i.name, "a row of " + std::to_string(n) + " elements is not a whole number of " +
+                                  std::to_string(i.block) + "-element blocks");
+  return size_t(n / i.block) * i.bytes;
+}
+
+const char* dtype_name(DType t) { return size_t(t) < kNumTypes ? kTypes[size_t(t)].name : "?"; }
+
+uint32_t ggml_type_id(DType t) {
+  const TypeInfo& i = info(t);
+  if (i.ggml < 0) fail("ggml_type_id", i.name, "GGML has no such tensor type");
+  return uint32_t(i.ggml);
+}
+
+std::optional<DType> dtype_from_ggml(uint32_t id) {
+  for (size_t k = 0; k < kNumTypes; ++k)
+    if (kTypes[k].ggml == int64_t(id)) return DType(k);
+  return std::nullopt;
 }
 
 DType parse_dtype(const std::string& s, const std::string& where) {
@@ -39,6 +83,7 @@ DType parse_dtype(const std::string& s, const std::string& where) {
 }
 
 bool is_float(DType t) { return t == DType::F32 || t == DType::F16 || t == DType::BF16; }
+bool is_quantized(DType t) { return size_t(t) < kNumTypes && kTypes[size_t(t)].block > 1; }
 
 float f16_to_f32(uint16_t h) {
   uint32_t sign = uint32_t(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, u;
@@ -86,17 +131,37 @@ float load_f32(const void* data, DType t, size_t i) {
     case DType::F32: return static_cast<const float*>(data)[i];
     case DType::BF16: return bf16_to_f32(static_cast<const uint16_t*>(data)[i]);
     case DType::F16: return f16_to_f32(static_cast<const uint16_t*>(data)[i]);
-    default: fail("load_f32: not a float dtype");
+    default: break;
   }
+  if (!is_quantized(t)) fail("load_f32: not a float or block-quantized dtype");
+  const size_t k = size_t(dtype_block_elems(t));
+  float block[256];
+  dequantize_row(static_cast<const uint8_t*>(data) + i / k * dtype_block_bytes(t), t, block, int64_t(k));
+  return block[i % k];
 }
 
 void convert(const void* src, DType st, void* dst, DType dt, size_t n) {
   if (n == 0) return;  // empty tensors may carry null pointers
   if (st == dt) {
-    std::memcpy(dst, src, n * dtype_size(st));
+    std::memcpy(dst, src, row_bytes(st, int64_t(n)));
     return;
   }
-  if (!is_float(st) || !is_float(dt)) fail("convert: only F32/F16/BF16 convert");
+  if (is_quantized(st) && is_float(dt)) {
+    if (dt == DType::F32) return dequantize_row(src, st, static_cast<float*>(dst), int64_t(n));
+    // Through an f32 buffer, a few blocks at a time.
+    const size_t chunk = 4096, k = size_t(dtype_block_elems(st));
+    row_bytes(st, int64_t(n));  // whole blocks only
+    float buf[chunk];
+    for (size_t i = 0; i < n; i += chunk) {
+      size_t m = std::min(chunk, n - i);
+      dequantize_row(static_cast<const uint8_t*>(src) + i / k * dtype_block_bytes(st), st, buf, int64_t(m));
+      convert(buf, DType::F32, static_cast<uint8_t*>(dst) + i * dtype_size(dt), dt, m);
+    }
+    return;
+  }
+  if (!is_float(st) || !is_float(dt))
+    fail("convert", "", std::string("cannot convert ") + dtype_name(st) + " to " + dtype_name(dt) +
+                            " (F32/F16/BF16 convert both ways; block types only dequantize)");
   for (size_t i = 0; i < n; ++i) {
     float v = load_f32(src, st, i);
     if (dt == DType::F32) static_cast<float*>(dst)[i] = v;

@@ -40,7 +40,7 @@ Model::Model(const Checkpoint& ck) : ck_(ck), cfg_(ck.config) {
 }
 
 uint64_t Model::weight_bytes_per_token() const {
-  uint64_t b = head_->nbytes + uint64_t(cfg_.hidden_size) * dtype_size(embed_->dtype);
+  uint64_t b = head_->nbytes + embed_->row_nbytes();
   for (auto& L : layers_)
     b += L.wq->nbytes + L.wk->nbytes + L.wv->nbytes + L.wo->nbytes + L.w_gate->nbytes + L.w_up->nbytes +
          L.w_down->nbytes;
@@ -92,7 +92,7 @@ void Context::eval(const int* tokens, int n, float* logits, float* all_logits) {
   const float scale = 1.0f / std::sqrt(float(hd));
 
   for (int i = 0; i < n; ++i)
-    convert(m_.embed_->row(tokens[i]), m_.embed_->dtype, &x_[size_t(i) * d], DType::F32, size_t(d));
+    dequantize_row(m_.embed_->row(tokens[i]), m_.embed_->dtype, &x_[size_t(i) * d], d);  // float or block type
 
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const Model::Layer& L = m_.layers_[l];

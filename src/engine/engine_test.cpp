@@ -9,6 +9,7 @@
 #include <random>
 
 #include "core/error.h"
+#include "testing/quant.h"
 #include "testing/testing.h"
 #include "model/init.h"
 
@@ -28,7 +29,7 @@ Checkpoint random_checkpoint(ModelConfig c, DType dt, uint64_t seed) {
     std::vector<float> f(static_cast<size_t>(numel));
     bool norm = n.find("norm") != std::string::npos;
     for (auto& v : f) v = norm ? 1.0f + 0.1f * nd(rng) : nd(rng);
-    std::vector<uint8_t> bytes(size_t(numel) * dtype_size(dt));
+    std::vector<uint8_t> bytes(tensor_bytes(dt, shape));
     convert(f.data(), DType::F32, bytes.data(), dt, f.size());
     ck.tensors[n] = ck.adopt(n, dt, shape, std::move(bytes));
   }
@@ -212,6 +213,46 @@ TEST(Model, ReducedPrecisionWeightsAgreeWithF32) {
     }
     EXPECT_LT(max_err, tol * scale) << dtype_name(dt);
   }
+}
+
+// Block-quantized weights (every matrix, the tied embedding/head included)
+// through the engine: equal to running the same weights dequantized to F32 up
+// to summation order, and close to the unquantized model.
+TEST(Model, QuantizedWeightsAgreeWithFloat) {
+  const int V = 50;
+  std::vector<int> toks{1, 7, 21, 40, 3, 11};
+  ModelConfig c = small_config(true, 2, 0, false);
+  c.intermediate_size = 64;  // down_proj rows: whole 32-element blocks
+  Checkpoint f32 = random_checkpoint(c, DType::F32, 11);
+  auto logits = [&](const Checkpoint& ck, int n) {
+    Model m(ck);
+    Context ctx(m);
+    std::vector<float> l(static_cast<size_t>(V));
+    ctx.eval(toks.data(), n, l.data());  // n > 1: prefill, then one decode step
+    ctx.eval(&toks[n], 1, l.data());
+    return l;
+  };
+  auto max_diff = [&](const std::vector<float>& a, const std::vector<float>& b) {
+    double e = 0, scale = 0;
+    for (int v = 0; v < V; ++v) e = std::max(e, double(std::fabs(a[v] - b[v]))), scale = std::max(scale, double(std::fabs(b[v])));
+    return e / scale;
+  };
+  const int n = int(toks.size()) - 1;
+  auto ref = logits(f32, n);
+  double err[2];
+  for (DType dt : {DType::Q8_0, DType::Q4_0}) {
+    Checkpoint q = testing::quantize_checkpoint(f32, dt);
+    ASSERT_NO_THROW(q.validate());
+    EXPECT_EQ(q.get("model.layers.0.mlp.down_proj.weight").dtype, dt);
+    auto lq = logits(q, n);
+    EXPECT_LT(max_diff(lq, logits(testing::dequantize_checkpoint(q), n)), 1e-5) << dtype_name(dt);
+    // Random Gaussian weights in a 32-wide model are a worst case for block
+    // quantization (measured: Q8_0 0.042, Q4_0 0.39 of the largest logit);
+    // the real-model comparison is tests/conformance/test_gguf_quant.py.
+    err[dt == DType::Q4_0] = max_diff(lq, ref);
+    EXPECT_LT(err[dt == DType::Q4_0], dt == DType::Q8_0 ? 0.08 : 0.6) << dtype_name(dt);
+  }
+  EXPECT_LT(err[0], err[1] / 4);  // 8-bit quants: several times closer than 4-bit
 }
 
 TEST(Model, ContextOverflowIsAClearError) {

@@ -17,8 +17,9 @@ namespace {
 
 // gguf_type: metadata value types.
 enum : uint32_t { kU8, kI8, kU16, kI16, kU32, kI32, kF32, kBool, kStr, kArr, kU64, kI64, kF64 };
-// ggml_type values this reader and writer handle.
-constexpr uint32_t kGgmlF32 = 0, kGgmlF16 = 1, kGgmlBF16 = 30;
+// ggml_type values the reader takes (core/dtype.h maps them); the writer writes the float ones.
+constexpr const char* kSupportedTypes =
+    "F32=0, F16=1, BF16=30, Q4_0=2, Q4_1=3, Q5_0=6, Q5_1=7, Q8_0=8, Q2_K=10, Q3_K=11, Q4_K=12, Q5_K=13 or Q6_K=14";
 constexpr uint64_t kDefaultAlignment = 32;
 constexpr uint32_t kMaxDims = 4;  // GGML_MAX_DIMS
 
@@ -48,6 +49,7 @@ struct TensorInfo {
   std::string name;
   std::vector<uint64_t> ne;  // innermost first
   uint32_t type;
+  DType dtype;
   uint64_t offset;  // relative to the data section
   size_t nbytes;
 };
@@ -192,10 +194,16 @@ Parsed parse(const uint8_t* p, size_t n, const std::string& path) {
       t.ne.push_back(e);
     }
     t.type = c.get<uint32_t>(field + " type");
-    if (t.type != kGgmlF32 && t.type != kGgmlF16 && t.type != kGgmlBF16)
-      fail(path, field + " type", "unsupported tensor type " + std::to_string(t.type) +
-                                      " (expected F32=0, F16=1 or BF16=30; quantized GGUFs are not supported)");
-    t.nbytes = size_t(numel) * (t.type == kGgmlF32 ? 4 : 2);
+    auto dt = dtype_from_ggml(t.type);
+    if (!dt || !(is_float(*dt) || is_quantized(*dt)))
+      fail(path, field + " type", "unsupported ggml type id " + std::to_string(t.type) + " (expected " + kSupportedTypes + ")");
+    t.dtype = *dt;
+    // Blocks run along ne[0], the innermost dimension.
+    if (t.ne[0] % dtype_block_elems(t.dtype) != 0)
+      fail(path, field + " dims", std::string("expected ne[0] a multiple of ") + dtype_name(t.dtype) + "'s " +
+                                      std::to_string(dtype_block_elems(t.dtype)) + "-element block, got " +
+                                      std::to_string(t.ne[0]));
+    t.nbytes = size_t(numel / t.ne[0]) * row_bytes(t.dtype, int64_t(t.ne[0]));
     t.offset = c.get<uint64_t>(field + " offset");
     if (t.offset % align != 0)
       fail(path, field + " offset", "expected a multiple of alignment " + std::to_string(align) + ", got " +
@@ -249,8 +257,6 @@ std::string gguf_name(const std::string& hf) {
   fail(hf, "", "no GGUF name for this tensor");
 }
 
-DType ggml_dtype(uint32_t t) { return t == kGgmlF32 ? DType::F32 : t == kGgmlF16 ? DType::F16 : DType::BF16; }
-
 const Value* find(const Parsed& g, const std::string& key) {
   auto it = g.kv.find(key);
   return it == g.kv.end() ? nullptr : &it->second;
@@ -298,7 +304,7 @@ Checkpoint read_gguf(const std::string& path) {
   for (const TensorInfo& t : g.tensors) {
     auto name = hf_name(t.name);
     if (!name) fail(path, "tensor '" + t.name + "'", "unknown tensor name for the llama architecture");
-    TensorView v{*name, ggml_dtype(t.type), {}, file->data() + g.data_off + t.offset, t.nbytes};
+    TensorView v{*name, t.dtype, {}, file->data() + g.data_off + t.offset, t.nbytes};
     for (auto it = t.ne.rbegin(); it != t.ne.rend(); ++it) v.shape.push_back(int64_t(*it));
     ck.tensors[*name] = v;
   }
@@ -329,7 +335,11 @@ Checkpoint read_gguf(const std::string& path) {
   c.eos_token_id = int(get_int(g, path, "tokenizer.ggml.eos_token_id", 2));
   c.tie_word_embeddings = !ck.has("lm_head.weight");
   c.rope_interleaved = true;
-  if (ck.has("model.embed_tokens.weight")) c.torch_dtype = ck.get("model.embed_tokens.weight").dtype;
+  // A quantized file's float type is F32: what writers dequantize it to by default.
+  if (ck.has("model.embed_tokens.weight") && is_float(ck.get("model.embed_tokens.weight").dtype))
+    c.torch_dtype = ck.get("model.embed_tokens.weight").dtype;
+  else
+    c.torch_dtype = DType::F32;
   if (tokens) ck.tokenizer_path = path;
   return ck;
 }
@@ -469,10 +479,10 @@ void write_gguf(const std::string& path, const Checkpoint& ck, DType dtype) {
     infos += g;
     raw(uint32_t(t.shape.size()));
     for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) raw(uint64_t(*it));
-    raw(uint32_t(dt == DType::F32 ? kGgmlF32 : dt == DType::F16 ? kGgmlF16 : kGgmlBF16));
+    raw(ggml_type_id(dt));
     raw(off);
     outs.push_back({&t, dt, off});
-    off += (uint64_t(t.numel()) * dtype_size(dt) + kDefaultAlignment - 1) / kDefaultAlignment * kDefaultAlignment;
+    off += (uint64_t(tensor_bytes(dt, t.shape)) + kDefaultAlignment - 1) / kDefaultAlignment * kDefaultAlignment;
   }
 
   AtomicFile f(path);

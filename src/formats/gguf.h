@@ -4,11 +4,15 @@
 // llama.cpp tensor names (token_embd, blk.N.attn_q, …) to HF names with
 // row-major shapes (GGUF lists dims innermost first) and sets
 // rope_interleaved = true (llama.cpp stores q/k rows permuted for
-// interleaved RoPE). F32/F16/BF16 only. Tokenizer metadata stays in the file:
-// tokenizer_path = the GGUF file itself.
+// interleaved RoPE). Tensor types: F32/F16/BF16 and the GGML block types of
+// core/dtype.h (Q4_0 … Q8_0, Q2_K … Q6_K), mapped in place with their sizes
+// from blocks; another type id fails naming the tensor and the id. A
+// quantized file's config.torch_dtype is F32. Tokenizer metadata stays in the
+// file: tokenizer_path = the GGUF file itself.
 // Writer: llama architecture metadata, tokenizer.ggml.* from the checkpoint's
-// tokenizer, tensors in F32/F16/BF16 (norms always F32), q/k permuted to
-// llama.cpp's layout, 32-byte alignment, written atomically.
+// tokenizer, tensors in F32/F16/BF16 (norms always F32; block-quantized
+// inputs are dequantized), q/k permuted to llama.cpp's layout, 32-byte
+// alignment, written atomically.
 #pragma once
 #include <string>
 

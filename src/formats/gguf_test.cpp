@@ -1,5 +1,6 @@
 #include "formats/gguf.h"
 #include "formats/load.h"
+#include "testing/quant.h"
 #include "testing/testing.h"
 
 #include <gtest/gtest.h>
@@ -18,7 +19,7 @@ namespace {
 using solar::test_util::error_of;
 
 
-std::string tmp(const std::string& name) { return join_path(testing::TempDir(), name); }
+std::string tmp(const std::string& name) { return join_path(::testing::TempDir(), name); }
 
 // Plain write: tests write hundreds of corrupt files, and fsync would dominate.
 void put(const std::string& path, const std::string& bytes) {
@@ -194,6 +195,8 @@ struct Handmade {
   uint32_t version = 3;
   uint64_t n_tensors = 1, n_kv = 5, str_len = 5, offset = 0;
   uint32_t type = 0;
+  uint64_t ne0 = 4;
+  std::string data;  // the tensor's bytes; empty: 8 f32s 0..7
   std::string bytes() const {
     std::string s = "GGUF";
     auto raw = [&](auto v) { s.append(reinterpret_cast<const char*>(&v), sizeof v); };
@@ -218,11 +221,12 @@ struct Handmade {
     raw(uint64_t(17));
     s += "token_embd.weight";
     raw(uint32_t(2));
-    raw(uint64_t(4));
+    raw(ne0);
     raw(uint64_t(2));
     raw(type);
     raw(offset);
     s.resize((s.size() + 31) / 32 * 32, '\0');
+    if (!data.empty()) return s + data;
     for (int i = 0; i < 8; ++i) raw(float(i));
     return s;
   }
@@ -278,8 +282,101 @@ TEST(Gguf, MalformedFilesNameTheField) {
   h.offset = 4;
   EXPECT_NE(read_error(h.bytes()).find("multiple of alignment"), std::string::npos);
   h = ok;
-  h.type = 2;  // Q4_0
-  EXPECT_NE(read_error(h.bytes()).find("unsupported tensor type 2"), std::string::npos);
+  h.type = 2;  // Q4_0: rows of 4 are not whole 32-element blocks
+  EXPECT_NE(read_error(h.bytes()).find("token_embd.weight' dims: expected ne[0] a multiple of Q4_0's 32-element block, got 4"),
+            std::string::npos);
+  for (uint32_t id : {16u, 9u, 99u}) {  // IQ2_XXS, Q8_1 (never stored), unknown
+    h.type = id;
+    EXPECT_NE(read_error(h.bytes()).find("tensor 'token_embd.weight' type: unsupported ggml type id " + std::to_string(id)),
+              std::string::npos);
+  }
+}
+
+// Two Q8_0 rows of 32 (two 34-byte blocks): scale 0.5 then −2, quants j − 16.
+TEST(Gguf, QuantizedTensorReadsInPlaceAndDequantizes) {
+  Handmade h;
+  h.type = 8;
+  h.ne0 = 32;
+  for (float d : {0.5f, -2.0f}) {
+    uint16_t f = f32_to_f16(d);
+    h.data += char(f & 0xff);
+    h.data += char(f >> 8);
+    for (int j = 0; j < 32; ++j) h.data += char(int8_t(j - 16));
+  }
+  std::string p = tmp("q8.gguf");
+  put(p, h.bytes());
+  Checkpoint ck = read_gguf(p);
+  const TensorView& t = ck.get("model.embed_tokens.weight");
+  EXPECT_EQ(t.dtype, DType::Q8_0);
+  EXPECT_EQ(t.shape, (std::vector<int64_t>{2, 32}));
+  EXPECT_EQ(t.nbytes, 68u);
+  EXPECT_EQ(t.row_nbytes(), 34u);
+  EXPECT_EQ(ck.config.torch_dtype, DType::F32);  // what writers dequantize to by default
+  std::vector<float> row(32);
+  dequantize_row(t.row(1), t.dtype, row.data(), 32);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(row[j], -2.0f * float(j - 16)) << j;
+  // One byte short: the size comes from blocks, not elements.
+  put(p, h.bytes().substr(0, h.bytes().size() - 1));
+  EXPECT_NE(error_of([&] { read_gguf(p); }).find("expected offset + 68 bytes"), std::string::npos);
+}
+
+TEST(Gguf, QuantizedViewsRowsAndBytes) {
+  std::vector<uint8_t> buf(3 * 2 * 34);
+  TensorView v{"w", DType::Q8_0, {3, 64}, buf.data(), buf.size()};
+  EXPECT_EQ(v.row_nbytes(), 68u);
+  EXPECT_EQ(v.row(2), buf.data() + 136);
+  EXPECT_EQ(tensor_bytes(v), buf.size());
+  EXPECT_EQ(tensor_bytes(DType::Q4_K, {2, 512}), 2u * 2 * 144);
+  EXPECT_EQ(tensor_bytes(DType::BF16, {3, 5}), 30u);
+  EXPECT_EQ(tensor_bytes(DType::F32, {}), 4u);
+  EXPECT_NE(error_of([] { tensor_bytes(DType::Q8_0, {3, 48}); }).find("innermost dimension 48 is not a multiple of the 32-element block"),
+            std::string::npos);
+}
+
+TEST(Gguf, ValidateAcceptsQuantizedMatricesOnly) {
+  Checkpoint q = testing::quantize_checkpoint(tiny_model(true, false), DType::Q8_0);
+  ASSERT_NO_THROW(q.validate());
+  EXPECT_EQ(q.get("lm_head.weight").dtype, DType::Q8_0);
+  EXPECT_EQ(q.get("model.layers.1.mlp.down_proj.weight").dtype, DType::F32);  // rows of 24 stay float
+  auto error_with = [&](const std::string& name, DType dt, size_t nbytes) {
+    Checkpoint c = testing::quantize_checkpoint(tiny_model(true, false), DType::Q8_0);
+    c.tensors[name].dtype = dt;
+    c.tensors[name].nbytes = nbytes;
+    return error_of([&] { c.validate(); });
+  };
+  std::string e = error_with("model.norm.weight", DType::Q8_0, 34);
+  EXPECT_NE(e.find("tiny (Q8_0): model.norm.weight: expected a norm weight in F32, F16 or BF16, got Q8_0"), std::string::npos) << e;
+  e = error_with("model.layers.1.mlp.down_proj.weight", DType::Q4_0, 0);
+  EXPECT_NE(e.find("model.layers.1.mlp.down_proj.weight: expected a row length that is a multiple of Q4_0's 32-element block, got rows of 24"),
+            std::string::npos) << e;
+  e = error_with("model.layers.0.self_attn.q_proj.weight", DType::Q8_0, 32 * 34 - 1);
+  EXPECT_NE(e.find("q_proj.weight: byte size 1087 does not match shape [32, 32] x Q8_0 (1088 bytes)"), std::string::npos) << e;
+  e = error_with("model.embed_tokens.weight", DType::I8, 32 * 32);
+  EXPECT_NE(e.find("expected F32, F16, BF16 or a GGML block type"), std::string::npos) << e;
+}
+
+// Writing a quantized checkpoint to a float GGUF or HF folder writes what
+// its dequantized F32 twin writes.
+TEST(Gguf, QuantizedCheckpointWritesDequantized) {
+  Checkpoint q = testing::quantize_checkpoint(tiny_model(true, false), DType::Q4_0);
+  Checkpoint f = testing::dequantize_checkpoint(q);
+  HfWriteOptions opt;
+  opt.force = true;
+  std::vector<Checkpoint> out;
+  for (const Checkpoint* c : {&q, &f}) {
+    std::string p = tmp(c == &q ? "from_q4.gguf" : "from_f32.gguf"), dir = tmp(c == &q ? "from_q4_hf" : "from_f32_hf");
+    write_gguf(p, *c, DType::F32);
+    out.push_back(read_gguf(p));
+    write_hf(dir, *c, opt);
+    out.push_back(load_checkpoint(dir));
+  }
+  for (const auto& name : expected_tensor_names(q.config))
+    for (int k = 0; k < 2; ++k) {
+      EXPECT_EQ(out[k].get(name).dtype, DType::F32) << name;
+      EXPECT_TRUE(same_bytes(out[k].get(name), out[k + 2].get(name))) << name << (k ? " (HF)" : " (GGUF)");
+    }
+  EXPECT_NE(error_of([&] { write_gguf(tmp("q4.gguf"), q, DType::Q4_0); }).find("expected F32, F16 or BF16, got Q4_0"),
+            std::string::npos);
 }
 
 TEST(Gguf, RandomCorruptionNeverCrashes) {

@@ -139,9 +139,7 @@ struct HfWriter::Impl {
     return v;
   }
   uint64_t out_bytes(size_t i) const {
-    uint64_t n = dtype_size(out_dtype[i]);
-    for (int64_t d : decls[i].shape) n *= uint64_t(d);
-    return n;
+    return tensor_bytes(out_dtype[i], decls[i].shape);
   }
 };
 
@@ -167,7 +165,9 @@ HfWriter::HfWriter(const std::string& dir, const ModelConfig& config, std::vecto
     if (!seen.insert(d.name).second) fail(dir, d.name, "tensor declared twice");
     for (int64_t x : d.shape)
       if (x < 0) fail(dir, d.name, "negative dimension in " + shape_str(d.shape));
-    m.out_dtype.push_back(m.opt.dtype && is_float(d.dtype) ? *m.opt.dtype : d.dtype);
+    // Block-quantized tensors are dequantized (safetensors has no block types).
+    if (m.opt.dtype && (is_float(d.dtype) || is_quantized(d.dtype))) m.out_dtype.push_back(*m.opt.dtype);
+    else m.out_dtype.push_back(is_quantized(d.dtype) ? DType::F32 : d.dtype);
     uint64_t b = m.out_bytes(i);
     if (m.shards.empty() || (cur > 0 && cur + b > m.opt.max_shard_bytes)) {
       m.shards.emplace_back();
@@ -211,7 +211,7 @@ void HfWriter::write(const TensorView& t) {
   if (t.shape != d.shape || t.dtype != d.dtype)
     fail(m.dir, t.name, "expected " + shape_str(d.shape) + " " + dtype_name(d.dtype) + " as declared, got " +
                             shape_str(t.shape) + " " + dtype_name(t.dtype));
-  if (t.nbytes != size_t(t.numel()) * dtype_size(t.dtype))
+  if (t.nbytes != tensor_bytes(t))
     fail(m.dir, t.name, "has " + std::to_string(t.nbytes) + " bytes, expected " + shape_str(t.shape) + " x " +
                             dtype_name(t.dtype));
   size_t s = m.shard_of[m.next];

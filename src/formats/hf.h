@@ -21,7 +21,9 @@ namespace solar {
 Checkpoint read_hf(const std::string& dir);
 
 struct HfWriteOptions {
-  std::optional<DType> dtype;                       // convert every float tensor; default: keep
+  // Convert every float tensor; default: keep. Block-quantized tensors are
+  // dequantized to it (default F32): safetensors has no block types.
+  std::optional<DType> dtype;
   uint64_t max_shard_bytes = 5ull * 1000 * 1000 * 1000;  // HF's default "5GB"
   bool force = false;                               // replace an existing folder
   std::string model_card;                           // README.md content, if any

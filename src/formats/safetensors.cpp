@@ -143,7 +143,9 @@ std::string safetensors_header(const std::vector<TensorToWrite>& tensors,
   for (const auto& t : tensors) {
     if (t.src.name.empty() || t.src.name == "__metadata__") fail(t.src.name, "", "invalid tensor name");
     if (!seen.insert(t.src.name).second) fail(t.src.name, "", "tensor written twice");
-    uint64_t n = uint64_t(t.src.numel()) * dtype_size(t.dtype);
+    if (is_quantized(t.dtype))
+      fail(t.src.name, "", std::string("safetensors has no ") + dtype_name(t.dtype) + " (dequantize to F32, F16 or BF16)");
+    uint64_t n = tensor_bytes(t.dtype, t.src.shape);
     h[t.src.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.src.shape}, {"data_offsets", {off, off + n}}};
     off += n;
   }
@@ -157,27 +159,29 @@ std::string safetensors_header(const std::vector<TensorToWrite>& tensors,
 uint64_t safetensors_file_size(const std::vector<TensorToWrite>& tensors,
                                const std::map<std::string, std::string>& metadata) {
   uint64_t n = safetensors_header(tensors, metadata).size();
-  for (const auto& t : tensors) n += uint64_t(t.src.numel()) * dtype_size(t.dtype);
+  for (const auto& t : tensors) n += tensor_bytes(t.dtype, t.src.shape);
   return n;
 }
 
 void write_tensor_data(AtomicFile& out, const TensorView& t, DType dtype) {
   size_t n = size_t(t.numel());
-  if (t.nbytes != n * dtype_size(t.dtype))
+  if (t.nbytes != tensor_bytes(t))
     fail(t.name, "", "has " + std::to_string(t.nbytes) + " bytes, expected " + shape_str(t.shape) + " x " +
                          dtype_name(t.dtype));
   if (dtype == t.dtype) {
     out.write(t.data, t.nbytes);
     return;
   }
-  if (!is_float(t.dtype) || !is_float(dtype))
+  if (!(is_float(t.dtype) || is_quantized(t.dtype)) || !is_float(dtype))
     fail(t.name, "", std::string("cannot convert ") + dtype_name(t.dtype) + " to " + dtype_name(dtype));
-  constexpr size_t kChunk = 1 << 20;  // elements: bounds memory for any tensor size
+  // Elements per chunk: bounds memory for any tensor size; a multiple of every
+  // block, so block-quantized sources dequantize chunk by chunk.
+  constexpr size_t kChunk = 1 << 20;
   std::vector<uint8_t> buf(std::min(n, kChunk) * dtype_size(dtype));
   const uint8_t* p = static_cast<const uint8_t*>(t.data);
   for (size_t i = 0; i < n; i += kChunk) {
     size_t m = std::min(kChunk, n - i);
-    convert(p + i * dtype_size(t.dtype), t.dtype, buf.data(), dtype, m);
+    convert(p + row_bytes(t.dtype, int64_t(i)), t.dtype, buf.data(), dtype, m);
     out.write(buf.data(), m * dtype_size(dtype));
   }
 }
@@ -185,7 +189,7 @@ void write_tensor_data(AtomicFile& out, const TensorView& t, DType dtype) {
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata) {
   for (const auto& t : tensors)
-    if (t.src.nbytes != size_t(t.src.numel()) * dtype_size(t.src.dtype))
+    if (t.src.nbytes != tensor_bytes(t.src))
       fail(path, t.src.name, "has " + std::to_string(t.src.nbytes) + " bytes, expected " + shape_str(t.src.shape) +
                                  " x " + dtype_name(t.src.dtype));
   AtomicFile f(path);

@@ -42,7 +42,7 @@ TEST(Safetensors, RoundTripKeepsNamesDtypesShapesBytes) {
   std::vector<TensorToWrite> ts;
   auto add = [&](const char* name, DType dt, std::vector<int64_t> shape) {
     TensorView t{name, dt, shape};
-    bufs.emplace_back(size_t(t.numel()) * dtype_size(dt));
+    bufs.emplace_back(tensor_bytes(t));
     for (auto& b : bufs.back()) b = uint8_t(rng());
     t.data = bufs.back().data();
     t.nbytes = bufs.back().size();

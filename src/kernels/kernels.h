@@ -32,7 +32,10 @@ void set_num_threads(int n);  // <= 0: all cores
 int num_threads();
 
 // y[M,N] = x[M,K] · W[N,K]ᵀ (+= y if accumulate). W is F32, BF16 or F16,
-// row-major, used in place (e.g. a mmapped checkpoint). M == 1 is the decode
+// row-major, used in place (e.g. a mmapped checkpoint), or a GGML block type
+// (rows of K/block blocks; K a multiple of the block, else solar::Error),
+// for now through a slow reference path: each row dequantized with
+// solar::dequantize_row (core/dtype.h), then dotted. M == 1 is the decode
 // case (memory-bound GEMV, split over threads by rows of W); M > 1 is the
 // prefill case (compute-bound GEMM).
 void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y,

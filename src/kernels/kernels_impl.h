@@ -37,6 +37,12 @@ void widen_rows(Isa isa, const void* W, DType wdt, int64_t K, int64_t n0, int64_
 // least), or the cap that variable sets.
 std::vector<std::string> dnnl_isas();
 
+// The reference path of linear() for block-quantized W (and of linear_ref):
+// each row of W dequantized to f32 once, dotted with every row of x in
+// double. Slow; the fast quantized kernels are still to come.
+void linear_dequant(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y,
+                    bool accumulate);
+
 // The oneDNN prefill path of linear() (any M), exposed for the benchmark.
 void linear_dnnl(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y, bool accumulate);
 

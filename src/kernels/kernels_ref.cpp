@@ -5,22 +5,29 @@
 #include <vector>
 
 #include "kernels/kernels.h"
+#include "kernels/kernels_impl.h"
 
 namespace solar::kernels {
 
-// Each row of W is widened once for all M rows of x: the tests' references
-// with M up to 130 took most of the kernel tests' time.
-void linear_ref(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y) {
+// Each row of W is widened (or dequantized) once for all M rows of x: the
+// tests' references with M up to 130 took most of the kernel tests' time.
+void detail::linear_dequant(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y,
+                            bool accumulate) {
+  const size_t rb = row_bytes(wdt, K);  // throws unless rows are whole blocks
 #pragma omp parallel for schedule(static)
   for (int64_t n = 0; n < N; ++n) {
-    std::vector<double> w(static_cast<size_t>(K));
-    for (int64_t k = 0; k < K; ++k) w[k] = load_f32(W, wdt, size_t(n * K + k));
+    std::vector<float> w(static_cast<size_t>(K));
+    dequantize_row(static_cast<const uint8_t*>(W) + size_t(n) * rb, wdt, w.data(), K);
     for (int64_t m = 0; m < M; ++m) {
       double s = 0;
-      for (int64_t k = 0; k < K; ++k) s += double(x[m * K + k]) * w[k];
-      y[m * N + n] = float(s);
+      for (int64_t k = 0; k < K; ++k) s += double(x[m * K + k]) * double(w[k]);
+      y[m * N + n] = accumulate ? y[m * N + n] + float(s) : float(s);
     }
   }
+}
+
+void linear_ref(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y) {
+  detail::linear_dequant(x, M, K, W, wdt, N, y, false);
 }
 
 void gemm_ref(bool tA, bool tB, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,

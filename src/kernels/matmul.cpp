@@ -174,13 +174,14 @@ void linear_dnnl(const float* x, int64_t M, int64_t K, const void* W, DType wdt,
 }  // namespace detail
 
 void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y, bool acc) {
-  if (wdt != DType::F32 && wdt != DType::BF16 && wdt != DType::F16)
-    fail("linear", "W.dtype", std::string("expected F32, F16 or BF16, got ") + dtype_name(wdt));
+  if (!is_float(wdt) && !is_quantized(wdt))
+    fail("linear", "W.dtype", std::string("expected F32, F16, BF16 or a GGML block type, got ") + dtype_name(wdt));
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     if (!acc) std::fill(y, y + M * N, 0.f);
     return;
   }
+  if (is_quantized(wdt)) return detail::linear_dequant(x, M, K, W, wdt, N, y, acc);
   const detail::Dispatch& d = detail::dispatch();
   if (M > d.gemv_max_m) return detail::linear_dnnl(x, M, K, W, wdt, N, y, acc);
   // Contiguous row ranges per thread; tiny layers stay on one thread.

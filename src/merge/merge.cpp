@@ -156,6 +156,7 @@ void merge(const MergeSpec& s, const std::string& out) {
     require_same_shape(ck[0]->config, ck[i]->config, true, s.where, "", s.models[0], s.models[i]);
   ModelConfig cfg = ck[0]->config;
   DType out_dt = s.dtype ? *s.dtype : ck[0]->get("model.embed_tokens.weight").dtype;
+  if (is_quantized(out_dt)) out_dt = DType::F32;  // a quantized model merges in f32
   cfg.torch_dtype = out_dt;
 
   // Every per-tensor parameter is resolved before the first byte is written.
@@ -175,7 +176,7 @@ void merge(const MergeSpec& s, const std::string& out) {
     }
     const TensorView& t = ck[0]->get(names[i]);
     decls.push_back({names[i], t.shape, DType::F32});
-    bytes += uint64_t(t.numel()) * dtype_size(out_dt);
+    bytes += tensor_bytes(out_dt, t.shape);
   }
   uint64_t free_b = free_disk_bytes(parent_dir(out));
   if (free_b < bytes + (64u << 20))
@@ -203,7 +204,7 @@ void merge(const MergeSpec& s, const std::string& out) {
     size_t n = size_t(src[0]->numel());
     auto load = [&](size_t off, size_t len) {
       for (size_t k = 0; k < src.size(); ++k) {
-        auto* p = static_cast<const uint8_t*>(src[k]->data) + off * dtype_size(src[k]->dtype);
+        auto* p = static_cast<const uint8_t*>(src[k]->data) + row_bytes(src[k]->dtype, int64_t(off));  // chunks are whole blocks
         convert(p, src[k]->dtype, buf[k].data(), DType::F32, len);
         ptrs[k] = buf[k].data();
       }

@@ -68,9 +68,21 @@ void Checkpoint::validate() const {
     auto want = expected_shape(config, name);
     if (t.shape != want)
       fail(source, name, "expected shape " + shape_str(want) + " from config, got " + shape_str(t.shape));
-    if (!is_float(t.dtype)) fail(source, name, std::string("expected F32, F16 or BF16, got ") + dtype_name(t.dtype));
-    if (t.nbytes != size_t(t.numel()) * dtype_size(t.dtype))
-      fail(source, name, "byte size " + std::to_string(t.nbytes) + " does not match shape " + shape_str(t.shape));
+    // Weight matrices may be block-quantized along their rows; norms stay float.
+    if (t.shape.size() == 1 && !is_float(t.dtype))
+      fail(source, name, std::string("expected a norm weight in F32, F16 or BF16, got ") + dtype_name(t.dtype));
+    if (!is_float(t.dtype) && !is_quantized(t.dtype))
+      fail(source, name, std::string("expected F32, F16, BF16 or a GGML block type (Q4_0, Q8_0, Q4_K, …), got ") +
+                             dtype_name(t.dtype));
+    int64_t block = dtype_block_elems(t.dtype);
+    if (t.shape.back() % block != 0)
+      fail(source, name, std::string("expected a row length that is a multiple of ") + dtype_name(t.dtype) +
+                             "'s " + std::to_string(block) + "-element block, got rows of " +
+                             std::to_string(t.shape.back()) + " in " + shape_str(t.shape));
+    size_t bytes = tensor_bytes(t);
+    if (t.nbytes != bytes)
+      fail(source, name, "byte size " + std::to_string(t.nbytes) + " does not match shape " + shape_str(t.shape) +
+                             " x " + dtype_name(t.dtype) + " (" + std::to_string(bytes) + " bytes)");
   }
 }
 

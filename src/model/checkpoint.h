@@ -43,8 +43,10 @@ struct Checkpoint {
   const TensorView& get(const std::string& name) const;
   // The output head: lm_head.weight, or the embedding when tied.
   const TensorView& lm_head() const;
-  // Checks every tensor the config implies exists with the right shape and a
-  // float dtype; throws naming the first tensor that does not.
+  // Checks every tensor the config implies exists with the right shape and
+  // byte size; norms must be float (F32/F16/BF16), weight matrices float or
+  // block-quantized with rows of whole blocks. Throws naming the file, the
+  // first tensor that does not and what was expected.
   void validate() const;
   // Stores `data` in `owned` and returns a view of it.
   TensorView adopt(std::string name, DType dt, std::vector<int64_t> shape, std::vector<uint8_t> data);

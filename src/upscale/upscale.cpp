@@ -131,7 +131,7 @@ void upscale(const std::vector<LayerSlice>& slices, const std::string& out, cons
   auto names = expected_tensor_names(cfg);
   for (size_t i = 0; i < src.size(); ++i) {
     decls.push_back({names[i], src[i]->shape, src[i]->dtype});
-    bytes += uint64_t(src[i]->numel()) * dtype_size(opt.dtype ? *opt.dtype : src[i]->dtype);
+    bytes += tensor_bytes(opt.dtype ? *opt.dtype : is_quantized(src[i]->dtype) ? DType::F32 : src[i]->dtype, src[i]->shape);
   }
   uint64_t free_b = free_disk_bytes(parent_dir(out));
   if (free_b < bytes + (64u << 20))

@@ -91,6 +91,40 @@ def llama2c_vocab(path, n):
     return tokens, scores
 
 
+def write_gguf_py(path, src, tok, add_tensor=None):
+    """Writes the llama2.c model `src` with tokenizer `tok` as a GGUF with gguf-py's GGUFWriter alone.
+    add_tensor(writer, name, array), if given, adds each tensor (e.g. quantized); default: as F32."""
+    (d, f, L, H, KV, V, S), want = llama2c_weights(src)
+    w = gguf.GGUFWriter(path, "llama")
+    w.add_context_length(S)
+    w.add_embedding_length(d)
+    w.add_block_count(L)
+    w.add_feed_forward_length(f)
+    w.add_rope_dimension_count(d // H)
+    w.add_head_count(H)
+    w.add_head_count_kv(KV)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_rope_freq_base(10000.0)
+    w.add_tokenizer_model("llama")
+    tokens, scores = llama2c_vocab(tok, V)
+    w.add_token_list(tokens)
+    w.add_token_scores(scores)
+    w.add_token_types([2 if i == 0 else 3 if i < 3 else 6 if t.startswith(b"<0x") else 1 for i, t in enumerate(tokens)])
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+    for name, a in want.items():
+        if add_tensor:
+            add_tensor(w, name, np.ascontiguousarray(a))
+        else:
+            w.add_tensor(name, np.ascontiguousarray(a))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return want
+
+
 def check_gguf_py(tmp, src, tok):
     failures = 0
     (d, f, L, H, KV, V, S), want = llama2c_weights(src)
@@ -118,30 +152,7 @@ def check_gguf_py(tmp, src, tok):
 
     # The other direction: a GGUF built by gguf-py from the raw llama2.c arrays.
     ref = os.path.join(tmp, "gguf-py.gguf")
-    w = gguf.GGUFWriter(ref, "llama")
-    w.add_context_length(S)
-    w.add_embedding_length(d)
-    w.add_block_count(L)
-    w.add_feed_forward_length(f)
-    w.add_rope_dimension_count(d // H)
-    w.add_head_count(H)
-    w.add_head_count_kv(KV)
-    w.add_layer_norm_rms_eps(1e-5)
-    w.add_rope_freq_base(10000.0)
-    w.add_tokenizer_model("llama")
-    tokens, scores = llama2c_vocab(tok, V)
-    w.add_token_list(tokens)
-    w.add_token_scores(scores)
-    w.add_token_types([2 if i == 0 else 3 if i < 3 else 6 if t.startswith(b"<0x") else 1 for i, t in enumerate(tokens)])
-    w.add_bos_token_id(1)
-    w.add_eos_token_id(2)
-    w.add_unk_token_id(0)
-    for name, a in want.items():
-        w.add_tensor(name, np.ascontiguousarray(a))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    write_gguf_py(ref, src, tok)
     expected = open(os.path.join(DATA, "expected_greedy_200.txt"), "rb").read()
     r = subprocess.run([SOLAR, "generate", "-m", ref, "-p", "", "-n", "200", "--temp", "0", "-t", "1"],
                        capture_output=True)
