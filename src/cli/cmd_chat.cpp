@@ -64,14 +64,14 @@ static int run_chat(const std::vector<std::string>& argv) {
   SamplingFlags sf = add_sampling_flags(a);
   if (!a.parse(argv)) return a.exit_code();
   kernels::set_num_threads(int(threads));
-  auto lm = load_model(model, tokenizer);
-  ChatTemplate t = !tmpl.empty() ? parse_chat_template(tmpl) : detect_chat_template(lm->ck.tokenizer_config);
+  Session lm = load_model(model, tokenizer);
+  ChatTemplate t = !tmpl.empty() ? parse_chat_template(tmpl) : detect_chat_template(lm.checkpoint->tokenizer_config);
   if (t == ChatTemplate::None) t = ChatTemplate::Solar;
   GenerateOptions opt;
   opt.sampler = sampler_config(sf);
   opt.n_predict = int(n_predict);
   opt.stop = stop_strings(t);
-  Context ctx(*lm->model, context_size(*lm, n_ctx));
+  Context ctx = lm.new_context(n_ctx, kCtxSizeFlag);
   opt.cancel = &g_cancel;
   const bool tty = isatty(STDIN_FILENO);
   if (tty) {
@@ -118,7 +118,7 @@ static int run_chat(const std::vector<std::string>& argv) {
     if (user.empty()) continue;
     msgs.push_back({"user", user});
     std::vector<int> ids;
-    if (int n = drop_oldest_turns(*lm->tok, t, msgs, size_t(ctx.n_ctx() - reserve), &ids))
+    if (int n = drop_oldest_turns(*lm.tokenizer, t, msgs, size_t(ctx.n_ctx() - reserve), &ids))
       std::fprintf(stderr, "solar chat: context full: dropped %d oldest turn%s\n", n, n == 1 ? "" : "s");
     if (int(ids.size()) + 1 >= ctx.n_ctx()) {
       std::fprintf(stderr, "solar chat: the message (%zu tokens with the system prompt) does not fit the context (%d)\n",
@@ -133,7 +133,7 @@ static int run_chat(const std::vector<std::string>& argv) {
     std::vector<int> suffix(ids.begin() + long(p), ids.end());
     g_cancel = false;
     g_replying = true;
-    GenerateResult r = generate(ctx, *lm->tok, suffix, opt, [](const std::string& s) {
+    GenerateResult r = generate(ctx, *lm.tokenizer, suffix, opt, [](const std::string& s) {
       std::fwrite(s.data(), 1, s.size(), stdout);
       std::fflush(stdout);
       return true;

@@ -33,16 +33,16 @@ static int run_generate(const std::vector<std::string>& argv) {
   opt.stop = stops;
   opt.stop_at_eos = !ignore_eos;
 
-  auto lm = load_model(model, tokenizer);
-  Context ctx(*lm->model, context_size(*lm, n_ctx));
-  std::vector<int> ids = lm->tok->encode(text, !no_bos);
+  Session lm = load_model(model, tokenizer);
+  Context ctx = lm.new_context(n_ctx, kCtxSizeFlag);
+  std::vector<int> ids = lm.tokenizer->encode(text, !no_bos);
   if (ids.empty()) fail("-p/--prompt", "", "empty after tokenization (and --no-bos given)");
   if (verbose)
     std::fprintf(stderr, "solar: %s: %d layers, d=%d, vocab %d, ctx %d, %d threads, %s; seed %llu\n",
-                 model.c_str(), lm->ck.config.num_hidden_layers, lm->ck.config.hidden_size,
-                 lm->ck.config.vocab_size, ctx.n_ctx(), kernels::num_threads(), kernels::cpu().describe().c_str(),
+                 model.c_str(), lm.config().num_hidden_layers, lm.config().hidden_size,
+                 lm.config().vocab_size, ctx.n_ctx(), kernels::num_threads(), kernels::cpu().describe().c_str(),
                  (unsigned long long)opt.sampler.seed);
-  GenerateResult r = generate(ctx, *lm->tok, ids, opt, [](const std::string& s) {
+  GenerateResult r = generate(ctx, *lm.tokenizer, ids, opt, [](const std::string& s) {
     std::fwrite(s.data(), 1, s.size(), stdout);
     std::fflush(stdout);
     return true;

@@ -149,7 +149,7 @@ class ModelVsReference : public ::testing::TestWithParam<Case> {};
 TEST_P(ModelVsReference, PrefillAndDecodeMatchReference) {
   Case p = GetParam();
   Checkpoint ck = random_checkpoint(small_config(p.tie, p.kv, p.window, p.interleaved), DType::F32, 7);
-  Model m(ck);
+  auto m = std::make_shared<const Model>(ck);
   std::vector<int> toks{1, 5, 9, 33, 2, 17, 49, 0, 12, 8, 8, 30};
   auto ref = reference_logits(ck, toks);
   const int V = ck.config.vocab_size, T = int(toks.size());
@@ -179,7 +179,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ModelVsReference,
 
 TEST(Model, ChunkedPrefillEqualsOneBatch) {
   Checkpoint ck = random_checkpoint(small_config(false, 2, 0, false), DType::F32, 3);
-  Model m(ck);
+  auto m = std::make_shared<const Model>(ck);
   std::vector<int> toks{3, 1, 4, 1, 5, 9, 2, 6, 5, 3};
   const int V = ck.config.vocab_size;
   std::vector<float> a(static_cast<size_t>(V)), b(static_cast<size_t>(V));
@@ -196,7 +196,7 @@ TEST(Model, ReducedPrecisionWeightsAgreeWithF32) {
   std::vector<float> ref(static_cast<size_t>(V));
   for (DType dt : {DType::F32, DType::BF16, DType::F16}) {
     Checkpoint ck = random_checkpoint(small_config(true, 2, 0, false), dt, 11);
-    Model m(ck);
+    auto m = std::make_shared<const Model>(ck);
     Context ctx(m);
     std::vector<float> l(static_cast<size_t>(V));
     ctx.eval(toks.data(), int(toks.size()), l.data());
@@ -217,7 +217,7 @@ TEST(Model, ReducedPrecisionWeightsAgreeWithF32) {
 TEST(Model, ContextOverflowIsAClearError) {
   auto c = small_config(true, 2, 0, false);
   Checkpoint ck = random_checkpoint(c, DType::F32, 1);
-  Model m(ck);
+  auto m = std::make_shared<const Model>(ck);
   Context ctx(m, 8);
   std::vector<int> toks(9, 1);
   try {
