@@ -5,8 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
+#include <thread>
 
 #include "core/error.h"
 #include "testing/testing.h"
@@ -248,6 +251,54 @@ TEST(ModelConfig, RequireSameShapeNamesFieldAndBothModels) {
   EXPECT_EQ(test_util::error_of([&] { require_same_shape(a, b, false, "recipe.yml", "slices[1]: ", "base", "other"); }),
             "recipe.yml: slices[1]: head_dim: expected " + std::to_string(a.head_dim) + " like base, got " +
                 std::to_string(b.head_dim) + " in other");
+}
+
+// A Model is shared by Contexts on several threads: each gets exactly the
+// logits a sequential run gets (prefill then decode, different prompts).
+TEST(Model, ContextsOnThreadsShareOneModel) {
+  auto m = std::make_shared<const Model>(random_checkpoint(small_config(false, 2, 0, false), DType::F32, 5));
+  const int V = m->config().vocab_size, kThreads = 4, kSteps = 6;
+  auto run = [&](int seq) {
+    Context ctx(m);
+    std::vector<int> prompt{1, 2 + seq, 7, 11 + 3 * seq};
+    std::vector<float> l(static_cast<size_t>(V)), out;
+    ctx.eval(prompt.data(), int(prompt.size()), l.data());
+    for (int s = 0; s < kSteps; ++s) {
+      out.insert(out.end(), l.begin(), l.end());
+      int next = int(std::max_element(l.begin(), l.end()) - l.begin());
+      ctx.eval(&next, 1, l.data());
+    }
+    return out;
+  };
+  std::vector<std::vector<float>> seq(kThreads), par(kThreads);
+  for (int t = 0; t < kThreads; ++t) seq[size_t(t)] = run(t);
+  std::vector<std::thread> th;
+  for (int t = 0; t < kThreads; ++t) th.emplace_back([&, t] { par[size_t(t)] = run(t); });
+  for (auto& t : th) t.join();
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_EQ(par[size_t(t)].size(), seq[size_t(t)].size());
+    for (size_t i = 0; i < seq[size_t(t)].size(); ++i) ASSERT_EQ(par[size_t(t)][i], seq[size_t(t)][i]) << t << " " << i;
+  }
+}
+
+// The Model keeps its Checkpoint alive, a Context its Model: dropping every
+// other handle leaves nothing dangling.
+TEST(Model, ContextOutlivesEveryOtherHandle) {
+  std::vector<int> toks{1, 5, 9};
+  std::vector<float> a, b;
+  std::optional<Context> ctx;
+  {
+    auto ck = std::make_shared<const Checkpoint>(random_checkpoint(small_config(true, 2, 0, false), DType::BF16, 9));
+    auto m = std::make_shared<const Model>(ck);
+    a.resize(size_t(m->config().vocab_size));
+    Context(m).eval(toks.data(), 3, a.data());
+    ctx.emplace(m);
+  }
+  b.resize(a.size());
+  ctx->eval(toks.data(), 3, b.data());
+  EXPECT_EQ(a, b);
+  EXPECT_THROW(Model(std::shared_ptr<const Checkpoint>()), Error);
+  EXPECT_THROW(Context(std::shared_ptr<const Model>()), Error);
 }
 
 }  // namespace
