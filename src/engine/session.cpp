@@ -1,6 +1,7 @@
 #include "engine/session.h"
 
 #include "core/error.h"
+#include "core/log.h"
 #include "formats/load.h"
 
 namespace solar {
@@ -40,6 +41,16 @@ Session open_session(const std::string& path, const SessionOptions& opt) {
   }
   s.checkpoint = ck;
   s.model = std::make_shared<const Model>(ck);
+  const ModelConfig& c = ck->config;
+  log_debug("session",
+            "opened " + path + ": " + std::to_string(c.num_hidden_layers) + " layers, d=" +
+                std::to_string(c.hidden_size) + ", vocab " + std::to_string(c.vocab_size) +
+                (s.tokenizer_path.empty() ? "" : ", tokenizer " + s.tokenizer_path),
+            {{"model", path},
+             {"layers", c.num_hidden_layers},
+             {"hidden_size", c.hidden_size},
+             {"vocab_size", c.vocab_size},
+             {"tokenizer", s.tokenizer_path}});
   return s;
 }
 

@@ -5,11 +5,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <functional>
 #include <thread>
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/log.h"
 #include "testing/testing.h"
 
 namespace solar {
@@ -19,14 +19,7 @@ const std::string kStories = std::string(SOLAR_SHARED_DATA) + "/models/stories26
 const std::string kModel = kStories + "/stories260K.bin", kTok = kStories + "/tok512.bin";
 const std::string kLlamaTok = std::string(SOLAR_SHARED_DATA) + "/tokenizers/llama2.model";
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test_util::error_of;
 
 #define NEED_SHARED_DATA() \
   if (!path_exists(kModel) || !path_exists(kLlamaTok)) GTEST_SKIP() << "shared data absent: " << SOLAR_SHARED_DATA
@@ -83,6 +76,31 @@ TEST(Session, ModelTokenizerHasTheSameChecks) {
   EXPECT_NE(error_of([&] { open_model_tokenizer(kModel); }).find(": tokenizer: "), std::string::npos);
   EXPECT_NE(error_of([&] { open_model_tokenizer(kModel, kLlamaTok); }).find(kLlamaTok + ": vocab_size: "),
             std::string::npos);
+}
+
+// Opening a model speaks through the log sink, never to stderr directly.
+TEST(Session, MessagesGoToTheLogSink) {
+  NEED_SHARED_DATA();
+  test_util::SinkGuard g;
+  std::vector<nlohmann::json> got;
+  set_log_sink([&](const LogRecord& r) {
+    nlohmann::json j = r.fields;
+    j["source"] = r.source;
+    j["message"] = r.message;
+    got.push_back(j);
+  });
+  set_log_level(LogLevel::Debug);
+  SessionOptions o;
+  o.tokenizer = kTok;
+  open_session(kModel, o);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0]["source"], "session");
+  EXPECT_EQ(got[0]["model"], kModel);
+  EXPECT_EQ(got[0]["tokenizer"], kTok);
+  EXPECT_EQ(got[0]["vocab_size"], 512);
+  set_log_level(LogLevel::Info);
+  open_session(kModel, o);
+  EXPECT_EQ(got.size(), 1u);
 }
 
 // One Session shared by threads: each thread tokenizes and runs its own
