@@ -1,8 +1,11 @@
 #include "cli/common.h"
 
+#include <filesystem>
 #include <random>
 
 #include "core/error.h"
+#include "core/fs.h"
+#include "formats/load.h"
 
 namespace solar::cli {
 
@@ -10,6 +13,30 @@ Session load_model(const std::string& path, const std::string& tokenizer) {
   SessionOptions o;
   o.tokenizer = tokenizer;
   return open_session(path, o);
+}
+
+ModelTokenizer open_tokenizer_arg(const std::string& m) {
+  if (m.empty()) fail("-m/--model", "", "expected a tokenizer or model path");
+  std::string as_tokenizer;  // why m is not a tokenizer file, when it might be one
+  if (!is_dir(m) && !m.ends_with(".gguf")) {
+    try {
+      std::shared_ptr<const Tokenizer> tok = open_tokenizer(m);
+      int v = tok->vocab_size();
+      return {std::move(tok), std::filesystem::absolute(m).lexically_normal().string(), v};
+    } catch (const Error& e) {
+      if (m.ends_with(".model")) throw;
+      as_tokenizer = e.what();
+    }
+  }
+  ModelTokenizer t;
+  try {
+    t = open_model_tokenizer(m);
+  } catch (const Error& e) {
+    if (as_tokenizer.empty()) throw;
+    fail(m, "", "neither a tokenizer (" + as_tokenizer + ") nor a model (" + e.what() + ")");
+  }
+  t.path = std::filesystem::absolute(t.path).lexically_normal().string();
+  return t;
 }
 
 SamplingFlags add_sampling_flags(Args& a) {

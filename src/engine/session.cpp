@@ -18,8 +18,7 @@ std::shared_ptr<const Tokenizer> checked_tokenizer(const Checkpoint& ck) {
 }
 
 [[noreturn]] void fail_no_tokenizer(const std::string& path) {
-  fail(path, "tokenizer",
-       "no tokenizer.model / tokenizer.bin found beside the model (give --tokenizer PATH)");
+  fail(path, "tokenizer", "no tokenizer.model / tokenizer.bin found beside the model (name the tokenizer file explicitly)");
 }
 
 Checkpoint load(const std::string& path, const std::string& tokenizer) {
