@@ -170,25 +170,8 @@ bool Args::parse(const std::vector<std::string>& argv) {
       has_inline = true;
     }
     Opt* o = (a.size() > 1 && a[0] == '-' && !(a.size() > 1 && (isdigit(a[1]) || a[1] == '.'))) ? find(a) : nullptr;
-    if (!o && is_global_option(a)) {
-      if (!has_inline) {
-        if (i + 1 >= argv.size()) {
-          std::fprintf(stderr, "solar %s: error: %s expects a value\n", command_.c_str(), a.c_str());
-          exit_code_ = 2;
-          return false;
-        }
-        val = argv[++i];
-      }
-      try {
-        apply_global_option(a, val);
-      } catch (const UsageError& e) {
-        std::fprintf(stderr, "solar %s: error: %s\n", command_.c_str(), e.what());
-        exit_code_ = 2;
-        return false;
-      }
-      continue;
-    }
-    if (!o) {
+    const bool global = !o && is_global_option(a);  // --log-format, --log-level
+    if (!o && !global) {
       if (a.size() > 1 && a[0] == '-' && !isdigit(a[1])) {
         std::fprintf(stderr, "solar %s: error: unknown option '%s' (see solar %s --help)\n", command_.c_str(),
                      a.c_str(), command_.c_str());
@@ -204,11 +187,13 @@ bool Args::parse(const std::vector<std::string>& argv) {
       positional_->push_back(argv[i]);
       continue;
     }
-    given_.push_back(o->names[0]);
-    for (auto& n : o->names) given_.push_back(n);
-    if (o->kind == Opt::Flag) {
-      o->b = true;
-      continue;
+    if (o) {
+      given_.push_back(o->names[0]);
+      for (auto& n : o->names) given_.push_back(n);
+      if (o->kind == Opt::Flag) {
+        o->b = true;
+        continue;
+      }
     }
     if (!has_inline) {
       if (i + 1 >= argv.size()) {
@@ -217,6 +202,16 @@ bool Args::parse(const std::vector<std::string>& argv) {
         return false;
       }
       val = argv[++i];
+    }
+    if (global) {
+      try {
+        apply_global_option(a, val);
+      } catch (const UsageError& e) {
+        std::fprintf(stderr, "solar %s: error: %s\n", command_.c_str(), e.what());
+        exit_code_ = 2;
+        return false;
+      }
+      continue;
     }
     try {
       size_t used = 0;
