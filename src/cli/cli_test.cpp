@@ -191,6 +191,15 @@ TEST(CliLogging, JsonLinesAndLevels) {
   EXPECT_EQ(v[0]["exit_status"], 2);
   EXPECT_TRUE(has(v[0].value("message", ""), "-c/--ctx-size")) << r.err;
 
+  // Commands' own status lines are log records too.
+  std::string d = temp_dir("cli_logging");
+  r = solar("--log-format json convert -m " + kModel + " -o " + join_path(d, "hf") + " --to hf");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  v = json_lines(r.err);
+  EXPECT_TRUE(has(sources(v), "convert:warn")) << r.err;  // no tokenizer.bin beside stories260K.bin
+  EXPECT_TRUE(has(sources(v), "convert:info")) << r.err;
+  remove_all(d);
+
   // Levels: warn drops the info summary; the default plain format says "solar generate: ".
   r = solar("generate " + m + " --log-level warn");
   EXPECT_EQ(r.rc, 0);
