@@ -50,7 +50,7 @@ static int run_generate(const std::vector<std::string>& argv) {
     return true;
   });
   size_t nd = r.tokens.size();
-  if (!json_logs()) std::fputc('\n', stderr);  // after the streamed text
+  if (!json_logs() && log_level() <= LogLevel::Info) std::fputc('\n', stderr);  // after the streamed text
   char buf[200];
   std::snprintf(buf, sizeof buf, "prefill %d tokens in %.3f s (%.1f tok/s); decode %zu tokens in %.3f s (%.1f tok/s); stop: %s",
                 r.n_prompt, r.prefill_s, r.n_prompt / std::max(r.prefill_s, 1e-9), nd, r.decode_s,
