@@ -96,8 +96,8 @@ int main(int argc, char** argv) {
     init_tensor(c, n, 1, b.data(), dt, size_t(numel));
     ck.tensors[n] = ck.adopt(n, dt, shape, std::move(b));
   }
-  Model m(ck);
-  const double params = double(c.num_parameters()), wbytes = double(m.weight_bytes_per_token());
+  auto m = std::make_shared<const Model>(std::move(ck));
+  const double params = double(c.num_parameters()), wbytes = double(m->weight_bytes_per_token());
   std::printf("%s\n# bench_inference: preset %s (%.3fB params, d=%d, ff=%d, L=%d, heads %d/%d, vocab %d), %s weights, "
               "%.2f GB read per decoded token; init %.1f s\n",
               kernels::cpu_report().c_str(), preset.c_str(), params / 1e9, c.hidden_size, c.intermediate_size,

@@ -7,6 +7,7 @@
 // A conversation renders to segments (text, or one special token such as
 // "<s>"), so BOS/EOS become token ids rather than text the tokenizer would
 // split into "<", "s", ">".
+// Threads: every function here is pure (no shared state): call from any thread.
 #pragma once
 #include <nlohmann/json_fwd.hpp>
 #include <string>

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/log.h"
 
 namespace solar::cli {
 
@@ -149,6 +150,7 @@ std::string Args::usage() const {
   }
   if (positional_) line(positional_meta_, positional_help_);
   line("-h, --help", "show this help");
+  line("--log-format, --log-level", "global options: see solar --help");
   return ss.str();
 }
 
@@ -168,7 +170,8 @@ bool Args::parse(const std::vector<std::string>& argv) {
       has_inline = true;
     }
     Opt* o = (a.size() > 1 && a[0] == '-' && !(a.size() > 1 && (isdigit(a[1]) || a[1] == '.'))) ? find(a) : nullptr;
-    if (!o) {
+    const bool global = !o && is_global_option(a);  // --log-format, --log-level
+    if (!o && !global) {
       if (a.size() > 1 && a[0] == '-' && !isdigit(a[1])) {
         std::fprintf(stderr, "solar %s: error: unknown option '%s' (see solar %s --help)\n", command_.c_str(),
                      a.c_str(), command_.c_str());
@@ -184,11 +187,13 @@ bool Args::parse(const std::vector<std::string>& argv) {
       positional_->push_back(argv[i]);
       continue;
     }
-    given_.push_back(o->names[0]);
-    for (auto& n : o->names) given_.push_back(n);
-    if (o->kind == Opt::Flag) {
-      o->b = true;
-      continue;
+    if (o) {
+      given_.push_back(o->names[0]);
+      for (auto& n : o->names) given_.push_back(n);
+      if (o->kind == Opt::Flag) {
+        o->b = true;
+        continue;
+      }
     }
     if (!has_inline) {
       if (i + 1 >= argv.size()) {
@@ -197,6 +202,16 @@ bool Args::parse(const std::vector<std::string>& argv) {
         return false;
       }
       val = argv[++i];
+    }
+    if (global) {
+      try {
+        apply_global_option(a, val);
+      } catch (const UsageError& e) {
+        std::fprintf(stderr, "solar %s: error: %s\n", command_.c_str(), e.what());
+        exit_code_ = 2;
+        return false;
+      }
+      continue;
     }
     try {
       size_t used = 0;
@@ -238,6 +253,37 @@ void check_range(const std::string& flag, double v, double lo, double hi) {
 }
 
 void usage_error(const std::string& msg) { throw UsageError(msg); }
+
+namespace {
+bool g_json_logs = false, g_level_given = false;
+}
+
+bool is_global_option(const std::string& name) { return name == "--log-format" || name == "--log-level"; }
+
+void apply_global_option(const std::string& name, const std::string& value) {
+  if (name == "--log-level") {
+    set_log_level(parse_log_level(value, name));
+    g_level_given = true;
+  } else if (name == "--log-format") {
+    if (value != "plain" && value != "json") fail(name, "", "expected plain or json, got \"" + value + "\"");
+    g_json_logs = value == "json";
+    set_log_sink(g_json_logs ? json_log_sink(stderr) : plain_log_sink(stderr));
+  } else {
+    fail(name, "", "not a global option");
+  }
+}
+
+std::string global_options_help() {
+  return "global options (before the command or among its flags):\n"
+         "  --log-format plain|json          messages on stderr as plain lines or JSON lines (default: plain)\n"
+         "  --log-level debug|info|warn|error|off   least severe message shown (default: info; -q: warn)\n";
+}
+
+void quiet_logging() {
+  if (!g_level_given) set_log_level(LogLevel::Warn);
+}
+
+bool json_logs() { return g_json_logs; }
 
 int max_threads() { return int(std::max(8u, 4 * std::thread::hardware_concurrency())); }
 

@@ -80,6 +80,20 @@ void check_range(const std::string& flag, double v, double lo, double hi);
 // only add contention, and far more exhaust memory (OpenMP stacks, buffers).
 int max_threads();
 
+// Global options, accepted before the command or among its flags; the CLI,
+// not the library, decides where library messages (core/log.h) go:
+//   --log-format plain|json   plain lines or JSON lines on stderr (default plain)
+//   --log-level debug|info|warn|error|off   (default info)
+bool is_global_option(const std::string& name);
+// Applies one; throws UsageError naming the flag for a bad value.
+void apply_global_option(const std::string& name, const std::string& value);
+// The help lines of the global options, for `solar --help`.
+std::string global_options_help();
+// A command's -q/--quiet: level warn, unless --log-level was given.
+void quiet_logging();
+// Whether --log-format json is in force (stderr then carries JSON lines only).
+bool json_logs();
+
 // "solar 0.1.0 (git abc1234)": CMake's project version and the commit at configure time.
 std::string version_string();
 

@@ -155,6 +155,65 @@ TEST(CliContext, LargerThanTrainedIsRefused) {
   EXPECT_TRUE(has(r.err, "-c/--ctx-size")) << r.err;
 }
 
+// --log-format json: every line the binary writes on stderr is one JSON
+// object (library records, the CLI's own summary, the final error), before
+// the command or among its flags; --log-level filters; bad values exit 2.
+TEST(CliLogging, JsonLinesAndLevels) {
+  if (!path_exists(kModel)) GTEST_SKIP() << "shared data absent: " << kStories;
+  std::string m = "-m " + kModel + " --tokenizer " + kTok + " -p Once -n 3 --temp 0";
+  auto json_lines = [](const std::string& err) {
+    std::vector<nlohmann::json> out;
+    std::istringstream in(err);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      EXPECT_TRUE(j.is_object()) << "not a JSON object: " << line;
+      if (j.is_object()) out.push_back(j);
+    }
+    return out;
+  };
+  auto sources = [](const std::vector<nlohmann::json>& v) {
+    std::string s;
+    for (auto& j : v) s += j.value("source", "?") + ":" + j.value("level", "?") + " ";
+    return s;
+  };
+  Result r = solar("--log-format json --log-level debug generate " + m + " -v");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  auto v = json_lines(r.err);
+  EXPECT_TRUE(has(sources(v), "session:debug")) << r.err;  // a library record
+  EXPECT_TRUE(has(sources(v), "generate:info")) << r.err;
+  EXPECT_FALSE(r.out.empty());
+  r = solar("generate " + m + " --log-format=json -c 99999");
+  EXPECT_EQ(r.rc, 2) << r.err;
+  v = json_lines(r.err);
+  ASSERT_EQ(v.size(), 1u) << r.err;
+  EXPECT_EQ(v[0]["level"], "error");
+  EXPECT_EQ(v[0]["exit_status"], 2);
+  EXPECT_TRUE(has(v[0].value("message", ""), "-c/--ctx-size")) << r.err;
+
+  // Commands' own status lines are log records too.
+  std::string d = temp_dir("cli_logging");
+  r = solar("--log-format json convert -m " + kModel + " -o " + join_path(d, "hf") + " --to hf");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  v = json_lines(r.err);
+  EXPECT_TRUE(has(sources(v), "convert:warn")) << r.err;  // no tokenizer.bin beside stories260K.bin
+  EXPECT_TRUE(has(sources(v), "convert:info")) << r.err;
+  remove_all(d);
+
+  // Levels: warn drops the info summary; the default plain format says "solar generate: ".
+  r = solar("generate " + m + " --log-level warn");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_FALSE(has(r.err, "prefill")) << r.err;
+  r = solar("generate " + m);
+  EXPECT_TRUE(has(r.err, "solar generate: prefill")) << r.err;
+  EXPECT_FALSE(has(r.err, "session")) << r.err;  // debug is off by default
+
+  EXPECT_EQ(solar("--log-level loud --version").rc, 2);
+  EXPECT_EQ(solar("version --log-format xml").rc, 2);
+  EXPECT_EQ(solar("--log-format").rc, 2);
+  EXPECT_TRUE(has(solar("--help").out, "--log-format plain|json"));
+}
+
 TEST(CliThreads, EveryThreadFlagIsBounded) {
   int n = 0;
   for (const auto& cmd : commands()) {

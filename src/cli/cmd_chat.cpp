@@ -24,6 +24,7 @@
 #include "chat/chat.h"
 #include "cli/common.h"
 #include "core/error.h"
+#include "core/log.h"
 #include "kernels/kernels.h"
 
 namespace solar::cli {
@@ -64,14 +65,14 @@ static int run_chat(const std::vector<std::string>& argv) {
   SamplingFlags sf = add_sampling_flags(a);
   if (!a.parse(argv)) return a.exit_code();
   kernels::set_num_threads(int(threads));
-  auto lm = load_model(model, tokenizer);
-  ChatTemplate t = !tmpl.empty() ? parse_chat_template(tmpl) : detect_chat_template(lm->ck.tokenizer_config);
+  Session lm = load_model(model, tokenizer);
+  ChatTemplate t = !tmpl.empty() ? parse_chat_template(tmpl) : detect_chat_template(lm.checkpoint->tokenizer_config);
   if (t == ChatTemplate::None) t = ChatTemplate::Solar;
   GenerateOptions opt;
   opt.sampler = sampler_config(sf);
   opt.n_predict = int(n_predict);
   opt.stop = stop_strings(t);
-  Context ctx(*lm->model, context_size(*lm, n_ctx));
+  Context ctx = lm.new_context(n_ctx, kCtxSizeFlag);
   opt.cancel = &g_cancel;
   const bool tty = isatty(STDIN_FILENO);
   if (tty) {
@@ -84,8 +85,8 @@ static int run_chat(const std::vector<std::string>& argv) {
   sa.sa_flags = SA_RESTART;  // a reply's writes to stdout must not fail with EINTR
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
-  std::fprintf(stderr, "solar chat: %s, template %s, context %d. /reset to start over, /exit to quit.\n",
-               model.c_str(), chat_template_name(t).c_str(), ctx.n_ctx());
+  log_info("chat", model + ", template " + chat_template_name(t) + ", context " + std::to_string(ctx.n_ctx()) +
+                       ". /reset to start over, /exit to quit.");
 
   std::vector<ChatMessage> msgs;
   if (!system.empty()) msgs.push_back({"system", system});
@@ -118,11 +119,12 @@ static int run_chat(const std::vector<std::string>& argv) {
     if (user.empty()) continue;
     msgs.push_back({"user", user});
     std::vector<int> ids;
-    if (int n = drop_oldest_turns(*lm->tok, t, msgs, size_t(ctx.n_ctx() - reserve), &ids))
-      std::fprintf(stderr, "solar chat: context full: dropped %d oldest turn%s\n", n, n == 1 ? "" : "s");
+    if (int n = drop_oldest_turns(*lm.tokenizer, t, msgs, size_t(ctx.n_ctx() - reserve), &ids))
+      log_info("chat", "context full: dropped " + std::to_string(n) + " oldest turn" + (n == 1 ? "" : "s"));
     if (int(ids.size()) + 1 >= ctx.n_ctx()) {
-      std::fprintf(stderr, "solar chat: the message (%zu tokens with the system prompt) does not fit the context (%d)\n",
-                   ids.size(), ctx.n_ctx());
+      log_warn("chat", "the message (" + std::to_string(ids.size()) +
+                           " tokens with the system prompt) does not fit the context (" + std::to_string(ctx.n_ctx()) +
+                           ")");
       msgs.pop_back();
       continue;
     }
@@ -133,7 +135,7 @@ static int run_chat(const std::vector<std::string>& argv) {
     std::vector<int> suffix(ids.begin() + long(p), ids.end());
     g_cancel = false;
     g_replying = true;
-    GenerateResult r = generate(ctx, *lm->tok, suffix, opt, [](const std::string& s) {
+    GenerateResult r = generate(ctx, *lm.tokenizer, suffix, opt, [](const std::string& s) {
       std::fwrite(s.data(), 1, s.size(), stdout);
       std::fflush(stdout);
       return true;
@@ -148,7 +150,7 @@ static int run_chat(const std::vector<std::string>& argv) {
     while (!reply.empty() && (reply.back() == ' ' || reply.back() == '\n')) reply.pop_back();
     msgs.push_back({"assistant", reply});
     if (r.stop_reason == "context")
-      std::fprintf(stderr, "solar chat: the reply filled the context (%d) and was stopped\n", ctx.n_ctx());
+      log_info("chat", "the reply filled the context (" + std::to_string(ctx.n_ctx()) + ") and was stopped");
     std::fprintf(stderr, "[%zu tokens, %.1f tok/s%s]\n", r.tokens.size(), r.tokens.size() / std::max(r.decode_s, 1e-9),
                  r.stop_reason == "cancelled" ? ", interrupted" : "");
   }

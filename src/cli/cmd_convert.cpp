@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/log.h"
 #include "formats/gguf.h"
 #include "formats/hf.h"
 #include "formats/load.h"
@@ -39,21 +40,21 @@ int run(const std::vector<std::string>& argv) {
   if (fmt == "gguf") {
     DType dt = dtype ? *dtype : ck.config.torch_dtype;
     if (ck.tokenizer_path.empty())
-      std::fprintf(stderr, "solar convert: warning: no tokenizer found; llama.cpp needs tokenizer metadata (pass --tokenizer PATH)\n");
+      log_warn("convert", "no tokenizer found; llama.cpp needs tokenizer metadata (pass --tokenizer PATH)");
     write_gguf(out, ck, dt);
-    std::fprintf(stderr, "solar convert: wrote %s (GGUF, %s, %zu tensors)\n", out.c_str(), dtype_name(dt),
-                 ck.tensors.size());
+    log_info("convert", "wrote " + out + " (GGUF, " + dtype_name(dt) + ", " + std::to_string(ck.tensors.size()) + " tensors)",
+             {{"output", out}, {"format", "gguf"}, {"tensors", ck.tensors.size()}});
   } else {
     // HF folders need a SentencePiece tokenizer.model; GGUF metadata cannot be turned into one here.
     if (ck.tokenizer_path.empty() || read_file_prefix(ck.tokenizer_path, 4) == "GGUF")
-      std::fprintf(stderr, "solar convert: warning: no tokenizer.model/tokenizer.bin to copy into %s (pass --tokenizer PATH)\n",
-                   out.c_str());
+      log_warn("convert", "no tokenizer.model/tokenizer.bin to copy into " + out + " (pass --tokenizer PATH)");
     HfWriteOptions opt;
     opt.dtype = dtype;
     opt.max_shard_bytes = parse_size(shard, "--shard-size");
     opt.force = force;
     write_hf(out, ck, opt);
-    std::fprintf(stderr, "solar convert: wrote %s (HF folder, %zu tensors)\n", out.c_str(), ck.tensors.size());
+    log_info("convert", "wrote " + out + " (HF folder, " + std::to_string(ck.tensors.size()) + " tensors)",
+             {{"output", out}, {"format", "hf"}, {"tensors", ck.tensors.size()}});
   }
   return 0;
 }

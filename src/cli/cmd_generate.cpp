@@ -4,6 +4,7 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/log.h"
 #include "kernels/kernels.h"
 
 namespace solar::cli {
@@ -33,24 +34,30 @@ static int run_generate(const std::vector<std::string>& argv) {
   opt.stop = stops;
   opt.stop_at_eos = !ignore_eos;
 
-  auto lm = load_model(model, tokenizer);
-  Context ctx(*lm->model, context_size(*lm, n_ctx));
-  std::vector<int> ids = lm->tok->encode(text, !no_bos);
+  Session lm = load_model(model, tokenizer);
+  Context ctx = lm.new_context(n_ctx, kCtxSizeFlag);
+  std::vector<int> ids = lm.tokenizer->encode(text, !no_bos);
   if (ids.empty()) fail("-p/--prompt", "", "empty after tokenization (and --no-bos given)");
   if (verbose)
-    std::fprintf(stderr, "solar: %s: %d layers, d=%d, vocab %d, ctx %d, %d threads, %s; seed %llu\n",
-                 model.c_str(), lm->ck.config.num_hidden_layers, lm->ck.config.hidden_size,
-                 lm->ck.config.vocab_size, ctx.n_ctx(), kernels::num_threads(), kernels::cpu().describe().c_str(),
-                 (unsigned long long)opt.sampler.seed);
-  GenerateResult r = generate(ctx, *lm->tok, ids, opt, [](const std::string& s) {
+    log_info("generate", model + ": " + std::to_string(lm.config().num_hidden_layers) + " layers, d=" +
+                             std::to_string(lm.config().hidden_size) + ", vocab " + std::to_string(lm.config().vocab_size) +
+                             ", ctx " + std::to_string(ctx.n_ctx()) + ", " + std::to_string(kernels::num_threads()) +
+                             " threads, " + kernels::cpu().describe() + "; seed " + std::to_string(opt.sampler.seed),
+             {{"model", model}, {"seed", opt.sampler.seed}, {"n_ctx", ctx.n_ctx()}, {"threads", kernels::num_threads()}});
+  GenerateResult r = generate(ctx, *lm.tokenizer, ids, opt, [](const std::string& s) {
     std::fwrite(s.data(), 1, s.size(), stdout);
     std::fflush(stdout);
     return true;
   });
   size_t nd = r.tokens.size();
-  std::fprintf(stderr, "\nsolar: prefill %d tokens in %.3f s (%.1f tok/s); decode %zu tokens in %.3f s (%.1f tok/s); stop: %s\n",
-               r.n_prompt, r.prefill_s, r.n_prompt / std::max(r.prefill_s, 1e-9), nd, r.decode_s,
-               nd / std::max(r.decode_s, 1e-9), r.stop_reason.c_str());
+  if (!json_logs() && log_level() <= LogLevel::Info) std::fputc('\n', stderr);  // after the streamed text
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "prefill %d tokens in %.3f s (%.1f tok/s); decode %zu tokens in %.3f s (%.1f tok/s); stop: %s",
+                r.n_prompt, r.prefill_s, r.n_prompt / std::max(r.prefill_s, 1e-9), nd, r.decode_s,
+                nd / std::max(r.decode_s, 1e-9), r.stop_reason.c_str());
+  log_info("generate", buf,
+           {{"n_prompt", r.n_prompt}, {"prefill_s", r.prefill_s}, {"n_decoded", nd}, {"decode_s", r.decode_s},
+            {"stop_reason", r.stop_reason}});
   return 0;
 }
 

@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/log.h"
 #include "formats/hf.h"
 #include "formats/load.h"
 #include "model/checkpoint.h"
@@ -39,8 +40,8 @@ static int run_init(const std::vector<std::string>& argv) {
       fail("--vocab-size", "", "expected the vocabulary of " + tokenizer + " (" + std::to_string(tok->vocab_size()) +
                                    " tokens) or no --vocab-size, got " + std::to_string(vocab));
     if (tok->vocab_size() != c.vocab_size)
-      std::fprintf(stderr, "solar init: vocab_size %d from %s (%s has %d)\n", tok->vocab_size(), tokenizer.c_str(),
-                   preset.empty() ? config.c_str() : ("preset " + preset).c_str(), c.vocab_size);
+      log_info("init", "vocab_size " + std::to_string(tok->vocab_size()) + " from " + tokenizer + " (" +
+                           (preset.empty() ? config : "preset " + preset) + " has " + std::to_string(c.vocab_size) + ")");
     c.vocab_size = tok->vocab_size();
     c.bos_token_id = tok->bos_id();
     c.eos_token_id = tok->eos_id();
@@ -70,8 +71,10 @@ static int run_init(const std::vector<std::string>& argv) {
     w.write(t);
   }
   w.finish();
-  std::fprintf(stderr, "solar: wrote %s: %d layers, %lld parameters (%s)\n", out.c_str(), c.num_hidden_layers,
-               (long long)c.num_parameters(), dtype_name(c.torch_dtype));
+  log_info("init",
+           "wrote " + out + ": " + std::to_string(c.num_hidden_layers) + " layers, " +
+               std::to_string(c.num_parameters()) + " parameters (" + dtype_name(c.torch_dtype) + ")",
+           {{"output", out}, {"layers", c.num_hidden_layers}, {"parameters", c.num_parameters()}});
   return 0;
 }
 

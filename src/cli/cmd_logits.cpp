@@ -8,7 +8,6 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "engine/engine.h"
-#include "formats/load.h"
 #include "kernels/kernels.h"
 
 namespace solar::cli {
@@ -28,11 +27,10 @@ static int run_logits(const std::vector<std::string>& argv) {
   check_range("--batch", double(batch), 0, 1e9);
   kernels::set_num_threads(int(threads));
   std::vector<int> ids;
-  std::unique_ptr<LoadedModel> lm;
-  if (!prompt.empty()) {
-    lm = load_model(model, tokenizer);
-    ids = lm->tok->encode(prompt, true);
-  } else {
+  SessionOptions so;
+  so.tokenizer = tokenizer;
+  so.with_tokenizer = !prompt.empty();
+  if (prompt.empty()) {
     if (ids_s.empty()) usage_error("give --ids or -p");
     std::stringstream ss(ids_s);
     std::string t;
@@ -43,14 +41,11 @@ static int run_logits(const std::vector<std::string>& argv) {
         fail("--ids", "", "expected comma-separated integers, got '" + t + "'");
       }
     }
-    lm = std::make_unique<LoadedModel>();
-    LoadOptions lo;
-    lo.tokenizer = tokenizer;
-    lm->ck = load_checkpoint(model, lo);
-    lm->model = std::make_unique<Model>(lm->ck);
   }
-  const int V = lm->ck.config.vocab_size, T = int(ids.size());
-  Context ctx(*lm->model);
+  Session lm = open_session(model, so);
+  if (!prompt.empty()) ids = lm.tokenizer->encode(prompt, true);
+  const int V = lm.config().vocab_size, T = int(ids.size());
+  Context ctx(lm.model);
   std::vector<float> out(size_t(T) * V);
   int step = batch > 0 ? int(batch) : T;
   for (int i = 0; i < T; i += step) {

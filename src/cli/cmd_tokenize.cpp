@@ -14,12 +14,11 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/common.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/progress.h"
 #include "data/shard.h"
-#include "formats/load.h"
-#include "model/checkpoint.h"
 #include "tokenizer/tokenizer.h"
 
 namespace fs = std::filesystem;
@@ -28,39 +27,14 @@ using json = nlohmann::json;
 namespace {
 
 struct Source {
-  std::unique_ptr<solar::Tokenizer> tok;
+  std::shared_ptr<const solar::Tokenizer> tok;
   std::string path;  // the tokenizer file, recorded in meta.json for `solar train`
 };
 
 // -m is a model (HF folder, .gguf, llama2.c checkpoint) or a tokenizer file.
 Source open_source(const std::string& m) {
-  Source s;
-  std::string tok_err;
-  if (!solar::is_dir(m) && !m.ends_with(".gguf")) {
-    try {
-      s.tok = solar::open_tokenizer(m);
-      s.path = fs::absolute(m).lexically_normal().string();
-      return s;
-    } catch (const solar::Error& e) {
-      if (m.ends_with(".model")) throw;
-      tok_err = e.what();
-    }
-  }
-  solar::Checkpoint ck;
-  try {
-    ck = solar::load_checkpoint(m);
-  } catch (const solar::Error& e) {
-    if (tok_err.empty()) throw;
-    solar::fail(m, "", "neither a tokenizer (" + tok_err + ") nor a model (" + e.what() + ")");
-  }
-  if (ck.tokenizer_path.empty()) solar::fail(m, "tokenizer", "no tokenizer found beside the model (pass a tokenizer file as -m)");
-  s.path = fs::absolute(ck.tokenizer_path).lexically_normal().string();
-  s.tok = solar::open_tokenizer(s.path, ck.config.vocab_size);
-  if (s.tok->vocab_size() != ck.config.vocab_size)
-    solar::fail(s.path, "vocab_size",
-                "expected the model's vocab_size " + std::to_string(ck.config.vocab_size) + ", got " +
-                    std::to_string(s.tok->vocab_size()));
-  return s;
+  solar::ModelTokenizer t = solar::cli::open_tokenizer_arg(m);
+  return {t.tokenizer, t.path};
 }
 
 std::vector<std::string> input_files(const std::string& in) {

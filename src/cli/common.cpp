@@ -1,37 +1,42 @@
 #include "cli/common.h"
 
+#include <filesystem>
 #include <random>
 
 #include "core/error.h"
+#include "core/fs.h"
 #include "formats/load.h"
-#include "kernels/kernels.h"
 
 namespace solar::cli {
 
-std::unique_ptr<LoadedModel> load_model(const std::string& path, const std::string& tokenizer) {
-  if (path.empty()) fail("-m/--model", "", "required (an HF folder, a .gguf file or a llama2.c .bin)");
-  auto lm = std::make_unique<LoadedModel>();
-  LoadOptions lo;
-  lo.tokenizer = tokenizer;
-  lm->ck = load_checkpoint(path, lo);
-  if (lm->ck.tokenizer_path.empty())
-    fail(path, "tokenizer", "no tokenizer.model / tokenizer.bin found beside the model (give --tokenizer PATH)");
-  lm->tok = open_tokenizer(lm->ck.tokenizer_path, lm->ck.config.vocab_size);
-  if (lm->tok->vocab_size() != lm->ck.config.vocab_size)
-    fail(lm->ck.tokenizer_path, "vocab_size",
-         "tokenizer has " + std::to_string(lm->tok->vocab_size()) + " tokens but the model's vocab_size is " +
-             std::to_string(lm->ck.config.vocab_size));
-  lm->model = std::make_unique<Model>(lm->ck);
-  return lm;
+Session load_model(const std::string& path, const std::string& tokenizer) {
+  SessionOptions o;
+  o.tokenizer = tokenizer;
+  return open_session(path, o);
 }
 
-int context_size(const LoadedModel& lm, int64_t n_ctx) {
-  const int max = lm.ck.config.max_position_embeddings;
-  if (n_ctx < 0 || n_ctx > max)
-    fail("-c/--ctx-size", "",
-         "expected 0 (the model's full context) to " + std::to_string(max) + " (max_position_embeddings of " +
-             lm.ck.source + "), got " + std::to_string(n_ctx));
-  return int(n_ctx);
+ModelTokenizer open_tokenizer_arg(const std::string& m) {
+  if (m.empty()) fail("-m/--model", "", "expected a tokenizer or model path");
+  std::string as_tokenizer;  // why m is not a tokenizer file, when it might be one
+  if (!is_dir(m) && !m.ends_with(".gguf")) {
+    try {
+      std::shared_ptr<const Tokenizer> tok = open_tokenizer(m);
+      int v = tok->vocab_size();
+      return {std::move(tok), std::filesystem::absolute(m).lexically_normal().string(), v};
+    } catch (const Error& e) {
+      if (m.ends_with(".model")) throw;
+      as_tokenizer = e.what();
+    }
+  }
+  ModelTokenizer t;
+  try {
+    t = open_model_tokenizer(m);
+  } catch (const Error& e) {
+    if (as_tokenizer.empty()) throw;
+    fail(m, "", "neither a tokenizer (" + as_tokenizer + ") nor a model (" + e.what() + ")");
+  }
+  t.path = std::filesystem::absolute(t.path).lexically_normal().string();
+  return t;
 }
 
 SamplingFlags add_sampling_flags(Args& a) {

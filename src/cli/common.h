@@ -1,27 +1,27 @@
-// solar/cli/common.h — pieces several subcommands share: loading a model with
+// solar/cli/common.h — pieces several subcommands share: opening a model with
 // its tokenizer and the sampling flags, named as llama.cpp names them.
 #pragma once
 #include <memory>
 #include <string>
 
 #include "cli/cli.h"
+#include "engine/session.h"
 #include "generate/generate.h"
 #include "model/checkpoint.h"
 #include "tokenizer/tokenizer.h"
 
 namespace solar::cli {
 
-struct LoadedModel {
-  Checkpoint ck;
-  std::unique_ptr<Tokenizer> tok;
-  std::unique_ptr<Model> model;
-};
 // Opens -m PATH (HF folder, .gguf, llama2.c .bin) and its tokenizer
-// (--tokenizer overrides); checks the tokenizer matches the vocabulary.
-std::unique_ptr<LoadedModel> load_model(const std::string& path, const std::string& tokenizer);
-// -c/--ctx-size for a Context: 0 = the model's max_position_embeddings; more
-// than that is refused (positions past the trained context give garbage).
-int context_size(const LoadedModel& lm, int64_t n_ctx);
+// (--tokenizer overrides) with engine/session.h's checks.
+Session load_model(const std::string& path, const std::string& tokenizer);
+// -m of commands that need only a tokenizer (tokenize): a tokenizer file
+// (tokenizer.model, tokenizer.bin, a .gguf's vocabulary), or a model whose
+// tokenizer open_model_tokenizer() finds and checks. `path` is absolute.
+ModelTokenizer open_tokenizer_arg(const std::string& m);
+
+// The flag Session::new_context / context_size name in their errors.
+inline constexpr const char* kCtxSizeFlag = "-c/--ctx-size";
 
 struct SamplingFlags {
   double* temp;

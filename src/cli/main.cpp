@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "core/error.h"
+#include "core/log.h"
 
 namespace solar::cli {
 
@@ -26,10 +27,35 @@ int main(int argc, char** argv) {
                       "usage: solar <command> [options]   (solar <command> --help for details)\n"
                       "       solar --version\n\ncommands:\n");
     for (auto& [name, c] : reg) std::fprintf(out, "  %-16s %s\n", name.c_str(), c.summary.c_str());
+    std::fprintf(out, "\n%s", solar::cli::global_options_help().c_str());
     std::fprintf(out, "\nexit status: 0 success; 1 runtime failure (bad or unreadable file, I/O, memory);\n"
                       "2 usage error (unknown command or flag, unreadable or out-of-range value,\n"
                       "missing or conflicting flags).\n");
   };
+  // Global options before the command: `solar --log-format json generate …`.
+  int first = 1;
+  while (first < argc) {
+    std::string a = argv[first], v;
+    size_t eq = a.find('=');
+    if (eq != std::string::npos) v = a.substr(eq + 1), a = a.substr(0, eq);
+    if (!solar::cli::is_global_option(a)) break;
+    if (eq == std::string::npos) {
+      if (first + 1 >= argc) {
+        std::fprintf(stderr, "solar: error: %s expects a value (see solar --help)\n", a.c_str());
+        return 2;
+      }
+      v = argv[++first];
+    }
+    try {
+      solar::cli::apply_global_option(a, v);
+    } catch (const solar::Error& e) {
+      std::fprintf(stderr, "solar: error: %s (see solar --help)\n", e.what());
+      return 2;
+    }
+    ++first;
+  }
+  argc -= first - 1;
+  argv += first - 1;
   if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help")) {
     help(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
@@ -48,21 +74,28 @@ int main(int argc, char** argv) {
     help(stderr);
     return 2;
   }
+  // Errors end the run as one line: JSON under --log-format json, else plain.
+  auto error = [&](const std::string& msg, int rc) {
+    std::fflush(stdout);
+    if (solar::cli::json_logs()) {
+      nlohmann::json f = {{"command", cmd}, {"exit_status", rc}};
+      solar::json_log_sink(stderr)(solar::LogRecord{solar::LogLevel::Error, "solar", msg, f});
+    } else if (rc == 2) {
+      std::fprintf(stderr, "solar %s: error: %s (see solar %s --help)\n", cmd.c_str(), msg.c_str(), cmd.c_str());
+    } else {
+      std::fprintf(stderr, "solar: error: %s\n", msg.c_str());
+    }
+    return rc;
+  };
   try {
     return it->second.run(args);
   } catch (const solar::UsageError& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "solar %s: error: %s (see solar %s --help)\n", cmd.c_str(), e.what(), cmd.c_str());
-    return 2;
+    return error(e.what(), 2);
   } catch (const solar::Error& e) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "solar: error: %s\n", e.what());
-    return 1;
+    return error(e.what(), 1);
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "solar: error: out of memory\n");
-    return 1;
+    return error("out of memory", 1);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "solar: error: %s\n", e.what());
-    return 1;
+    return error(e.what(), 1);
   }
 }

@@ -7,19 +7,12 @@
 #include <vector>
 
 #include "core/error.h"
+#include "testing/testing.h"
 
 namespace solar {
 namespace {
 
-// Restores the process's sink and level when a test ends.
-struct SinkGuard {
-  LogSink old = set_log_sink({});
-  LogLevel old_level = log_level();
-  ~SinkGuard() {
-    set_log_sink(old);
-    set_log_level(old_level);
-  }
-};
+using test_util::SinkGuard;
 
 TEST(Log, LevelFiltersAndSinkReceivesFields) {
   SinkGuard g;

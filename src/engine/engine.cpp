@@ -18,7 +18,12 @@ static std::vector<float> to_f32(const TensorView& t) {
   return out;
 }
 
-Model::Model(const Checkpoint& ck) : ck_(ck), cfg_(ck.config) {
+Model::Model(Checkpoint ck) : Model(std::make_shared<const Checkpoint>(std::move(ck))) {}
+
+Model::Model(std::shared_ptr<const Checkpoint> ckp) : ck_(std::move(ckp)) {
+  if (!ck_) fail("Model: null checkpoint");
+  const Checkpoint& ck = *ck_;
+  cfg_ = ck.config;
   embed_ = &ck.get("model.embed_tokens.weight");
   head_ = &ck.lm_head();
   final_norm_ = to_f32(ck.get("model.norm.weight"));
@@ -47,8 +52,9 @@ uint64_t Model::weight_bytes_per_token() const {
   return b;
 }
 
-Context::Context(const Model& m, int n_ctx) : m_(m) {
-  const auto& c = m.cfg_;
+Context::Context(std::shared_ptr<const Model> m, int n_ctx) : m_(std::move(m)) {
+  if (!m_) fail("Context: null model");
+  const auto& c = m_->cfg_;
   n_ctx_ = n_ctx > 0 ? std::min(n_ctx, c.max_position_embeddings) : c.max_position_embeddings;
   size_t per = size_t(c.num_hidden_layers) * size_t(n_ctx_) * size_t(c.kv_dim());
   kcache_.resize(per);
@@ -59,7 +65,7 @@ void Context::truncate(int n) { n_past_ = std::clamp(n, 0, n_past_); }
 
 void Context::ensure_scratch(int n) {
   if (n <= scratch_n_) return;
-  const auto& c = m_.cfg_;
+  const auto& c = m_->cfg_;
   size_t N = size_t(n);
   x_.resize(N * c.hidden_size);
   h_.resize(N * std::max(c.hidden_size, c.q_dim()));
@@ -77,7 +83,7 @@ static void linear(const float* x, int n, const TensorView& w, float* y, bool ac
 }
 
 void Context::eval(const int* tokens, int n, float* logits, float* all_logits) {
-  const auto& c = m_.cfg_;
+  const auto& c = m_->cfg_;
   if (n <= 0) return;
   if (n_past_ + n > n_ctx_)
     fail("context", "", "prompt and generated tokens (" + std::to_string(n_past_ + n) +
@@ -92,10 +98,10 @@ void Context::eval(const int* tokens, int n, float* logits, float* all_logits) {
   const float scale = 1.0f / std::sqrt(float(hd));
 
   for (int i = 0; i < n; ++i)
-    dequantize_row(m_.embed_->row(tokens[i]), m_.embed_->dtype, &x_[size_t(i) * d], d);  // float or block type
+    dequantize_row(m_->embed_->row(tokens[i]), m_->embed_->dtype, &x_[size_t(i) * d], d);  // float or block type
 
   for (int l = 0; l < c.num_hidden_layers; ++l) {
-    const Model::Layer& L = m_.layers_[l];
+    const Model::Layer& L = m_->layers_[l];
     float* kc = &kcache_[size_t(l) * n_ctx_ * kvd];
     float* vc = &vcache_[size_t(l) * n_ctx_ * kvd];
 #pragma omp parallel for schedule(static) if (n > 1)
@@ -105,8 +111,8 @@ void Context::eval(const int* tokens, int n, float* logits, float* all_logits) {
     linear(h_.data(), n, *L.wv, v_.data());
 #pragma omp parallel for schedule(static) if (n > 1)
     for (int i = 0; i < n; ++i) {
-      for (int h = 0; h < Hq; ++h) kernels::rope(&q_[size_t(i) * qd + h * hd], hd, pos0 + i, m_.inv_freq_.data(), c.rope_interleaved);
-      for (int h = 0; h < Hkv; ++h) kernels::rope(&k_[size_t(i) * kvd + h * hd], hd, pos0 + i, m_.inv_freq_.data(), c.rope_interleaved);
+      for (int h = 0; h < Hq; ++h) kernels::rope(&q_[size_t(i) * qd + h * hd], hd, pos0 + i, m_->inv_freq_.data(), c.rope_interleaved);
+      for (int h = 0; h < Hkv; ++h) kernels::rope(&k_[size_t(i) * kvd + h * hd], hd, pos0 + i, m_->inv_freq_.data(), c.rope_interleaved);
       std::memcpy(kc + size_t(pos0 + i) * kvd, &k_[size_t(i) * kvd], sizeof(float) * kvd);
       std::memcpy(vc + size_t(pos0 + i) * kvd, &v_[size_t(i) * kvd], sizeof(float) * kvd);
     }
@@ -144,12 +150,12 @@ void Context::eval(const int* tokens, int n, float* logits, float* all_logits) {
   const int V = c.vocab_size;
   if (all_logits) {
 #pragma omp parallel for schedule(static) if (n > 1)
-    for (int i = 0; i < n; ++i) kernels::rmsnorm(&h_[size_t(i) * d], &x_[size_t(i) * d], m_.final_norm_.data(), d, c.rms_norm_eps);
-    linear(h_.data(), n, *m_.head_, all_logits);
+    for (int i = 0; i < n; ++i) kernels::rmsnorm(&h_[size_t(i) * d], &x_[size_t(i) * d], m_->final_norm_.data(), d, c.rms_norm_eps);
+    linear(h_.data(), n, *m_->head_, all_logits);
     if (logits) std::memcpy(logits, all_logits + size_t(n - 1) * V, sizeof(float) * V);
   } else if (logits) {
-    kernels::rmsnorm(h_.data(), &x_[size_t(n - 1) * d], m_.final_norm_.data(), d, c.rms_norm_eps);
-    linear(h_.data(), 1, *m_.head_, logits);
+    kernels::rmsnorm(h_.data(), &x_[size_t(n - 1) * d], m_->final_norm_.data(), d, c.rms_norm_eps);
+    linear(h_.data(), 1, *m_->head_, logits);
   }
 }
 

@@ -8,6 +8,11 @@
 //   h = rmsnorm(x) [n,d] → q [n,Hq·hd], k,v [n,Hkv·hd] → RoPE(q,k)
 //   → causal GQA attention over the cache (sliding window if configured)
 //   → o_proj [n,d] + x → rmsnorm → down(silu(gate) ⊙ up) [n,d] + residual.
+//
+// Ownership: a Model shares ownership of its Checkpoint, a Context of its
+// Model, so neither can dangle. Threads: a Model is immutable after
+// construction and may be shared by any number of threads and Contexts; a
+// Context is mutable state (its KV cache) and belongs to one thread at a time.
 #pragma once
 #include <memory>
 #include <vector>
@@ -18,10 +23,14 @@ namespace solar {
 
 class Model {
  public:
-  // Keeps a reference to ck: it must outlive the Model.
-  explicit Model(const Checkpoint& ck);
+  // Shares ownership of ck (the weights it views stay mapped while any
+  // Model or Context holds it). Throws solar::Error if ck is null.
+  explicit Model(std::shared_ptr<const Checkpoint> ck);
+  // Takes the checkpoint over (moves it into a shared_ptr).
+  explicit Model(Checkpoint ck);
   const ModelConfig& config() const { return cfg_; }
-  const Checkpoint& checkpoint() const { return ck_; }
+  const Checkpoint& checkpoint() const { return *ck_; }
+  const std::shared_ptr<const Checkpoint>& checkpoint_ptr() const { return ck_; }
   // Bytes of weights read per decoded token (for bandwidth figures).
   uint64_t weight_bytes_per_token() const;
 
@@ -32,7 +41,7 @@ class Model {
 
  private:
   friend class Context;
-  const Checkpoint& ck_;
+  std::shared_ptr<const Checkpoint> ck_;
   ModelConfig cfg_;
   const TensorView* embed_;
   const TensorView* head_;
@@ -43,11 +52,13 @@ class Model {
 
 class Context {
  public:
-  // n_ctx <= 0: the model's max_position_embeddings.
-  Context(const Model& m, int n_ctx = 0);
+  // n_ctx <= 0: the model's max_position_embeddings. Shares ownership of m;
+  // throws solar::Error if m is null.
+  explicit Context(std::shared_ptr<const Model> m, int n_ctx = 0);
   int n_ctx() const { return n_ctx_; }
   int n_past() const { return n_past_; }
-  const Model& model() const { return m_; }
+  const Model& model() const { return *m_; }
+  const std::shared_ptr<const Model>& model_ptr() const { return m_; }
   // Drops cached positions >= n (for re-using a shared prompt prefix).
   void truncate(int n);
   // Runs n tokens at positions n_past..n_past+n-1 and appends them to the
@@ -58,7 +69,7 @@ class Context {
 
  private:
   void ensure_scratch(int n);
-  const Model& m_;
+  std::shared_ptr<const Model> m_;
   int n_ctx_, n_past_ = 0;
   std::vector<float> kcache_, vcache_;  // [layer][n_ctx][kv_dim]
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_;

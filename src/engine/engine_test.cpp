@@ -5,8 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
 #include <random>
+#include <thread>
 
 #include "core/error.h"
 #include "testing/quant.h"
@@ -150,7 +153,7 @@ class ModelVsReference : public ::testing::TestWithParam<Case> {};
 TEST_P(ModelVsReference, PrefillAndDecodeMatchReference) {
   Case p = GetParam();
   Checkpoint ck = random_checkpoint(small_config(p.tie, p.kv, p.window, p.interleaved), DType::F32, 7);
-  Model m(ck);
+  auto m = std::make_shared<const Model>(ck);
   std::vector<int> toks{1, 5, 9, 33, 2, 17, 49, 0, 12, 8, 8, 30};
   auto ref = reference_logits(ck, toks);
   const int V = ck.config.vocab_size, T = int(toks.size());
@@ -180,7 +183,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ModelVsReference,
 
 TEST(Model, ChunkedPrefillEqualsOneBatch) {
   Checkpoint ck = random_checkpoint(small_config(false, 2, 0, false), DType::F32, 3);
-  Model m(ck);
+  auto m = std::make_shared<const Model>(ck);
   std::vector<int> toks{3, 1, 4, 1, 5, 9, 2, 6, 5, 3};
   const int V = ck.config.vocab_size;
   std::vector<float> a(static_cast<size_t>(V)), b(static_cast<size_t>(V));
@@ -197,7 +200,7 @@ TEST(Model, ReducedPrecisionWeightsAgreeWithF32) {
   std::vector<float> ref(static_cast<size_t>(V));
   for (DType dt : {DType::F32, DType::BF16, DType::F16}) {
     Checkpoint ck = random_checkpoint(small_config(true, 2, 0, false), dt, 11);
-    Model m(ck);
+    auto m = std::make_shared<const Model>(ck);
     Context ctx(m);
     std::vector<float> l(static_cast<size_t>(V));
     ctx.eval(toks.data(), int(toks.size()), l.data());
@@ -258,7 +261,7 @@ TEST(Model, QuantizedWeightsAgreeWithFloat) {
 TEST(Model, ContextOverflowIsAClearError) {
   auto c = small_config(true, 2, 0, false);
   Checkpoint ck = random_checkpoint(c, DType::F32, 1);
-  Model m(ck);
+  auto m = std::make_shared<const Model>(ck);
   Context ctx(m, 8);
   std::vector<int> toks(9, 1);
   try {
@@ -289,6 +292,54 @@ TEST(ModelConfig, RequireSameShapeNamesFieldAndBothModels) {
   EXPECT_EQ(test_util::error_of([&] { require_same_shape(a, b, false, "recipe.yml", "slices[1]: ", "base", "other"); }),
             "recipe.yml: slices[1]: head_dim: expected " + std::to_string(a.head_dim) + " like base, got " +
                 std::to_string(b.head_dim) + " in other");
+}
+
+// A Model is shared by Contexts on several threads: each gets exactly the
+// logits a sequential run gets (prefill then decode, different prompts).
+TEST(Model, ContextsOnThreadsShareOneModel) {
+  auto m = std::make_shared<const Model>(random_checkpoint(small_config(false, 2, 0, false), DType::F32, 5));
+  const int V = m->config().vocab_size, kThreads = 4, kSteps = 6;
+  auto run = [&](int seq) {
+    Context ctx(m);
+    std::vector<int> prompt{1, 2 + seq, 7, 11 + 3 * seq};
+    std::vector<float> l(static_cast<size_t>(V)), out;
+    ctx.eval(prompt.data(), int(prompt.size()), l.data());
+    for (int s = 0; s < kSteps; ++s) {
+      out.insert(out.end(), l.begin(), l.end());
+      int next = int(std::max_element(l.begin(), l.end()) - l.begin());
+      ctx.eval(&next, 1, l.data());
+    }
+    return out;
+  };
+  std::vector<std::vector<float>> seq(kThreads), par(kThreads);
+  for (int t = 0; t < kThreads; ++t) seq[size_t(t)] = run(t);
+  std::vector<std::thread> th;
+  for (int t = 0; t < kThreads; ++t) th.emplace_back([&, t] { par[size_t(t)] = run(t); });
+  for (auto& t : th) t.join();
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_EQ(par[size_t(t)].size(), seq[size_t(t)].size());
+    for (size_t i = 0; i < seq[size_t(t)].size(); ++i) ASSERT_EQ(par[size_t(t)][i], seq[size_t(t)][i]) << t << " " << i;
+  }
+}
+
+// The Model keeps its Checkpoint alive, a Context its Model: dropping every
+// other handle leaves nothing dangling.
+TEST(Model, ContextOutlivesEveryOtherHandle) {
+  std::vector<int> toks{1, 5, 9};
+  std::vector<float> a, b;
+  std::optional<Context> ctx;
+  {
+    auto ck = std::make_shared<const Checkpoint>(random_checkpoint(small_config(true, 2, 0, false), DType::BF16, 9));
+    auto m = std::make_shared<const Model>(ck);
+    a.resize(size_t(m->config().vocab_size));
+    Context(m).eval(toks.data(), 3, a.data());
+    ctx.emplace(m);
+  }
+  b.resize(a.size());
+  ctx->eval(toks.data(), 3, b.data());
+  EXPECT_EQ(a, b);
+  EXPECT_THROW(Model(std::shared_ptr<const Checkpoint>()), Error);
+  EXPECT_THROW(Context(std::shared_ptr<const Model>()), Error);
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 // Writes the same: config.json, sharded safetensors with index when more
 // than one shard, tokenizer and generation files, optional README.md model
 // card. The folder is built under a temporary name and renamed into place.
+// Threads: readers and writers share no state; concurrent calls are safe
+// on different paths (two writers of one folder race for its rename).
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -9,6 +9,7 @@
 // rms_final), then embedding, wq, wk, wv, wo, w1, w2, w3, [wcls].
 // Weights are used in place (views into the map) with rope_interleaved =
 // true; tokenizer.bin beside the checkpoint becomes tokenizer_path.
+// Threads: no shared state: concurrent reads are safe; one writer per file.
 #pragma once
 #include <string>
 

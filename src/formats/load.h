@@ -3,6 +3,8 @@
 // The one place that knows every format: model/ defines what a Checkpoint is,
 // each reader in formats/ fills one, and this file picks the reader by the
 // path's content (never by its name alone).
+// Threads: these functions share no state and may run concurrently; each
+// returns objects the caller owns (see checkpoint.h, tokenizer.h).
 #pragma once
 #include <memory>
 #include <string>

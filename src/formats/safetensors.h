@@ -6,6 +6,7 @@
 // the data block. Readers validate everything before handing out views:
 // header length within the file, valid JSON, known dtype, shape × dtype size
 // == end − begin, offsets inside the data block, no overlaps.
+// Threads: no shared state: concurrent reads are safe; one writer per file.
 #pragma once
 #include <map>
 #include <memory>

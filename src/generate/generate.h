@@ -3,6 +3,8 @@
 // Feeds the prompt as one batched prefill, then samples token by token,
 // streaming text through a callback as soon as it is final: held back while
 // it could still be the start of a stop string, cut at the stop string.
+// Threads: generate() uses only its arguments; calls on different Contexts
+// may run at once (over one shared Model and Tokenizer), one call per Context.
 #pragma once
 #include <atomic>
 #include <functional>

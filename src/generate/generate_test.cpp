@@ -42,7 +42,7 @@ Checkpoint random_model(int vocab) {
 TEST(Generate, CancelFlagStopsBeforeTheNextToken) {
   auto tok = ascii_tokenizer();
   Checkpoint ck = random_model(tok->vocab_size());
-  Model m(ck);
+  auto m = std::make_shared<const Model>(ck);
   Context ctx(m);
   std::atomic<bool> cancel{false};
   GenerateOptions opt;

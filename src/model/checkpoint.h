@@ -12,6 +12,9 @@
 //   model.layers.N.mlp.down_proj.weight           [d, ff]
 //   model.norm.weight                             [d]
 //   lm_head.weight                                [vocab, d] (absent when tied)
+// Threads: a Checkpoint is not synchronised: build it on one thread; once
+// built, const access (get, lm_head, validate, the views' bytes) is safe
+// from any number of threads (engine/ shares one as shared_ptr<const>).
 #pragma once
 #include <map>
 #include <memory>

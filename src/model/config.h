@@ -2,6 +2,7 @@
 //
 // Mirrors Hugging Face's LlamaConfig / MistralConfig field names so that
 // config.json round-trips. Every format reader fills one of these.
+// Threads: a ModelConfig is a plain value; its functions touch no shared state.
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>

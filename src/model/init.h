@@ -4,6 +4,7 @@
 // std 0.02 (output projections scaled by 1/sqrt(2·layers) as GPT-2 / llm.c
 // do), norms 1. Values depend only on (seed, tensor name, index), so the
 // same command writes the same bytes with any thread count.
+// Threads: functions are reentrant (no shared state); each writes only its output.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -146,7 +146,7 @@ static ModelConfig arm_config(const PipelineConfig& p, int layers, int vocab) {
 // engine (independent of the training code).
 static double heldout_loss(const std::string& model_dir, const std::string& data_dir, int B, int T, int batches) {
   Checkpoint ck = load_checkpoint(model_dir);
-  Model m(ck);
+  auto m = std::make_shared<const Model>(ck);
   data::Loader loader(data_dir, B, T, 0);
   if (!loader.has_val()) fail(data_dir, "val", "no validation window of " + std::to_string(T + 1) + " tokens");
   const int V = ck.config.vocab_size;

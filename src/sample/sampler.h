@@ -4,6 +4,8 @@
 // repeat_last_n tokens → top-k → top-p → min-p → temperature → draw.
 // temp <= 0 is greedy (argmax after the penalty). Same seed, same logits →
 // same token.
+// Threads: a Sampler (its RNG and history) is per sequence and belongs to
+// one thread at a time; argmax() and SamplerConfig are plain values.
 #pragma once
 #include <cstdint>
 #include <random>

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/log.h"
 
 namespace solar::test_util {
 
@@ -23,6 +24,17 @@ std::string error_of(F&& f) {
   }
   return "";
 }
+
+// Restores the process's log sink and level when a test ends (the sink is
+// empty meanwhile, until the test installs its own).
+struct SinkGuard {
+  LogSink old = set_log_sink({});
+  LogLevel old_level = log_level();
+  ~SinkGuard() {
+    set_log_sink(old);
+    set_log_level(old_level);
+  }
+};
 
 // A fresh, empty folder under the system temp dir, unique per process.
 inline std::string temp_dir(const std::string& name) {

@@ -4,6 +4,8 @@
 // is ever <unk>), unk/bos/eos = 0/1/2, split_digits, and no normalization
 // (identity rule, dummy prefix, whitespace runs kept), so that
 // decode(encode(text)) == text.
+// Threads: one training at a time per process (SentencePieceTrainer keeps
+// process-wide flags and seeds); it starts its own worker threads.
 #pragma once
 #include <cstdint>
 #include <string>

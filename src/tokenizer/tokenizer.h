@@ -5,6 +5,10 @@
 // and GGUF tokenizer.ggml.* metadata (both score-based BPE over a Vocab).
 // encode() never adds EOS unless asked; BOS per add_bos. Special/control
 // tokens in the text are not parsed (like HF's add_special_tokens path).
+// Threads: a Tokenizer is immutable once loaded and every method is const
+// and thread-safe (SentencePiece's Encode/Decode are, google/sentencepiece
+// #207, #657); share one by any number of threads. A StreamDecoder is per
+// stream, one thread at a time.
 #pragma once
 #include <memory>
 #include <string>

@@ -213,7 +213,7 @@ namespace {
 
 // Mean cross-entropy of rows of T+1 tokens from the inference engine's logits.
 double inference_loss(const Checkpoint& ck, const std::vector<int32_t>& tokens, int B, int T) {
-  solar::Model im(ck);
+  auto im = std::make_shared<const solar::Model>(ck);
   const int V = ck.config.vocab_size;
   double total = 0;
   for (int r = 0; r < B; ++r) {
