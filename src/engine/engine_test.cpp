@@ -228,8 +228,7 @@ TEST(Model, QuantizedWeightsAgreeWithFloat) {
   c.intermediate_size = 64;  // down_proj rows: whole 32-element blocks
   Checkpoint f32 = random_checkpoint(c, DType::F32, 11);
   auto logits = [&](const Checkpoint& ck, int n) {
-    Model m(ck);
-    Context ctx(m);
+    Context ctx(std::make_shared<const Model>(ck));
     std::vector<float> l(static_cast<size_t>(V));
     ctx.eval(toks.data(), n, l.data());  // n > 1: prefill, then one decode step
     ctx.eval(&toks[n], 1, l.data());
