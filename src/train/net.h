@@ -30,7 +30,7 @@ struct TrainOptions {
   bool decay_embeddings = false;
 };
 
-struct Workspace;  // activation arena (model.cpp)
+struct Workspace;  // activation arena (net.cpp)
 
 class Net {
  public:
