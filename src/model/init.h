@@ -1,6 +1,7 @@
 // solar/model/init.h — the one weight initialisation: what `solar init`
 // writes and what training from scratch (train::Net::init, `solar train
-// --preset`) starts from, bit for bit.
+// --preset`) starts from, bit for bit for the same seed (`solar init
+// --outtype f32 --seed S` = `solar train --seed S`; other dtypes round them).
 //
 // Weights ~ normal(0, 0.02) (core/rng.h rng_normal), o_proj/down_proj scaled
 // by 1/sqrt(2·layers) as GPT-2 / llm.c do, norms 1. Values depend only on
