@@ -5,11 +5,14 @@
 #include <sys/wait.h>
 
 #include <nlohmann/json.hpp>
+#include <cstring>
 #include <numeric>
 #include <regex>
 #include <sstream>
 
 #include "core/fs.h"
+#include "formats/load.h"
+#include "train/net.h"
 #include "testing/models.h"
 
 namespace solar {
@@ -137,6 +140,23 @@ TEST(CliInit, TokenizerDecidesTheVocabulary) {
   r = solar("init --preset tiny --vocab-size 600 --tokenizer " + kTok + " --force -o " + out);
   EXPECT_EQ(r.rc, 2) << r.err;
   EXPECT_TRUE(has(r.err, "--vocab-size: expected the vocabulary of " + kTok + " (512 tokens)")) << r.err;
+  remove_all(d);
+}
+
+// One initialisation: `solar init` writes exactly what `solar train --preset`
+// starts from (train::Net::init) for the same seed.
+TEST(CliInit, WritesTheWeightsTrainingStartsFrom) {
+  std::string d = temp_dir("cli_init_same"), out = join_path(d, "m");
+  Result r = solar("init --preset tiny --outtype f32 --seed 77 -o " + out);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  Checkpoint ck = load_checkpoint(out);
+  train::Net net = train::Net::init(ck.config, 77);
+  for (const train::Param& p : net.params()) {
+    const TensorView& t = ck.get(p.name);
+    ASSERT_EQ(t.dtype, DType::F32) << p.name;
+    ASSERT_EQ(t.nbytes, p.w.size() * 4) << p.name;
+    EXPECT_EQ(0, std::memcmp(t.data, p.w.data(), t.nbytes)) << p.name;
+  }
   remove_all(d);
 }
 

@@ -10,6 +10,7 @@
 #include "formats/hf.h"
 #include "formats/load.h"
 #include "formats/safetensors.h"
+#include "model/rope.h"
 
 namespace solar {
 

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "formats/safetensors.h"
+#include "model/rope.h"
 
 namespace solar {
 
@@ -106,18 +107,6 @@ uint64_t parse_size(const std::string& s, const std::string& flag) {
   if (mult == 0 || num.empty() || *end != '\0' || !(v * mult >= 1) || v * mult > 1.8e19)
     fail(flag, "", "expected a size like 5GB, 500MB, 2GiB or 123456, got '" + s + "'");
   return uint64_t(std::llround(v * mult));
-}
-
-void permute_rope_rows(const void* src, void* dst, int n_heads, int head_dim, size_t row_bytes, bool to_hf) {
-  auto* s = static_cast<const uint8_t*>(src);
-  auto* d = static_cast<uint8_t*>(dst);
-  int half = head_dim / 2;
-  for (int h = 0; h < n_heads; ++h)
-    for (int i = 0; i < half; ++i)
-      for (int j = 0; j < 2; ++j) {
-        size_t inter = size_t(h) * head_dim + 2 * i + j, hf = size_t(h) * head_dim + j * half + i;
-        std::memcpy(d + (to_hf ? hf : inter) * row_bytes, s + (to_hf ? inter : hf) * row_bytes, row_bytes);
-      }
 }
 
 struct HfWriter::Impl {

@@ -1,5 +1,6 @@
 #include "formats/hf.h"
 #include "formats/load.h"
+#include "model/rope.h"
 #include "testing/testing.h"
 
 #include <gtest/gtest.h>

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "formats/load.h"
+#include "model/rope.h"
 #include "merge/recipe.h"
 #include "testing/models.h"
 

@@ -1,9 +1,12 @@
-// solar/model/init.h — random-weight checkpoints of any shape.
+// solar/model/init.h — the one weight initialisation: what `solar init`
+// writes and what training from scratch (train::Net::init, `solar train
+// --preset`) starts from, bit for bit for the same seed (`solar init
+// --outtype f32 --seed S` = `solar train --seed S`; other dtypes round them).
 //
-// For tests, benchmarks and training from scratch: weights ~ uniform with
-// std 0.02 (output projections scaled by 1/sqrt(2·layers) as GPT-2 / llm.c
-// do), norms 1. Values depend only on (seed, tensor name, index), so the
-// same command writes the same bytes with any thread count.
+// Weights ~ normal(0, 0.02) (core/rng.h rng_normal), o_proj/down_proj scaled
+// by 1/sqrt(2·layers) as GPT-2 / llm.c do, norms 1. Values depend only on
+// (seed, tensor name, index), so the same command writes the same bytes with
+// any thread count.
 // Threads: functions are reentrant (no shared state); each writes only its output.
 #pragma once
 #include <cstdint>

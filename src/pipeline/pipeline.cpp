@@ -27,6 +27,7 @@
 #include "model/checkpoint.h"
 #include "report/document.h"
 #include "report/plot.h"
+#include "train/net.h"
 #include "train/trainer.h"
 
 namespace solar::pipeline {
@@ -142,36 +143,13 @@ static ModelConfig arm_config(const PipelineConfig& p, int layers, int vocab) {
 }
 
 // Mean next-token loss of a checkpoint on the held-out windows the trainer's
-// evals use (`batches` val batches of B rows), computed with the inference
-// engine (independent of the training code).
+// evals use (`batches` val batches of B rows): train::heldout_loss, the one
+// routine the trainer's evals use too.
 static double heldout_loss(const std::string& model_dir, const std::string& data_dir, int B, int T, int batches) {
-  Checkpoint ck = load_checkpoint(model_dir);
-  auto m = std::make_shared<const Model>(ck);
+  train::Net net = train::Net::from_checkpoint(load_checkpoint(model_dir));
   data::Loader loader(data_dir, B, T, 0);
   if (!loader.has_val()) fail(data_dir, "val", "no validation window of " + std::to_string(T + 1) + " tokens");
-  const int V = ck.config.vocab_size;
-  std::vector<int32_t> toks(size_t(B) * (T + 1));
-  std::vector<float> logits(size_t(T) * V);
-  double total = 0;
-  Context ctx(m, T + 1);  // one KV cache, reset per window
-  std::vector<int> in(static_cast<size_t>(T));
-  for (int b = 0; b < batches; ++b) {
-    loader.val_batch(uint64_t(b), toks.data());
-    for (int r = 0; r < B; ++r) {
-      const int32_t* w = &toks[size_t(r) * (T + 1)];
-      std::copy(w, w + T, in.begin());
-      ctx.truncate(0);
-      ctx.eval(in.data(), T, nullptr, logits.data());
-      for (int t = 0; t < T; ++t) {
-        const float* l = &logits[size_t(t) * V];
-        double mx = l[0], s = 0;
-        for (int v = 1; v < V; ++v) mx = std::max(mx, double(l[v]));
-        for (int v = 0; v < V; ++v) s += std::exp(double(l[v]) - mx);
-        total += std::log(s) + mx - l[w[t + 1]];
-      }
-    }
-  }
-  return total / (double(batches) * B * T);
+  return train::heldout_loss(net, loader, B, T, batches);
 }
 
 struct Curve {

@@ -301,27 +301,74 @@ void residual_forward(S* x, const S* y, int64_t n) {
 // (its gradient after the scaling below) or, forward only, a scratch copy does.
 
 template <class S>
-double cross_entropy(S* logits, const int32_t* targets, int64_t N, int64_t V, S dlogits_scale) {
+double cross_entropy(S* logits, const int32_t* targets, int64_t N, int64_t V, S dlogits_scale, const S* weight) {
   std::vector<double> rowloss(N);
+  double wsum = double(N);
+  if (weight) {
+    wsum = 0;
+    for (int64_t n = 0; n < N; ++n) wsum += double(weight[n]);
+  }
 #pragma omp parallel if (N * V > kParallelWork)
   {
     std::vector<S> copy(dlogits_scale != 0 ? 0 : V);
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < N; ++n) {
       S* row = logits + n * V;
+      const S w = weight ? weight[n] : S(1);
+      if (weight && w == S(0)) {  // masked: no loss, no gradient
+        rowloss[n] = 0;
+        if (dlogits_scale != 0) std::fill(row, row + V, S(0));
+        continue;
+      }
       const S target = row[targets[n]];
       if (dlogits_scale == 0) row = std::copy_n(row, V, copy.data()) - V;
       rowloss[n] = double(softmax_row<S>(row, V)) - double(target);
+      if (weight) rowloss[n] *= double(w);
       if (dlogits_scale != 0) {
-        const S c = dlogits_scale / S(N);
+        const S c = weight ? S(double(dlogits_scale) * double(w) / wsum) : dlogits_scale / S(N);
         for (int64_t j = 0; j < V; ++j) row[j] *= c;
         row[targets[n]] -= c;
       }
     }
   }
+  if (wsum == 0) return 0;
   double total = 0;
   for (double l : rowloss) total += l;
-  return total / double(N);
+  return total / wsum;
+}
+
+template <class S>
+void sequence_logprob(S* logits, const int32_t* targets, const S* weight, int64_t B, int64_t T, int64_t V,
+                      double* logp, const S* dlogp) {
+  const int64_t N = B * T;
+  std::vector<double> tok(N);
+#pragma omp parallel if (N * V > kParallelWork)
+  {
+    std::vector<S> copy(dlogp ? 0 : V);
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+      S* row = logits + n * V;
+      const S w = weight ? weight[n] : S(1);
+      if (w == S(0)) {
+        tok[n] = 0;
+        if (dlogp) std::fill(row, row + V, S(0));
+        continue;
+      }
+      const S target = row[targets[n]];
+      if (!dlogp) row = std::copy_n(row, V, copy.data()) - V;
+      tok[n] = double(w) * (double(target) - double(softmax_row<S>(row, V)));
+      if (dlogp) {
+        const S c = -dlogp[n / T] * w;  // d log p(target) / dz = onehot − softmax
+        for (int64_t j = 0; j < V; ++j) row[j] *= c;
+        row[targets[n]] -= c;
+      }
+    }
+  }
+  for (int64_t b = 0; b < B; ++b) {
+    double sum = 0;
+    for (int64_t t = 0; t < T; ++t) sum += tok[b * T + t];
+    logp[b] = sum;
+  }
 }
 
 #define SOLAR_TRAIN_OPS(S)                                                                                          \
@@ -341,7 +388,8 @@ double cross_entropy(S* logits, const int32_t* targets, int64_t N, int64_t V, S 
   template void swiglu_forward<S>(S*, const S*, const S*, int64_t);                                                \
   template void swiglu_backward<S>(S*, S*, const S*, const S*, const S*, int64_t);                                 \
   template void residual_forward<S>(S*, const S*, int64_t);                                                         \
-  template double cross_entropy<S>(S*, const int32_t*, int64_t, int64_t, S);
+  template double cross_entropy<S>(S*, const int32_t*, int64_t, int64_t, S, const S*);                            \
+  template void sequence_logprob<S>(S*, const int32_t*, const S*, int64_t, int64_t, int64_t, double*, const S*);
 SOLAR_TRAIN_OPS(float)
 SOLAR_TRAIN_OPS(double)
 

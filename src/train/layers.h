@@ -77,10 +77,24 @@ void swiglu_backward(S* dgate, S* dup, const S* dh, const S* gate, const S* up, 
 template <class S>
 void residual_forward(S* x, const S* y, int64_t n);
 
-// Cross-entropy of logits [N,V] against targets [N]: returns the mean loss
-// and, if dlogits_scale != 0, overwrites logits with dloss/dlogits · scale
-// (softmax − onehot) / N · scale.
+// The loss objectives: they read logits [N,V] and write dloss/dlogits in
+// place, for Net::backward.
+//
+// Cross-entropy of logits [N,V] against targets [N], with an optional
+// per-token weight [N] (a mask: 0 drops the token; nullptr = all 1). Returns
+// the weighted mean Σ w·loss / Σ w (0 when Σ w = 0: an all-masked batch) and,
+// if dlogits_scale != 0, overwrites logits with dloss/dlogits · scale
+// = w·(softmax − onehot) / Σ w · scale (rows of weight 0 become 0).
 template <class S>
-double cross_entropy(S* logits, const int32_t* targets, int64_t N, int64_t V, S dlogits_scale);
+double cross_entropy(S* logits, const int32_t* targets, int64_t N, int64_t V, S dlogits_scale,
+                     const S* weight = nullptr);
+
+// Per-sequence log-probability: logits [B*T, V], targets [B*T], optional
+// weight [B*T]; logp[b] = Σ_t w·log p(target) over row b (the quantity pair
+// losses such as DPO compare). If dlogp [B] is given, overwrites logits with
+// d(Σ_b dlogp[b]·logp[b])/dlogits = dlogp[b]·w·(onehot − softmax).
+template <class S>
+void sequence_logprob(S* logits, const int32_t* targets, const S* weight, int64_t B, int64_t T, int64_t V,
+                      double* logp, const S* dlogp = nullptr);
 
 }  // namespace solar::train

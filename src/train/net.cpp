@@ -1,9 +1,10 @@
 #include "train/net.h"
 
 #include <cmath>
-#include <random>
 
 #include "core/error.h"
+#include "model/init.h"
+#include "model/rope.h"
 #include "train/layers.h"
 
 namespace solar::train {
@@ -46,9 +47,12 @@ struct Graph {
     ids.resize(N), targets.resize(N);
   }
 
-  // w/g: one pointer per parameter in canonical order; g == nullptr: forward only.
-  double run(const ModelConfig& c, Precision p, const std::vector<const S*>& w, const std::vector<S*>* g,
-             const int32_t* tokens, int b, int t, S grad_scale) {
+  bool for_backward = false;  // the last forward may be followed by backward()
+
+  // w: one pointer per parameter in canonical order. Fills logits [b*t, V]
+  // and targets [b*t] from tokens [b, t+1].
+  void forward(const ModelConfig& c, Precision p, const std::vector<const S*>& w, const int32_t* tokens, int b,
+               int t, bool keep) {
     if (b <= 0 || t <= 0) fail("tokens", "shape", "expected B > 0 and T > 0, got B=" + std::to_string(b) + " T=" + std::to_string(t));
     resize(c, b, t);
     // Per-thread attention scratch: the thread count may change between calls.
@@ -90,9 +94,22 @@ struct Graph {
     }
     rmsnorm_forward<S>(xnf.data(), rstdf.data(), xL.data(), norm_w, N, d, c.rms_norm_eps);
     linear_forward<S>(logits.data(), xnf.data(), w[head], N, d, V, p);
-    double loss = cross_entropy<S>(logits.data(), targets.data(), N, V, g ? grad_scale : S(0));
-    if (!g) return loss;
+    for_backward = keep;
+  }
 
+  // Backward from dlogits [B*T, V] held in `logits` (the objectives write it
+  // there in place); ADDS the gradients into g (one pointer per parameter).
+  void backward(const ModelConfig& c, Precision p, const std::vector<const S*>& w, const std::vector<S*>* g) {
+    if (!for_backward) fail("train", "backward", "expected a forward(..., for_backward=true) first");
+    for_backward = false;
+    const int b = B, t = T;
+    const int64_t N = int64_t(b) * t, d = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), ff = c.intermediate_size,
+                  V = c.vocab_size;
+    const int H = c.num_attention_heads, KV = c.num_key_value_heads, hd = c.head_dim, L = c.num_hidden_layers;
+    auto W = [&](int l, int k) { return w[1 + l * kPerLayer + k]; };
+    const S* norm_w = w[1 + L * kPerLayer];
+    const size_t head = c.tie_word_embeddings ? 0 : 2 + L * kPerLayer;
+    if (scratch.size() < size_t(attention_scratch(t))) scratch.resize(attention_scratch(t));
     auto G = [&](int l, int k) { return (*g)[1 + l * kPerLayer + k]; };
     linear_backward<S>(dxn.data(), (*g)[head], logits.data(), xnf.data(), w[head], N, d, V, p, false);
     std::fill(dx.begin(), dx.end(), S(0));
@@ -116,7 +133,6 @@ struct Graph {
       rmsnorm_backward<S>(dx.data(), G(l, kInNorm), dxn.data(), a.x.data(), W(l, kInNorm), a.rstd1.data(), N, d);
     }
     embedding_backward<S>((*g)[0], dx.data(), ids.data(), N, d);
-    return loss;
   }
 };
 
@@ -157,22 +173,7 @@ Net Net::init(const ModelConfig& cfg, uint64_t seed) {
   Net m;
   m.cfg_ = cfg;
   m.build_params();
-  std::mt19937_64 rng(seed);
-  auto uniform = [&] { return (double(rng() >> 11) + 0.5) * 0x1.0p-53; };
-  const double out_scale = 1.0 / std::sqrt(2.0 * cfg.num_hidden_layers);
-  for (Param& p : m.params_) {
-    if (p.shape.size() == 1) {
-      std::fill(p.w.begin(), p.w.end(), 1.f);
-      continue;
-    }
-    bool out_proj = p.name.ends_with("o_proj.weight") || p.name.ends_with("down_proj.weight");
-    double std = 0.02 * (out_proj ? out_scale : 1.0);
-    for (size_t i = 0; i < p.w.size(); i += 2) {  // Box–Muller: portable, unlike std::normal_distribution
-      double r = std::sqrt(-2.0 * std::log(uniform())), th = 2.0 * M_PI * uniform();
-      p.w[i] = float(std * r * std::cos(th));
-      if (i + 1 < p.w.size()) p.w[i + 1] = float(std * r * std::sin(th));
-    }
-  }
+  for (Param& p : m.params_) init_tensor(cfg, p.name, seed, p.w.data(), DType::F32, p.w.size());
   return m;
 }
 
@@ -188,13 +189,8 @@ Net Net::from_checkpoint(const Checkpoint& ck) {
     convert(t.data, t.dtype, p.w.data(), DType::F32, p.w.size());
     bool qk = p.name.ends_with("q_proj.weight") || p.name.ends_with("k_proj.weight");
     if (!ck.config.rope_interleaved || !qk) continue;
-    // Interleaved pair (2i, 2i+1) becomes rotate-half rows (i, i + hd/2).
-    const int64_t d = p.shape[1];
     std::vector<float> src = p.w;
-    for (int64_t h = 0; h < p.shape[0] / hd; ++h)
-      for (int i = 0; i < hd / 2; ++i)
-        for (int j = 0; j < 2; ++j)
-          std::copy_n(&src[(h * hd + 2 * i + j) * d], d, &p.w[(h * hd + j * hd / 2 + i) * d]);
+    permute_rope_rows(src.data(), p.w.data(), int(p.shape[0] / hd), hd, size_t(p.shape[1]) * sizeof(float), true);
   }
   return m;
 }
@@ -211,17 +207,40 @@ static std::vector<const float*> weights(const std::vector<Param>& ps) {
   return w;
 }
 
-float Net::forward_backward(const int32_t* tokens, int B, int T, float grad_scale) {
+const float* Net::forward(const int32_t* tokens, int B, int T, bool for_backward) {
+  ws_->net.forward(cfg_, opt_.precision, weights(params_), tokens, B, T, for_backward);
+  return ws_->net.logits.data();
+}
+
+void Net::backward(const float* dlogits, float grad_scale) {
+  Graph<float>& n = ws_->net;
+  float* buf = n.logits.data();
+  if (dlogits != buf || grad_scale != 1.0f) {
+    const size_t sz = n.logits.size();
+    for (size_t i = 0; i < sz; ++i) buf[i] = dlogits[i] * grad_scale;
+  }
   std::vector<float*> g;
   for (Param& p : params_) g.push_back(p.g.data());
-  return float(ws_->net.run(cfg_, opt_.precision, weights(params_), &g, tokens, B, T, grad_scale));
+  n.backward(cfg_, opt_.precision, weights(params_), &g);
 }
 
-float Net::loss(const int32_t* tokens, int B, int T) {
-  return float(ws_->net.run(cfg_, opt_.precision, weights(params_), nullptr, tokens, B, T, 0.f));
-}
-
+float* Net::logits() { return ws_->net.logits.data(); }
 const float* Net::logits() const { return ws_->net.logits.data(); }
+const int32_t* Net::targets() const { return ws_->net.targets.data(); }
+int Net::batch() const { return ws_->net.B; }
+int Net::seq_len() const { return ws_->net.T; }
+
+float Net::forward_backward(const int32_t* tokens, int B, int T, float grad_scale, const float* weight) {
+  forward(tokens, B, T, true);
+  const double loss = cross_entropy<float>(logits(), targets(), int64_t(B) * T, cfg_.vocab_size, grad_scale, weight);
+  backward(logits(), 1.0f);
+  return float(loss);
+}
+
+float Net::loss(const int32_t* tokens, int B, int T, const float* weight) {
+  forward(tokens, B, T, false);
+  return float(cross_entropy<float>(logits(), targets(), int64_t(B) * T, cfg_.vocab_size, 0.f, weight));
+}
 
 void Net::zero_grad() {
   for (Param& p : params_) std::fill(p.g.begin(), p.g.end(), 0.f);
@@ -235,7 +254,8 @@ std::vector<TensorView> Net::views() const {
 }
 
 double forward_backward_f64(const ModelConfig& cfg, const std::vector<std::vector<double>>& w,
-                            std::vector<std::vector<double>>* g, const int32_t* tokens, int B, int T) {
+                            std::vector<std::vector<double>>* g, const int32_t* tokens, int B, int T,
+                            const double* weight, const double* dlogp) {
   std::vector<const double*> wp;
   for (const auto& x : w) wp.push_back(x.data());
   std::vector<double*> gp;
@@ -247,7 +267,18 @@ double forward_backward_f64(const ModelConfig& cfg, const std::vector<std::vecto
     }
   }
   Graph<double> net;
-  return net.run(cfg, Precision::F32, wp, g ? &gp : nullptr, tokens, B, T, 1.0);
+  net.forward(cfg, Precision::F32, wp, tokens, B, T, g != nullptr);
+  const int64_t N = int64_t(B) * T, V = cfg.vocab_size;
+  double value = 0;
+  if (dlogp) {
+    std::vector<double> lp(B);
+    sequence_logprob<double>(net.logits.data(), net.targets.data(), weight, B, T, V, lp.data(), g ? dlogp : nullptr);
+    for (int b = 0; b < B; ++b) value += dlogp[b] * lp[b];
+  } else {
+    value = cross_entropy<double>(net.logits.data(), net.targets.data(), N, V, g ? 1.0 : 0.0, weight);
+  }
+  if (g) net.backward(cfg, Precision::F32, wp, &gp);
+  return value;
 }
 
 }  // namespace solar::train

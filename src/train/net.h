@@ -30,11 +30,11 @@ struct TrainOptions {
   bool decay_embeddings = false;
 };
 
-struct Workspace;  // activation arena (model.cpp)
+struct Workspace;  // activation arena (net.cpp)
 
 class Net {
  public:
-  // Weights ~ normal(0, 0.02), o_proj/down_proj scaled by 1/sqrt(2L), norms = 1.
+  // model/init.h init_tensor: what `solar init` writes for the same seed.
   static Net init(const ModelConfig& cfg, uint64_t seed);
   // Continued pretraining: copies (and converts to F32) every tensor; q/k rows
   // are permuted to the HF rotate-half layout if the checkpoint is interleaved.
@@ -49,13 +49,27 @@ class Net {
   const std::vector<Param>& params() const { return params_; }
   int64_t num_parameters() const;
 
-  // tokens: B rows of T+1 ids (inputs = [0,T), targets = [1,T]). Returns the
-  // mean cross-entropy and ADDS its gradient times grad_scale into Param::g
-  // (grad_scale = 1/accumulation_steps for gradient accumulation).
-  float forward_backward(const int32_t* tokens, int B, int T, float grad_scale = 1.0f);
-  float loss(const int32_t* tokens, int B, int T);  // forward only
-  // Logits of the last forward pass, [B*T, vocab] (loss() keeps them; forward_backward overwrites them).
+  // The parts. tokens: B rows of T+1 ids (inputs = [0,T), targets = [1,T]).
+  // forward → logits [B*T, V] (also logits()); targets() [B*T] are the shifted
+  // ids. for_backward=false is the forward-only path (evaluation, a frozen
+  // reference model): backward() is then refused and no gradient is touched.
+  const float* forward(const int32_t* tokens, int B, int T, bool for_backward);
+  // An objective (layers.h cross_entropy, sequence_logprob) turns logits()
+  // into dloss/dlogits, in place or elsewhere; backward ADDS
+  // d(loss)/d(param) · grad_scale into Param::g. dlogits [B*T, V].
+  void backward(const float* dlogits, float grad_scale = 1.0f);
+  float* logits();  // [B*T, V] of the last forward (objectives overwrite it with dlogits)
   const float* logits() const;
+  const int32_t* targets() const;  // [B*T] of the last forward
+  int batch() const;               // B, T of the last forward
+  int seq_len() const;
+
+  // Compositions with next-token cross-entropy; weight [B*T] (nullptr: all
+  // 1) masks tokens, the loss is the mean over unmasked ones. Returns the
+  // loss and ADDS its gradient times grad_scale into Param::g
+  // (grad_scale = 1/accumulation_steps for gradient accumulation).
+  float forward_backward(const int32_t* tokens, int B, int T, float grad_scale = 1.0f, const float* weight = nullptr);
+  float loss(const int32_t* tokens, int B, int T, const float* weight = nullptr);  // forward only
   void zero_grad();
   std::vector<TensorView> views() const;  // HF names, F32, pointing at the master weights
   void set_options(const TrainOptions& o);
@@ -72,8 +86,11 @@ class Net {
 
 // The same computation in double precision (gradient checks): w[i] are the
 // values of params()[i] in order, g[i] receives their gradients (overwritten;
-// pass g == nullptr for the loss only). Returns the mean cross-entropy.
+// pass g == nullptr for the value only). The objective is the (weighted) mean
+// cross-entropy, or with dlogp [B] given, Σ_b dlogp[b]·logp[b] of
+// sequence_logprob (the pair-loss path). weight [B*T] or nullptr.
 double forward_backward_f64(const ModelConfig& cfg, const std::vector<std::vector<double>>& w,
-                            std::vector<std::vector<double>>* g, const int32_t* tokens, int B, int T);
+                            std::vector<std::vector<double>>* g, const int32_t* tokens, int B, int T,
+                            const double* weight = nullptr, const double* dlogp = nullptr);
 
 }  // namespace solar::train

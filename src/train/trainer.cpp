@@ -4,12 +4,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/log.h"
 #include "core/progress.h"
 #include "data/loader.h"
 #include "formats/hf.h"
@@ -114,69 +117,6 @@ std::string describe(const Schedule& s) {
   return b;
 }
 
-struct Run {
-  const TrainConfig& c;
-  data::Loader& loader;
-  Net& model;
-  AdamW& opt;
-  HfWriteOptions hf;
-  json train_hist = json::array(), val_hist = json::array();
-
-  void save(int64_t step) {
-    std::string name = "checkpoint-" + std::to_string(step);
-    std::string tmp = join_path(c.output_dir, "." + name + ".tmp-" + std::to_string(getpid()));
-    remove_all(tmp);
-    try {
-      write_hf(tmp, model.config(), model.views(), hf);
-      opt.save(join_path(tmp, "optimizer.bin"));
-      json st = {{"global_step", step},
-                 {"seed", c.seed},
-                 {"batch_size", c.batch_size},
-                 {"seq_len", c.seq_len},
-                 {"grad_accum", c.grad_accum},
-                 {"micro_batches_seen", step * c.grad_accum},  // the data position: the loader needs nothing else
-                 {"tokens_seen", step * c.grad_accum * c.batch_size * c.seq_len},
-                 {"max_steps", c.steps},
-                 {"lr_schedule", c.lr_schedule},
-                 {"warmup_steps", c.warmup_steps},
-                 {"learning_rate", c.lr},
-                 {"min_lr_ratio", c.min_lr_ratio},
-                 {"precision", precision_name(c.precision)},
-                 {"cpu", kernels::cpu_summary()},
-                 {"log_history", train_hist},
-                 {"eval_history", val_hist}};
-      write_file_atomic(join_path(tmp, "trainer_state.json"), st.dump(1));
-      commit_dir(tmp, join_path(c.output_dir, name), true);
-    } catch (...) {
-      remove_all(tmp);
-      throw;
-    }
-    if (c.save_total_limit > 0) {
-      auto all = checkpoints(c.output_dir);
-      for (size_t i = 0; i + size_t(c.save_total_limit) < all.size(); i++) remove_all(all[i].second);
-    }
-  }
-
-  double evaluate() {
-    std::vector<int32_t> buf(size_t(c.batch_size) * (c.seq_len + 1));
-    double sum = 0;
-    for (int64_t i = 0; i < c.eval_batches; i++) {
-      loader.val_batch(uint64_t(i), buf.data());
-      sum += model.loss(buf.data(), c.batch_size, c.seq_len);
-    }
-    return sum / double(c.eval_batches);
-  }
-
-  void plot() {
-    report::Series tr{"train", {}, {}}, va{"val", {}, {}, true};
-    for (auto& h : train_hist) tr.x.push_back(h["step"].get<double>()), tr.y.push_back(h["loss"].get<double>());
-    for (auto& h : val_hist) va.x.push_back(h["step"].get<double>()), va.y.push_back(h["val_loss"].get<double>());
-    report::write_svg_line_plot(join_path(c.output_dir, "loss.svg"), {tr, va},
-                                {"Loss — " + base_name(fs::absolute(c.output_dir).lexically_normal().string()),
-                                 "step", "cross-entropy (nats/token)"});
-  }
-};
-
 }  // namespace
 
 kernels::Precision parse_precision(const std::string& s, const std::string& flag) {
@@ -193,38 +133,81 @@ std::string latest_checkpoint(const std::string& dir) {
   return all.empty() ? "" : all.back().second;
 }
 
-void run_training(const TrainConfig& c) {
+double heldout_loss(Net& model, const data::Loader& loader, int B, int T, int64_t batches) {
+  if (batches <= 0) fail("heldout_loss", "batches", "expected > 0, got " + std::to_string(batches));
+  std::vector<int32_t> buf(size_t(B) * (T + 1));
+  double sum = 0;
+  for (int64_t i = 0; i < batches; i++) {
+    loader.val_batch(uint64_t(i), buf.data());
+    sum += model.loss(buf.data(), B, T);
+  }
+  return sum / double(batches);
+}
+
+double next_token_loss(Net& model, const int32_t* tokens, int B, int T, float grad_scale) {
+  return model.forward_backward(tokens, B, T, grad_scale);
+}
+
+struct Trainer::State {
+  TrainConfig c;
+  Schedule sched;
+  data::Loader loader;
+  std::optional<Net> model;
+  std::optional<AdamW> opt;
+  HfWriteOptions hf;
+  bool eval_on = false, finished = false;
+  std::string ck;  // checkpoint resumed from, or ""
+  json st;         // its trainer_state.json
+  int64_t step = 0, start = 0;
+  json train_hist = json::array(), val_hist = json::array();
+  std::optional<MetricsLog> metrics;
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+  std::vector<int32_t> buf;
+
+  State(const TrainConfig& cfg, Schedule s)
+      : c(cfg), sched(std::move(s)), loader(cfg.data_dir, cfg.batch_size, cfg.seq_len, cfg.seed) {}
+  std::string metrics_path() const { return join_path(c.output_dir, "metrics.jsonl"); }
+};
+
+Trainer::Trainer(const TrainConfig& c) {
+  open(c);
+  if (!s_->finished) resume();
+}
+Trainer::~Trainer() = default;
+
+void Trainer::open(const TrainConfig& c) {
   validate(c);
   Schedule sched{c.lr_schedule, c.warmup_steps, c.steps, c.lr, c.min_lr_ratio};
   sched.validate("--lr-schedule");
   DType save_dt = parse_dtype(c.save_dtype == "f32" ? "F32" : c.save_dtype == "bf16" ? "BF16"
                               : c.save_dtype == "f16" ? "F16" : c.save_dtype, "--save-dtype");
   if (!is_float(save_dt)) fail("--save-dtype", "", "expected f32, bf16 or f16, got " + c.save_dtype);
-  data::Loader loader(c.data_dir, c.batch_size, c.seq_len, c.seed);
+  s_ = std::make_unique<State>(c, sched);
+  State& S = *s_;
   Checkpoint init;
-  ModelConfig mc = model_config(c, loader.info(), &init);
-  bool eval_on = loader.has_val();
-  if (!eval_on)
-    std::fprintf(stderr, "solar train: warning: %s has no validation window of %d tokens; no evals\n",
-                 c.data_dir.c_str(), c.seq_len + 1);
+  ModelConfig mc = model_config(c, S.loader.info(), &init);
+  S.eval_on = S.loader.has_val();
+  if (!S.eval_on)
+    log_warn("train", c.data_dir + " has no validation window of " + std::to_string(c.seq_len + 1) + " tokens; no evals",
+             {{"data", c.data_dir}});
   if (c.threads > 0) omp_set_num_threads(c.threads);
 
   make_dirs(c.output_dir);
-  std::string ck = latest_checkpoint(c.output_dir);
-  if (!c.resume && !ck.empty())
-    fail(c.output_dir, "", "already holds " + base_name(ck) + " (pass --resume to continue it, or another -o/--output)");
-  if (c.resume && ck.empty())
-    std::fprintf(stderr, "solar train: --resume: no checkpoint in %s yet, starting from step 0\n", c.output_dir.c_str());
-  json st;
-  if (!ck.empty()) {
-    st = json::parse(read_file(join_path(ck, "trainer_state.json")), nullptr, false);
-    if (!st.is_object() || !st.contains("global_step") || !st["global_step"].is_number_integer())
-      fail(join_path(ck, "trainer_state.json"), "global_step", "expected a trainer state written by solar train");
-    int64_t at = st["global_step"].get<int64_t>();
+  S.ck = latest_checkpoint(c.output_dir);
+  if (!c.resume && !S.ck.empty())
+    fail(c.output_dir, "", "already holds " + base_name(S.ck) + " (pass --resume to continue it, or another -o/--output)");
+  if (c.resume && S.ck.empty())
+    log_info("train", "--resume: no checkpoint in " + c.output_dir + " yet, starting from step 0");
+  if (!S.ck.empty()) {
+    S.st = json::parse(read_file(join_path(S.ck, "trainer_state.json")), nullptr, false);
+    if (!S.st.is_object() || !S.st.contains("global_step") || !S.st["global_step"].is_number_integer())
+      fail(join_path(S.ck, "trainer_state.json"), "global_step", "expected a trainer state written by solar train");
+    int64_t at = S.st["global_step"].get<int64_t>();
     // Like a finished HF Trainer run: nothing to train, and the outputs stay as they are.
     if (at >= c.steps && path_exists(join_path(c.output_dir, "final/config.json"))) {
-      std::fprintf(stderr, "solar train: %s is already finished at step %lld (--steps %lld); nothing to do\n",
-                   c.output_dir.c_str(), (long long)at, (long long)c.steps);
+      log_info("train", c.output_dir + " is already finished at step " + std::to_string(at) + " (--steps " +
+                            std::to_string(c.steps) + "); nothing to do");
+      S.finished = true;
       return;
     }
   }
@@ -235,125 +218,220 @@ void run_training(const TrainConfig& c) {
     if (n.rfind(".checkpoint-", 0) == 0 && n.find(".tmp-") != std::string::npos) remove_all(e.path().string());
   }
 
-  Net model = !ck.empty()              ? Net::from_checkpoint(read_hf(ck))
-                : !c.init_from.empty() ? Net::from_checkpoint(init)
-                                       : Net::init(mc, c.seed);
+  S.model.emplace(!S.ck.empty()          ? Net::from_checkpoint(read_hf(S.ck))
+                  : !c.init_from.empty() ? Net::from_checkpoint(init)
+                                         : Net::init(mc, c.seed));
   init = Checkpoint{};  // the copy lives in the model now; drop the mapping
-  model.set_options({c.precision});
-  AdamW opt(model, {c.lr, 0.9f, 0.95f, 1e-8f, c.weight_decay, c.grad_clip});
-
-  Run run{c, loader, model, opt, {}};
-  run.hf.dtype = save_dt;
-  run.hf.force = true;
+  S.model->set_options({c.precision});
+  S.opt.emplace(*S.model, AdamWConfig{c.lr, 0.9f, 0.95f, 1e-8f, c.weight_decay, c.grad_clip});
+  S.hf.dtype = save_dt;
+  S.hf.force = true;
   auto meta = json::parse(path_exists(join_path(c.data_dir, "meta.json")) ? read_file(join_path(c.data_dir, "meta.json"))
                                                                           : "{}", nullptr, false);
   if (meta.is_object() && meta.value("tokenizer", "") != "" && path_exists(meta["tokenizer"].get<std::string>()))
-    run.hf.tokenizer_path = meta["tokenizer"];
+    S.hf.tokenizer_path = meta["tokenizer"];
+  S.buf.resize(size_t(c.batch_size) * (c.seq_len + 1));
+}
 
-  int64_t step = 0;
-  std::string metrics_path = join_path(c.output_dir, "metrics.jsonl");
+void Trainer::resume() {
+  State& S = *s_;
+  const TrainConfig& c = S.c;
+  const std::string& ck = S.ck;
+  const json& st = S.st;
   if (!ck.empty()) {
-    opt.load(join_path(ck, "optimizer.bin"));
-    step = st["global_step"].get<int64_t>();
-    run.train_hist = st.value("log_history", json::array());
-    run.val_hist = st.value("eval_history", json::array());
+    S.opt->load(join_path(ck, "optimizer.bin"));
+    S.step = st["global_step"].get<int64_t>();
+    S.train_hist = st.value("log_history", json::array());
+    S.val_hist = st.value("eval_history", json::array());
     if (st.value("seed", c.seed) != c.seed || st.value("batch_size", c.batch_size) != c.batch_size ||
         st.value("seq_len", c.seq_len) != c.seq_len || st.value("grad_accum", c.grad_accum) != c.grad_accum)
-      std::fprintf(stderr, "solar train: warning: seed/batch/seq-len/grad-accum differ from %s; not an exact resume\n",
-                   ck.c_str());
+      log_warn("train", "seed/batch/seq-len/grad-accum differ from " + ck + "; not an exact resume");
     // Lines logged after the checkpoint by the run that died are replayed, so drop them.
     std::string kept;
-    for (auto& j : read_metrics(metrics_path))
-      if (j.value("step", int64_t(0)) <= step) kept += j.dump() + "\n";
-    write_file_atomic(metrics_path, kept);
-    std::fprintf(stderr, "solar train: resuming from %s (step %lld)\n", ck.c_str(), (long long)step);
+    for (auto& j : read_metrics(S.metrics_path()))
+      if (j.value("step", int64_t(0)) <= S.step) kept += j.dump() + "\n";
+    write_file_atomic(S.metrics_path(), kept);
+    log_info("train", "resuming from " + ck + " (step " + std::to_string(S.step) + ")",
+             {{"checkpoint", ck}, {"step", S.step}});
     if (st.contains("max_steps")) {
+      const Schedule& sched = S.sched;
       Schedule old{st.value("lr_schedule", sched.kind), st.value("warmup_steps", sched.warmup),
                    st.value("max_steps", sched.total), st.value("learning_rate", sched.lr),
                    st.value("min_lr_ratio", sched.min_lr_ratio)};
-      if (describe(old) != describe(sched))
-        std::fprintf(stderr,
-                     "solar train: the learning-rate schedule changes at step %lld: %s was planned as %s, now %s; "
-                     "the next step's lr is %.3g (the old plan: %.3g) and follows the new schedule from there\n",
-                     (long long)step, base_name(ck).c_str(), describe(old).c_str(), describe(sched).c_str(),
-                     sched.at(step), old.at(step));
+      if (describe(old) != describe(sched)) {
+        char b[96];
+        std::snprintf(b, sizeof b, "the next step's lr is %.3g (the old plan: %.3g)", sched.at(S.step), old.at(S.step));
+        log_info("train", "the learning-rate schedule changes at step " + std::to_string(S.step) + ": " +
+                              base_name(ck) + " was planned as " + describe(old) + ", now " + describe(sched) + "; " +
+                              b + " and follows the new schedule from there");
+      }
     }
   }
-  if (step >= c.steps)
-    std::fprintf(stderr, "solar train: %s is at step %lld of %lld: nothing to train; writing %s\n",
-                 base_name(ck).c_str(), (long long)step, (long long)c.steps, join_path(c.output_dir, "final").c_str());
-  MetricsLog metrics(metrics_path, !ck.empty());
+  if (S.step >= c.steps)
+    log_info("train", base_name(ck) + " is at step " + std::to_string(S.step) + " of " + std::to_string(c.steps) +
+                          ": nothing to train; writing " + join_path(c.output_dir, "final"));
+  S.start = S.step;
+  S.metrics.emplace(S.metrics_path(), !ck.empty());
   const std::string cpu = kernels::cpu_summary();
   const int threads = omp_get_max_threads();
-  std::fprintf(stderr, "solar train: precision %s, threads %d, CPU %s\n", precision_name(c.precision), threads,
-               cpu.c_str());
-  metrics.write({{"event", "start"},
-                 {"step", step},
-                 {"max_steps", c.steps},
-                 {"precision", precision_name(c.precision)},
-                 {"threads", threads},
-                 {"cpu", cpu},
-                 {"resumed_from", ck.empty() ? json(nullptr) : json(base_name(ck))}});
+  log_info("train", std::string("precision ") + precision_name(c.precision) + ", threads " + std::to_string(threads) +
+                        ", CPU " + cpu);
+  S.metrics->write({{"event", "start"},
+                    {"step", S.step},
+                    {"max_steps", c.steps},
+                    {"precision", precision_name(c.precision)},
+                    {"threads", threads},
+                    {"cpu", cpu},
+                    {"resumed_from", ck.empty() ? json(nullptr) : json(base_name(ck))}});
+  S.t0 = std::chrono::steady_clock::now();
+}
 
+bool Trainer::finished() const { return s_->finished; }
+bool Trainer::done() const { return s_->finished || s_->step >= s_->c.steps; }
+int64_t Trainer::global_step() const { return s_->step; }
+const TrainConfig& Trainer::config() const { return s_->c; }
+Net& Trainer::model() { return *s_->model; }
+
+StepResult Trainer::step(const Objective& objective) {
+  State& S = *s_;
+  const TrainConfig& c = S.c;
   const int B = c.batch_size, T = c.seq_len;
-  std::vector<int32_t> buf(size_t(B) * (T + 1));
-  Progress bar("train", c.steps, "tok", stderr, 5);
-  int64_t start = step;
-  auto eval_now = [&](int64_t s) {
-    double vl = run.evaluate();
-    json e = {{"step", s}, {"val_loss", vl}, {"val_ppl", std::exp(vl)}};
-    metrics.write(e);
-    run.val_hist.push_back(e);
-    if (!c.quiet) std::fprintf(stderr, "%sstep %lld: val loss %.4f, ppl %.2f\n", bar.tty() ? "\r\033[K" : "",
-                               (long long)s, vl, std::exp(vl));
-    run.plot();
-  };
+  Net& model = *S.model;
+  model.zero_grad();
+  double loss = 0;
+  for (int g = 0; g < c.grad_accum; g++) {
+    S.loader.batch(uint64_t(S.step) * c.grad_accum + g, S.buf.data());
+    loss += objective(model, S.buf.data(), B, T, 1.0f / float(c.grad_accum));
+  }
+  loss /= c.grad_accum;
+  int64_t done = S.step + 1;
+  if (!std::isfinite(loss)) {
+    S.metrics->write({{"step", done}, {"loss", nullptr}});
+    std::string last = latest_checkpoint(c.output_dir);
+    fail("step " + std::to_string(done) + ": loss is " + (std::isnan(loss) ? "NaN" : "Inf") +
+         " (training diverged; lower --lr or raise --warmup-steps; last good checkpoint: " +
+         (last.empty() ? std::string("none") : last) + ")");
+  }
+  // Checked before the update, so the weights in memory stay the last good ones too.
+  double gnorm = grad_norm(model.params());
+  if (!std::isfinite(gnorm)) {
+    S.metrics->write({{"step", done}, {"loss", loss}, {"grad_norm", nullptr}});
+    std::string last = latest_checkpoint(c.output_dir);
+    fail("step " + std::to_string(done) + ": gradient norm is " + (std::isnan(gnorm) ? "NaN" : "Inf") +
+         " (training diverged; lower --lr or raise --warmup-steps; last good checkpoint: " +
+         (last.empty() ? std::string("none") : last) + ")");
+  }
+  float lr = S.sched.at(S.step);
+  float norm = S.opt->step(lr);
+  S.step = done;
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - S.t0).count();
+  json m = {{"step", done},      {"loss", loss}, {"lr", lr}, {"grad_norm", norm},
+            {"tokens", done * c.grad_accum * B * T}, {"elapsed_s", elapsed}};
+  S.metrics->write(m);
+  S.train_hist.push_back({{"step", done}, {"loss", loss}});
+  return {loss, lr, norm};
+}
 
-  for (; step < c.steps; step++) {
-    model.zero_grad();
-    double loss = 0;
-    for (int g = 0; g < c.grad_accum; g++) {
-      loader.batch(uint64_t(step) * c.grad_accum + g, buf.data());
-      loss += model.forward_backward(buf.data(), B, T, 1.0f / float(c.grad_accum));
-    }
-    loss /= c.grad_accum;
-    int64_t done = step + 1;
-    if (!std::isfinite(loss)) {
-      metrics.write({{"step", done}, {"loss", nullptr}});
-      std::string last = latest_checkpoint(c.output_dir);
-      fail("step " + std::to_string(done) + ": loss is " + (std::isnan(loss) ? "NaN" : "Inf") +
-           " (training diverged; lower --lr or raise --warmup-steps; last good checkpoint: " +
-           (last.empty() ? std::string("none") : last) + ")");
-    }
-    // Checked before the update, so the weights in memory stay the last good ones too.
-    double gnorm = grad_norm(model.params());
-    if (!std::isfinite(gnorm)) {
-      metrics.write({{"step", done}, {"loss", loss}, {"grad_norm", nullptr}});
-      std::string last = latest_checkpoint(c.output_dir);
-      fail("step " + std::to_string(done) + ": gradient norm is " + (std::isnan(gnorm) ? "NaN" : "Inf") +
-           " (training diverged; lower --lr or raise --warmup-steps; last good checkpoint: " +
-           (last.empty() ? std::string("none") : last) + ")");
-    }
-    float lr = sched.at(step);
-    float norm = opt.step(lr);
-    double tokens = double(done - start) * c.grad_accum * B * T;
-    json m = {{"step", done},      {"loss", loss}, {"lr", lr}, {"grad_norm", norm},
-              {"tokens", done * c.grad_accum * B * T}, {"elapsed_s", bar.elapsed_s()}};
-    metrics.write(m);
-    run.train_hist.push_back({{"step", done}, {"loss", loss}});
-    if (!c.quiet) {
+double Trainer::evaluate() {
+  State& S = *s_;
+  double vl = heldout_loss(*S.model, S.loader, S.c.batch_size, S.c.seq_len, S.c.eval_batches);
+  json e = {{"step", S.step}, {"val_loss", vl}, {"val_ppl", std::exp(vl)}};
+  S.metrics->write(e);
+  S.val_hist.push_back(e);
+  plot();
+  return vl;
+}
+
+void Trainer::plot() {
+  State& S = *s_;
+  report::Series tr{"train", {}, {}}, va{"val", {}, {}, true};
+  for (auto& h : S.train_hist) tr.x.push_back(h["step"].get<double>()), tr.y.push_back(h["loss"].get<double>());
+  for (auto& h : S.val_hist) va.x.push_back(h["step"].get<double>()), va.y.push_back(h["val_loss"].get<double>());
+  report::write_svg_line_plot(join_path(S.c.output_dir, "loss.svg"), {tr, va},
+                              {"Loss — " + base_name(fs::absolute(S.c.output_dir).lexically_normal().string()),
+                               "step", "cross-entropy (nats/token)"});
+}
+
+void Trainer::save() {
+  State& S = *s_;
+  const TrainConfig& c = S.c;
+  const int64_t step = S.step;
+  std::string name = "checkpoint-" + std::to_string(step);
+  std::string tmp = join_path(c.output_dir, "." + name + ".tmp-" + std::to_string(getpid()));
+  remove_all(tmp);
+  try {
+    write_hf(tmp, S.model->config(), S.model->views(), S.hf);
+    S.opt->save(join_path(tmp, "optimizer.bin"));
+    json st = {{"global_step", step},
+               {"seed", c.seed},
+               {"batch_size", c.batch_size},
+               {"seq_len", c.seq_len},
+               {"grad_accum", c.grad_accum},
+               {"micro_batches_seen", step * c.grad_accum},  // the data position: the loader needs nothing else
+               {"tokens_seen", step * c.grad_accum * c.batch_size * c.seq_len},
+               {"max_steps", c.steps},
+               {"lr_schedule", c.lr_schedule},
+               {"warmup_steps", c.warmup_steps},
+               {"learning_rate", c.lr},
+               {"min_lr_ratio", c.min_lr_ratio},
+               {"precision", precision_name(c.precision)},
+               {"cpu", kernels::cpu_summary()},
+               {"log_history", S.train_hist},
+               {"eval_history", S.val_hist}};
+    write_file_atomic(join_path(tmp, "trainer_state.json"), st.dump(1));
+    commit_dir(tmp, join_path(c.output_dir, name), true);
+  } catch (...) {
+    remove_all(tmp);
+    throw;
+  }
+  if (c.save_total_limit > 0) {
+    auto all = checkpoints(c.output_dir);
+    for (size_t i = 0; i + size_t(c.save_total_limit) < all.size(); i++) remove_all(all[i].second);
+  }
+}
+
+void Trainer::finish() {
+  State& S = *s_;
+  const TrainConfig& c = S.c;
+  if (c.save_every > 0 && S.start < c.steps && c.steps % c.save_every != 0) save();
+  plot();
+  write_hf(join_path(c.output_dir, "final"), S.model->config(), S.model->views(), S.hf);
+}
+
+void Trainer::run(Progress* bar, const Objective& objective) {
+  if (finished()) return;
+  State& S = *s_;
+  const TrainConfig& c = S.c;
+  const double tokens_per_step = double(c.grad_accum) * c.batch_size * c.seq_len;
+  while (S.step < c.steps) {
+    StepResult r = step(objective);
+    const int64_t done = S.step;
+    if (bar) {
       char extra[64];
-      std::snprintf(extra, sizeof extra, "loss %.4f | lr %.2e", loss, lr);
-      bar.update(done, tokens, extra);
+      std::snprintf(extra, sizeof extra, "loss %.4f | lr %.2e", r.loss, r.lr);
+      bar->update(done, double(done - S.start) * tokens_per_step, extra);
     }
     // The last eval precedes the last save, so a checkpoint always holds every eval before it.
-    if (eval_on && ((c.eval_every > 0 && done % c.eval_every == 0) || done == c.steps)) eval_now(done);
-    if (c.save_every > 0 && done % c.save_every == 0) run.save(done);
+    if (S.eval_on && ((c.eval_every > 0 && done % c.eval_every == 0) || done == c.steps)) {
+      double vl = evaluate();
+      if (bar) {
+        char b[96];
+        std::snprintf(b, sizeof b, "step %lld: val loss %.4f, ppl %.2f", (long long)done, vl, std::exp(vl));
+        log_info("train", b, {{"step", done}, {"val_loss", vl}});
+      }
+    }
+    if (c.save_every > 0 && done % c.save_every == 0) save();
   }
-  if (!c.quiet && start < c.steps) bar.finish(double(c.steps - start) * c.grad_accum * B * T);
-  if (c.save_every > 0 && start < c.steps && c.steps % c.save_every != 0) run.save(c.steps);
-  run.plot();
-  write_hf(join_path(c.output_dir, "final"), model.config(), model.views(), run.hf);
+  if (bar && S.start < c.steps) bar->finish(double(c.steps - S.start) * tokens_per_step);
+  finish();
+}
+
+void run_training(const TrainConfig& c) {
+  Trainer t(c);
+  if (t.finished()) return;
+  std::optional<Progress> bar;
+  if (!c.quiet) bar.emplace("train", c.steps, "tok", stderr, 5);
+  t.run(bar ? &*bar : nullptr);
 }
 
 }  // namespace solar::train

@@ -24,11 +24,22 @@
 // --steps and written final/ does nothing and says so.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "kernels/kernels.h"
 
+namespace solar {
+class Progress;
+namespace data {
+class Loader;
+}
+}  // namespace solar
+
 namespace solar::train {
+
+class Net;
 
 struct TrainConfig {
   std::string data_dir;    // from `solar tokenize`
@@ -56,8 +67,67 @@ struct TrainConfig {
 kernels::Precision parse_precision(const std::string& s, const std::string& flag = "--precision");
 const char* precision_name(kernels::Precision p);
 
-// Throws solar::Error with one clear line on bad configuration or data, and
-// "step N: loss is NaN" (last good checkpoint kept) when training diverges.
+// The one per-token loss routine for held-out data: mean next-token
+// cross-entropy of `model` (forward only) over val batches 0..batches-1 of
+// B rows × (T+1) tokens. The trainer's evals and the pipeline's held-out
+// table both use it.
+double heldout_loss(Net& model, const data::Loader& loader, int B, int T, int64_t batches);
+
+// A training objective: loss of micro-batch tokens [B, T+1], ADDING its
+// gradient × grad_scale into model's Param::g (Net::forward → an objective
+// of layers.h → Net::backward). next_token_loss is the default: mean
+// next-token cross-entropy (a per-token mask source for completion-only SFT
+// plugs in here).
+using Objective = std::function<double(Net& model, const int32_t* tokens, int B, int T, float grad_scale)>;
+double next_token_loss(Net& model, const int32_t* tokens, int B, int T, float grad_scale);
+
+struct StepResult {
+  double loss;      // mean over the grad_accum micro-batches
+  float lr;         // the schedule's lr for this step
+  float grad_norm;  // before clipping
+};
+
+// The training run in parts. The constructor opens (validates the config,
+// builds or loads the model, the loader, the optimizer) and resumes from the
+// newest checkpoint when there is one (cfg.resume). Nothing here draws to
+// the terminal: messages go through core/log.h; run() updates a Progress only
+// when handed one.
+class Trainer {
+ public:
+  explicit Trainer(const TrainConfig& cfg);
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // The output folder already holds a finished run (final/ at --steps): nothing to do.
+  bool finished() const;
+  bool done() const;  // finished() or global_step() reached --steps
+  int64_t global_step() const;
+  const TrainConfig& config() const;
+  Net& model();
+
+  // One optimizer step over grad_accum micro-batches (appends to metrics.jsonl).
+  // Throws "step N: loss is NaN" (last good checkpoint kept) on divergence.
+  StepResult step(const Objective& objective = next_token_loss);
+  double evaluate();  // heldout_loss over eval_batches; appended to metrics and loss.svg
+  void save();        // checkpoint-STEP (atomic), pruning to save_total_limit
+  void finish();      // the closing checkpoint if due, loss.svg and final/
+  // The loop: step, eval every eval_every (and at the end), save every
+  // save_every, then finish().
+  void run(Progress* bar = nullptr, const Objective& objective = next_token_loss);
+
+ private:
+  void open(const TrainConfig& cfg);
+  void resume();
+  void plot();
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+// The one-call wrapper (`solar train`, the pipeline): Trainer + run(), with a
+// progress bar on stderr unless cfg.quiet. Throws solar::Error with one clear
+// line on bad configuration or data, and "step N: loss is NaN" (last good
+// checkpoint kept) when training diverges.
 void run_training(const TrainConfig& cfg);
 
 // The newest complete checkpoint-STEP folder in dir, or "" if none.
