@@ -255,7 +255,7 @@ void check_range(const std::string& flag, double v, double lo, double hi) {
 void usage_error(const std::string& msg) { throw UsageError(msg); }
 
 namespace {
-bool g_json_logs = false, g_level_given = false;
+bool g_json_logs = false;
 }
 
 bool is_global_option(const std::string& name) { return name == "--log-format" || name == "--log-level"; }
@@ -263,7 +263,6 @@ bool is_global_option(const std::string& name) { return name == "--log-format" |
 void apply_global_option(const std::string& name, const std::string& value) {
   if (name == "--log-level") {
     set_log_level(parse_log_level(value, name));
-    g_level_given = true;
   } else if (name == "--log-format") {
     if (value != "plain" && value != "json") fail(name, "", "expected plain or json, got \"" + value + "\"");
     g_json_logs = value == "json";
@@ -276,11 +275,7 @@ void apply_global_option(const std::string& name, const std::string& value) {
 std::string global_options_help() {
   return "global options (before the command or among its flags):\n"
          "  --log-format plain|json          messages on stderr as plain lines or JSON lines (default: plain)\n"
-         "  --log-level debug|info|warn|error|off   least severe message shown (default: info; -q: warn)\n";
-}
-
-void quiet_logging() {
-  if (!g_level_given) set_log_level(LogLevel::Warn);
+         "  --log-level debug|info|warn|error|off   least severe message shown (default: info)\n";
 }
 
 bool json_logs() { return g_json_logs; }

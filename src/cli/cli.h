@@ -89,8 +89,6 @@ bool is_global_option(const std::string& name);
 void apply_global_option(const std::string& name, const std::string& value);
 // The help lines of the global options, for `solar --help`.
 std::string global_options_help();
-// A command's -q/--quiet: level warn, unless --log-level was given.
-void quiet_logging();
 // Whether --log-format json is in force (stderr then carries JSON lines only).
 bool json_logs();
 

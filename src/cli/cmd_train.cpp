@@ -62,7 +62,6 @@ int run(const std::vector<std::string>& argv) {
   c.save_every = save_every, c.save_total_limit = limit, c.save_dtype = save_dtype;
   c.precision = prec;
   c.resume = resume, c.quiet = quiet;
-  if (quiet) solar::cli::quiet_logging();
   solar::train::run_training(c);
   return 0;
 }
