@@ -43,14 +43,16 @@ struct PipelineConfig {
   std::string precision = "f32";  // f32, bf16 or auto
   uint64_t seed = 1234;
   bool force = false;
+  bool progress = false;  // progress bars of tokenizing and training on stderr (the CLI's choice)
 };
 
 // Training FLOPs per token for a model at sequence length T (forward +
 // backward: 6 per parameter-token plus 12·L·T·d for attention scores).
 double train_flops_per_token(const ModelConfig& c, int seq_len);
 
-// Runs (or resumes) the recipe; `self_exe` is the solar binary, whose
-// subcommands run the steps. Throws solar::Error on failure.
-void run_pipeline(const PipelineConfig& cfg, const std::string& self_exe);
+// Runs (or resumes) the recipe in this process, calling the library for each
+// step; messages go to the log sink (core/log.h), source "pipeline". Throws
+// solar::Error on failure.
+void run_pipeline(const PipelineConfig& cfg);
 
 }  // namespace solar::pipeline
