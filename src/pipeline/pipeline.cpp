@@ -64,6 +64,11 @@ static std::vector<std::string> corpus_files(const std::string& corpus, bool is_
   return files;
 }
 
+// Seconds since the epoch, as file times are compared.
+static double wall_now() {
+  return std::chrono::duration<double>(std::filesystem::file_time_type::clock::now().time_since_epoch()).count();
+}
+
 // pipeline_state.json: the settings an output folder was made with, and the
 // seconds spent in each step over every invocation (for the report's wall time).
 struct State {
@@ -71,15 +76,24 @@ struct State {
   json j;
   double ran = 0;  // seconds of steps run by this invocation
   void save() const { write_file_atomic(path, j.dump(2) + "\n"); }
-  // Runs f as step `key` and adds its time, also when it fails or is interrupted.
+  void add_seconds(const std::string& key, double s) {
+    json& sec = j["seconds"];
+    if (!sec.is_object()) sec = json::object();
+    sec[key] = sec.value(key, 0.0) + s;
+  }
+  // Runs f as step `key` and adds its time, also when it fails. Steps run in
+  // this process, so Ctrl-C ends it mid-step: "running" records the step and
+  // its start, and the next invocation counts it up to the last file the
+  // step wrote (see recover()).
   template <class F>
   void timed(const std::string& key, F f) {
     auto t0 = Clock::now();
+    j["running"] = {{"step", key}, {"since", wall_now()}};
+    save();
     auto add = [&] {
-      json& sec = j["seconds"];
-      if (!sec.is_object()) sec = json::object();
       double s = std::chrono::duration<double>(Clock::now() - t0).count();
-      sec[key] = sec.value(key, 0.0) + s, ran += s;
+      add_seconds(key, s), ran += s;
+      j.erase("running");
       save();
     };
     try {
@@ -91,6 +105,27 @@ struct State {
     add();
   }
 };
+
+// A step the last invocation did not finish (killed or interrupted): counts
+// its time up to the newest file under `dir`, the last thing it wrote.
+static void recover(State& state, const std::string& dir) {
+  if (!state.j.contains("running") || !state.j["running"].is_object()) return;
+  namespace fs = std::filesystem;
+  const std::string key = state.j["running"].value("step", "");
+  const double since = state.j["running"].value("since", 0.0);
+  double last = since;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    auto t = it->last_write_time(ec);
+    if (!ec) last = std::max(last, std::chrono::duration<double>(t.time_since_epoch()).count());
+  }
+  if (!key.empty()) state.add_seconds(key, last - since);
+  state.j.erase("running");
+  log_info("pipeline", "resuming: the last invocation stopped during " + key +
+                           "; finished steps are kept and training continues from its last checkpoint",
+           {{"step", key}});
+}
 
 static ModelConfig arm_config(const PipelineConfig& p, int layers, int vocab) {
   ModelConfig c;
@@ -199,6 +234,7 @@ void run_pipeline(const PipelineConfig& p) {
   state.j["precision"] = precision;
   state.j["corpus"] = corpus;
   state.j["invocations"] = state.j.value("invocations", 0) + 1;
+  recover(state, O);
   state.save();
   log_info("pipeline",
            "precision " + precision + ", threads " + std::to_string(kernels::num_threads()) + ", CPU " +
