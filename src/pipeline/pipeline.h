@@ -12,7 +12,8 @@
 // so an interrupted pipeline resumes where it stopped (training steps resume
 // from their last checkpoint); OUT/pipeline_state.json keeps the precision
 // and corpus (a resume with others is refused) and each step's time over all
-// invocations. The result: OUT/report.md and report.html with loss curves
+// invocations (a step ended by a signal is counted up to the last file it
+// wrote, on the next invocation). Every step runs in this process. The result: OUT/report.md and report.html with loss curves
 // and a table of held-out loss and perplexity per arm, with the precision,
 // CPU and total wall time.
 #pragma once

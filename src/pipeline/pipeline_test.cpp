@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -112,6 +113,18 @@ TEST(Pipeline, ToySizeEndToEndAndResume) {
   EXPECT_NE(rc, 0);
   EXPECT_NE(log3.find("was started with --precision f32; pass --precision f32 to resume it, or --force"),
             std::string::npos) << log3;
+  // Steps run in-process: one ended by a signal is left "running" in the state,
+  // and the next invocation counts it up to the newest file under OUT.
+  auto st = nlohmann::json::parse(read_file(root + "/out/pipeline_state.json"));
+  const double phase_a = st["seconds"]["phase A"].get<double>();
+  const double now = std::chrono::duration<double>(fs::file_time_type::clock::now().time_since_epoch()).count();
+  st["running"] = {{"step", "phase A"}, {"since", now - 100}};
+  write_file_atomic(root + "/out/pipeline_state.json", st.dump());
+  ASSERT_EQ(std::system((cmd + " > " + root + "/log4.txt 2>&1").c_str()), 0) << read_file(root + "/log4.txt");
+  EXPECT_NE(read_file(root + "/log4.txt").find("the last invocation stopped during phase A"), std::string::npos);
+  st = nlohmann::json::parse(read_file(root + "/out/pipeline_state.json"));
+  EXPECT_FALSE(st.contains("running")) << st.dump();
+  EXPECT_GT(st["seconds"]["phase A"].get<double>(), phase_a + 90) << st.dump();
   fs::remove_all(root);
 }
 
