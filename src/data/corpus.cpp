@@ -132,14 +132,14 @@ CorpusCounts tokenize_corpus(const CorpusOptions& opt, const Tokenizer& tok) {
     if (train.docs() + val.docs() == 0) fail(in, "", "empty corpus: no non-blank documents");
     if (train.docs() == 0 || val.docs() == 0)
       fail(in, "", "expected at least 2 documents to hold out validation, got " +
-                              std::to_string(train.docs() + val.docs()) +
-                              (opt.doc_per_file ? "" : " (the text has no blank lines to split at)"));
+                         std::to_string(train.docs() + val.docs()) +
+                         (opt.doc_per_file ? "" : " (the text has no blank lines to split at)"));
     uint64_t need = uint64_t(std::max<int64_t>(opt.seq_len, 1)) + 1;
     for (auto* w : {&train, &val})
       if (w->tokens() < need)
         fail(in, w == &train ? "train" : "val",
-                    "too few tokens for one sequence: expected >= " + std::to_string(need) + ", got " +
-                        std::to_string(w->tokens()) + (w == &val ? " (raise --val-fraction)" : ""));
+             "too few tokens for one sequence: expected >= " + std::to_string(need) + ", got " +
+                 std::to_string(w->tokens()) + (w == &val ? " (raise --val-fraction)" : ""));
     train.finish();
     val.finish();
     if (bar) bar->finish(double(bytes_done));
