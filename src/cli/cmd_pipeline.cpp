@@ -1,8 +1,4 @@
 // solar pipeline — the tiny Solar recipe end to end (see pipeline/pipeline.h).
-#include <unistd.h>
-
-#include <climits>
-
 #include "cli/cli.h"
 #include "core/error.h"
 #include "pipeline/pipeline.h"
@@ -55,11 +51,8 @@ static int run_pipeline_cmd(const std::vector<std::string>& argv) {
   c.force = force;
   check_range("--base-steps", double(base_steps), 1, 1e9);
   check_range("--dus-steps", double(dus_steps), 1, 1e9);
-  char exe[PATH_MAX];
-  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-  if (len <= 0) throw Error("pipeline: cannot find the solar binary (/proc/self/exe)");
-  exe[len] = 0;
-  pipeline::run_pipeline(c, exe);
+  c.progress = true;  // drawn on a terminal, as `solar train` does
+  pipeline::run_pipeline(c);
   return 0;
 }
 

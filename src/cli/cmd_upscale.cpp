@@ -40,10 +40,7 @@ int run(const std::vector<std::string>& argv) {
     if (model.empty()) fail("-m/--model", "", "missing (expected -m BASE --drop M, or --recipe FILE)");
     if (!a.given("--drop")) fail("--drop", "", "missing (expected the number of layers M to drop)");
     slices = dus_slices(model, read_model_config(model).num_hidden_layers, int(drop));
-    recipe_text = "slices:\n  - sources:\n      - model: " + model + "\n        layer_range: [0, " +
-                  std::to_string(slices[0].end) + "]\n  - sources:\n      - model: " + model +
-                  "\n        layer_range: [" + std::to_string(slices[1].begin) + ", " +
-                  std::to_string(slices[1].end) + "]\nmerge_method: passthrough\n";
+    recipe_text = dus_recipe_text(slices);
   }
   UpscaleOptions opt;
   if (!outtype.empty()) {

@@ -1,9 +1,5 @@
 #include "pipeline/pipeline.h"
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -18,17 +14,21 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/log.h"
 #include "core/progress.h"
+#include "data/corpus.h"
 #include "data/loader.h"
 #include "data/shard.h"
-#include "engine/engine.h"
 #include "formats/load.h"
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
 #include "report/document.h"
 #include "report/plot.h"
+#include "tokenizer/spm_train.h"
+#include "tokenizer/tokenizer.h"
 #include "train/net.h"
 #include "train/trainer.h"
+#include "upscale/upscale.h"
 
 namespace solar::pipeline {
 
@@ -39,54 +39,21 @@ double train_flops_per_token(const ModelConfig& c, int T) {
   return 6.0 * double(c.num_parameters()) + 12.0 * c.num_hidden_layers * double(T) * c.q_dim();
 }
 
-// Runs `solar <args…>` as a child; throws if it fails. Ctrl-C stops the child
-// (same process group) while this process lives on to record the time spent.
-static void run_step(const std::string& exe, const std::string& name, const std::vector<std::string>& args) {
-  std::fprintf(stderr, "\n== pipeline: %s ==\n$ solar", name.c_str());
-  for (auto& a : args) std::fprintf(stderr, " %s", a.c_str());
-  std::fprintf(stderr, "\n");
-  std::fflush(stderr);
-  struct sigaction ignore {}, old {};
-  ignore.sa_handler = SIG_IGN;
-  sigaction(SIGINT, &ignore, &old);
-  pid_t pid = fork();
-  if (pid == 0) {
-    signal(SIGINT, SIG_DFL);
-    std::vector<char*> argv{const_cast<char*>(exe.c_str())};
-    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(exe.c_str(), argv.data());
-    _exit(127);
-  }
-  int st = 0;
-  while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  sigaction(SIGINT, &old, nullptr);
-  if (pid < 0) fail("pipeline", name, "cannot start a process");
-  if (WIFSIGNALED(st))
-    fail("pipeline", name,
-         std::string("interrupted (") + strsignal(WTERMSIG(st)) +
-             "); the same command resumes it: finished steps are kept and training continues from its last "
-             "checkpoint");
-  std::string cmd = args[0] == "tokenizer" ? "tokenizer " + args[1] : args[0];
-  if (WEXITSTATUS(st) != 0)
-    fail("pipeline", name, "`solar " + cmd + "` failed with exit code " + std::to_string(WEXITSTATUS(st)) +
-                               " (its error is above)");
-}
+// Every step runs in this process, calling the library: the tiny recipe
+// needs no memory returned between stages, and a forked child (without exec)
+// could hang in GNU libgomp, which is not fork-safe once the parent has used
+// OpenMP (the held-out evaluation and training both do).
+static void step(const std::string& name) { log_info("pipeline", "== " + name + " ==", {{"step", name}}); }
 
 // Fails with what is wrong unless `corpus` is a readable text file or a
-// folder holding some; returns the files, found as `solar tokenize` finds them.
+// folder holding some; returns the files, found as tokenizing finds them.
 static std::vector<std::string> corpus_files(const std::string& corpus, bool is_default) {
   namespace fs = std::filesystem;
   if (!path_exists(corpus))
     fail(corpus, "", is_default ? "the default corpus (the Python documentation's sources) is not installed: "
                                   "`apt-get install python3.11-doc`, or pass --corpus FILE_OR_FOLDER"
                                 : "no such file or folder (--corpus takes a text file or a folder of them)");
-  std::vector<std::string> files;
-  if (!is_dir(corpus)) files.push_back(corpus);
-  else
-    for (auto& e : fs::recursive_directory_iterator(corpus, fs::directory_options::follow_directory_symlink))
-      if (e.is_regular_file() && e.path().filename().string()[0] != '.') files.push_back(e.path().string());
+  std::vector<std::string> files = data::corpus_files(corpus);
   uint64_t bytes = 0;
   for (auto& f : files) {
     if (!std::ifstream(f)) fail(f, "", std::string("cannot read the corpus file: ") + std::strerror(errno));
@@ -97,6 +64,11 @@ static std::vector<std::string> corpus_files(const std::string& corpus, bool is_
   return files;
 }
 
+// Seconds since the epoch, as file times are compared.
+static double wall_now() {
+  return std::chrono::duration<double>(std::filesystem::file_time_type::clock::now().time_since_epoch()).count();
+}
+
 // pipeline_state.json: the settings an output folder was made with, and the
 // seconds spent in each step over every invocation (for the report's wall time).
 struct State {
@@ -104,15 +76,24 @@ struct State {
   json j;
   double ran = 0;  // seconds of steps run by this invocation
   void save() const { write_file_atomic(path, j.dump(2) + "\n"); }
-  // Runs f as step `key` and adds its time, also when it fails or is interrupted.
+  void add_seconds(const std::string& key, double s) {
+    json& sec = j["seconds"];
+    if (!sec.is_object()) sec = json::object();
+    sec[key] = sec.value(key, 0.0) + s;
+  }
+  // Runs f as step `key` and adds its time, also when it fails. Steps run in
+  // this process, so Ctrl-C ends it mid-step: "running" records the step and
+  // its start, and the next invocation counts it up to the last file the
+  // step wrote (see recover()).
   template <class F>
   void timed(const std::string& key, F f) {
     auto t0 = Clock::now();
+    j["running"] = {{"step", key}, {"since", wall_now()}};
+    save();
     auto add = [&] {
-      json& sec = j["seconds"];
-      if (!sec.is_object()) sec = json::object();
       double s = std::chrono::duration<double>(Clock::now() - t0).count();
-      sec[key] = sec.value(key, 0.0) + s, ran += s;
+      add_seconds(key, s), ran += s;
+      j.erase("running");
       save();
     };
     try {
@@ -124,6 +105,27 @@ struct State {
     add();
   }
 };
+
+// A step the last invocation did not finish (killed or interrupted): counts
+// its time up to the newest file under `dir`, the last thing it wrote.
+static void recover(State& state, const std::string& dir) {
+  if (!state.j.contains("running") || !state.j["running"].is_object()) return;
+  namespace fs = std::filesystem;
+  const std::string key = state.j["running"].value("step", "");
+  const double since = state.j["running"].value("since", 0.0);
+  double last = since;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    auto t = it->last_write_time(ec);
+    if (!ec) last = std::max(last, std::chrono::duration<double>(t.time_since_epoch()).count());
+  }
+  if (!key.empty()) state.add_seconds(key, last - since);
+  state.j.erase("running");
+  log_info("pipeline", "resuming: the last invocation stopped during " + key +
+                           "; finished steps are kept and training continues from its last checkpoint",
+           {{"step", key}});
+}
 
 static ModelConfig arm_config(const PipelineConfig& p, int layers, int vocab) {
   ModelConfig c;
@@ -147,6 +149,7 @@ static ModelConfig arm_config(const PipelineConfig& p, int layers, int vocab) {
 // routine the trainer's evals use too.
 static double heldout_loss(const std::string& model_dir, const std::string& data_dir, int B, int T, int batches) {
   train::Net net = train::Net::from_checkpoint(load_checkpoint(model_dir));
+  net.set_options({kernels::Precision::F32});  // the table is the same on every CPU
   data::Loader loader(data_dir, B, T, 0);
   if (!loader.has_val()) fail(data_dir, "val", "no validation window of " + std::to_string(T + 1) + " tokens");
   return train::heldout_loss(net, loader, B, T, batches);
@@ -184,7 +187,7 @@ static std::string fmt(const char* f, double v) {
   return b;
 }
 
-void run_pipeline(const PipelineConfig& p, const std::string& exe) {
+void run_pipeline(const PipelineConfig& p) {
   auto t_start = Clock::now();
   const std::string precision = train::precision_name(train::parse_precision(p.precision));
   if (p.drop <= 0 || 2 * p.drop >= p.layers)
@@ -197,7 +200,6 @@ void run_pipeline(const PipelineConfig& p, const std::string& exe) {
   const std::string O = p.output_dir;
   auto path = [&](const std::string& s) { return join_path(O, s); };
   kernels::set_num_threads(p.threads);
-  const std::string threads = std::to_string(p.threads);
 
   // Finished steps are reused only with the settings that made them.
   State state{path("pipeline_state.json"), json::object()};
@@ -210,25 +212,39 @@ void run_pipeline(const PipelineConfig& p, const std::string& exe) {
   state.j["precision"] = precision;
   state.j["corpus"] = corpus;
   state.j["invocations"] = state.j.value("invocations", 0) + 1;
+  recover(state, O);
   state.save();
-  std::fprintf(stderr, "solar pipeline: precision %s, threads %d, CPU %s; output %s\n", precision.c_str(),
-               kernels::num_threads(), kernels::cpu_summary().c_str(), O.c_str());
+  log_info("pipeline",
+           "precision " + precision + ", threads " + std::to_string(kernels::num_threads()) + ", CPU " +
+               kernels::cpu_summary() + "; output " + O,
+           {{"precision", precision}, {"threads", kernels::num_threads()}, {"cpu", kernels::cpu_summary()}});
 
   // 1. Tokenizer and token shards. A folder's files are documents (as the
   // Python docs' pages are); a single file is split at blank lines.
   std::string tok = path("tokenizer.model");
   if (!path_exists(tok))
     state.timed("tokenizer", [&] {
-      run_step(exe, "train a tokenizer", {"tokenizer", "train", "--input", p.corpus, "--vocab-size",
-                                          std::to_string(p.vocab_size), "-o", tok, "--input-sentence-size", "200000"});
+      step("train a tokenizer");
+      TokenizerTrainOptions o;
+      o.inputs = {p.corpus};
+      o.vocab_size = p.vocab_size;
+      o.output = tok;
+      o.input_sentence_size = 200000;
+      train_tokenizer(o);
     });
   std::string data = path("data");
   if (!path_exists(join_path(data, "meta.json")))
     state.timed("tokenize", [&] {
-      std::vector<std::string> a{"tokenize", "-m", tok, "-i", p.corpus, "-o", data, "--val-fraction", "0.02",
-                                 "--seq-len", std::to_string(p.seq_len), "--force"};
-      if (corpus_n > 1) a.push_back("--doc-per-file");
-      run_step(exe, "tokenize the corpus", a);
+      step("tokenize the corpus");
+      data::CorpusOptions o;
+      o.input = p.corpus;
+      o.output_dir = data;
+      o.tokenizer_path = std::filesystem::absolute(tok).lexically_normal().string();
+      o.val_fraction = 0.02;
+      o.seq_len = p.seq_len;
+      o.doc_per_file = corpus_n > 1;
+      o.progress = p.progress;
+      data::tokenize_corpus(o, *open_tokenizer(tok));
     });
 
   // 2. Arms and their compute budgets.
@@ -247,38 +263,54 @@ void run_pipeline(const PipelineConfig& p, const std::string& exe) {
   const int eval_batches = std::max(1, (p.eval_windows + p.batch_size - 1) / p.batch_size);
   const int windows = eval_batches * p.batch_size;
 
+  const train::TrainConfig defaults;
   auto train = [&](const std::string& key, const std::string& name, const std::string& out,
-                   std::vector<std::string> model_args, int64_t steps, int64_t warmup) {
+                   const std::string& config_file, const std::string& init_from, int64_t steps, int64_t warmup) {
     if (path_exists(join_path(out, "final/config.json"))) return;
-    std::vector<std::string> a{"train", "--data", data, "-o", out, "--batch-size", std::to_string(p.batch_size),
-                               "--seq-len", std::to_string(p.seq_len), "--steps", std::to_string(steps), "--lr",
-                               fmt("%g", p.lr), "--warmup-steps", std::to_string(warmup), "--eval-every",
-                               std::to_string(p.eval_every), "--eval-batches", std::to_string(eval_batches),
-                               "--save-every", std::to_string(std::max<int64_t>(steps / 4, 1)), "--seed",
-                               std::to_string(p.seed), "-t", threads, "--precision", precision};
-    a.insert(a.end(), model_args.begin(), model_args.end());
-    if (!train::latest_checkpoint(out).empty()) a.push_back("--resume");
-    state.timed(key, [&] { run_step(exe, name, a); });
+    train::TrainConfig t;
+    t.data_dir = data;
+    t.output_dir = out;
+    t.config_file = config_file;
+    t.init_from = init_from;
+    t.batch_size = p.batch_size;
+    t.seq_len = p.seq_len;
+    t.steps = steps;
+    t.lr = p.lr;
+    t.warmup_steps = warmup;
+    t.eval_every = p.eval_every;
+    t.eval_batches = eval_batches;
+    t.save_every = std::max<int64_t>(steps / 4, 1);
+    t.seed = p.seed;
+    t.threads = p.threads;
+    t.precision = train::parse_precision(precision);
+    t.resume = !train::latest_checkpoint(out).empty();
+    t.quiet = !p.progress;
+    state.timed(key, [&] {
+      step(name);
+      train::run_training(t);
+    });
   };
   const int64_t wA = std::max<int64_t>(p.base_steps / 20, 1), wB = std::max<int64_t>(p.dus_steps / 20, 1);
   train("phase A", "phase A: pretrain the " + std::to_string(n) + "-layer base", path("base"),
-        {"--config", path("base_config.json")}, p.base_steps, wA);
+        path("base_config.json"), "", p.base_steps, wA);
   std::string base = path("base/final");
   std::string dus = path("dus-init");
   if (!path_exists(join_path(dus, "config.json")))
     state.timed("up-scale", [&] {
-      run_step(exe, "depth up-scale " + std::to_string(n) + " -> " + std::to_string(deep) + " layers",
-               {"upscale", "-m", base, "--drop", std::to_string(p.drop), "-o", dus, "--force"});
+      step("depth up-scale " + std::to_string(n) + " -> " + std::to_string(deep) + " layers");
+      auto slices = dus_slices(base, n, p.drop);
+      UpscaleOptions o;
+      o.force = true;
+      o.recipe_text = dus_recipe_text(slices);
+      upscale(slices, dus, o, "--drop");
     });
-  train("phase B", "phase B: continued pretraining of the up-scaled model", path("dus"), {"--init-from", dus},
-        p.dus_steps, wB);
-  train("base longer", "control: the base trained further (same compute as phase B)", path("base-longer"),
-        {"--init-from", base}, longer_steps, wB);
+  train("phase B", "phase B: continued pretraining of the up-scaled model", path("dus"), "", dus, p.dus_steps, wB);
+  train("base longer", "control: the base trained further (same compute as phase B)", path("base-longer"), "", base,
+        longer_steps, wB);
   train("from scratch", "control: " + std::to_string(deep) + " layers from scratch (same compute as A + B)",
-        path("deep-scratch"), {"--config", path("deep_config.json")}, scratch_steps,
-        std::max<int64_t>(scratch_steps / 20, 1));
+        path("deep-scratch"), path("deep_config.json"), "", scratch_steps, std::max<int64_t>(scratch_steps / 20, 1));
 
-  // 3. Held-out comparison with the inference engine, and the report.
+  // 3. Held-out comparison (train::heldout_loss in f32), and the report.
   struct Arm {
     std::string name, dir, model, note;
     int layers;
@@ -294,7 +326,7 @@ void run_pipeline(const PipelineConfig& p, const std::string& exe) {
       {std::to_string(deep) + " layers from scratch", "deep-scratch", path("deep-scratch/final"),
        "control: same total compute", deep, 0, f_deep, scratch_steps},
   };
-  std::fprintf(stderr, "\n== pipeline: held-out evaluation (%d windows of %d tokens) ==\n", windows, p.seq_len);
+  step("held-out evaluation (" + std::to_string(windows) + " windows of " + std::to_string(p.seq_len) + " tokens)");
   std::vector<std::vector<std::string>> rows;
   json results = json::array();
   std::vector<report::Series> train_series, val_series;
@@ -304,8 +336,10 @@ void run_pipeline(const PipelineConfig& p, const std::string& exe) {
     double loss = heldout_loss(a.model, data, p.batch_size, p.seq_len, eval_batches);
     double flops = a.flops_before + a.flops_per_step * double(a.steps);
     ModelConfig mc = a.layers == n ? base_c : deep_c;
-    std::fprintf(stderr, "  %-30s %2d layers  %8.3g TFLOP  held-out loss %.4f  ppl %.2f\n", a.name.c_str(), a.layers,
-                 flops / 1e12, loss, std::exp(loss));
+    char line[256];
+    std::snprintf(line, sizeof line, "  %-30s %2d layers  %8.3g TFLOP  held-out loss %.4f  ppl %.2f", a.name.c_str(),
+                  a.layers, flops / 1e12, loss, std::exp(loss));
+    log_info("pipeline", line, {{"arm", a.name}, {"heldout_loss", loss}});
     rows.push_back({a.name, std::to_string(a.layers), fmt("%.2fM", mc.num_parameters() / 1e6),
                     std::to_string(a.steps), fmt("%.3g", flops / 1e12), fmt("%.4f", loss), fmt("%.2f", std::exp(loss)),
                     a.note});
@@ -366,10 +400,10 @@ void run_pipeline(const PipelineConfig& p, const std::string& exe) {
         << "DUS with m=" << p.drop << ": layers [0," << n - p.drop << ") + [" << p.drop << "," << n << ") = " << deep
         << " layers. Batch " << p.batch_size << " x " << p.seq_len << " tokens, AdamW, peak lr " << p.lr
         << ", cosine schedule with 5% warmup in every phase. Compute = 6 x params + 12 x L x T x d FLOPs per token.";
-  measure << "Held-out loss: the final weights scored by the inference engine (f32) on " << windows
+  measure << "Held-out loss: the final weights scored in f32 by the trainer's eval routine on " << windows
           << " fixed windows of " << p.seq_len << " tokens from the held-out split. The validation curves are the "
-          << "trainer's evals during training on the same windows, computed by the training code in the training "
-          << "precision, so each curve's last point is its row's value up to the two codes' rounding (largest "
+          << "trainer's evals during training on the same windows, computed by the same routine in the training "
+          << "precision, so each curve's last point is its row's value up to that precision's rounding (largest "
           << "difference here: " << fmt("%.4f", max_gap) << " nats).";
   hw << "Training precision: `" << precision << "` GEMMs (`--precision`; with the default f32 the figures agree "
      << "across CPUs to a few hundredths of a nat, as float sums run in a different order; bf16, which `auto` picks "
@@ -394,9 +428,16 @@ void run_pipeline(const PipelineConfig& p, const std::string& exe) {
   write_file_atomic(path("report.md"), doc.markdown());
   write_file_atomic(path("report.html"), doc.html());
   write_file_atomic(path("results.json"), results.dump(2) + "\n");
-  std::fprintf(stderr, "\n%s\nreport: %s (and report.html); wall time %s in all, %s this time\n",
-               report::markdown_table(header, rows).c_str(), path("report.md").c_str(),
-               Progress::duration(total_s).c_str(), Progress::duration(this_s).c_str());
+  std::string table = report::markdown_table(header, rows);
+  while (!table.empty() && table.back() == '\n') table.pop_back();
+  for (size_t at = 0; at < table.size();) {  // one record per line of the table
+    size_t nl = std::min(table.find('\n', at), table.size());
+    log_info("pipeline", table.substr(at, nl - at));
+    at = nl + 1;
+  }
+  log_info("pipeline", "report: " + path("report.md") + " (and report.html); wall time " +
+                           Progress::duration(total_s) + " in all, " + Progress::duration(this_s) + " this time",
+           {{"report", path("report.md")}, {"wall_s", total_s}, {"this_s", this_s}});
 }
 
 }  // namespace solar::pipeline

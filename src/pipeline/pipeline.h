@@ -12,7 +12,8 @@
 // so an interrupted pipeline resumes where it stopped (training steps resume
 // from their last checkpoint); OUT/pipeline_state.json keeps the precision
 // and corpus (a resume with others is refused) and each step's time over all
-// invocations. The result: OUT/report.md and report.html with loss curves
+// invocations (a step ended by a signal is counted up to the last file it
+// wrote, on the next invocation). Every step runs in this process. The result: OUT/report.md and report.html with loss curves
 // and a table of held-out loss and perplexity per arm, with the precision,
 // CPU and total wall time.
 #pragma once
@@ -43,14 +44,16 @@ struct PipelineConfig {
   std::string precision = "f32";  // f32, bf16 or auto
   uint64_t seed = 1234;
   bool force = false;
+  bool progress = false;  // progress bars of tokenizing and training on stderr (the CLI's choice)
 };
 
 // Training FLOPs per token for a model at sequence length T (forward +
 // backward: 6 per parameter-token plus 12·L·T·d for attention scores).
 double train_flops_per_token(const ModelConfig& c, int seq_len);
 
-// Runs (or resumes) the recipe; `self_exe` is the solar binary, whose
-// subcommands run the steps. Throws solar::Error on failure.
-void run_pipeline(const PipelineConfig& cfg, const std::string& self_exe);
+// Runs (or resumes) the recipe in this process, calling the library for each
+// step; messages go to the log sink (core/log.h), source "pipeline". Throws
+// solar::Error on failure.
+void run_pipeline(const PipelineConfig& cfg);
 
 }  // namespace solar::pipeline

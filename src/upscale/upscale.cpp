@@ -24,6 +24,14 @@ std::vector<LayerSlice> dus_slices(const std::string& model, int n, int drop) {
   return {{model, 0, n - drop}, {model, drop, n}};
 }
 
+std::string dus_recipe_text(const std::vector<LayerSlice>& slices) {
+  std::string t = "slices:\n";
+  for (const auto& s : slices)
+    t += "  - sources:\n      - model: " + s.model + "\n        layer_range: [" + std::to_string(s.begin) + ", " +
+         std::to_string(s.end) + "]\n";
+  return t + "merge_method: passthrough\n";
+}
+
 std::vector<LayerSlice> recipe_slices(const Recipe& r) {
   if (r.merge_method != "passthrough")
     fail(r.path, "merge_method", "expected passthrough for up-scaling, got '" + r.merge_method + "'");

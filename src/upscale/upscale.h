@@ -30,6 +30,8 @@ struct LayerSlice {
 // SOLAR's recipe for `model` with n layers: [0, n-drop) then [drop, n).
 // Throws naming --drop unless 0 < drop < n/2, i.e. the result is deeper than the base.
 std::vector<LayerSlice> dus_slices(const std::string& model, int n_layers, int drop);
+// The mergekit passthrough recipe (YAML) that `slices` are, for the model card.
+std::string dus_recipe_text(const std::vector<LayerSlice>& slices);
 // A passthrough recipe's slices; throws naming the recipe field unless
 // merge_method is passthrough and every slice has exactly one source.
 std::vector<LayerSlice> recipe_slices(const Recipe& r);
