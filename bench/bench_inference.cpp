@@ -81,22 +81,22 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  ModelConfig c = preset_config(preset);
+  model::ModelConfig c = model::preset_config(preset);
   c.max_position_embeddings = std::max(c.max_position_embeddings, prompt + gen + 1);
   DType dt = parse_dtype(dts);
-  Checkpoint ck;
+  model::Checkpoint ck;
   ck.source = "random " + preset;
   ck.config = c;
   auto t0 = Clock::now();
-  for (const auto& n : expected_tensor_names(c)) {
-    auto shape = expected_shape(c, n);
+  for (const auto& n : model::expected_tensor_names(c)) {
+    auto shape = model::expected_shape(c, n);
     int64_t numel = 1;
     for (auto s : shape) numel *= s;
     std::vector<uint8_t> b(tensor_bytes(dt, shape));
-    init_tensor(c, n, 1, b.data(), dt, size_t(numel));
+    model::init_tensor(c, n, 1, b.data(), dt, size_t(numel));
     ck.tensors[n] = ck.adopt(n, dt, shape, std::move(b));
   }
-  auto m = std::make_shared<const Model>(std::move(ck));
+  auto m = std::make_shared<const engine::Model>(std::move(ck));
   const double params = double(c.num_parameters()), wbytes = double(m->weight_bytes_per_token());
   std::printf("%s\n# bench_inference: preset %s (%.3fB params, d=%d, ff=%d, L=%d, heads %d/%d, vocab %d), %s weights, "
               "%.2f GB read per decoded token; init %.1f s\n",
@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < toks.size(); ++i) toks[i] = int((i * 7919 + 1) % c.vocab_size);
     std::vector<float> logits(size_t(c.vocab_size));
     // Prefill: the whole prompt as one batch.
-    Context ctx(m, prompt + gen + 1);
+    engine::Context ctx(m, prompt + gen + 1);
     auto tp = Clock::now();
     ctx.eval(toks.data(), prompt, logits.data());
     double prefill_s = secs(tp);

@@ -58,7 +58,7 @@ static double gemm_peak_gflops(kernels::Precision p, int threads) {
   return best;
 }
 
-static double flops_per_token(const ModelConfig& c, int T) {
+static double flops_per_token(const model::ModelConfig& c, int T) {
   double P = double(c.num_parameters()) - double(c.hidden_size) * (2 * c.num_hidden_layers + 1);  // minus norms
   if (!c.tie_word_embeddings) P -= double(c.vocab_size) * c.hidden_size;                         // embedding lookup
   return 6 * P + 12.0 * c.num_hidden_layers * T * c.hidden_size;
@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
   std::printf("%-6s %6s %4s %5s %3s %4s %8s %9s %8s %8s %6s %10s %5s %6s\n", "preset", "params", "seq", "batch",
               "thr", "prec", "step_s", "tok/s", "GFLOP/s", "peak", "MFU", "torch_tok/s", "mode", "ratio");
   for (const auto& name : split(presets)) {
-    ModelConfig c = preset_config(name);
+    model::ModelConfig c = model::preset_config(name);
     train::Net m = train::Net::init(c, 1);
     train::AdamW opt(m, {});
     for (const auto& ss : split(seqs)) {

@@ -119,7 +119,7 @@ int main(int argc, char** argv) {
     }
   } cleanup{dir, keep};
 
-  ModelConfig c = preset_config(preset);
+  model::ModelConfig c = model::preset_config(preset);
   uint64_t need = 2 * uint64_t(c.num_parameters()) * 2 + (2ull << 30);  // source + up-scaled/copy, BF16
   if (free_disk_bytes(dir) < need) {
     std::fprintf(stderr, "bench_upscale: needs %.1f GB free in %s\n", need / 1e9, dir.c_str());
@@ -133,13 +133,13 @@ int main(int argc, char** argv) {
   std::normal_distribution<float> nd(0.f, 0.02f);
   for (size_t i = 0; i < 1 << 20; ++i) block[i] = f32_to_bf16(nd(rng));
   for (size_t i = 1 << 20; i < block.size(); ++i) block[i] = block[i % (1 << 20)] ^ uint16_t((i >> 20) & 7);
-  std::vector<TensorDecl> decls;
-  for (const auto& n : expected_tensor_names(c)) decls.push_back({n, expected_shape(c, n), DType::BF16});
+  std::vector<formats::TensorDecl> decls;
+  for (const auto& n : model::expected_tensor_names(c)) decls.push_back({n, model::expected_shape(c, n), DType::BF16});
   auto t = Clock::now();
   {
-    HfWriteOptions o;
+    formats::HfWriteOptions o;
     o.max_shard_bytes = 1000ull * 1000 * 1000;
-    HfWriter w(src, c, decls, o);
+    formats::HfWriter w(src, c, decls, o);
     size_t off = 0;
     for (const auto& d : decls) {
       TensorView v{d.name, DType::BF16, d.shape};
@@ -165,10 +165,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   uint64_t out_bytes = dir_bytes(out);
-  Checkpoint ck = load_checkpoint(out);
+  model::Checkpoint ck = formats::load_checkpoint(out);
   std::printf("upscale: %d layers, %lld params, %.2f GB\n", ck.config.num_hidden_layers,
               (long long)ck.config.num_parameters(), out_bytes / 1e9);
-  ck = Checkpoint{};
+  ck = model::Checkpoint{};
   remove_all(out);
 
   // 3. cp of as many bytes: the whole source, then source shards again.

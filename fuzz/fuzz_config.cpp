@@ -10,10 +10,10 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   nlohmann::json j = nlohmann::json::parse(data, data + size, nullptr, false);
   try {
-    solar::ModelConfig c = solar::config_from_json(j, "config.json");
+    solar::model::ModelConfig c = solar::model::config_from_json(j, "config.json");
     c.validate("config.json");
     // What we accept we must be able to write back and read again.
-    solar::ModelConfig back = solar::config_from_json(solar::config_to_json(c), "round-trip");
+    solar::model::ModelConfig back = solar::model::config_from_json(solar::model::config_to_json(c), "round-trip");
     if (back.hidden_size != c.hidden_size || back.head_dim != c.head_dim || back.vocab_size != c.vocab_size) std::abort();
   } catch (const solar::Error&) {
   }

@@ -9,7 +9,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     std::map<std::string, std::string> meta;
-    for (const auto& t : solar::parse_safetensors(data, size, "fuzz", &meta)) {
+    for (const auto& t : solar::formats::parse_safetensors(data, size, "fuzz", &meta)) {
       auto* p = static_cast<const uint8_t*>(t.data);
       if (p < data + 8 || p + t.nbytes > data + size) std::abort();
       if (t.nbytes != solar::tensor_bytes(t)) std::abort();

@@ -4,7 +4,7 @@
 
 #include "core/error.h"
 
-namespace solar {
+namespace solar::chat {
 namespace {
 
 // Python's str.strip() on ASCII whitespace, as the llama2 template uses it.
@@ -134,7 +134,7 @@ std::string render(ChatTemplate t, const std::vector<ChatMessage>& msgs, bool ad
   return s;
 }
 
-std::vector<int> encode_chat(const Tokenizer& tok, ChatTemplate t, const std::vector<ChatMessage>& msgs,
+std::vector<int> encode_chat(const tokenizer::Tokenizer& tok, ChatTemplate t, const std::vector<ChatMessage>& msgs,
                              bool add_generation_prompt) {
   std::vector<int> ids;
   if ((t == ChatTemplate::Solar || t == ChatTemplate::ChatML) && tok.bos_id() >= 0) ids.push_back(tok.bos_id());
@@ -153,7 +153,7 @@ std::vector<int> encode_chat(const Tokenizer& tok, ChatTemplate t, const std::ve
   return ids;
 }
 
-int drop_oldest_turns(const Tokenizer& tok, ChatTemplate t, std::vector<ChatMessage>& msgs, size_t max_tokens,
+int drop_oldest_turns(const tokenizer::Tokenizer& tok, ChatTemplate t, std::vector<ChatMessage>& msgs, size_t max_tokens,
                       std::vector<int>* ids) {
   const size_t first = !msgs.empty() && msgs[0].role == "system" ? 1 : 0;
   int dropped = 0;
@@ -200,4 +200,4 @@ ChatTemplate detect_chat_template(const nlohmann::json& cfg) {
   return pick ? chat_template_from_jinja((*pick)["template"].get<std::string>()) : ChatTemplate::None;
 }
 
-}  // namespace solar
+}  // namespace solar::chat

@@ -16,7 +16,7 @@
 
 #include "tokenizer/tokenizer.h"
 
-namespace solar {
+namespace solar::chat {
 
 enum class ChatTemplate { None, Solar, Llama2, Mistral, ChatML };
 // "solar", "llama2", "mistral", "chatml"; throws solar::Error on any other.
@@ -45,7 +45,7 @@ std::string render(ChatTemplate t, const std::vector<ChatMessage>& messages, boo
 // text segment is encoded on its own, as HF's slow tokenizer does between
 // special tokens. Templates without a BOS of their own (solar, chatml) get
 // the tokenizer's BOS first, as tokenizer(prompt) adds it.
-std::vector<int> encode_chat(const Tokenizer& tok, ChatTemplate t, const std::vector<ChatMessage>& messages,
+std::vector<int> encode_chat(const tokenizer::Tokenizer& tok, ChatTemplate t, const std::vector<ChatMessage>& messages,
                              bool add_generation_prompt);
 // For a conversation that outgrows the context: drops the oldest turns (a
 // user message and the reply after it) until encode_chat(..., true) is at most
@@ -53,7 +53,7 @@ std::vector<int> encode_chat(const Tokenizer& tok, ChatTemplate t, const std::ve
 // Whole turns go, so every template still renders (llama2 and mistral fold the
 // system message into whichever user message is now first). Returns the number
 // of turns dropped; *ids gets the final encoding.
-int drop_oldest_turns(const Tokenizer& tok, ChatTemplate t, std::vector<ChatMessage>& messages, size_t max_tokens,
+int drop_oldest_turns(const tokenizer::Tokenizer& tok, ChatTemplate t, std::vector<ChatMessage>& messages, size_t max_tokens,
                       std::vector<int>* ids);
 // Text that ends the assistant's turn besides EOS (the next turn's header).
 std::vector<std::string> stop_strings(ChatTemplate t);
@@ -65,4 +65,4 @@ ChatTemplate chat_template_from_jinja(std::string_view jinja);
 // {name, template} where "default" wins).
 ChatTemplate detect_chat_template(const nlohmann::json& tokenizer_config);
 
-}  // namespace solar
+}  // namespace solar::chat

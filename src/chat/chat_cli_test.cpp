@@ -18,7 +18,7 @@
 #include "core/fs.h"
 #include "testing/testing.h"
 
-namespace solar {
+namespace solar::chat {
 namespace {
 
 const std::string kDir = std::string(SOLAR_SHARED_DATA) + "/models/stories260K";
@@ -34,7 +34,7 @@ struct ChatRun {
 
 // solar chat ARGS < input, stdout and stderr kept apart.
 ChatRun chat(const std::string& args, const std::string& input) {
-  std::string d = test_util::temp_dir("chat_cli");
+  std::string d = testing::temp_dir("chat_cli");
   write_file_atomic(d + "/in", input);
   std::string cmd = std::string(SOLAR_BIN) + " chat " + args + " < " + d + "/in > " + d + "/out 2> " + d + "/err";
   int st = std::system(cmd.c_str());
@@ -166,7 +166,7 @@ TEST(ChatCli, CtrlCStopsTheReplyNotTheChat) {
   NEED_STORIES();
   // Random weights, big enough that a reply to the end of the context takes
   // seconds: Ctrl-C lands mid-reply on any machine.
-  std::string d = test_util::temp_dir("chat_pty");
+  std::string d = testing::temp_dir("chat_pty");
   std::string init = std::string(SOLAR_BIN) + " init --preset 50m --layers 4 --vocab-size 512 --tokenizer " + kDir +
                      "/tok512.bin -o " + d + "/m > /dev/null 2>&1";
   ASSERT_EQ(std::system(init.c_str()), 0);
@@ -203,4 +203,4 @@ TEST(ChatCli, CtrlCStopsTheReplyNotTheChat) {
 }
 
 }  // namespace
-}  // namespace solar
+}  // namespace solar::chat

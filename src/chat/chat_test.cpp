@@ -12,10 +12,10 @@
 #include "formats/load.h"
 #include "testing/tokenizers.h"
 
-namespace solar {
+namespace solar::chat {
 namespace {
 
-using test_util::ascii_tokenizer;
+using testing::ascii_tokenizer;
 
 // The conversation of huggingface.js's chat-template tests, whose targets
 // come from the models' own Jinja templates.
@@ -83,7 +83,7 @@ TEST(ChatTemplate, SegmentsMarkSpecialTokens) {
 TEST(ChatTemplate, EncodeUsesBosEosIds) {
   std::string model = std::string(SOLAR_SHARED_DATA) + "/tokenizers/llama2.model";
   if (!path_exists(model)) GTEST_SKIP() << "shared data missing: " << model;
-  auto tok = open_tokenizer(model);
+  auto tok = formats::open_tokenizer(model);
   auto ids = encode_chat(*tok, ChatTemplate::Llama2, {{"user", "Hi"}, {"assistant", "Yo"}, {"user", "Q"}}, true);
   // Llama 2 chat prompts start [1, 518, 25580, 29962] = <s> "▁[" "INST" "]".
   ASSERT_GE(ids.size(), 4u);
@@ -165,4 +165,4 @@ TEST(ChatTemplate, NamesAndStops) {
 }
 
 }  // namespace
-}  // namespace solar
+}  // namespace solar::chat

@@ -15,7 +15,7 @@
 #include "train/net.h"
 #include "testing/models.h"
 
-namespace solar {
+namespace solar::cli {
 namespace {
 
 using testing::temp_dir;
@@ -149,7 +149,7 @@ TEST(CliInit, WritesTheWeightsTrainingStartsFrom) {
   std::string d = temp_dir("cli_init_same"), out = join_path(d, "m");
   Result r = solar("init --preset tiny --outtype f32 --seed 77 -o " + out);
   ASSERT_EQ(r.rc, 0) << r.err;
-  Checkpoint ck = load_checkpoint(out);
+  model::Checkpoint ck = formats::load_checkpoint(out);
   train::Net net = train::Net::init(ck.config, 77);
   for (const train::Param& p : net.params()) {
     const TensorView& t = ck.get(p.name);
@@ -343,4 +343,4 @@ TEST(CliHelp, NoDuplicatedOrUngrammaticalHelp) {
 }
 
 }  // namespace
-}  // namespace solar
+}  // namespace solar::cli

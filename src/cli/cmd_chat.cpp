@@ -65,14 +65,14 @@ static int run_chat(const std::vector<std::string>& argv) {
   SamplingFlags sf = add_sampling_flags(a);
   if (!a.parse(argv)) return a.exit_code();
   kernels::set_num_threads(int(threads));
-  Session lm = load_model(model, tokenizer);
-  ChatTemplate t = !tmpl.empty() ? parse_chat_template(tmpl) : detect_chat_template(lm.checkpoint->tokenizer_config);
-  if (t == ChatTemplate::None) t = ChatTemplate::Solar;
-  GenerateOptions opt;
+  engine::Session lm = load_model(model, tokenizer);
+  chat::ChatTemplate t = !tmpl.empty() ? chat::parse_chat_template(tmpl) : chat::detect_chat_template(lm.checkpoint->tokenizer_config);
+  if (t == chat::ChatTemplate::None) t = chat::ChatTemplate::Solar;
+  generate::GenerateOptions opt;
   opt.sampler = sampler_config(sf);
   opt.n_predict = int(n_predict);
-  opt.stop = stop_strings(t);
-  Context ctx = lm.new_context(n_ctx, kCtxSizeFlag);
+  opt.stop = chat::stop_strings(t);
+  engine::Context ctx = lm.new_context(n_ctx, kCtxSizeFlag);
   opt.cancel = &g_cancel;
   const bool tty = isatty(STDIN_FILENO);
   if (tty) {
@@ -85,10 +85,10 @@ static int run_chat(const std::vector<std::string>& argv) {
   sa.sa_flags = SA_RESTART;  // a reply's writes to stdout must not fail with EINTR
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
-  log_info("chat", model + ", template " + chat_template_name(t) + ", context " + std::to_string(ctx.n_ctx()) +
+  log_info("chat", model + ", template " + chat::chat_template_name(t) + ", context " + std::to_string(ctx.n_ctx()) +
                        ". /reset to start over, /exit to quit.");
 
-  std::vector<ChatMessage> msgs;
+  std::vector<chat::ChatMessage> msgs;
   if (!system.empty()) msgs.push_back({"system", system});
   // Room left for the reply when old turns must go: -n, at most half the context.
   const int reserve = std::min(n_predict < 0 ? ctx.n_ctx() : int(n_predict), ctx.n_ctx() / 2);
@@ -119,7 +119,7 @@ static int run_chat(const std::vector<std::string>& argv) {
     if (user.empty()) continue;
     msgs.push_back({"user", user});
     std::vector<int> ids;
-    if (int n = drop_oldest_turns(*lm.tokenizer, t, msgs, size_t(ctx.n_ctx() - reserve), &ids))
+    if (int n = chat::drop_oldest_turns(*lm.tokenizer, t, msgs, size_t(ctx.n_ctx() - reserve), &ids))
       log_info("chat", "context full: dropped " + std::to_string(n) + " oldest turn" + (n == 1 ? "" : "s"));
     if (int(ids.size()) + 1 >= ctx.n_ctx()) {
       log_warn("chat", "the message (" + std::to_string(ids.size()) +
@@ -135,7 +135,7 @@ static int run_chat(const std::vector<std::string>& argv) {
     std::vector<int> suffix(ids.begin() + long(p), ids.end());
     g_cancel = false;
     g_replying = true;
-    GenerateResult r = generate(ctx, *lm.tokenizer, suffix, opt, [](const std::string& s) {
+    generate::GenerateResult r = generate::generate(ctx, *lm.tokenizer, suffix, opt, [](const std::string& s) {
       std::fwrite(s.data(), 1, s.size(), stdout);
       std::fflush(stdout);
       return true;

@@ -36,23 +36,23 @@ int run(const std::vector<std::string>& argv) {
   else if (!outtype.empty()) fail("--outtype", "", "expected f32, f16 or bf16, got '" + outtype + "'");
   if (path_exists(out) && !force) fail(out, "", "already exists (pass --force to replace it)");
 
-  Checkpoint ck = load_checkpoint(in, LoadOptions{tokenizer});
+  model::Checkpoint ck = formats::load_checkpoint(in, formats::LoadOptions{tokenizer});
   if (fmt == "gguf") {
     DType dt = dtype ? *dtype : ck.config.torch_dtype;
     if (ck.tokenizer_path.empty())
       log_warn("convert", "no tokenizer found; llama.cpp needs tokenizer metadata (pass --tokenizer PATH)");
-    write_gguf(out, ck, dt);
+    formats::write_gguf(out, ck, dt);
     log_info("convert", "wrote " + out + " (GGUF, " + dtype_name(dt) + ", " + std::to_string(ck.tensors.size()) + " tensors)",
              {{"output", out}, {"format", "gguf"}, {"tensors", ck.tensors.size()}});
   } else {
     // HF folders need a SentencePiece tokenizer.model; GGUF metadata cannot be turned into one here.
     if (ck.tokenizer_path.empty() || read_file_prefix(ck.tokenizer_path, 4) == "GGUF")
       log_warn("convert", "no tokenizer.model/tokenizer.bin to copy into " + out + " (pass --tokenizer PATH)");
-    HfWriteOptions opt;
+    formats::HfWriteOptions opt;
     opt.dtype = dtype;
-    opt.max_shard_bytes = parse_size(shard, "--shard-size");
+    opt.max_shard_bytes = formats::parse_size(shard, "--shard-size");
     opt.force = force;
-    write_hf(out, ck, opt);
+    formats::write_hf(out, ck, opt);
     log_info("convert", "wrote " + out + " (HF folder, " + std::to_string(ck.tensors.size()) + " tensors)",
              {{"output", out}, {"format", "hf"}, {"tensors", ck.tensors.size()}});
   }

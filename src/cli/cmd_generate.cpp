@@ -28,14 +28,14 @@ static int run_generate(const std::vector<std::string>& argv) {
   std::string text = file.empty() ? prompt : read_file(file);
   check_range("-n", double(n_predict), -1, 1e9);
   kernels::set_num_threads(int(threads));
-  GenerateOptions opt;
+  generate::GenerateOptions opt;
   opt.sampler = sampler_config(sf);
   opt.n_predict = int(n_predict);
   opt.stop = stops;
   opt.stop_at_eos = !ignore_eos;
 
-  Session lm = load_model(model, tokenizer);
-  Context ctx = lm.new_context(n_ctx, kCtxSizeFlag);
+  engine::Session lm = load_model(model, tokenizer);
+  engine::Context ctx = lm.new_context(n_ctx, kCtxSizeFlag);
   std::vector<int> ids = lm.tokenizer->encode(text, !no_bos);
   if (ids.empty()) fail("-p/--prompt", "", "empty after tokenization (and --no-bos given)");
   if (verbose)
@@ -44,7 +44,7 @@ static int run_generate(const std::vector<std::string>& argv) {
                              ", ctx " + std::to_string(ctx.n_ctx()) + ", " + std::to_string(kernels::num_threads()) +
                              " threads, " + kernels::cpu().describe() + "; seed " + std::to_string(opt.sampler.seed),
              {{"model", model}, {"seed", opt.sampler.seed}, {"n_ctx", ctx.n_ctx()}, {"threads", kernels::num_threads()}});
-  GenerateResult r = generate(ctx, *lm.tokenizer, ids, opt, [](const std::string& s) {
+  generate::GenerateResult r = generate::generate(ctx, *lm.tokenizer, ids, opt, [](const std::string& s) {
     std::fwrite(s.data(), 1, s.size(), stdout);
     std::fflush(stdout);
     return true;

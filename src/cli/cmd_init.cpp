@@ -15,7 +15,7 @@ namespace solar::cli {
 
 static int run_init(const std::vector<std::string>& argv) {
   Args a("init", "solar init (--preset NAME | --config config.json) -o OUT [options]");
-  auto& preset = a.str("--preset", "NAME", "shape: " + preset_names());
+  auto& preset = a.str("--preset", "NAME", "shape: " + model::preset_names());
   auto& config = a.str("--config", "FILE", "config.json giving the shape instead of a preset");
   auto& out = a.str("-o,--output", "DIR", "output HF folder");
   auto& dtype = a.str("--outtype", "TYPE", "f32, f16 or bf16", "");
@@ -28,14 +28,14 @@ static int run_init(const std::vector<std::string>& argv) {
   if (!a.parse(argv)) return a.exit_code();
   if (out.empty()) fail("-o/--output", "", "required");
   if (preset.empty() == config.empty()) fail("--preset/--config", "", "give exactly one of --preset NAME or --config FILE");
-  ModelConfig c = !preset.empty() ? preset_config(preset)
-                                  : config_from_json(nlohmann::json::parse(read_file(config), nullptr, false), config);
+  model::ModelConfig c = !preset.empty() ? model::preset_config(preset)
+                                  : model::config_from_json(nlohmann::json::parse(read_file(config), nullptr, false), config);
   check_range("--vocab-size", double(vocab), 0, 1 << 24);
   if (vocab > 0) c.vocab_size = int(vocab);
   // A model whose vocabulary differs from its tokenizer's is refused by every
   // command that loads both, so the tokenizer decides.
   if (!tokenizer.empty()) {
-    auto tok = open_tokenizer(tokenizer);  // a tokenizer.bin is read to its end: its own count
+    auto tok = formats::open_tokenizer(tokenizer);  // a tokenizer.bin is read to its end: its own count
     if (vocab > 0 && tok->vocab_size() != vocab)
       fail("--vocab-size", "", "expected the vocabulary of " + tokenizer + " (" + std::to_string(tok->vocab_size()) +
                                    " tokens) or no --vocab-size, got " + std::to_string(vocab));
@@ -51,22 +51,22 @@ static int run_init(const std::vector<std::string>& argv) {
   if (!dtype.empty()) c.torch_dtype = parse_dtype(dtype, "--outtype");
   c.validate(preset.empty() ? config : "--preset " + preset);
 
-  std::vector<TensorDecl> decls;
-  for (const auto& n : expected_tensor_names(c)) decls.push_back({n, expected_shape(c, n), c.torch_dtype});
-  HfWriteOptions opt;
+  std::vector<formats::TensorDecl> decls;
+  for (const auto& n : model::expected_tensor_names(c)) decls.push_back({n, model::expected_shape(c, n), c.torch_dtype});
+  formats::HfWriteOptions opt;
   opt.force = force;
-  opt.max_shard_bytes = parse_size(shard, "--shard-size");
+  opt.max_shard_bytes = formats::parse_size(shard, "--shard-size");
   opt.tokenizer_path = tokenizer;
   opt.model_card = "# Random-weight model\n\nWritten by `solar init` (" +
                    (preset.empty() ? "config " + config : "preset " + preset) + ", seed " + std::to_string(seed) +
                    "). Weights are random: for tests and benchmarks.\n";
-  HfWriter w(out, c, decls, opt);
+  formats::HfWriter w(out, c, decls, opt);
   std::vector<uint8_t> buf;
   for (const auto& d : decls) {
     TensorView t{d.name, d.dtype, d.shape, nullptr, 0};
     t.nbytes = tensor_bytes(d.dtype, t.shape);
     buf.resize(t.nbytes);
-    init_tensor(c, d.name, uint64_t(seed), buf.data(), d.dtype, size_t(t.numel()));
+    model::init_tensor(c, d.name, uint64_t(seed), buf.data(), d.dtype, size_t(t.numel()));
     t.data = buf.data();
     w.write(t);
   }

@@ -39,24 +39,24 @@ static int run_inspect(const std::vector<std::string>& argv) {
   if (!a.parse(argv)) return a.exit_code();
   if (paths.size() != 1) usage_error("expected one PATH, got " + std::to_string(paths.size()));
   const std::string& path = paths[0];
-  Checkpoint ck = load_checkpoint(path, LoadOptions{tokenizer});
+  model::Checkpoint ck = formats::load_checkpoint(path, formats::LoadOptions{tokenizer});
 
   // Canonical order (layers numerically), then anything extra.
   std::vector<const TensorView*> ts;
   std::set<std::string> done;
-  for (const auto& n : expected_tensor_names(ck.config))
+  for (const auto& n : model::expected_tensor_names(ck.config))
     if (ck.has(n)) ts.push_back(&ck.get(n)), done.insert(n);
   for (const auto& [n, t] : ck.tensors)
     if (!done.count(n)) ts.push_back(&t);
   uint64_t params = 0, bytes = 0;
   for (auto* t : ts) params += uint64_t(t->numel()), bytes += t->nbytes;
 
-  nlohmann::json cfg = config_to_json(ck.config);
+  nlohmann::json cfg = model::config_to_json(ck.config);
   cfg["rope_interleaved"] = ck.config.rope_interleaved;
   if (json) {
     nlohmann::ordered_json j;
     j["path"] = path;
-    j["format"] = model_format_name(detect_model_format(path));
+    j["format"] = formats::model_format_name(formats::detect_model_format(path));
     j["architecture"] = ck.config.architecture;
     j["config"] = cfg;
     j["tensors"] = nlohmann::ordered_json::array();
@@ -71,7 +71,7 @@ static int run_inspect(const std::vector<std::string>& argv) {
   }
 
   std::printf("path:          %s\nformat:        %s\narchitecture:  %s (%s)\n\nconfig:\n", path.c_str(),
-              model_format_name(detect_model_format(path)), ck.config.architecture.c_str(), ck.config.model_type.c_str());
+              formats::model_format_name(formats::detect_model_format(path)), ck.config.architecture.c_str(), ck.config.model_type.c_str());
   for (auto& [k, v] : cfg.items()) std::printf("  %-26s %s\n", k.c_str(), v.dump().c_str());
   size_t w = 4;
   for (auto* t : ts) w = std::max(w, t->name.size());

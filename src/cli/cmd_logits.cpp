@@ -27,7 +27,7 @@ static int run_logits(const std::vector<std::string>& argv) {
   check_range("--batch", double(batch), 0, 1e9);
   kernels::set_num_threads(int(threads));
   std::vector<int> ids;
-  SessionOptions so;
+  engine::SessionOptions so;
   so.tokenizer = tokenizer;
   so.with_tokenizer = !prompt.empty();
   if (prompt.empty()) {
@@ -42,10 +42,10 @@ static int run_logits(const std::vector<std::string>& argv) {
       }
     }
   }
-  Session lm = open_session(model, so);
+  engine::Session lm = engine::open_session(model, so);
   if (!prompt.empty()) ids = lm.tokenizer->encode(prompt, true);
   const int V = lm.config().vocab_size, T = int(ids.size());
-  Context ctx(lm.model);
+  engine::Context ctx(lm.model);
   std::vector<float> out(size_t(T) * V);
   int step = batch > 0 ? int(batch) : T;
   for (int i = 0; i < T; i += step) {

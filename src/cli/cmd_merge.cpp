@@ -12,8 +12,8 @@
 namespace {
 
 // "0.5" or "0,0.5,1" (a gradient over layers).
-solar::Gradient parse_gradient(const std::string& s, const std::string& flag) {
-  solar::Gradient g;
+solar::merge::Gradient parse_gradient(const std::string& s, const std::string& flag) {
+  solar::merge::Gradient g;
   std::stringstream ss(s);
   std::string item;
   while (std::getline(ss, item, ',')) {
@@ -49,19 +49,19 @@ int run(const std::vector<std::string>& argv) {
   auto& force = a.flag("--force", "replace OUT if it exists");
   if (!a.parse(argv)) return a.exit_code();
 
-  MergeSpec s;
+  merge::MergeSpec s;
   if (!recipe.empty()) {
     if (!models.empty()) fail("--recipe", "", "expected either --recipe or -m flags, not both");
-    s = merge_spec_from_recipe(read_recipe(recipe));
+    s = merge::merge_spec_from_recipe(merge::read_recipe(recipe));
     s.recipe_text = read_file(recipe);
   } else {
     if (method != "linear" && method != "slerp") fail("--method", "", "expected linear or slerp, got '" + method + "'");
-    s.method = method == "linear" ? MergeMethod::Linear : MergeMethod::Slerp;
+    s.method = method == "linear" ? merge::MergeMethod::Linear : merge::MergeMethod::Slerp;
     s.models = models;
-    if (s.method == MergeMethod::Linear) {
+    if (s.method == merge::MergeMethod::Linear) {
       if (!t.empty()) fail("--t", "", "only for --method slerp");
       for (const auto& w : weights) s.weights.push_back(parse_gradient(w, "--weight"));
-      if (weights.empty()) s.weights.assign(models.size(), Gradient{1.0});
+      if (weights.empty()) s.weights.assign(models.size(), merge::Gradient{1.0});
     } else {
       if (!weights.empty()) fail("--weight", "", "only for --method linear");
       if (t.empty()) fail("--t", "", "missing (slerp needs --t)");
@@ -73,10 +73,10 @@ int run(const std::vector<std::string>& argv) {
     s.dtype = parse_dtype(outtype, "--outtype");
     if (!is_float(*s.dtype)) fail("--outtype", "", "expected bf16, f16 or f32, got '" + outtype + "'");
   }
-  s.max_shard_bytes = parse_size(shard, "--shard-size");
+  s.max_shard_bytes = formats::parse_size(shard, "--shard-size");
   s.force = force;
   if (out.empty()) fail("-o/--output", "", "missing (expected the output folder)");
-  merge(s, out);
+  merge::merge(s, out);
   std::printf("wrote %s\n", out.c_str());
   return 0;
 }

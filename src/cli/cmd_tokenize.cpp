@@ -55,7 +55,7 @@ int run(const std::vector<std::string>& argv) {
   if (solar::path_exists(out) && !force) solar::fail(out, "", "already exists (use --force to replace)");
 
   // -m is a model (HF folder, .gguf, llama2.c checkpoint) or a tokenizer file.
-  solar::ModelTokenizer src = solar::cli::open_tokenizer_arg(m);
+  solar::engine::ModelTokenizer src = solar::cli::open_tokenizer_arg(m);
   solar::data::CorpusOptions opt;
   opt.input = in;
   opt.text_field = field;

@@ -18,7 +18,7 @@ static int run_tokenize_text(const std::vector<std::string>& argv) {
   auto& pieces = a.flag("--show-pieces", "print id:piece instead of ids");
   if (!a.parse(argv)) return a.exit_code();
   if (model.empty()) fail("-m/--model", "", "required");
-  auto tok = open_tokenizer(model, int(vocab));
+  auto tok = formats::open_tokenizer(model, int(vocab));
   auto ids = tok->encode(prompt, !no_bos);
   for (size_t i = 0; i < ids.size(); i++) {
     if (pieces) printf("%s%d:%s", i ? " " : "", ids[i], tok->id_to_piece(ids[i]).c_str());

@@ -28,7 +28,7 @@ static int run_tokenizer_train(const std::vector<std::string>& argv) {
   check_range("--vocab-size", double(vocab), 260, 1 << 20);
   check_range("--max-sentence-length", double(max_len), 1, 1 << 30);
   check_range("--input-sentence-size", double(sample), 0, 1e12);
-  TokenizerTrainOptions opt;
+  tokenizer::TokenizerTrainOptions opt;
   opt.inputs = inputs;
   opt.inputs.insert(opt.inputs.end(), more.begin(), more.end());
   opt.vocab_size = int(vocab);
@@ -38,8 +38,8 @@ static int run_tokenizer_train(const std::vector<std::string>& argv) {
   opt.max_sentence_length = int(max_len);
   opt.input_sentence_size = sample;
   opt.threads = threads ? int(threads) : int(std::max(1u, std::thread::hardware_concurrency()));
-  train_tokenizer(opt);
-  auto tok = open_tokenizer(out);
+  tokenizer::train_tokenizer(opt);
+  auto tok = formats::open_tokenizer(out);
   printf("wrote %s: %d pieces\n", out.c_str(), tok->vocab_size());
   return 0;
 }

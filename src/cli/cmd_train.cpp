@@ -14,7 +14,7 @@ int run(const std::vector<std::string>& argv) {
   solar::train::TrainConfig d;
   auto& data = a.str("--data", "DIR", "token shards from `solar tokenize`");
   auto& out = a.str("-o,--output", "DIR", "checkpoints, metrics and the final model");
-  auto& preset = a.str("--preset", "NAME", "train from scratch: " + solar::preset_names());
+  auto& preset = a.str("--preset", "NAME", "train from scratch: " + solar::model::preset_names());
   auto& config = a.str("--config", "FILE", "train from scratch with this HF config.json");
   auto& init = a.str("--init-from", "MODEL", "continue pretraining: HF folder, .gguf or llama2.c .bin");
   auto& vocab = a.integer("--vocab-size", 0, "override the model's vocab (default: the data's, for --preset)");

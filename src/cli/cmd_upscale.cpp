@@ -28,35 +28,35 @@ int run(const std::vector<std::string>& argv) {
   auto& dry = a.flag("--dry-run", "print the resulting shape and parameter count; read only config.json");
   if (!a.parse(argv)) return a.exit_code();
 
-  std::vector<LayerSlice> slices;
+  std::vector<upscale::LayerSlice> slices;
   std::string where = "--drop", recipe_text;
   if (!recipe.empty()) {
     if (!model.empty() || a.given("--drop")) fail("--recipe", "", "expected either --recipe or -m/--drop, not both");
-    Recipe r = read_recipe(recipe);
-    slices = recipe_slices(r);
+    merge::Recipe r = merge::read_recipe(recipe);
+    slices = upscale::recipe_slices(r);
     where = recipe;
     recipe_text = read_file(recipe);
   } else {
     if (model.empty()) fail("-m/--model", "", "missing (expected -m BASE --drop M, or --recipe FILE)");
     if (!a.given("--drop")) fail("--drop", "", "missing (expected the number of layers M to drop)");
-    slices = dus_slices(model, read_model_config(model).num_hidden_layers, int(drop));
-    recipe_text = dus_recipe_text(slices);
+    slices = upscale::dus_slices(model, formats::read_model_config(model).num_hidden_layers, int(drop));
+    recipe_text = upscale::dus_recipe_text(slices);
   }
-  UpscaleOptions opt;
+  upscale::UpscaleOptions opt;
   if (!outtype.empty()) {
     opt.dtype = parse_dtype(outtype, "--outtype");
     if (!is_float(*opt.dtype)) fail("--outtype", "", "expected bf16, f16 or f32, got '" + outtype + "'");
   } else if (!recipe.empty()) {
-    opt.dtype = read_recipe(recipe).dtype;
+    opt.dtype = merge::read_recipe(recipe).dtype;
   }
-  opt.max_shard_bytes = parse_size(shard, "--shard-size");
+  opt.max_shard_bytes = formats::parse_size(shard, "--shard-size");
   opt.force = force;
   opt.recipe_text = recipe_text;
 
   if (dry) {
-    std::vector<ModelConfig> configs;
-    for (const auto& s : slices) configs.push_back(read_model_config(s.model));
-    ModelConfig c = upscaled_config(slices, configs, where);
+    std::vector<model::ModelConfig> configs;
+    for (const auto& s : slices) configs.push_back(formats::read_model_config(s.model));
+    model::ModelConfig c = upscale::upscaled_config(slices, configs, where);
     for (size_t i = 0; i < slices.size(); ++i)
       std::printf("slice %zu: %s layers [%d, %d)\n", i, slices[i].model.c_str(), slices[i].begin, slices[i].end);
     std::printf("layers: %d (from %d)\nshape: hidden %d, intermediate %d, heads %d, kv heads %d, head_dim %d, vocab %d\n"
@@ -67,7 +67,7 @@ int run(const std::vector<std::string>& argv) {
     return 0;
   }
   if (out.empty()) fail("-o/--output", "", "missing (expected the output folder)");
-  upscale(slices, out, opt, where);
+  upscale::upscale(slices, out, opt, where);
   std::printf("wrote %s\n", out.c_str());
   return 0;
 }

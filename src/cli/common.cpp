@@ -9,18 +9,18 @@
 
 namespace solar::cli {
 
-Session load_model(const std::string& path, const std::string& tokenizer) {
-  SessionOptions o;
+engine::Session load_model(const std::string& path, const std::string& tokenizer) {
+  engine::SessionOptions o;
   o.tokenizer = tokenizer;
-  return open_session(path, o);
+  return engine::open_session(path, o);
 }
 
-ModelTokenizer open_tokenizer_arg(const std::string& m) {
+engine::ModelTokenizer open_tokenizer_arg(const std::string& m) {
   if (m.empty()) fail("-m/--model", "", "expected a tokenizer or model path");
   std::string as_tokenizer;  // why m is not a tokenizer file, when it might be one
   if (!is_dir(m) && !m.ends_with(".gguf")) {
     try {
-      std::shared_ptr<const Tokenizer> tok = open_tokenizer(m);
+      std::shared_ptr<const tokenizer::Tokenizer> tok = formats::open_tokenizer(m);
       int v = tok->vocab_size();
       return {std::move(tok), std::filesystem::absolute(m).lexically_normal().string(), v};
     } catch (const Error& e) {
@@ -28,9 +28,9 @@ ModelTokenizer open_tokenizer_arg(const std::string& m) {
       as_tokenizer = e.what();
     }
   }
-  ModelTokenizer t;
+  engine::ModelTokenizer t;
   try {
-    t = open_model_tokenizer(m);
+    t = engine::open_model_tokenizer(m);
   } catch (const Error& e) {
     if (as_tokenizer.empty()) throw;
     fail(m, "", "neither a tokenizer (" + as_tokenizer + ") nor a model (" + e.what() + ")");
@@ -51,13 +51,13 @@ SamplingFlags add_sampling_flags(Args& a) {
   return f;
 }
 
-SamplerConfig sampler_config(const SamplingFlags& f) {
+sample::SamplerConfig sampler_config(const SamplingFlags& f) {
   check_range("--temp", *f.temp, 0, 100);
   check_range("--top-k", double(*f.top_k), 0, 1e9);
   check_range("--top-p", *f.top_p, 0, 1);
   check_range("--min-p", *f.min_p, 0, 1);
   check_range("--repeat-penalty", *f.repeat_penalty, 0.01, 100);
-  SamplerConfig s;
+  sample::SamplerConfig s;
   s.temp = float(*f.temp);
   s.top_k = int(*f.top_k);
   s.top_p = float(*f.top_p);

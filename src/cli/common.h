@@ -14,11 +14,11 @@ namespace solar::cli {
 
 // Opens -m PATH (HF folder, .gguf, llama2.c .bin) and its tokenizer
 // (--tokenizer overrides) with engine/session.h's checks.
-Session load_model(const std::string& path, const std::string& tokenizer);
+engine::Session load_model(const std::string& path, const std::string& tokenizer);
 // -m of commands that need only a tokenizer (tokenize): a tokenizer file
 // (tokenizer.model, tokenizer.bin, a .gguf's vocabulary), or a model whose
 // tokenizer open_model_tokenizer() finds and checks. `path` is absolute.
-ModelTokenizer open_tokenizer_arg(const std::string& m);
+engine::ModelTokenizer open_tokenizer_arg(const std::string& m);
 
 // The flag Session::new_context / context_size name in their errors.
 inline constexpr const char* kCtxSizeFlag = "-c/--ctx-size";
@@ -30,6 +30,6 @@ struct SamplingFlags {
 };
 SamplingFlags add_sampling_flags(Args& a);
 // Validates ranges and resolves seed -1 to a random seed.
-SamplerConfig sampler_config(const SamplingFlags& f);
+sample::SamplerConfig sampler_config(const SamplingFlags& f);
 
 }  // namespace solar::cli

@@ -64,10 +64,10 @@ TEST(DTypeBlocks, SizesAndGgmlIdsMatchGgml) {
   EXPECT_FALSE(dtype_from_ggml(16));  // IQ2_XXS: not supported
   EXPECT_FALSE(dtype_from_ggml(9));   // Q8_1: GGML's activation type, never stored
   EXPECT_EQ(row_bytes(DType::F16, 7), 14u);
-  EXPECT_NE(solar::test_util::error_of([] { row_bytes(DType::Q8_0, 48); }).find("not a whole number of 32-element blocks"),
+  EXPECT_NE(solar::testing::error_of([] { row_bytes(DType::Q8_0, 48); }).find("not a whole number of 32-element blocks"),
             std::string::npos);
-  EXPECT_NE(solar::test_util::error_of([] { row_bytes(DType::Q4_K, 32); }).find("Q4_K"), std::string::npos);
-  EXPECT_NE(solar::test_util::error_of([] { dtype_size(DType::Q8_0); }).find("row_bytes"), std::string::npos);
+  EXPECT_NE(solar::testing::error_of([] { row_bytes(DType::Q4_K, 32); }).find("Q4_K"), std::string::npos);
+  EXPECT_NE(solar::testing::error_of([] { dtype_size(DType::Q8_0); }).find("row_bytes"), std::string::npos);
 }
 
 namespace {
@@ -215,8 +215,8 @@ TEST(DTypeBlocks, ConvertAndLoadF32Dequantize) {
   convert(q8.data(), DType::Q8_0, h.data(), DType::BF16, 64);
   EXPECT_EQ(bf16_to_f32(h[35]), -3.f);
   EXPECT_EQ(load_f32(q8.data(), DType::Q8_0, 35), -3.f);
-  EXPECT_NE(solar::test_util::error_of([&] { convert(q8.data(), DType::Q8_0, f.data(), DType::F32, 40); }).find("32-element"),
+  EXPECT_NE(solar::testing::error_of([&] { convert(q8.data(), DType::Q8_0, f.data(), DType::F32, 40); }).find("32-element"),
             std::string::npos);
-  EXPECT_NE(solar::test_util::error_of([&] { convert(f.data(), DType::F32, q8.data(), DType::Q8_0, 32); }).find("cannot convert"),
+  EXPECT_NE(solar::testing::error_of([&] { convert(f.data(), DType::F32, q8.data(), DType::Q8_0, 32); }).find("cannot convert"),
             std::string::npos);
 }

@@ -12,7 +12,7 @@
 namespace solar {
 namespace {
 
-using test_util::SinkGuard;
+using testing::SinkGuard;
 
 TEST(Log, LevelFiltersAndSinkReceivesFields) {
   SinkGuard g;

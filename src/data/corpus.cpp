@@ -71,7 +71,7 @@ class SplitWriter {
 
 }  // namespace
 
-CorpusCounts tokenize_corpus(const CorpusOptions& opt, const Tokenizer& tok) {
+CorpusCounts tokenize_corpus(const CorpusOptions& opt, const tokenizer::Tokenizer& tok) {
   const std::string& in = opt.input;
   const std::string& out = opt.output_dir;
   const std::string& field = opt.text_field;

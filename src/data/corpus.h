@@ -14,9 +14,7 @@
 #include <string>
 #include <vector>
 
-namespace solar {
-class Tokenizer;
-}
+#include "tokenizer/tokenizer.h"
 
 namespace solar::data {
 
@@ -45,6 +43,6 @@ std::vector<std::string> corpus_files(const std::string& input);
 
 // Tokenizes the corpus into shards; throws solar::Error naming the input on
 // bad or too-small input (nothing is left behind then).
-CorpusCounts tokenize_corpus(const CorpusOptions& opt, const Tokenizer& tok);
+CorpusCounts tokenize_corpus(const CorpusOptions& opt, const tokenizer::Tokenizer& tok);
 
 }  // namespace solar::data

@@ -33,8 +33,8 @@ uint64_t fnv1a(const std::string& bytes) {
 // moved into data/ (checksums taken from that binary's output).
 TEST(Corpus, ShardsAreByteIdenticalToBefore) {
   if (!path_exists(kShakespeare) || !path_exists(kLlamaTok)) GTEST_SKIP() << "shared data not found";
-  std::string root = test_util::temp_dir("corpus_golden");
-  auto tok = load_tokenizer(kLlamaTok);
+  std::string root = solar::testing::temp_dir("corpus_golden");
+  auto tok = tokenizer::load_tokenizer(kLlamaTok);
   data::CorpusOptions o;
   o.input = kShakespeare;
   o.output_dir = root + "/out";
@@ -64,8 +64,8 @@ TEST(Corpus, ShardsAreByteIdenticalToBefore) {
 
 TEST(Corpus, DocPerFileValTokensAndErrors) {
   if (!path_exists(kLlamaTok)) GTEST_SKIP() << "shared data not found";
-  std::string root = test_util::temp_dir("corpus_opts");
-  auto tok = load_tokenizer(kLlamaTok);
+  std::string root = solar::testing::temp_dir("corpus_opts");
+  auto tok = tokenizer::load_tokenizer(kLlamaTok);
   std::string para;
   for (int i = 0; i < 50; i++) para += "the quick brown fox " + std::to_string(i) + " jumps over the lazy dog.\n";
   fs::create_directories(root + "/in/sub");
@@ -90,10 +90,10 @@ TEST(Corpus, DocPerFileValTokensAndErrors) {
   o.output_dir = root + "/out2";
   o.doc_per_file = false;
   o.val_tokens = 0;
-  std::string e = test_util::error_of([&] { data::tokenize_corpus(o, *tok); });
+  std::string e = solar::testing::error_of([&] { data::tokenize_corpus(o, *tok); });
   EXPECT_NE(e.find("expected at least 2 documents"), std::string::npos) << e;
   EXPECT_FALSE(fs::exists(root + "/out2"));
-  e = test_util::error_of([&] { data::corpus_files(root + "/missing"); });
+  e = solar::testing::error_of([&] { data::corpus_files(root + "/missing"); });
   EXPECT_NE(e.find("no such file or folder"), std::string::npos) << e;
   fs::remove_all(root);
 }

@@ -20,8 +20,8 @@ using namespace solar;
 using namespace solar::data;
 
 namespace {
-using solar::test_util::error_of;
-using solar::test_util::temp_dir;
+using solar::testing::error_of;
+using solar::testing::temp_dir;
 
 
 std::vector<uint32_t> ramp(size_t n, uint32_t vocab) {

@@ -10,7 +10,7 @@
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
 
-namespace solar {
+namespace solar::engine {
 
 static std::vector<float> to_f32(const TensorView& t) {
   std::vector<float> out(size_t(t.numel()));
@@ -18,26 +18,26 @@ static std::vector<float> to_f32(const TensorView& t) {
   return out;
 }
 
-Model::Model(Checkpoint ck) : Model(std::make_shared<const Checkpoint>(std::move(ck))) {}
+Model::Model(model::Checkpoint ck) : Model(std::make_shared<const model::Checkpoint>(std::move(ck))) {}
 
-Model::Model(std::shared_ptr<const Checkpoint> ckp) : ck_(std::move(ckp)) {
+Model::Model(std::shared_ptr<const model::Checkpoint> ckp) : ck_(std::move(ckp)) {
   if (!ck_) fail("Model: null checkpoint");
-  const Checkpoint& ck = *ck_;
+  const model::Checkpoint& ck = *ck_;
   cfg_ = ck.config;
   embed_ = &ck.get("model.embed_tokens.weight");
   head_ = &ck.lm_head();
   final_norm_ = to_f32(ck.get("model.norm.weight"));
   for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
     Layer L;
-    L.wq = &ck.get(layer_tensor(l, "self_attn.q_proj.weight"));
-    L.wk = &ck.get(layer_tensor(l, "self_attn.k_proj.weight"));
-    L.wv = &ck.get(layer_tensor(l, "self_attn.v_proj.weight"));
-    L.wo = &ck.get(layer_tensor(l, "self_attn.o_proj.weight"));
-    L.w_gate = &ck.get(layer_tensor(l, "mlp.gate_proj.weight"));
-    L.w_up = &ck.get(layer_tensor(l, "mlp.up_proj.weight"));
-    L.w_down = &ck.get(layer_tensor(l, "mlp.down_proj.weight"));
-    L.attn_norm = to_f32(ck.get(layer_tensor(l, "input_layernorm.weight")));
-    L.ffn_norm = to_f32(ck.get(layer_tensor(l, "post_attention_layernorm.weight")));
+    L.wq = &ck.get(model::layer_tensor(l, "self_attn.q_proj.weight"));
+    L.wk = &ck.get(model::layer_tensor(l, "self_attn.k_proj.weight"));
+    L.wv = &ck.get(model::layer_tensor(l, "self_attn.v_proj.weight"));
+    L.wo = &ck.get(model::layer_tensor(l, "self_attn.o_proj.weight"));
+    L.w_gate = &ck.get(model::layer_tensor(l, "mlp.gate_proj.weight"));
+    L.w_up = &ck.get(model::layer_tensor(l, "mlp.up_proj.weight"));
+    L.w_down = &ck.get(model::layer_tensor(l, "mlp.down_proj.weight"));
+    L.attn_norm = to_f32(ck.get(model::layer_tensor(l, "input_layernorm.weight")));
+    L.ffn_norm = to_f32(ck.get(model::layer_tensor(l, "post_attention_layernorm.weight")));
     layers_.push_back(std::move(L));
   }
   inv_freq_.resize(size_t(cfg_.head_dim / 2));
@@ -159,4 +159,4 @@ void Context::eval(const int* tokens, int n, float* logits, float* all_logits) {
   }
 }
 
-}  // namespace solar
+}  // namespace solar::engine

@@ -19,18 +19,18 @@
 
 #include "model/checkpoint.h"
 
-namespace solar {
+namespace solar::engine {
 
 class Model {
  public:
   // Shares ownership of ck (the weights it views stay mapped while any
   // Model or Context holds it). Throws solar::Error if ck is null.
-  explicit Model(std::shared_ptr<const Checkpoint> ck);
+  explicit Model(std::shared_ptr<const model::Checkpoint> ck);
   // Takes the checkpoint over (moves it into a shared_ptr).
-  explicit Model(Checkpoint ck);
-  const ModelConfig& config() const { return cfg_; }
-  const Checkpoint& checkpoint() const { return *ck_; }
-  const std::shared_ptr<const Checkpoint>& checkpoint_ptr() const { return ck_; }
+  explicit Model(model::Checkpoint ck);
+  const model::ModelConfig& config() const { return cfg_; }
+  const model::Checkpoint& checkpoint() const { return *ck_; }
+  const std::shared_ptr<const model::Checkpoint>& checkpoint_ptr() const { return ck_; }
   // Bytes of weights read per decoded token (for bandwidth figures).
   uint64_t weight_bytes_per_token() const;
 
@@ -41,8 +41,8 @@ class Model {
 
  private:
   friend class Context;
-  std::shared_ptr<const Checkpoint> ck_;
-  ModelConfig cfg_;
+  std::shared_ptr<const model::Checkpoint> ck_;
+  model::ModelConfig cfg_;
   const TensorView* embed_;
   const TensorView* head_;
   std::vector<float> final_norm_;
@@ -76,4 +76,4 @@ class Context {
   int scratch_n_ = 0;
 };
 
-}  // namespace solar
+}  // namespace solar::engine

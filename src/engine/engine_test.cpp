@@ -16,17 +16,17 @@
 #include "testing/testing.h"
 #include "model/init.h"
 
-namespace solar {
+namespace solar::engine {
 namespace {
 
-Checkpoint random_checkpoint(ModelConfig c, DType dt, uint64_t seed) {
-  Checkpoint ck;
+model::Checkpoint random_checkpoint(model::ModelConfig c, DType dt, uint64_t seed) {
+  model::Checkpoint ck;
   ck.source = "random";
   ck.config = c;
   std::mt19937 rng{uint32_t(seed)};
   std::normal_distribution<float> nd(0.f, 0.3f);
-  for (const auto& n : expected_tensor_names(c)) {
-    auto shape = expected_shape(c, n);
+  for (const auto& n : model::expected_tensor_names(c)) {
+    auto shape = model::expected_shape(c, n);
     int64_t numel = 1;
     for (auto s : shape) numel *= s;
     std::vector<float> f(static_cast<size_t>(numel));
@@ -40,8 +40,8 @@ Checkpoint random_checkpoint(ModelConfig c, DType dt, uint64_t seed) {
   return ck;
 }
 
-ModelConfig small_config(bool tie, int kv_heads, int window, bool interleaved) {
-  ModelConfig c;
+model::ModelConfig small_config(bool tie, int kv_heads, int window, bool interleaved) {
+  model::ModelConfig c;
   c.hidden_size = 32;
   c.intermediate_size = 48;
   c.num_hidden_layers = 2;
@@ -59,7 +59,7 @@ ModelConfig small_config(bool tie, int kv_heads, int window, bool interleaved) {
 }
 
 // Straightforward double-precision forward over the whole sequence.
-std::vector<double> reference_logits(const Checkpoint& ck, const std::vector<int>& toks) {
+std::vector<double> reference_logits(const model::Checkpoint& ck, const std::vector<int>& toks) {
   const auto& c = ck.config;
   const int T = int(toks.size()), d = c.hidden_size, hd = c.head_dim, H = c.num_attention_heads,
             Hkv = c.num_key_value_heads, ff = c.intermediate_size, V = c.vocab_size;
@@ -103,7 +103,7 @@ std::vector<double> reference_logits(const Checkpoint& ck, const std::vector<int
   for (int t = 0; t < T; ++t)
     for (int i = 0; i < d; ++i) x[size_t(t) * d + i] = W("model.embed_tokens.weight", toks[t], i);
   for (int l = 0; l < c.num_hidden_layers; ++l) {
-    auto p = [&](const char* s) { return layer_tensor(l, s); };
+    auto p = [&](const char* s) { return model::layer_tensor(l, s); };
     auto h = norm(x, p("input_layernorm.weight"));
     auto q = lin(h, p("self_attn.q_proj.weight"), d, H * hd);
     auto k = lin(h, p("self_attn.k_proj.weight"), d, Hkv * hd);
@@ -152,7 +152,7 @@ class ModelVsReference : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ModelVsReference, PrefillAndDecodeMatchReference) {
   Case p = GetParam();
-  Checkpoint ck = random_checkpoint(small_config(p.tie, p.kv, p.window, p.interleaved), DType::F32, 7);
+  model::Checkpoint ck = random_checkpoint(small_config(p.tie, p.kv, p.window, p.interleaved), DType::F32, 7);
   auto m = std::make_shared<const Model>(ck);
   std::vector<int> toks{1, 5, 9, 33, 2, 17, 49, 0, 12, 8, 8, 30};
   auto ref = reference_logits(ck, toks);
@@ -182,7 +182,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, ModelVsReference,
                                            Case{true, 2, 5, false}, Case{false, 2, 3, true}));
 
 TEST(Model, ChunkedPrefillEqualsOneBatch) {
-  Checkpoint ck = random_checkpoint(small_config(false, 2, 0, false), DType::F32, 3);
+  model::Checkpoint ck = random_checkpoint(small_config(false, 2, 0, false), DType::F32, 3);
   auto m = std::make_shared<const Model>(ck);
   std::vector<int> toks{3, 1, 4, 1, 5, 9, 2, 6, 5, 3};
   const int V = ck.config.vocab_size;
@@ -199,7 +199,7 @@ TEST(Model, ReducedPrecisionWeightsAgreeWithF32) {
   std::vector<int> toks{1, 7, 21, 40, 3, 11};
   std::vector<float> ref(static_cast<size_t>(V));
   for (DType dt : {DType::F32, DType::BF16, DType::F16}) {
-    Checkpoint ck = random_checkpoint(small_config(true, 2, 0, false), dt, 11);
+    model::Checkpoint ck = random_checkpoint(small_config(true, 2, 0, false), dt, 11);
     auto m = std::make_shared<const Model>(ck);
     Context ctx(m);
     std::vector<float> l(static_cast<size_t>(V));
@@ -224,10 +224,10 @@ TEST(Model, ReducedPrecisionWeightsAgreeWithF32) {
 TEST(Model, QuantizedWeightsAgreeWithFloat) {
   const int V = 50;
   std::vector<int> toks{1, 7, 21, 40, 3, 11};
-  ModelConfig c = small_config(true, 2, 0, false);
+  model::ModelConfig c = small_config(true, 2, 0, false);
   c.intermediate_size = 64;  // down_proj rows: whole 32-element blocks
-  Checkpoint f32 = random_checkpoint(c, DType::F32, 11);
-  auto logits = [&](const Checkpoint& ck, int n) {
+  model::Checkpoint f32 = random_checkpoint(c, DType::F32, 11);
+  auto logits = [&](const model::Checkpoint& ck, int n) {
     Context ctx(std::make_shared<const Model>(ck));
     std::vector<float> l(static_cast<size_t>(V));
     ctx.eval(toks.data(), n, l.data());  // n > 1: prefill, then one decode step
@@ -243,7 +243,7 @@ TEST(Model, QuantizedWeightsAgreeWithFloat) {
   auto ref = logits(f32, n);
   double err[2];
   for (DType dt : {DType::Q8_0, DType::Q4_0}) {
-    Checkpoint q = testing::quantize_checkpoint(f32, dt);
+    model::Checkpoint q = testing::quantize_checkpoint(f32, dt);
     ASSERT_NO_THROW(q.validate());
     EXPECT_EQ(q.get("model.layers.0.mlp.down_proj.weight").dtype, dt);
     auto lq = logits(q, n);
@@ -259,7 +259,7 @@ TEST(Model, QuantizedWeightsAgreeWithFloat) {
 
 TEST(Model, ContextOverflowIsAClearError) {
   auto c = small_config(true, 2, 0, false);
-  Checkpoint ck = random_checkpoint(c, DType::F32, 1);
+  model::Checkpoint ck = random_checkpoint(c, DType::F32, 1);
   auto m = std::make_shared<const Model>(ck);
   Context ctx(m, 8);
   std::vector<int> toks(9, 1);
@@ -274,21 +274,21 @@ TEST(Model, ContextOverflowIsAClearError) {
 }
 
 }  // namespace
-}  // namespace solar
+}  // namespace solar::engine
 
-namespace solar {
+namespace solar::engine {
 namespace {
 
 TEST(ModelConfig, RequireSameShapeNamesFieldAndBothModels) {
-  ModelConfig a = preset_config("tiny"), b = a;
+  model::ModelConfig a = model::preset_config("tiny"), b = a;
   b.num_hidden_layers += 3;
-  EXPECT_EQ(test_util::error_of([&] { require_same_shape(a, b, false, "recipe.yml", "slices[1]: ", "base", "other"); }), "");
-  EXPECT_EQ(test_util::error_of([&] { require_same_shape(a, b, true, "recipe.yml", "", "base", "other"); }),
+  EXPECT_EQ(testing::error_of([&] { model::require_same_shape(a, b, false, "recipe.yml", "slices[1]: ", "base", "other"); }), "");
+  EXPECT_EQ(testing::error_of([&] { model::require_same_shape(a, b, true, "recipe.yml", "", "base", "other"); }),
             "recipe.yml: num_hidden_layers: expected " + std::to_string(a.num_hidden_layers) + " like base, got " +
                 std::to_string(b.num_hidden_layers) + " in other");
   b = a;
   b.head_dim *= 2;
-  EXPECT_EQ(test_util::error_of([&] { require_same_shape(a, b, false, "recipe.yml", "slices[1]: ", "base", "other"); }),
+  EXPECT_EQ(testing::error_of([&] { model::require_same_shape(a, b, false, "recipe.yml", "slices[1]: ", "base", "other"); }),
             "recipe.yml: slices[1]: head_dim: expected " + std::to_string(a.head_dim) + " like base, got " +
                 std::to_string(b.head_dim) + " in other");
 }
@@ -328,7 +328,7 @@ TEST(Model, ContextOutlivesEveryOtherHandle) {
   std::vector<float> a, b;
   std::optional<Context> ctx;
   {
-    auto ck = std::make_shared<const Checkpoint>(random_checkpoint(small_config(true, 2, 0, false), DType::BF16, 9));
+    auto ck = std::make_shared<const model::Checkpoint>(random_checkpoint(small_config(true, 2, 0, false), DType::BF16, 9));
     auto m = std::make_shared<const Model>(ck);
     a.resize(size_t(m->config().vocab_size));
     Context(m).eval(toks.data(), 3, a.data());
@@ -337,9 +337,9 @@ TEST(Model, ContextOutlivesEveryOtherHandle) {
   b.resize(a.size());
   ctx->eval(toks.data(), 3, b.data());
   EXPECT_EQ(a, b);
-  EXPECT_THROW(Model(std::shared_ptr<const Checkpoint>()), Error);
+  EXPECT_THROW(Model(std::shared_ptr<const model::Checkpoint>()), Error);
   EXPECT_THROW(Context(std::shared_ptr<const Model>()), Error);
 }
 
 }  // namespace
-}  // namespace solar
+}  // namespace solar::engine

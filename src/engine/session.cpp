@@ -4,12 +4,12 @@
 #include "core/log.h"
 #include "formats/load.h"
 
-namespace solar {
+namespace solar::engine {
 namespace {
 
 // Opens ck's tokenizer and checks its vocabulary against the model's.
-std::shared_ptr<const Tokenizer> checked_tokenizer(const Checkpoint& ck) {
-  std::shared_ptr<const Tokenizer> tok = open_tokenizer(ck.tokenizer_path, ck.config.vocab_size);
+std::shared_ptr<const tokenizer::Tokenizer> checked_tokenizer(const model::Checkpoint& ck) {
+  std::shared_ptr<const tokenizer::Tokenizer> tok = formats::open_tokenizer(ck.tokenizer_path, ck.config.vocab_size);
   if (tok->vocab_size() != ck.config.vocab_size)
     fail(ck.tokenizer_path, "vocab_size",
          "tokenizer has " + std::to_string(tok->vocab_size()) + " tokens but the model's vocab_size is " +
@@ -21,17 +21,17 @@ std::shared_ptr<const Tokenizer> checked_tokenizer(const Checkpoint& ck) {
   fail(path, "tokenizer", "no tokenizer.model / tokenizer.bin found beside the model (name the tokenizer file explicitly)");
 }
 
-Checkpoint load(const std::string& path, const std::string& tokenizer) {
+model::Checkpoint load(const std::string& path, const std::string& tokenizer) {
   if (path.empty()) fail("-m/--model", "", "required (an HF folder, a .gguf file or a llama2.c .bin)");
-  LoadOptions lo;
+  formats::LoadOptions lo;
   lo.tokenizer = tokenizer;
-  return load_checkpoint(path, lo);
+  return formats::load_checkpoint(path, lo);
 }
 
 }  // namespace
 
 Session open_session(const std::string& path, const SessionOptions& opt) {
-  auto ck = std::make_shared<const Checkpoint>(load(path, opt.tokenizer));
+  auto ck = std::make_shared<const model::Checkpoint>(load(path, opt.tokenizer));
   Session s;
   if (opt.with_tokenizer) {
     if (ck->tokenizer_path.empty()) fail_no_tokenizer(path);
@@ -40,7 +40,7 @@ Session open_session(const std::string& path, const SessionOptions& opt) {
   }
   s.checkpoint = ck;
   s.model = std::make_shared<const Model>(ck);
-  const ModelConfig& c = ck->config;
+  const model::ModelConfig& c = ck->config;
   log_debug("session",
             "opened " + path + ": " + std::to_string(c.num_hidden_layers) + " layers, d=" +
                 std::to_string(c.hidden_size) + ", vocab " + std::to_string(c.vocab_size) +
@@ -54,7 +54,7 @@ Session open_session(const std::string& path, const SessionOptions& opt) {
 }
 
 ModelTokenizer open_model_tokenizer(const std::string& model_path, const std::string& tokenizer) {
-  Checkpoint ck = load(model_path, tokenizer);
+  model::Checkpoint ck = load(model_path, tokenizer);
   if (ck.tokenizer_path.empty()) fail_no_tokenizer(model_path);
   return {checked_tokenizer(ck), ck.tokenizer_path, ck.config.vocab_size};
 }
@@ -72,4 +72,4 @@ Context Session::new_context(int64_t n_ctx, const std::string& what) const {
   return Context(model, context_size(n_ctx, what));
 }
 
-}  // namespace solar
+}  // namespace solar::engine

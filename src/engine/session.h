@@ -16,7 +16,7 @@
 #include "model/checkpoint.h"
 #include "tokenizer/tokenizer.h"
 
-namespace solar {
+namespace solar::engine {
 
 struct SessionOptions {
   // A tokenizer file or folder in place of the one beside the model
@@ -28,12 +28,12 @@ struct SessionOptions {
 };
 
 struct Session {
-  std::shared_ptr<const Checkpoint> checkpoint;
-  std::shared_ptr<const Tokenizer> tokenizer;  // null only without with_tokenizer
+  std::shared_ptr<const model::Checkpoint> checkpoint;
+  std::shared_ptr<const tokenizer::Tokenizer> tokenizer;  // null only without with_tokenizer
   std::string tokenizer_path;                  // the file it was read from ("" if none)
   std::shared_ptr<const Model> model;
 
-  const ModelConfig& config() const { return checkpoint->config; }
+  const model::ModelConfig& config() const { return checkpoint->config; }
   // A context length for a Context: 0 = the model's max_position_embeddings;
   // negative or more than that throws (positions past the trained context give
   // garbage), naming `what` (a flag such as "-c/--ctx-size") and the model.
@@ -51,10 +51,10 @@ Session open_session(const std::string& path, const SessionOptions& opt = {});
 // given), with open_session's checks: found, and of the model's vocab_size.
 // The model's weights are mapped to find and check it, never read.
 struct ModelTokenizer {
-  std::shared_ptr<const Tokenizer> tokenizer;
+  std::shared_ptr<const tokenizer::Tokenizer> tokenizer;
   std::string path;  // the tokenizer file, as found
   int vocab_size = 0;
 };
 ModelTokenizer open_model_tokenizer(const std::string& model_path, const std::string& tokenizer = "");
 
-}  // namespace solar
+}  // namespace solar::engine

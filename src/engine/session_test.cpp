@@ -12,14 +12,14 @@
 #include "core/log.h"
 #include "testing/testing.h"
 
-namespace solar {
+namespace solar::engine {
 namespace {
 
 const std::string kStories = std::string(SOLAR_SHARED_DATA) + "/models/stories260K";
 const std::string kModel = kStories + "/stories260K.bin", kTok = kStories + "/tok512.bin";
 const std::string kLlamaTok = std::string(SOLAR_SHARED_DATA) + "/tokenizers/llama2.model";
 
-using test_util::error_of;
+using testing::error_of;
 
 #define NEED_SHARED_DATA() \
   if (!path_exists(kModel) || !path_exists(kLlamaTok)) GTEST_SKIP() << "shared data absent: " << SOLAR_SHARED_DATA
@@ -81,7 +81,7 @@ TEST(Session, ModelTokenizerHasTheSameChecks) {
 // Opening a model speaks through the log sink, never to stderr directly.
 TEST(Session, MessagesGoToTheLogSink) {
   NEED_SHARED_DATA();
-  test_util::SinkGuard g;
+  testing::SinkGuard g;
   std::vector<nlohmann::json> got;
   set_log_sink([&](const LogRecord& r) {
     nlohmann::json j = r.fields;
@@ -133,7 +133,7 @@ TEST(Session, SharedByThreads) {
   EXPECT_EQ(par, seq);
 
   // The SentencePiece tokenizer's const methods from several threads at once.
-  std::shared_ptr<const Tokenizer> llama = load_tokenizer(kLlamaTok);
+  std::shared_ptr<const tokenizer::Tokenizer> llama = tokenizer::load_tokenizer(kLlamaTok);
   const std::string text = "Hello, world! Ünïcödé text with numbers 12345 and\nnew lines.";
   const std::vector<int> want = llama->encode(text, true);
   const std::string back = llama->decode(want);
@@ -149,4 +149,4 @@ TEST(Session, SharedByThreads) {
 }
 
 }  // namespace
-}  // namespace solar
+}  // namespace solar::engine

@@ -12,12 +12,12 @@
 #include "formats/llama2c.h"
 #include "formats/load.h"
 
-namespace solar {
+namespace solar::formats {
 namespace {
 
 const std::string kDir = std::string(SOLAR_SHARED_DATA) + "/models/stories260K";
 
-std::string tmp(const std::string& name) { return join_path(testing::TempDir(), name); }
+std::string tmp(const std::string& name) { return join_path(::testing::TempDir(), name); }
 
 // Runs the solar binary; returns stdout, sets *status to the exit code.
 std::string solar(const std::string& args, int* status) {
@@ -56,12 +56,12 @@ TEST(ConvertCli, Llama2cToHfPermutesQkOnly) {
   if (!path_exists(kDir)) GTEST_SKIP() << "shared data absent: " << kDir;
   std::string out = tmp("stories_hf");
   convert("-m " + kDir + "/stories260K.bin --tokenizer " + kDir + "/tok512.bin -o " + out);
-  Checkpoint src = read_llama2c(kDir + "/stories260K.bin");
-  Checkpoint hf = load_checkpoint(out);
-  const ModelConfig &a = src.config, &b = hf.config;
+  model::Checkpoint src = read_llama2c(kDir + "/stories260K.bin");
+  model::Checkpoint hf = load_checkpoint(out);
+  const model::ModelConfig &a = src.config, &b = hf.config;
   EXPECT_FALSE(b.rope_interleaved);
-  EXPECT_EQ(config_to_json(b), config_to_json([&] {
-              ModelConfig c = a;
+  EXPECT_EQ(model::config_to_json(b), model::config_to_json([&] {
+              model::ModelConfig c = a;
               c.rope_interleaved = false;
               return c;
             }()));
@@ -80,7 +80,7 @@ TEST(ConvertCli, Llama2cToHfPermutesQkOnly) {
   // HF -> GGUF undoes the permutation: back to the llama2.c bytes.
   std::string g = tmp("stories_from_hf.gguf");
   convert("-m " + out + " -o " + g);
-  Checkpoint gg = read_gguf(g);
+  model::Checkpoint gg = read_gguf(g);
   for (auto& [name, t] : src.tensors) EXPECT_TRUE(same_bytes(gg.get(name), t)) << name;
 }
 
@@ -121,4 +121,4 @@ TEST(ConvertCli, GreedyGoldenThroughEveryFormat) {
 }
 
 }  // namespace
-}  // namespace solar
+}  // namespace solar::formats

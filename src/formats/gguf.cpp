@@ -12,7 +12,7 @@
 #include "formats/safetensors.h"
 #include "model/rope.h"
 
-namespace solar {
+namespace solar::formats {
 
 namespace {
 
@@ -293,9 +293,9 @@ OpenGguf open_gguf(const std::string& path) {
 
 }  // namespace
 
-Checkpoint read_gguf(const std::string& path) {
+model::Checkpoint read_gguf(const std::string& path) {
   auto [file, g] = open_gguf(path);
-  Checkpoint ck;
+  model::Checkpoint ck;
   ck.source = path;
   ck.files.push_back(file);
   const Value* arch = find(g, "general.architecture");
@@ -310,7 +310,7 @@ Checkpoint read_gguf(const std::string& path) {
     ck.tensors[*name] = v;
   }
 
-  ModelConfig& c = ck.config;
+  model::ModelConfig& c = ck.config;
   c.num_hidden_layers = int(get_int(g, path, "llama.block_count", {}));
   c.hidden_size = int(get_int(g, path, "llama.embedding_length", {}));
   // Bounded by the tensors present, so a corrupt count cannot make validate() enumerate billions of names.
@@ -345,7 +345,7 @@ Checkpoint read_gguf(const std::string& path) {
   return ck;
 }
 
-Vocab read_gguf_vocab(const std::string& path) {
+tokenizer::Vocab read_gguf_vocab(const std::string& path) {
   auto opened = open_gguf(path);
   const Parsed& g = opened.g;  // a plain reference: lambdas below capture it (C++17 bindings cannot be)
   const Value* model = find(g, "tokenizer.ggml.model");
@@ -355,7 +355,7 @@ Vocab read_gguf_vocab(const std::string& path) {
   const Value* tokens = find(g, "tokenizer.ggml.tokens");
   if (!tokens || tokens->type != kArr || tokens->elem != kStr)
     fail(path, "tokenizer.ggml.tokens", "missing (expected an array of strings)");
-  Vocab v;
+  tokenizer::Vocab v;
   v.pieces = tokens->strs;
   size_t n = v.pieces.size();
   auto numbers = [&](const char* key, double def) {
@@ -416,11 +416,11 @@ std::string model_name(const std::string& source) {
 
 }  // namespace
 
-void write_gguf(const std::string& path, const Checkpoint& ck, DType dtype) {
+void write_gguf(const std::string& path, const model::Checkpoint& ck, DType dtype) {
   if (dtype != DType::F32 && dtype != DType::F16 && dtype != DType::BF16)
     fail(path, "dtype", std::string("expected F32, F16 or BF16, got ") + dtype_name(dtype));
   ck.validate();
-  const ModelConfig& c = ck.config;
+  const model::ModelConfig& c = ck.config;
 
   KvWriter kv;
   kv.string("general.architecture", "llama");
@@ -443,7 +443,7 @@ void write_gguf(const std::string& path, const Checkpoint& ck, DType dtype) {
   // Without a tokenizer the file still loads here (vocab from llama.vocab_size)
   // but llama.cpp will refuse it.
   if (!ck.tokenizer_path.empty()) {
-    Vocab v = open_tokenizer(ck.tokenizer_path, c.vocab_size)->vocab();
+    tokenizer::Vocab v = open_tokenizer(ck.tokenizer_path, c.vocab_size)->vocab();
     if (v.pieces.size() != size_t(c.vocab_size))
       fail(ck.tokenizer_path, "vocab", "expected " + std::to_string(c.vocab_size) + " tokens (the model's vocab_size), got " +
                                            std::to_string(v.pieces.size()));
@@ -472,7 +472,7 @@ void write_gguf(const std::string& path, const Checkpoint& ck, DType dtype) {
   std::string infos;
   auto raw = [&](auto v) { infos.append(reinterpret_cast<const char*>(&v), sizeof v); };
   uint64_t off = 0;
-  for (const std::string& name : expected_tensor_names(c)) {
+  for (const std::string& name : model::expected_tensor_names(c)) {
     const TensorView& t = ck.get(name);
     DType dt = t.shape.size() == 1 ? DType::F32 : dtype;  // llama.cpp keeps norms in F32
     std::string g = gguf_name(name);
@@ -504,7 +504,7 @@ void write_gguf(const std::string& path, const Checkpoint& ck, DType dtype) {
     if ((q || k) && !c.rope_interleaved) {
       // llama.cpp keeps q/k rows in the interleaved-pair order of Meta's checkpoints.
       permuted.resize(t.nbytes);
-      permute_rope_rows(t.data, permuted.data(), q ? c.num_attention_heads : c.num_key_value_heads, c.head_dim,
+      model::permute_rope_rows(t.data, permuted.data(), q ? c.num_attention_heads : c.num_key_value_heads, c.head_dim,
                         t.nbytes / size_t(t.rows()), false);
       t.data = permuted.data();
     }
@@ -514,4 +514,4 @@ void write_gguf(const std::string& path, const Checkpoint& ck, DType dtype) {
   f.commit();
 }
 
-}  // namespace solar
+}  // namespace solar::formats

@@ -19,12 +19,12 @@
 #include "model/checkpoint.h"
 #include "tokenizer/tokenizer.h"
 
-namespace solar {
+namespace solar::formats {
 
-Checkpoint read_gguf(const std::string& path);
-void write_gguf(const std::string& path, const Checkpoint& ck, DType dtype);
+model::Checkpoint read_gguf(const std::string& path);
+void write_gguf(const std::string& path, const model::Checkpoint& ck, DType dtype);
 // The tokenizer.ggml.* metadata of a GGUF file (tokenizer.ggml.model must be
 // "llama"); tokenizer/ builds a Tokenizer from it.
-Vocab read_gguf_vocab(const std::string& path);
+tokenizer::Vocab read_gguf_vocab(const std::string& path);
 
-}  // namespace solar
+}  // namespace solar::formats

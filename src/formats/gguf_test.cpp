@@ -14,9 +14,9 @@
 #include "formats/hf.h"
 #include "formats/llama2c.h"
 
-namespace solar {
+namespace solar::formats {
 namespace {
-using solar::test_util::error_of;
+using solar::testing::error_of;
 
 
 std::string tmp(const std::string& name) { return join_path(::testing::TempDir(), name); }
@@ -27,10 +27,10 @@ void put(const std::string& path, const std::string& bytes) {
 }
 
 // A small random model: GQA, untied or tied head, either RoPE layout.
-Checkpoint tiny_model(bool interleaved, bool tied) {
-  Checkpoint ck;
+model::Checkpoint tiny_model(bool interleaved, bool tied) {
+  model::Checkpoint ck;
   ck.source = "tiny";
-  ModelConfig& c = ck.config;
+  model::ModelConfig& c = ck.config;
   c.hidden_size = 32;
   c.intermediate_size = 24;
   c.num_hidden_layers = 2;
@@ -45,8 +45,8 @@ Checkpoint tiny_model(bool interleaved, bool tied) {
   c.rope_interleaved = interleaved;
   std::mt19937 rng(7);
   std::normal_distribution<float> nd(0.f, 1.f);
-  for (const auto& name : expected_tensor_names(c)) {
-    auto shape = expected_shape(c, name);
+  for (const auto& name : model::expected_tensor_names(c)) {
+    auto shape = model::expected_shape(c, name);
     int64_t n = 1;
     for (auto d : shape) n *= d;
     std::vector<uint8_t> bytes(n * 4);
@@ -76,7 +76,7 @@ bool same_bytes(const TensorView& a, const TensorView& b) {
   return a.nbytes == b.nbytes && std::memcmp(a.data, b.data, a.nbytes) == 0;
 }
 
-void expect_same_config(const ModelConfig& a, const ModelConfig& b) {
+void expect_same_config(const model::ModelConfig& a, const model::ModelConfig& b) {
   EXPECT_EQ(a.hidden_size, b.hidden_size);
   EXPECT_EQ(a.intermediate_size, b.intermediate_size);
   EXPECT_EQ(a.num_hidden_layers, b.num_hidden_layers);
@@ -94,10 +94,10 @@ void expect_same_config(const ModelConfig& a, const ModelConfig& b) {
 
 TEST(Gguf, F32RoundTripIsExact) {
   for (bool tied : {false, true}) {
-    Checkpoint ck = tiny_model(true, tied);
+    model::Checkpoint ck = tiny_model(true, tied);
     std::string p = tmp("tiny_f32.gguf");
     write_gguf(p, ck, DType::F32);
-    Checkpoint back = read_gguf(p);
+    model::Checkpoint back = read_gguf(p);
     EXPECT_NO_THROW(back.validate());
     expect_same_config(ck.config, back.config);
     EXPECT_TRUE(back.config.rope_interleaved);
@@ -113,11 +113,11 @@ TEST(Gguf, F32RoundTripIsExact) {
 }
 
 TEST(Gguf, HalfPrecisionWithinRoundingNormsStayF32) {
-  Checkpoint ck = tiny_model(true, false);
+  model::Checkpoint ck = tiny_model(true, false);
   for (DType dt : {DType::F16, DType::BF16}) {
     std::string p = tmp("tiny_half.gguf");
     write_gguf(p, ck, dt);
-    Checkpoint back = read_gguf(p);
+    model::Checkpoint back = read_gguf(p);
     EXPECT_EQ(back.config.torch_dtype, dt);
     for (auto& [name, t] : ck.tensors) {
       const TensorView& b = back.get(name);
@@ -133,34 +133,34 @@ TEST(Gguf, HalfPrecisionWithinRoundingNormsStayF32) {
 }
 
 TEST(Gguf, HfLayoutQkRowsArePermutedForLlamaCpp) {
-  Checkpoint ck = tiny_model(false, false);
+  model::Checkpoint ck = tiny_model(false, false);
   std::string p = tmp("tiny_hf.gguf");
   write_gguf(p, ck, DType::F32);
-  Checkpoint back = read_gguf(p);
-  const ModelConfig& c = ck.config;
+  model::Checkpoint back = read_gguf(p);
+  const model::ModelConfig& c = ck.config;
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     for (const char* s : {"self_attn.q_proj.weight", "self_attn.k_proj.weight"}) {
-      std::string n = layer_tensor(l, s);
+      std::string n = model::layer_tensor(l, s);
       int heads = s[10] == 'q' ? c.num_attention_heads : c.num_key_value_heads;
       auto want = to_interleaved(ck.get(n), heads, c.head_dim);
       ASSERT_EQ(back.get(n).nbytes, want.size() * 4);
       EXPECT_EQ(std::memcmp(back.get(n).data, want.data(), want.size() * 4), 0) << n;
       EXPECT_FALSE(same_bytes(back.get(n), ck.get(n))) << n;
     }
-    EXPECT_TRUE(same_bytes(back.get(layer_tensor(l, "self_attn.v_proj.weight")),
-                           ck.get(layer_tensor(l, "self_attn.v_proj.weight"))));
+    EXPECT_TRUE(same_bytes(back.get(model::layer_tensor(l, "self_attn.v_proj.weight")),
+                           ck.get(model::layer_tensor(l, "self_attn.v_proj.weight"))));
   }
 }
 
 TEST(Gguf, HfLayoutRoundTripsBackToSameHfTensors) {
-  Checkpoint ck = tiny_model(false, false);
+  model::Checkpoint ck = tiny_model(false, false);
   std::string p = tmp("tiny_rt.gguf"), dir = tmp("tiny_rt_hf");
   write_gguf(p, ck, DType::F32);
-  Checkpoint g = read_gguf(p);
+  model::Checkpoint g = read_gguf(p);
   HfWriteOptions opt;
   opt.force = true;
   write_hf(dir, g, opt);
-  Checkpoint hf = read_hf(dir);
+  model::Checkpoint hf = read_hf(dir);
   EXPECT_FALSE(hf.config.rope_interleaved);
   expect_same_config(ck.config, hf.config);
   for (auto& [name, t] : ck.tensors) EXPECT_TRUE(same_bytes(hf.get(name), t)) << name;
@@ -169,15 +169,15 @@ TEST(Gguf, HfLayoutRoundTripsBackToSameHfTensors) {
 TEST(Gguf, Stories260KRoundTripWithTokenizer) {
   std::string dir = std::string(SOLAR_SHARED_DATA) + "/models/stories260K";
   if (!path_exists(dir)) GTEST_SKIP() << "shared data absent: " << SOLAR_SHARED_DATA;
-  Checkpoint ck = read_llama2c(dir + "/stories260K.bin");
+  model::Checkpoint ck = read_llama2c(dir + "/stories260K.bin");
   ck.tokenizer_path = dir + "/tok512.bin";
   std::string p = tmp("stories.gguf");
   write_gguf(p, ck, DType::F32);
-  Checkpoint back = load_checkpoint(p);
+  model::Checkpoint back = load_checkpoint(p);
   expect_same_config(ck.config, back.config);
   EXPECT_EQ(back.tokenizer_path, p);
   for (auto& [name, t] : ck.tensors) EXPECT_TRUE(same_bytes(back.get(name), t)) << name;
-  Vocab want = open_tokenizer(ck.tokenizer_path, 512)->vocab(), got = read_gguf_vocab(p);
+  tokenizer::Vocab want = open_tokenizer(ck.tokenizer_path, 512)->vocab(), got = read_gguf_vocab(p);
   EXPECT_EQ(got.pieces, want.pieces);
   EXPECT_EQ(got.scores, want.scores);
   EXPECT_EQ(got.types, want.types);
@@ -243,7 +243,7 @@ std::string read_error(const std::string& bytes) {
 TEST(Gguf, HandmadeFileReadsItsTensor) {
   std::string p = tmp("ok.gguf");
   put(p, Handmade{}.bytes());
-  Checkpoint ck = read_gguf(p);
+  model::Checkpoint ck = read_gguf(p);
   EXPECT_EQ(ck.config.hidden_size, 4);
   EXPECT_EQ(ck.config.head_dim, 2);
   EXPECT_EQ(ck.config.vocab_size, 2);  // from token_embd: no tokenizer or llama.vocab_size
@@ -305,7 +305,7 @@ TEST(Gguf, QuantizedTensorReadsInPlaceAndDequantizes) {
   }
   std::string p = tmp("q8.gguf");
   put(p, h.bytes());
-  Checkpoint ck = read_gguf(p);
+  model::Checkpoint ck = read_gguf(p);
   const TensorView& t = ck.get("model.embed_tokens.weight");
   EXPECT_EQ(t.dtype, DType::Q8_0);
   EXPECT_EQ(t.shape, (std::vector<int64_t>{2, 32}));
@@ -334,12 +334,12 @@ TEST(Gguf, QuantizedViewsRowsAndBytes) {
 }
 
 TEST(Gguf, ValidateAcceptsQuantizedMatricesOnly) {
-  Checkpoint q = testing::quantize_checkpoint(tiny_model(true, false), DType::Q8_0);
+  model::Checkpoint q = testing::quantize_checkpoint(tiny_model(true, false), DType::Q8_0);
   ASSERT_NO_THROW(q.validate());
   EXPECT_EQ(q.get("lm_head.weight").dtype, DType::Q8_0);
   EXPECT_EQ(q.get("model.layers.1.mlp.down_proj.weight").dtype, DType::F32);  // rows of 24 stay float
   auto error_with = [&](const std::string& name, DType dt, size_t nbytes) {
-    Checkpoint c = testing::quantize_checkpoint(tiny_model(true, false), DType::Q8_0);
+    model::Checkpoint c = testing::quantize_checkpoint(tiny_model(true, false), DType::Q8_0);
     c.tensors[name].dtype = dt;
     c.tensors[name].nbytes = nbytes;
     return error_of([&] { c.validate(); });
@@ -358,19 +358,19 @@ TEST(Gguf, ValidateAcceptsQuantizedMatricesOnly) {
 // Writing a quantized checkpoint to a float GGUF or HF folder writes what
 // its dequantized F32 twin writes.
 TEST(Gguf, QuantizedCheckpointWritesDequantized) {
-  Checkpoint q = testing::quantize_checkpoint(tiny_model(true, false), DType::Q4_0);
-  Checkpoint f = testing::dequantize_checkpoint(q);
+  model::Checkpoint q = testing::quantize_checkpoint(tiny_model(true, false), DType::Q4_0);
+  model::Checkpoint f = testing::dequantize_checkpoint(q);
   HfWriteOptions opt;
   opt.force = true;
-  std::vector<Checkpoint> out;
-  for (const Checkpoint* c : {&q, &f}) {
+  std::vector<model::Checkpoint> out;
+  for (const model::Checkpoint* c : {&q, &f}) {
     std::string p = tmp(c == &q ? "from_q4.gguf" : "from_f32.gguf"), dir = tmp(c == &q ? "from_q4_hf" : "from_f32_hf");
     write_gguf(p, *c, DType::F32);
     out.push_back(read_gguf(p));
     write_hf(dir, *c, opt);
     out.push_back(load_checkpoint(dir));
   }
-  for (const auto& name : expected_tensor_names(q.config))
+  for (const auto& name : model::expected_tensor_names(q.config))
     for (int k = 0; k < 2; ++k) {
       EXPECT_EQ(out[k].get(name).dtype, DType::F32) << name;
       EXPECT_TRUE(same_bytes(out[k].get(name), out[k + 2].get(name))) << name << (k ? " (HF)" : " (GGUF)");
@@ -380,7 +380,7 @@ TEST(Gguf, QuantizedCheckpointWritesDequantized) {
 }
 
 TEST(Gguf, RandomCorruptionNeverCrashes) {
-  Checkpoint ck = tiny_model(false, true);
+  model::Checkpoint ck = tiny_model(false, true);
   std::string p = tmp("fuzz_src.gguf");
   write_gguf(p, ck, DType::F16);
   std::string good = read_file(p);
@@ -403,7 +403,7 @@ TEST(Gguf, RandomCorruptionNeverCrashes) {
 }
 
 TEST(Gguf, VocabMetadataIsValidated) {
-  Checkpoint ck = tiny_model(true, true);
+  model::Checkpoint ck = tiny_model(true, true);
   std::string p = tmp("novocab.gguf");
   write_gguf(p, ck, DType::F32);
   EXPECT_NE(error_of([&] { read_gguf_vocab(p); }).find("tokenizer.ggml.model"), std::string::npos);
@@ -412,4 +412,4 @@ TEST(Gguf, VocabMetadataIsValidated) {
 }
 
 }  // namespace
-}  // namespace solar
+}  // namespace solar::formats

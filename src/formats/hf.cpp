@@ -12,7 +12,7 @@
 #include "formats/safetensors.h"
 #include "model/rope.h"
 
-namespace solar {
+namespace solar::formats {
 
 static nlohmann::json read_json(const std::string& path) {
   std::string s = read_file(path);
@@ -28,7 +28,7 @@ static bool ends_with(const std::string& s, const char* suf) {
 }
 
 // Adds every tensor of one shard; a name already seen in another shard is an error.
-static void add_shard(Checkpoint& ck, const std::string& path, std::map<std::string, std::string>& owner) {
+static void add_shard(model::Checkpoint& ck, const std::string& path, std::map<std::string, std::string>& owner) {
   SafetensorsFile f = read_safetensors(path);
   for (auto& t : f.tensors) {
     // Old HF exports carry RoPE buffers; they are recomputed, never read.
@@ -40,12 +40,12 @@ static void add_shard(Checkpoint& ck, const std::string& path, std::map<std::str
   ck.files.push_back(f.file);
 }
 
-Checkpoint read_hf(const std::string& dir) {
-  Checkpoint ck;
+model::Checkpoint read_hf(const std::string& dir) {
+  model::Checkpoint ck;
   ck.source = dir;
   std::string cfg = join_path(dir, "config.json");
   if (!path_exists(cfg)) fail(dir, "config.json", "missing (expected a Hugging Face model folder)");
-  ck.config = config_from_json(read_json(cfg), cfg);
+  ck.config = model::config_from_json(read_json(cfg), cfg);
 
   std::map<std::string, std::string> owner;  // tensor -> shard file name
   std::string index = join_path(dir, "model.safetensors.index.json");
@@ -111,7 +111,7 @@ uint64_t parse_size(const std::string& s, const std::string& flag) {
 
 struct HfWriter::Impl {
   std::string dir, tmp;
-  ModelConfig config;
+  model::ModelConfig config;
   std::vector<TensorDecl> decls;
   HfWriteOptions opt;
   std::vector<DType> out_dtype;             // per tensor
@@ -132,7 +132,7 @@ struct HfWriter::Impl {
   }
 };
 
-HfWriter::HfWriter(const std::string& dir, const ModelConfig& config, std::vector<TensorDecl> decls,
+HfWriter::HfWriter(const std::string& dir, const model::ModelConfig& config, std::vector<TensorDecl> decls,
                    HfWriteOptions opt)
     : impl_(std::make_unique<Impl>()) {
   Impl& m = *impl_;
@@ -218,7 +218,7 @@ void HfWriter::write(const TensorView& t) {
       fail(m.dir, t.name, "expected " + std::to_string(heads * m.config.head_dim) + " rows to permute for RoPE, got " +
                               shape_str(t.shape));
     permuted.resize(t.nbytes);
-    permute_rope_rows(t.data, permuted.data(), heads, m.config.head_dim, t.nbytes / size_t(t.shape[0]), true);
+    model::permute_rope_rows(t.data, permuted.data(), heads, m.config.head_dim, t.nbytes / size_t(t.shape[0]), true);
     v.data = permuted.data();
   }
   write_tensor_data(*m.file, v, m.out_dtype[m.next]);
@@ -243,7 +243,7 @@ void HfWriter::finish() {
     write_file_atomic(join_path(m.tmp, "model.safetensors.index.json"), idx.dump(2) + "\n");
   }
 
-  ModelConfig c = m.config;
+  model::ModelConfig c = m.config;
   c.rope_interleaved = false;
   if (m.opt.dtype) c.torch_dtype = *m.opt.dtype;
   else
@@ -252,7 +252,7 @@ void HfWriter::finish() {
         c.torch_dtype = m.out_dtype[i];
         break;
       }
-  write_file_atomic(join_path(m.tmp, "config.json"), config_to_json(c).dump(2) + "\n");
+  write_file_atomic(join_path(m.tmp, "config.json"), model::config_to_json(c).dump(2) + "\n");
 
   // A GGUF "tokenizer" is the model file itself: nothing to copy.
   const std::string& tok = m.opt.tokenizer_path;
@@ -268,7 +268,7 @@ void HfWriter::finish() {
   m.finished = true;
 }
 
-void write_hf(const std::string& dir, const ModelConfig& config, const std::vector<TensorView>& tensors,
+void write_hf(const std::string& dir, const model::ModelConfig& config, const std::vector<TensorView>& tensors,
               const HfWriteOptions& opt) {
   std::vector<TensorDecl> decls;
   for (const auto& t : tensors) decls.push_back({t.name, t.shape, t.dtype});
@@ -277,18 +277,18 @@ void write_hf(const std::string& dir, const ModelConfig& config, const std::vect
   w.finish();
 }
 
-void write_hf(const std::string& dir, const Checkpoint& ck, HfWriteOptions opt) {
+void write_hf(const std::string& dir, const model::Checkpoint& ck, HfWriteOptions opt) {
   if (opt.tokenizer_path.empty()) opt.tokenizer_path = ck.tokenizer_path;
   if (opt.tokenizer_config.empty()) opt.tokenizer_config = ck.tokenizer_config;
   if (opt.generation_config.empty()) opt.generation_config = ck.generation_config;
   // Canonical order first, so shards hold layers in order; extras after.
   std::vector<TensorView> ts;
   std::set<std::string> done;
-  for (const auto& n : expected_tensor_names(ck.config))
+  for (const auto& n : model::expected_tensor_names(ck.config))
     if (ck.has(n)) ts.push_back(ck.get(n)), done.insert(n);
   for (const auto& [n, t] : ck.tensors)
     if (!done.count(n)) ts.push_back(t);
   write_hf(dir, ck.config, ts, opt);
 }
 
-}  // namespace solar
+}  // namespace solar::formats

@@ -16,11 +16,11 @@
 
 #include "model/checkpoint.h"
 
-namespace solar {
+namespace solar::formats {
 
 // Maps every shard; fills config (from config.json), tensors, tokenizer_path
 // (tokenizer.model if present), tokenizer_config and generation_config.
-Checkpoint read_hf(const std::string& dir);
+model::Checkpoint read_hf(const std::string& dir);
 
 struct HfWriteOptions {
   // Convert every float tensor; default: keep. Block-quantized tensors are
@@ -45,7 +45,7 @@ uint64_t parse_size(const std::string& s, const std::string& flag);
 // rotate-half RoPE layout: if config.rope_interleaved, q_proj/k_proj rows are
 // permuted on the way out and the written config.json is standard.
 // Checks free disk space first; refuses an existing folder unless force.
-void write_hf(const std::string& dir, const ModelConfig& config, const std::vector<TensorView>& tensors,
+void write_hf(const std::string& dir, const model::ModelConfig& config, const std::vector<TensorView>& tensors,
               const HfWriteOptions& opt);
 // Streaming form of write_hf for tools that compute tensors one at a time
 // (merge): declare every tensor up front (name, shape, source dtype), then
@@ -59,7 +59,7 @@ struct TensorDecl {
 };
 class HfWriter {
  public:
-  HfWriter(const std::string& dir, const ModelConfig& config, std::vector<TensorDecl> decls, HfWriteOptions opt);
+  HfWriter(const std::string& dir, const model::ModelConfig& config, std::vector<TensorDecl> decls, HfWriteOptions opt);
   ~HfWriter();
   void write(const TensorView& t);  // must match the next declared tensor
   void finish();
@@ -70,6 +70,6 @@ class HfWriter {
 };
 
 // Convenience: writes a whole checkpoint (tokenizer and JSON carried over).
-void write_hf(const std::string& dir, const Checkpoint& ck, HfWriteOptions opt);
+void write_hf(const std::string& dir, const model::Checkpoint& ck, HfWriteOptions opt);
 
-}  // namespace solar
+}  // namespace solar::formats

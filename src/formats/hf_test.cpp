@@ -17,9 +17,9 @@
 #include "core/fs.h"
 #include "formats/safetensors.h"
 
-namespace solar {
+namespace solar::formats {
 namespace {
-using solar::test_util::error_of;
+using solar::testing::error_of;
 
 
 std::string tmp_dir(const std::string& name) {
@@ -32,14 +32,14 @@ std::string tmp_dir(const std::string& name) {
 
 // preset "tiny" with random f32 tensors for every expected name.
 struct Model {
-  ModelConfig c = preset_config("tiny");
+  model::ModelConfig c = model::preset_config("tiny");
   std::vector<std::vector<float>> bufs;
   std::vector<TensorView> ts;
   explicit Model(uint32_t seed = 3) {
     std::mt19937 rng(seed);
     std::normal_distribution<float> nd(0, 1);
-    for (const auto& n : expected_tensor_names(c)) {
-      TensorView t{n, DType::F32, expected_shape(c, n)};
+    for (const auto& n : model::expected_tensor_names(c)) {
+      TensorView t{n, DType::F32, model::expected_shape(c, n)};
       bufs.emplace_back(size_t(t.numel()));
       for (auto& v : bufs.back()) v = nd(rng);
       t.data = bufs.back().data();
@@ -54,7 +54,7 @@ struct Model {
   }
 };
 
-void expect_same(const Model& m, const Checkpoint& ck) {
+void expect_same(const Model& m, const model::Checkpoint& ck) {
   ASSERT_EQ(ck.tensors.size(), m.ts.size());
   for (const auto& t : m.ts) {
     const TensorView& g = ck.get(t.name);
@@ -81,7 +81,7 @@ TEST(Hf, RoundTripSingleFileWithTokenizerAndJson) {
   EXPECT_EQ(read_file(join_path(dir, "README.md")), "# tiny\n");
   EXPECT_FALSE(path_exists(dir + ".tmp-" + std::to_string(getpid())));
 
-  Checkpoint ck = load_checkpoint(dir);  // read_hf + validate()
+  model::Checkpoint ck = load_checkpoint(dir);  // read_hf + validate()
   expect_same(m, ck);
   EXPECT_EQ(ck.config.hidden_size, m.c.hidden_size);
   EXPECT_EQ(ck.config.num_key_value_heads, m.c.num_key_value_heads);
@@ -95,7 +95,7 @@ TEST(Hf, RoundTripSingleFileWithTokenizerAndJson) {
   // The Checkpoint form carries tokenizer and JSON over.
   std::string dir2 = tmp_dir("again");
   write_hf(dir2 + "/", ck, HfWriteOptions{});  // a trailing slash names the same folder
-  Checkpoint ck2 = load_checkpoint(dir2);
+  model::Checkpoint ck2 = load_checkpoint(dir2);
   expect_same(m, ck2);
   EXPECT_EQ(ck2.generation_config["max_length"], 77);
   EXPECT_EQ(read_file(ck2.tokenizer_path), read_file(tok));
@@ -129,7 +129,7 @@ TEST(Hf, ShardsWithIndexAndBf16) {
   }
   EXPECT_EQ(nlohmann::json::parse(read_file(join_path(dir, "config.json")))["torch_dtype"], "bfloat16");
 
-  Checkpoint ck = load_checkpoint(dir);
+  model::Checkpoint ck = load_checkpoint(dir);
   EXPECT_EQ(ck.config.torch_dtype, DType::BF16);
   ASSERT_EQ(ck.tensors.size(), m.ts.size());
   for (const auto& t : m.ts) {
@@ -175,7 +175,7 @@ TEST(Hf, InterruptedWriteLeavesNoFolder) {
 }
 
 TEST(Hf, FreeDiskCheckedBeforeWriting) {
-  ModelConfig c = preset_config("tiny");
+  model::ModelConfig c = model::preset_config("tiny");
   std::string dir = tmp_dir("huge");
   std::vector<TensorDecl> decls{{"model.embed_tokens.weight", {int64_t(1) << 40, int64_t(1) << 20}, DType::F32}};
   std::string err = error_of([&] { HfWriter w(dir, c, decls, HfWriteOptions{}); });
@@ -188,17 +188,17 @@ TEST(Hf, PermuteRopeRowsKnownExampleAndInverse) {
   // become halves [0,2,4 | 1,3,5] per head, as HF's convert_llama_weights does.
   uint8_t src[12], dst[12], back[12];
   for (int i = 0; i < 12; ++i) src[i] = uint8_t(i);
-  permute_rope_rows(src, dst, 2, 6, 1, true);
+  model::permute_rope_rows(src, dst, 2, 6, 1, true);
   const uint8_t want[12] = {0, 2, 4, 1, 3, 5, 6, 8, 10, 7, 9, 11};
   EXPECT_EQ(std::memcmp(dst, want, 12), 0);
-  permute_rope_rows(dst, back, 2, 6, 1, false);
+  model::permute_rope_rows(dst, back, 2, 6, 1, false);
   EXPECT_EQ(std::memcmp(back, src, 12), 0);
 
   std::vector<float> a(4 * 8 * 5), b(a.size()), c(a.size());
   std::mt19937 rng(5);
   for (auto& v : a) v = float(rng());
-  permute_rope_rows(a.data(), b.data(), 4, 8, 5 * 4, false);
-  permute_rope_rows(b.data(), c.data(), 4, 8, 5 * 4, true);
+  model::permute_rope_rows(a.data(), b.data(), 4, 8, 5 * 4, false);
+  model::permute_rope_rows(b.data(), c.data(), 4, 8, 5 * 4, true);
   EXPECT_EQ(a, c);
   EXPECT_NE(a, b);
 }
@@ -209,7 +209,7 @@ TEST(Hf, InterleavedRopeIsPermutedToHfLayout) {
   std::string dir = tmp_dir("rope");
   write_hf(dir, m.c, m.ts, HfWriteOptions{});
   EXPECT_FALSE(nlohmann::json::parse(read_file(join_path(dir, "config.json"))).contains("rope_interleaved"));
-  Checkpoint ck = load_checkpoint(dir);
+  model::Checkpoint ck = load_checkpoint(dir);
   EXPECT_FALSE(ck.config.rope_interleaved);
   for (const auto& t : m.ts) {
     const TensorView& g = ck.get(t.name);
@@ -219,7 +219,7 @@ TEST(Hf, InterleavedRopeIsPermutedToHfLayout) {
       continue;
     }
     std::vector<uint8_t> want(t.nbytes);
-    permute_rope_rows(t.data, want.data(), q ? m.c.num_attention_heads : m.c.num_key_value_heads, m.c.head_dim,
+    model::permute_rope_rows(t.data, want.data(), q ? m.c.num_attention_heads : m.c.num_key_value_heads, m.c.head_dim,
                       t.nbytes / size_t(t.shape[0]), true);
     EXPECT_EQ(std::memcmp(g.data, want.data(), t.nbytes), 0) << t.name;
     EXPECT_NE(std::memcmp(g.data, t.data, t.nbytes), 0) << t.name;
@@ -372,4 +372,4 @@ TEST(HfInspect, CliPrintsTableAndJson) {
 }
 
 }  // namespace
-}  // namespace solar
+}  // namespace solar::formats

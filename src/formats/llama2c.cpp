@@ -7,7 +7,7 @@
 #include "core/fs.h"
 #include "formats/load.h"
 
-namespace solar {
+namespace solar::formats {
 
 namespace {
 
@@ -21,7 +21,7 @@ struct Header {
 // Hands out consecutive f32 arrays from the map; sizes are checked against
 // the file up front, so this only slices.
 struct Cursor {
-  Checkpoint& ck;
+  model::Checkpoint& ck;
   const uint8_t* base;
   size_t off;
 
@@ -38,14 +38,14 @@ struct Cursor {
   }
   // A [L, ...shape] array split into one view per layer.
   void add_layers(int L, const char* suffix, std::vector<int64_t> shape) {
-    for (int l = 0; l < L; ++l) add(layer_tensor(l, suffix), shape);
+    for (int l = 0; l < L; ++l) add(model::layer_tensor(l, suffix), shape);
   }
 };
 
 }  // namespace
 
-Checkpoint read_llama2c(const std::string& path) {
-  Checkpoint ck;
+model::Checkpoint read_llama2c(const std::string& path) {
+  model::Checkpoint ck;
   ck.source = path;
   auto file = MappedFile::open(path);
   ck.files.push_back(file);
@@ -99,7 +99,7 @@ Checkpoint read_llama2c(const std::string& path) {
     fail(path, "n_kv_heads",
          "expected a divisor of n_heads " + std::to_string(h.n_heads) + ", got " + std::to_string(h.n_kv_heads));
 
-  ModelConfig& c = ck.config;
+  model::ModelConfig& c = ck.config;
   c.hidden_size = h.dim;
   c.intermediate_size = h.hidden_dim;
   c.num_hidden_layers = h.n_layers;
@@ -166,4 +166,4 @@ Checkpoint read_llama2c(const std::string& path) {
   return ck;
 }
 
-}  // namespace solar
+}  // namespace solar::formats

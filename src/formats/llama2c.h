@@ -15,8 +15,8 @@
 
 #include "model/checkpoint.h"
 
-namespace solar {
+namespace solar::formats {
 
-Checkpoint read_llama2c(const std::string& path);
+model::Checkpoint read_llama2c(const std::string& path);
 
-}  // namespace solar
+}  // namespace solar::formats

@@ -9,9 +9,9 @@
 #include "core/error.h"
 #include "core/fs.h"
 
-namespace solar {
+namespace solar::formats {
 namespace {
-using solar::test_util::error_of;
+using solar::testing::error_of;
 
 
 std::string stories_bin() {
@@ -24,7 +24,7 @@ float at(const TensorView& t, int64_t r, int64_t c) {
 }
 
 // The error message of f(), or "" when it does not throw solar::Error.
-std::string tmp(const std::string& name) { return join_path(testing::TempDir(), name); }
+std::string tmp(const std::string& name) { return join_path(::testing::TempDir(), name); }
 
 // Plain write: tests write hundreds of corrupt files, and fsync would dominate.
 void put(const std::string& path, const std::string& bytes) {
@@ -34,8 +34,8 @@ void put(const std::string& path, const std::string& bytes) {
 TEST(Llama2c, Stories260KConfigAndShapes) {
   std::string p = stories_bin();
   if (p.empty()) GTEST_SKIP() << "shared data absent: " << SOLAR_SHARED_DATA;
-  Checkpoint ck = read_llama2c(p);
-  const ModelConfig& c = ck.config;
+  model::Checkpoint ck = read_llama2c(p);
+  const model::ModelConfig& c = ck.config;
   EXPECT_EQ(c.hidden_size, 64);
   EXPECT_EQ(c.intermediate_size, 172);
   EXPECT_EQ(c.num_hidden_layers, 5);
@@ -50,7 +50,7 @@ TEST(Llama2c, Stories260KConfigAndShapes) {
   EXPECT_EQ(c.rope_theta, 10000.0);
   EXPECT_EQ(c.torch_dtype, DType::F32);
   EXPECT_FALSE(ck.has("lm_head.weight"));
-  EXPECT_EQ(ck.tensors.size(), expected_tensor_names(c).size());
+  EXPECT_EQ(ck.tensors.size(), model::expected_tensor_names(c).size());
   EXPECT_NO_THROW(ck.validate());
   EXPECT_EQ(ck.get("model.layers.4.self_attn.k_proj.weight").shape, (std::vector<int64_t>{32, 64}));
   EXPECT_EQ(ck.get("model.layers.0.mlp.down_proj.weight").shape, (std::vector<int64_t>{64, 172}));
@@ -60,7 +60,7 @@ TEST(Llama2c, Stories260KConfigAndShapes) {
 TEST(Llama2c, Stories260KViewsPointAtFileOffsets) {
   std::string p = stories_bin();
   if (p.empty()) GTEST_SKIP() << "shared data absent: " << SOLAR_SHARED_DATA;
-  Checkpoint ck = read_llama2c(p);
+  model::Checkpoint ck = read_llama2c(p);
   const uint8_t* base = ck.files[0]->data();
   auto float_off = [&](const std::string& n) {
     return (static_cast<const uint8_t*>(ck.get(n).data) - base - 28) / 4;
@@ -122,13 +122,13 @@ std::string synthetic(bool v1, int version, bool shared, int64_t* n_floats) {
   return s;
 }
 
-float first(const Checkpoint& ck, const std::string& n) { return at(ck.get(n), 0, 0); }
+float first(const model::Checkpoint& ck, const std::string& n) { return at(ck.get(n), 0, 0); }
 
 TEST(Llama2c, LegacyUntiedClassifierFollowsFreqCis) {
   int64_t n;
   std::string p = tmp("legacy_untied.bin");
   put(p, synthetic(false, 0, false, &n));
-  Checkpoint ck = read_llama2c(p);
+  model::Checkpoint ck = read_llama2c(p);
   EXPECT_FALSE(ck.config.tie_word_embeddings);
   EXPECT_EQ(ck.config.vocab_size, 16);
   EXPECT_NO_THROW(ck.validate());
@@ -141,7 +141,7 @@ TEST(Llama2c, V1NormsFirstThenWeights) {
     int64_t n;
     std::string p = tmp("v1.bin");
     put(p, synthetic(true, 1, shared, &n));
-    Checkpoint ck = read_llama2c(p);
+    model::Checkpoint ck = read_llama2c(p);
     EXPECT_EQ(ck.config.tie_word_embeddings, shared);
     EXPECT_NO_THROW(ck.validate());
     int d = 8, f = 12, kv = 4;
@@ -193,4 +193,4 @@ TEST(Llama2c, TokenizerBinBesideIsFound) {
 }
 
 }  // namespace
-}  // namespace solar
+}  // namespace solar::formats

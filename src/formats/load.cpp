@@ -10,7 +10,7 @@
 #include "formats/hf.h"
 #include "formats/llama2c.h"
 
-namespace solar {
+namespace solar::formats {
 
 void fail_not_a_model(const std::string& path, const std::string& why) {
   fail(path, "",
@@ -44,8 +44,8 @@ const char* model_format_name(ModelFormat f) {
   return f == ModelFormat::Hf ? "hf" : f == ModelFormat::Gguf ? "gguf" : "llama2c";
 }
 
-Checkpoint load_checkpoint(const std::string& path, const LoadOptions& opt) {
-  Checkpoint ck;
+model::Checkpoint load_checkpoint(const std::string& path, const LoadOptions& opt) {
+  model::Checkpoint ck;
   switch (detect_model_format(path)) {
     case ModelFormat::Hf: ck = read_hf(path); break;
     case ModelFormat::Gguf: ck = read_gguf(path); break;
@@ -59,7 +59,7 @@ Checkpoint load_checkpoint(const std::string& path, const LoadOptions& opt) {
   return ck;
 }
 
-ModelConfig read_model_config(const std::string& path) {
+model::ModelConfig read_model_config(const std::string& path) {
   if (is_dir(path)) {
     std::string f = join_path(path, "config.json");
     if (!path_exists(f)) fail(f, "", "missing (expected a Hugging Face model folder)");
@@ -69,14 +69,14 @@ ModelConfig read_model_config(const std::string& path) {
     } catch (const nlohmann::json::parse_error& e) {
       fail(f, "", std::string("JSON syntax error: ") + e.what());
     }
-    return config_from_json(j, f);
+    return model::config_from_json(j, f);
   }
   return load_checkpoint(path).config;  // maps, but reads only headers
 }
 
-std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path, int vocab_size_hint) {
-  if (!is_dir(path) && read_file_prefix(path, 4) == "GGUF") return tokenizer_from_vocab(read_gguf_vocab(path));
-  return load_tokenizer(path, vocab_size_hint);
+std::unique_ptr<tokenizer::Tokenizer> open_tokenizer(const std::string& path, int vocab_size_hint) {
+  if (!is_dir(path) && read_file_prefix(path, 4) == "GGUF") return tokenizer::tokenizer_from_vocab(read_gguf_vocab(path));
+  return tokenizer::load_tokenizer(path, vocab_size_hint);
 }
 
-}  // namespace solar
+}  // namespace solar::formats

@@ -13,7 +13,7 @@
 #include "model/config.h"
 #include "tokenizer/tokenizer.h"
 
-namespace solar {
+namespace solar::formats {
 
 // What a path holds, judged by content, not by name: a folder is an HF folder,
 // "GGUF" magic a GGUF file, anything else is read as llama2.c, whose reader
@@ -31,15 +31,15 @@ struct LoadOptions {
 
 // Opens an HF folder, a GGUF file or a llama2.c .bin (detect_model_format),
 // validates it, and finds its tokenizer.
-Checkpoint load_checkpoint(const std::string& path, const LoadOptions& opt = {});
+model::Checkpoint load_checkpoint(const std::string& path, const LoadOptions& opt = {});
 
 // The config of a model without mapping its weights: config.json of an HF
 // folder, the header of a GGUF / llama2.c file.
-ModelConfig read_model_config(const std::string& path);
+model::ModelConfig read_model_config(const std::string& path);
 
 // A tokenizer from a SentencePiece model, a llama2.c tokenizer.bin (needs the
 // vocab size: the file has no count), a folder holding tokenizer.model, or a
 // GGUF file's tokenizer.ggml.* metadata. Throws solar::Error naming the file.
-std::unique_ptr<Tokenizer> open_tokenizer(const std::string& path, int vocab_size_hint = 0);
+std::unique_ptr<tokenizer::Tokenizer> open_tokenizer(const std::string& path, int vocab_size_hint = 0);
 
-}  // namespace solar
+}  // namespace solar::formats

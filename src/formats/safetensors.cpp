@@ -7,7 +7,7 @@
 
 #include "core/error.h"
 
-namespace solar {
+namespace solar::formats {
 
 // A header is tiny next to the data; anything larger is corruption or an
 // attack, and would be parsed in memory.
@@ -198,4 +198,4 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   f.commit();
 }
 
-}  // namespace solar
+}  // namespace solar::formats

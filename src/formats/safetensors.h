@@ -17,7 +17,7 @@
 #include "core/mmap.h"
 #include "core/tensor.h"
 
-namespace solar {
+namespace solar::formats {
 
 struct SafetensorsFile {
   std::shared_ptr<MappedFile> file;
@@ -52,4 +52,4 @@ std::string safetensors_header(const std::vector<TensorToWrite>& tensors,
                                const std::map<std::string, std::string>& metadata);
 void write_tensor_data(AtomicFile& out, const TensorView& src, DType dtype);
 
-}  // namespace solar
+}  // namespace solar::formats

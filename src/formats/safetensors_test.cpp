@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 
-namespace solar {
+namespace solar::formats {
 namespace {
 
 std::string tmp_path(const std::string& name) {
@@ -191,4 +191,4 @@ TEST(Safetensors, WriterRejectsDuplicatesAndWrongSizes) {
 }
 
 }  // namespace
-}  // namespace solar
+}  // namespace solar::formats

@@ -4,7 +4,7 @@
 
 #include "core/error.h"
 
-namespace solar {
+namespace solar::generate {
 
 using Clock = std::chrono::steady_clock;
 
@@ -23,12 +23,12 @@ static size_t held_suffix(const std::string& s, const std::vector<std::string>& 
   return best;
 }
 
-GenerateResult generate(Context& ctx, const Tokenizer& tok, const std::vector<int>& prompt,
+GenerateResult generate(engine::Context& ctx, const tokenizer::Tokenizer& tok, const std::vector<int>& prompt,
                         const GenerateOptions& opt, const std::function<bool(const std::string&)>& on_text) {
   GenerateResult r;
   r.n_prompt = int(prompt.size());
   if (prompt.empty()) fail("prompt", "", "expected at least one token (BOS)");
-  const ModelConfig& cfg = ctx.model().config();
+  const model::ModelConfig& cfg = ctx.model().config();
   const int left = ctx.n_ctx() - ctx.n_past();
   if (int(prompt.size()) >= left)
     fail("prompt", "", "prompt is " + std::to_string(prompt.size()) + " tokens, but only " + std::to_string(left) +
@@ -44,9 +44,9 @@ GenerateResult generate(Context& ctx, const Tokenizer& tok, const std::vector<in
   auto t1 = Clock::now();
   r.prefill_s = std::chrono::duration<double>(t1 - t0).count();
 
-  Sampler sampler(opt.sampler);
+  sample::Sampler sampler(opt.sampler);
   std::vector<int> history = prompt;
-  StreamDecoder dec(tok);
+  tokenizer::StreamDecoder dec(tok);
   // Decode in context: a continuation keeps its leading space unless it
   // directly follows BOS (as HF and llama.cpp print it).
   dec.push(prompt.back());
@@ -112,4 +112,4 @@ GenerateResult generate(Context& ctx, const Tokenizer& tok, const std::vector<in
   return r;
 }
 
-}  // namespace solar
+}  // namespace solar::generate

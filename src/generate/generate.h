@@ -1,4 +1,4 @@
-// solar/generate/generate.h — the token loop shared by generate, chat and serve.
+// solar/generate/generate.h — the token loop shared by `solar generate` and `solar chat`.
 //
 // Feeds the prompt as one batched prefill, then samples token by token,
 // streaming text through a callback as soon as it is final: held back while
@@ -15,15 +15,15 @@
 #include "sample/sampler.h"
 #include "tokenizer/tokenizer.h"
 
-namespace solar {
+namespace solar::generate {
 
 struct GenerateOptions {
   int n_predict = 128;                   // < 0: until EOS or context end
   std::vector<std::string> stop;         // stop strings (not printed)
   bool stop_at_eos = true;
-  SamplerConfig sampler;
+  sample::SamplerConfig sampler;
   // Read before the prefill and before each token; whoever owns it (a signal
-  // handler, a server thread whose client went away) sets it to stop with
+  // handler, another thread whose caller went away) sets it to stop with
   // stop_reason "cancelled". Every token returned is then in the context.
   const std::atomic<bool>* cancel = nullptr;
 };
@@ -40,7 +40,7 @@ struct GenerateResult {
 // pieces; returning false stops generation ("cancelled") and drops the text
 // held back for a possible stop string. A stop by opt.cancel emits that text,
 // so the caller can keep the partial reply: text decodes tokens exactly.
-GenerateResult generate(Context& ctx, const Tokenizer& tok, const std::vector<int>& prompt,
+GenerateResult generate(engine::Context& ctx, const tokenizer::Tokenizer& tok, const std::vector<int>& prompt,
                         const GenerateOptions& opt, const std::function<bool(const std::string&)>& on_text = {});
 
-}  // namespace solar
+}  // namespace solar::generate

@@ -9,16 +9,16 @@
 #include "model/init.h"
 #include "testing/tokenizers.h"
 
-namespace solar {
+namespace solar::generate {
 namespace {
 
-using test_util::ascii_tokenizer;
+using testing::ascii_tokenizer;
 
 
-Checkpoint random_model(int vocab) {
-  Checkpoint ck;
+model::Checkpoint random_model(int vocab) {
+  model::Checkpoint ck;
   ck.source = "random";
-  ModelConfig& c = ck.config;
+  model::ModelConfig& c = ck.config;
   c.hidden_size = 32;
   c.intermediate_size = 48;
   c.num_hidden_layers = 2;
@@ -27,12 +27,12 @@ Checkpoint random_model(int vocab) {
   c.head_dim = 8;
   c.vocab_size = vocab;
   c.max_position_embeddings = 128;
-  for (const auto& n : expected_tensor_names(c)) {
-    auto shape = expected_shape(c, n);
+  for (const auto& n : model::expected_tensor_names(c)) {
+    auto shape = model::expected_shape(c, n);
     size_t numel = 1;
     for (auto s : shape) numel *= size_t(s);
     std::vector<uint8_t> bytes(numel * sizeof(float));
-    init_tensor(c, n, 7, bytes.data(), DType::F32, numel);
+    model::init_tensor(c, n, 7, bytes.data(), DType::F32, numel);
     ck.tensors[n] = ck.adopt(n, DType::F32, shape, std::move(bytes));
   }
   ck.validate();
@@ -41,9 +41,9 @@ Checkpoint random_model(int vocab) {
 
 TEST(Generate, CancelFlagStopsBeforeTheNextToken) {
   auto tok = ascii_tokenizer();
-  Checkpoint ck = random_model(tok->vocab_size());
-  auto m = std::make_shared<const Model>(ck);
-  Context ctx(m);
+  model::Checkpoint ck = random_model(tok->vocab_size());
+  auto m = std::make_shared<const engine::Model>(ck);
+  engine::Context ctx(m);
   std::atomic<bool> cancel{false};
   GenerateOptions opt;
   opt.n_predict = 60;
@@ -68,7 +68,7 @@ TEST(Generate, CancelFlagStopsBeforeTheNextToken) {
   EXPECT_EQ(ctx.n_past(), int(prompt.size() + r.tokens.size()));
 
   // Already set: no prefill, no tokens.
-  Context ctx2(m);
+  engine::Context ctx2(m);
   r = generate(ctx2, *tok, prompt, opt);
   EXPECT_EQ(r.stop_reason, "cancelled");
   EXPECT_TRUE(r.tokens.empty());
@@ -82,4 +82,4 @@ TEST(Generate, CancelFlagStopsBeforeTheNextToken) {
 }
 
 }  // namespace
-}  // namespace solar
+}  // namespace solar::generate

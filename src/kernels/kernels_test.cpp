@@ -112,7 +112,7 @@ TEST(KernelsDispatch, EveryOneDnnIsaLevel) {
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
   const std::string filter = "KernelsLinear.*:KernelsGemm.*:KernelsCpu.OneDnnHonoursIsaCap:-*Gemv*";
   for (const std::string& level : levels) {
-    const std::string log = testing::TempDir() + "kernels_isa_" + level + ".log";
+    const std::string log = ::testing::TempDir() + "kernels_isa_" + level + ".log";
     const std::string cmd =
         "ONEDNN_MAX_CPU_ISA=" + level + " '" + self + "' --gtest_filter='" + filter + "' > " + log + " 2>&1";
     EXPECT_EQ(std::system(cmd.c_str()), 0) << level << ":\n" << read_file(log);

@@ -11,7 +11,7 @@
 #include "formats/load.h"
 #include "model/checkpoint.h"
 
-namespace solar {
+namespace solar::merge {
 
 static const Gradient* find_param(const std::map<std::string, Gradient>& p, const char* name) {
   auto it = p.find(name);
@@ -108,7 +108,7 @@ void slerp_merge(const float* v0, const float* v1, double t, float* out, size_t 
   for (size_t i = 0; i < n; ++i) out[i] = float(c0 * v0[i] + c1 * v1[i]);
 }
 
-static std::string merge_card(const MergeSpec& s, const ModelConfig& c) {
+static std::string merge_card(const MergeSpec& s, const model::ModelConfig& c) {
   char date[32];
   std::time_t now = std::time(nullptr);
   std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
@@ -150,19 +150,19 @@ void merge(const MergeSpec& s, const std::string& out) {
   if (!linear && s.t.empty()) fail(s.where, "t", "missing");
   if (path_exists(out) && !s.force) fail(out, "", "already exists (use --force to replace)");
 
-  std::vector<std::unique_ptr<Checkpoint>> ck;
-  for (const auto& m : s.models) ck.push_back(std::make_unique<Checkpoint>(load_checkpoint(m)));
+  std::vector<std::unique_ptr<model::Checkpoint>> ck;
+  for (const auto& m : s.models) ck.push_back(std::make_unique<model::Checkpoint>(formats::load_checkpoint(m)));
   for (size_t i = 1; i < ck.size(); ++i)
-    require_same_shape(ck[0]->config, ck[i]->config, true, s.where, "", s.models[0], s.models[i]);
-  ModelConfig cfg = ck[0]->config;
+    model::require_same_shape(ck[0]->config, ck[i]->config, true, s.where, "", s.models[0], s.models[i]);
+  model::ModelConfig cfg = ck[0]->config;
   DType out_dt = s.dtype ? *s.dtype : ck[0]->get("model.embed_tokens.weight").dtype;
   if (is_quantized(out_dt)) out_dt = DType::F32;  // a quantized model merges in f32
   cfg.torch_dtype = out_dt;
 
   // Every per-tensor parameter is resolved before the first byte is written.
-  auto names = expected_tensor_names(cfg);
+  auto names = model::expected_tensor_names(cfg);
   std::vector<std::vector<double>> params(names.size());
-  std::vector<TensorDecl> decls;
+  std::vector<formats::TensorDecl> decls;
   uint64_t bytes = 0;
   for (size_t i = 0; i < names.size(); ++i) {
     double x = layer_position(names[i], cfg.num_hidden_layers);
@@ -183,7 +183,7 @@ void merge(const MergeSpec& s, const std::string& out) {
     fail(out, "", "not enough free disk: needs " + std::to_string(bytes >> 20) + " MiB, " +
                       std::to_string(free_b >> 20) + " MiB available");
 
-  HfWriteOptions w;
+  formats::HfWriteOptions w;
   w.dtype = out_dt;
   w.max_shard_bytes = s.max_shard_bytes;
   w.force = s.force;
@@ -191,7 +191,7 @@ void merge(const MergeSpec& s, const std::string& out) {
   w.tokenizer_path = ck[0]->tokenizer_path;
   w.tokenizer_config = ck[0]->tokenizer_config;
   w.generation_config = ck[0]->generation_config;
-  HfWriter writer(out, cfg, decls, w);
+  formats::HfWriter writer(out, cfg, decls, w);
 
   // Sources are converted to f32 in chunks; only the output tensor is whole.
   const size_t chunk = 1 << 16;
@@ -235,4 +235,4 @@ void merge(const MergeSpec& s, const std::string& out) {
   writer.finish();
 }
 
-}  // namespace solar
+}  // namespace solar::merge

@@ -20,7 +20,7 @@
 #include "merge/recipe.h"
 #include "model/config.h"
 
-namespace solar {
+namespace solar::merge {
 
 enum class MergeMethod { Linear, Slerp };
 
@@ -60,4 +60,4 @@ void slerp_merge(const float* v0, const float* v1, double t, float* out, size_t 
 // the merge as an HF folder at `out`; nothing is written when a check fails.
 void merge(const MergeSpec& spec, const std::string& out);
 
-}  // namespace solar
+}  // namespace solar::merge

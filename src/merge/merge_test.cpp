@@ -18,39 +18,39 @@ using namespace solar::testing;
 namespace {
 
 TEST(RecipeTest, GradientMatchesMergekit) {
-  EXPECT_EQ(gradient_at({0.3}, 0.7), 0.3);
-  EXPECT_DOUBLE_EQ(gradient_at({0, 0.5, 1}, 0.25), 0.25);
-  EXPECT_DOUBLE_EQ(gradient_at({0, 1}, 0.3), 0.3);
-  EXPECT_DOUBLE_EQ(gradient_at({1, 0.5, 0, 0.5, 1}, 0.6), 0.2);  // index 2.4
-  EXPECT_EQ(gradient_at({0.1, 0.9, 0.7}, 0.0), 0.1);
-  EXPECT_EQ(gradient_at({0.1, 0.9, 0.7}, 1.0), 0.7);
+  EXPECT_EQ(merge::gradient_at({0.3}, 0.7), 0.3);
+  EXPECT_DOUBLE_EQ(merge::gradient_at({0, 0.5, 1}, 0.25), 0.25);
+  EXPECT_DOUBLE_EQ(merge::gradient_at({0, 1}, 0.3), 0.3);
+  EXPECT_DOUBLE_EQ(merge::gradient_at({1, 0.5, 0, 0.5, 1}, 0.6), 0.2);  // index 2.4
+  EXPECT_EQ(merge::gradient_at({0.1, 0.9, 0.7}, 0.0), 0.1);
+  EXPECT_EQ(merge::gradient_at({0.1, 0.9, 0.7}, 1.0), 0.7);
 }
 
 TEST(RecipeTest, ParsesMergekitYamlAndJson) {
-  Recipe y = parse_recipe(
+  merge::Recipe y = merge::parse_recipe(
       "models:\n  - model: A\n    parameters:\n      weight: 0.25\n  - model: B\n    parameters:\n      weight: [1, 3]\n"
       "merge_method: linear\ndtype: bfloat16\nparameters:\n  t: 0.5\n",
       "r.yaml", false);
-  Recipe j = parse_recipe(
+  merge::Recipe j = merge::parse_recipe(
       R"({"models": [{"model": "A", "parameters": {"weight": 0.25}}, {"model": "B", "parameters": {"weight": [1, 3]}}],
           "merge_method": "linear", "dtype": "bfloat16", "parameters": {"t": 0.5}})",
       "r.json", true);
-  for (const Recipe* r : {&y, &j}) {
+  for (const merge::Recipe* r : {&y, &j}) {
     ASSERT_EQ(r->models.size(), 2u);
     EXPECT_EQ(r->models[1].model, "B");
-    EXPECT_EQ(r->models[0].parameters.at("weight"), Gradient{0.25});
-    EXPECT_EQ(r->models[1].parameters.at("weight"), (Gradient{1, 3}));
-    EXPECT_EQ(r->parameters.at("t"), Gradient{0.5});
+    EXPECT_EQ(r->models[0].parameters.at("weight"), merge::Gradient{0.25});
+    EXPECT_EQ(r->models[1].parameters.at("weight"), (merge::Gradient{1, 3}));
+    EXPECT_EQ(r->parameters.at("t"), merge::Gradient{0.5});
     EXPECT_EQ(r->dtype, DType::BF16);
   }
   // A quoted number is a string, not a path-like model name turned into a number.
-  EXPECT_EQ(parse_recipe("models:\n  - model: '7'\nmerge_method: linear\n", "q.yaml", false).models[0].model, "7");
+  EXPECT_EQ(merge::parse_recipe("models:\n  - model: '7'\nmerge_method: linear\n", "q.yaml", false).models[0].model, "7");
 }
 
 TEST(RecipeTest, ErrorsNameFileAndField) {
   auto msg = [](const std::string& text) {
     try {
-      parse_recipe(text, "r.yaml", false);
+      merge::parse_recipe(text, "r.yaml", false);
     } catch (const Error& e) {
       return std::string(e.what());
     }
@@ -67,22 +67,22 @@ TEST(RecipeTest, ErrorsNameFileAndField) {
 }
 
 TEST(MergeTest, SpecFromRecipe) {
-  Recipe r = parse_recipe("models:\n  - model: A\n  - model: B\nmerge_method: slerp\nbase_model: B\n"
+  merge::Recipe r = merge::parse_recipe("models:\n  - model: A\n  - model: B\nmerge_method: slerp\nbase_model: B\n"
                           "parameters:\n  t: [0, 1]\n", "s.yaml", false);
-  MergeSpec s = merge_spec_from_recipe(r);
-  EXPECT_EQ(s.method, MergeMethod::Slerp);
+  merge::MergeSpec s = merge::merge_spec_from_recipe(r);
+  EXPECT_EQ(s.method, merge::MergeMethod::Slerp);
   EXPECT_EQ(s.models, (std::vector<std::string>{"B", "A"}));  // base first
-  EXPECT_EQ(s.t, (Gradient{0, 1}));
-  Recipe bad = parse_recipe("models:\n  - model: A\n  - model: B\nmerge_method: linear\n", "l.yaml", false);
+  EXPECT_EQ(s.t, (merge::Gradient{0, 1}));
+  merge::Recipe bad = merge::parse_recipe("models:\n  - model: A\n  - model: B\nmerge_method: linear\n", "l.yaml", false);
   try {
-    merge_spec_from_recipe(bad);
+    merge::merge_spec_from_recipe(bad);
     FAIL();
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(), "l.yaml: models[0].parameters.weight: missing (linear needs a weight per model)");
   }
-  EXPECT_THROW(merge_spec_from_recipe(parse_recipe("models:\n  - model: A\nmerge_method: slerp\n", "x", false)), Error);
+  EXPECT_THROW(merge::merge_spec_from_recipe(merge::parse_recipe("models:\n  - model: A\nmerge_method: slerp\n", "x", false)), Error);
   try {
-    merge_spec_from_recipe(parse_recipe("models:\n  - model: A\n    parameters: {weight: 1, density: 0.5}\n"
+    merge::merge_spec_from_recipe(merge::parse_recipe("models:\n  - model: A\n    parameters: {weight: 1, density: 0.5}\n"
                                         "merge_method: linear\n", "d.yaml", false));
     FAIL();
   } catch (const Error& e) {
@@ -91,13 +91,13 @@ TEST(MergeTest, SpecFromRecipe) {
 }
 
 TEST(MergeTest, LayerPositionLikeMergekit) {
-  EXPECT_EQ(layer_position("model.embed_tokens.weight", 6), 0.0);
-  EXPECT_EQ(layer_position("model.layers.0.mlp.up_proj.weight", 6), 0.0);
-  EXPECT_DOUBLE_EQ(layer_position("model.layers.2.mlp.up_proj.weight", 6), 0.4);
-  EXPECT_EQ(layer_position("model.layers.5.mlp.up_proj.weight", 6), 1.0);
-  EXPECT_EQ(layer_position("model.layers.0.mlp.up_proj.weight", 1), 1.0);
-  EXPECT_EQ(layer_position("model.norm.weight", 6), 1.0);
-  EXPECT_EQ(layer_position("lm_head.weight", 6), 1.0);
+  EXPECT_EQ(merge::layer_position("model.embed_tokens.weight", 6), 0.0);
+  EXPECT_EQ(merge::layer_position("model.layers.0.mlp.up_proj.weight", 6), 0.0);
+  EXPECT_DOUBLE_EQ(merge::layer_position("model.layers.2.mlp.up_proj.weight", 6), 0.4);
+  EXPECT_EQ(merge::layer_position("model.layers.5.mlp.up_proj.weight", 6), 1.0);
+  EXPECT_EQ(merge::layer_position("model.layers.0.mlp.up_proj.weight", 1), 1.0);
+  EXPECT_EQ(merge::layer_position("model.norm.weight", 6), 1.0);
+  EXPECT_EQ(merge::layer_position("lm_head.weight", 6), 1.0);
 }
 
 std::vector<float> randn(size_t n, uint32_t seed) {
@@ -111,39 +111,39 @@ std::vector<float> randn(size_t n, uint32_t seed) {
 TEST(MergeTest, LinearNormalisesWeightsAndIsExactOnItself) {
   auto x = randn(1000, 1), y = randn(1000, 2);
   std::vector<float> o(1000);
-  linear_merge({x.data(), y.data()}, {1, 3}, o.data(), o.size());
+  merge::linear_merge({x.data(), y.data()}, {1, 3}, o.data(), o.size());
   for (size_t i = 0; i < o.size(); ++i) EXPECT_NEAR(o[i], 0.25f * x[i] + 0.75f * y[i], 1e-6f);
   for (std::vector<double> w : {std::vector<double>{0.3, 0.7}, {1.0 / 3, 1.0 / 3, 1.0 / 3}, {0.1, 0.2, 5}}) {
     std::vector<const float*> in(w.size(), x.data());
-    linear_merge(in, w, o.data(), o.size());
+    merge::linear_merge(in, w, o.data(), o.size());
     EXPECT_EQ(o, x);
   }
-  EXPECT_THROW(linear_merge({x.data(), y.data()}, {1, -1}, o.data(), o.size()), Error);
+  EXPECT_THROW(merge::linear_merge({x.data(), y.data()}, {1, -1}, o.data(), o.size()), Error);
 }
 
 TEST(MergeTest, SlerpEndpointsParallelAndKnownValue) {
   auto a = randn(4096, 3), b = randn(4096, 4);
   std::vector<float> o(a.size());
-  slerp_merge(a.data(), b.data(), 0.0, o.data(), o.size());
+  merge::slerp_merge(a.data(), b.data(), 0.0, o.data(), o.size());
   EXPECT_EQ(o, a);
-  slerp_merge(a.data(), b.data(), 1.0, o.data(), o.size());
+  merge::slerp_merge(a.data(), b.data(), 1.0, o.data(), o.size());
   EXPECT_EQ(o, b);
   // Nearly parallel (cos > 0.9995): plain lerp.
   std::vector<float> c(a.size());
   for (size_t i = 0; i < a.size(); ++i) c[i] = 2 * a[i] + 1e-3f * b[i];
-  slerp_merge(a.data(), c.data(), 0.3, o.data(), o.size());
+  merge::slerp_merge(a.data(), c.data(), 0.3, o.data(), o.size());
   for (size_t i = 0; i < a.size(); ++i) EXPECT_FLOAT_EQ(o[i], float(0.7 * a[i] + 0.3 * c[i]));
   // Orthogonal unit vectors: the midpoint lies on the circle.
   float u[2] = {1, 0}, v[2] = {0, 1}, m[2];
-  slerp_merge(u, v, 0.5, m, 2);
+  merge::slerp_merge(u, v, 0.5, m, 2);
   EXPECT_NEAR(m[0], std::sqrt(0.5), 1e-7);
   EXPECT_NEAR(m[1], std::sqrt(0.5), 1e-7);
-  slerp_merge(u, v, 1.0 / 3, m, 2);  // 30 degrees
+  merge::slerp_merge(u, v, 1.0 / 3, m, 2);  // 30 degrees
   EXPECT_NEAR(m[0], std::cos(M_PI / 6), 1e-7);
   EXPECT_NEAR(m[1], std::sin(M_PI / 6), 1e-7);
   // Norms differ: mergekit interpolates unnormalised inputs with angle weights.
   float p[2] = {2, 0}, q[2] = {0, 4};
-  slerp_merge(p, q, 0.5, m, 2);
+  merge::slerp_merge(p, q, 0.5, m, 2);
   EXPECT_NEAR(m[0], 2 * std::sqrt(0.5), 1e-6);
   EXPECT_NEAR(m[1], 4 * std::sqrt(0.5), 1e-6);
 }
@@ -158,19 +158,19 @@ struct MergeFixture : ::testing::Test {
     write_random_model(b, tiny_config(6), 12);
   }
   void TearDown() override { remove_all(dir); }
-  Checkpoint run(const std::string& args) {
+  model::Checkpoint run(const std::string& args) {
     std::string out = join_path(dir, "out"), log;
     remove_all(out);
     EXPECT_EQ(run_solar("merge " + args + " -o " + out, &log), 0) << log;
-    return load_checkpoint(out);
+    return formats::load_checkpoint(out);
   }
 };
 
 TEST_F(MergeFixture, ModelWithItselfIsIdentity) {
-  Checkpoint x = load_checkpoint(a);
+  model::Checkpoint x = formats::load_checkpoint(a);
   for (const char* args : {"--method linear --weight 0.3 --weight 0.7", "--method slerp --t 0.4"}) {
-    Checkpoint m = run(std::string(args) + " -m " + a + " -m " + a);
-    for (const auto& name : expected_tensor_names(x.config)) {
+    model::Checkpoint m = run(std::string(args) + " -m " + a + " -m " + a);
+    for (const auto& name : model::expected_tensor_names(x.config)) {
       const TensorView &s = x.get(name), &t = m.get(name);
       if (std::string(args).find("linear") != std::string::npos)
         EXPECT_TRUE(same_bytes(s, t)) << args << " " << name;
@@ -182,16 +182,16 @@ TEST_F(MergeFixture, ModelWithItselfIsIdentity) {
 }
 
 TEST_F(MergeFixture, SlerpEndpointsAndGradient) {
-  Checkpoint x = load_checkpoint(a), y = load_checkpoint(b);
-  Checkpoint t0 = run("--method slerp --t 0 -m " + a + " -m " + b);
-  Checkpoint t1 = run("--method slerp --t 1 -m " + a + " -m " + b);
-  for (const auto& name : expected_tensor_names(x.config)) {
+  model::Checkpoint x = formats::load_checkpoint(a), y = formats::load_checkpoint(b);
+  model::Checkpoint t0 = run("--method slerp --t 0 -m " + a + " -m " + b);
+  model::Checkpoint t1 = run("--method slerp --t 1 -m " + a + " -m " + b);
+  for (const auto& name : model::expected_tensor_names(x.config)) {
     EXPECT_TRUE(same_bytes(x.get(name), t0.get(name))) << name;
     EXPECT_TRUE(same_bytes(y.get(name), t1.get(name))) << name;
   }
   // t = [0, 1] over 6 layers: layer 0 and embeddings are A, layer 5, norm and
   // head are B, layer 2 sits at t = 0.4.
-  Checkpoint g = run("--method slerp --t 0,1 -m " + a + " -m " + b);
+  model::Checkpoint g = run("--method slerp --t 0,1 -m " + a + " -m " + b);
   EXPECT_TRUE(same_bytes(x.get("model.embed_tokens.weight"), g.get("model.embed_tokens.weight")));
   EXPECT_TRUE(same_bytes(x.get("model.layers.0.mlp.up_proj.weight"), g.get("model.layers.0.mlp.up_proj.weight")));
   EXPECT_TRUE(same_bytes(y.get("model.layers.5.mlp.up_proj.weight"), g.get("model.layers.5.mlp.up_proj.weight")));
@@ -202,7 +202,7 @@ TEST_F(MergeFixture, SlerpEndpointsAndGradient) {
   std::vector<float> fp(p.numel()), fq(p.numel()), fr(p.numel());
   convert(p.data, p.dtype, fp.data(), DType::F32, fp.size());
   convert(q.data, q.dtype, fq.data(), DType::F32, fq.size());
-  slerp_merge(fp.data(), fq.data(), 0.4, fr.data(), fr.size());
+  merge::slerp_merge(fp.data(), fq.data(), 0.4, fr.data(), fr.size());
   for (size_t i = 0; i < fr.size(); ++i) ASSERT_EQ(f32_to_bf16(fr[i]), static_cast<const uint16_t*>(r.data)[i]);
 }
 
@@ -213,9 +213,9 @@ TEST_F(MergeFixture, LinearMatchesManualAverageViaRecipe) {
   write_file_atomic(r, "models:\n  - model: " + a + "\n    parameters:\n      weight: 1\n  - model: " + b +
                            "\n    parameters:\n      weight: 2\n  - model: " + c +
                            "\n    parameters:\n      weight: 1\nmerge_method: linear\ndtype: float32\n");
-  Checkpoint m = run("--recipe " + r);
-  Checkpoint x = load_checkpoint(a), y = load_checkpoint(b), z = load_checkpoint(c);
-  for (const auto& name : expected_tensor_names(x.config)) {
+  model::Checkpoint m = run("--recipe " + r);
+  model::Checkpoint x = formats::load_checkpoint(a), y = formats::load_checkpoint(b), z = formats::load_checkpoint(c);
+  for (const auto& name : model::expected_tensor_names(x.config)) {
     const TensorView& o = m.get(name);
     ASSERT_EQ(o.dtype, DType::F32);
     for (int64_t i = 0; i < o.numel(); i += 7) {
@@ -229,7 +229,7 @@ TEST_F(MergeFixture, LinearMatchesManualAverageViaRecipe) {
 
 TEST_F(MergeFixture, MismatchedModelsFailBeforeWriting) {
   std::string v = join_path(dir, "v"), l = join_path(dir, "l"), out = join_path(dir, "out"), log;
-  ModelConfig cv = tiny_config(6);
+  model::ModelConfig cv = tiny_config(6);
   cv.vocab_size = 600;
   write_random_model(v, cv, 5);
   write_random_model(l, tiny_config(5), 6);
@@ -265,14 +265,14 @@ TEST(MergeRealTest, Stories260KWithItselfIsIdentity) {
   if (!path_exists(bin)) GTEST_SKIP() << "shared data absent: " << bin;
   std::string dir = temp_dir("merge_real"), out = join_path(dir, "m"), log;
   ASSERT_EQ(run_solar("merge -m " + bin + " -m " + bin + " --weight 0.3 --weight 0.7 -o " + out, &log), 0) << log;
-  Checkpoint src = load_checkpoint(bin), m = load_checkpoint(out);
+  model::Checkpoint src = formats::load_checkpoint(bin), m = formats::load_checkpoint(out);
   ASSERT_TRUE(src.config.rope_interleaved);
-  for (const auto& name : expected_tensor_names(src.config)) {
+  for (const auto& name : model::expected_tensor_names(src.config)) {
     const TensorView &s = src.get(name), &t = m.get(name);
     std::vector<uint8_t> want(static_cast<const uint8_t*>(s.data), static_cast<const uint8_t*>(s.data) + s.nbytes);
     bool q = name.find("q_proj") != std::string::npos, k = name.find("k_proj") != std::string::npos;
     if (q || k)
-      permute_rope_rows(s.data, want.data(), q ? src.config.num_attention_heads : src.config.num_key_value_heads,
+      model::permute_rope_rows(s.data, want.data(), q ? src.config.num_attention_heads : src.config.num_key_value_heads,
                         src.config.head_dim, s.nbytes / size_t(s.shape[0]), true);
     ASSERT_EQ(t.nbytes, want.size()) << name;
     EXPECT_EQ(std::memcmp(t.data, want.data(), want.size()), 0) << name;

@@ -8,7 +8,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 
-namespace solar {
+namespace solar::merge {
 
 using json = nlohmann::json;
 
@@ -180,4 +180,4 @@ double gradient_at(const Gradient& g, double x) {
   return (1 - frac) * g[i0] + frac * g[i1];
 }
 
-}  // namespace solar
+}  // namespace solar::merge

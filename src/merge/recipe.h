@@ -22,7 +22,7 @@
 
 #include "core/dtype.h"
 
-namespace solar {
+namespace solar::merge {
 
 // A parameter value: one number, or a gradient over layers (mergekit
 // interpolates it piecewise-linearly, see gradient_at).
@@ -52,4 +52,4 @@ Recipe parse_recipe(const std::string& text, const std::string& path, bool json)
 // index, linear between neighbours; a single value is constant.
 double gradient_at(const Gradient& g, double x);
 
-}  // namespace solar
+}  // namespace solar::merge

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <filesystem>
 
-namespace solar {
+namespace solar::model {
 
 const TensorView& Checkpoint::get(const std::string& name) const {
   auto it = tensors.find(name);
@@ -86,4 +86,4 @@ void Checkpoint::validate() const {
   }
 }
 
-}  // namespace solar
+}  // namespace solar::model

@@ -26,7 +26,7 @@
 #include "core/tensor.h"
 #include "model/config.h"
 
-namespace solar {
+namespace solar::model {
 
 struct Checkpoint {
   std::string source;  // path it was read from, for messages
@@ -60,4 +60,4 @@ std::string layer_tensor(int layer, const char* suffix);  // "model.layers.N.<su
 std::vector<std::string> expected_tensor_names(const ModelConfig& c);
 std::vector<int64_t> expected_shape(const ModelConfig& c, const std::string& name);
 
-}  // namespace solar
+}  // namespace solar::model

@@ -4,7 +4,7 @@
 
 #include "core/error.h"
 
-namespace solar {
+namespace solar::model {
 
 int64_t ModelConfig::num_parameters() const {
   int64_t d = hidden_size, f = intermediate_size, v = vocab_size;
@@ -192,4 +192,4 @@ void require_same_shape(const ModelConfig& ref, const ModelConfig& c, bool layer
   same("rope_interleaved", c.rope_interleaved, ref.rope_interleaved);
 }
 
-}  // namespace solar
+}  // namespace solar::model

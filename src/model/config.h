@@ -10,7 +10,7 @@
 
 #include "core/dtype.h"
 
-namespace solar {
+namespace solar::model {
 
 struct ModelConfig {
   std::string architecture = "LlamaForCausalLM";  // or MistralForCausalLM
@@ -58,4 +58,4 @@ void require_same_shape(const ModelConfig& ref, const ModelConfig& c, bool layer
 ModelConfig preset_config(const std::string& name);
 std::string preset_names();
 
-}  // namespace solar
+}  // namespace solar::model

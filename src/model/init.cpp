@@ -5,7 +5,7 @@
 
 #include "core/rng.h"
 
-namespace solar {
+namespace solar::model {
 
 void init_tensor(const ModelConfig& c, const std::string& name, uint64_t seed, void* out, DType dt, size_t n) {
   bool norm = name.find("norm") != std::string::npos;
@@ -25,4 +25,4 @@ void init_tensor(const ModelConfig& c, const std::string& name, uint64_t seed, v
   }
 }
 
-}  // namespace solar
+}  // namespace solar::model

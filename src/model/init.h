@@ -16,9 +16,9 @@
 #include "core/dtype.h"
 #include "model/config.h"
 
-namespace solar {
+namespace solar::model {
 
 // Fills `out` (n elements of dtype dt) with tensor `name`'s initial values.
 void init_tensor(const ModelConfig& c, const std::string& name, uint64_t seed, void* out, DType dt, size_t n);
 
-}  // namespace solar
+}  // namespace solar::model

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <cstring>
 
-namespace solar {
+namespace solar::model {
 
 void permute_rope_rows(const void* src, void* dst, int n_heads, int head_dim, size_t row_bytes, bool to_hf) {
   auto* s = static_cast<const uint8_t*>(src);
@@ -17,4 +17,4 @@ void permute_rope_rows(const void* src, void* dst, int n_heads, int head_dim, si
       }
 }
 
-}  // namespace solar
+}  // namespace solar::model

@@ -6,11 +6,11 @@
 #pragma once
 #include <cstddef>
 
-namespace solar {
+namespace solar::model {
 
 // Permutes q/k projection rows between interleaved-pair RoPE (llama2.c, GGUF)
 // and HF rotate-half layout, per head. to_hf selects the direction.
 // `rows` = n_heads * head_dim, each row `row_bytes` long; src != dst.
 void permute_rope_rows(const void* src, void* dst, int n_heads, int head_dim, size_t row_bytes, bool to_hf);
 
-}  // namespace solar
+}  // namespace solar::model

@@ -35,7 +35,7 @@ namespace solar::pipeline {
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-double train_flops_per_token(const ModelConfig& c, int T) {
+double train_flops_per_token(const model::ModelConfig& c, int T) {
   return 6.0 * double(c.num_parameters()) + 12.0 * c.num_hidden_layers * double(T) * c.q_dim();
 }
 
@@ -127,8 +127,8 @@ static void recover(State& state, const std::string& dir) {
            {{"step", key}});
 }
 
-static ModelConfig arm_config(const PipelineConfig& p, int layers, int vocab) {
-  ModelConfig c;
+static model::ModelConfig arm_config(const PipelineConfig& p, int layers, int vocab) {
+  model::ModelConfig c;
   c.hidden_size = p.hidden;
   c.intermediate_size = p.intermediate;
   c.num_hidden_layers = layers;
@@ -148,7 +148,7 @@ static ModelConfig arm_config(const PipelineConfig& p, int layers, int vocab) {
 // evals use (`batches` val batches of B rows): train::heldout_loss, the one
 // routine the trainer's evals use too.
 static double heldout_loss(const std::string& model_dir, const std::string& data_dir, int B, int T, int batches) {
-  train::Net net = train::Net::from_checkpoint(load_checkpoint(model_dir));
+  train::Net net = train::Net::from_checkpoint(formats::load_checkpoint(model_dir));
   net.set_options({kernels::Precision::F32});  // the table is the same on every CPU
   data::Loader loader(data_dir, B, T, 0);
   if (!loader.has_val()) fail(data_dir, "val", "no validation window of " + std::to_string(T + 1) + " tokens");
@@ -225,12 +225,12 @@ void run_pipeline(const PipelineConfig& p) {
   if (!path_exists(tok))
     state.timed("tokenizer", [&] {
       step("train a tokenizer");
-      TokenizerTrainOptions o;
+      tokenizer::TokenizerTrainOptions o;
       o.inputs = {p.corpus};
       o.vocab_size = p.vocab_size;
       o.output = tok;
       o.input_sentence_size = 200000;
-      train_tokenizer(o);
+      tokenizer::train_tokenizer(o);
     });
   std::string data = path("data");
   if (!path_exists(join_path(data, "meta.json")))
@@ -244,20 +244,20 @@ void run_pipeline(const PipelineConfig& p) {
       o.seq_len = p.seq_len;
       o.doc_per_file = corpus_n > 1;
       o.progress = p.progress;
-      data::tokenize_corpus(o, *open_tokenizer(tok));
+      data::tokenize_corpus(o, *formats::open_tokenizer(tok));
     });
 
   // 2. Arms and their compute budgets.
   const int n = p.layers, deep = 2 * (p.layers - p.drop);
-  ModelConfig base_c = arm_config(p, n, p.vocab_size), deep_c = arm_config(p, deep, p.vocab_size);
+  model::ModelConfig base_c = arm_config(p, n, p.vocab_size), deep_c = arm_config(p, deep, p.vocab_size);
   const double tokens_per_step = double(p.batch_size) * p.seq_len;
   const double f_base = train_flops_per_token(base_c, p.seq_len) * tokens_per_step;
   const double f_deep = train_flops_per_token(deep_c, p.seq_len) * tokens_per_step;
   const double budget_A = f_base * double(p.base_steps), budget_B = f_deep * double(p.dus_steps);
   const int64_t longer_steps = std::llround(budget_B / f_base);
   const int64_t scratch_steps = std::llround((budget_A + budget_B) / f_deep);
-  write_file_atomic(path("base_config.json"), config_to_json(base_c).dump(2));
-  write_file_atomic(path("deep_config.json"), config_to_json(deep_c).dump(2));
+  write_file_atomic(path("base_config.json"), model::config_to_json(base_c).dump(2));
+  write_file_atomic(path("deep_config.json"), model::config_to_json(deep_c).dump(2));
   // The trainer's evals score the same windows as the final table, so each
   // val curve ends where the table's row is (up to the two codes' rounding).
   const int eval_batches = std::max(1, (p.eval_windows + p.batch_size - 1) / p.batch_size);
@@ -298,11 +298,11 @@ void run_pipeline(const PipelineConfig& p) {
   if (!path_exists(join_path(dus, "config.json")))
     state.timed("up-scale", [&] {
       step("depth up-scale " + std::to_string(n) + " -> " + std::to_string(deep) + " layers");
-      auto slices = dus_slices(base, n, p.drop);
-      UpscaleOptions o;
+      auto slices = upscale::dus_slices(base, n, p.drop);
+      upscale::UpscaleOptions o;
       o.force = true;
-      o.recipe_text = dus_recipe_text(slices);
-      upscale(slices, dus, o, "--drop");
+      o.recipe_text = upscale::dus_recipe_text(slices);
+      upscale::upscale(slices, dus, o, "--drop");
     });
   train("phase B", "phase B: continued pretraining of the up-scaled model", path("dus"), "", dus, p.dus_steps, wB);
   train("base longer", "control: the base trained further (same compute as phase B)", path("base-longer"), "", base,
@@ -335,7 +335,7 @@ void run_pipeline(const PipelineConfig& p) {
   for (auto& a : arms) {
     double loss = heldout_loss(a.model, data, p.batch_size, p.seq_len, eval_batches);
     double flops = a.flops_before + a.flops_per_step * double(a.steps);
-    ModelConfig mc = a.layers == n ? base_c : deep_c;
+    model::ModelConfig mc = a.layers == n ? base_c : deep_c;
     char line[256];
     std::snprintf(line, sizeof line, "  %-30s %2d layers  %8.3g TFLOP  held-out loss %.4f  ppl %.2f", a.name.c_str(),
                   a.layers, flops / 1e12, loss, std::exp(loss));

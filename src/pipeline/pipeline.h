@@ -49,7 +49,7 @@ struct PipelineConfig {
 
 // Training FLOPs per token for a model at sequence length T (forward +
 // backward: 6 per parameter-token plus 12·L·T·d for attention scores).
-double train_flops_per_token(const ModelConfig& c, int seq_len);
+double train_flops_per_token(const model::ModelConfig& c, int seq_len);
 
 // Runs (or resumes) the recipe in this process, calling the library for each
 // step; messages go to the log sink (core/log.h), source "pipeline". Throws

@@ -45,7 +45,7 @@ double legend_room(const std::string& svg, const std::string& label) {
 TEST(Pipeline, ToySizeEndToEndAndResume) {
   std::string shakespeare = std::string(SOLAR_SHARED_DATA) + "/corpus/tinyshakespeare.txt";
   if (!path_exists(shakespeare)) GTEST_SKIP() << "shared data not found: " << shakespeare;
-  std::string root = solar::test_util::temp_dir("pipeline_test");
+  std::string root = solar::testing::temp_dir("pipeline_test");
   fs::create_directories(root + "/corpus");
   // A corpus of 40 small documents (one per file, as the Python docs are).
   std::string text = read_file(shakespeare).substr(0, 240000);
@@ -131,7 +131,7 @@ TEST(Pipeline, ToySizeEndToEndAndResume) {
 // --corpus takes a file or a folder; when neither works the error says what
 // is wrong, suggests apt only for the default corpus, and never a rerun.
 TEST(Pipeline, CorpusErrorsSayWhatIsWrong) {
-  std::string root = solar::test_util::temp_dir("pipeline_corpus_test");
+  std::string root = solar::testing::temp_dir("pipeline_corpus_test");
   auto run = [&](const std::string& corpus) {
     std::string log = root + "/log.txt";
     int rc = std::system((std::string(SOLAR_BIN) + " pipeline --corpus '" + corpus + "' -o " + root +

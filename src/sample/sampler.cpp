@@ -4,7 +4,7 @@
 #include <cmath>
 #include <unordered_set>
 
-namespace solar {
+namespace solar::sample {
 
 int argmax(const float* x, int n) {
   int best = 0;
@@ -68,4 +68,4 @@ int Sampler::sample(float* logits, int n_vocab, const std::vector<int>& history)
   return c[keep - 1].second;
 }
 
-}  // namespace solar
+}  // namespace solar::sample

@@ -11,7 +11,7 @@
 #include <random>
 #include <vector>
 
-namespace solar {
+namespace solar::sample {
 
 struct SamplerConfig {
   float temp = 0.8f;
@@ -37,4 +37,4 @@ class Sampler {
 
 int argmax(const float* x, int n);
 
-}  // namespace solar
+}  // namespace solar::sample

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <map>
 
-namespace solar {
+namespace solar::sample {
 namespace {
 
 TEST(Sampler, GreedyIsArgmaxAndTopK1IsArgmax) {
@@ -91,4 +91,4 @@ TEST(Sampler, RepeatPenaltyDemotesRecentTokens) {
 }
 
 }  // namespace
-}  // namespace solar
+}  // namespace solar::sample

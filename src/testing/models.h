@@ -17,10 +17,10 @@
 
 namespace solar::testing {
 
-using test_util::temp_dir;
+using testing::temp_dir;
 
-inline ModelConfig tiny_config(int layers = 6, bool tie = false) {
-  ModelConfig c = preset_config("tiny");
+inline model::ModelConfig tiny_config(int layers = 6, bool tie = false) {
+  model::ModelConfig c = model::preset_config("tiny");
   c.num_hidden_layers = layers;
   c.tie_word_embeddings = tie;
   c.torch_dtype = DType::BF16;
@@ -28,12 +28,12 @@ inline ModelConfig tiny_config(int layers = 6, bool tie = false) {
 }
 
 // Writes a random BF16 model; `seed` makes different models of one shape.
-inline void write_random_model(const std::string& dir, const ModelConfig& c, uint64_t seed,
+inline void write_random_model(const std::string& dir, const model::ModelConfig& c, uint64_t seed,
                                const std::string& tokenizer = "") {
   std::vector<std::vector<uint16_t>> data;
   std::vector<TensorView> views;
-  for (const auto& name : expected_tensor_names(c)) {
-    auto shape = expected_shape(c, name);
+  for (const auto& name : model::expected_tensor_names(c)) {
+    auto shape = model::expected_shape(c, name);
     int64_t n = 1;
     for (auto d : shape) n *= d;
     uint64_t s = seed * 0x9E3779B97F4A7C15ull;
@@ -47,11 +47,11 @@ inline void write_random_model(const std::string& dir, const ModelConfig& c, uin
     data.push_back(std::move(v));
     views.push_back({name, DType::BF16, shape, data.back().data(), data.back().size() * 2});
   }
-  HfWriteOptions o;
+  formats::HfWriteOptions o;
   o.tokenizer_path = tokenizer;
   o.tokenizer_config = {{"add_bos_token", true}, {"model_max_length", 512}};
   o.generation_config = {{"bos_token_id", 1}, {"eos_token_id", 2}};
-  write_hf(dir, c, views, o);
+  formats::write_hf(dir, c, views, o);
 }
 
 inline bool same_bytes(const TensorView& a, const TensorView& b) {

@@ -37,8 +37,8 @@ inline std::vector<uint8_t> quantize(const float* x, int64_t n, DType t) {
 
 // A copy of float checkpoint `ck` with every 2-D weight whose rows are whole
 // 32-element blocks quantized to `t` (the others, and the norms, as they are).
-inline Checkpoint quantize_checkpoint(const Checkpoint& ck, DType t) {
-  Checkpoint q;
+inline model::Checkpoint quantize_checkpoint(const model::Checkpoint& ck, DType t) {
+  model::Checkpoint q;
   q.source = ck.source + " (" + dtype_name(t) + ")";
   q.config = ck.config;
   q.tokenizer_path = ck.tokenizer_path;
@@ -57,8 +57,8 @@ inline Checkpoint quantize_checkpoint(const Checkpoint& ck, DType t) {
 }
 
 // `ck` with every tensor dequantized to F32.
-inline Checkpoint dequantize_checkpoint(const Checkpoint& ck) {
-  Checkpoint f;
+inline model::Checkpoint dequantize_checkpoint(const model::Checkpoint& ck) {
+  model::Checkpoint f;
   f.source = ck.source;
   f.config = ck.config;
   f.tokenizer_path = ck.tokenizer_path;

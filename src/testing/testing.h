@@ -12,7 +12,7 @@
 #include "core/error.h"
 #include "core/log.h"
 
-namespace solar::test_util {
+namespace solar::testing {
 
 // The solar::Error message f throws, or "" when it does not throw.
 template <class F>
@@ -53,4 +53,4 @@ inline std::vector<int32_t> random_tokens(int B, int T, int V, uint64_t seed) {
   return t;
 }
 
-}  // namespace solar::test_util
+}  // namespace solar::testing

@@ -5,12 +5,12 @@
 
 #include "tokenizer/tokenizer.h"
 
-namespace solar::test_util {
+namespace solar::testing {
 
 // Specials <unk> <s> </s>, then one byte piece per ASCII character: any ASCII
 // text encodes one token a byte, and every token decodes to at most one character.
-inline std::unique_ptr<Tokenizer> ascii_tokenizer() {
-  Vocab v;
+inline std::unique_ptr<tokenizer::Tokenizer> ascii_tokenizer() {
+  tokenizer::Vocab v;
   v.pieces = {"<unk>", "<s>", "</s>"};
   v.types = {2, 3, 3};
   for (int b = 0; b < 128; ++b) {
@@ -20,7 +20,7 @@ inline std::unique_ptr<Tokenizer> ascii_tokenizer() {
     v.types.push_back(6);
   }
   v.scores.assign(v.pieces.size(), 0.f);
-  return tokenizer_from_vocab(v);
+  return tokenizer::tokenizer_from_vocab(v);
 }
 
-}  // namespace solar::test_util
+}  // namespace solar::testing

@@ -13,7 +13,7 @@
 #include "core/error.h"
 #include "tokenizer/tokenizer_impl.h"
 
-namespace solar {
+namespace solar::tokenizer {
 namespace {
 
 constexpr std::string_view kSpace = "\xE2\x96\x81";  // "▁", SentencePiece's space
@@ -174,4 +174,4 @@ class BpeTokenizer : public Tokenizer {
 
 std::unique_ptr<Tokenizer> tokenizer_from_vocab(Vocab v) { return std::make_unique<BpeTokenizer>(std::move(v)); }
 
-}  // namespace solar
+}  // namespace solar::tokenizer

@@ -5,7 +5,7 @@
 #include "core/error.h"
 #include "tokenizer/tokenizer_impl.h"
 
-namespace solar {
+namespace solar::tokenizer {
 namespace {
 
 class SpmTokenizer : public Tokenizer {
@@ -98,4 +98,4 @@ std::unique_ptr<Tokenizer> spm_from_proto(std::string_view bytes) {
   return std::make_unique<SpmTokenizer>(std::move(sp));
 }
 
-}  // namespace solar
+}  // namespace solar::tokenizer

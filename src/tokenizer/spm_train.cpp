@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 
-namespace solar {
+namespace solar::tokenizer {
 namespace {
 
 // Files under each input, folders walked recursively in name order; files
@@ -103,4 +103,4 @@ void train_tokenizer(const TokenizerTrainOptions& opt) {
   write_file_atomic(opt.output, proto);
 }
 
-}  // namespace solar
+}  // namespace solar::tokenizer

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace solar {
+namespace solar::tokenizer {
 
 struct TokenizerTrainOptions {
   std::vector<std::string> inputs;  // text files, or folders read recursively
@@ -27,4 +27,4 @@ struct TokenizerTrainOptions {
 // Throws solar::Error naming the input or output on failure.
 void train_tokenizer(const TokenizerTrainOptions& opt);
 
-}  // namespace solar
+}  // namespace solar::tokenizer

@@ -9,13 +9,13 @@
 #include "core/fs.h"
 #include "tokenizer/tokenizer.h"
 
-namespace solar {
+namespace solar::tokenizer {
 namespace {
 
 TEST(TokenizerTrain, ShakespeareBpe512RoundTrips) {
   std::string corpus = std::string(SOLAR_SHARED_DATA) + "/corpus/tinyshakespeare.txt";
   if (!path_exists(corpus)) GTEST_SKIP() << "shared data missing: " << corpus;
-  std::string dir = testing::TempDir() + "solar_train_" + std::to_string(getpid());
+  std::string dir = ::testing::TempDir() + "solar_train_" + std::to_string(getpid());
   make_dirs(join_path(dir, "in/sub"));
   std::string text = read_file(corpus);
   // ~200 KB split over a nested folder, plus a binary file that must be skipped.
@@ -60,7 +60,7 @@ TEST(TokenizerTrain, ShakespeareBpe512RoundTrips) {
 TEST(TokenizerTrain, BadInputsAreErrors) {
   TokenizerTrainOptions opt;
   opt.inputs = {"/nonexistent/corpus.txt"};
-  opt.output = testing::TempDir() + "never.model";
+  opt.output = ::testing::TempDir() + "never.model";
   opt.vocab_size = 512;
   try {
     train_tokenizer(opt);
@@ -77,7 +77,7 @@ TEST(TokenizerTrain, BadInputsAreErrors) {
 TEST(TokenizerTrain, Cli) {
   std::string corpus = std::string(SOLAR_SHARED_DATA) + "/corpus/tinyshakespeare.txt";
   if (!path_exists(corpus)) GTEST_SKIP() << "shared data missing: " << corpus;
-  std::string dir = testing::TempDir() + "solar_train_cli_" + std::to_string(getpid());
+  std::string dir = ::testing::TempDir() + "solar_train_cli_" + std::to_string(getpid());
   make_dirs(dir);
   std::string text = read_file(corpus);
   write_file_atomic(join_path(dir, "a.txt"), text.substr(0, 60000));
@@ -95,4 +95,4 @@ TEST(TokenizerTrain, Cli) {
 }
 
 }  // namespace
-}  // namespace solar
+}  // namespace solar::tokenizer

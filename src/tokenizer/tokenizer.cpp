@@ -9,7 +9,7 @@
 #include "core/fs.h"
 #include "tokenizer/tokenizer_impl.h"
 
-namespace solar {
+namespace solar::tokenizer {
 
 int parse_byte_piece(std::string_view p) {
   auto hex = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1; };
@@ -126,4 +126,4 @@ std::string StreamDecoder::flush() {
   return out;
 }
 
-}  // namespace solar
+}  // namespace solar::tokenizer

@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-namespace solar {
+namespace solar::tokenizer {
 
 // GGUF token types (llama.cpp): 1 normal, 2 unknown, 3 control,
 // 4 user-defined, 5 unused, 6 byte.
@@ -66,4 +66,4 @@ class StreamDecoder {
   size_t emitted_ = 0;  // bytes of decode(ids_) already returned
 };
 
-}  // namespace solar
+}  // namespace solar::tokenizer

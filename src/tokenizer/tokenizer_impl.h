@@ -7,7 +7,7 @@
 
 #include "tokenizer/tokenizer.h"
 
-namespace solar {
+namespace solar::tokenizer {
 
 // A tokenizer over a serialized SentencePiece ModelProto, or nullptr when
 // `bytes` is not one.
@@ -21,4 +21,4 @@ Vocab read_llama2c_vocab(const std::string& path, std::string_view bytes, int vo
 // "<0xE2>" -> 0xE2; anything else -> -1.
 int parse_byte_piece(std::string_view piece);
 
-}  // namespace solar
+}  // namespace solar::tokenizer

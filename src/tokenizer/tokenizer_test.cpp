@@ -9,7 +9,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 
-namespace solar {
+namespace solar::tokenizer {
 namespace {
 
 const std::string kData = SOLAR_SHARED_DATA;
@@ -21,7 +21,7 @@ const std::string kTok512 = kData + "/models/stories260K/tok512.bin";
   if (!path_exists(path)) GTEST_SKIP() << "shared data missing: " << path
 
 std::string tmp_path(const std::string& name) {
-  std::string dir = testing::TempDir() + "solar_tok_" + std::to_string(getpid());
+  std::string dir = ::testing::TempDir() + "solar_tok_" + std::to_string(getpid());
   make_dirs(dir);
   return join_path(dir, name);
 }
@@ -318,4 +318,4 @@ TEST(TokenizerErrors, BadFilesNameTheFile) {
 }
 
 }  // namespace
-}  // namespace solar
+}  // namespace solar::tokenizer

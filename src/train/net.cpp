@@ -26,7 +26,7 @@ struct Graph {
   std::vector<S> dx, dxn, dq, dk, dv, dao, dh, dgate, dup, scratch;
   std::vector<int32_t> ids, targets;
 
-  void resize(const ModelConfig& c, int b, int t) {
+  void resize(const model::ModelConfig& c, int b, int t) {
     if (b == B && t == T && !layers.empty()) return;
     B = b, T = t;
     size_t N = size_t(b) * t, d = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), ff = c.intermediate_size;
@@ -51,7 +51,7 @@ struct Graph {
 
   // w: one pointer per parameter in canonical order. Fills logits [b*t, V]
   // and targets [b*t] from tokens [b, t+1].
-  void forward(const ModelConfig& c, Precision p, const std::vector<const S*>& w, const int32_t* tokens, int b,
+  void forward(const model::ModelConfig& c, Precision p, const std::vector<const S*>& w, const int32_t* tokens, int b,
                int t, bool keep) {
     if (b <= 0 || t <= 0) fail("tokens", "shape", "expected B > 0 and T > 0, got B=" + std::to_string(b) + " T=" + std::to_string(t));
     resize(c, b, t);
@@ -99,7 +99,7 @@ struct Graph {
 
   // Backward from dlogits [B*T, V] held in `logits` (the objectives write it
   // there in place); ADDS the gradients into g (one pointer per parameter).
-  void backward(const ModelConfig& c, Precision p, const std::vector<const S*>& w, const std::vector<S*>* g) {
+  void backward(const model::ModelConfig& c, Precision p, const std::vector<const S*>& w, const std::vector<S*>* g) {
     if (!for_backward) fail("train", "backward", "expected a forward(..., for_backward=true) first");
     for_backward = false;
     const int b = B, t = T;
@@ -149,8 +149,8 @@ void Net::build_params() {
   if (cfg_.head_dim % 2 || cfg_.num_attention_heads % cfg_.num_key_value_heads)
     fail("model config", "head_dim", "expected an even head_dim and num_attention_heads divisible by num_key_value_heads");
   params_.clear();
-  for (const std::string& n : expected_tensor_names(cfg_)) {
-    Param p{n, expected_shape(cfg_, n), {}, {}, true};
+  for (const std::string& n : model::expected_tensor_names(cfg_)) {
+    Param p{n, model::expected_shape(cfg_, n), {}, {}, true};
     int64_t numel = 1;
     for (int64_t s : p.shape) numel *= s;
     p.w.assign(numel, 0.f);
@@ -169,15 +169,15 @@ void Net::set_options(const TrainOptions& o) {
   }
 }
 
-Net Net::init(const ModelConfig& cfg, uint64_t seed) {
+Net Net::init(const model::ModelConfig& cfg, uint64_t seed) {
   Net m;
   m.cfg_ = cfg;
   m.build_params();
-  for (Param& p : m.params_) init_tensor(cfg, p.name, seed, p.w.data(), DType::F32, p.w.size());
+  for (Param& p : m.params_) model::init_tensor(cfg, p.name, seed, p.w.data(), DType::F32, p.w.size());
   return m;
 }
 
-Net Net::from_checkpoint(const Checkpoint& ck) {
+Net Net::from_checkpoint(const model::Checkpoint& ck) {
   ck.validate();
   Net m;
   m.cfg_ = ck.config;
@@ -190,7 +190,7 @@ Net Net::from_checkpoint(const Checkpoint& ck) {
     bool qk = p.name.ends_with("q_proj.weight") || p.name.ends_with("k_proj.weight");
     if (!ck.config.rope_interleaved || !qk) continue;
     std::vector<float> src = p.w;
-    permute_rope_rows(src.data(), p.w.data(), int(p.shape[0] / hd), hd, size_t(p.shape[1]) * sizeof(float), true);
+    model::permute_rope_rows(src.data(), p.w.data(), int(p.shape[0] / hd), hd, size_t(p.shape[1]) * sizeof(float), true);
   }
   return m;
 }
@@ -253,7 +253,7 @@ std::vector<TensorView> Net::views() const {
   return v;
 }
 
-double forward_backward_f64(const ModelConfig& cfg, const std::vector<std::vector<double>>& w,
+double forward_backward_f64(const model::ModelConfig& cfg, const std::vector<std::vector<double>>& w,
                             std::vector<std::vector<double>>* g, const int32_t* tokens, int B, int T,
                             const double* weight, const double* dlogp) {
   std::vector<const double*> wp;

@@ -35,16 +35,16 @@ struct Workspace;  // activation arena (net.cpp)
 class Net {
  public:
   // model/init.h init_tensor: what `solar init` writes for the same seed.
-  static Net init(const ModelConfig& cfg, uint64_t seed);
+  static Net init(const model::ModelConfig& cfg, uint64_t seed);
   // Continued pretraining: copies (and converts to F32) every tensor; q/k rows
   // are permuted to the HF rotate-half layout if the checkpoint is interleaved.
-  static Net from_checkpoint(const Checkpoint& ck);
+  static Net from_checkpoint(const model::Checkpoint& ck);
 
   Net(Net&&) noexcept;
   Net& operator=(Net&&) noexcept;
   ~Net();
 
-  const ModelConfig& config() const { return cfg_; }
+  const model::ModelConfig& config() const { return cfg_; }
   std::vector<Param>& params() { return params_; }
   const std::vector<Param>& params() const { return params_; }
   int64_t num_parameters() const;
@@ -78,7 +78,7 @@ class Net {
  private:
   Net() = default;
   void build_params();
-  ModelConfig cfg_;
+  model::ModelConfig cfg_;
   TrainOptions opt_;
   std::vector<Param> params_;
   std::unique_ptr<Workspace> ws_;
@@ -89,7 +89,7 @@ class Net {
 // pass g == nullptr for the value only). The objective is the (weighted) mean
 // cross-entropy, or with dlogp [B] given, Σ_b dlogp[b]·logp[b] of
 // sequence_logprob (the pair-loss path). weight [B*T] or nullptr.
-double forward_backward_f64(const ModelConfig& cfg, const std::vector<std::vector<double>>& w,
+double forward_backward_f64(const model::ModelConfig& cfg, const std::vector<std::vector<double>>& w,
                             std::vector<std::vector<double>>* g, const int32_t* tokens, int B, int T,
                             const double* weight = nullptr, const double* dlogp = nullptr);
 

@@ -20,10 +20,10 @@
 
 namespace solar::train {
 namespace {
-using solar::test_util::random_tokens;
+using solar::testing::random_tokens;
 
-ModelConfig tiny_config(bool tied) {
-  ModelConfig c;
+model::ModelConfig tiny_config(bool tied) {
+  model::ModelConfig c;
   c.hidden_size = 16;
   c.intermediate_size = 24;
   c.num_hidden_layers = 2;
@@ -45,7 +45,7 @@ std::vector<std::vector<double>> to_double(const Net& m) {
 // Central differences of the f64 objective (weighted cross-entropy, or with
 // dlogp Σ dlogp·logp) against its analytic gradient.
 void grad_check(bool tied, const std::vector<double>& weight = {}, const std::vector<double>& dlogp = {}) {
-  ModelConfig c = tiny_config(tied);
+  model::ModelConfig c = tiny_config(tied);
   Net m = Net::init(c, 42);
   auto w = to_double(m);
   // Larger weights than init so that every path carries signal.
@@ -101,7 +101,7 @@ TEST(TrainModel, GradCheckSequenceLogprob) {
 // Net's float parts (forward → objective → backward) against the f64
 // reference, for the masked cross-entropy and the sequence log-probability.
 TEST(TrainModel, FloatPartsMatchDoubleMaskedAndLogprob) {
-  ModelConfig c = tiny_config(false);
+  model::ModelConfig c = tiny_config(false);
   const int B = 2, T = 6;
   auto tokens = random_tokens(B, T, c.vocab_size, 11);
   std::vector<float> mask(kMask.begin(), kMask.end());
@@ -139,7 +139,7 @@ TEST(TrainModel, FloatPartsMatchDoubleMaskedAndLogprob) {
 // All-ones weight = no mask; all-zero weight = loss 0 and no gradient, no NaN;
 // the forward-only path touches no gradient and refuses backward.
 TEST(TrainModel, MaskEdgesAndForwardOnly) {
-  ModelConfig c = tiny_config(true);
+  model::ModelConfig c = tiny_config(true);
   Net m = Net::init(c, 4);
   const int B = 2, T = 5;
   auto tokens = random_tokens(B, T, c.vocab_size, 2);
@@ -166,12 +166,12 @@ TEST(TrainModel, MaskEdgesAndForwardOnly) {
 // One initialisation: Net::init holds exactly the bytes init_tensor (what
 // `solar init` writes) gives, with the documented statistics.
 TEST(TrainModel, InitIsInitTensor) {
-  ModelConfig c = tiny_config(false);
+  model::ModelConfig c = tiny_config(false);
   c.hidden_size = 64, c.intermediate_size = 128;
   Net m = Net::init(c, 1234);
   for (const Param& p : m.params()) {
     std::vector<float> want(p.w.size());
-    init_tensor(c, p.name, 1234, want.data(), DType::F32, want.size());
+    model::init_tensor(c, p.name, 1234, want.data(), DType::F32, want.size());
     ASSERT_EQ(0, std::memcmp(want.data(), p.w.data(), want.size() * 4)) << p.name;
     double s = 0, s2 = 0;
     for (float x : p.w) s += x, s2 += double(x) * x;
@@ -189,7 +189,7 @@ TEST(TrainModel, InitIsInitTensor) {
 // The float training path (kernels::gemm at F32) agrees with the double reference.
 TEST(TrainModel, FloatMatchesDouble) {
   for (bool tied : {true, false}) {
-    ModelConfig c = tiny_config(tied);
+    model::ModelConfig c = tiny_config(tied);
     Net m = Net::init(c, 5);
     m.set_options({kernels::Precision::F32, false});
     const int B = 3, T = 7;
@@ -221,7 +221,7 @@ TEST(TrainModel, FloatMatchesDouble) {
 // tensors are a poor probe: at initialisation q/k gradients are differences
 // of near-uniform attention weights and lose most of their bits in BF16.
 TEST(TrainModel, Bf16CloseToF32) {
-  ModelConfig c = preset_config("10m");
+  model::ModelConfig c = model::preset_config("10m");
   c.num_hidden_layers = 2;
   c.vocab_size = 512;
   Net m = Net::init(c, 1);
@@ -246,7 +246,7 @@ TEST(TrainModel, Bf16CloseToF32) {
 }
 
 TEST(TrainModel, InitAndParams) {
-  ModelConfig c = tiny_config(false);
+  model::ModelConfig c = tiny_config(false);
   Net m = Net::init(c, 1);
   EXPECT_EQ(m.num_parameters(), c.num_parameters());
   EXPECT_EQ(m.params().front().name, "model.embed_tokens.weight");
@@ -279,13 +279,13 @@ TEST(TrainModel, RejectsBadTokens) {
 // views() → Checkpoint → from_checkpoint gives the same model; an interleaved
 // (llama2.c/GGUF) q/k layout is permuted back and gives the same loss.
 TEST(TrainModel, CheckpointRoundTrip) {
-  ModelConfig c = tiny_config(false);
+  model::ModelConfig c = tiny_config(false);
   Net m = Net::init(c, 3);
   m.set_options({kernels::Precision::F32, false});
   auto tokens = random_tokens(2, 8, c.vocab_size, 4);
   float ref = m.loss(tokens.data(), 2, 8);
   for (bool interleaved : {false, true}) {
-    Checkpoint ck;
+    model::Checkpoint ck;
     ck.source = "test";
     ck.config = c;
     ck.config.rope_interleaved = interleaved;
@@ -319,12 +319,12 @@ namespace solar::train {
 namespace {
 
 // Mean cross-entropy of rows of T+1 tokens from the inference engine's logits.
-double inference_loss(const Checkpoint& ck, const std::vector<int32_t>& tokens, int B, int T) {
-  auto im = std::make_shared<const solar::Model>(ck);
+double inference_loss(const model::Checkpoint& ck, const std::vector<int32_t>& tokens, int B, int T) {
+  auto im = std::make_shared<const solar::engine::Model>(ck);
   const int V = ck.config.vocab_size;
   double total = 0;
   for (int r = 0; r < B; ++r) {
-    solar::Context ctx(im, T);
+    solar::engine::Context ctx(im, T);
     std::vector<int> in(tokens.begin() + r * (T + 1), tokens.begin() + r * (T + 1) + T);
     std::vector<float> logits(size_t(T) * V);
     ctx.eval(in.data(), T, nullptr, logits.data());
@@ -341,12 +341,12 @@ double inference_loss(const Checkpoint& ck, const std::vector<int32_t>& tokens, 
 // The training forward pass equals the inference engine on the same weights.
 TEST(TrainModel, LossMatchesInferenceEngine) {
   for (bool tied : {true, false}) {
-    ModelConfig c = tiny_config(tied);
+    model::ModelConfig c = tiny_config(tied);
     Net m = Net::init(c, 8);
     for (Param& p : m.params())  // larger weights: a peaked, non-trivial distribution
       for (float& x : p.w) x *= p.shape.size() == 2 ? 10.f : 1.f;
     m.set_options({kernels::Precision::F32, false});
-    Checkpoint ck;
+    model::Checkpoint ck;
     ck.source = "train";
     ck.config = c;
     for (const TensorView& v : m.views()) ck.tensors[v.name] = v;
@@ -362,7 +362,7 @@ TEST(TrainModel, LossMatchesInferenceEngine) {
 TEST(TrainModel, Stories260KFromCheckpoint) {
   std::string path = std::string(SOLAR_SHARED_DATA) + "/models/stories260K/stories260K.bin";
   if (!path_exists(path)) GTEST_SKIP() << "needs " << path;
-  Checkpoint ck = load_checkpoint(path);
+  model::Checkpoint ck = formats::load_checkpoint(path);
   Net m = Net::from_checkpoint(ck);
   m.set_options({kernels::Precision::F32, false});
   const int B = 2, T = 32;
@@ -379,7 +379,7 @@ namespace {
 
 // The activation arena follows changes of batch shape and thread count.
 TEST(TrainModel, ReusesArenaAcrossShapesAndThreads) {
-  ModelConfig c = tiny_config(true);
+  model::ModelConfig c = tiny_config(true);
   Net m = Net::init(c, 2);
   m.set_options({kernels::Precision::F32, false});
   auto small = random_tokens(1, 5, c.vocab_size, 1), big = random_tokens(3, 40, c.vocab_size, 2);

@@ -14,10 +14,10 @@
 
 namespace solar::train {
 namespace {
-using solar::test_util::random_tokens;
+using solar::testing::random_tokens;
 
-ModelConfig small_config() {
-  ModelConfig c;
+model::ModelConfig small_config() {
+  model::ModelConfig c;
   c.hidden_size = 32;
   c.intermediate_size = 64;
   c.num_hidden_layers = 2;
@@ -81,7 +81,7 @@ TEST(TrainOptim, StateSaveLoadRoundTrip) {
     a.forward_backward(tokens.data(), 2, 8);
     oa.step(1e-3f);
   }
-  std::string path = solar::test_util::temp_dir("optim_test") + "/adam.bin";
+  std::string path = solar::testing::temp_dir("optim_test") + "/adam.bin";
   oa.save(path);
   ob.load(path);
   EXPECT_EQ(ob.step_count(), 2);

@@ -80,21 +80,21 @@ std::vector<std::pair<int64_t, std::string>> checkpoints(const std::string& dir)
   return out;
 }
 
-ModelConfig model_config(const TrainConfig& c, const data::ShardInfo& data, Checkpoint* init) {
-  ModelConfig mc;
+model::ModelConfig model_config(const TrainConfig& c, const data::ShardInfo& data, model::Checkpoint* init) {
+  model::ModelConfig mc;
   std::string source;
   if (!c.preset.empty()) {
-    mc = preset_config(c.preset);
+    mc = model::preset_config(c.preset);
     mc.vocab_size = c.vocab_size ? c.vocab_size : int(data.vocab_size);
     source = "--preset " + c.preset;
   } else if (!c.config_file.empty()) {
     auto j = json::parse(read_file(c.config_file), nullptr, false);
     if (j.is_discarded()) fail(c.config_file, "", "expected a JSON config (HF config.json)");
-    mc = config_from_json(j, c.config_file);
+    mc = model::config_from_json(j, c.config_file);
     if (c.vocab_size) mc.vocab_size = c.vocab_size;
     source = c.config_file;
   } else {
-    *init = load_checkpoint(c.init_from);
+    *init = formats::load_checkpoint(c.init_from);
     mc = init->config;
     source = c.init_from;
   }
@@ -154,7 +154,7 @@ struct Trainer::State {
   data::Loader loader;
   std::optional<Net> model;
   std::optional<AdamW> opt;
-  HfWriteOptions hf;
+  formats::HfWriteOptions hf;
   bool eval_on = false, finished = false;
   std::string ck;  // checkpoint resumed from, or ""
   json st;         // its trainer_state.json
@@ -184,8 +184,8 @@ void Trainer::open(const TrainConfig& c) {
   if (!is_float(save_dt)) fail("--save-dtype", "", "expected f32, bf16 or f16, got " + c.save_dtype);
   s_ = std::make_unique<State>(c, sched);
   State& S = *s_;
-  Checkpoint init;
-  ModelConfig mc = model_config(c, S.loader.info(), &init);
+  model::Checkpoint init;
+  model::ModelConfig mc = model_config(c, S.loader.info(), &init);
   S.eval_on = S.loader.has_val();
   if (!S.eval_on)
     log_warn("train", c.data_dir + " has no validation window of " + std::to_string(c.seq_len + 1) + " tokens; no evals",
@@ -218,10 +218,10 @@ void Trainer::open(const TrainConfig& c) {
     if (n.rfind(".checkpoint-", 0) == 0 && n.find(".tmp-") != std::string::npos) remove_all(e.path().string());
   }
 
-  S.model.emplace(!S.ck.empty()          ? Net::from_checkpoint(read_hf(S.ck))
+  S.model.emplace(!S.ck.empty()          ? Net::from_checkpoint(formats::read_hf(S.ck))
                   : !c.init_from.empty() ? Net::from_checkpoint(init)
                                          : Net::init(mc, c.seed));
-  init = Checkpoint{};  // the copy lives in the model now; drop the mapping
+  init = model::Checkpoint{};  // the copy lives in the model now; drop the mapping
   S.model->set_options({c.precision});
   S.opt.emplace(*S.model, AdamWConfig{c.lr, 0.9f, 0.95f, 1e-8f, c.weight_decay, c.grad_clip});
   S.hf.dtype = save_dt;
@@ -360,7 +360,7 @@ void Trainer::save() {
   std::string tmp = join_path(c.output_dir, "." + name + ".tmp-" + std::to_string(getpid()));
   remove_all(tmp);
   try {
-    write_hf(tmp, S.model->config(), S.model->views(), S.hf);
+    formats::write_hf(tmp, S.model->config(), S.model->views(), S.hf);
     S.opt->save(join_path(tmp, "optimizer.bin"));
     json st = {{"global_step", step},
                {"seed", c.seed},
@@ -395,7 +395,7 @@ void Trainer::finish() {
   const TrainConfig& c = S.c;
   if (c.save_every > 0 && S.start < c.steps && c.steps % c.save_every != 0) save();
   plot();
-  write_hf(join_path(c.output_dir, "final"), S.model->config(), S.model->views(), S.hf);
+  formats::write_hf(join_path(c.output_dir, "final"), S.model->config(), S.model->views(), S.hf);
 }
 
 void Trainer::run(Progress* bar, const Objective& objective) {

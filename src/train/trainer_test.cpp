@@ -25,8 +25,8 @@ using namespace solar;
 using solar::train::TrainConfig;
 
 namespace {
-using solar::test_util::error_of;
-using solar::test_util::temp_dir;
+using solar::testing::error_of;
+using solar::testing::temp_dir;
 
 
 // A byte-level corpus (ids < 256 of a 512 vocab): a slice of tinyshakespeare
@@ -157,7 +157,7 @@ std::string name(const PrecisionThreads& p) {
 }
 void PrintTo(const PrecisionThreads& p, std::ostream* os) { *os << name(p); }
 
-class TrainerDeterminism : public testing::TestWithParam<PrecisionThreads> {
+class TrainerDeterminism : public ::testing::TestWithParam<PrecisionThreads> {
  protected:
   TrainConfig config(const std::string& root) {
     make_data(root);
@@ -168,8 +168,8 @@ class TrainerDeterminism : public testing::TestWithParam<PrecisionThreads> {
   }
 };
 
-INSTANTIATE_TEST_SUITE_P(EveryPrecision, TrainerDeterminism, testing::ValuesIn(precision_threads()),
-                         [](const testing::TestParamInfo<PrecisionThreads>& i) { return name(i.param); });
+INSTANTIATE_TEST_SUITE_P(EveryPrecision, TrainerDeterminism, ::testing::ValuesIn(precision_threads()),
+                         [](const ::testing::TestParamInfo<PrecisionThreads>& i) { return name(i.param); });
 
 TEST_P(TrainerDeterminism, RerunIsBitIdentical) {
   std::string root = temp_dir("trainer_test_rerun");

@@ -12,7 +12,7 @@
 #include "formats/load.h"
 #include "model/checkpoint.h"
 
-namespace solar {
+namespace solar::upscale {
 
 std::vector<LayerSlice> dus_slices(const std::string& model, int n, int drop) {
   // 2(n - m) > n: dropping half the layers or more gives a model no deeper than its base.
@@ -32,7 +32,7 @@ std::string dus_recipe_text(const std::vector<LayerSlice>& slices) {
   return t + "merge_method: passthrough\n";
 }
 
-std::vector<LayerSlice> recipe_slices(const Recipe& r) {
+std::vector<LayerSlice> recipe_slices(const merge::Recipe& r) {
   if (r.merge_method != "passthrough")
     fail(r.path, "merge_method", "expected passthrough for up-scaling, got '" + r.merge_method + "'");
   if (r.slices.empty()) fail(r.path, "slices", "missing (up-scaling needs slices with layer_range)");
@@ -41,30 +41,30 @@ std::vector<LayerSlice> recipe_slices(const Recipe& r) {
     if (r.slices[i].size() != 1)
       fail(r.path, "slices[" + std::to_string(i) + "].sources",
            "expected exactly one source per slice for passthrough, got " + std::to_string(r.slices[i].size()));
-    const RecipeSource& s = r.slices[i][0];
+    const merge::RecipeSource& s = r.slices[i][0];
     out.push_back({s.model, s.begin, s.end});
   }
   return out;
 }
 
-ModelConfig upscaled_config(const std::vector<LayerSlice>& slices, const std::vector<ModelConfig>& configs,
+model::ModelConfig upscaled_config(const std::vector<LayerSlice>& slices, const std::vector<model::ModelConfig>& configs,
                             const std::string& where) {
   if (slices.empty()) fail(where, "slices", "expected at least one slice");
   if (configs.size() != slices.size()) fail(where, "slices", "expected one config per slice");
-  const ModelConfig& a = configs[0];
+  const model::ModelConfig& a = configs[0];
   int total = 0;
   for (size_t i = 0; i < slices.size(); ++i) {
     const LayerSlice& s = slices[i];
-    const ModelConfig& c = configs[i];
+    const model::ModelConfig& c = configs[i];
     std::string field = "slices[" + std::to_string(i) + "]";
     if (s.begin < 0 || s.begin >= s.end || s.end > c.num_hidden_layers)
       fail(where, field + ".layer_range",
            "expected [begin, end) with 0 <= begin < end <= " + std::to_string(c.num_hidden_layers) + " (layers of " +
                s.model + "), got [" + std::to_string(s.begin) + ", " + std::to_string(s.end) + "]");
-    require_same_shape(a, c, false, where, field + ": ", slices[0].model, s.model);
+    model::require_same_shape(a, c, false, where, field + ": ", slices[0].model, s.model);
     total += s.end - s.begin;
   }
-  ModelConfig out = a;
+  model::ModelConfig out = a;
   out.num_hidden_layers = total;
   return out;
 }
@@ -76,7 +76,7 @@ std::vector<std::pair<int, int>> layer_map(const std::vector<LayerSlice>& slices
   return m;
 }
 
-std::string upscale_card(const std::vector<LayerSlice>& slices, const ModelConfig& out, const std::string& recipe) {
+std::string upscale_card(const std::vector<LayerSlice>& slices, const model::ModelConfig& out, const std::string& recipe) {
   char date[32];
   std::time_t now = std::time(nullptr);
   std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
@@ -98,7 +98,7 @@ std::string upscale_card(const std::vector<LayerSlice>& slices, const ModelConfi
 }
 
 // The mapping that holds `p`, so its pages can be dropped once written.
-static const MappedFile* owner(const Checkpoint& ck, const void* p) {
+static const MappedFile* owner(const model::Checkpoint& ck, const void* p) {
   auto* b = static_cast<const uint8_t*>(p);
   for (const auto& f : ck.files)
     if (b >= f->data() && b < f->data() + f->size()) return f.get();
@@ -108,35 +108,35 @@ static const MappedFile* owner(const Checkpoint& ck, const void* p) {
 void upscale(const std::vector<LayerSlice>& slices, const std::string& out, const UpscaleOptions& opt,
              const std::string& where) {
   if (path_exists(out) && !opt.force) fail(out, "", "already exists (use --force to replace)");
-  std::map<std::string, std::unique_ptr<Checkpoint>> models;
-  std::vector<ModelConfig> configs;
+  std::map<std::string, std::unique_ptr<model::Checkpoint>> models;
+  std::vector<model::ModelConfig> configs;
   for (const auto& s : slices) {
     auto& ck = models[s.model];
-    if (!ck) ck = std::make_unique<Checkpoint>(load_checkpoint(s.model));
+    if (!ck) ck = std::make_unique<model::Checkpoint>(formats::load_checkpoint(s.model));
     configs.push_back(ck->config);
   }
-  ModelConfig cfg = upscaled_config(slices, configs, where);
+  model::ModelConfig cfg = upscaled_config(slices, configs, where);
   if (opt.dtype) cfg.torch_dtype = *opt.dtype;
 
   // Where each output tensor comes from, in canonical order.
   auto map = layer_map(slices);
-  const Checkpoint& first = *models[slices.front().model];
-  const Checkpoint& last = *models[slices.back().model];
+  const model::Checkpoint& first = *models[slices.front().model];
+  const model::Checkpoint& last = *models[slices.back().model];
   std::vector<const TensorView*> src;
-  for (const std::string& name : expected_tensor_names(cfg)) {
+  for (const std::string& name : model::expected_tensor_names(cfg)) {
     if (name.rfind("model.layers.", 0) == 0) {
       size_t dot = name.find('.', 13);
       int l = std::stoi(name.substr(13, dot - 13));
       auto [si, sl] = map[l];
-      const Checkpoint& ck = *models[slices[si].model];
-      src.push_back(&ck.get(layer_tensor(sl, name.c_str() + dot + 1)));
+      const model::Checkpoint& ck = *models[slices[si].model];
+      src.push_back(&ck.get(model::layer_tensor(sl, name.c_str() + dot + 1)));
     } else {
       src.push_back(&(name == "model.embed_tokens.weight" ? first : last).get(name));
     }
   }
-  std::vector<TensorDecl> decls;
+  std::vector<formats::TensorDecl> decls;
   uint64_t bytes = 0;
-  auto names = expected_tensor_names(cfg);
+  auto names = model::expected_tensor_names(cfg);
   for (size_t i = 0; i < src.size(); ++i) {
     decls.push_back({names[i], src[i]->shape, src[i]->dtype});
     bytes += tensor_bytes(opt.dtype ? *opt.dtype : is_quantized(src[i]->dtype) ? DType::F32 : src[i]->dtype, src[i]->shape);
@@ -146,7 +146,7 @@ void upscale(const std::vector<LayerSlice>& slices, const std::string& out, cons
     fail(out, "", "not enough free disk: needs " + std::to_string(bytes >> 20) + " MiB, " +
                       std::to_string(free_b >> 20) + " MiB available");
 
-  HfWriteOptions w;
+  formats::HfWriteOptions w;
   w.dtype = opt.dtype;
   w.max_shard_bytes = opt.max_shard_bytes;
   w.force = opt.force;
@@ -156,7 +156,7 @@ void upscale(const std::vector<LayerSlice>& slices, const std::string& out, cons
   w.generation_config = first.generation_config;
   for (auto& [p, ck] : models)
     for (auto& f : ck->files) f->advise_sequential();
-  HfWriter writer(out, cfg, decls, w);
+  formats::HfWriter writer(out, cfg, decls, w);
   for (size_t i = 0; i < src.size(); ++i) {
     TensorView v = *src[i];
     v.name = decls[i].name;
@@ -170,4 +170,4 @@ void upscale(const std::vector<LayerSlice>& slices, const std::string& out, cons
   writer.finish();
 }
 
-}  // namespace solar
+}  // namespace solar::upscale

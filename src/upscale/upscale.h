@@ -20,7 +20,7 @@
 #include "merge/recipe.h"
 #include "model/config.h"
 
-namespace solar {
+namespace solar::upscale {
 
 struct LayerSlice {
   std::string model;
@@ -34,13 +34,13 @@ std::vector<LayerSlice> dus_slices(const std::string& model, int n_layers, int d
 std::string dus_recipe_text(const std::vector<LayerSlice>& slices);
 // A passthrough recipe's slices; throws naming the recipe field unless
 // merge_method is passthrough and every slice has exactly one source.
-std::vector<LayerSlice> recipe_slices(const Recipe& r);
+std::vector<LayerSlice> recipe_slices(const merge::Recipe& r);
 
 // The stacked model's config: the first source's, with num_hidden_layers set.
 // Throws (nothing written yet) when a range is outside its model or the
 // sources disagree on architecture, widths, heads or vocabulary. configs[i]
 // belongs to slices[i]; `where` names the recipe or flag in messages.
-ModelConfig upscaled_config(const std::vector<LayerSlice>& slices, const std::vector<ModelConfig>& configs,
+model::ModelConfig upscaled_config(const std::vector<LayerSlice>& slices, const std::vector<model::ModelConfig>& configs,
                             const std::string& where);
 
 // Output layer i comes from (slice, source layer): the flattened slices.
@@ -54,11 +54,11 @@ struct UpscaleOptions {
 };
 
 // A model card recording the recipe, the result and the date.
-std::string upscale_card(const std::vector<LayerSlice>& slices, const ModelConfig& out, const std::string& recipe_text);
+std::string upscale_card(const std::vector<LayerSlice>& slices, const model::ModelConfig& out, const std::string& recipe_text);
 
 // Writes the stacked model as an HF folder at `out` (atomically). Checks
 // everything, including free disk, before the first byte is written.
 void upscale(const std::vector<LayerSlice>& slices, const std::string& out, const UpscaleOptions& opt,
              const std::string& where = "upscale");
 
-}  // namespace solar
+}  // namespace solar::upscale

@@ -31,31 +31,31 @@ struct UpscaleFixture : ::testing::Test {
 };
 
 TEST(UpscaleTest, DusSlicesAndLayerMap) {
-  auto s = dus_slices("m", 32, 8);
+  auto s = upscale::dus_slices("m", 32, 8);
   ASSERT_EQ(s.size(), 2u);
   EXPECT_EQ(s[0].begin, 0);
   EXPECT_EQ(s[0].end, 24);
   EXPECT_EQ(s[1].begin, 8);
   EXPECT_EQ(s[1].end, 32);
-  auto m = layer_map(s);
+  auto m = upscale::layer_map(s);
   ASSERT_EQ(m.size(), 48u);
   EXPECT_EQ(m[23], std::make_pair(0, 23));
   EXPECT_EQ(m[24], std::make_pair(1, 8));
   EXPECT_EQ(m[47], std::make_pair(1, 31));
-  EXPECT_THROW(dus_slices("m", 32, 0), Error);
-  EXPECT_THROW(dus_slices("m", 32, 32), Error);
-  EXPECT_THROW(dus_slices("m", 32, 16), Error);  // 32 layers: no deeper than the base
-  EXPECT_EQ(dus_slices("m", 32, 15)[0].end, 17);
-  EXPECT_THROW(dus_slices("m", 32, -1), Error);
+  EXPECT_THROW(upscale::dus_slices("m", 32, 0), Error);
+  EXPECT_THROW(upscale::dus_slices("m", 32, 32), Error);
+  EXPECT_THROW(upscale::dus_slices("m", 32, 16), Error);  // 32 layers: no deeper than the base
+  EXPECT_EQ(upscale::dus_slices("m", 32, 15)[0].end, 17);
+  EXPECT_THROW(upscale::dus_slices("m", 32, -1), Error);
 }
 
 TEST(UpscaleTest, Mistral7BDryRunNumbers) {
   std::string d = temp_dir("upscale_dry");
-  write_file_atomic(join_path(d, "config.json"), config_to_json(preset_config("mistral-7b")).dump());
-  ModelConfig src = read_model_config(d);
+  write_file_atomic(join_path(d, "config.json"), model::config_to_json(model::preset_config("mistral-7b")).dump());
+  model::ModelConfig src = formats::read_model_config(d);
   EXPECT_EQ(src.num_parameters(), 7241732096);  // Mistral-7B-v0.1
-  auto slices = dus_slices(d, src.num_hidden_layers, 8);
-  ModelConfig c = upscaled_config(slices, {src, src}, "--drop");
+  auto slices = upscale::dus_slices(d, src.num_hidden_layers, 8);
+  model::ModelConfig c = upscale::upscaled_config(slices, {src, src}, "--drop");
   EXPECT_EQ(c.num_hidden_layers, 48);
   EXPECT_EQ(c.num_parameters(), 10731524096);  // SOLAR 10.7B
   // The CLI reads only config.json: there are no weights in this folder.
@@ -71,15 +71,15 @@ TEST_F(UpscaleFixture, DropCopiesEveryLayerBytewise) {
   std::string out = join_path(dir, "up");
   std::string log;
   ASSERT_EQ(run_solar("upscale -m " + base + " --drop 2 -o " + out + " --shard-size 100KB", &log), 0) << log;
-  Checkpoint a = load_checkpoint(base), b = load_checkpoint(out);
+  model::Checkpoint a = formats::load_checkpoint(base), b = formats::load_checkpoint(out);
   EXPECT_EQ(b.config.num_hidden_layers, 8);
   EXPECT_GT(b.files.size(), 1u) << "expected several shards with an index";
   auto src_layer = [](int l) { return l < 4 ? l : l - 4 + 2; };  // [0,4) then [2,6)
-  for (const auto& name : expected_tensor_names(b.config)) {
+  for (const auto& name : model::expected_tensor_names(b.config)) {
     std::string from = name;
     if (name.rfind("model.layers.", 0) == 0) {
       size_t dot = name.find('.', 13);
-      from = layer_tensor(src_layer(std::stoi(name.substr(13))), name.c_str() + dot + 1);
+      from = model::layer_tensor(src_layer(std::stoi(name.substr(13))), name.c_str() + dot + 1);
     }
     EXPECT_TRUE(same_bytes(a.get(from), b.get(name))) << name << " != " << from;
   }
@@ -105,13 +105,13 @@ TEST_F(UpscaleFixture, RecipeWithOverlappingRangesAndTwoModels) {
   std::string out = join_path(dir, "up");
   std::string log;
   ASSERT_EQ(run_solar("upscale --recipe " + r + " -o " + out, &log), 0) << log;
-  Checkpoint a = load_checkpoint(base), o = load_checkpoint(other), b = load_checkpoint(out);
+  model::Checkpoint a = formats::load_checkpoint(base), o = formats::load_checkpoint(other), b = formats::load_checkpoint(out);
   ASSERT_EQ(b.config.num_hidden_layers, 10);
   const int src[10] = {0, 1, 2, 3, 2, 3, 4, 5, 3, 4};
   for (int l = 0; l < 10; ++l) {
-    const Checkpoint& from = l < 4 ? a : o;
+    const model::Checkpoint& from = l < 4 ? a : o;
     for (const char* s : {"self_attn.q_proj.weight", "mlp.down_proj.weight", "input_layernorm.weight"}) {
-      const TensorView &x = from.get(layer_tensor(src[l], s)), &y = b.get(layer_tensor(l, s));
+      const TensorView &x = from.get(model::layer_tensor(src[l], s)), &y = b.get(model::layer_tensor(l, s));
       ASSERT_EQ(y.dtype, DType::F32);  // the recipe's dtype, converted exactly from BF16
       for (int64_t i = 0; i < x.numel(); ++i)
         ASSERT_EQ(load_f32(x.data, x.dtype, i), load_f32(y.data, y.dtype, i)) << l << " " << s;
@@ -131,7 +131,7 @@ TEST_F(UpscaleFixture, RecipeWithOverlappingRangesAndTwoModels) {
 
 TEST_F(UpscaleFixture, BadRecipesFailBeforeWriting) {
   std::string wide = join_path(dir, "wide");
-  ModelConfig wc = tiny_config(6);
+  model::ModelConfig wc = tiny_config(6);
   wc.vocab_size = 600;
   write_random_model(wide, wc, 3);
   auto slice = [](const std::string& m, const std::string& range) {
@@ -176,13 +176,13 @@ TEST_F(UpscaleFixture, ExistingOutputNeedsForce) {
   std::string out = join_path(dir, "up");
   make_dirs(out);
   write_file_atomic(join_path(out, "keep"), "x");
-  EXPECT_THROW(upscale(dus_slices(base, 6, 1), out, {}), Error);
+  EXPECT_THROW(upscale::upscale(upscale::dus_slices(base, 6, 1), out, {}), Error);
   EXPECT_TRUE(path_exists(join_path(out, "keep")));
-  UpscaleOptions o;
+  upscale::UpscaleOptions o;
   o.force = true;
-  upscale(dus_slices(base, 6, 1), out, o);
+  upscale::upscale(upscale::dus_slices(base, 6, 1), out, o);
   EXPECT_FALSE(path_exists(join_path(out, "keep")));
-  EXPECT_EQ(load_checkpoint(out).config.num_hidden_layers, 10);
+  EXPECT_EQ(formats::load_checkpoint(out).config.num_hidden_layers, 10);
 }
 
 TEST_F(UpscaleFixture, JsonRecipeMatchesYaml) {
@@ -190,7 +190,7 @@ TEST_F(UpscaleFixture, JsonRecipeMatchesYaml) {
                                        "\n        layer_range: [1, 3]\nmerge_method: passthrough\n");
   std::string j = recipe("r.json", "{\"slices\": [{\"sources\": [{\"model\": \"" + base +
                                        "\", \"layer_range\": [1, 3]}]}], \"merge_method\": \"passthrough\"}");
-  auto a = recipe_slices(read_recipe(y)), b = recipe_slices(read_recipe(j));
+  auto a = upscale::recipe_slices(merge::read_recipe(y)), b = upscale::recipe_slices(merge::read_recipe(j));
   ASSERT_EQ(a.size(), 1u);
   ASSERT_EQ(b.size(), 1u);
   EXPECT_EQ(a[0].model, b[0].model);
