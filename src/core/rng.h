@@ -29,6 +29,9 @@ inline uint64_t rng_key(uint64_t seed, std::string_view name) {
 // Uniform in [0, 1) with 24 random bits (exact in float).
 inline float rng_uniform(uint64_t key, uint64_t i) { return float(splitmix64(key + i) >> 40) * (1.0f / 16777216.0f); }
 
+// Uniform in [0, 1) with 53 random bits, for draws that need a double.
+inline double rng_uniform64(uint64_t key, uint64_t i) { return double(splitmix64(key + i) >> 11) * 0x1p-53; }
+
 // Standard normal, Box–Muller over two uniforms of the stream (computed in
 // double, so every compiler and CPU gives the same bits).
 inline float rng_normal(uint64_t key, uint64_t i) {

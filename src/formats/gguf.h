@@ -13,6 +13,7 @@
 // tokenizer, tensors in F32/F16/BF16 (norms always F32; block-quantized
 // inputs are dequantized), q/k permuted to llama.cpp's layout, 32-byte
 // alignment, written atomically.
+// Threads: no shared state: concurrent reads are safe; one writer per file.
 #pragma once
 #include <string>
 

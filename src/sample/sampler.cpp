@@ -1,5 +1,7 @@
 #include "sample/sampler.h"
 
+#include "core/rng.h"
+
 #include <algorithm>
 #include <cmath>
 #include <unordered_set>
@@ -13,7 +15,7 @@ int argmax(const float* x, int n) {
   return best;
 }
 
-Sampler::Sampler(SamplerConfig cfg) : cfg_(cfg), rng_(cfg.seed) {}
+Sampler::Sampler(SamplerConfig cfg) : cfg_(cfg) {}
 
 int Sampler::sample(float* logits, int n_vocab, const std::vector<int>& history) {
   if (cfg_.repeat_penalty != 1.0f && cfg_.repeat_last_n != 0) {
@@ -60,7 +62,7 @@ int Sampler::sample(float* logits, int n_vocab, const std::vector<int>& history)
   std::vector<double> w(keep);
   double total = 0;
   for (size_t i = 0; i < keep; ++i) total += (w[i] = std::exp((double(c[i].first) - mx) / cfg_.temp));
-  double r = std::uniform_real_distribution<double>(0.0, total)(rng_);
+  double r = total * rng_uniform64(splitmix64(cfg_.seed), draws_++);
   for (size_t i = 0; i < keep; ++i) {
     r -= w[i];
     if (r <= 0) return c[i].second;

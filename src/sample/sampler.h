@@ -8,7 +8,6 @@
 // one thread at a time; argmax() and SamplerConfig are plain values.
 #pragma once
 #include <cstdint>
-#include <random>
 #include <vector>
 
 namespace solar::sample {
@@ -32,7 +31,7 @@ class Sampler {
 
  private:
   SamplerConfig cfg_;
-  std::mt19937_64 rng_;
+  uint64_t draws_ = 0;  // draw i uses core/rng.h at (seed, i): the same on every platform
 };
 
 int argmax(const float* x, int n);
