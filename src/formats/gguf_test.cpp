@@ -1,6 +1,7 @@
 #include "formats/gguf.h"
 #include "formats/load.h"
 #include "testing/quant.h"
+#include "testing/models.h"
 #include "testing/testing.h"
 
 #include <gtest/gtest.h>
@@ -31,14 +32,7 @@ model::Checkpoint tiny_model(bool interleaved, bool tied) {
   model::Checkpoint ck;
   ck.source = "tiny";
   model::ModelConfig& c = ck.config;
-  c.hidden_size = 32;
-  c.intermediate_size = 24;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;  // > 4: at 4 the two permutation directions coincide
-  c.vocab_size = 32;
-  c.max_position_embeddings = 64;
+  c = testing::small_config(32, 24, 32, false, 2, 64);  // head_dim 8 > 4: at 4 the two permutation directions coincide
   c.rms_norm_eps = 1e-6f;
   c.rope_theta = 500000.0;
   c.tie_word_embeddings = tied;

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "model/init.h"
+#include "testing/models.h"
 #include "testing/tokenizers.h"
 
 namespace solar::generate {
@@ -19,14 +20,7 @@ model::Checkpoint random_model(int vocab) {
   model::Checkpoint ck;
   ck.source = "random";
   model::ModelConfig& c = ck.config;
-  c.hidden_size = 32;
-  c.intermediate_size = 48;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.vocab_size = vocab;
-  c.max_position_embeddings = 128;
+  c = testing::small_config(32, 48, vocab, false, 2, 128);
   for (const auto& n : model::expected_tensor_names(c)) {
     auto shape = model::expected_shape(c, n);
     size_t numel = 1;

@@ -19,6 +19,23 @@ namespace solar::testing {
 
 using testing::temp_dir;
 
+// A small config with grouped-query attention (4 heads, 2 KV heads, head_dim
+// hidden/4) for unit tests that build weights by hand.
+inline model::ModelConfig small_config(int hidden, int intermediate, int vocab, bool tied = false, int layers = 2,
+                                       int max_positions = 2048) {
+  model::ModelConfig c;
+  c.hidden_size = hidden;
+  c.intermediate_size = intermediate;
+  c.num_hidden_layers = layers;
+  c.num_attention_heads = 4;
+  c.num_key_value_heads = 2;
+  c.head_dim = hidden / 4;
+  c.vocab_size = vocab;
+  c.max_position_embeddings = max_positions;
+  c.tie_word_embeddings = tied;
+  return c;
+}
+
 inline model::ModelConfig tiny_config(int layers = 6, bool tie = false) {
   model::ModelConfig c = model::preset_config("tiny");
   c.num_hidden_layers = layers;

@@ -2,6 +2,7 @@
 // for every parameter, the float path against the double one, precision,
 // checkpoint round trips.
 #include "formats/load.h"
+#include "testing/models.h"
 #include "testing/testing.h"
 #include "train/net.h"
 
@@ -22,19 +23,7 @@ namespace solar::train {
 namespace {
 using solar::testing::random_tokens;
 
-model::ModelConfig tiny_config(bool tied) {
-  model::ModelConfig c;
-  c.hidden_size = 16;
-  c.intermediate_size = 24;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 4;
-  c.vocab_size = 32;
-  c.max_position_embeddings = 64;
-  c.tie_word_embeddings = tied;
-  return c;
-}
+model::ModelConfig tiny_config(bool tied) { return testing::small_config(16, 24, 32, tied, 2, 64); }
 
 std::vector<std::vector<double>> to_double(const Net& m) {
   std::vector<std::vector<double>> w;

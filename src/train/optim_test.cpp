@@ -1,4 +1,5 @@
 // AdamW, clipping, optimizer state files, schedules, determinism, overfitting.
+#include "testing/models.h"
 #include "testing/testing.h"
 #include "train/optim.h"
 
@@ -16,18 +17,7 @@ namespace solar::train {
 namespace {
 using solar::testing::random_tokens;
 
-model::ModelConfig small_config() {
-  model::ModelConfig c;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.num_key_value_heads = 2;
-  c.head_dim = 8;
-  c.vocab_size = 64;
-  c.tie_word_embeddings = true;
-  return c;
-}
+model::ModelConfig small_config() { return testing::small_config(32, 64, 64, true); }
 
 TEST(TrainOptim, AdamWOneStepByHand) {
   Net m = Net::init(small_config(), 1);
