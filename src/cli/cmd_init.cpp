@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "formats/hf.h"
 #include "formats/load.h"
@@ -29,7 +30,7 @@ static int run_init(const std::vector<std::string>& argv) {
   if (out.empty()) fail("-o/--output", "", "required");
   if (preset.empty() == config.empty()) fail("--preset/--config", "", "give exactly one of --preset NAME or --config FILE");
   model::ModelConfig c = !preset.empty() ? model::preset_config(preset)
-                                  : model::config_from_json(nlohmann::json::parse(read_file(config), nullptr, false), config);
+                                  : model::config_from_json(read_json_file(config), config);
   check_range("--vocab-size", double(vocab), 0, 1 << 24);
   if (vocab > 0) c.vocab_size = int(vocab);
   // A model whose vocabulary differs from its tokenizer's is refused by every

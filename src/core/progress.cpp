@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/json.h"
 
 namespace solar {
 
@@ -106,8 +107,11 @@ std::vector<nlohmann::json> read_metrics(const std::string& path) {
   std::ifstream in(path);
   std::string l;
   while (std::getline(in, l)) {
-    auto j = nlohmann::json::parse(l, nullptr, false);
-    if (!j.is_discarded() && j.is_object()) out.push_back(std::move(j));
+    try {
+      auto j = parse_json(l, path);
+      if (j.is_object()) out.push_back(std::move(j));
+    } catch (const Error&) {  // a line cut short by a crash, or not ours
+    }
   }
   return out;
 }

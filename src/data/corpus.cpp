@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "data/shard.h"
@@ -108,9 +109,9 @@ CorpusCounts tokenize_corpus(const CorpusOptions& opt, const tokenizer::Tokenize
           at = nl == std::string::npos ? text.size() : nl + 1;
           line_no++;
           if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-          auto j = json::parse(line, nullptr, false);
           std::string where = f + ":" + std::to_string(line_no);
-          if (j.is_discarded() || !j.is_object()) fail(where, "", "expected one JSON object per line");
+          auto j = parse_json(line, where);
+          if (!j.is_object()) fail(where, "", "expected one JSON object per line, got " + json_brief(j));
           if (!j.contains(field) || !j[field].is_string())
             fail(where, field, "expected a string field (set --text-field)");
           add_doc(j[field].get<std::string>());

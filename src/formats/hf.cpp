@@ -9,15 +9,14 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "formats/safetensors.h"
 #include "model/rope.h"
 
 namespace solar::formats {
 
 static nlohmann::json read_json(const std::string& path) {
-  std::string s = read_file(path);
-  nlohmann::json j = nlohmann::json::parse(s, nullptr, false);
-  if (j.is_discarded()) fail(path, "", "expected valid JSON");
+  nlohmann::json j = read_json_file(path);
   if (!j.is_object()) fail(path, "", std::string("expected a JSON object, got ") + j.type_name());
   return j;
 }

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "formats/gguf.h"
 #include "formats/hf.h"
 #include "formats/llama2c.h"
@@ -63,13 +64,7 @@ model::ModelConfig read_model_config(const std::string& path) {
   if (is_dir(path)) {
     std::string f = join_path(path, "config.json");
     if (!path_exists(f)) fail(f, "", "missing (expected a Hugging Face model folder)");
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(read_file(f));
-    } catch (const nlohmann::json::parse_error& e) {
-      fail(f, "", std::string("JSON syntax error: ") + e.what());
-    }
-    return model::config_from_json(j, f);
+    return model::config_from_json(read_json_file(f), f);
   }
   return load_checkpoint(path).config;  // maps, but reads only headers
 }

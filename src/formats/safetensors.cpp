@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/json.h"
 
 namespace solar::formats {
 
@@ -56,8 +57,8 @@ std::vector<TensorView> parse_safetensors(const uint8_t* data, size_t size, cons
   uint64_t block_size = size - 8 - n;
 
   DupCheck dups;
-  nlohmann::json h = nlohmann::json::parse(data + 8, block, std::ref(dups), false);
-  if (h.is_discarded()) fail(src, "header", "expected valid JSON");
+  nlohmann::json h = parse_json(std::string_view(reinterpret_cast<const char*>(data + 8), n), src + ": header",
+                                std::ref(dups));
   if (!h.is_object()) fail(src, "header", std::string("expected a JSON object, got ") + h.type_name());
   if (!dups.dup.empty()) fail(src, dups.dup, "duplicate name in header");
 

@@ -1,55 +1,19 @@
 #include "merge/recipe.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/json.h"
 
 namespace solar::merge {
 
 using json = nlohmann::json;
 
-// YAML -> JSON so both spellings share one validator. Plain scalars get
-// YAML 1.2 core types; quoted ones stay strings.
-static json yaml_to_json(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined: return nullptr;
-    case YAML::NodeType::Sequence: {
-      json a = json::array();
-      for (const auto& e : n) a.push_back(yaml_to_json(e));
-      return a;
-    }
-    case YAML::NodeType::Map: {
-      json o = json::object();
-      for (const auto& kv : n) o[kv.first.as<std::string>()] = yaml_to_json(kv.second);
-      return o;
-    }
-    case YAML::NodeType::Scalar: break;
-  }
-  const std::string& s = n.Scalar();
-  if (n.Tag() == "!") return s;
-  if (s == "true" || s == "True") return true;
-  if (s == "false" || s == "False") return false;
-  if (s == "null" || s == "~") return nullptr;
-  size_t used = 0;
-  try {
-    long long i = std::stoll(s, &used);
-    if (used == s.size()) return i;
-  } catch (const std::exception&) {}
-  try {
-    double d = std::stod(s, &used);
-    if (used == s.size()) return d;
-  } catch (const std::exception&) {}
-  return s;
-}
-
 static std::string get_string(const json& j, const std::string& file, const std::string& field) {
   if (!j.is_string() || j.get<std::string>().empty())
-    fail(file, field, "expected a non-empty string, got " + j.dump());
+    fail(file, field, "expected a non-empty string, got " + json_brief(j));
   return j.get<std::string>();
 }
 
@@ -59,21 +23,21 @@ static Gradient get_gradient(const json& j, const std::string& file, const std::
     g.push_back(j.get<double>());
   } else if (j.is_array() && !j.empty()) {
     for (const auto& e : j) {
-      if (!e.is_number()) fail(file, field, "expected a number or a list of numbers, got " + j.dump());
+      if (!e.is_number()) fail(file, field, "expected a number or a list of numbers, got " + json_brief(j));
       g.push_back(e.get<double>());
     }
   } else {
-    fail(file, field, "expected a number or a non-empty list of numbers, got " + j.dump());
+    fail(file, field, "expected a number or a non-empty list of numbers, got " + json_brief(j));
   }
   for (double v : g)
-    if (!std::isfinite(v)) fail(file, field, "expected finite numbers, got " + j.dump());
+    if (!std::isfinite(v)) fail(file, field, "expected finite numbers, got " + json_brief(j));
   return g;
 }
 
 static std::map<std::string, Gradient> get_parameters(const json& j, const std::string& file,
                                                       const std::string& field) {
   if (j.is_null()) return {};
-  if (!j.is_object()) fail(file, field, "expected a mapping of name: value, got " + j.dump());
+  if (!j.is_object()) fail(file, field, "expected a mapping of name: value, got " + json_brief(j));
   std::map<std::string, Gradient> p;
   for (const auto& [k, v] : j.items()) p[k] = get_gradient(v, file, field + "." + k);
   return p;
@@ -89,7 +53,7 @@ static void check_keys(const json& j, std::initializer_list<const char*> known, 
 }
 
 static RecipeSource get_source(const json& j, const std::string& file, const std::string& field, bool ranged) {
-  if (!j.is_object()) fail(file, field, "expected a mapping with 'model', got " + j.dump());
+  if (!j.is_object()) fail(file, field, "expected a mapping with 'model', got " + json_brief(j));
   check_keys(j, {"model", "layer_range", "parameters"}, file, field);
   RecipeSource s;
   if (!j.contains("model")) fail(file, field + ".model", "missing (expected a model path)");
@@ -100,10 +64,10 @@ static RecipeSource get_source(const json& j, const std::string& file, const std
     if (!j.contains("layer_range")) fail(file, f, "missing (expected [begin, end])");
     const json& r = j["layer_range"];
     if (!r.is_array() || r.size() != 2 || !r[0].is_number_integer() || !r[1].is_number_integer())
-      fail(file, f, "expected two integers [begin, end], got " + r.dump());
+      fail(file, f, "expected two integers [begin, end], got " + json_brief(r));
     long long b = r[0].get<long long>(), e = r[1].get<long long>();
     if (b < 0 || e > 1000000 || b >= e)
-      fail(file, f, "expected a non-empty half-open range [begin, end) with 0 <= begin < end, got " + r.dump());
+      fail(file, f, "expected a non-empty half-open range [begin, end) with 0 <= begin < end, got " + json_brief(r));
     s.begin = int(b);
     s.end = int(e);
   }
@@ -111,21 +75,9 @@ static RecipeSource get_source(const json& j, const std::string& file, const std
 }
 
 Recipe parse_recipe(const std::string& text, const std::string& path, bool is_json) {
-  json j;
-  if (is_json) {
-    try {
-      j = json::parse(text);
-    } catch (const json::parse_error& e) {
-      fail(path, "", std::string("JSON syntax error: ") + e.what());
-    }
-  } else {
-    try {
-      j = yaml_to_json(YAML::Load(text));
-    } catch (const YAML::Exception& e) {
-      fail(path, "line " + std::to_string(e.mark.line + 1), "YAML syntax error: " + e.msg);
-    }
-  }
-  if (!j.is_object()) fail(path, "", "expected a mapping at the top level, got " + j.dump());
+  // Both bounded in depth and size (core/json.h): recipes come from anyone.
+  json j = is_json ? parse_json(text, path) : parse_yaml(text, path);
+  if (!j.is_object()) fail(path, "", "expected a mapping at the top level, got " + json_brief(j));
   check_keys(j, {"slices", "models", "merge_method", "base_model", "parameters", "dtype", "out_dtype"}, path, "");
   Recipe r;
   r.path = path;
@@ -138,10 +90,10 @@ Recipe parse_recipe(const std::string& text, const std::string& path, bool is_js
   if (has_slices == has_models) fail(path, "slices", "expected exactly one of 'slices' or 'models'");
   if (has_slices) {
     const json& sl = j["slices"];
-    if (!sl.is_array() || sl.empty()) fail(path, "slices", "expected a non-empty list, got " + sl.dump());
+    if (!sl.is_array() || sl.empty()) fail(path, "slices", "expected a non-empty list, got " + json_brief(sl));
     for (size_t i = 0; i < sl.size(); ++i) {
       std::string f = "slices[" + std::to_string(i) + "]";
-      if (!sl[i].is_object()) fail(path, f, "expected a mapping with 'sources', got " + sl[i].dump());
+      if (!sl[i].is_object()) fail(path, f, "expected a mapping with 'sources', got " + json_brief(sl[i]));
       check_keys(sl[i], {"sources"}, path, f);
       if (!sl[i].contains("sources") || !sl[i]["sources"].is_array() || sl[i]["sources"].empty())
         fail(path, f + ".sources", "expected a non-empty list of sources");
@@ -152,7 +104,7 @@ Recipe parse_recipe(const std::string& text, const std::string& path, bool is_js
     }
   } else {
     const json& ms = j["models"];
-    if (!ms.is_array() || ms.empty()) fail(path, "models", "expected a non-empty list, got " + ms.dump());
+    if (!ms.is_array() || ms.empty()) fail(path, "models", "expected a non-empty list, got " + json_brief(ms));
     for (size_t i = 0; i < ms.size(); ++i)
       r.models.push_back(get_source(ms[i], path, "models[" + std::to_string(i) + "]", false));
   }
@@ -167,7 +119,7 @@ Recipe parse_recipe(const std::string& text, const std::string& path, bool is_js
 }
 
 Recipe read_recipe(const std::string& path) {
-  std::string text = read_file(path);
+  std::string text = read_document(path);
   bool is_json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
   return parse_recipe(text, path, is_json);
 }

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json.h"
 
 namespace solar::model {
 
@@ -41,14 +42,14 @@ static int get_int(const nlohmann::json& j, const char* k, const std::string& sr
     if (required) fail(src, k, "missing (expected an integer)");
     return def;
   }
-  if (!j[k].is_number_integer()) fail(src, k, "expected an integer, got " + j[k].dump());
+  if (!j[k].is_number_integer()) fail(src, k, "expected an integer, got " + json_brief(j[k]));
   int64_t v = j[k].get<int64_t>();
-  if (v < INT32_MIN || v > INT32_MAX) fail(src, k, "out of range: " + j[k].dump());
+  if (v < INT32_MIN || v > INT32_MAX) fail(src, k, "out of range: " + json_brief(j[k]));
   return int(v);
 }
 static double get_num(const nlohmann::json& j, const char* k, const std::string& src, double def) {
   if (!j.contains(k) || j[k].is_null()) return def;
-  if (!j[k].is_number()) fail(src, k, "expected a number, got " + j[k].dump());
+  if (!j[k].is_number()) fail(src, k, "expected a number, got " + json_brief(j[k]));
   return j[k].get<double>();
 }
 

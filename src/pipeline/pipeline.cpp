@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "data/corpus.h"
@@ -161,11 +162,8 @@ struct Curve {
 };
 static Curve read_curve(const std::string& metrics) {
   Curve c;
-  std::ifstream in(metrics);
-  std::string line;
-  while (std::getline(in, line)) {
-    json j = json::parse(line, nullptr, false);
-    if (!j.is_object() || !j.contains("step")) continue;
+  for (const json& j : read_metrics(metrics)) {
+    if (!j.contains("step")) continue;
     if (j.value("event", "") == "start")
       c.runs.push_back("`" + j.value("precision", "?") + "`, threads " + std::to_string(j.value("threads", 0)) +
                        ", CPU " + j.value("cpu", "?"));
@@ -203,7 +201,7 @@ void run_pipeline(const PipelineConfig& p) {
 
   // Finished steps are reused only with the settings that made them.
   State state{path("pipeline_state.json"), json::object()};
-  if (path_exists(state.path)) state.j = json::parse(read_file(state.path), nullptr, false);
+  if (path_exists(state.path)) state.j = read_json_file(state.path);
   if (!state.j.is_object()) fail(state.path, "", "not a pipeline state (remove it, or pass --force to start over)");
   for (auto [key, flag, now] : {std::tuple{"precision", "--precision", precision}, {"corpus", "--corpus", corpus}})
     if (state.j.contains(key) && state.j[key] != now)

@@ -53,4 +53,17 @@ inline std::vector<int32_t> random_tokens(int B, int T, int V, uint64_t seed) {
   return t;
 }
 
+// A 614-byte YAML "billion laughs" like issue 10's (after `head`): ten levels of
+// nine aliases each, 9^10 = 3.5e9 leaves once expanded.
+inline std::string yaml_alias_bomb(const std::string& head = "") {
+  std::string y = head + "x0: &a0 [\"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\", \"lol\"]\n";
+  for (int i = 1; i <= 10; ++i) {
+    std::string p = "*a" + std::to_string(i - 1);
+    y += "x" + std::to_string(i) + ": &a" + std::to_string(i) + " [" + p;
+    for (int k = 1; k < 9; ++k) y += ", " + p;
+    y += "]\n";
+  }
+  return y;
+}
+
 }  // namespace solar::testing

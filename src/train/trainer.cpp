@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/progress.h"
 #include "data/loader.h"
@@ -88,9 +89,7 @@ model::ModelConfig model_config(const TrainConfig& c, const data::ShardInfo& dat
     mc.vocab_size = c.vocab_size ? c.vocab_size : int(data.vocab_size);
     source = "--preset " + c.preset;
   } else if (!c.config_file.empty()) {
-    auto j = json::parse(read_file(c.config_file), nullptr, false);
-    if (j.is_discarded()) fail(c.config_file, "", "expected a JSON config (HF config.json)");
-    mc = model::config_from_json(j, c.config_file);
+    mc = model::config_from_json(read_json_file(c.config_file), c.config_file);
     if (c.vocab_size) mc.vocab_size = c.vocab_size;
     source = c.config_file;
   } else {
@@ -199,7 +198,7 @@ void Trainer::open(const TrainConfig& c) {
   if (c.resume && S.ck.empty())
     log_info("train", "--resume: no checkpoint in " + c.output_dir + " yet, starting from step 0");
   if (!S.ck.empty()) {
-    S.st = json::parse(read_file(join_path(S.ck, "trainer_state.json")), nullptr, false);
+    S.st = read_json_file(join_path(S.ck, "trainer_state.json"));
     if (!S.st.is_object() || !S.st.contains("global_step") || !S.st["global_step"].is_number_integer())
       fail(join_path(S.ck, "trainer_state.json"), "global_step", "expected a trainer state written by solar train");
     int64_t at = S.st["global_step"].get<int64_t>();
@@ -226,8 +225,8 @@ void Trainer::open(const TrainConfig& c) {
   S.opt.emplace(*S.model, AdamWConfig{c.lr, 0.9f, 0.95f, 1e-8f, c.weight_decay, c.grad_clip});
   S.hf.dtype = save_dt;
   S.hf.force = true;
-  auto meta = json::parse(path_exists(join_path(c.data_dir, "meta.json")) ? read_file(join_path(c.data_dir, "meta.json"))
-                                                                          : "{}", nullptr, false);
+  auto meta = path_exists(join_path(c.data_dir, "meta.json")) ? read_json_file(join_path(c.data_dir, "meta.json"))
+                                                              : json::object();
   if (meta.is_object() && meta.value("tokenizer", "") != "" && path_exists(meta["tokenizer"].get<std::string>()))
     S.hf.tokenizer_path = meta["tokenizer"];
   S.buf.resize(size_t(c.batch_size) * (c.seq_len + 1));
