@@ -54,7 +54,10 @@ size_t row_bytes(DType t, int64_t n) {
   if (n < 0 || n % i.block != 0)
     fail("row_bytes", i.name, "a row of " + std::to_string(n) + " elements is not a whole number of " +
                                   std::to_string(i.block) + "-element blocks");
-  return size_t(n / i.block) * i.bytes;
+  size_t bytes;
+  if (__builtin_mul_overflow(size_t(n / i.block), i.bytes, &bytes))
+    fail("row_bytes", i.name, "a row of " + std::to_string(n) + " elements overflows size_t");
+  return bytes;
 }
 
 const char* dtype_name(DType t) { return size_t(t) < kNumTypes ? kTypes[size_t(t)].name : "?"; }

@@ -35,7 +35,8 @@ struct TensorView {
 
 // Bytes of a tensor of `shape` and `dt`: block types quantize along the
 // innermost dimension, which must be whole blocks (else solar::Error naming
-// the shape and dtype). A 0-D shape is one element.
+// the shape and dtype). A 0-D shape is one element. Overflow-checked: a
+// negative dimension or a product past 2^63 bytes throws too.
 size_t tensor_bytes(DType dt, const std::vector<int64_t>& shape);
 inline size_t tensor_bytes(const TensorView& t) { return tensor_bytes(t.dtype, t.shape); }
 

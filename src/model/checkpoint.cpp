@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/log.h"
 
 #include <cctype>
 #include <cstring>
@@ -61,8 +62,69 @@ std::vector<int64_t> expected_shape(const ModelConfig& c, const std::string& nam
   return {};
 }
 
+// "model.layers.<N>.<suffix>" with N written canonically (no sign, no
+// leading zero) and a known suffix; else false.
+static bool layer_name(const std::string& name, int64_t* layer, std::string* suffix) {
+  static const std::string kPrefix = "model.layers.";
+  if (name.rfind(kPrefix, 0) != 0) return false;
+  size_t dot = name.find('.', kPrefix.size());
+  if (dot == std::string::npos) return false;
+  std::string digits = name.substr(kPrefix.size(), dot - kPrefix.size());
+  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos ||
+      (digits.size() > 1 && digits[0] == '0'))
+    return false;
+  *layer = std::stoll(digits);
+  *suffix = name.substr(dot + 1);
+  for (const char* s : kLayerSuffixes)
+    if (*suffix == s) return true;
+  return false;
+}
+
+// Tied embeddings with an lm_head.weight beside them: HF ignores the copy;
+// some exports store it identical, which is harmless. A different one
+// means the file's head is not what would run, so it is refused.
+void Checkpoint::check_tied_head() const {
+  const TensorView& e = get("model.embed_tokens.weight");
+  const TensorView& h = get("lm_head.weight");
+  if (h.dtype == e.dtype && h.shape == e.shape && h.nbytes == e.nbytes && std::memcmp(h.data, e.data, h.nbytes) == 0) {
+    log_info("model", source + ": lm_head.weight equals the tied model.embed_tokens.weight; using the embedding");
+    return;
+  }
+  fail(source, "lm_head.weight", "differs from model.embed_tokens.weight but tie_word_embeddings is true (the head "
+                                 "would be ignored): set tie_word_embeddings to false, or remove the tensor");
+}
+
 void Checkpoint::validate() const {
   config.validate(source);
+  const int64_t L = config.num_hidden_layers;
+  // Names first, over the tensors present: the work is bounded by the file,
+  // never by what the config claims (2^31 layers beside a tiny model).
+  bool tied_head = false;
+  for (const auto& [name, t] : tensors) {
+    if (name == "model.embed_tokens.weight" || name == "model.norm.weight") continue;
+    if (name == "lm_head.weight") {
+      tied_head = config.tie_word_embeddings;
+      continue;
+    }
+    int64_t layer;
+    std::string suffix;
+    if (!layer_name(name, &layer, &suffix))
+      fail(source, name, "unknown tensor (expected Llama names: model.embed_tokens.weight, model.layers.N.*, "
+                         "model.norm.weight, lm_head.weight)");
+    if (layer >= L)
+      fail(source, name, "layer " + std::to_string(layer) + " is beyond num_hidden_layers (" + std::to_string(L) +
+                             ") in the config");
+  }
+  if (tied_head) check_tied_head();
+  // Every present name is an expected one, so a count short of the
+  // expected means a tensor is missing: name the first.
+  size_t count = size_t(L) * std::size(kLayerSuffixes) + 2 + (config.tie_word_embeddings ? 0 : 1);
+  if (tensors.size() - (tied_head ? 1 : 0) < count) {
+    for (const auto& name : expected_tensor_names(config))
+      if (!has(name))
+        fail(source, name, "missing tensor (the config's " + std::to_string(L) + " layers need " +
+                               std::to_string(count) + " tensors, the file holds " + std::to_string(tensors.size()) + ")");
+  }
   for (const auto& name : expected_tensor_names(config)) {
     const TensorView& t = get(name);
     auto want = expected_shape(config, name);

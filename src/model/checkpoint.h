@@ -46,13 +46,20 @@ struct Checkpoint {
   const TensorView& get(const std::string& name) const;
   // The output head: lm_head.weight, or the embedding when tied.
   const TensorView& lm_head() const;
-  // Checks every tensor the config implies exists with the right shape and
-  // byte size; norms must be float (F32/F16/BF16), weight matrices float or
-  // block-quantized with rows of whole blocks. Throws naming the file, the
-  // first tensor that does not and what was expected.
+  // Checks the config (bounds, model/config.h), then the tensors present
+  // against it before anything is sized from the config: every name must be
+  // one the config implies (unknown names and layers past num_hidden_layers
+  // are refused, naming the tensor; an lm_head beside tied embeddings only if
+  // it is a byte-identical copy), and every implied tensor must exist with
+  // the right shape and byte size; norms must be float (F32/F16/BF16), weight
+  // matrices float or block-quantized with rows of whole blocks. Throws
+  // naming the file, the first tensor that does not and what was expected.
   void validate() const;
   // Stores `data` in `owned` and returns a view of it.
   TensorView adopt(std::string name, DType dt, std::vector<int64_t> shape, std::vector<uint8_t> data);
+
+ private:
+  void check_tied_head() const;
 };
 
 std::string layer_tensor(int layer, const char* suffix);  // "model.layers.N.<suffix>"

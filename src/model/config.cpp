@@ -1,5 +1,6 @@
 #include "model/config.h"
 
+#include <cmath>
 #include <sstream>
 
 #include "core/error.h"
@@ -7,34 +8,49 @@
 
 namespace solar::model {
 
+// int64 arithmetic that throws instead of wrapping.
+static int64_t mul(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r)) fail("model config", "num_parameters", "overflows int64 (shape too large)");
+  return r;
+}
+static int64_t add(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r)) fail("model config", "num_parameters", "overflows int64 (shape too large)");
+  return r;
+}
+
 int64_t ModelConfig::num_parameters() const {
   int64_t d = hidden_size, f = intermediate_size, v = vocab_size;
-  int64_t per_layer = d * q_dim() + 2 * d * kv_dim() + q_dim() * d + 3 * d * f + 2 * d;
-  return v * d + int64_t(num_hidden_layers) * per_layer + d + (tie_word_embeddings ? 0 : v * d);
+  int64_t q = mul(num_attention_heads, head_dim), kv = mul(num_key_value_heads, head_dim);
+  int64_t per_layer = add(add(mul(2, mul(d, q)), mul(2, mul(d, kv))), add(mul(3, mul(d, f)), mul(2, d)));
+  return add(add(mul(v, d), mul(num_hidden_layers, per_layer)), add(d, tie_word_embeddings ? 0 : mul(v, d)));
 }
 
 void ModelConfig::validate(const std::string& src) const {
-  auto pos = [&](const char* field, int64_t v) {
+  auto pos = [&](const char* field, int64_t v, int64_t max) {
     if (v <= 0) fail(src, field, "expected a positive integer, got " + std::to_string(v));
+    if (v > max) fail(src, field, "expected at most " + std::to_string(max) + ", got " + std::to_string(v));
   };
-  pos("hidden_size", hidden_size);
-  pos("intermediate_size", intermediate_size);
-  pos("num_hidden_layers", num_hidden_layers);
-  pos("num_attention_heads", num_attention_heads);
-  pos("num_key_value_heads", num_key_value_heads);
-  pos("head_dim", head_dim);
-  pos("vocab_size", vocab_size);
-  pos("max_position_embeddings", max_position_embeddings);
+  pos("hidden_size", hidden_size, kMaxHiddenSize);
+  pos("intermediate_size", intermediate_size, kMaxIntermediateSize);
+  pos("num_hidden_layers", num_hidden_layers, kMaxLayers);
+  pos("num_attention_heads", num_attention_heads, kMaxHeads);
+  pos("num_key_value_heads", num_key_value_heads, kMaxHeads);
+  pos("head_dim", head_dim, kMaxHeadDim);
+  pos("vocab_size", vocab_size, kMaxVocab);
+  pos("max_position_embeddings", max_position_embeddings, kMaxPositions);
   if (num_attention_heads % num_key_value_heads != 0)
     fail(src, "num_key_value_heads", "expected a divisor of num_attention_heads (" +
                                          std::to_string(num_attention_heads) + "), got " +
                                          std::to_string(num_key_value_heads));
   if (head_dim % 2 != 0) fail(src, "head_dim", "expected an even number for RoPE, got " + std::to_string(head_dim));
-  if (!(rms_norm_eps > 0)) fail(src, "rms_norm_eps", "expected > 0");
-  if (!(rope_theta > 0)) fail(src, "rope_theta", "expected > 0");
+  if (!(rms_norm_eps > 0 && rms_norm_eps < 1)) fail(src, "rms_norm_eps", "expected 0 < eps < 1");
+  if (!(rope_theta > 0 && std::isfinite(rope_theta))) fail(src, "rope_theta", "expected a finite number > 0");
   if (sliding_window < 0) fail(src, "sliding_window", "expected >= 0 or null");
-  if (bos_token_id >= vocab_size) fail(src, "bos_token_id", "expected < vocab_size");
-  if (eos_token_id >= vocab_size) fail(src, "eos_token_id", "expected < vocab_size");
+  for (auto [field, id] : {std::pair{"bos_token_id", bos_token_id}, {"eos_token_id", eos_token_id}})
+    if (id < 0 || id >= vocab_size)
+      fail(src, field, "expected 0 <= id < vocab_size (" + std::to_string(vocab_size) + "), got " + std::to_string(id));
 }
 
 static int get_int(const nlohmann::json& j, const char* k, const std::string& src, bool required, int def) {
@@ -51,6 +67,22 @@ static double get_num(const nlohmann::json& j, const char* k, const std::string&
   if (!j.contains(k) || j[k].is_null()) return def;
   if (!j[k].is_number()) fail(src, k, "expected a number, got " + json_brief(j[k]));
   return j[k].get<double>();
+}
+
+// What HF's LlamaConfig / MistralConfig can say that this engine does not
+// compute. Running such a model as plain Llama gives wrong outputs with no
+// error, so each is refused by name. (pretraining_tp only splits HF's matmuls,
+// attention_dropout acts in HF training only: both are ignored.)
+static void refuse_unimplemented(const nlohmann::json& j, const std::string& src) {
+  if (j.contains("hidden_act") && !j["hidden_act"].is_null()) {
+    const auto& a = j["hidden_act"];
+    if (!a.is_string() || (a != "silu" && a != "swish"))
+      fail(src, "hidden_act", "unsupported activation " + json_brief(a) + " (this engine implements silu only)");
+  }
+  for (const char* k : {"attention_bias", "mlp_bias"}) {
+    if (!j.contains(k) || j[k].is_null() || j[k] == false) continue;
+    fail(src, k, "unsupported: " + json_brief(j[k]) + " (this engine implements bias-free projections only; expected false)");
+  }
 }
 
 ModelConfig config_from_json(const nlohmann::json& j, const std::string& src) {
@@ -95,6 +127,7 @@ ModelConfig config_from_json(const nlohmann::json& j, const std::string& src) {
     if (type != "default") fail(src, std::string(key) + ".rope_type", "unsupported RoPE variant '" + type + "' (expected default)");
     if (rp.contains("rope_theta")) c.rope_theta = get_num(rp, "rope_theta", src + ": " + key, c.rope_theta);
   }
+  refuse_unimplemented(j, src);
   if (j.contains("tie_word_embeddings")) {
     if (!j["tie_word_embeddings"].is_boolean()) fail(src, "tie_word_embeddings", "expected true or false");
     c.tie_word_embeddings = j["tie_word_embeddings"].get<bool>();

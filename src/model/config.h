@@ -12,6 +12,19 @@
 
 namespace solar::model {
 
+// Upper bounds validate() enforces: far above any released Llama or Mistral
+// (Llama-3.1-405B: hidden 16384, intermediate 53248, 126 layers, 128 heads,
+// vocab 128256), low enough that every size derived from them (parameters,
+// tensor bytes) fits in int64 with room to spare, so a config claiming
+// 2^31 layers fails in validate() before anything is sized from it.
+constexpr int kMaxHiddenSize = 1 << 17;
+constexpr int kMaxIntermediateSize = 1 << 20;
+constexpr int kMaxLayers = 1 << 12;
+constexpr int kMaxHeads = 1 << 12;
+constexpr int kMaxHeadDim = 1 << 12;
+constexpr int kMaxVocab = 1 << 24;
+constexpr int kMaxPositions = 1 << 24;
+
 struct ModelConfig {
   std::string architecture = "LlamaForCausalLM";  // or MistralForCausalLM
   std::string model_type = "llama";               // or "mistral"
@@ -37,13 +50,21 @@ struct ModelConfig {
 
   int kv_dim() const { return num_key_value_heads * head_dim; }
   int q_dim() const { return num_attention_heads * head_dim; }
+  // Overflow-checked (throws solar::Error naming the product), so it never
+  // prints negative for a config that skipped validate().
   int64_t num_parameters() const;
-  // Throws solar::Error "<source>: <field>: expected …" on the first problem.
+  // Throws solar::Error "<source>: <field>: expected …" on the first problem:
+  // bounds above, divisibility, and ids inside the vocabulary.
   void validate(const std::string& source) const;
 };
 
 // config.json <-> ModelConfig. from_json names `source` (the file) in errors
-// and requires the fields a Llama model cannot run without.
+// and requires the fields a Llama model cannot run without. Fields that
+// change the model in ways the engine does not implement are refused by
+// name (hidden_act other than silu, attention_bias/mlp_bias true, scaled
+// RoPE) rather than silently run as plain Llama; fields with no effect on
+// the forward pass (pretraining_tp, initializer_range, pad_token_id, …) are
+// ignored.
 ModelConfig config_from_json(const nlohmann::json& j, const std::string& source);
 nlohmann::json config_to_json(const ModelConfig& c);
 

@@ -52,7 +52,7 @@ model::ModelConfig upscaled_config(const std::vector<LayerSlice>& slices, const 
   if (slices.empty()) fail(where, "slices", "expected at least one slice");
   if (configs.size() != slices.size()) fail(where, "slices", "expected one config per slice");
   const model::ModelConfig& a = configs[0];
-  int total = 0;
+  int64_t total = 0;
   for (size_t i = 0; i < slices.size(); ++i) {
     const LayerSlice& s = slices[i];
     const model::ModelConfig& c = configs[i];
@@ -64,8 +64,11 @@ model::ModelConfig upscaled_config(const std::vector<LayerSlice>& slices, const 
     model::require_same_shape(a, c, false, where, field + ": ", slices[0].model, s.model);
     total += s.end - s.begin;
   }
+  if (total > model::kMaxLayers)
+    fail(where, "slices", "expected at most " + std::to_string(model::kMaxLayers) + " layers in all, got " +
+                              std::to_string(total));
   model::ModelConfig out = a;
-  out.num_hidden_layers = total;
+  out.num_hidden_layers = int(total);
   return out;
 }
 

@@ -199,3 +199,12 @@ TEST_F(UpscaleFixture, JsonRecipeMatchesYaml) {
 }
 
 }  // namespace
+
+TEST(UpscaleTest, StackedDepthIsBounded) {
+  // Issue 10: `upscale --dry-run` printed "layers: -4"; the sum is int64 and capped.
+  model::ModelConfig src = model::preset_config("tiny");
+  src.num_hidden_layers = model::kMaxLayers;
+  std::vector<upscale::LayerSlice> slices{{"a", 0, model::kMaxLayers}, {"a", 0, model::kMaxLayers}};
+  EXPECT_EQ(error_of([&] { upscale::upscaled_config(slices, {src, src}, "r.yaml"); }),
+            "r.yaml: slices: expected at most 4096 layers in all, got 8192");
+}

@@ -1,0 +1,97 @@
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+#include "core/json.h"
+#include "model/checkpoint.h"
+#include "testing/models.h"
+
+using namespace solar;
+using solar::testing::error_of;
+
+// Every tensor the config implies, zero-filled F32.
+static model::Checkpoint zeros(const model::ModelConfig& c) {
+  model::Checkpoint ck;
+  ck.source = "m";
+  ck.config = c;
+  for (const auto& n : model::expected_tensor_names(c)) {
+    auto shape = model::expected_shape(c, n);
+    ck.tensors[n] = ck.adopt(n, DType::F32, shape, std::vector<uint8_t>(tensor_bytes(DType::F32, shape)));
+  }
+  return ck;
+}
+
+TEST(CheckpointValidate, ClaimsAreCheckedAgainstTheTensorsPresent) {
+  auto ck = zeros(solar::testing::small_config(16, 32, 64));
+  EXPECT_EQ(error_of([&] { ck.validate(); }), "");
+  // Issue 10: 2^31 layers beside a 2-layer model grew to 14 GB listing names.
+  ck.config.num_hidden_layers = 2147483647;
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(error_of([&] { ck.validate(); }), "m: num_hidden_layers: expected at most 4096, got 2147483647");
+  ck.config.num_hidden_layers = 4096;
+  std::string e = error_of([&] { ck.validate(); });
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0);
+  EXPECT_EQ(e, "m: model.layers.2.input_layernorm.weight: missing tensor (the config's 4096 layers need 36867 "
+               "tensors, the file holds 21)");
+  // Fewer layers in the config than in the file: the extra one is named.
+  ck.config.num_hidden_layers = 1;
+  EXPECT_EQ(error_of([&] { ck.validate(); }),
+            "m: model.layers.1.input_layernorm.weight: layer 1 is beyond num_hidden_layers (1) in the config");
+}
+
+TEST(CheckpointValidate, UnknownTensorsAreRefusedByName) {
+  auto c = solar::testing::small_config(16, 32, 64);
+  for (const char* name : {"model.layers.0.self_attn.q_proj.bias", "model.layers.01.mlp.up_proj.weight",
+                           "model.layers.-1.mlp.up_proj.weight", "model.rotary.weight", "model.layers.0"}) {
+    auto ck = zeros(c);
+    ck.tensors[name] = ck.adopt(name, DType::F32, {16}, std::vector<uint8_t>(64));
+    std::string e = error_of([&] { ck.validate(); });
+    EXPECT_EQ(e.rfind(std::string("m: ") + name + ": unknown tensor (expected Llama names", 0), 0u) << e;
+  }
+}
+
+TEST(CheckpointValidate, LmHeadBesideTiedEmbeddingsOnlyAsACopy) {
+  auto c = solar::testing::small_config(16, 32, 64, /*tied=*/true);
+  auto ck = zeros(c);
+  const TensorView& emb = ck.get("model.embed_tokens.weight");
+  std::vector<uint8_t> copy(static_cast<const uint8_t*>(emb.data), static_cast<const uint8_t*>(emb.data) + emb.nbytes);
+  ck.tensors["lm_head.weight"] = ck.adopt("lm_head.weight", DType::F32, emb.shape, copy);
+  EXPECT_EQ(error_of([&] { ck.validate(); }), "");
+  copy[5] = 1;
+  ck.tensors["lm_head.weight"] = ck.adopt("lm_head.weight", DType::F32, emb.shape, copy);
+  EXPECT_EQ(error_of([&] { ck.validate(); }).rfind("m: lm_head.weight: differs from model.embed_tokens.weight but "
+                                                   "tie_word_embeddings is true",
+                                                   0),
+            0u);
+}
+
+// Every command that reads a model's shape, against a tiny model whose
+// config.json claims 2^31 layers, under a 4 GB address-space limit: each
+// failed with "out of memory" (or grew to 17 GB) before.
+TEST(CheckpointValidate, HugeLayerCountFailsFastInEveryCommand) {
+  std::string dir = solar::testing::temp_dir("ck_huge");
+  std::string m = join_path(dir, "m");
+  solar::testing::write_random_model(m, solar::testing::tiny_config(2), 1);
+  auto j = read_json_file(join_path(m, "config.json"));
+  j["num_hidden_layers"] = 2147483647;
+  write_file_atomic(join_path(m, "config.json"), j.dump());
+  write_file_atomic(join_path(dir, "c.json"), j.dump());
+  write_file_atomic(join_path(dir, "r.yaml"),
+                    "slices:\n  - sources:\n      - model: " + m + "\n        layer_range: [0, 1]\nmerge_method: passthrough\n");
+  write_file_atomic(join_path(dir, "l.yaml"), "models:\n  - model: " + m + "\n    parameters: {weight: 0.5}\n  - model: " + m +
+                                                  "\n    parameters: {weight: 0.5}\nmerge_method: linear\n");
+  const std::string o = " -o " + join_path(dir, "out");
+  for (const std::string& cmd :
+       {"inspect " + m, "generate -m " + m + " -p hi -n 1", "convert -m " + m + o, "upscale -m " + m + " --drop 1" + o,
+        "upscale --recipe " + join_path(dir, "r.yaml") + " --dry-run", "merge --recipe " + join_path(dir, "l.yaml") + o,
+        "init --config " + join_path(dir, "c.json") + o, "logits -m " + m + " -p hi"}) {
+    std::string log;
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(solar::testing::run_solar(cmd, &log, "ulimit -v 4000000; "), 1) << cmd << "\n" << log;
+    EXPECT_NE(log.find("num_hidden_layers: expected at most 4096, got 2147483647"), std::string::npos) << cmd << "\n" << log;
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 10.0) << cmd;
+  }
+  // init --layers is bounded by the same limit.
+  std::string log;
+  EXPECT_EQ(solar::testing::run_solar("init --preset tiny --layers 2147483647" + o, &log, "ulimit -v 4000000; "), 2) << log;
+}
