@@ -1,5 +1,6 @@
 #include "formats/gguf.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <optional>
@@ -218,6 +219,18 @@ Parsed parse(const uint8_t* p, size_t n, const std::string& path) {
       fail(path, "tensor '" + t.name + "' offset",
            "expected offset + " + std::to_string(t.nbytes) + " bytes within the " + std::to_string(data_size) +
                "-byte data section, got offset " + std::to_string(t.offset));
+  // Two tensors sharing bytes would silently alias each other's weights (the
+  // safetensors reader refuses the same).
+  std::vector<const TensorInfo*> by_offset;
+  for (const TensorInfo& t : g.tensors) by_offset.push_back(&t);
+  std::sort(by_offset.begin(), by_offset.end(), [](auto* a, auto* b) { return a->offset < b->offset; });
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    const TensorInfo *a = by_offset[i - 1], *b = by_offset[i];
+    if (a->offset + a->nbytes > b->offset)
+      fail(path, "tensor '" + b->name + "' offset",
+           "overlaps tensor '" + a->name + "' (bytes " + std::to_string(a->offset) + ".." +
+               std::to_string(a->offset + a->nbytes) + " of the data section), got offset " + std::to_string(b->offset));
+  }
   return g;
 }
 
@@ -305,6 +318,7 @@ model::Checkpoint read_gguf(const std::string& path) {
   for (const TensorInfo& t : g.tensors) {
     auto name = hf_name(t.name);
     if (!name) fail(path, "tensor '" + t.name + "'", "unknown tensor name for the llama architecture");
+    if (ck.has(*name)) fail(path, "tensor '" + t.name + "'", "another tensor also maps to " + *name);
     TensorView v{*name, t.dtype, {}, file->data() + g.data_off + t.offset, t.nbytes};
     for (auto it = t.ne.rbegin(); it != t.ne.rend(); ++it) v.shape.push_back(int64_t(*it));
     ck.tensors[*name] = v;

@@ -28,11 +28,11 @@ void put(const std::string& path, const std::string& bytes) {
 }
 
 // A small random model: GQA, untied or tied head, either RoPE layout.
-model::Checkpoint tiny_model(bool interleaved, bool tied) {
+model::Checkpoint tiny_model(bool interleaved, bool tied, int layers = 2) {
   model::Checkpoint ck;
   ck.source = "tiny";
   model::ModelConfig& c = ck.config;
-  c = testing::small_config(32, 24, 32, false, 2, 64);  // head_dim 8 > 4: at 4 the two permutation directions coincide
+  c = testing::small_config(32, 24, 32, false, layers, 64);  // head_dim 8 > 4: at 4 the two permutation directions coincide
   c.rms_norm_eps = 1e-6f;
   c.rope_theta = 500000.0;
   c.tie_word_embeddings = tied;
@@ -403,6 +403,55 @@ TEST(Gguf, VocabMetadataIsValidated) {
   EXPECT_NE(error_of([&] { read_gguf_vocab(p); }).find("tokenizer.ggml.model"), std::string::npos);
   EXPECT_EQ(read_gguf(p).config.vocab_size, 32);  // from llama.vocab_size
   EXPECT_TRUE(read_gguf(p).tokenizer_path.empty());
+}
+
+// The tensor-info record of `name` in a written GGUF: the byte offset of its
+// data-offset field.
+size_t offset_field(const std::string& bytes, const std::string& name) {
+  size_t at = bytes.find(name);
+  EXPECT_NE(at, std::string::npos) << name;
+  at += name.size();
+  uint32_t nd;
+  std::memcpy(&nd, bytes.data() + at, 4);
+  return at + 4 + 8 * nd + 4;
+}
+
+TEST(Gguf, TensorsSharingBytesAreRefused) {
+  std::string p = tmp("overlap.gguf");
+  write_gguf(p, tiny_model(true, false), DType::F32);
+  std::string bytes = read_file(p);
+  // output_norm.weight pointed into token_embd.weight's bytes, then at the very same offset.
+  size_t emb = offset_field(bytes, "token_embd.weight"), norm = offset_field(bytes, "output_norm.weight");
+  uint64_t emb_off;
+  std::memcpy(&emb_off, bytes.data() + emb, 8);
+  for (uint64_t off : {emb_off + 32, emb_off}) {
+    std::memcpy(bytes.data() + norm, &off, 8);
+    std::string e = read_error(bytes);
+    EXPECT_NE(e.find(off == emb_off ? "offset: overlaps tensor '" : "tensor 'output_norm.weight' offset: overlaps tensor 'token_embd.weight'"),
+              std::string::npos) << e;
+  }
+  // Two names for one HF tensor ("blk.01" and "blk.1") are refused, not one silently dropped.
+  write_gguf(p, tiny_model(true, false, 11), DType::F32);
+  bytes = read_file(p);
+  size_t at = bytes.find("blk.10.attn_q.weight");
+  ASSERT_NE(at, std::string::npos);
+  bytes.replace(at, 6, "blk.01");
+  std::string e = read_error(bytes);
+  EXPECT_NE(e.find("another tensor also maps to model.layers.1.self_attn.q_proj.weight"), std::string::npos) << e;
+}
+
+TEST(Gguf, WrongMagicIsNotReadAsLlama2c) {
+  // Issue 10: a GGUF with a damaged magic, not named .gguf, was parsed as a
+  // llama2.c header ("n_heads: expected a positive integer, got 0").
+  std::string good = Handmade{}.bytes();
+  for (const std::string name : {"model.bin", "model"}) {
+    std::string p = tmp(name);
+    put(p, "GGUX" + good.substr(4));
+    std::string e = error_of([&] { load_checkpoint(p); });
+    EXPECT_NE(e.find(p + ": not a model file"), std::string::npos) << e;
+    EXPECT_NE(e.find("magic \"GGUX\""), std::string::npos) << e;
+    EXPECT_EQ(e.find("n_heads"), std::string::npos) << e;
+  }
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "formats/llama2c.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -53,7 +54,12 @@ model::Checkpoint read_llama2c(const std::string& path) {
   size_t size = file->size();
 
   // Detail only when the name claims llama2.c: for notes.txt it would be noise.
-  auto not_model = [&](const std::string& why) { fail_not_a_model(path, path.ends_with(".bin") ? why : ""); };
+  // The magic always: a damaged GGUF ("GGUX…") must not read as a bad llama2.c field.
+  auto not_model = [&](const std::string& why) {
+    std::string_view head(reinterpret_cast<const char*>(p), std::min<size_t>(size, 4));
+    fail_not_a_model(path, "magic " + magic_text(head) + " is none of GGUF, safetensors or llama2.c v1 \"ak42\"" +
+                               (path.ends_with(".bin") ? "; " + why : ""));
+  };
   if (size < sizeof(Header))
     not_model("as a llama2.c file, its " + std::to_string(size) + " bytes are shorter than the 28-byte header");
   uint32_t magic;

@@ -19,6 +19,16 @@ void fail_not_a_model(const std::string& path, const std::string& why) {
        "llama2.c .bin)" + (why.empty() ? "" : ": " + why));
 }
 
+std::string magic_text(std::string_view head) {
+  static const char* hex = "0123456789abcdef";
+  std::string m = "\"";
+  for (char c : head.substr(0, 4)) {
+    if (std::isprint(uint8_t(c)) && c != '"' && c != '\\') m += c;
+    else m += std::string("\\x") + hex[uint8_t(c) >> 4] + hex[uint8_t(c) & 15];
+  }
+  return m + "\"";
+}
+
 ModelFormat detect_model_format(const std::string& path) {
   if (!path_exists(path)) fail(path, "", "no such file or folder");
   if (is_dir(path)) return ModelFormat::Hf;
@@ -33,11 +43,8 @@ ModelFormat detect_model_format(const std::string& path) {
     fail(path, "", "a safetensors file on its own: expected the Hugging Face folder that holds it and config.json" +
                        (beside ? " (" + dir + ")" : ""));
   }
-  if (path.ends_with(".gguf")) {
-    std::string magic;
-    for (char c : head.substr(0, 4)) magic += std::isprint(uint8_t(c)) ? std::string(1, c) : "?";
-    fail_not_a_model(path, "a .gguf file starts with the magic \"GGUF\", this one with \"" + magic + "\"");
-  }
+  if (path.ends_with(".gguf"))
+    fail_not_a_model(path, "a .gguf file starts with the magic \"GGUF\", this one with " + magic_text(head));
   return ModelFormat::Llama2c;
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "model/checkpoint.h"
 #include "model/config.h"
@@ -24,6 +25,8 @@ ModelFormat detect_model_format(const std::string& path);
 const char* model_format_name(ModelFormat f);  // "hf", "gguf", "llama2c"
 // Throws "<path>: not a model file (expected …)[: why]".
 [[noreturn]] void fail_not_a_model(const std::string& path, const std::string& why = "");
+// A file's first 4 bytes for a message: "GGUX", with \xNN for the unprintable.
+std::string magic_text(std::string_view head);
 
 struct LoadOptions {
   std::string tokenizer;  // --tokenizer override
