@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "formats/load.h"
 
 namespace solar::cli {
 
@@ -150,7 +151,7 @@ std::string Args::usage() const {
   }
   if (positional_) line(positional_meta_, positional_help_);
   line("-h, --help", "show this help");
-  line("--log-format, --log-level", "global options: see solar --help");
+  line("--log-format, --log-level, --check-tensors", "global options: see solar --help");
   return ss.str();
 }
 
@@ -258,7 +259,9 @@ namespace {
 bool g_json_logs = false;
 }
 
-bool is_global_option(const std::string& name) { return name == "--log-format" || name == "--log-level"; }
+bool is_global_option(const std::string& name) {
+  return name == "--log-format" || name == "--log-level" || name == "--check-tensors";
+}
 
 void apply_global_option(const std::string& name, const std::string& value) {
   if (name == "--log-level") {
@@ -267,6 +270,9 @@ void apply_global_option(const std::string& name, const std::string& value) {
     if (value != "plain" && value != "json") fail(name, "", "expected plain or json, got \"" + value + "\"");
     g_json_logs = value == "json";
     set_log_sink(g_json_logs ? json_log_sink(stderr) : plain_log_sink(stderr));
+  } else if (name == "--check-tensors") {
+    if (value != "on" && value != "off") fail(name, "", "expected on or off, got \"" + value + "\"");
+    formats::set_check_tensors_default(value == "on");
   } else {
     fail(name, "", "not a global option");
   }
@@ -275,7 +281,8 @@ void apply_global_option(const std::string& name, const std::string& value) {
 std::string global_options_help() {
   return "global options (before the command or among its flags):\n"
          "  --log-format plain|json          messages on stderr as plain lines or JSON lines (default: plain)\n"
-         "  --log-level debug|info|warn|error|off   least severe message shown (default: info)\n";
+         "  --log-level debug|info|warn|error|off   least severe message shown (default: info)\n"
+         "  --check-tensors on|off           scan loaded weights for NaN/Inf (default: on)\n";
 }
 
 bool json_logs() { return g_json_logs; }

@@ -84,6 +84,7 @@ int max_threads();
 // not the library, decides where library messages (core/log.h) go:
 //   --log-format plain|json   plain lines or JSON lines on stderr (default plain)
 //   --log-level debug|info|warn|error|off   (default info)
+//   --check-tensors on|off    NaN/Inf scan of loaded weights (default on)
 bool is_global_option(const std::string& name);
 // Applies one; throws UsageError naming the flag for a bad value.
 void apply_global_option(const std::string& name, const std::string& value);

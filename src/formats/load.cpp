@@ -1,5 +1,6 @@
 #include "formats/load.h"
 
+#include <atomic>
 #include <cctype>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -64,8 +65,15 @@ model::Checkpoint load_checkpoint(const std::string& path, const LoadOptions& op
     ck.tokenizer_path = opt.tokenizer;
   }
   ck.validate();
+  if (opt.check_tensors) ck.check_finite();
   return ck;
 }
+
+namespace {
+std::atomic<bool> g_check_tensors{true};
+}
+void set_check_tensors_default(bool on) { g_check_tensors = on; }
+bool check_tensors_default() { return g_check_tensors; }
 
 model::ModelConfig read_model_config(const std::string& path) {
   if (is_dir(path)) {
@@ -73,7 +81,9 @@ model::ModelConfig read_model_config(const std::string& path) {
     if (!path_exists(f)) fail(f, "", "missing (expected a Hugging Face model folder)");
     return model::config_from_json(read_json_file(f), f);
   }
-  return load_checkpoint(path).config;  // maps, but reads only headers
+  LoadOptions headers_only;
+  headers_only.check_tensors = false;
+  return load_checkpoint(path, headers_only).config;  // maps, but reads only headers
 }
 
 std::unique_ptr<tokenizer::Tokenizer> open_tokenizer(const std::string& path, int vocab_size_hint) {

@@ -28,12 +28,20 @@ const char* model_format_name(ModelFormat f);  // "hf", "gguf", "llama2c"
 // A file's first 4 bytes for a message: "GGUX", with \xNN for the unprintable.
 std::string magic_text(std::string_view head);
 
+// Process-wide default of LoadOptions::check_tensors (the CLI's global
+// `--check-tensors on|off`); on unless turned off.
+void set_check_tensors_default(bool on);
+bool check_tensors_default();
+
 struct LoadOptions {
   std::string tokenizer;  // --tokenizer override
+  // Scan the weights for NaN / Inf (Checkpoint::check_finite) after validate.
+  bool check_tensors = check_tensors_default();
 };
 
 // Opens an HF folder, a GGUF file or a llama2.c .bin (detect_model_format),
-// validates it, and finds its tokenizer.
+// validates it (and checks its weights are finite unless told not to), and
+// finds its tokenizer.
 model::Checkpoint load_checkpoint(const std::string& path, const LoadOptions& opt = {});
 
 // The config of a model without mapping its weights: config.json of an HF

@@ -4,6 +4,8 @@
 #include "core/fs.h"
 #include "core/log.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstring>
 #include <filesystem>
@@ -146,6 +148,110 @@ void Checkpoint::validate() const {
       fail(source, name, "byte size " + std::to_string(t.nbytes) + " does not match shape " + shape_str(t.shape) +
                              " x " + dtype_name(t.dtype) + " (" + std::to_string(bytes) + " bytes)");
   }
+}
+
+}  // namespace solar::model
+
+namespace solar::model {
+namespace {
+
+// Where a tensor's possibly non-finite values sit: `width`-byte floats with
+// exponent mask `mask`, at byte offsets `at` inside every `stride` bytes.
+struct FloatLayout {
+  size_t width = 0, stride = 0;
+  uint32_t mask = 0;
+  std::vector<size_t> at;
+};
+
+FloatLayout float_layout(DType t) {
+  constexpr uint32_t kF16 = 0x7c00, kBF16 = 0x7f80, kF32 = 0x7f800000;
+  switch (t) {
+    case DType::F32: return {4, 4, kF32, {0}};
+    case DType::F16: return {2, 2, kF16, {0}};
+    case DType::BF16: return {2, 2, kBF16, {0}};
+    // ggml-common.h block_q*: d (and m / dmin) are f16.
+    case DType::Q4_0: case DType::Q5_0: case DType::Q8_0: case DType::Q4_1: case DType::Q5_1:
+    case DType::Q4_K: case DType::Q5_K:
+      return {2, dtype_block_bytes(t), kF16,
+              t == DType::Q4_0 || t == DType::Q5_0 || t == DType::Q8_0 ? std::vector<size_t>{0} : std::vector<size_t>{0, 2}};
+    case DType::Q2_K: return {2, 84, kF16, {80, 82}};
+    case DType::Q3_K: return {2, 110, kF16, {108}};
+    case DType::Q6_K: return {2, 210, kF16, {208}};
+    default: return {};  // integer tensors: nothing to scan
+  }
+}
+
+// True if any value in [b, e) (whole strides) is NaN or Inf. A branch-free
+// OR over the range, which the compiler vectorises for the plain floats.
+template <class U>
+bool any_nonfinite(const uint8_t* b, size_t n, const FloatLayout& f) {
+  const U mask = U(f.mask);
+  bool bad = false;
+  if (f.stride == sizeof(U)) {
+    for (size_t i = 0; i < n; i += sizeof(U)) {
+      U x;
+      std::memcpy(&x, b + i, sizeof x);
+      bad |= (x & mask) == mask;
+    }
+    return bad;
+  }
+  for (size_t i = 0; i < n; i += f.stride)
+    for (size_t o : f.at) {
+      U x;
+      std::memcpy(&x, b + i + o, sizeof x);
+      bad |= (x & mask) == mask;
+    }
+  return bad;
+}
+
+bool any_nonfinite(const uint8_t* b, size_t n, const FloatLayout& f) {
+  return f.width == 4 ? any_nonfinite<uint32_t>(b, n, f) : any_nonfinite<uint16_t>(b, n, f);
+}
+
+}  // namespace
+
+void Checkpoint::check_finite() const {
+  // Work items of ~4 MiB (whole strides) across all tensors, so one big
+  // embedding does not leave the other threads idle.
+  struct Item {
+    size_t tensor, begin, end;
+  };
+  std::vector<const TensorView*> ts;
+  std::vector<FloatLayout> layouts;
+  std::vector<Item> items;
+  for (const auto& [name, t] : tensors) {
+    FloatLayout f = float_layout(t.dtype);
+    if (!f.width) continue;
+    size_t chunk = std::max<size_t>(1, (size_t(4) << 20) / f.stride) * f.stride;
+    size_t n = t.nbytes / f.stride * f.stride;
+    for (size_t b = 0; b < n; b += chunk) items.push_back({ts.size(), b, std::min(n, b + chunk)});
+    ts.push_back(&t);
+    layouts.push_back(std::move(f));
+  }
+  std::atomic<size_t> first_bad{SIZE_MAX};
+#pragma omp parallel for schedule(dynamic)
+  for (size_t i = 0; i < items.size(); ++i) {
+    const Item& it = items[i];
+    if (it.tensor >= first_bad.load(std::memory_order_relaxed)) continue;
+    const uint8_t* b = static_cast<const uint8_t*>(ts[it.tensor]->data) + it.begin;
+    if (any_nonfinite(b, it.end - it.begin, layouts[it.tensor])) {
+      size_t cur = first_bad.load();
+      while (it.tensor < cur && !first_bad.compare_exchange_weak(cur, it.tensor)) {
+      }
+    }
+  }
+  if (first_bad == SIZE_MAX) return;
+  // Name the element: a sequential pass over the one bad tensor.
+  const TensorView& t = *ts[first_bad];
+  const FloatLayout& f = layouts[first_bad];
+  size_t stride_elems = size_t(dtype_block_elems(t.dtype));
+  for (size_t i = 0; i < t.nbytes / f.stride; ++i)
+    if (any_nonfinite(static_cast<const uint8_t*>(t.data) + i * f.stride, f.stride, f))
+      fail(source, t.name,
+           std::string(is_quantized(t.dtype) ? "a block scale of elements " + std::to_string(i * stride_elems) + ".." +
+                                                   std::to_string((i + 1) * stride_elems - 1)
+                                             : "element " + std::to_string(i)) +
+               " is NaN or Inf (corrupt weights, or training diverged; --check-tensors off skips this check)");
 }
 
 }  // namespace solar::model

@@ -55,6 +55,11 @@ struct Checkpoint {
   // matrices float or block-quantized with rows of whole blocks. Throws
   // naming the file, the first tensor that does not and what was expected.
   void validate() const;
+  // Scans every weight for NaN / Inf (a float's exponent all ones; for block
+  // types the f16 scales, as the quants themselves are small integers).
+  // Parallel (OpenMP) and vectorised, so it runs at memory bandwidth. Throws
+  // naming the file, the first such tensor in name order and the element.
+  void check_finite() const;
   // Stores `data` in `owned` and returns a view of it.
   TensorView adopt(std::string name, DType dt, std::vector<int64_t> shape, std::vector<uint8_t> data);
 

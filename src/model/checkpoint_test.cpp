@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
 
 #include "core/json.h"
 #include "model/checkpoint.h"
@@ -94,4 +95,62 @@ TEST(CheckpointValidate, HugeLayerCountFailsFastInEveryCommand) {
   // init --layers is bounded by the same limit.
   std::string log;
   EXPECT_EQ(solar::testing::run_solar("init --preset tiny --layers 2147483647" + o, &log, "ulimit -v 4000000; "), 2) << log;
+}
+
+// One non-finite value in each float type and in a block scale of each GGML
+// block type, at the start, middle and end of a multi-chunk tensor.
+TEST(CheckpointValidate, NonFiniteWeightsAreFoundAndNamed) {
+  struct Case {
+    DType dt;
+    size_t offset;  // of the poisoned 2- or 4-byte float inside a block
+    uint32_t value;
+  } cases[] = {{DType::F32, 0, 0x7fc00000},  {DType::F32, 0, 0xff800000}, {DType::F16, 0, 0x7e00},
+               {DType::BF16, 0, 0x7f80},     {DType::Q8_0, 0, 0x7c00},    {DType::Q4_1, 2, 0xfc00},
+               {DType::Q2_K, 82, 0x7c01},    {DType::Q3_K, 108, 0x7c00},  {DType::Q4_K, 2, 0x7c00},
+               {DType::Q5_K, 0, 0x7e00},     {DType::Q6_K, 208, 0xfc00},  {DType::Q5_0, 0, 0x7c00}};
+  for (const auto& c : cases) {
+    const int64_t rows = 8192, cols = 512;  // > one 4 MiB work item for every type
+    size_t row = row_bytes(c.dt, cols), bytes = size_t(rows) * row;
+    for (size_t block_at : {size_t(0), bytes / 2 / dtype_block_bytes(c.dt) * dtype_block_bytes(c.dt),
+                            bytes - dtype_block_bytes(c.dt)}) {
+      model::Checkpoint ck;
+      ck.source = "m";
+      ck.tensors["a"] = ck.adopt("a", c.dt, {rows, cols}, std::vector<uint8_t>(bytes));  // zeros: finite
+      ck.tensors["b"] = ck.adopt("b", DType::F32, {4}, std::vector<uint8_t>(16));
+      EXPECT_EQ(error_of([&] { ck.check_finite(); }), "") << dtype_name(c.dt);
+      auto* p = const_cast<uint8_t*>(static_cast<const uint8_t*>(ck.tensors["a"].data)) + block_at + c.offset;
+      std::memcpy(p, &c.value, c.dt == DType::F32 ? 4 : 2);
+      std::string e = error_of([&] { ck.check_finite(); });
+      size_t elem = block_at / dtype_block_bytes(c.dt) * size_t(dtype_block_elems(c.dt));
+      EXPECT_EQ(e.rfind("m: a: " + std::string(is_quantized(c.dt) ? "a block scale of elements " : "element ") +
+                            std::to_string(elem),
+                        0),
+                0u)
+          << dtype_name(c.dt) << " at " << block_at << ": " << e;
+      EXPECT_NE(e.find("is NaN or Inf"), std::string::npos) << e;
+    }
+  }
+}
+
+TEST(CheckpointValidate, NanWeightsFailLoadingUnlessTheCheckIsOff) {
+  std::string dir = solar::testing::temp_dir("ck_nan");
+  std::string m = join_path(dir, "m");
+  auto c = solar::testing::tiny_config(2);
+  solar::testing::write_random_model(m, c, 1);  // BF16 tensors
+  // Poison one BF16 value of layer 1's down_proj inside model.safetensors.
+  std::string st = join_path(m, "model.safetensors");
+  std::string bytes = read_file(st);
+  uint64_t hlen;
+  std::memcpy(&hlen, bytes.data(), 8);
+  auto h = nlohmann::json::parse(bytes.substr(8, hlen));
+  uint64_t at = 8 + hlen + h["model.layers.1.mlp.down_proj.weight"]["data_offsets"][0].get<uint64_t>() + 2 * 7;
+  bytes[at] = char(0xc0);
+  bytes[at + 1] = char(0x7f);  // bf16 NaN
+  write_file_atomic(st, bytes);
+  std::string log;
+  EXPECT_EQ(solar::testing::run_solar("inspect " + m, &log), 1) << log;
+  EXPECT_NE(log.find(m + ": model.layers.1.mlp.down_proj.weight: element 7 is NaN or Inf"), std::string::npos) << log;
+  EXPECT_EQ(solar::testing::run_solar("--check-tensors off inspect " + m, &log), 0) << log;
+  EXPECT_EQ(solar::testing::run_solar("inspect --check-tensors off " + m, &log), 0) << log;
+  EXPECT_EQ(solar::testing::run_solar("inspect --check-tensors maybe " + m, &log), 2) << log;
 }
