@@ -95,6 +95,18 @@ TEST(CheckpointValidate, HugeLayerCountFailsFastInEveryCommand) {
   // init --layers is bounded by the same limit.
   std::string log;
   EXPECT_EQ(solar::testing::run_solar("init --preset tiny --layers 2147483647" + o, &log, "ulimit -v 4000000; "), 2) << log;
+  // train needs token shards: made with the shared llama2.c tokenizer.
+  std::string tok = std::string(SOLAR_SHARED_DATA) + "/models/stories260K/tok512.bin";
+  if (!path_exists(tok)) GTEST_SKIP() << "shared data absent: " << tok << " (train --config/--init-from not run)";
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "One day, a little girl named Lily found a needle in her room.\n\n";
+  write_file_atomic(join_path(dir, "t.txt"), text);
+  std::string data = join_path(dir, "tok");
+  ASSERT_EQ(solar::testing::run_solar("tokenize -m " + tok + " -i " + join_path(dir, "t.txt") + " -o " + data, &log), 0) << log;
+  for (const std::string& from : {"--config " + join_path(dir, "c.json"), "--init-from " + m}) {
+    EXPECT_EQ(solar::testing::run_solar("train --steps 1 --data " + data + o + " " + from, &log, "ulimit -v 4000000; "), 1) << log;
+    EXPECT_NE(log.find("num_hidden_layers: expected at most 4096, got 2147483647"), std::string::npos) << from << "\n" << log;
+  }
 }
 
 // One non-finite value in each float type and in a block scale of each GGML
