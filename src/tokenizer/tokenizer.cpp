@@ -63,9 +63,11 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, int vocab_siz
     fail(path, "", "a GGUF file: its tokenizer is read by formats/load.h (open_tokenizer)");
   std::string bytes = read_file(path);
   if (auto t = spm_from_proto(bytes)) return t;
-  // Report against the format the file claims: a .model name, or protobuf
-  // field 1 (pieces) first, is a SentencePiece model that failed to parse,
-  // not a tokenizer.bin with a strange max_token_length.
+  // Report against the format the file claims: a .model name, or a first
+  // byte that tags one of ModelProto's length-delimited fields 1..5 (pieces,
+  // trainer_spec, normalizer_spec, self_test_data, denormalizer_spec), is a
+  // SentencePiece model that failed to parse, not a tokenizer.bin with a
+  // strange max_token_length.
   auto not_spm = [&] {
     fail(path, "", "not a SentencePiece model: expected a tokenizer.model protobuf, and " +
                        (bytes.empty() ? std::string("the file is empty") : "it does not parse (truncated or corrupt?)"));
@@ -75,7 +77,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, int vocab_siz
   try {
     v = read_llama2c_vocab(path, bytes, vocab_size_hint);
   } catch (const Error&) {
-    if (!bytes.empty() && bytes[0] == 0x0a) not_spm();
+    if (!bytes.empty() && (bytes[0] & 7) == 2 && bytes[0] >= 0x0a && bytes[0] <= 0x2a) not_spm();
     throw;
   }
   try {

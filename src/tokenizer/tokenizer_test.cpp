@@ -314,6 +314,11 @@ TEST(TokenizerErrors, BadFilesNameTheFile) {
     std::string cut_bin = tmp_path("cut_spm.bin");
     write_file_atomic(cut_bin, model.substr(0, model.size() / 2));
     expect_error(cut_bin, 0, spm, "max_token_length");
+    // Damage to the first field (here its tag: trainer_spec instead of
+    // pieces) is still a SentencePiece model that does not parse.
+    model[0] = 0x12;
+    write_file_atomic(cut_bin, model);
+    expect_error(cut_bin, 0, spm, "max_token_length");
   }
 }
 
