@@ -125,7 +125,14 @@ ModelConfig config_from_json(const nlohmann::json& j, const std::string& src) {
     if (!rp.is_object()) fail(src, key, "expected an object or null");
     std::string type = rp.value("rope_type", rp.value("type", std::string("default")));
     if (type != "default") fail(src, std::string(key) + ".rope_type", "unsupported RoPE variant '" + type + "' (expected default)");
-    if (rp.contains("rope_theta")) c.rope_theta = get_num(rp, "rope_theta", src + ": " + key, c.rope_theta);
+    if (rp.contains("rope_theta")) {
+      double theta = get_num(rp, "rope_theta", src + ": " + key, c.rope_theta);
+      // Both spellings present and different: no way to tell which one the model was trained with.
+      if (j.contains("rope_theta") && !j["rope_theta"].is_null() && theta != c.rope_theta)
+        fail(src, std::string(key) + ".rope_theta", "expected the top-level rope_theta (" + json_brief(j["rope_theta"]) +
+                                                        "), got a different " + json_brief(rp["rope_theta"]));
+      c.rope_theta = theta;
+    }
   }
   refuse_unimplemented(j, src);
   if (j.contains("tie_word_embeddings")) {

@@ -71,6 +71,9 @@ TEST(ConfigJson, UnimplementedFieldsAreRefusedByName) {
       {"num_attention_heads", "0", "config.json: num_attention_heads: expected a positive integer, got 0"},
       {"rope_theta", "1e308", ""},  // finite: accepted
       {"rms_norm_eps", "2", "config.json: rms_norm_eps: expected 0 < eps < 1"},
+      {"rope_theta", "-1", "config.json: rope_theta: expected a finite number > 0"},
+      {"rope_parameters", "{\"rope_type\": \"default\", \"rope_theta\": 500000.0}",
+       "config.json: rope_parameters.rope_theta: expected the top-level rope_theta (number 10000.0), got a different number 500000.0"},
   };
   for (const auto& c : cases) {
     std::string e = error_of([&] { parse(solar_with(c.key, c.value)); });
