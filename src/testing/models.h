@@ -79,7 +79,7 @@ inline bool same_bytes(const TensorView& a, const TensorView& b) {
 // Runs the solar binary; returns its exit status, stdout+stderr in *out.
 // `shell_prefix` runs first in the same shell ("ulimit -v 4000000; ").
 inline int run_solar(const std::string& args, std::string* out, const std::string& shell_prefix = "") {
-  std::string cmd = shell_prefix + "exec " + std::string(SOLAR_BIN) + " " + args + " 2>&1";
+  std::string cmd = shell_prefix + std::string(SOLAR_BIN) + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   char buf[4096];
   size_t n;
