@@ -20,18 +20,12 @@ namespace solar {
 namespace {
 
 using testing::error_of;
+using testing::dead_pid;
 using testing::temp_dir;
 namespace fs = std::filesystem;
 
 bool has(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
 
-// A PID that no process holds: a child that has exited and been reaped.
-pid_t dead_pid() {
-  pid_t p = fork();
-  if (p == 0) _exit(0);
-  waitpid(p, nullptr, 0);
-  return p;
-}
 
 // The error `read` throws for the FIFO, within 5 s: before the fix open()
 // blocked until a writer came, so a writer is supplied to free the thread.

@@ -5,9 +5,10 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <fstream>
+#include <sstream>
 
 #include "core/error.h"
+#include "core/fs.h"
 
 namespace solar {
 
@@ -103,7 +104,8 @@ void MetricsLog::write(const nlohmann::json& obj) {
 
 std::vector<nlohmann::json> read_metrics(const std::string& path) {
   std::vector<nlohmann::json> out;
-  std::ifstream in(path);
+  if (!path_exists(path)) return out;
+  std::istringstream in(read_file(path));
   std::string l;
   while (std::getline(in, l)) {
     auto j = nlohmann::json::parse(l, nullptr, false);

@@ -77,8 +77,10 @@ inline bool same_bytes(const TensorView& a, const TensorView& b) {
 }
 
 // Runs the solar binary; returns its exit status, stdout+stderr in *out.
-inline int run_solar(const std::string& args, std::string* out) {
-  std::string cmd = std::string(SOLAR_BIN) + " " + args + " 2>&1";
+// With timeout_s > 0 it is killed after that long and the status is 124.
+inline int run_solar(const std::string& args, std::string* out, int timeout_s = 0) {
+  std::string cmd = (timeout_s > 0 ? "timeout " + std::to_string(timeout_s) + " " : std::string()) +
+                    std::string(SOLAR_BIN) + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   char buf[4096];
   size_t n;
