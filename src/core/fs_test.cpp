@@ -26,7 +26,6 @@ namespace fs = std::filesystem;
 
 bool has(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
 
-
 // The error `read` throws for the FIFO, within 5 s: before the fix open()
 // blocked until a writer came, so a writer is supplied to free the thread.
 std::string fifo_error(const std::string& fifo, std::function<void()> read) {
