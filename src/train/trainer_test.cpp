@@ -482,6 +482,15 @@ TEST(TrainerResume, CorruptStateIsRefusedBeforeAnythingIsWritten) {
   fs::remove_all(root);
 }
 
+// A run of `steps` saving every `every` steps and keeping 2 checkpoints, into root/out.
+static TrainConfig rotating(const std::string& root, int64_t steps, int64_t every) {
+  make_data(root);
+  make_config(root);
+  TrainConfig c = base(root);
+  c.steps = steps, c.save_every = every, c.save_total_limit = 2, c.eval_every = 0;
+  return c;
+}
+
 // What kill -9 during rotation leaves, in both designs: the old in-place
 // deletion's half-deleted checkpoint-N folders (only config.json and
 // trainer_state.json; no weights; empty) and the new rename-aside's dot
@@ -490,13 +499,10 @@ TEST(TrainerResume, CorruptStateIsRefusedBeforeAnythingIsWritten) {
 // run, and nothing incomplete or left over remains.
 TEST(TrainerCheckpoints, RotationLeftoversAreIgnoredResumeCountsRight) {
   std::string root = temp_dir("trainer_test_rotation");
-  make_data(root);
-  make_config(root);
-  TrainConfig c = base(root);
-  c.steps = 8, c.save_every = 2, c.save_total_limit = 2, c.eval_every = 0;
-  c.lr_schedule = "constant", c.warmup_steps = 0;  // the same lr whatever --steps
-  TrainConfig straight = c;
-  straight.output_dir = join_path(root, "straight"), straight.steps = 12;
+  TrainConfig c = rotating(root, 8, 2), straight = c;
+  c.lr_schedule = straight.lr_schedule = "constant";  // the same lr whatever --steps
+  c.warmup_steps = straight.warmup_steps = 0;
+  straight.steps = 12, straight.output_dir = join_path(root, "straight");
   train::run_training(straight);
   train::run_training(c);
 
@@ -541,11 +547,7 @@ TEST(TrainerCheckpoints, RotationLeftoversAreIgnoredResumeCountsRight) {
 // bit-identical to an uninterrupted one with every step logged once.
 TEST(TrainerCheckpoints, KillNineLoopNeverLeavesAnIncompleteCheckpoint) {
   std::string root = temp_dir("trainer_test_kill_loop");
-  make_data(root);
-  make_config(root);
-  TrainConfig c = base(root);
-  c.steps = 120, c.save_every = 1, c.save_total_limit = 2, c.eval_every = 0;
-  TrainConfig straight = c;
+  TrainConfig c = rotating(root, 120, 1), straight = c;
   straight.output_dir = join_path(root, "straight");
   train::run_training(straight);
 
