@@ -57,6 +57,7 @@ TEST(CliInputs, OnlyRegularFilesAreReadAndNothingBlocks) {
       {gen + " -f /dev/zero", "/dev/zero: expected a regular file, got a character device"},
       {gen + " -f " + f.d, f.d + ": expected a regular file, got a folder"},
       {"logits --ids 1 -m " + f.fifo, f.fifo + ": expected a regular file, got a FIFO"},
+      {"convert -m " + f.model + " -o " + join_path(f.d, "o") + " --tokenizer " + f.text, f.text + ": "},
       {"init --config " + f.fifo + " -o " + join_path(f.d, "o"), f.fifo + ": expected a regular file"},
       {"upscale --recipe " + f.fifo + " -o " + join_path(f.d, "o"), f.fifo + ": expected a regular file"},
       {"merge --recipe " + f.fifo + " -o " + join_path(f.d, "o"), f.fifo + ": expected a regular file"},

@@ -38,6 +38,7 @@ int run(const std::vector<std::string>& argv) {
   if (path_exists(out) && !force) fail(out, "", "already exists (pass --force to replace it)");
 
   model::Checkpoint ck = formats::load_checkpoint(in, formats::LoadOptions{tokenizer});
+  if (!tokenizer.empty()) formats::open_tokenizer(tokenizer, ck.config.vocab_size);  // carried over only if it reads
   if (fmt == "gguf") {
     DType dt = dtype ? *dtype : ck.config.torch_dtype;
     if (ck.tokenizer_path.empty())
