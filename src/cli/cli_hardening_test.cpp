@@ -72,7 +72,9 @@ TEST(CliInputs, OnlyRegularFilesAreReadAndNothingBlocks) {
     int rc = solar("--log-level error " + args + " < /dev/null", &out);
     EXPECT_EQ(rc, 1) << args << ": " << out;
     EXPECT_TRUE(has(out, "solar: error: ")) << args << ": " << out;
-    if (!msg.empty()) EXPECT_TRUE(has(out, msg)) << args << ": " << out;
+    if (!msg.empty()) {
+      EXPECT_TRUE(has(out, msg)) << args << ": " << out;
+    }
   }
 }
 
@@ -89,7 +91,7 @@ TEST(CliBounds, IntegerFlagsOutOfRangeAreUsageErrors) {
       {"logits -m " + f.model + " --ids 1 --batch -1", "--batch: expected an integer in [0, 2147483647], got -1"},
       {"logits -m " + f.model + " --ids 1 --top 4294967297", "--top: expected an integer in [0,"},
       {"tokenize-text" + m + " --vocab-size -1", "--vocab-size: expected an integer in [0, 16777216], got -1"},
-      {"init --preset tiny --layers 4294967298 -o " + join_path(f.d, "o"), "--layers: expected an integer in [0, 4096]"},
+      {"init --preset tiny --layers 4294967298 -o " + join_path(f.d, "o"), "--layers: expected a value in [0, 4096]"},
       {"init --preset tiny --seed -1 -o " + join_path(f.d, "o"), "--seed: expected an integer in [0,"},
       {"upscale" + std::string(" -m ") + f.model + " --drop 4294967298 --dry-run", "--drop: expected an integer in [0,"},
       {"pipeline --heads 0", "--heads: expected an integer in [1, 4096], got 0"},

@@ -21,8 +21,8 @@ static int run_init(const std::vector<std::string>& argv) {
   auto& dtype = a.str("--outtype", "TYPE", "f32, f16 or bf16", "");
   auto& seed = a.integer("-s,--seed", 1234, "RNG seed", 0, INT64_MAX);
   auto& tokenizer = a.str("--tokenizer", "PATH", "tokenizer.model / tokenizer.bin to copy into the folder; sets vocab_size");
-  auto& vocab = a.integer("--vocab-size", 0, "override vocab_size (default: the tokenizer's, else the shape's)", 0, 1 << 24);
-  auto& layers = a.integer("--layers", 0, "override num_hidden_layers; 0 = the shape's", 0, 1 << 12);
+  auto& vocab = a.integer("--vocab-size", 0, "override vocab_size (default: the tokenizer's, else the shape's)");
+  auto& layers = a.integer("--layers", 0, "override num_hidden_layers; 0 = the shape's");
   auto& shard = a.str("--shard-size", "SIZE", "max bytes per safetensors shard", "5GB");
   auto& force = a.flag("--force", "replace an existing output folder");
   if (!a.parse(argv)) return a.exit_code();
@@ -31,6 +31,7 @@ static int run_init(const std::vector<std::string>& argv) {
   if (preset.empty() == config.empty()) fail("--preset/--config", "", "give exactly one of --preset NAME or --config FILE");
   model::ModelConfig c = !preset.empty() ? model::preset_config(preset)
                                   : model::config_from_json(nlohmann::json::parse(read_file(config), nullptr, false), config);
+  check_range("--vocab-size", double(vocab), 0, 1 << 24);
   if (vocab > 0) c.vocab_size = int(vocab);
   // A model whose vocabulary differs from its tokenizer's is refused by every
   // command that loads both, so the tokenizer decides.
@@ -46,6 +47,7 @@ static int run_init(const std::vector<std::string>& argv) {
     c.bos_token_id = tok->bos_id();
     c.eos_token_id = tok->eos_id();
   }
+  check_range("--layers", double(layers), 0, 1 << 12);
   if (layers > 0) c.num_hidden_layers = int(layers);
   if (!dtype.empty()) c.torch_dtype = parse_dtype(dtype, "--outtype");
   c.validate(preset.empty() ? config : "--preset " + preset);

@@ -172,6 +172,8 @@ void commit_dir(const std::string& tmp, const std::string& dst, bool replace) {
   if (!old.empty()) fs::remove_all(old, ec);
 }
 
+// The PID is checked on this machine only: two hosts must not write one output
+// on a shared filesystem at the same time.
 std::vector<std::string> remove_dead_leftovers(const std::string& dir,
                                                const std::function<bool(const std::string&)>& is_ours) {
   std::vector<std::string> removed;

@@ -5,10 +5,9 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <sstream>
+#include <fstream>
 
 #include "core/error.h"
-#include "core/fs.h"
 
 namespace solar {
 
@@ -104,8 +103,7 @@ void MetricsLog::write(const nlohmann::json& obj) {
 
 std::vector<nlohmann::json> read_metrics(const std::string& path) {
   std::vector<nlohmann::json> out;
-  if (!path_exists(path)) return out;
-  std::istringstream in(read_file(path));
+  std::ifstream in(path);
   std::string l;
   while (std::getline(in, l)) {
     auto j = nlohmann::json::parse(l, nullptr, false);
