@@ -66,10 +66,16 @@ int64_t& Args::integer(const std::string& names, const std::string& help) {
   opts_.back()->def.clear();
   return v;
 }
+int64_t& Args::integer(const std::string& names, int64_t def, const std::string& help, int64_t lo, int64_t hi) {
+  int64_t& v = integer(names, def, help);
+  opts_.back()->lo = lo;
+  opts_.back()->hi = hi;
+  opts_.back()->range = "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
+  return v;
+}
 int64_t& Args::threads(int64_t def) {
-  int64_t& v = integer("-t,--threads", def, "threads; 0 = all cores, at most " + std::to_string(max_threads()));
-  opts_.back()->lo = 0;
-  opts_.back()->hi = max_threads();
+  int64_t& v = integer("-t,--threads", def, "threads; 0 = all cores, at most " + std::to_string(max_threads()), 0,
+                       max_threads());
   opts_.back()->range = "0 (all cores) or 1.." + std::to_string(max_threads());
   return v;
 }

@@ -10,6 +10,7 @@
 // out-of-range value, missing or conflicting flags): everything the parser
 // rejects, and every solar::UsageError, i.e. fail() naming a flag.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -48,6 +49,10 @@ class Args {
                    std::string def = "");
   int64_t& integer(const std::string& names, int64_t def, const std::string& help);
   int64_t& integer(const std::string& names, const std::string& help);  // no default: check given()
+  // Bounded: parse() refuses a value outside [lo, hi] ("--top-k: expected an
+  // integer in [0, 1000000000], got -1"). Every integer flag that ends up in
+  // an int, a count or a size declares its bounds here.
+  int64_t& integer(const std::string& names, int64_t def, const std::string& help, int64_t lo, int64_t hi);
   // -t/--threads: 0 = all cores, else 1..max_threads(); parse() refuses the rest.
   int64_t& threads(int64_t def = 0);
   double& number(const std::string& names, double def, const std::string& help);

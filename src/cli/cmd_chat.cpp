@@ -59,7 +59,7 @@ static int run_chat(const std::vector<std::string>& argv) {
   auto& tmpl = a.str("--chat-template", "NAME",
                      "solar, llama2, mistral or chatml (default: detected from tokenizer_config.json, else solar)");
   auto& system = a.str("-sys,--system-prompt", "TEXT", "system message");
-  auto& n_predict = a.integer("-n,--n-predict", 512, "max tokens per reply; -1 = until end of turn");
+  auto& n_predict = a.integer("-n,--n-predict", 512, "max tokens per reply; -1 = until end of turn", -1, 1'000'000'000);
   auto& n_ctx = a.integer("-c,--ctx-size", 0, "context length; 0 = the model's max_position_embeddings");
   auto& threads = a.threads();
   SamplingFlags sf = add_sampling_flags(a);

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <optional>
 
-#include "cli/cli.h"
+#include "cli/common.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/log.h"
@@ -34,9 +34,11 @@ int run(const std::vector<std::string>& argv) {
   else if (outtype == "f16") dtype = DType::F16;
   else if (outtype == "bf16") dtype = DType::BF16;
   else if (!outtype.empty()) fail("--outtype", "", "expected f32, f16 or bf16, got '" + outtype + "'");
+  cli::check_output_apart(out, {in, tokenizer});
   if (path_exists(out) && !force) fail(out, "", "already exists (pass --force to replace it)");
 
   model::Checkpoint ck = formats::load_checkpoint(in, formats::LoadOptions{tokenizer});
+  if (!tokenizer.empty()) formats::open_tokenizer(tokenizer, ck.config.vocab_size);  // carried over only if it reads
   if (fmt == "gguf") {
     DType dt = dtype ? *dtype : ck.config.torch_dtype;
     if (ck.tokenizer_path.empty())

@@ -15,7 +15,7 @@ static int run_generate(const std::vector<std::string>& argv) {
   auto& tokenizer = a.str("--tokenizer", "PATH", "tokenizer.model / tokenizer.bin (default: beside the model)");
   auto& prompt = a.str("-p,--prompt", "TEXT", "prompt");
   auto& file = a.str("-f,--file", "FILE", "read the prompt from a file");
-  auto& n_predict = a.integer("-n,--n-predict", 128, "tokens to generate; -1 = until EOS or context end");
+  auto& n_predict = a.integer("-n,--n-predict", 128, "tokens to generate; -1 = until EOS or context end", -1, 1'000'000'000);
   auto& n_ctx = a.integer("-c,--ctx-size", 0, "context length; 0 = the model's max_position_embeddings");
   auto& threads = a.threads();
   auto& stops = a.list("--stop", "TEXT", "stop when this text is generated");
@@ -26,7 +26,6 @@ static int run_generate(const std::vector<std::string>& argv) {
   if (!a.parse(argv)) return a.exit_code();
   if (!prompt.empty() && !file.empty()) usage_error("-p and -f: give one prompt, not both");
   std::string text = file.empty() ? prompt : read_file(file);
-  check_range("-n", double(n_predict), -1, 1e9);
   kernels::set_num_threads(int(threads));
   generate::GenerateOptions opt;
   opt.sampler = sampler_config(sf);

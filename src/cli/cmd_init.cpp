@@ -1,7 +1,7 @@
 // solar init — write a random-weight checkpoint of a named or given shape.
 #include <cstdio>
 
-#include "cli/cli.h"
+#include "cli/common.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/json.h"
@@ -20,7 +20,7 @@ static int run_init(const std::vector<std::string>& argv) {
   auto& config = a.str("--config", "FILE", "config.json giving the shape instead of a preset");
   auto& out = a.str("-o,--output", "DIR", "output HF folder");
   auto& dtype = a.str("--outtype", "TYPE", "f32, f16 or bf16", "");
-  auto& seed = a.integer("-s,--seed", 1234, "RNG seed");
+  auto& seed = a.integer("-s,--seed", 1234, "RNG seed", 0, INT64_MAX);
   auto& tokenizer = a.str("--tokenizer", "PATH", "tokenizer.model / tokenizer.bin to copy into the folder; sets vocab_size");
   auto& vocab = a.integer("--vocab-size", 0, "override vocab_size (default: the tokenizer's, else the shape's)");
   auto& layers = a.integer("--layers", 0, "override num_hidden_layers; 0 = the shape's");
@@ -28,6 +28,7 @@ static int run_init(const std::vector<std::string>& argv) {
   auto& force = a.flag("--force", "replace an existing output folder");
   if (!a.parse(argv)) return a.exit_code();
   if (out.empty()) fail("-o/--output", "", "required");
+  check_output_apart(out, {config, tokenizer});
   if (preset.empty() == config.empty()) fail("--preset/--config", "", "give exactly one of --preset NAME or --config FILE");
   model::ModelConfig c = !preset.empty() ? model::preset_config(preset)
                                   : model::config_from_json(read_json_file(config), config);

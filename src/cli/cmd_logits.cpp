@@ -19,12 +19,10 @@ static int run_logits(const std::vector<std::string>& argv) {
   auto& ids_s = a.str("--ids", "LIST", "comma-separated token ids");
   auto& prompt = a.str("-p,--prompt", "TEXT", "text to tokenize (with BOS)");
   auto& all = a.flag("--all", "logits for every position, not just the last");
-  auto& top = a.integer("--top", 0, "print only the N largest logits per position, as id:logit (0 = all)");
-  auto& batch = a.integer("--batch", 0, "evaluate in chunks of N tokens (0 = one prefill; 1 = token by token)");
+  auto& top = a.integer("--top", 0, "print only the N largest logits per position, as id:logit (0 = all)", 0, INT32_MAX);
+  auto& batch = a.integer("--batch", 0, "evaluate in chunks of N tokens (0 = one prefill; 1 = token by token)", 0, INT32_MAX);
   auto& threads = a.threads();
   if (!a.parse(argv)) return a.exit_code();
-  check_range("--top", double(top), 0, 1e9);
-  check_range("--batch", double(batch), 0, 1e9);
   kernels::set_num_threads(int(threads));
   std::vector<int> ids;
   engine::SessionOptions so;

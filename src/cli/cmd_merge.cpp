@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "cli/cli.h"
+#include "cli/common.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "formats/hf.h"
@@ -76,6 +76,9 @@ int run(const std::vector<std::string>& argv) {
   s.max_shard_bytes = formats::parse_size(shard, "--shard-size");
   s.force = force;
   if (out.empty()) fail("-o/--output", "", "missing (expected the output folder)");
+  std::vector<std::string> inputs = s.models;
+  inputs.push_back(recipe);
+  cli::check_output_apart(out, inputs);
   merge::merge(s, out);
   std::printf("wrote %s\n", out.c_str());
   return 0;

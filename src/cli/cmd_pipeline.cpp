@@ -10,20 +10,20 @@ static int run_pipeline_cmd(const std::vector<std::string>& argv) {
   Args a("pipeline", "solar pipeline [-o runs/tiny-solar] [options]");
   auto& corpus = a.str("--corpus", "PATH", "text corpus: a folder (one document per file) or a file", d.corpus);
   auto& out = a.str("-o,--output", "DIR", "where everything goes", d.output_dir);
-  auto& vocab = a.integer("--vocab-size", d.vocab_size, "tokenizer pieces");
-  auto& layers = a.integer("--layers", d.layers, "n: layers of the base model");
-  auto& drop = a.integer("--drop", d.drop, "m: layers dropped from each copy when up-scaling");
-  auto& hidden = a.integer("--hidden-size", d.hidden, "model width");
-  auto& ff = a.integer("--intermediate-size", d.intermediate, "MLP width");
-  auto& heads = a.integer("--heads", d.heads, "attention heads");
-  auto& kv = a.integer("--kv-heads", d.kv_heads, "key/value heads");
-  auto& seq = a.integer("--seq-len", d.seq_len, "training sequence length");
-  auto& batch = a.integer("-b,--batch-size", d.batch_size, "sequences per step");
-  auto& base_steps = a.integer("--base-steps", d.base_steps, "phase A steps (base pretraining)");
-  auto& dus_steps = a.integer("--dus-steps", d.dus_steps, "phase B steps (continued pretraining of the up-scaled model)");
+  auto& vocab = a.integer("--vocab-size", d.vocab_size, "tokenizer pieces", 260, 1 << 20);
+  auto& layers = a.integer("--layers", d.layers, "n: layers of the base model", 1, 1 << 12);
+  auto& drop = a.integer("--drop", d.drop, "m: layers dropped from each copy when up-scaling", 1, 1 << 12);
+  auto& hidden = a.integer("--hidden-size", d.hidden, "model width", 1, 1 << 20);
+  auto& ff = a.integer("--intermediate-size", d.intermediate, "MLP width", 1, 1 << 20);
+  auto& heads = a.integer("--heads", d.heads, "attention heads", 1, 1 << 12);
+  auto& kv = a.integer("--kv-heads", d.kv_heads, "key/value heads", 1, 1 << 12);
+  auto& seq = a.integer("--seq-len", d.seq_len, "training sequence length", 1, 1 << 20);
+  auto& batch = a.integer("-b,--batch-size", d.batch_size, "sequences per step", 1, 1 << 20);
+  auto& base_steps = a.integer("--base-steps", d.base_steps, "phase A steps (base pretraining)", 1, 1'000'000'000);
+  auto& dus_steps = a.integer("--dus-steps", d.dus_steps, "phase B steps (continued pretraining of the up-scaled model)", 1, 1'000'000'000);
   auto& lr = a.number("--lr", d.lr, "peak learning rate");
-  auto& eval_every = a.integer("--eval-every", d.eval_every, "steps between validation evals");
-  auto& windows = a.integer("--eval-windows", d.eval_windows, "held-out windows for the final comparison");
+  auto& eval_every = a.integer("--eval-every", d.eval_every, "steps between validation evals (0: only at the end)", 0, 1'000'000'000);
+  auto& windows = a.integer("--eval-windows", d.eval_windows, "held-out windows for the final comparison", 1, 1 << 24);
   auto& threads = a.threads();
   auto& precision = a.str("--precision", "P", "training GEMMs: f32 (the same result on every CPU), bf16, or auto "
                           "(bf16 where the CPU has AVX512-BF16/AMX)", d.precision);
@@ -49,8 +49,6 @@ static int run_pipeline_cmd(const std::vector<std::string>& argv) {
   c.threads = int(threads);
   c.precision = precision;
   c.force = force;
-  check_range("--base-steps", double(base_steps), 1, 1e9);
-  check_range("--dus-steps", double(dus_steps), 1, 1e9);
   c.progress = true;  // drawn on a terminal, as `solar train` does
   pipeline::run_pipeline(c);
   return 0;

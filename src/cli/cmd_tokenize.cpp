@@ -42,7 +42,7 @@ int run(const std::vector<std::string>& argv) {
   auto& frac = a.number("--val-fraction", 0.01, "share of tokens held out for validation (whole documents)");
   auto& val_tokens = a.str("--val-tokens", "N", "hold out the first documents up to N tokens instead");
   auto& shard = a.str("--shard-tokens", "N", "tokens per shard (100M, 500k, …)", "100M");
-  auto& seq = a.integer("--seq-len", 0, "check both splits hold at least one sequence of this length");
+  auto& seq = a.integer("--seq-len", 0, "check both splits hold at least one sequence of this length", 0, 1 << 24);
   auto& per_file = a.flag("--doc-per-file", "one document per text file (default: split at blank lines)");
   auto& force = a.flag("-f,--force", "replace an existing output folder");
   if (!a.parse(argv)) return a.exit_code();
@@ -52,6 +52,7 @@ int run(const std::vector<std::string>& argv) {
   solar::cli::check_range("--val-fraction", frac, 0, 0.5);
   uint64_t val_target = val_tokens.empty() ? 0 : parse_count(val_tokens, "--val-tokens");
   uint64_t shard_tokens = parse_count(shard, "--shard-tokens");
+  solar::cli::check_output_apart(out, {m, in});
   if (solar::path_exists(out) && !force) solar::fail(out, "", "already exists (use --force to replace)");
 
   // -m is a model (HF folder, .gguf, llama2.c checkpoint) or a tokenizer file.

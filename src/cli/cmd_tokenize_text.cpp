@@ -13,7 +13,7 @@ static int run_tokenize_text(const std::vector<std::string>& argv) {
   Args a("tokenize-text", "solar tokenize-text -m MODEL_OR_TOKENIZER -p TEXT [options]");
   auto& model = a.str("-m,--model", "PATH", "tokenizer.model, tokenizer.bin, .gguf, or an HF folder");
   auto& prompt = a.str("-p,--prompt", "TEXT", "text to tokenize");
-  auto& vocab = a.integer("--vocab-size", 0, "vocab size for a llama2.c tokenizer.bin (default: read to the end)");
+  auto& vocab = a.integer("--vocab-size", 0, "vocab size for a llama2.c tokenizer.bin (default: read to the end)", 0, 1 << 24);
   auto& no_bos = a.flag("--no-bos", "do not add BOS");
   auto& pieces = a.flag("--show-pieces", "print id:piece instead of ids");
   if (!a.parse(argv)) return a.exit_code();

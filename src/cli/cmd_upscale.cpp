@@ -1,7 +1,7 @@
 // solar upscale — depth up-scaling (SOLAR 10.7B) or a mergekit passthrough recipe.
 #include <cstdio>
 
-#include "cli/cli.h"
+#include "cli/common.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "formats/hf.h"
@@ -18,8 +18,8 @@ int run(const std::vector<std::string>& argv) {
               "Stacks layers [0, n-M) and [M, n) of BASE (SOLAR depth up-scaling: 32 layers, M=8 -> 48),\n"
               "or the layer ranges of a mergekit passthrough recipe, into a new HF folder.");
   auto& model = a.str("-m,--model", "PATH", "base model: HF folder, .gguf or llama2.c .bin");
-  auto& drop = a.integer("--drop", "layers M dropped from the end of one copy and the start of the other "
-                                 "(required with -m; 0 < M < n/2)");
+  auto& drop = a.integer("--drop", 0, "layers M dropped from the end of one copy and the start of the other "
+                                    "(required with -m; 0 < M < n/2)", 0, INT32_MAX);
   auto& recipe = a.str("--recipe", "FILE", "mergekit passthrough recipe (YAML or JSON) instead of -m/--drop");
   auto& out = a.str("-o,--output", "DIR", "output HF folder");
   auto& outtype = a.str("--outtype", "TYPE", "output dtype: bf16, f16 or f32 (default: the source's)");
@@ -67,6 +67,9 @@ int run(const std::vector<std::string>& argv) {
     return 0;
   }
   if (out.empty()) fail("-o/--output", "", "missing (expected the output folder)");
+  std::vector<std::string> inputs{recipe};
+  for (const auto& s : slices) inputs.push_back(s.model);
+  cli::check_output_apart(out, inputs);
   upscale::upscale(slices, out, opt, where);
   std::printf("wrote %s\n", out.c_str());
   return 0;

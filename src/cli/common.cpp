@@ -39,6 +39,13 @@ engine::ModelTokenizer open_tokenizer_arg(const std::string& m) {
   return t;
 }
 
+void check_output_apart(const std::string& out, const std::vector<std::string>& inputs) {
+  for (const auto& in : inputs)
+    if (!in.empty() && !out.empty() && paths_overlap(out, in))
+      fail("-o/--output", "", out + " overlaps the input " + in +
+                                  " (writing it would replace or nest inside the input; choose another path)");
+}
+
 SamplingFlags add_sampling_flags(Args& a) {
   SamplingFlags f;
   f.temp = &a.number("--temp", 0.8, "temperature; 0 = greedy");
@@ -46,8 +53,8 @@ SamplingFlags add_sampling_flags(Args& a) {
   f.top_p = &a.number("--top-p", 0.95, "top-p (nucleus) sampling; 1.0 = off");
   f.min_p = &a.number("--min-p", 0.05, "min-p sampling; 0.0 = off");
   f.repeat_penalty = &a.number("--repeat-penalty", 1.0, "penalise repeated tokens; 1.0 = off");
-  f.repeat_last_n = &a.integer("--repeat-last-n", 64, "tokens considered for the penalty; -1 = all");
-  f.seed = &a.integer("-s,--seed", -1, "RNG seed; -1 = random");
+  f.repeat_last_n = &a.integer("--repeat-last-n", 64, "tokens considered for the penalty; -1 = all", -1, INT32_MAX);
+  f.seed = &a.integer("-s,--seed", -1, "RNG seed; -1 = random", -1, INT64_MAX);
   return f;
 }
 

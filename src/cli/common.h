@@ -20,6 +20,10 @@ engine::Session load_model(const std::string& path, const std::string& tokenizer
 // tokenizer open_model_tokenizer() finds and checks. `path` is absolute.
 engine::ModelTokenizer open_tokenizer_arg(const std::string& m);
 
+// Refuses (exit 2) an -o/--output that is, holds or lies inside one of the
+// inputs: writing it would replace the input, or turn a file of it into a folder.
+void check_output_apart(const std::string& out, const std::vector<std::string>& inputs);
+
 // The flag Session::new_context / context_size name in their errors.
 inline constexpr const char* kCtxSizeFlag = "-c/--ctx-size";
 

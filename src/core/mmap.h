@@ -12,7 +12,8 @@ namespace solar {
 
 class MappedFile {
  public:
-  // Throws solar::Error "<path>: cannot open: <strerror>" on failure.
+  // Throws solar::Error "<path>: cannot open: <strerror>" on failure, and
+  // refuses what is not a regular file (core/fs.h open_input).
   static std::shared_ptr<MappedFile> open(const std::string& path);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;

@@ -1,8 +1,6 @@
 // solar/data/corpus.cpp — see corpus.h.
 #include "data/corpus.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -24,7 +22,10 @@ using json = nlohmann::json;
 
 std::vector<std::string> corpus_files(const std::string& in) {
   if (!path_exists(in)) fail(in, "", "no such file or folder");
-  if (!is_dir(in)) return {in};
+  if (!is_dir(in)) {
+    check_input_file(in);  // a FIFO or device named directly; a folder's walk keeps regular files only
+    return {in};
+  }
   std::vector<std::string> files;
   for (auto& e : fs::recursive_directory_iterator(in, fs::directory_options::follow_directory_symlink))
     if (e.is_regular_file() && e.path().filename().string()[0] != '.') files.push_back(e.path().string());
@@ -79,12 +80,18 @@ CorpusCounts tokenize_corpus(const CorpusOptions& opt, const tokenizer::Tokenize
   const uint64_t val_target = opt.val_tokens, shard_tokens = opt.shard_tokens;
   const double frac = opt.val_fraction;
   if (shard_tokens == 0) fail("tokenize", "shard_tokens", "expected a positive count");
+  // Shards wrap every document as BOS … EOS: a tokenizer without them cannot make one.
+  for (auto [name, id] : {std::pair{"bos", tok.bos_id()}, {"eos", tok.eos_id()}})
+    if (id < 0 || id >= tok.vocab_size())
+      fail(opt.tokenizer_path, std::string(name) + "_id",
+           "expected a token id in [0, " + std::to_string(tok.vocab_size()) + ") (shards wrap documents as BOS … EOS), got " +
+               std::to_string(id));
   ShardInfo info{uint32_t(tok.vocab_size()), uint32_t(tok.bos_id()), uint32_t(tok.eos_id())};
   auto files = corpus_files(in);
   uint64_t total_bytes = 0;
   for (auto& f : files) total_bytes += fs::file_size(f);
 
-  std::string tmp = out + ".tmp-" + std::to_string(getpid());
+  std::string tmp = temp_path_for(out);
   remove_all(tmp);
   make_dirs(tmp);
   SplitWriter train(tmp, "train", info, shard_tokens), val(tmp, "val", info, shard_tokens);
@@ -100,7 +107,7 @@ CorpusCounts tokenize_corpus(const CorpusOptions& opt, const tokenizer::Tokenize
   uint64_t bytes_done = 0;
   try {
     for (auto& f : files) {
-      std::string text = read_file(f);
+      std::string text = read_file(f, UINT64_MAX);  // a corpus file may be large; it is a regular file
       if (f.ends_with(".jsonl")) {
         size_t line_no = 0, at = 0;
         while (at < text.size()) {

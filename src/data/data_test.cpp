@@ -109,6 +109,31 @@ TEST(DataShard, RejectsBadInputWithOneClearLine) {
   fs::remove_all(d);
 }
 
+// bos/eos become the trained model's bos_token_id/eos_token_id: an eos of
+// 2^32-1 (a tokenizer without one, cast) once reached config.json as -1.
+TEST(DataShard, SpecialIdsOutsideTheVocabularyAreRefused) {
+  auto d = temp_dir("data_test_specials");
+  std::string p = d + "/train-00000.bin";
+  write_shard(p, {100, 1, 2}, ramp(50, 100));
+  for (auto [off, field] : {std::pair{32, "eos"}, {28, "bos"}}) {
+    for (uint32_t bad : {0xFFFFFFFFu, 100u}) {
+      write_shard(p, {100, 1, 2}, ramp(50, 100));
+      patch(p, size_t(off), &bad, 4);
+      std::string e = error_of([&] { Shard::open(p); });
+      EXPECT_NE(e.find(p + ": " + field + ": expected a token id < vocab_size 100, got " + std::to_string(bad)),
+                std::string::npos) << e;
+      EXPECT_NE(error_of([&] { Loader(d, 1, 8, 1); }).find(field), std::string::npos);
+    }
+  }
+  EXPECT_NE(error_of([&] { write_shard(p, {100, 1, 0xFFFFFFFFu}, ramp(50, 100)); }).find("eos: expected"),
+            std::string::npos);
+  // Shards of one folder must agree on the specials, as on vocab_size.
+  write_shard(p, {100, 1, 2}, ramp(50, 100));
+  write_shard(d + "/val-00000.bin", {100, 1, 3}, ramp(50, 100));
+  EXPECT_NE(error_of([&] { Loader(d, 1, 8, 1); }).find("val-00000.bin: eos: expected 2 like"), std::string::npos);
+  fs::remove_all(d);
+}
+
 TEST(DataShard, ListShardsIgnoresTemporariesAndSorts) {
   auto d = temp_dir("data_test_list");
   for (auto n : {"train-00001.bin", "train-00000.bin", "train-00002.bin.tmp-12", "val-00000.bin", "train-x.bin"})

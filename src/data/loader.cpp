@@ -1,6 +1,7 @@
 #include "data/loader.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -20,10 +21,11 @@ Loader::Loader(const std::string& dir, int batch, int seq_len, uint64_t seed) : 
   uint64_t cum = 0;
   for (auto* set : {&train_, &val_})
     for (auto& s : *set) {
-      if (s.info().vocab_size != info_.vocab_size)
-        fail(s.path(), "vocab_size",
-             "expected " + std::to_string(info_.vocab_size) + " like " + train_[0].path() + ", got " +
-                 std::to_string(s.info().vocab_size));
+      for (auto [field, mine, first] : {std::tuple{"vocab_size", s.info().vocab_size, info_.vocab_size},
+                                        {"bos", s.info().bos, info_.bos}, {"eos", s.info().eos, info_.eos}})
+        if (mine != first)
+          fail(s.path(), field,
+               "expected " + std::to_string(first) + " like " + train_[0].path() + ", got " + std::to_string(mine));
       (set == &train_ ? train_tokens_ : val_tokens_) += s.size();
     }
   for (auto& s : train_) {

@@ -24,8 +24,18 @@ T get(const uint8_t* p) {
 }
 }  // namespace
 
-void write_shard(const std::string& path, const ShardInfo& info, const std::vector<uint32_t>& tokens) {
+namespace {
+// bos and eos become the trained model's bos_token_id / eos_token_id: ids of its vocabulary.
+void check_specials(const std::string& path, const ShardInfo& info) {
   if (info.vocab_size == 0) fail(path, "vocab_size", "expected > 0, got 0");
+  for (auto [name, id] : {std::pair{"bos", info.bos}, {"eos", info.eos}})
+    if (id >= info.vocab_size)
+      fail(path, name, "expected a token id < vocab_size " + std::to_string(info.vocab_size) + ", got " + std::to_string(id));
+}
+}  // namespace
+
+void write_shard(const std::string& path, const ShardInfo& info, const std::vector<uint32_t>& tokens) {
+  check_specials(path, info);
   uint32_t dt = shard_dtype_for(info.vocab_size);
   std::string h(kShardMagic, 8);
   put(h, kShardVersion);
@@ -75,7 +85,7 @@ Shard Shard::open(const std::string& path) {
   s.info_.bos = get<uint32_t>(p + 28);
   s.info_.eos = get<uint32_t>(p + 32);
   if (s.dtype_ != 2 && s.dtype_ != 4) fail(path, "dtype", "expected 2 (u16) or 4 (u32), got " + std::to_string(s.dtype_));
-  if (s.info_.vocab_size == 0) fail(path, "vocab_size", "expected > 0, got 0");
+  check_specials(path, s.info_);
   if (s.dtype_ == 2 && s.info_.vocab_size > 65536)
     fail(path, "dtype", "expected 4 (u32) for vocab_size " + std::to_string(s.info_.vocab_size) + ", got 2");
   uint64_t payload = size - kShardHeaderBytes;

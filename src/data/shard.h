@@ -12,7 +12,8 @@
 //       36     …  token count × dtype bytes
 // Documents are stored back to back, each wrapped as BOS … EOS. Readers map
 // the file and never load it whole; open() checks the header, the exact file
-// size and that every id is below vocab_size, so training never meets a bad id.
+// size and that every id, bos and eos included, is below vocab_size, so
+// training never meets a bad id.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -34,7 +35,7 @@ struct ShardInfo {
 // Bytes per token for a vocabulary: 2 when every id fits in u16, else 4.
 uint32_t shard_dtype_for(uint32_t vocab_size);
 
-// Writes a whole shard atomically. Throws if an id is >= info.vocab_size.
+// Writes a whole shard atomically. Throws if an id (bos, eos included) is >= info.vocab_size.
 void write_shard(const std::string& path, const ShardInfo& info, const std::vector<uint32_t>& tokens);
 
 class Shard {

@@ -1,6 +1,5 @@
 #include "formats/hf.h"
 
-#include <unistd.h>
 
 #include <cmath>
 #include <cstring>
@@ -137,7 +136,7 @@ HfWriter::HfWriter(const std::string& dir, const model::ModelConfig& config, std
   Impl& m = *impl_;
   m.dir = dir;
   while (m.dir.size() > 1 && m.dir.back() == '/') m.dir.pop_back();  // "out/" must not put tmp inside out
-  m.tmp = m.dir + ".tmp-" + std::to_string(getpid());
+  m.tmp = temp_path_for(m.dir);  // also removes what a killed writer of m.dir left
   m.config = config;
   m.decls = std::move(decls);
   m.opt = std::move(opt);

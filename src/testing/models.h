@@ -77,9 +77,12 @@ inline bool same_bytes(const TensorView& a, const TensorView& b) {
 }
 
 // Runs the solar binary; returns its exit status, stdout+stderr in *out.
-// `shell_prefix` runs first in the same shell ("ulimit -v 4000000; ").
-inline int run_solar(const std::string& args, std::string* out, const std::string& shell_prefix = "") {
-  std::string cmd = shell_prefix + std::string(SOLAR_BIN) + " " + args + " 2>&1";
+// `shell_prefix` runs first in the same shell ("ulimit -v 4000000; "); with
+// timeout_s > 0 the binary is killed after that long and the status is 124.
+inline int run_solar(const std::string& args, std::string* out, const std::string& shell_prefix = "",
+                     int timeout_s = 0) {
+  std::string cmd = shell_prefix + (timeout_s > 0 ? "timeout " + std::to_string(timeout_s) + " " : std::string()) +
+                    std::string(SOLAR_BIN) + " " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   char buf[4096];
   size_t n;

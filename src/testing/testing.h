@@ -1,6 +1,7 @@
 // solar/testing/testing.h — helpers shared by the *_test.cpp files (header
 // only; nothing in the library includes it).
 #pragma once
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -43,6 +44,15 @@ inline std::string temp_dir(const std::string& name) {
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
+}
+
+// A PID no process holds (a child that exited and was reaped): names a
+// leftover "<out>.tmp-<pid>" of a killed writer.
+inline pid_t dead_pid() {
+  pid_t p = fork();
+  if (p == 0) _exit(0);
+  waitpid(p, nullptr, 0);
+  return p;
 }
 
 // B rows of T+1 random token ids below V (inputs and shifted targets).

@@ -20,6 +20,7 @@ std::vector<std::string> text_files(const std::vector<std::string>& inputs) {
   for (const auto& in : inputs) {
     if (!path_exists(in)) fail(in, "", "no such file or folder");
     if (!is_dir(in)) {
+      check_input_file(in);  // a FIFO would block the reader, a device never end
       files.push_back(in);
       continue;
     }

@@ -20,6 +20,7 @@
 #include "formats/load.h"
 #include "model/checkpoint.h"
 #include "report/plot.h"
+#include "train/checkpoints.h"
 #include "train/net.h"
 #include "train/optim.h"
 #include "train/schedule.h"
@@ -57,28 +58,6 @@ void validate(const TrainConfig& c) {
   range("--save-every", double(c.save_every), 0, 1e12);
   range("--save-total-limit", double(c.save_total_limit), 0, 1e9);
   range("--threads", c.threads, 0, 4096);
-}
-
-int64_t checkpoint_step(const std::string& name) {
-  const std::string p = "checkpoint-";
-  if (name.size() <= p.size() || name.compare(0, p.size(), p) != 0) return -1;
-  int64_t s = 0;
-  for (size_t i = p.size(); i < name.size(); i++) {
-    if (!isdigit(static_cast<unsigned char>(name[i]))) return -1;
-    s = s * 10 + (name[i] - '0');
-  }
-  return s;
-}
-
-std::vector<std::pair<int64_t, std::string>> checkpoints(const std::string& dir) {
-  std::vector<std::pair<int64_t, std::string>> out;
-  std::error_code ec;
-  for (auto& e : fs::directory_iterator(dir, ec)) {
-    int64_t s = checkpoint_step(e.path().filename().string());
-    if (s >= 0 && path_exists(join_path(e.path().string(), "trainer_state.json"))) out.emplace_back(s, e.path().string());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
 }
 
 model::ModelConfig model_config(const TrainConfig& c, const data::ShardInfo& data, model::Checkpoint* init) {
@@ -128,8 +107,8 @@ kernels::Precision parse_precision(const std::string& s, const std::string& flag
 const char* precision_name(kernels::Precision p) { return p == kernels::Precision::F32 ? "f32" : "bf16"; }
 
 std::string latest_checkpoint(const std::string& dir) {
-  auto all = checkpoints(dir);
-  return all.empty() ? "" : all.back().second;
+  auto all = complete_checkpoints(dir);
+  return all.empty() ? "" : all.back().path;
 }
 
 double heldout_loss(Net& model, const data::Loader& loader, int B, int T, int64_t batches) {
@@ -192,15 +171,14 @@ void Trainer::open(const TrainConfig& c) {
   if (c.threads > 0) omp_set_num_threads(c.threads);
 
   make_dirs(c.output_dir);
-  S.ck = latest_checkpoint(c.output_dir);
+  const std::vector<CheckpointFolder> cks = complete_checkpoints(c.output_dir);
+  S.ck = cks.empty() ? "" : cks.back().path;
   if (!c.resume && !S.ck.empty())
     fail(c.output_dir, "", "already holds " + base_name(S.ck) + " (pass --resume to continue it, or another -o/--output)");
   if (c.resume && S.ck.empty())
     log_info("train", "--resume: no checkpoint in " + c.output_dir + " yet, starting from step 0");
   if (!S.ck.empty()) {
-    S.st = read_json_file(join_path(S.ck, "trainer_state.json"));
-    if (!S.st.is_object() || !S.st.contains("global_step") || !S.st["global_step"].is_number_integer())
-      fail(join_path(S.ck, "trainer_state.json"), "global_step", "expected a trainer state written by solar train");
+    S.st = read_trainer_state(cks.back());  // before anything is written
     int64_t at = S.st["global_step"].get<int64_t>();
     // Like a finished HF Trainer run: nothing to train, and the outputs stay as they are.
     if (at >= c.steps && path_exists(join_path(c.output_dir, "final/config.json"))) {
@@ -210,12 +188,7 @@ void Trainer::open(const TrainConfig& c) {
       return;
     }
   }
-  // Leftovers of a killed run are never complete checkpoints.
-  std::error_code ec;
-  for (auto& e : fs::directory_iterator(c.output_dir, ec)) {
-    std::string n = e.path().filename().string();
-    if (n.rfind(".checkpoint-", 0) == 0 && n.find(".tmp-") != std::string::npos) remove_all(e.path().string());
-  }
+  clean_checkpoint_folder(c.output_dir);  // what killed runs left; incomplete checkpoints reported
 
   S.model.emplace(!S.ck.empty()          ? Net::from_checkpoint(formats::read_hf(S.ck))
                   : !c.init_from.empty() ? Net::from_checkpoint(init)
@@ -383,10 +356,7 @@ void Trainer::save() {
     remove_all(tmp);
     throw;
   }
-  if (c.save_total_limit > 0) {
-    auto all = checkpoints(c.output_dir);
-    for (size_t i = 0; i + size_t(c.save_total_limit) < all.size(); i++) remove_all(all[i].second);
-  }
+  prune_checkpoints(c.output_dir, c.save_total_limit);
 }
 
 void Trainer::finish() {

@@ -10,9 +10,11 @@
 //   loss.svg                 train and val loss, redrawn at each eval
 //   checkpoint-STEP/         HF folder + optimizer.bin + trainer_state.json,
 //                            built as .checkpoint-STEP.tmp-PID and renamed, so
-//                            a folder with this name is always complete; one
-//                            is also saved at the last step, so a finished run
-//                            is recognised and can be extended exactly
+//                            a folder with this name is always complete (old
+//                            ones are renamed aside before deletion, and
+//                            incomplete ones never resumed: train/checkpoints.h);
+//                            one is also saved at the last step, so a finished
+//                            run is recognised and can be extended exactly
 //   final/                   HF folder of the last weights
 // metrics.jsonl also gets {"event":"start",…} with the precision, CPU and
 // threads each time a run starts or resumes: results depend on them.

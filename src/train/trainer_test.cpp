@@ -17,6 +17,7 @@
 #include "core/fs.h"
 #include "core/progress.h"
 #include "data/shard.h"
+#include "train/checkpoints.h"
 #include "train/layers.h"
 #include "train/net.h"
 
@@ -437,3 +438,148 @@ TEST(TrainerParts, StepByHandWithMaskedObjectiveEqualsRunTraining) {
 }
 
 }  // namespace
+
+// Every regular file under dir with its bytes: "nothing was touched" is this map unchanged.
+static std::map<std::string, std::string> file_bytes(const std::string& dir) {
+  std::map<std::string, std::string> m;
+  for (auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) m[e.path().string()] = read_file(e.path().string());
+  return m;
+}
+
+// Before: global_step -5 truncated metrics.jsonl from 22 lines to 2 and wrote
+// checkpoint--4; 1e15 exited 0 without training; type errors came out as raw
+// JSON-library messages with no file.
+TEST(TrainerResume, CorruptStateIsRefusedBeforeAnythingIsWritten) {
+  std::string root = temp_dir("trainer_test_corrupt_state");
+  ThreeSteps t = train_three_steps(root);
+  TrainConfig c = t.c;
+  c.resume = true, c.steps = 6;
+  const std::string state = join_path(t.ck, "trainer_state.json");
+  const std::string good = read_file(state);
+  for (bool with_final : {true, false}) {
+    if (!with_final) fs::remove_all(join_path(c.output_dir, "final"));
+    for (const auto& [text, field] : std::vector<std::pair<std::string, std::string>>{
+             {R"({"global_step": -5})", "global_step"},
+             {R"({"global_step": 1e15})", "global_step"},
+             {R"({"global_step": 1000000000000000})", "global_step"},
+             {R"({"global_step": "3"})", "global_step"},
+             {R"({"global_step": 3, "seed": "abc"})", "seed"},
+             {R"({"global_step": 3, "batch_size": [2]})", "batch_size"},
+             {R"({"global_step": 3, "log_history": [{"step": 1, "loss": "x"}]})", "log_history[0].loss"},
+             {R"({"global_step": 3, "eval_history": [{"step": 3, "val_loss": null}]})", "eval_history[0].val_loss"},
+             {"not json", ""}}) {
+      write_file_atomic(state, text);
+      auto before = file_bytes(c.output_dir);
+      std::string e = error_of([&] { train::run_training(c); });
+      EXPECT_EQ(e.rfind(state + ": " + field, 0), 0u) << text << " -> " << e;
+      EXPECT_TRUE(file_bytes(c.output_dir) == before) << text << ": the output folder changed";
+    }
+  }
+  write_file_atomic(state, good);
+  train::run_training(c);
+  EXPECT_EQ(losses(c.output_dir, "loss").size(), 6u);
+  fs::remove_all(root);
+}
+
+// A run of `steps` saving every `every` steps and keeping 2 checkpoints, into root/out.
+static TrainConfig rotating(const std::string& root, int64_t steps, int64_t every) {
+  make_data(root);
+  make_config(root);
+  TrainConfig c = base(root);
+  c.steps = steps, c.save_every = every, c.save_total_limit = 2, c.eval_every = 0;
+  return c;
+}
+
+// What kill -9 during rotation leaves, in both designs: the old in-place
+// deletion's half-deleted checkpoint-N folders (only config.json and
+// trainer_state.json; no weights; empty) and the new rename-aside's dot
+// leftovers. Resume takes the newest complete checkpoint, every step is
+// trained and logged once, the result is bit-identical to an uninterrupted
+// run, and nothing incomplete or left over remains.
+TEST(TrainerCheckpoints, RotationLeftoversAreIgnoredResumeCountsRight) {
+  std::string root = temp_dir("trainer_test_rotation");
+  TrainConfig c = rotating(root, 8, 2), straight = c;
+  c.lr_schedule = straight.lr_schedule = "constant";  // the same lr whatever --steps
+  c.warmup_steps = straight.warmup_steps = 0;
+  straight.steps = 12, straight.output_dir = join_path(root, "straight");
+  train::run_training(straight);
+  train::run_training(c);
+
+  const std::string out = c.output_dir, dead = std::to_string(solar::testing::dead_pid());
+  auto copy = [&](const std::string& from, const std::string& to, std::vector<std::string> drop) {
+    fs::copy(join_path(out, from), join_path(out, to), fs::copy_options::recursive);
+    for (const auto& f : drop) fs::remove(join_path(join_path(out, to), f));
+  };
+  copy("checkpoint-6", "checkpoint-4", {"model.safetensors", "optimizer.bin"});
+  make_dirs(join_path(out, "checkpoint-2"));
+  copy("checkpoint-8", "checkpoint-10", {"model.safetensors"});
+  copy("checkpoint-6", ".checkpoint-6.old-" + dead, {"optimizer.bin"});
+  copy("checkpoint-8", ".checkpoint-10.tmp-" + dead, {"trainer_state.json"});
+  copy("checkpoint-8", "checkpoint-8.old-" + dead, {});
+  EXPECT_EQ(train::latest_checkpoint(out), join_path(out, "checkpoint-8"));
+
+  solar::testing::SinkGuard guard;
+  std::string log;
+  set_log_sink([&](const LogRecord& r) { (log += r.message) += "\n"; });
+  c.steps = 12, c.resume = true;
+  train::run_training(c);
+  EXPECT_NE(log.find("resuming from " + join_path(out, "checkpoint-8") + " (step 8)"), std::string::npos) << log;
+  for (const char* n : {"checkpoint-2 is incomplete (no trainer_state.json)", "checkpoint-4 is incomplete (no optimizer.bin)",
+                        "checkpoint-10 is incomplete (no model.safetensors)"})
+    EXPECT_NE(log.find(n), std::string::npos) << log;
+  std::vector<std::string> names;
+  for (auto& e : fs::directory_iterator(out)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"checkpoint-10", "checkpoint-12", "final", "loss.svg", "metrics.jsonl"}));
+  EXPECT_EQ(train::checkpoint_folders(out).front().missing, "");
+  auto l = losses(out, "loss");
+  ASSERT_EQ(l.size(), 12u);
+  for (int64_t s = 1; s <= 12; ++s) EXPECT_EQ(l[size_t(s - 1)].first, s);
+  EXPECT_EQ(l, losses(straight.output_dir, "loss"));
+  EXPECT_TRUE(read_file(join_path(out, "final/model.safetensors")) ==
+              read_file(join_path(straight.output_dir, "final/model.safetensors")));
+  fs::remove_all(root);
+}
+
+// kill -9 at random instants of a run that saves and prunes every step: after
+// every kill each checkpoint-N folder is complete, and the resumed run ends
+// bit-identical to an uninterrupted one with every step logged once.
+TEST(TrainerCheckpoints, KillNineLoopNeverLeavesAnIncompleteCheckpoint) {
+  std::string root = temp_dir("trainer_test_kill_loop");
+  TrainConfig c = rotating(root, 120, 1), straight = c;
+  straight.output_dir = join_path(root, "straight");
+  train::run_training(straight);
+
+  auto args = cli_args(c);
+  args.insert(args.end(), {"--save-total-limit", "2", "--resume"});
+  std::mt19937 rng(10);
+  int kills = 0, runs = 0;
+  while (!path_exists(join_path(c.output_dir, "final")) && runs < 40) {
+    ++runs;
+    pid_t pid = spawn(args, join_path(root, "log"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 200));
+    kill(pid, SIGKILL);
+    int rc = wait_exit(pid);
+    kills += rc == 128 + SIGKILL;
+    if (rc != 128 + SIGKILL) ASSERT_EQ(rc, 0) << read_file(join_path(root, "log"));
+    for (const auto& f : train::checkpoint_folders(c.output_dir))
+      EXPECT_EQ(f.missing, "") << f.path << " after kill " << kills;
+    EXPECT_LE(train::complete_checkpoints(c.output_dir).size(), 3u);  // 2, and the one being saved
+  }
+  std::fprintf(stderr, "note: %d runs, %d killed by kill -9\n", runs, kills);
+  EXPECT_GE(kills, 3);
+  if (!path_exists(join_path(c.output_dir, "final")))
+    ASSERT_EQ(wait_exit(spawn(args, join_path(root, "log"))), 0) << read_file(join_path(root, "log"));
+  auto l = losses(c.output_dir, "loss");
+  ASSERT_EQ(l.size(), 120u);
+  EXPECT_EQ(l, losses(straight.output_dir, "loss"));
+  EXPECT_TRUE(read_file(join_path(c.output_dir, "final/model.safetensors")) ==
+              read_file(join_path(straight.output_dir, "final/model.safetensors")));
+  // The last run removed what the killed ones left.
+  for (auto& e : fs::directory_iterator(c.output_dir)) {
+    const std::string n = e.path().filename().string();
+    EXPECT_TRUE(n.find(".tmp-") == std::string::npos && n.find(".old-") == std::string::npos) << n;
+  }
+  fs::remove_all(root);
+}

@@ -1,0 +1,184 @@
+// Issue 10 through the binary: inputs that are not regular files, integer
+// flags out of range, outputs that would replace their own input, leftovers
+// of killed writers, and `tokenizer train` over an existing file.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "core/fs.h"
+#include "data/shard.h"
+#include "testing/models.h"
+
+namespace solar::cli {
+namespace {
+
+using testing::dead_pid;
+using testing::temp_dir;
+
+bool has(const std::string& s, const std::string& needle) { return s.find(needle) != std::string::npos; }
+
+// `solar args` under a 60 s timeout (exit 124: it hung); stdout+stderr in *out.
+int solar(const std::string& args, std::string* out) { return testing::run_solar(args, out, "", 60); }
+
+
+const std::string kTok = std::string(SOLAR_SHARED_DATA) + "/models/stories260K/tok512.bin";
+
+struct Files {
+  std::string d, model, fifo, text, data;
+  Files() {
+    d = temp_dir("cli_hardening");
+    model = join_path(d, "m");
+    testing::write_random_model(model, testing::tiny_config(4), 1);
+    fifo = join_path(d, "fifo");
+    mkfifo(fifo.c_str(), 0600);
+    text = join_path(d, "text.txt");
+    write_file_atomic(text, "Once upon a time there was a cat.\n\nIt sat on a mat.\n");
+    data = join_path(d, "data");  // token shards for train, in tiny's vocabulary
+    make_dirs(data);
+    std::vector<uint32_t> tokens(4096);
+    for (size_t i = 0; i < tokens.size(); i++) tokens[i] = uint32_t(i * 7919 % 512);
+    data::write_shard(join_path(data, "train-00000.bin"), {512, 1, 2}, tokens);
+  }
+  ~Files() { remove_all(d); }
+};
+
+// Before: `inspect FIFO` and `--tokenizer FIFO` blocked forever, `-f /dev/zero`
+// read until out of memory, `-f DIR` was an empty prompt.
+TEST(CliInputs, OnlyRegularFilesAreReadAndNothingBlocks) {
+  Files f;
+  const std::string m = " -m " + f.model, gen = "generate -n 1 --temp 0" + m;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"inspect " + f.fifo, f.fifo + ": expected a regular file, got a FIFO"},
+      {gen + " -p x --tokenizer " + f.fifo, f.fifo + ": expected a regular file, got a FIFO"},
+      {gen + " -f " + f.fifo, f.fifo + ": expected a regular file, got a FIFO"},
+      {gen + " -f /dev/zero", "/dev/zero: expected a regular file, got a character device"},
+      {gen + " -f " + f.d, f.d + ": expected a regular file, got a folder"},
+      {"logits --ids 1 -m " + f.fifo, f.fifo + ": expected a regular file, got a FIFO"},
+      {"convert -m " + f.model + " -o " + join_path(f.d, "o") + " --tokenizer " + f.text, f.text + ": "},
+      {"init --config " + f.fifo + " -o " + join_path(f.d, "o"), f.fifo + ": expected a regular file"},
+      {"upscale --recipe " + f.fifo + " -o " + join_path(f.d, "o"), f.fifo + ": expected a regular file"},
+      {"merge --recipe " + f.fifo + " -o " + join_path(f.d, "o"), f.fifo + ": expected a regular file"},
+      {"tokenize -m " + kTok + " -i " + f.fifo + " -o " + join_path(f.d, "o"), f.fifo + ": expected a regular file"},
+      {"tokenizer-train --vocab-size 300 --input " + f.fifo + " -o " + join_path(f.d, "t.model"),
+       f.fifo + ": expected a regular file, got a FIFO"},
+      {"train --data " + f.data + " -o " + join_path(f.d, "o") + " --config " + f.fifo, f.fifo + ": expected a regular file"},
+  };
+  for (const auto& [args, msg] : cases) {
+    if (has(args, kTok) && !path_exists(kTok)) continue;  // shared data absent
+    std::string out;
+    int rc = solar("--log-level error " + args + " < /dev/null", &out);
+    EXPECT_EQ(rc, 1) << args << ": " << out;
+    EXPECT_TRUE(has(out, "solar: error: ")) << args << ": " << out;
+    if (!msg.empty()) {
+      EXPECT_TRUE(has(out, msg)) << args << ": " << out;
+    }
+  }
+}
+
+// Before: --repeat-last-n -5 and tokenize-text --vocab-size -1 were accepted;
+// pipeline --heads 0 divided by zero; upscale --drop 2^32+2 was read as 2.
+TEST(CliBounds, IntegerFlagsOutOfRangeAreUsageErrors) {
+  Files f;
+  const std::string m = " -m " + f.model + " -p x";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"generate" + m + " --repeat-last-n -5", "--repeat-last-n: expected an integer in [-1, 2147483647], got -5"},
+      {"generate" + m + " -n -2", "-n: expected an integer in [-1, 1000000000], got -2"},
+      {"generate" + m + " -s -7", "-s: expected an integer in [-1,"},
+      {"chat -m " + f.model + " -n 4294967296", "-n: expected an integer in [-1, 1000000000]"},
+      {"logits -m " + f.model + " --ids 1 --batch -1", "--batch: expected an integer in [0, 2147483647], got -1"},
+      {"logits -m " + f.model + " --ids 1 --top 4294967297", "--top: expected an integer in [0,"},
+      {"tokenize-text" + m + " --vocab-size -1", "--vocab-size: expected an integer in [0, 16777216], got -1"},
+      {"init --preset tiny --layers 4294967298 -o " + join_path(f.d, "o"), "--layers: expected a value in [0, 4096]"},
+      {"init --preset tiny --seed -1 -o " + join_path(f.d, "o"), "--seed: expected an integer in [0,"},
+      {"upscale" + std::string(" -m ") + f.model + " --drop 4294967298 --dry-run", "--drop: expected an integer in [0,"},
+      {"pipeline --heads 0", "--heads: expected an integer in [1, 4096], got 0"},
+      {"pipeline --seq-len 1073741824", "--seq-len: expected an integer in [1, 1048576]"},
+      {"pipeline --vocab-size -1", "--vocab-size: expected an integer in [260, 1048576], got -1"},
+      {"tokenize -m x -i x -o x --seq-len -1", "--seq-len: expected an integer in [0, 16777216], got -1"},
+      {"tokenizer-train --vocab-size 100 --input x -o x", "--vocab-size: expected an integer in [260, 1048576]"},
+      {"generate" + m + " -t 2147483647", "-t: expected 0 (all cores) or 1.."},
+  };
+  for (const auto& [args, msg] : cases) {
+    std::string out;
+    EXPECT_EQ(solar(args + " < /dev/null", &out), 2) << args << ": " << out;
+    EXPECT_TRUE(has(out, msg)) << args << ": " << out;
+  }
+}
+
+// Before: `convert -m a -o a/model.safetensors --force` turned the input's
+// weights file into a folder.
+TEST(CliOutputs, OutputThatIsOrHoldsOrSitsInTheInputIsRefused) {
+  Files f;
+  const std::string weights = join_path(f.model, "model.safetensors");
+  const std::string before = read_file(weights);
+  const std::vector<std::string> cases = {
+      "convert -m " + f.model + " -o " + weights + " --force",
+      "convert -m " + f.model + " -o " + f.model + " --force",
+      "convert -m " + f.model + " -o " + f.d + " --force",
+      "upscale -m " + f.model + " --drop 1 -o " + join_path(f.model, "up") + " --force",
+      "merge -m " + f.model + " -m " + f.model + " -o " + f.model + "/ --force",
+      "init --preset tiny --config " + join_path(f.model, "config.json") + " -o " + f.model + " --force",
+      "tokenizer-train --vocab-size 300 --input " + f.text + " -o " + f.text + " --force",
+      "tokenize -m " + join_path(f.model, "config.json") + " -i " + f.text + " -o " + f.d + " --force",
+  };
+  for (const auto& args : cases) {
+    std::string out;
+    EXPECT_EQ(solar(args, &out), 2) << args << ": " << out;
+    EXPECT_TRUE(has(out, "-o/--output: ")) << args << ": " << out;
+    EXPECT_TRUE(has(out, " overlaps the input ")) << args << ": " << out;
+  }
+  EXPECT_EQ(read_file(weights), before);
+  EXPECT_TRUE(path_exists(f.text));
+  std::string out;
+  EXPECT_EQ(solar("convert -m " + f.model + " -o " + join_path(f.d, "m2") + " --force", &out), 0) << out;
+}
+
+// Before: an interrupted convert/upscale/merge/init left OUT.tmp-PID (and
+// OUT.old-PID with --force) forever.
+TEST(CliOutputs, LeftoversOfKilledWritersAreRemovedByTheNextRun) {
+  Files f;
+  const std::string dead = std::to_string(dead_pid()), alive = std::to_string(getpid());
+  for (const char* cmd : {"convert -m M -o OUT", "init --preset tiny -o OUT", "upscale -m M --drop 1 -o OUT",
+                          "merge -m M -m M -o OUT", "convert -m M -o OUT.gguf"}) {
+    std::string args = cmd;
+    const bool gguf = has(args, "OUT.gguf");
+    const std::string outp = join_path(f.d, gguf ? "out.gguf" : "out");
+    args.replace(args.find("-o OUT"), std::string::npos, "-o " + outp + " --force");
+    while (args.find(" M ") != std::string::npos) args.replace(args.find(" M "), 3, " " + f.model + " ");
+    for (const std::string& n : {".tmp-" + dead, ".old-" + dead, ".tmp-" + alive}) {
+      if (gguf && n.starts_with(".old")) continue;
+      make_dirs(outp + n);
+      write_file_atomic(join_path(outp + n, "model.safetensors"), std::string(4096, 'x'));
+    }
+    std::string out;
+    ASSERT_EQ(solar(args, &out), 0) << args << ": " << out;
+    EXPECT_FALSE(path_exists(outp + ".tmp-" + dead)) << args;
+    EXPECT_FALSE(path_exists(outp + ".old-" + dead)) << args;
+    EXPECT_TRUE(path_exists(outp + ".tmp-" + alive)) << args << ": a live process's temporary stays";
+    remove_all(outp + ".tmp-" + alive);
+    remove_all(outp);
+  }
+}
+
+// Before: `tokenizer train` replaced an existing output without --force.
+TEST(CliTokenizerTrain, ExistingOutputNeedsForce) {
+  Files f;
+  std::string corpus;
+  for (int i = 0; i < 200; i++) corpus += "The quick brown fox " + std::to_string(i) + " jumps over the lazy dog.\n";
+  write_file_atomic(f.text, corpus);
+  const std::string out = join_path(f.d, "tok.model");
+  write_file_atomic(out, "precious");
+  const std::string args = "tokenizer-train --vocab-size 300 --input " + f.text + " -o " + out;
+  std::string log;
+  EXPECT_EQ(solar(args, &log), 1) << log;
+  EXPECT_TRUE(has(log, out + ": already exists (use --force to replace)")) << log;
+  EXPECT_EQ(read_file(out), "precious");
+  ASSERT_EQ(solar(args + " --force", &log), 0) << log;
+  EXPECT_NE(read_file(out), "precious");
+}
+
+}  // namespace
+}  // namespace solar::cli
