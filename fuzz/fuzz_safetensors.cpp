@@ -5,6 +5,16 @@
 
 #include "core/error.h"
 #include "formats/safetensors.h"
+#include "models.h"
+
+namespace solar::fuzz {
+
+void write_seeds(const std::string& dir) {
+  std::filesystem::copy_file(tiny_hf_model(scratch() + "/model") + "/model.safetensors", dir + "/tiny.safetensors",
+                             std::filesystem::copy_options::overwrite_existing);
+}
+
+}  // namespace solar::fuzz
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {

@@ -90,11 +90,49 @@ class SpmTokenizer : public Tokenizer {
   }
 };
 
+// Whether some piece (ModelProto field 1 → SentencePiece field 1) holds a NUL
+// byte: libsentencepiece's trie builder throws on one from a frame it cannot
+// unwind, aborting the process, so such a model must never reach it. Walks the
+// protobuf wire format only as far as it is well formed; the rest is left to
+// libsentencepiece's own parser.
+bool piece_has_nul(std::string_view m, int depth = 0) {
+  size_t i = 0;
+  auto varint = [&](uint64_t& v) {
+    v = 0;
+    for (int shift = 0; i < m.size() && shift < 64; shift += 7) {
+      uint8_t b = static_cast<uint8_t>(m[i++]);
+      v |= uint64_t(b & 0x7f) << shift;
+      if (!(b & 0x80)) return true;
+    }
+    return false;
+  };
+  uint64_t key, v;
+  while (i < m.size() && varint(key)) {
+    switch (key & 7) {
+      case 0: if (!varint(v)) return false; break;
+      case 1: i += 8; break;
+      case 5: i += 4; break;
+      case 2: {
+        if (!varint(v) || v > m.size() - i) return false;
+        std::string_view field = m.substr(i, v);
+        i += v;
+        if ((key >> 3) == 1) {
+          if (depth == 0 && piece_has_nul(field, 1)) return true;
+          if (depth == 1 && field.find('\0') != std::string_view::npos) return true;
+        }
+        break;
+      }
+      default: return false;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 std::unique_ptr<Tokenizer> spm_from_proto(std::string_view bytes) {
   auto sp = std::make_unique<sentencepiece::SentencePieceProcessor>();
-  if (bytes.empty() || !sp->LoadFromSerializedProto(bytes).ok() || sp->GetPieceSize() == 0) return nullptr;
+  if (bytes.empty() || piece_has_nul(bytes) || !sp->LoadFromSerializedProto(bytes).ok() || sp->GetPieceSize() == 0) return nullptr;
   return std::make_unique<SpmTokenizer>(std::move(sp));
 }
 

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "tokenizer/tokenizer_impl.h"
 
 namespace solar::tokenizer {
 namespace {
@@ -324,3 +325,17 @@ TEST(TokenizerErrors, BadFilesNameTheFile) {
 
 }  // namespace
 }  // namespace solar::tokenizer
+
+// Found by fuzz_tokenizer (fuzz/regressions/tokenizer): a piece "\0.s>" made
+// libsentencepiece's trie builder throw through a frame that cannot unwind
+// (std::terminate, SIGABRT) instead of failing the load.
+TEST(TokenizerSpm, PieceWithNulIsRefusedNotAborted) {
+  const std::string proto(
+      "\x0a\x0e\x0a\x05\x3c\x75\x6e\x6b\x3e\x15\x00\x00\x00\x00\x18\x02\x0a\x0c\x0a\x03\x3c\x73\x3e\x15\x00\x00\x00\x00"
+      "\x18\x03\x0a\x0d\x0a\x04\x00\x2e\x73\x3e\x15\x00\x00\x00\x79\x12\x00",
+      45);
+  EXPECT_EQ(solar::tokenizer::spm_from_proto(proto), nullptr);
+  std::string ok = proto;
+  ok[34] = 'x';  // the same model with "x.s>": loads
+  EXPECT_NE(solar::tokenizer::spm_from_proto(ok), nullptr);
+}
