@@ -16,7 +16,8 @@ int run(const std::vector<std::string>& argv) {
   solar::cli::Args a("sft",
                      "solar sft -m MODEL --data FILE.jsonl -o OUT [options]\n"
                      "  fine-tunes on {messages} / {prompt, completion} / {text} records (or --format alpaca|gsm8k)\n"
-                     "  through a chat template, loss on the assistant tokens; writes what `solar train` writes");
+                     "  through a chat template, loss on the assistant tokens; writes what `solar train` writes;\n"
+                     "  --eval-batches 0 (the default) evaluates every held-out batch");
   solar::sft::SftConfig d;
   d.train.lr = 2e-5f, d.train.weight_decay = 0.f, d.train.min_lr_ratio = 0.f, d.train.lr_schedule = "linear";
   d.train.eval_batches = 0;

@@ -10,6 +10,8 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "formats/load.h"
+#include "train/layers.h"
+#include "train/net.h"
 
 namespace solar::sft {
 
@@ -161,6 +163,27 @@ void SftSource::fill(const std::vector<Example>& ex, const Rows& rows, const std
   }
 }
 
+double sft_loss(train::Net& model, const train::Batch& batch, float grad_scale, train::Metrics* metrics) {
+  const bool train = grad_scale != 0;
+  model.forward(batch, train);
+  const int64_t N = int64_t(batch.B) * batch.T, V = model.config().vocab_size;
+  const float* logits = model.logits();
+  const int32_t* targets = model.targets();
+  int64_t hits = 0, counted = 0;
+#pragma omp parallel for reduction(+ : hits, counted) if (N * V > (1 << 16))
+  for (int64_t n = 0; n < N; n++) {
+    if (!batch.weight.empty() && batch.weight[n] == 0) continue;
+    const float* row = logits + n * V;
+    hits += std::max_element(row, row + V) - row == targets[n];
+    counted++;
+  }
+  if (metrics && counted) (*metrics)["mean_token_accuracy"] = double(hits) / double(counted);
+  const double loss = train::cross_entropy<float>(model.logits(), targets, N, V, grad_scale,
+                                                  batch.weight.empty() ? nullptr : batch.weight.data());
+  if (train) model.backward(model.logits(), 1.0f);
+  return loss;
+}
+
 namespace {
 
 std::string summary(const std::string& what, const Counts& c, size_t kept) {
@@ -242,7 +265,7 @@ void run_sft(const SftConfig& c) {
   if (trainer.finished()) return;
   std::optional<Progress> bar;
   if (!t.quiet) bar.emplace("sft", t.steps, "tok", stderr, 5);
-  trainer.run(bar ? &*bar : nullptr);
+  trainer.run(bar ? &*bar : nullptr, sft_loss);
 }
 
 }  // namespace solar::sft

@@ -117,6 +117,11 @@ class SftSource : public train::BatchSource {
   mutable std::map<uint64_t, std::vector<uint32_t>> orders_;  // cache: the epochs last used
 };
 
+// The training objective: train::next_token_loss plus TRL's
+// mean_token_accuracy (the share of loss tokens whose most likely next token
+// is the target), logged per step and, as eval_mean_token_accuracy, per eval.
+double sft_loss(train::Net& model, const train::Batch& batch, float grad_scale, train::Metrics* metrics);
+
 struct SftConfig {
   train::TrainConfig train;  // init_from = the model; seq_len is set from max_length
   std::string data, eval_file, tokenizer;  // tokenizer: "" = the model's

@@ -227,15 +227,20 @@ TEST(SftCli, ResponseLossFallsAndResumeIsExact) {
   std::string log;
   ASSERT_EQ(testing::run_solar(args + out + " --steps 16", &log), 0) << log;
   EXPECT_NE(log.find("with no completion token left"), std::string::npos) << log;
-  std::vector<double> train, val;
+  std::vector<double> train, val, acc;
   for (auto& j : read_metrics(join_path(out, "metrics.jsonl"))) {
     if (j.contains("loss") && j["loss"].is_number()) train.push_back(j["loss"].get<double>());
     if (j.contains("val_loss")) val.push_back(j["val_loss"].get<double>());
+    if (j.contains("eval_mean_token_accuracy")) acc.push_back(j["eval_mean_token_accuracy"].get<double>());
   }
   ASSERT_EQ(train.size(), 16u);
   ASSERT_EQ(val.size(), 4u);
   EXPECT_LT(train.back(), train.front() - 1.0) << log;  // nats per response token
   EXPECT_LT(val.back(), val.front() - 1.0) << log;
+  ASSERT_EQ(acc.size(), 4u);
+  // TRL's mean_token_accuracy on the held-out responses: far above chance (1/131) once the pattern is learnt.
+  EXPECT_GT(acc.back(), 0.5);
+  EXPECT_LE(acc.back(), 1.0);
   EXPECT_TRUE(path_exists(join_path(out, "loss.svg")));
   EXPECT_TRUE(path_exists(join_path(out, "final/tokenizer.bin")));
 
