@@ -189,6 +189,7 @@ struct Trainer::State {
   std::string ck;  // checkpoint resumed from, or ""
   json st;         // its trainer_state.json
   int64_t step = 0, start = 0;
+  int64_t tokens = 0, start_tokens = 0;  // input tokens of the train micro-batches so far (B*T each)
   json train_hist = json::array(), val_hist = json::array();
   std::optional<MetricsLog> metrics;
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
@@ -276,6 +277,7 @@ void Trainer::resume() {
   if (!ck.empty()) {
     S.opt->load(join_path(ck, "optimizer.bin"));
     S.step = st["global_step"].get<int64_t>();
+    S.tokens = st.value("tokens_seen", S.step * c.grad_accum * c.batch_size * c.seq_len);
     S.train_hist = st.value("log_history", json::array());
     S.val_hist = st.value("eval_history", json::array());
     if (st.value("seed", c.seed) != c.seed || st.value("batch_size", c.batch_size) != c.batch_size ||
@@ -305,7 +307,7 @@ void Trainer::resume() {
   if (S.step >= c.steps)
     log_info("train", base_name(ck) + " is at step " + std::to_string(S.step) + " of " + std::to_string(c.steps) +
                           ": nothing to train; writing " + join_path(c.output_dir, "final"));
-  S.start = S.step;
+  S.start = S.step, S.start_tokens = S.tokens;
   S.metrics.emplace(S.metrics_path(), !ck.empty());
   const std::string cpu = kernels::cpu_summary();
   const int threads = omp_get_max_threads();
@@ -330,13 +332,13 @@ Net& Trainer::model() { return *s_->model; }
 StepResult Trainer::step(const Objective& objective) {
   State& S = *s_;
   const TrainConfig& c = S.c;
-  const int B = c.batch_size, T = c.seq_len;
   Net& model = *S.model;
   model.zero_grad();
   double loss = 0;
   Metrics sum;
   for (int g = 0; g < c.grad_accum; g++) {
     S.source->train_batch(uint64_t(S.step) * c.grad_accum + g, S.buf);
+    S.tokens += int64_t(S.buf.B) * S.buf.T;
     Metrics m;
     loss += objective(model, S.buf, 1.0f / float(c.grad_accum), &m);
     add_metrics(sum, m);
@@ -364,7 +366,7 @@ StepResult Trainer::step(const Objective& objective) {
   S.step = done;
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - S.t0).count();
   json m = {{"step", done},      {"loss", loss}, {"lr", lr}, {"grad_norm", norm},
-            {"tokens", done * c.grad_accum * B * T}, {"elapsed_s", elapsed}};
+            {"tokens", S.tokens}, {"elapsed_s", elapsed}};
   put_metrics(m, sum, c.grad_accum, "");
   S.metrics->write(m);
   S.train_hist.push_back({{"step", done}, {"loss", loss}});
@@ -418,7 +420,7 @@ void Trainer::save() {
                {"seq_len", c.seq_len},
                {"grad_accum", c.grad_accum},
                {"micro_batches_seen", step * c.grad_accum},  // the data position: the loader needs nothing else
-               {"tokens_seen", step * c.grad_accum * c.batch_size * c.seq_len},
+               {"tokens_seen", S.tokens},
                {"max_steps", c.steps},
                {"lr_schedule", c.lr_schedule},
                {"warmup_steps", c.warmup_steps},
@@ -452,14 +454,13 @@ void Trainer::run(Progress* bar, const Objective& objective) {
   if (finished()) return;
   State& S = *s_;
   const TrainConfig& c = S.c;
-  const double tokens_per_step = double(c.grad_accum) * c.batch_size * c.seq_len;
   while (S.step < c.steps) {
     StepResult r = step(objective);
     const int64_t done = S.step;
     if (bar) {
       char extra[64];
       std::snprintf(extra, sizeof extra, "loss %.4f | lr %.2e", r.loss, r.lr);
-      bar->update(done, double(done - S.start) * tokens_per_step, extra);
+      bar->update(done, double(S.tokens - S.start_tokens), extra);
     }
     // The last eval precedes the last save, so a checkpoint always holds every eval before it.
     if (S.eval_on && ((c.eval_every > 0 && done % c.eval_every == 0) || done == c.steps)) {
@@ -472,7 +473,7 @@ void Trainer::run(Progress* bar, const Objective& objective) {
     }
     if (c.save_every > 0 && done % c.save_every == 0) save();
   }
-  if (bar && S.start < c.steps) bar->finish(double(c.steps - S.start) * tokens_per_step);
+  if (bar && S.start < c.steps) bar->finish(double(S.tokens - S.start_tokens));
   finish();
 }
 

@@ -508,6 +508,11 @@ TEST(TrainerParts, OwnBatchSourceMetricsAndExactResume) {
   EXPECT_EQ(t.global_step(), 2);
   t.run(nullptr, reporting_loss);
   EXPECT_EQ(read_file(join_path(c.output_dir, "final/model.safetensors")), want);
+  // "tokens" counts the batches' B*T, carried across the resume.
+  int64_t tokens = 0;
+  for (auto& j : read_metrics(join_path(c.output_dir, "metrics.jsonl")))
+    if (j.contains("tokens")) tokens = j["tokens"].get<int64_t>();
+  EXPECT_EQ(tokens, 4 * 2 * 2 * 16);
 }
 
 }  // namespace
