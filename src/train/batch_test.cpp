@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "testing/models.h"
 #include "testing/testing.h"
+#include "train/layers.h"
 #include "train/net.h"
 
 namespace solar::train {
@@ -113,6 +114,40 @@ TEST(Packing, FloatNetPackedEqualsExamplesOneByOne) {
   EXPECT_NEAR(next_token_loss(m, p.batch, 0.0f), loss, 1e-6);
   for (const Param& q : m.params())
     for (float x : q.g) ASSERT_EQ(x, 0.f);
+}
+
+// attention_forward with seg against the definition, for examples kept
+// contiguous (the packing layout) and interleaved (the gathered path).
+TEST(Packing, AttentionWithinSegmentsMatchesDefinition) {
+  const int T = 7, H = 2, KV = 1, hd = 4;
+  std::vector<double> q(T * H * hd), k(T * KV * hd), v(T * KV * hd);
+  uint64_t x = 11;
+  for (auto* a : {&q, &k, &v})
+    for (double& e : *a) x = x * 6364136223846793005ull + 1442695040888963407ull, e = double(x >> 40) / (1 << 24) - 0.5;
+  for (const std::vector<int32_t>& seg : {std::vector<int32_t>{0, 0, 1, 1, 1, 2, 2}, {0, 1, 0, 1, 1, 0, 2}}) {
+    std::vector<double> out(T * H * hd), att(H * T * T);
+    attention_forward<double>(out.data(), att.data(), q.data(), k.data(), v.data(), 1, T, H, KV, hd,
+                              kernels::Precision::F32, seg.data());
+    for (int h = 0; h < H; ++h)
+      for (int i = 0; i < T; ++i) {
+        std::vector<double> p(T, 0.0);
+        double mx = -1e300, sum = 0;
+        for (int s = 0; s <= i; ++s) {
+          if (seg[s] != seg[i]) continue;
+          double dot = 0;
+          for (int j = 0; j < hd; ++j) dot += q[(i * H + h) * hd + j] * k[s * hd + j];
+          p[s] = dot / 2.0;  // 1/sqrt(hd)
+          mx = std::max(mx, p[s]);
+        }
+        for (int s = 0; s <= i; ++s) sum += seg[s] == seg[i] ? (p[s] = std::exp(p[s] - mx)) : (p[s] = 0);
+        for (int j = 0; j < hd; ++j) {
+          double o = 0;
+          for (int s = 0; s <= i; ++s) o += p[s] / sum * v[s * hd + j];
+          EXPECT_NEAR(out[(i * H + h) * hd + j], o, 1e-12) << "seg " << seg[1] << " h " << h << " i " << i;
+        }
+        for (int s = 0; s <= i; ++s) EXPECT_NEAR(att[(h * T + i) * T + s], p[s] / sum, 1e-12);
+      }
+  }
 }
 
 TEST(Packing, MalformedBatchesAreRefused) {

@@ -206,8 +206,21 @@ void attention_forward(S* out, S* att, const S* q, const S* k, const S* v, int B
     S* O = out + int64_t(b) * T * qd + h * hd;
     S* P = att + bh * TT;
     const int32_t* sg = seg ? seg + int64_t(b) * T : nullptr;
-    std::vector<S> seen(sg ? T : 0);
-    std::vector<int> keys(sg ? T : 0);
+    // first[t]: where t's run of equal seg starts. Packed rows keep each
+    // example contiguous: its keys are then [first, t], else they are gathered.
+    std::vector<int> first(sg ? T : 0);
+    bool contiguous = true;
+    if (sg) {
+      std::vector<int32_t> runs;  // the seg of each run: contiguous when no value has two
+      for (int t = 0; t < T; ++t) {
+        first[t] = t > 0 && sg[t - 1] == sg[t] ? first[t - 1] : t;
+        if (first[t] == t) runs.push_back(sg[t]);
+      }
+      std::sort(runs.begin(), runs.end());
+      contiguous = std::adjacent_find(runs.begin(), runs.end()) == runs.end();
+    }
+    std::vector<S> seen(sg && !contiguous ? T : 0);
+    std::vector<int> keys(seen.size());
     for (int r0 = 0; r0 < T; r0 += kAttnBlock) {
       const int r1 = std::min(T, r0 + kAttnBlock), rows = r1 - r0;
       S* Pb = P + int64_t(r0) * T;
@@ -216,7 +229,10 @@ void attention_forward(S* out, S* att, const S* q, const S* k, const S* v, int B
         S* row = P + int64_t(i) * T;
         if (!sg) {
           softmax_row<S>(row, i + 1);
-        } else {  // softmax over the keys of the query's own example, gathered; 0 elsewhere
+        } else if (contiguous) {  // softmax over the query's own example; 0 before it
+          softmax_row<S>(row + first[i], i + 1 - first[i]);
+          std::fill(row, row + first[i], S(0));
+        } else {  // the same over keys gathered from anywhere before the query
           int n = 0;
           for (int s = 0; s <= i; ++s)
             if (sg[s] == sg[i]) keys[n] = s, seen[n++] = row[s];
