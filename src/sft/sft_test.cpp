@@ -124,6 +124,10 @@ TEST(SftEncode, AssistantTokensMarkedInEveryTemplate) {
   Example pall = encode(*tok, pc, {chat::ChatTemplate::Solar, false, true});
   EXPECT_EQ(std::count(pall.train.begin(), pall.train.end(), 0), 0);
 
+  // Text records: BOS … EOS, every token counts.
+  Example txt = encode(*tok, {Kind::Text, {}, "ab", 1}, {chat::ChatTemplate::Solar});
+  EXPECT_EQ(txt.ids, (std::vector<int32_t>{tok->bos_id(), tok->encode("a", false)[0], tok->encode("b", false)[0], tok->eos_id()}));
+  EXPECT_EQ(std::count(txt.train.begin(), txt.train.end(), 1), 4);
   // A template whose special tokens the vocabulary lacks.
   EXPECT_NE(error_of([&] { encode(*tok, r, {chat::ChatTemplate::ChatML}); }).find("no token '<|im_start|>'"),
             std::string::npos);
@@ -251,6 +255,17 @@ TEST(SftCli, ResponseLossFallsAndResumeIsExact) {
   ASSERT_EQ(testing::run_solar(args + cut + " --steps 16 --resume", &log), 0) << log;
   EXPECT_NE(log.find("resuming from"), std::string::npos) << log;
   EXPECT_EQ(read_file(join_path(cut, "final/model.safetensors")), read_file(join_path(out, "final/model.safetensors")));
+
+  // Held out from a file of its own; not with --eval-split too (a usage error).
+  const std::string ev = join_path(dir, "eval");
+  ASSERT_EQ(testing::run_solar("sft -m " + model + " --tokenizer " + tok + " --data " + data + " --eval-file " + data +
+                                   " --max-length 128 -b 4 --steps 2 --eval-every 1 -t 1 -q -o " + ev, &log), 0) << log;
+  int evals = 0;
+  for (auto& j : read_metrics(join_path(ev, "metrics.jsonl"))) evals += j.contains("val_loss");
+  EXPECT_EQ(evals, 2);
+  EXPECT_EQ(testing::run_solar("sft -m " + model + " --data " + data + " --eval-file " + data +
+                                   " --eval-split 0.1 -q -o " + join_path(dir, "both"), &log), 2) << log;
+  EXPECT_NE(log.find("--eval-split: expected either --eval-split or --eval-file"), std::string::npos) << log;
 
   // Bad input through the CLI: the file, line and field are named.
   write_jsonl(dir, "bad.jsonl", "{\"question\": \"q\", \"answer\": \"a\"}\n{\"question\": \"q\"}\n");
