@@ -221,6 +221,9 @@ void run_sft(const SftConfig& c) {
     model::Checkpoint ck = formats::load_checkpoint(c.train.init_from, {c.tokenizer});
     tok_path = !c.tokenizer.empty() ? c.tokenizer : ck.tokenizer_path;
     vocab = ck.config.vocab_size;
+    if (c.max_length > ck.config.max_position_embeddings)
+      fail("--max-length", "", "expected <= max_position_embeddings " + std::to_string(ck.config.max_position_embeddings) +
+                                   " of " + c.train.init_from + ", got " + std::to_string(c.max_length));
     tmpl = !c.chat_template.empty() ? chat::parse_chat_template(c.chat_template)
                                     : chat::detect_chat_template(ck.tokenizer_config);
   }

@@ -266,11 +266,14 @@ TEST(SftCli, ResponseLossFallsAndResumeIsExact) {
   EXPECT_EQ(testing::run_solar("sft -m " + model + " --data " + data + " --eval-file " + data +
                                    " --eval-split 0.1 -q -o " + join_path(dir, "both"), &log), 2) << log;
   EXPECT_NE(log.find("--eval-split: expected either --eval-split or --eval-file"), std::string::npos) << log;
+  EXPECT_EQ(testing::run_solar("sft -m " + model + " --tokenizer " + tok + " --data " + data + " -q -o " +
+                                   join_path(dir, "long"), &log), 2) << log;  // --max-length 1024 > 256 positions
+  EXPECT_NE(log.find("--max-length: expected <= max_position_embeddings 256"), std::string::npos) << log;
 
   // Bad input through the CLI: the file, line and field are named.
   write_jsonl(dir, "bad.jsonl", "{\"question\": \"q\", \"answer\": \"a\"}\n{\"question\": \"q\"}\n");
   EXPECT_NE(testing::run_solar("sft -m " + model + " --tokenizer " + tok + " --data " + join_path(dir, "bad.jsonl") +
-                                   " --format gsm8k -q -o " + join_path(dir, "bad"), &log), 0);
+                                   " --format gsm8k --max-length 128 -q -o " + join_path(dir, "bad"), &log), 0);
   EXPECT_NE(log.find("bad.jsonl:2: answer: expected a string field"), std::string::npos) << log;
 }
 
