@@ -2,8 +2,9 @@
 //
 // run_training() validates everything before any work, then loops: G
 // micro-batches (train/batch.h: from a BatchSource, by default the token
-// shards of data/loader.h; a pure function of seed and step), AdamW on the schedule's lr, an eval every N steps (mean val loss over
-// a fixed set of val batches, and its perplexity), a checkpoint every M steps.
+// shards of data/loader.h; a pure function of seed and step), AdamW on the
+// schedule's lr, an eval every N steps (mean val loss over a fixed set of val
+// batches, and its perplexity), a checkpoint every M steps.
 // Output folder:
 //   metrics.jsonl            one line per step {"step","loss","lr","grad_norm",…}
 //                            and per eval {"step","val_loss","val_ppl"}, plus
