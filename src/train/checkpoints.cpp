@@ -140,7 +140,8 @@ json read_trainer_state(const CheckpointFolder& ck) {
   // Run settings a resume compares or replays; absent in older states.
   const std::tuple<const char*, int64_t, int64_t> ints[] = {{"seed", 0, INT64_MAX},         {"batch_size", 1, 1 << 20},
                                                             {"seq_len", 1, 1 << 24},        {"grad_accum", 1, 1 << 20},
-                                                            {"max_steps", 1, kMaxStep},     {"warmup_steps", 0, kMaxStep}};
+                                                            {"max_steps", 1, kMaxStep},     {"warmup_steps", 0, kMaxStep},
+                                                            {"tokens_seen", 0, INT64_MAX}};
   for (const auto& [name, lo, hi] : ints)
     if (const json* v = field(st, name))
       expect(integer_in(v, lo, hi), name, "an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]", v);

@@ -129,11 +129,13 @@ void rope_table(S* cos, S* sin, int T, int hd, double theta) {
 }
 
 template <class S>
-static void rope_rotate(S* x, const S* cos, const S* sin, int64_t N, int T, int heads, int hd, S sign) {
+static void rope_rotate(S* x, const S* cos, const S* sin, int64_t N, int T, int heads, int hd, S sign,
+                        const int32_t* pos) {
   int h2 = hd / 2;
 #pragma omp parallel for schedule(static) if (N * heads * hd > kParallelWork)
   for (int64_t n = 0; n < N; ++n) {
-    const S *c = cos + (n % T) * h2, *s = sin + (n % T) * h2;
+    const int64_t at = pos ? pos[n] : n % T;
+    const S *c = cos + at * h2, *s = sin + at * h2;
     for (int h = 0; h < heads; ++h) {
       S* v = x + (n * heads + h) * hd;
       for (int i = 0; i < h2; ++i) {
@@ -146,12 +148,12 @@ static void rope_rotate(S* x, const S* cos, const S* sin, int64_t N, int T, int 
 }
 
 template <class S>
-void rope_forward(S* x, const S* cos, const S* sin, int64_t N, int T, int heads, int hd) {
-  rope_rotate<S>(x, cos, sin, N, T, heads, hd, 1);
+void rope_forward(S* x, const S* cos, const S* sin, int64_t N, int T, int heads, int hd, const int32_t* pos) {
+  rope_rotate<S>(x, cos, sin, N, T, heads, hd, 1, pos);
 }
 template <class S>
-void rope_backward(S* dx, const S* cos, const S* sin, int64_t N, int T, int heads, int hd) {
-  rope_rotate<S>(dx, cos, sin, N, T, heads, hd, -1);
+void rope_backward(S* dx, const S* cos, const S* sin, int64_t N, int T, int heads, int hd, const int32_t* pos) {
+  rope_rotate<S>(dx, cos, sin, N, T, heads, hd, -1, pos);
 }
 
 // ---- row softmax: the vectorised kernels for float, plain loops for double --
@@ -191,7 +193,7 @@ static constexpr int kAttnBlock = 128;
 
 template <class S>
 void attention_forward(S* out, S* att, const S* q, const S* k, const S* v, int B, int T, int H, int KV, int hd,
-                       Precision p) {
+                       Precision p, const int32_t* seg) {
   int64_t qd = int64_t(H) * hd, kvd = int64_t(KV) * hd, TT = int64_t(T) * T;
   int group = H / KV;
   S scale = S(1) / std::sqrt(S(hd));
@@ -203,13 +205,41 @@ void attention_forward(S* out, S* att, const S* q, const S* k, const S* v, int B
     const S* V = v + int64_t(b) * T * kvd + g * hd;
     S* O = out + int64_t(b) * T * qd + h * hd;
     S* P = att + bh * TT;
+    const int32_t* sg = seg ? seg + int64_t(b) * T : nullptr;
+    // first[t]: where t's run of equal seg starts. Packed rows keep each
+    // example contiguous: its keys are then [first, t], else they are gathered.
+    std::vector<int> first(sg ? T : 0);
+    bool contiguous = true;
+    if (sg) {
+      std::vector<int32_t> runs;  // the seg of each run: contiguous when no value has two
+      for (int t = 0; t < T; ++t) {
+        first[t] = t > 0 && sg[t - 1] == sg[t] ? first[t - 1] : t;
+        if (first[t] == t) runs.push_back(sg[t]);
+      }
+      std::sort(runs.begin(), runs.end());
+      contiguous = std::adjacent_find(runs.begin(), runs.end()) == runs.end();
+    }
+    std::vector<S> seen(sg && !contiguous ? T : 0);
+    std::vector<int> keys(seen.size());
     for (int r0 = 0; r0 < T; r0 += kAttnBlock) {
       const int r1 = std::min(T, r0 + kAttnBlock), rows = r1 - r0;
       S* Pb = P + int64_t(r0) * T;
       gemm<S>(false, true, rows, r1, hd, scale, Q + r0 * qd, qd, K, kvd, 0, Pb, T, p);
       for (int i = r0; i < r1; ++i) {
         S* row = P + int64_t(i) * T;
-        softmax_row<S>(row, i + 1);
+        if (!sg) {
+          softmax_row<S>(row, i + 1);
+        } else if (contiguous) {  // softmax over the query's own example; 0 before it
+          softmax_row<S>(row + first[i], i + 1 - first[i]);
+          std::fill(row, row + first[i], S(0));
+        } else {  // the same over keys gathered from anywhere before the query
+          int n = 0;
+          for (int s = 0; s <= i; ++s)
+            if (sg[s] == sg[i]) keys[n] = s, seen[n++] = row[s];
+          softmax_row<S>(seen.data(), n);
+          std::fill(row, row + i + 1, S(0));
+          for (int j = 0; j < n; ++j) row[keys[j]] = seen[j];
+        }
         std::fill(row + i + 1, row + r1, S(0));
       }
       gemm<S>(false, false, rows, hd, r1, 1, Pb, T, V, kvd, 0, O + r0 * qd, qd, p);
@@ -380,9 +410,10 @@ void sequence_logprob(S* logits, const int32_t* targets, const S* weight, int64_
   template void linear_backward<S>(S*, S*, const S*, const S*, const S*, int64_t, int64_t, int64_t, Precision,     \
                                    bool);                                                                           \
   template void rope_table<S>(S*, S*, int, int, double);                                                            \
-  template void rope_forward<S>(S*, const S*, const S*, int64_t, int, int, int);                                   \
-  template void rope_backward<S>(S*, const S*, const S*, int64_t, int, int, int);                                  \
-  template void attention_forward<S>(S*, S*, const S*, const S*, const S*, int, int, int, int, int, Precision);    \
+  template void rope_forward<S>(S*, const S*, const S*, int64_t, int, int, int, const int32_t*);                   \
+  template void rope_backward<S>(S*, const S*, const S*, int64_t, int, int, int, const int32_t*);                  \
+  template void attention_forward<S>(S*, S*, const S*, const S*, const S*, int, int, int, int, int, Precision,     \
+                                     const int32_t*);                                                               \
   template void attention_backward<S>(S*, S*, S*, S*, const S*, const S*, const S*, const S*, const S*, int, int, \
                                       int, int, int, Precision);                                                    \
   template void swiglu_forward<S>(S*, const S*, const S*, int64_t);                                                \

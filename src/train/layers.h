@@ -46,20 +46,27 @@ void linear_backward(S* dx, S* dW, const S* dy, const S* x, const S* W, int64_t 
 // RoPE tables for positions 0..T-1: cos/sin [T, head_dim/2], HF inv_freq.
 template <class S>
 void rope_table(S* cos, S* sin, int T, int head_dim, double theta);
-// x[N = B*T, heads*head_dim] rotated in place (HF rotate_half, position = row % T).
+// x[N = B*T, heads*head_dim] rotated in place (HF rotate_half). Row n sits
+// at position pos[n] (packed examples restart it; the table must cover it),
+// or n % T when pos is null.
 template <class S>
-void rope_forward(S* x, const S* cos, const S* sin, int64_t N, int T, int heads, int head_dim);
+void rope_forward(S* x, const S* cos, const S* sin, int64_t N, int T, int heads, int head_dim,
+                  const int32_t* pos = nullptr);
 // dx in place: the inverse rotation (rotations are orthogonal).
 template <class S>
-void rope_backward(S* dx, const S* cos, const S* sin, int64_t N, int T, int heads, int head_dim);
+void rope_backward(S* dx, const S* cos, const S* sin, int64_t N, int T, int heads, int head_dim,
+                   const int32_t* pos = nullptr);
 
 // Causal grouped-query attention, softmax in FP32 (or double), computed in
 // blocks of query rows that skip the keys no row of the block can see.
 // q [B*T, H*hd], k/v [B*T, KV*hd], out [B*T, H*hd], att [B, H, T, T] = the
 // probabilities, saved for backward (entries above the diagonal unspecified).
+// seg [B*T] (packing; null = one example per row): query t sees key s <= t
+// only when seg[s] == seg[t]; the others get probability exactly 0, so the
+// backward below needs no mask (softmax'(p = 0) = 0).
 template <class S>
 void attention_forward(S* out, S* att, const S* q, const S* k, const S* v, int B, int T, int H, int KV, int hd,
-                       Precision p);
+                       Precision p, const int32_t* seg = nullptr);
 // dq (=), dk, dv (=) from dout; scratch: attention_scratch(T) elements.
 template <class S>
 void attention_backward(S* dq, S* dk, S* dv, S* scratch, const S* dout, const S* att, const S* q, const S* k,

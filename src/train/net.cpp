@@ -1,5 +1,6 @@
 #include "train/net.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.h"
@@ -25,6 +26,8 @@ struct Graph {
   std::vector<S> xL, rstdf, xnf, logits, cos, sin;
   std::vector<S> dx, dxn, dq, dk, dv, dao, dh, dgate, dup, scratch;
   std::vector<int32_t> ids, targets;
+  std::vector<int32_t> pos, seg;  // of the last forward; empty: n % T, one example per row
+  int rope_rows = 0;              // positions the cos/sin tables cover
 
   void resize(const model::ModelConfig& c, int b, int t) {
     if (b == B && t == T && !layers.empty()) return;
@@ -41,20 +44,38 @@ struct Graph {
     }
     xL.resize(N * d), xnf.resize(N * d), rstdf.resize(N), logits.resize(N * c.vocab_size);
     cos.resize(size_t(t) * c.head_dim / 2), sin.resize(cos.size());
-    rope_table<S>(cos.data(), sin.data(), t, c.head_dim, c.rope_theta);
+    rope_tables(c, t);
     dx.resize(N * d), dxn.resize(N * d), dq.resize(N * qd), dao.resize(N * qd), dk.resize(N * kvd), dv.resize(N * kvd);
     dh.resize(N * ff), dgate.resize(N * ff), dup.resize(N * ff);
     ids.resize(N), targets.resize(N);
   }
 
+  void rope_tables(const model::ModelConfig& c, int rows) {
+    rope_rows = rows;
+    cos.resize(size_t(rows) * c.head_dim / 2), sin.resize(cos.size());
+    rope_table<S>(cos.data(), sin.data(), rows, c.head_dim, c.rope_theta);
+  }
+
   bool for_backward = false;  // the last forward may be followed by backward()
 
   // w: one pointer per parameter in canonical order. Fills logits [b*t, V]
-  // and targets [b*t] from tokens [b, t+1].
+  // and targets [b*t] from tokens [b, t+1]; positions ps / examples sg [b*t]
+  // or null (train/batch.h).
   void forward(const model::ModelConfig& c, Precision p, const std::vector<const S*>& w, const int32_t* tokens, int b,
-               int t, bool keep) {
+               int t, bool keep, const int32_t* ps = nullptr, const int32_t* sg = nullptr) {
     if (b <= 0 || t <= 0) fail("tokens", "shape", "expected B > 0 and T > 0, got B=" + std::to_string(b) + " T=" + std::to_string(t));
     resize(c, b, t);
+    const size_t nt = size_t(b) * t;
+    ps ? pos.assign(ps, ps + nt) : pos.clear();
+    sg ? seg.assign(sg, sg + nt) : seg.clear();
+    if (!pos.empty()) {
+      const int top = *std::max_element(pos.begin(), pos.end());
+      if (top >= c.max_position_embeddings)
+        fail("batch", "pos", "expected positions < max_position_embeddings " +
+                                 std::to_string(c.max_position_embeddings) + ", got " + std::to_string(top));
+      if (top >= rope_rows) rope_tables(c, top + 1);
+    }
+    const int32_t* P = pos.empty() ? nullptr : pos.data();
     // Per-thread attention scratch: the thread count may change between calls.
     if (scratch.size() < size_t(attention_scratch(t))) scratch.resize(attention_scratch(t));
     const int64_t N = int64_t(b) * t, d = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), ff = c.intermediate_size,
@@ -80,9 +101,10 @@ struct Graph {
       linear_forward<S>(a.q.data(), a.xn1.data(), W(l, kQ), N, d, qd, p);
       linear_forward<S>(a.k.data(), a.xn1.data(), W(l, kK), N, d, kvd, p);
       linear_forward<S>(a.v.data(), a.xn1.data(), W(l, kV), N, d, kvd, p);
-      rope_forward<S>(a.q.data(), cos.data(), sin.data(), N, t, H, hd);
-      rope_forward<S>(a.k.data(), cos.data(), sin.data(), N, t, KV, hd);
-      attention_forward<S>(a.ao.data(), a.att.data(), a.q.data(), a.k.data(), a.v.data(), b, t, H, KV, hd, p);
+      rope_forward<S>(a.q.data(), cos.data(), sin.data(), N, t, H, hd, P);
+      rope_forward<S>(a.k.data(), cos.data(), sin.data(), N, t, KV, hd, P);
+      attention_forward<S>(a.ao.data(), a.att.data(), a.q.data(), a.k.data(), a.v.data(), b, t, H, KV, hd, p,
+                           seg.empty() ? nullptr : seg.data());
       linear_forward<S>(a.xmid.data(), a.ao.data(), W(l, kO), N, qd, d, p);
       residual_forward<S>(a.xmid.data(), a.x.data(), N * d);
       rmsnorm_forward<S>(a.xn2.data(), a.rstd2.data(), a.xmid.data(), W(l, kPostNorm), N, d, c.rms_norm_eps);
@@ -111,6 +133,7 @@ struct Graph {
     const size_t head = c.tie_word_embeddings ? 0 : 2 + L * kPerLayer;
     if (scratch.size() < size_t(attention_scratch(t))) scratch.resize(attention_scratch(t));
     auto G = [&](int l, int k) { return (*g)[1 + l * kPerLayer + k]; };
+    const int32_t* P = pos.empty() ? nullptr : pos.data();
     linear_backward<S>(dxn.data(), (*g)[head], logits.data(), xnf.data(), w[head], N, d, V, p, false);
     std::fill(dx.begin(), dx.end(), S(0));
     rmsnorm_backward<S>(dx.data(), (*g)[1 + L * kPerLayer], dxn.data(), xL.data(), norm_w, rstdf.data(), N, d);
@@ -125,8 +148,8 @@ struct Graph {
       linear_backward<S>(dao.data(), G(l, kO), dx.data(), a.ao.data(), W(l, kO), N, qd, d, p, false);
       attention_backward<S>(dq.data(), dk.data(), dv.data(), scratch.data(), dao.data(), a.att.data(), a.q.data(),
                             a.k.data(), a.v.data(), b, t, H, KV, hd, p);
-      rope_backward<S>(dq.data(), cos.data(), sin.data(), N, t, H, hd);
-      rope_backward<S>(dk.data(), cos.data(), sin.data(), N, t, KV, hd);
+      rope_backward<S>(dq.data(), cos.data(), sin.data(), N, t, H, hd, P);
+      rope_backward<S>(dk.data(), cos.data(), sin.data(), N, t, KV, hd, P);
       linear_backward<S>(dxn.data(), G(l, kQ), dq.data(), a.xn1.data(), W(l, kQ), N, d, qd, p, false);
       linear_backward<S>(dxn.data(), G(l, kK), dk.data(), a.xn1.data(), W(l, kK), N, d, kvd, p, true);
       linear_backward<S>(dxn.data(), G(l, kV), dv.data(), a.xn1.data(), W(l, kV), N, d, kvd, p, true);
@@ -212,6 +235,13 @@ const float* Net::forward(const int32_t* tokens, int B, int T, bool for_backward
   return ws_->net.logits.data();
 }
 
+const float* Net::forward(const Batch& batch, bool for_backward) {
+  batch.validate();
+  ws_->net.forward(cfg_, opt_.precision, weights(params_), batch.tokens.data(), batch.B, batch.T, for_backward,
+                   batch.pos.empty() ? nullptr : batch.pos.data(), batch.seg.empty() ? nullptr : batch.seg.data());
+  return ws_->net.logits.data();
+}
+
 void Net::backward(const float* dlogits, float grad_scale) {
   Graph<float>& n = ws_->net;
   float* buf = n.logits.data();
@@ -255,7 +285,7 @@ std::vector<TensorView> Net::views() const {
 
 double forward_backward_f64(const model::ModelConfig& cfg, const std::vector<std::vector<double>>& w,
                             std::vector<std::vector<double>>* g, const int32_t* tokens, int B, int T,
-                            const double* weight, const double* dlogp) {
+                            const double* weight, const double* dlogp, const int32_t* pos, const int32_t* seg) {
   std::vector<const double*> wp;
   for (const auto& x : w) wp.push_back(x.data());
   std::vector<double*> gp;
@@ -267,7 +297,7 @@ double forward_backward_f64(const model::ModelConfig& cfg, const std::vector<std
     }
   }
   Graph<double> net;
-  net.forward(cfg, Precision::F32, wp, tokens, B, T, g != nullptr);
+  net.forward(cfg, Precision::F32, wp, tokens, B, T, g != nullptr, pos, seg);
   const int64_t N = int64_t(B) * T, V = cfg.vocab_size;
   double value = 0;
   if (dlogp) {

@@ -14,6 +14,7 @@
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
 #include "model/config.h"
+#include "train/batch.h"
 
 namespace solar::train {
 
@@ -54,6 +55,10 @@ class Net {
   // ids. for_backward=false is the forward-only path (evaluation, a frozen
   // reference model): backward() is then refused and no gradient is touched.
   const float* forward(const int32_t* tokens, int B, int T, bool for_backward);
+  // The same for a train/batch.h micro-batch: RoPE at batch.pos, attention
+  // within batch.seg (packed examples never see each other). The weights are
+  // the objective's business; targets() are still the shifted tokens.
+  const float* forward(const Batch& batch, bool for_backward);
   // An objective (layers.h cross_entropy, sequence_logprob) turns logits()
   // into dloss/dlogits, in place or elsewhere; backward ADDS
   // d(loss)/d(param) · grad_scale into Param::g. dlogits [B*T, V].
@@ -88,9 +93,11 @@ class Net {
 // values of params()[i] in order, g[i] receives their gradients (overwritten;
 // pass g == nullptr for the value only). The objective is the (weighted) mean
 // cross-entropy, or with dlogp [B] given, Σ_b dlogp[b]·logp[b] of
-// sequence_logprob (the pair-loss path). weight [B*T] or nullptr.
+// sequence_logprob (the pair-loss path). weight [B*T] or nullptr; pos and
+// seg [B*T] as in Batch (nullptr: 0..T-1, one example per row).
 double forward_backward_f64(const model::ModelConfig& cfg, const std::vector<std::vector<double>>& w,
                             std::vector<std::vector<double>>* g, const int32_t* tokens, int B, int T,
-                            const double* weight = nullptr, const double* dlogp = nullptr);
+                            const double* weight = nullptr, const double* dlogp = nullptr,
+                            const int32_t* pos = nullptr, const int32_t* seg = nullptr);
 
 }  // namespace solar::train

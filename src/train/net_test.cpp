@@ -32,8 +32,9 @@ std::vector<std::vector<double>> to_double(const Net& m) {
 }
 
 // Central differences of the f64 objective (weighted cross-entropy, or with
-// dlogp Σ dlogp·logp) against its analytic gradient.
-void grad_check(bool tied, const std::vector<double>& weight = {}, const std::vector<double>& dlogp = {}) {
+// dlogp Σ dlogp·logp; optionally packed rows: pos/seg) against its analytic gradient.
+void grad_check(bool tied, const std::vector<double>& weight = {}, const std::vector<double>& dlogp = {},
+                const std::vector<int32_t>& pos = {}, const std::vector<int32_t>& seg = {}) {
   model::ModelConfig c = tiny_config(tied);
   Net m = Net::init(c, 42);
   auto w = to_double(m);
@@ -46,8 +47,10 @@ void grad_check(bool tied, const std::vector<double>& weight = {}, const std::ve
   auto tokens = random_tokens(B, T, c.vocab_size, 3);
   const double* wt = weight.empty() ? nullptr : weight.data();
   const double* dl = dlogp.empty() ? nullptr : dlogp.data();
+  const int32_t* ps = pos.empty() ? nullptr : pos.data();
+  const int32_t* sg = seg.empty() ? nullptr : seg.data();
   std::vector<std::vector<double>> g;
-  forward_backward_f64(c, w, &g, tokens.data(), B, T, wt, dl);
+  forward_backward_f64(c, w, &g, tokens.data(), B, T, wt, dl, ps, sg);
   ASSERT_EQ(g.size(), m.params().size());
   const double eps = 1e-6;
   double worst = 0;
@@ -58,9 +61,9 @@ void grad_check(bool tied, const std::vector<double>& weight = {}, const std::ve
     for (size_t i = k % stride; i < n; i += stride) {
       double x0 = w[k][i];
       w[k][i] = x0 + eps;
-      double lp = forward_backward_f64(c, w, nullptr, tokens.data(), B, T, wt, dl);
+      double lp = forward_backward_f64(c, w, nullptr, tokens.data(), B, T, wt, dl, ps, sg);
       w[k][i] = x0 - eps;
-      double lm = forward_backward_f64(c, w, nullptr, tokens.data(), B, T, wt, dl);
+      double lm = forward_backward_f64(c, w, nullptr, tokens.data(), B, T, wt, dl, ps, sg);
       w[k][i] = x0;
       double num = (lp - lm) / (2 * eps), ana = g[k][i];
       double err = std::abs(num - ana) / std::max({std::abs(num), std::abs(ana), 1e-3});
@@ -85,6 +88,15 @@ TEST(TrainModel, GradCheckMaskedLoss) {
 TEST(TrainModel, GradCheckSequenceLogprob) {
   grad_check(true, kMask, {0.7, -1.3});
   grad_check(false, {}, {1.0, 0.25});
+}
+// Packed rows (train/batch.h): row 0 holds two examples, row 1 three;
+// positions restart per example, the targets that cross examples weigh 0.
+const std::vector<int32_t> kPos = {0, 1, 2, 3, 0, 1, 0, 1, 0, 1, 0, 1};
+const std::vector<int32_t> kSeg = {0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 2, 2};
+const std::vector<double> kPackedMask = {1, 1, 1, 0, 1, 1, 1, 0, 1, 0, 1, 1};
+TEST(TrainModel, GradCheckPackedRows) {
+  grad_check(true, kPackedMask, {}, kPos, kSeg);
+  grad_check(false, kPackedMask, {0.7, -1.3}, kPos, kSeg);
 }
 
 // Net's float parts (forward → objective → backward) against the f64

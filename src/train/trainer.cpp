@@ -33,8 +33,8 @@ namespace solar::train {
 namespace {
 
 // Checks every number before anything is loaded: a typo fails in milliseconds.
-void validate(const TrainConfig& c) {
-  if (c.data_dir.empty()) fail("--data", "", "expected the folder written by `solar tokenize`");
+void validate(const TrainConfig& c, bool own_source) {
+  if (c.data_dir.empty() && !own_source) fail("--data", "", "expected the folder written by `solar tokenize`");
   if (c.output_dir.empty()) fail("--output", "", "expected a folder for checkpoints and metrics");
   int sources = !c.preset.empty() + !c.config_file.empty() + !c.init_from.empty();
   if (sources != 1)
@@ -60,12 +60,13 @@ void validate(const TrainConfig& c) {
   range("--threads", c.threads, 0, 4096);
 }
 
-model::ModelConfig model_config(const TrainConfig& c, const data::ShardInfo& data, model::Checkpoint* init) {
+// data: the token shards' info, or nullptr for a BatchSource of vocab `vocab`.
+model::ModelConfig model_config(const TrainConfig& c, int vocab, const data::ShardInfo* data, model::Checkpoint* init) {
   model::ModelConfig mc;
   std::string source;
   if (!c.preset.empty()) {
     mc = model::preset_config(c.preset);
-    mc.vocab_size = c.vocab_size ? c.vocab_size : int(data.vocab_size);
+    mc.vocab_size = c.vocab_size ? c.vocab_size : vocab;
     source = "--preset " + c.preset;
   } else if (!c.config_file.empty()) {
     mc = model::config_from_json(read_json_file(c.config_file), c.config_file);
@@ -76,12 +77,13 @@ model::ModelConfig model_config(const TrainConfig& c, const data::ShardInfo& dat
     mc = init->config;
     source = c.init_from;
   }
-  if (c.init_from.empty()) mc.bos_token_id = int(data.bos), mc.eos_token_id = int(data.eos);
+  if (c.init_from.empty() && data) mc.bos_token_id = int(data->bos), mc.eos_token_id = int(data->eos);
   mc.validate(source);
-  if (mc.vocab_size != int(data.vocab_size))
+  if (mc.vocab_size != vocab)
     fail(source, "vocab_size",
-         "expected the data's vocab_size " + std::to_string(data.vocab_size) + " (tokenizer of " + c.data_dir +
-             "), got " + std::to_string(mc.vocab_size));
+         "expected the data's vocab_size " + std::to_string(vocab) + " (" +
+             (data ? "tokenizer of " + c.data_dir : std::string("the batch source")) + "), got " +
+             std::to_string(mc.vocab_size));
   if (c.seq_len > mc.max_position_embeddings)
     fail("--seq-len", "", "expected <= max_position_embeddings " + std::to_string(mc.max_position_embeddings) +
                               " of " + source + ", got " + std::to_string(c.seq_len));
@@ -93,6 +95,38 @@ std::string describe(const Schedule& s) {
   std::snprintf(b, sizeof b, "%s over %lld steps (warm-up %lld, peak lr %g, min ratio %g)", s.kind.c_str(),
                 (long long)s.total, (long long)s.warmup, s.lr, s.min_lr_ratio);
   return b;
+}
+
+// The token shards of `solar tokenize` as a BatchSource: plain windows, val
+// batches = eval_batches windows of the val split (none without one).
+class ShardSource : public BatchSource {
+ public:
+  explicit ShardSource(const TrainConfig& c)
+      : loader(c.data_dir, c.batch_size, c.seq_len, c.seed), B_(c.batch_size), T_(c.seq_len),
+        val_(loader.has_val() ? uint64_t(c.eval_batches) : 0) {}
+  int vocab_size() const override { return int(loader.info().vocab_size); }
+  void train_batch(uint64_t index, Batch& out) const override { loader.batch(index, shape(out)); }
+  uint64_t val_batches() const override { return val_; }
+  void val_batch(uint64_t i, Batch& out) const override { loader.val_batch(i, shape(out)); }
+  const data::Loader loader;
+
+ private:
+  int32_t* shape(Batch& out) const {
+    out.B = B_, out.T = T_;
+    out.tokens.resize(size_t(B_) * (T_ + 1));
+    out.weight.clear(), out.pos.clear(), out.seg.clear(), out.ids.clear();
+    return out.tokens.data();
+  }
+  int B_, T_;
+  uint64_t val_;
+};
+
+// Σ over micro-batches, then the mean into a metrics line (prefix + name).
+void add_metrics(Metrics& sum, const Metrics& m) {
+  for (const auto& [k, v] : m) sum[k] += v;
+}
+void put_metrics(json& line, const Metrics& sum, double n, const std::string& prefix) {
+  for (const auto& [k, v] : sum) line[prefix + k] = v / n;
 }
 
 }  // namespace
@@ -122,14 +156,10 @@ double heldout_loss(Net& model, const data::Loader& loader, int B, int T, int64_
   return sum / double(batches);
 }
 
-double next_token_loss(Net& model, const int32_t* tokens, int B, int T, float grad_scale) {
-  return model.forward_backward(tokens, B, T, grad_scale);
-}
-
 struct Trainer::State {
   TrainConfig c;
   Schedule sched;
-  data::Loader loader;
+  std::shared_ptr<const BatchSource> source;
   std::optional<Net> model;
   std::optional<AdamW> opt;
   formats::HfWriteOptions hf;
@@ -137,35 +167,38 @@ struct Trainer::State {
   std::string ck;  // checkpoint resumed from, or ""
   json st;         // its trainer_state.json
   int64_t step = 0, start = 0;
+  int64_t tokens = 0, start_tokens = 0;  // input tokens of the train micro-batches so far (B*T each)
   json train_hist = json::array(), val_hist = json::array();
   std::optional<MetricsLog> metrics;
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
-  std::vector<int32_t> buf;
+  Batch buf;
 
-  State(const TrainConfig& cfg, Schedule s)
-      : c(cfg), sched(std::move(s)), loader(cfg.data_dir, cfg.batch_size, cfg.seq_len, cfg.seed) {}
+  State(const TrainConfig& cfg, Schedule s, std::shared_ptr<const BatchSource> src)
+      : c(cfg), sched(std::move(s)), source(std::move(src)) {}
   std::string metrics_path() const { return join_path(c.output_dir, "metrics.jsonl"); }
 };
 
-Trainer::Trainer(const TrainConfig& c) {
-  open(c);
+Trainer::Trainer(const TrainConfig& c, std::shared_ptr<const BatchSource> source) {
+  open(c, std::move(source));
   if (!s_->finished) resume();
 }
 Trainer::~Trainer() = default;
 
-void Trainer::open(const TrainConfig& c) {
-  validate(c);
+void Trainer::open(const TrainConfig& c, std::shared_ptr<const BatchSource> source) {
+  validate(c, source != nullptr);
   Schedule sched{c.lr_schedule, c.warmup_steps, c.steps, c.lr, c.min_lr_ratio};
   sched.validate("--lr-schedule");
   DType save_dt = parse_dtype(c.save_dtype == "f32" ? "F32" : c.save_dtype == "bf16" ? "BF16"
                               : c.save_dtype == "f16" ? "F16" : c.save_dtype, "--save-dtype");
   if (!is_float(save_dt)) fail("--save-dtype", "", "expected f32, bf16 or f16, got " + c.save_dtype);
-  s_ = std::make_unique<State>(c, sched);
+  std::shared_ptr<const ShardSource> shards;
+  if (!source) source = shards = std::make_shared<const ShardSource>(c);
+  s_ = std::make_unique<State>(c, sched, source);
   State& S = *s_;
   model::Checkpoint init;
-  model::ModelConfig mc = model_config(c, S.loader.info(), &init);
-  S.eval_on = S.loader.has_val();
-  if (!S.eval_on)
+  model::ModelConfig mc = model_config(c, source->vocab_size(), shards ? &shards->loader.info() : nullptr, &init);
+  S.eval_on = source->val_batches() > 0;
+  if (!S.eval_on && shards)
     log_warn("train", c.data_dir + " has no validation window of " + std::to_string(c.seq_len + 1) + " tokens; no evals",
              {{"data", c.data_dir}});
   if (c.threads > 0) omp_set_num_threads(c.threads);
@@ -198,11 +231,13 @@ void Trainer::open(const TrainConfig& c) {
   S.opt.emplace(*S.model, AdamWConfig{c.lr, 0.9f, 0.95f, 1e-8f, c.weight_decay, c.grad_clip});
   S.hf.dtype = save_dt;
   S.hf.force = true;
-  auto meta = path_exists(join_path(c.data_dir, "meta.json")) ? read_json_file(join_path(c.data_dir, "meta.json"))
-                                                              : json::object();
-  if (meta.is_object() && meta.value("tokenizer", "") != "" && path_exists(meta["tokenizer"].get<std::string>()))
-    S.hf.tokenizer_path = meta["tokenizer"];
-  S.buf.resize(size_t(c.batch_size) * (c.seq_len + 1));
+  if (!c.tokenizer.empty()) {
+    S.hf.tokenizer_path = c.tokenizer;
+  } else if (!c.data_dir.empty() && path_exists(join_path(c.data_dir, "meta.json"))) {
+    auto meta = read_json_file(join_path(c.data_dir, "meta.json"));
+    if (meta.is_object() && meta.value("tokenizer", "") != "" && path_exists(meta["tokenizer"].get<std::string>()))
+      S.hf.tokenizer_path = meta["tokenizer"];
+  }
 }
 
 void Trainer::resume() {
@@ -213,6 +248,7 @@ void Trainer::resume() {
   if (!ck.empty()) {
     S.opt->load(join_path(ck, "optimizer.bin"));
     S.step = st["global_step"].get<int64_t>();
+    S.tokens = st.value("tokens_seen", S.step * c.grad_accum * c.batch_size * c.seq_len);
     S.train_hist = st.value("log_history", json::array());
     S.val_hist = st.value("eval_history", json::array());
     if (st.value("seed", c.seed) != c.seed || st.value("batch_size", c.batch_size) != c.batch_size ||
@@ -242,7 +278,7 @@ void Trainer::resume() {
   if (S.step >= c.steps)
     log_info("train", base_name(ck) + " is at step " + std::to_string(S.step) + " of " + std::to_string(c.steps) +
                           ": nothing to train; writing " + join_path(c.output_dir, "final"));
-  S.start = S.step;
+  S.start = S.step, S.start_tokens = S.tokens;
   S.metrics.emplace(S.metrics_path(), !ck.empty());
   const std::string cpu = kernels::cpu_summary();
   const int threads = omp_get_max_threads();
@@ -267,13 +303,16 @@ Net& Trainer::model() { return *s_->model; }
 StepResult Trainer::step(const Objective& objective) {
   State& S = *s_;
   const TrainConfig& c = S.c;
-  const int B = c.batch_size, T = c.seq_len;
   Net& model = *S.model;
   model.zero_grad();
   double loss = 0;
+  Metrics sum;
   for (int g = 0; g < c.grad_accum; g++) {
-    S.loader.batch(uint64_t(S.step) * c.grad_accum + g, S.buf.data());
-    loss += objective(model, S.buf.data(), B, T, 1.0f / float(c.grad_accum));
+    S.source->train_batch(uint64_t(S.step) * c.grad_accum + g, S.buf);
+    S.tokens += int64_t(S.buf.B) * S.buf.T;
+    Metrics m;
+    loss += objective(model, S.buf, 1.0f / float(c.grad_accum), &m);
+    add_metrics(sum, m);
   }
   loss /= c.grad_accum;
   int64_t done = S.step + 1;
@@ -298,16 +337,28 @@ StepResult Trainer::step(const Objective& objective) {
   S.step = done;
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - S.t0).count();
   json m = {{"step", done},      {"loss", loss}, {"lr", lr}, {"grad_norm", norm},
-            {"tokens", done * c.grad_accum * B * T}, {"elapsed_s", elapsed}};
+            {"tokens", S.tokens}, {"elapsed_s", elapsed}};
+  put_metrics(m, sum, c.grad_accum, "");
   S.metrics->write(m);
   S.train_hist.push_back({{"step", done}, {"loss", loss}});
   return {loss, lr, norm};
 }
 
-double Trainer::evaluate() {
+double Trainer::evaluate(const Objective& objective) {
   State& S = *s_;
-  double vl = heldout_loss(*S.model, S.loader, S.c.batch_size, S.c.seq_len, S.c.eval_batches);
+  const uint64_t n = std::min<uint64_t>(S.source->val_batches(), uint64_t(S.c.eval_batches));
+  if (n == 0) fail(S.c.output_dir, "evaluate", "expected validation batches, the data has none");
+  double vl = 0;
+  Metrics sum;
+  for (uint64_t i = 0; i < n; i++) {
+    S.source->val_batch(i, S.buf);
+    Metrics m;
+    vl += objective(*S.model, S.buf, 0.0f, &m);
+    add_metrics(sum, m);
+  }
+  vl /= double(n);
   json e = {{"step", S.step}, {"val_loss", vl}, {"val_ppl", std::exp(vl)}};
+  put_metrics(e, sum, double(n), "eval_");
   S.metrics->write(e);
   S.val_hist.push_back(e);
   plot();
@@ -340,7 +391,7 @@ void Trainer::save() {
                {"seq_len", c.seq_len},
                {"grad_accum", c.grad_accum},
                {"micro_batches_seen", step * c.grad_accum},  // the data position: the loader needs nothing else
-               {"tokens_seen", step * c.grad_accum * c.batch_size * c.seq_len},
+               {"tokens_seen", S.tokens},
                {"max_steps", c.steps},
                {"lr_schedule", c.lr_schedule},
                {"warmup_steps", c.warmup_steps},
@@ -371,18 +422,17 @@ void Trainer::run(Progress* bar, const Objective& objective) {
   if (finished()) return;
   State& S = *s_;
   const TrainConfig& c = S.c;
-  const double tokens_per_step = double(c.grad_accum) * c.batch_size * c.seq_len;
   while (S.step < c.steps) {
     StepResult r = step(objective);
     const int64_t done = S.step;
     if (bar) {
       char extra[64];
       std::snprintf(extra, sizeof extra, "loss %.4f | lr %.2e", r.loss, r.lr);
-      bar->update(done, double(done - S.start) * tokens_per_step, extra);
+      bar->update(done, double(S.tokens - S.start_tokens), extra);
     }
     // The last eval precedes the last save, so a checkpoint always holds every eval before it.
     if (S.eval_on && ((c.eval_every > 0 && done % c.eval_every == 0) || done == c.steps)) {
-      double vl = evaluate();
+      double vl = evaluate(objective);
       if (bar) {
         char b[96];
         std::snprintf(b, sizeof b, "step %lld: val loss %.4f, ppl %.2f", (long long)done, vl, std::exp(vl));
@@ -391,7 +441,7 @@ void Trainer::run(Progress* bar, const Objective& objective) {
     }
     if (c.save_every > 0 && done % c.save_every == 0) save();
   }
-  if (bar && S.start < c.steps) bar->finish(double(c.steps - S.start) * tokens_per_step);
+  if (bar && S.start < c.steps) bar->finish(double(S.tokens - S.start_tokens));
   finish();
 }
 

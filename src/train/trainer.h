@@ -1,12 +1,14 @@
 // solar/train/trainer.h — the training loop behind `solar train` (and the pipeline).
 //
 // run_training() validates everything before any work, then loops: G
-// micro-batches of B×(T+1) tokens (data/loader.h, a pure function of seed and
-// step), AdamW on the schedule's lr, an eval every N steps (mean val loss over
-// a fixed set of val batches, and its perplexity), a checkpoint every M steps.
+// micro-batches (train/batch.h: from a BatchSource, by default the token
+// shards of data/loader.h; a pure function of seed and step), AdamW on the
+// schedule's lr, an eval every N steps (mean val loss over a fixed set of val
+// batches, and its perplexity), a checkpoint every M steps.
 // Output folder:
 //   metrics.jsonl            one line per step {"step","loss","lr","grad_norm",…}
-//                            and per eval {"step","val_loss","val_ppl"}
+//                            and per eval {"step","val_loss","val_ppl"}, plus
+//                            the objective's Metrics (evals: "eval_" + name)
 //   loss.svg                 train and val loss, redrawn at each eval
 //   checkpoint-STEP/         HF folder + optimizer.bin + trainer_state.json,
 //                            built as .checkpoint-STEP.tmp-PID and renamed, so
@@ -31,6 +33,7 @@
 #include <string>
 
 #include "kernels/kernels.h"
+#include "train/batch.h"
 
 namespace solar {
 class Progress;
@@ -44,7 +47,8 @@ namespace solar::train {
 class Net;
 
 struct TrainConfig {
-  std::string data_dir;    // from `solar tokenize`
+  std::string data_dir;    // from `solar tokenize`; unused (may be empty) with a BatchSource
+  std::string tokenizer;   // copied into checkpoints; "" = the one data_dir's meta.json names
   std::string output_dir;  // required
   // Model: exactly one of preset / config_file / init_from.
   std::string preset, config_file, init_from;
@@ -75,14 +79,6 @@ const char* precision_name(kernels::Precision p);
 // table both use it.
 double heldout_loss(Net& model, const data::Loader& loader, int B, int T, int64_t batches);
 
-// A training objective: loss of micro-batch tokens [B, T+1], ADDING its
-// gradient × grad_scale into model's Param::g (Net::forward → an objective
-// of layers.h → Net::backward). next_token_loss is the default: mean
-// next-token cross-entropy (a per-token mask source for completion-only SFT
-// plugs in here).
-using Objective = std::function<double(Net& model, const int32_t* tokens, int B, int T, float grad_scale)>;
-double next_token_loss(Net& model, const int32_t* tokens, int B, int T, float grad_scale);
-
 struct StepResult {
   double loss;      // mean over the grad_accum micro-batches
   float lr;         // the schedule's lr for this step
@@ -90,13 +86,16 @@ struct StepResult {
 };
 
 // The training run in parts. The constructor opens (validates the config,
-// builds or loads the model, the loader, the optimizer) and resumes from the
-// newest checkpoint when there is one (cfg.resume). Nothing here draws to
+// builds or loads the model, the batch source, the optimizer) and resumes
+// from the newest checkpoint when there is one (cfg.resume). source ==
+// nullptr: the token shards of cfg.data_dir (data::Loader, val batches =
+// cfg.eval_batches windows of its val split). A source's vocab_size must
+// match the model's; a preset model takes it. Nothing here draws to
 // the terminal: messages go through core/log.h; run() updates a Progress only
 // when handed one.
 class Trainer {
  public:
-  explicit Trainer(const TrainConfig& cfg);
+  explicit Trainer(const TrainConfig& cfg, std::shared_ptr<const BatchSource> source = nullptr);
   ~Trainer();
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
@@ -111,7 +110,10 @@ class Trainer {
   // One optimizer step over grad_accum micro-batches (appends to metrics.jsonl).
   // Throws "step N: loss is NaN" (last good checkpoint kept) on divergence.
   StepResult step(const Objective& objective = next_token_loss);
-  double evaluate();  // heldout_loss over eval_batches; appended to metrics and loss.svg
+  // Mean loss (grad_scale 0) over the source's val batches, at most
+  // eval_batches of them; appended to metrics and loss.svg. The default
+  // objective on the default source is heldout_loss.
+  double evaluate(const Objective& objective = next_token_loss);
   void save();        // checkpoint-STEP (atomic), pruning to save_total_limit
   void finish();      // the closing checkpoint if due, loss.svg and final/
   // The loop: step, eval every eval_every (and at the end), save every
@@ -119,7 +121,7 @@ class Trainer {
   void run(Progress* bar = nullptr, const Objective& objective = next_token_loss);
 
  private:
-  void open(const TrainConfig& cfg);
+  void open(const TrainConfig& cfg, std::shared_ptr<const BatchSource> source);
   void resume();
   void plot();
   struct State;
