@@ -50,8 +50,8 @@ PairLoss pair_loss(const LossConfig& c, double pc, double pr, double rc, double 
   double loss = 0, dh = 0;  // dh = d loss / d h
   switch (c.type) {
     case LossType::Sigmoid:
-      loss = -(1 - e) * log_sigmoid(b * h) - e * log_sigmoid(-b * h);
-      dh = -(1 - e) * b * sigmoid(-b * h) + e * b * sigmoid(b * h);
+      loss = -log_sigmoid(b * h);
+      dh = -b * sigmoid(-b * h);
       break;
     case LossType::Robust:
       loss = (-(1 - e) * log_sigmoid(b * h) + e * log_sigmoid(-b * h)) / (1 - 2 * e);
@@ -67,6 +67,12 @@ PairLoss pair_loss(const LossConfig& c, double pc, double pr, double rc, double 
       break;
   }
   return {loss, dh, -dh};
+}
+
+PairLoss summed_pair_loss(const LossConfig& c, double pc, double pr, double rc, double rr, double nc, double nr) {
+  if (c.type != LossType::IPO) return pair_loss(c, pc, pr, rc, rr);
+  PairLoss l = pair_loss(c, pc / nc, pr / nr, rc / nc, rr / nr);
+  return {l.loss, l.d_chosen / nc, l.d_rejected / nr};
 }
 
 // ---- reading pairs ----
@@ -132,16 +138,25 @@ std::vector<int32_t> encode(const tokenizer::Tokenizer& tok, const std::string& 
   return {v.begin(), v.end()};
 }
 
-// A completion given as messages: the assistant turn(s), concatenated.
-std::string completion_text(const json& v, const Where& at, const char* field) {
-  if (v.is_string()) return v.get<std::string>();
+// A completion given as messages (the assistant turn(s)) or as a string (one assistant turn).
+std::vector<chat::ChatMessage> completion_messages(const json& v, const Where& at, const char* field) {
+  if (v.is_string()) return {{"assistant", v.get<std::string>()}};
   if (!v.is_array()) at.bad(field, "expected a string or a list of messages, got " + std::string(v.type_name()));
-  std::string s;
-  for (auto& m : messages(v, at, field)) {
-    if (m.role != "assistant") at.bad(field, "expected assistant turns, got role " + m.role);
-    s += m.content;
-  }
-  return s;
+  auto m = messages(v, at, field);
+  for (auto& x : m)
+    if (x.role != "assistant") at.bad(field, "expected assistant turns, got role " + x.role);
+  return m;
+}
+
+std::string completion_string(const json& o, const char* field, const Where& at) {
+  if (!o[field].is_string()) at.bad(field, "expected a string (the prompt is a string), got " + std::string(o[field].type_name()));
+  return o[field].get<std::string>();
+}
+
+size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  size_t n = 0;
+  while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
+  return n;
 }
 
 }  // namespace
@@ -151,7 +166,6 @@ std::vector<Pair> read_pairs(const std::string& path, const tokenizer::Tokenizer
   PairStats st;
   std::vector<Pair> out;
   const auto lines = read_lines(path);
-  static const std::string kAssistant = "\n\nAssistant:";
   for (size_t i = 0; i < lines.size(); ++i) {
     if (lines[i].find_first_not_of(" \t\r") == std::string::npos) continue;
     Where at{path, i + 1};
@@ -159,45 +173,70 @@ std::vector<Pair> read_pairs(const std::string& path, const tokenizer::Tokenizer
     if (!o.is_object()) at.bad("", "expected one JSON object a line");
     for (const char* f : {"chosen", "rejected"})
       if (!o.contains(f)) at.bad(f, "missing");
-    Pair p;
-    std::string chosen, rejected;
-    if (!o.contains("prompt")) {  // HH-RLHF: shared dialogue up to chosen's last "\n\nAssistant:"
-      chosen = text_field(o, "chosen", at), rejected = text_field(o, "rejected", at);
-      size_t k = chosen.rfind(kAssistant);
-      if (k == std::string::npos) at.bad("chosen", "expected a dialogue with \"\\n\\nAssistant:\" (no \"prompt\" field)");
-      const std::string prompt = chosen.substr(0, k + kAssistant.size());
-      if (rejected.compare(0, prompt.size(), prompt) != 0)
-        at.bad("rejected", "expected the dialogue of chosen up to its last \"\\n\\nAssistant:\"");
-      chosen.erase(0, prompt.size()), rejected.erase(0, prompt.size());
-      p.prompt = encode(tok, prompt, true, false);
-    } else if (o["prompt"].is_array()) {
+    // As TRL tokenizes: the prompt, and prompt+completion whole (text: BOS
+    // first, EOS appended); the completion starts where they diverge.
+    std::vector<int32_t> prompt, with_chosen, with_rejected;
+    bool empty_chosen, empty_rejected, same;
+    if (o.contains("prompt") && o["prompt"].is_array()) {
       if (tmpl == chat::ChatTemplate::None) at.bad("prompt", "a list of messages needs a chat template (--chat-template)");
-      auto auto_ids = chat::encode_chat(tok, tmpl, messages(o["prompt"], at, "prompt"), true);
-      p.prompt.assign(auto_ids.begin(), auto_ids.end());
-      chosen = completion_text(o["chosen"], at, "chosen"), rejected = completion_text(o["rejected"], at, "rejected");
+      auto pm = messages(o["prompt"], at, "prompt");
+      auto cm = completion_messages(o["chosen"], at, "chosen"), rm = completion_messages(o["rejected"], at, "rejected");
+      auto ids = [&](std::vector<chat::ChatMessage> m, const std::vector<chat::ChatMessage>& tail, bool gen) {
+        m.insert(m.end(), tail.begin(), tail.end());
+        auto v = chat::encode_chat(tok, tmpl, m, gen);
+        return std::vector<int32_t>(v.begin(), v.end());
+      };
+      prompt = ids(pm, {}, true), with_chosen = ids(pm, cm, false), with_rejected = ids(pm, rm, false);
+      auto text = [](const std::vector<chat::ChatMessage>& m) {
+        std::string s;
+        for (auto& x : m) s += x.content;
+        return s;
+      };
+      empty_chosen = text(cm).empty(), empty_rejected = text(rm).empty(), same = text(cm) == text(rm);
     } else {
-      p.prompt = encode(tok, text_field(o, "prompt", at), true, false);
-      chosen = completion_text(o["chosen"], at, "chosen"), rejected = completion_text(o["rejected"], at, "rejected");
+      std::string p, c, r;
+      if (o.contains("prompt")) {
+        p = text_field(o, "prompt", at), c = completion_string(o, "chosen", at), r = completion_string(o, "rejected", at);
+      } else {  // HH-RLHF: TRL's extract_prompt, the common prefix (less a space it ends on)
+        c = text_field(o, "chosen", at), r = text_field(o, "rejected", at);
+        size_t k = 0;
+        while (k < c.size() && k < r.size() && c[k] == r[k]) ++k;
+        if (k > 0 && k < c.size() && k < r.size() && c[k - 1] == ' ') --k;
+        p = c.substr(0, k);
+        c.erase(0, k), r.erase(0, k);
+      }
+      empty_chosen = c.empty(), empty_rejected = r.empty(), same = c == r;
+      prompt = encode(tok, p, true, false), with_chosen = encode(tok, p + c, true, true);
+      with_rejected = encode(tok, p + r, true, true);
     }
-    if (chosen.empty()) at.bad("chosen", "expected a non-empty completion");
-    if (rejected.empty()) at.bad("rejected", "expected a non-empty completion");
     ++st.read;
-    if (chosen == rejected) {
+    if (empty_chosen || empty_rejected) {
+      ++st.empty;
+      continue;
+    }
+    if (same) {
       ++st.identical;
       continue;
     }
-    p.chosen = encode(tok, chosen, false, true), p.rejected = encode(tok, rejected, false, true);
-    if (p.prompt.size() + std::max(p.chosen.size(), p.rejected.size()) > size_t(max_len)) {
+    const size_t n = std::min(common_prefix(prompt, with_chosen), common_prefix(prompt, with_rejected));
+    Pair pr;
+    pr.prompt.assign(prompt.begin(), prompt.begin() + long(n));
+    pr.chosen.assign(with_chosen.begin() + long(n), with_chosen.end());
+    pr.rejected.assign(with_rejected.begin() + long(n), with_rejected.end());
+    if (pr.prompt.empty() || pr.chosen.empty() || pr.rejected.empty())
+      at.bad(pr.prompt.empty() ? "prompt" : pr.chosen.empty() ? "chosen" : "rejected", "expected tokens after tokenization");
+    if (pr.prompt.size() + std::max(pr.chosen.size(), pr.rejected.size()) > size_t(max_len)) {
       ++st.too_long;
       continue;
     }
-    out.push_back(std::move(p));
+    out.push_back(std::move(pr));
   }
-  if (st.identical || st.too_long)
-    log_info("dpo", path + ": " + std::to_string(st.read) + " pairs, skipped " + std::to_string(st.identical) +
+  if (st.empty || st.identical || st.too_long)
+    log_warn("dpo", path + ": " + std::to_string(st.read) + " pairs, skipped " + std::to_string(st.empty) +
+                        " with an empty completion, " + std::to_string(st.identical) +
                         " with chosen identical to rejected and " + std::to_string(st.too_long) +
                         " longer than --max-length",
-             {{"read", st.read}, {"identical", st.identical}, {"too_long", st.too_long}});
+             {{"read", st.read}, {"empty", st.empty}, {"identical", st.identical}, {"too_long", st.too_long}});
   if (stats) *stats = st;
   return out;
 }
@@ -385,11 +424,9 @@ train::Objective objective(const LossConfig& c, std::shared_ptr<const RefLogps> 
     for (int j = 0; j < P; ++j) {
       const auto i = size_t(b.ids[j]);
       double pc = lp[size_t(j)], pr = lp[size_t(P + j)], rc = ref->logps[2 * i], rr = ref->logps[2 * i + 1];
-      // IPO compares mean log-probs per completion token.
-      const double nc = c.type == LossType::IPO ? len[size_t(j)] : 1, nr = c.type == LossType::IPO ? len[size_t(P + j)] : 1;
-      PairLoss l = pair_loss(c, pc / nc, pr / nr, rc / nc, rr / nr);
+      PairLoss l = summed_pair_loss(c, pc, pr, rc, rr, len[size_t(j)], len[size_t(P + j)]);
       loss += l.loss / P;
-      dlogp[size_t(j)] = float(l.d_chosen / nc / P), dlogp[size_t(P + j)] = float(l.d_rejected / nr / P);
+      dlogp[size_t(j)] = float(l.d_chosen / P), dlogp[size_t(P + j)] = float(l.d_rejected / P);
       const double rwc = c.beta * (pc - rc), rwr = c.beta * (pr - rr);
       acc["rewards/chosen"] += rwc / P, acc["rewards/rejected"] += rwr / P;
       acc["rewards/accuracies"] += (rwc > rwr ? 1.0 : 0.0) / P, acc["rewards/margins"] += (rwc - rwr) / P;
@@ -426,8 +463,7 @@ std::string dump_logps(const std::string& model_path, const PairSource& src, con
     for (LossType t : {LossType::Sigmoid, LossType::IPO, LossType::Hinge, LossType::Robust}) {
       LossConfig lc = c;
       lc.type = t;
-      const double nc = t == LossType::IPO ? len[a] : 1, nr = t == LossType::IPO ? len[r] : 1;
-      losses[loss_type_name(t)] = pair_loss(lc, lp[a] / nc, lp[r] / nr, ref.logps[a] / nc, ref.logps[r] / nr).loss;
+      losses[loss_type_name(t)] = summed_pair_loss(lc, lp[a], lp[r], ref.logps[a], ref.logps[r], len[a], len[r]).loss;
     }
     pairs.push_back({{"policy_chosen_logps", lp[a]}, {"policy_rejected_logps", lp[r]},
                      {"reference_chosen_logps", ref.logps[a]}, {"reference_rejected_logps", ref.logps[r]},

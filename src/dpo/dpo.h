@@ -3,9 +3,11 @@
 //
 // A pair is a prompt and two completions. Its rows are prompt+chosen and
 // prompt+rejected; log-probabilities are summed over completion tokens only
-// (TRL: prompt = [BOS] + tok(prompt), completion = tok(completion) + [EOS]).
-// With h = (πc − πr) − (refc − refr), the pair losses (ε = label_smoothing):
-//   sigmoid  −(1−ε)·logσ(βh) − ε·logσ(−βh)              (TRL's default)
+// (as TRL 1.16: tokens of the prompt and of prompt+completion, BOS first and
+// EOS last for text; the completion starts where the two diverge).
+// With h = (πc − πr) − (refc − refr), the pair losses (ε = label_smoothing;
+// TRL 1.16 applies it to robust only):
+//   sigmoid  −logσ(βh)                                    (TRL's default)
 //   robust   (−(1−ε)·logσ(βh) + ε·logσ(−βh)) / (1−2ε)
 //   hinge    relu(1 − βh)
 //   ipo      (h − 1/(2β))², every log-prob divided by its completion length
@@ -43,6 +45,11 @@ struct PairLoss {
 };
 PairLoss pair_loss(const LossConfig& c, double policy_chosen, double policy_rejected, double ref_chosen,
                    double ref_rejected);
+// The same from log-probs summed over completions of n_chosen and
+// n_rejected tokens (IPO divides by them; the others ignore them); the
+// derivatives are with respect to the summed policy log-probs.
+PairLoss summed_pair_loss(const LossConfig& c, double policy_chosen, double policy_rejected, double ref_chosen,
+                          double ref_rejected, double n_chosen, double n_rejected);
 
 // A tokenized pair: rows prompt+chosen and prompt+rejected.
 struct Pair {
@@ -50,19 +57,19 @@ struct Pair {
 };
 
 struct PairStats {
-  int64_t read = 0, identical = 0, too_long = 0;  // identical and too_long are skipped
+  int64_t read = 0, empty = 0, identical = 0, too_long = 0;  // all but read are skipped
 };
 
 // Reads JSONL (".gz": gzip) pairs, one object a line, in either form:
 //   {"prompt", "chosen", "rejected"}: strings, or TRL's conversational form
 //       (prompt a list of {role, content}, chosen/rejected lists holding the
 //       assistant turn(s)); messages go through `tmpl` (chat/chat.h);
-//   {"chosen", "rejected"} only (Anthropic HH-RLHF): full dialogues whose
-//       prompt is everything up to and including chosen's last "\n\nAssistant:",
-//       which rejected must share.
-// Errors name the file, the line and the field. Empty completions are
-// refused; pairs whose completions are identical are counted and skipped, as
-// are pairs longer than max_len tokens (prompt + the longer completion).
+//   {"chosen", "rejected"} only (Anthropic HH-RLHF): full dialogues; the
+//       prompt is their common prefix less a space it ends on (TRL's
+//       extract_prompt: up to the last "\n\nAssistant:" for HH).
+// Errors name the file, the line and the field. Pairs with an empty
+// completion (HH has some), identical completions, or more than max_len
+// tokens (prompt + the longer completion) are counted, logged and skipped.
 std::vector<Pair> read_pairs(const std::string& path, const tokenizer::Tokenizer& tok, chat::ChatTemplate tmpl,
                              int max_len, PairStats* stats);
 
