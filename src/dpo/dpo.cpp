@@ -465,7 +465,9 @@ std::string dump_logps(const std::string& model_path, const PairSource& src, con
       lc.type = t;
       losses[loss_type_name(t)] = summed_pair_loss(lc, lp[a], lp[r], ref.logps[a], ref.logps[r], len[a], len[r]).loss;
     }
-    pairs.push_back({{"policy_chosen_logps", lp[a]}, {"policy_rejected_logps", lp[r]},
+    const Pair& p = src.pair(i);
+    pairs.push_back({{"prompt_ids", p.prompt}, {"chosen_ids", p.chosen}, {"rejected_ids", p.rejected},
+                     {"policy_chosen_logps", lp[a]}, {"policy_rejected_logps", lp[r]},
                      {"reference_chosen_logps", ref.logps[a]}, {"reference_rejected_logps", ref.logps[r]},
                      {"chosen_length", len[a]}, {"rejected_length", len[r]}, {"losses", losses}});
   }

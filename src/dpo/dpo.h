@@ -93,6 +93,7 @@ class PairSource : public train::BatchSource {
   uint64_t all_batches() const;
   void all_batch(uint64_t i, train::Batch& out) const;
   int64_t num_pairs() const { return int64_t(all_.size()); }
+  const Pair& pair(int64_t i) const { return all_[size_t(i)]; }  // train pairs, then val pairs
   uint64_t data_hash() const;  // of every token of every pair, in order
 
  private:
