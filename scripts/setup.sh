@@ -11,7 +11,7 @@ SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 # compilers and cmake).
 PKGS=(build-essential cmake pkg-config git clang libclang-rt-14-dev
       libdnnl-dev ocl-icd-opencl-dev opencl-headers
-      libsentencepiece-dev nlohmann-json3-dev libyaml-cpp-dev libedit-dev
+      libsentencepiece-dev nlohmann-json3-dev libyaml-cpp-dev libedit-dev zlib1g-dev
       libgtest-dev libgmock-dev python3 python3.11-doc
       python3-venv ca-certificates)
 missing=()
