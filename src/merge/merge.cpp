@@ -327,6 +327,28 @@ static void load_f32(const model::Checkpoint& c, const std::string& name, std::v
   }
 }
 
+// Merged embedding rows must mean the same tokens: every input that carries
+// a tokenizer has the same pieces (ids) as the first one that does.
+static void check_same_vocabulary(const MergeSpec& s, const std::vector<std::unique_ptr<model::Checkpoint>>& ck) {
+  std::vector<std::string> ref;
+  size_t r = 0;
+  for (size_t k = 0; k < ck.size(); ++k) {
+    if (ck[k]->tokenizer_path.empty()) continue;
+    auto pieces = formats::open_tokenizer(ck[k]->tokenizer_path, ck[k]->config.vocab_size)->vocab().pieces;
+    if (ref.empty()) {
+      ref = std::move(pieces);
+      r = k;
+      continue;
+    }
+    size_t i = 0;
+    while (i < ref.size() && i < pieces.size() && ref[i] == pieces[i]) ++i;
+    if (i < ref.size() || i < pieces.size())
+      fail(s.where, "tokenizer",
+           "expected the vocabulary of " + s.models[r] + " (" + ck[r]->tokenizer_path + "), token " + std::to_string(i) +
+               " differs in " + s.models[k] + " (" + ck[k]->tokenizer_path + ")");
+  }
+}
+
 void merge(const MergeSpec& s, const std::string& out) {
   check_model_count(s, "models");
   if (s.model_params.size() != s.models.size()) fail(s.where, "models", "expected parameters for every model");
@@ -342,6 +364,7 @@ void merge(const MergeSpec& s, const std::string& out) {
   for (size_t i = 1; i < ck.size(); ++i)
     model::require_same_shape(hf_layout(ck[0]->config), hf_layout(ck[i]->config), s.layers.empty(), s.where, "",
                               s.models[0], s.models[i]);
+  check_same_vocabulary(s, ck);
   model::ModelConfig cfg = hf_layout(ck[0]->config);
   for (const auto& l : s.layers)
     for (size_t k = 0; k < l.src.size(); ++k)

@@ -418,6 +418,18 @@ TEST_F(MergeFixture, MixedFormatsMerge) {
   }
 }
 
+// DARE through the CLI: the masks follow --seed, nothing else.
+TEST_F(MergeFixture, DareSeeded) {
+  std::string args = "--base-model " + a + " -m " + b + " --weight 1 --density 0.5 --outtype f32 --method ";
+  for (const char* method : {"dare_linear", "dare_ties"}) {
+    auto x = f32_of(run(args + method + " --seed 3"), "model.layers.1.mlp.up_proj.weight");
+    auto y = f32_of(run(args + method + " --seed 3"), "model.layers.1.mlp.up_proj.weight");
+    auto z = f32_of(run(args + method + " --seed 4"), "model.layers.1.mlp.up_proj.weight");
+    EXPECT_EQ(x, y) << method;
+    EXPECT_NE(x, z) << method;
+  }
+}
+
 TEST_F(MergeFixture, MismatchedModelsFailBeforeWriting) {
   std::string v = join_path(dir, "v"), l = join_path(dir, "l"), out = join_path(dir, "out"), log;
   model::ModelConfig cv = tiny_config(6);
@@ -470,6 +482,45 @@ TEST(MergeRealTest, Stories260KWithItselfIsIdentity) {
                         src.config.head_dim, s.nbytes / size_t(s.shape[0]), true);
     ASSERT_EQ(t.nbytes, want.size()) << name;
     EXPECT_EQ(std::memcmp(t.data, want.data(), want.size()), 0) << name;
+  }
+  remove_all(dir);
+}
+
+// Same shape, different vocabularies: refused before anything is written.
+TEST(MergeRealTest, DifferentTokenizersRefused) {
+  std::string tok = std::string(SOLAR_SHARED_DATA) + "/models/stories260K/tok512.bin";
+  if (!path_exists(tok)) GTEST_SKIP() << "shared data absent: " << tok;
+  std::string dir = temp_dir("merge_tok"), other = join_path(dir, "tok512.bin"), a = join_path(dir, "a"),
+              b = join_path(dir, "b"), c = join_path(dir, "c"), out = join_path(dir, "out"), log;
+  std::string bytes = read_file(tok);
+  bytes.back() = bytes.back() == 'x' ? 'y' : 'x';  // the last piece's last character
+  write_file_atomic(other, bytes);
+  write_random_model(a, tiny_config(2), 1, tok);
+  write_random_model(b, tiny_config(2), 2, other);
+  write_random_model(c, tiny_config(2), 3, tok);
+  EXPECT_EQ(run_solar("merge -m " + a + " -m " + c + " -o " + out, &log), 0) << log;
+  remove_all(out);
+  EXPECT_NE(run_solar("merge --method slerp --t 0.5 -m " + a + " -m " + b + " -o " + out, &log), 0);
+  EXPECT_NE(log.find("tokenizer: expected the vocabulary of " + a), std::string::npos) << log;
+  EXPECT_NE(log.find("token 511 differs in " + b), std::string::npos) << log;
+  EXPECT_FALSE(path_exists(out));
+  remove_all(dir);
+}
+
+// The case: llama2.c + HF + GGUF of one model, averaged, is the model.
+TEST(MergeRealTest, Llama2cHfGgufMix) {
+  std::string bin = std::string(SOLAR_SHARED_DATA) + "/models/stories260K/stories260K.bin";
+  if (!path_exists(bin)) GTEST_SKIP() << "shared data absent: " << bin;
+  std::string dir = temp_dir("merge_mix"), hf = join_path(dir, "hf"), g = join_path(dir, "m.gguf"),
+              out = join_path(dir, "out"), log;
+  ASSERT_EQ(run_solar("convert -m " + bin + " -o " + hf, &log), 0) << log;
+  ASSERT_EQ(run_solar("convert -m " + bin + " --to gguf -o " + g, &log), 0) << log;
+  ASSERT_EQ(run_solar("merge -m " + bin + " -m " + hf + " -m " + g + " --outtype f32 -o " + out, &log), 0) << log;
+  model::Checkpoint want = formats::load_checkpoint(hf), m = formats::load_checkpoint(out);
+  for (const auto& name : model::expected_tensor_names(want.config)) {
+    const TensorView &w = want.get(name), &t = m.get(name);
+    for (int64_t i = 0; i < w.numel(); ++i)
+      ASSERT_NEAR(load_f32(t.data, t.dtype, i), load_f32(w.data, w.dtype, i), 1e-6 * std::fabs(load_f32(w.data, w.dtype, i)) + 1e-9) << name;
   }
   remove_all(dir);
 }
