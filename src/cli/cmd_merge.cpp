@@ -81,15 +81,17 @@ int run(const std::vector<std::string>& argv) {
     else if (merge::has_base(s.method) && !slerp) fail("--base-model", "", "missing (--method " + method + " needs it)");
     for (const auto& m : models) s.models.push_back(m);
     s.model_params.resize(s.models.size());
+    bool stock = s.method == merge::MergeMethod::ModelStock;
+    if (!weights.empty() && (slerp || stock)) fail("--weight", "", "not used by --method " + method);
+    if (!density.empty() && (slerp || stock || linear)) fail("--density", "", "not used by --method " + method);
+    if (!t.empty() && !slerp) fail("--t", "", "only for --method slerp");
+    size_t first = base.empty() ? 0 : 1;
     if (slerp) {
-      if (!weights.empty() || !density.empty()) fail("--weight", "", "not used by --method slerp");
       if (t.empty()) fail("--t", "", "missing (slerp needs --t)");
       s.parameters["t"] = {{"", parse_gradient(t, "--t")}};
-    } else {
-      if (!t.empty()) fail("--t", "", "only for --method slerp");
-      if (s.method != merge::MergeMethod::ModelStock)
-        per_model(s.model_params, base.empty() ? 0 : 1, weights, "weight", "--weight", linear ? std::optional<double>(1.0) : std::nullopt);
-      if (!density.empty()) per_model(s.model_params, base.empty() ? 0 : 1, density, "density", "--density", std::nullopt);
+    } else if (!stock) {
+      per_model(s.model_params, first, weights, "weight", "--weight", linear ? std::optional<double>(1.0) : std::nullopt);
+      per_model(s.model_params, first, density, "density", "--density", std::nullopt);
     }
     s.where = "--method " + method;
   }

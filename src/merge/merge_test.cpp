@@ -450,6 +450,9 @@ TEST_F(MergeFixture, MismatchedModelsFailBeforeWriting) {
       {"--method della -m " + a + " -m " + b, "--method: expected linear, slerp, task_arithmetic"},
       {"--method ties --base-model " + a + " -m " + b + " --weight 1 --density 1.5", "density: expected a value in (0, 1]"},
       {"--method ties --base-model " + a + " -m " + b, "parameters.weight: missing"},
+      {"--method model_stock --base-model " + a + " -m " + b + " -m " + b + " --weight 1 --weight 1",
+       "--weight: not used by --method model_stock"},
+      {"--method linear -m " + a + " -m " + b + " --density 0.5 --density 0.5", "--density: not used by --method linear"},
   };
   for (const auto& c : cases) {
     // Each names a flag (--method, --t, --weight): a usage error.
