@@ -19,7 +19,9 @@ static std::string get_string(const json& j, const std::string& file, const std:
 
 static Gradient get_gradient(const json& j, const std::string& file, const std::string& field) {
   Gradient g;
-  if (j.is_number()) {
+  if (j.is_boolean()) {
+    g.push_back(j.get<bool>() ? 1.0 : 0.0);
+  } else if (j.is_number()) {
     g.push_back(j.get<double>());
   } else if (j.is_array() && !j.empty()) {
     for (const auto& e : j) {
@@ -34,15 +36,6 @@ static Gradient get_gradient(const json& j, const std::string& file, const std::
   return g;
 }
 
-static std::map<std::string, Gradient> get_parameters(const json& j, const std::string& file,
-                                                      const std::string& field) {
-  if (j.is_null()) return {};
-  if (!j.is_object()) fail(file, field, "expected a mapping of name: value, got " + json_brief(j));
-  std::map<std::string, Gradient> p;
-  for (const auto& [k, v] : j.items()) p[k] = get_gradient(v, file, field + "." + k);
-  return p;
-}
-
 static void check_keys(const json& j, std::initializer_list<const char*> known, const std::string& file,
                        const std::string& field) {
   for (const auto& [k, v] : j.items()) {
@@ -50,6 +43,34 @@ static void check_keys(const json& j, std::initializer_list<const char*> known, 
     for (const char* n : known) ok = ok || k == n;
     if (!ok) fail(file, field.empty() ? k : field + "." + k, "unknown or unsupported key");
   }
+}
+
+// A value, or a list of {filter, value} mappings (a mapping alone is one case).
+static Param get_param(const json& j, const std::string& file, const std::string& field) {
+  bool cases = j.is_object() || (j.is_array() && !j.empty() && j[0].is_object());
+  if (!cases) return {{"", get_gradient(j, file, field)}};
+  json list = j.is_object() ? json::array({j}) : j;
+  Param p;
+  for (size_t i = 0; i < list.size(); ++i) {
+    std::string f = j.is_object() ? field : field + "[" + std::to_string(i) + "]";
+    if (!list[i].is_object()) fail(file, f, "expected {filter, value} like the other entries, got " + json_brief(list[i]));
+    check_keys(list[i], {"filter", "value"}, file, f);
+    if (!list[i].contains("value")) fail(file, f + ".value", "missing");
+    ParamCase c;
+    if (list[i].contains("filter") && !list[i]["filter"].is_null())
+      c.filter = get_string(list[i]["filter"], file, f + ".filter");
+    c.value = get_gradient(list[i]["value"], file, f + ".value");
+    p.push_back(std::move(c));
+  }
+  return p;
+}
+
+static Params get_parameters(const json& j, const std::string& file, const std::string& field) {
+  if (j.is_null()) return {};
+  if (!j.is_object()) fail(file, field, "expected a mapping of name: value, got " + json_brief(j));
+  Params p;
+  for (const auto& [k, v] : j.items()) p[k] = get_param(v, file, field + "." + k);
+  return p;
 }
 
 static RecipeSource get_source(const json& j, const std::string& file, const std::string& field, bool ranged) {
@@ -81,10 +102,11 @@ Recipe parse_recipe(const std::string& text, const std::string& path, bool is_js
   check_keys(j, {"slices", "models", "merge_method", "base_model", "parameters", "dtype", "out_dtype"}, path, "");
   Recipe r;
   r.path = path;
-  if (!j.contains("merge_method")) fail(path, "merge_method", "missing (expected passthrough, linear or slerp)");
+  const std::string methods = "passthrough, " + merge_method_names();
+  if (!j.contains("merge_method")) fail(path, "merge_method", "missing (expected " + methods + ")");
   r.merge_method = get_string(j["merge_method"], path, "merge_method");
-  if (r.merge_method != "passthrough" && r.merge_method != "linear" && r.merge_method != "slerp")
-    fail(path, "merge_method", "expected passthrough, linear or slerp, got '" + r.merge_method + "'");
+  if (r.merge_method != "passthrough" && !known_merge_method(r.merge_method))
+    fail(path, "merge_method", "expected " + methods + ", got '" + r.merge_method + "'");
   bool has_slices = j.contains("slices") && !j["slices"].is_null();
   bool has_models = j.contains("models") && !j["models"].is_null();
   if (has_slices == has_models) fail(path, "slices", "expected exactly one of 'slices' or 'models'");
@@ -124,12 +146,34 @@ Recipe read_recipe(const std::string& path) {
   return parse_recipe(text, path, is_json);
 }
 
+static const char* const kMethods[] = {"linear", "slerp", "task_arithmetic", "ties", "dare_linear", "dare_ties",
+                                      "model_stock"};
+
+bool known_merge_method(const std::string& name) {
+  for (const char* m : kMethods)
+    if (name == m) return true;
+  return false;
+}
+
+std::string merge_method_names() {
+  std::string s;
+  for (const char* m : kMethods) s += (s.empty() ? "" : ", ") + std::string(m);
+  return s;
+}
+
 double gradient_at(const Gradient& g, double x) {
   if (g.size() == 1) return g[0];
   double scaled = x * double(g.size() - 1);
   size_t i0 = size_t(scaled), i1 = std::min(g.size() - 1, i0 + 1);
   double frac = scaled - double(i0);
   return (1 - frac) * g[i0] + frac * g[i1];
+}
+
+std::optional<double> param_at(const Param& p, const std::string& tensor, double x) {
+  for (const auto& c : p)
+    if (c.filter.empty() || c.filter == "*" || tensor.find(c.filter) != std::string::npos)
+      return gradient_at(c.value, x);
+  return std::nullopt;
 }
 
 }  // namespace solar::merge

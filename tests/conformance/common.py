@@ -18,3 +18,11 @@ def missing(what):
     print(f"FAIL: {what}\n  (scripts/pyenv.sh builds the environment these tests need; "
           "SOLAR_SKIP_CONFORMANCE=1 skips them)")
     sys.exit(1)
+
+
+def solar(*args):
+    """Runs the solar binary given as argv[1]; exits with its output when it fails."""
+    import subprocess
+    r = subprocess.run([sys.argv[1], *args], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"solar {' '.join(args)} failed:\n{r.stdout}{r.stderr}")
