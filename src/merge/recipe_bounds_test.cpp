@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 
 #include "core/fs.h"
 #include "merge/recipe.h"
@@ -36,6 +38,14 @@ TEST(RecipeBounds, DeepNestingIsRefusedAndValuesAreNotDumped) {
 }
 
 TEST(RecipeBounds, HugeFileIsRefusedWithoutReadingIt) {
-  std::string e = error_of([] { merge::read_recipe("/dev/zero"); });
-  EXPECT_NE(e.find("/dev/zero: larger than"), std::string::npos) << e;
+  // A sparse 1 TB file: refused by its size, so not a byte of it is read.
+  std::string d = solar::testing::temp_dir("recipe_huge");
+  std::string f = d + "/r.yaml";
+  std::ofstream(f) << "merge_method: linear\n";
+  std::filesystem::resize_file(f, uint64_t(1) << 40);
+  std::string e = error_of([&] { merge::read_recipe(f); });
+  EXPECT_NE(e.find(f + ": larger than"), std::string::npos) << e;
+  e = error_of([] { merge::read_recipe("/dev/zero"); });
+  EXPECT_NE(e.find("/dev/zero: expected a regular file"), std::string::npos) << e;
+  std::filesystem::remove_all(d);
 }
