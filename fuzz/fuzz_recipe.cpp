@@ -44,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (bool json : {false, true}) {
     try {
       solar::merge::Recipe r = solar::merge::parse_recipe(text, json ? "recipe.json" : "recipe.yaml", json);
-      for (const auto& g : r.parameters) (void)solar::merge::gradient_at(g.second, 0.5);
+      for (const auto& [name, p] : r.parameters) (void)solar::merge::param_at(p, "model.layers.0.self_attn.q_proj.weight", 0.5);
       (void)solar::upscale::recipe_slices(r);
     } catch (const solar::Error&) {
     }

@@ -2,10 +2,10 @@
 
 namespace solar::cli {
 
-TrainFlags add_train_flags(Args& a, const train::TrainConfig& d) {
+TrainFlags add_train_flags(Args& a, const train::TrainConfig& d, const char* batch_help) {
   TrainFlags f;
   f.out = &a.str("-o,--output", "DIR", "checkpoints, metrics and the final model");
-  f.batch = &a.integer("-b,--batch-size", d.batch_size, "sequences per micro-batch");
+  f.batch = &a.integer("-b,--batch-size", d.batch_size, batch_help);
   f.accum = &a.integer("--grad-accum", d.grad_accum, "micro-batches per optimizer step");
   f.steps = &a.integer("--steps", d.steps, "optimizer steps");
   f.lr = &a.number("--lr", d.lr, "peak learning rate");

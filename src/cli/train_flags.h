@@ -16,8 +16,9 @@ struct TrainFlags {
   double *lr, *min_lr, *wd, *clip;
   bool *resume, *quiet;
 };
-// Declares them with `d`'s values as defaults (-o/--output has none).
-TrainFlags add_train_flags(Args& a, const train::TrainConfig& d);
+// Declares them with `d`'s values as defaults (-o/--output has none);
+// `batch_help` says what -b counts (dpo: pairs).
+TrainFlags add_train_flags(Args& a, const train::TrainConfig& d, const char* batch_help = "sequences per micro-batch");
 // Copies the parsed values into c (output, schedule, batches, evals, saving,
 // precision, resume, quiet); checks what would overflow an int.
 void apply_train_flags(const TrainFlags& f, train::TrainConfig& c);
