@@ -1,14 +1,9 @@
 // `solar dpo`: preference alignment (DPO) of a model on {prompt, chosen, rejected} pairs.
-#include <optional>
+#include <algorithm>
 
-#include "chat/chat.h"
 #include "cli/cli.h"
 #include "cli/train_flags.h"
-#include "core/error.h"
-#include "core/fs.h"
-#include "core/progress.h"
 #include "dpo/dpo.h"
-#include "engine/session.h"
 
 namespace {
 
@@ -36,51 +31,15 @@ int run(const std::vector<std::string>& argv) {
   auto& dump = a.str("--dump-logps", "FILE", "write per-pair policy/reference log-probs and every loss as JSON, and stop");
   if (!a.parse(argv)) return a.exit_code();
 
-  solar::train::TrainConfig c;
-  solar::cli::apply_train_flags(tf, c);
-  if (model.empty()) solar::fail("-m/--model", "", "required");
-  if (data.empty()) solar::fail("--data", "", "required");
-  if (c.output_dir.empty()) solar::fail("-o/--output", "", "required");
-  solar::cli::check_range("--beta", beta, 1e-9, 1e9);
-  solar::cli::check_range("--label-smoothing", ls, 0, 0.4999);
-  solar::cli::check_range("--max-length", double(max_len), 2, 1 << 20);
-  solar::cli::check_range("--batch-size", double(c.batch_size), 1, 1 << 16);
-  solar::cli::check_range("--eval-pairs", double(eval_pairs), 0, 1e9);
-  const int pairs_per_batch = c.batch_size;
-  // The trainer sees rows: a pair is its chosen and its rejected row.
-  c.batch_size = 2 * pairs_per_batch, c.seq_len = int(max_len) - 1;
-  c.init_from = model;
-  dpo::LossConfig lc{dpo::parse_loss_type(loss), beta, ls};
-  const std::string ref_model = ref.empty() ? model : ref;
-
-  auto mt = solar::engine::open_model_tokenizer(model, tok);
-  const auto tpl = solar::chat::parse_chat_template(tmpl);
-  auto train_pairs = dpo::read_pairs(data, *mt.tokenizer, tpl, int(max_len), nullptr);
-  std::vector<dpo::Pair> val_pairs;
-  if (!eval_data.empty()) {
-    val_pairs = dpo::read_pairs(eval_data, *mt.tokenizer, tpl, int(max_len), nullptr);
-  } else if (eval_pairs > 0) {
-    if (size_t(eval_pairs) >= train_pairs.size())
-      solar::fail("--eval-pairs", "", "expected fewer than the " + std::to_string(train_pairs.size()) + " usable pairs of " + data);
-    val_pairs.assign(std::make_move_iterator(train_pairs.end() - eval_pairs), std::make_move_iterator(train_pairs.end()));
-    train_pairs.resize(train_pairs.size() - size_t(eval_pairs));
-  }
-  c.tokenizer = mt.path;
-  auto src = std::make_shared<dpo::PairSource>(std::move(train_pairs), std::move(val_pairs), pairs_per_batch,
-                                                c.seq_len, mt.vocab_size, mt.tokenizer->eos_id(), c.seed);
-  solar::make_dirs(c.output_dir);
-  auto refl = std::make_shared<const dpo::RefLogps>(
-      dpo::load_or_compute_reference(solar::join_path(c.output_dir, "ref_logps.json"), ref_model, *src, c.precision));
-  if (!dump.empty()) {
-    solar::write_file_atomic(dump, dpo::dump_logps(model, *src, *refl, lc, c.precision));
-    return 0;
-  }
-
-  solar::train::Trainer t(c, src);
-  if (t.finished()) return 0;
-  std::optional<solar::Progress> bar;
-  if (!c.quiet) bar.emplace("dpo", c.steps, "tok", stderr, 5);
-  t.run(bar ? &*bar : nullptr, dpo::objective(lc, refl));
+  dpo::DpoConfig c;
+  solar::cli::apply_train_flags(tf, c.train);
+  c.train.init_from = model;
+  c.data = data, c.eval_data = eval_data, c.eval_pairs = eval_pairs;
+  c.ref_model = ref, c.tokenizer = tok, c.chat_template = tmpl;
+  c.loss = {dpo::parse_loss_type(loss), beta, ls};
+  c.max_length = int(std::clamp<int64_t>(max_len, 0, 1 << 21));
+  c.dump_logps = dump;
+  dpo::run_dpo(c);
   return 0;
 }
 

@@ -28,6 +28,17 @@ static int run_pipeline_cmd(const std::vector<std::string>& argv) {
   auto& precision = a.str("--precision", "P", "training GEMMs: f32 (the same result on every CPU), bf16, or auto "
                           "(bf16 where the CPU has AVX512-BF16/AMX)", d.precision);
   auto& force = a.flag("--force", "start over instead of resuming");
+  auto& no_align = a.flag("--no-align", "stop after continued pretraining (no SFT, DPO, merges)");
+  auto& sft_data = a.str("--sft-data", "FILE", "instructions as `solar sft` reads them (default: built from the corpus)");
+  auto& dpo_data = a.str("--dpo-data", "FILE", "preference pairs as `solar dpo` reads them (default: built from the corpus)");
+  auto& sft_steps = a.integer("--sft-steps", d.sft_steps, "SFT steps", 1, 1'000'000'000);
+  auto& dpo_steps = a.integer("--dpo-steps", d.dpo_steps, "steps of each DPO run", 1, 1'000'000'000);
+  auto& sft_lr = a.number("--sft-lr", d.sft_lr, "SFT peak learning rate");
+  auto& dpo_lr = a.number("--dpo-lr", d.dpo_lr, "DPO peak learning rate");
+  auto& beta = a.number("--beta", d.beta, "DPO's β");
+  auto& max_len = a.integer("--align-max-length", d.align_max_length, "tokens per SFT example / DPO pair", 8, 1 << 20);
+  auto& heldout = a.integer("--heldout-examples", d.heldout_examples, "held-out instructions and pairs scored", 1, 1 << 20);
+  auto& gsm = a.integer("--gsm8k-problems", d.gsm8k_problems, "held-out GSM8K problems answered (GSM8K-shaped --sft-data)", 0, 1 << 20);
   if (!a.parse(argv)) return a.exit_code();
   pipeline::PipelineConfig c;
   c.corpus = corpus;
@@ -49,6 +60,14 @@ static int run_pipeline_cmd(const std::vector<std::string>& argv) {
   c.threads = int(threads);
   c.precision = precision;
   c.force = force;
+  c.align = !no_align;
+  c.sft_data = sft_data, c.dpo_data = dpo_data;
+  c.sft_steps = sft_steps, c.dpo_steps = dpo_steps;
+  check_range("--sft-lr", sft_lr, 1e-12, 10);
+  check_range("--dpo-lr", dpo_lr, 1e-12, 10);
+  check_range("--beta", beta, 1e-6, 1e6);
+  c.sft_lr = float(sft_lr), c.dpo_lr = float(dpo_lr), c.beta = float(beta);
+  c.align_max_length = int(max_len), c.heldout_examples = int(heldout), c.gsm8k_problems = int(gsm);
   c.progress = true;  // drawn on a terminal, as `solar train` does
   pipeline::run_pipeline(c);
   return 0;

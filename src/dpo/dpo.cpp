@@ -7,10 +7,14 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 #include <random>
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/json.h"
+#include "core/progress.h"
+#include "engine/session.h"
 #include "core/log.h"
 #include "formats/load.h"
 #include "train/layers.h"
@@ -388,7 +392,7 @@ RefLogps reference_logps(const std::string& model_path, const PairSource& src, k
 RefLogps load_or_compute_reference(const std::string& path, const std::string& model_path, const PairSource& src,
                                    kernels::Precision precision) {
   if (path_exists(path)) {
-    json j = json::parse(read_file(path), nullptr, false);
+    json j = read_json_file(path, 1u << 30);
     if (!j.is_object() || !j.contains("model_hash") || !j.contains("data_hash") || !j.contains("logps") ||
         !j["logps"].is_array())
       fail(path, "", "expected a reference cache written by solar dpo");
@@ -472,6 +476,70 @@ std::string dump_logps(const std::string& model_path, const PairSource& src, con
                      {"chosen_length", len[a]}, {"rejected_length", len[r]}, {"losses", losses}});
   }
   return json{{"beta", c.beta}, {"label_smoothing", c.label_smoothing}, {"pairs", pairs}}.dump(1);
+}
+
+void run_dpo(const DpoConfig& c) {
+  if (c.train.init_from.empty()) fail("-m/--model", "", "required");
+  if (c.data.empty()) fail("--data", "", "required");
+  if (c.train.output_dir.empty()) fail("-o/--output", "", "required");
+  if (!(c.loss.beta >= 1e-9 && c.loss.beta <= 1e9)) fail("--beta", "", "expected a number in [1e-9, 1e9]");
+  if (!(c.loss.label_smoothing >= 0 && c.loss.label_smoothing < 0.5))
+    fail("--label-smoothing", "", "expected a number in [0, 0.5)");
+  if (c.max_length < 2 || c.max_length > (1 << 20)) fail("--max-length", "", "expected 2 to 1048576");
+  if (c.train.batch_size < 1 || c.train.batch_size > (1 << 16)) fail("--batch-size", "", "expected 1 to 65536 pairs");
+  if (c.eval_pairs < 0) fail("--eval-pairs", "", "expected >= 0");
+  const std::string ref_model = c.ref_model.empty() ? c.train.init_from : c.ref_model;
+  auto mt = engine::open_model_tokenizer(c.train.init_from, c.tokenizer);
+  const auto tpl = chat::parse_chat_template(c.chat_template);
+  auto train_pairs = read_pairs(c.data, *mt.tokenizer, tpl, c.max_length, nullptr);
+  std::vector<Pair> val_pairs;
+  if (!c.eval_data.empty()) {
+    val_pairs = read_pairs(c.eval_data, *mt.tokenizer, tpl, c.max_length, nullptr);
+  } else if (c.eval_pairs > 0) {
+    if (size_t(c.eval_pairs) >= train_pairs.size())
+      fail("--eval-pairs", "", "expected fewer than the " + std::to_string(train_pairs.size()) + " usable pairs of " + c.data);
+    val_pairs.assign(std::make_move_iterator(train_pairs.end() - c.eval_pairs), std::make_move_iterator(train_pairs.end()));
+    train_pairs.resize(train_pairs.size() - size_t(c.eval_pairs));
+  }
+  if (c.shards < 1 || c.shard < 0 || c.shard >= c.shards) fail("dpo", "shard", "expected 0 <= shard < shards");
+  if (c.shards > 1) {
+    std::vector<Pair> mine;
+    for (size_t i = size_t(c.shard); i < train_pairs.size(); i += size_t(c.shards)) mine.push_back(std::move(train_pairs[i]));
+    train_pairs = std::move(mine);
+  }
+  train::TrainConfig t = c.train;
+  // The trainer sees rows: a pair is its chosen and its rejected row.
+  t.batch_size = 2 * c.train.batch_size, t.seq_len = c.max_length - 1;
+  t.tokenizer = mt.path;
+  auto src = std::make_shared<PairSource>(std::move(train_pairs), std::move(val_pairs), c.train.batch_size, t.seq_len,
+                                          mt.vocab_size, mt.tokenizer->eos_id(), t.seed);
+  make_dirs(t.output_dir);
+  auto refl = std::make_shared<const RefLogps>(
+      load_or_compute_reference(join_path(t.output_dir, "ref_logps.json"), ref_model, *src, t.precision));
+  if (!c.dump_logps.empty()) {
+    write_file_atomic(c.dump_logps, dump_logps(c.train.init_from, *src, *refl, c.loss, t.precision));
+    return;
+  }
+  train::Trainer trainer(t, src);
+  if (trainer.finished()) return;
+  std::optional<Progress> bar;
+  if (!t.quiet) bar.emplace("dpo", t.steps, "tok", stderr, 5);
+  trainer.run(bar ? &*bar : nullptr, objective(c.loss, refl));
+}
+
+PairEval evaluate_pairs(const std::string& model_path, std::vector<Pair> pairs, int max_len,
+                        kernels::Precision precision) {
+  PairEval e;
+  e.pairs = int64_t(pairs.size());
+  if (pairs.empty()) return e;
+  PairSource src(std::move(pairs), {}, 4, max_len - 1, 0, 0, 0);
+  const std::vector<double> lp = reference_logps(model_path, src, precision).logps;
+  for (int64_t i = 0; i < e.pairs; ++i) {
+    const double m = lp[size_t(2 * i)] - lp[size_t(2 * i + 1)];
+    e.accuracy += m > 0, e.margin += m;
+  }
+  e.accuracy /= double(e.pairs), e.margin /= double(e.pairs);
+  return e;
 }
 
 }  // namespace solar::dpo

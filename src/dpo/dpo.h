@@ -122,6 +122,32 @@ RefLogps load_or_compute_reference(const std::string& path, const std::string& m
 // rewards/margins, logps/chosen, logps/rejected).
 train::Objective objective(const LossConfig& c, std::shared_ptr<const RefLogps> ref);
 
+// What `solar dpo` runs: pairs read and tokenized, the reference cached in
+// OUT/ref_logps.json, then the policy trained (train.batch_size = pairs per
+// micro-batch; train.seq_len is set from max_length). Throws solar::Error on
+// bad data or configuration before any step.
+struct DpoConfig {
+  train::TrainConfig train;  // init_from = the policy's starting point
+  std::string data, eval_data;
+  int64_t eval_pairs = 0;     // without eval_data: the last eval_pairs of data are held out
+  int shard = 0, shards = 1;  // train on the pairs i (of those not held out) with i % shards == shard
+  std::string ref_model;      // "" = init_from
+  std::string tokenizer;      // "" = the model's
+  std::string chat_template = "solar";
+  LossConfig loss;
+  int max_length = 512;
+  std::string dump_logps;  // non-empty: write dump_logps() there instead of training
+};
+void run_dpo(const DpoConfig& c);
+
+// How a model ranks held-out pairs: the share whose summed chosen completion
+// log-prob is above the rejected one's, and the mean of that margin (nats).
+struct PairEval {
+  double accuracy = 0, margin = 0;
+  int64_t pairs = 0;
+};
+PairEval evaluate_pairs(const std::string& model_path, std::vector<Pair> pairs, int max_len, kernels::Precision precision);
+
 // Per-pair log-probs of `model_path` (policy) and the loss of every loss type
 // (same β, ε): the JSON `solar dpo --dump-logps` writes for conformance tests.
 std::string dump_logps(const std::string& model_path, const PairSource& src, const RefLogps& ref, const LossConfig& c,

@@ -7,7 +7,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <optional>
 #include <tuple>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -23,6 +25,7 @@
 #include "formats/load.h"
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
+#include "pipeline/align.h"
 #include "report/document.h"
 #include "report/plot.h"
 #include "tokenizer/spm_train.h"
@@ -192,7 +195,8 @@ void run_pipeline(const PipelineConfig& p) {
     fail("--drop", "", "expected 0 < m < n/2 (n = --layers), so that the up-scaled 2(n-m) layers are deeper than n");
   const bool default_corpus = p.corpus == PipelineConfig{}.corpus;
   const auto corpus = std::filesystem::absolute(p.corpus).lexically_normal().string();
-  const size_t corpus_n = corpus_files(p.corpus, default_corpus).size();
+  const std::vector<std::string> files = corpus_files(p.corpus, default_corpus);
+  const size_t corpus_n = files.size();
   if (p.force) remove_all(p.output_dir);
   make_dirs(p.output_dir);
   const std::string O = p.output_dir;
@@ -216,6 +220,9 @@ void run_pipeline(const PipelineConfig& p) {
            "precision " + precision + ", threads " + std::to_string(kernels::num_threads()) + ", CPU " +
                kernels::cpu_summary() + "; output " + O,
            {{"precision", precision}, {"threads", kernels::num_threads()}, {"cpu", kernels::cpu_summary()}});
+
+  const StepTimer timer = [&](const std::string& key, const std::function<void()>& f) { state.timed(key, f); };
+  if (p.align) prepare_align_data(p, files, timer);
 
   // 1. Tokenizer and token shards. A folder's files are documents (as the
   // Python docs' pages are); a single file is split at blank lines.
@@ -308,7 +315,12 @@ void run_pipeline(const PipelineConfig& p) {
   train("from scratch", "control: " + std::to_string(deep) + " layers from scratch (same compute as A + B)",
         path("deep-scratch"), path("deep_config.json"), "", scratch_steps, std::max<int64_t>(scratch_steps / 20, 1));
 
-  // 3. Held-out comparison (train::heldout_loss in f32), and the report.
+  // 3. The second half of the recipe on the DUS model (align.h).
+  std::optional<AlignReport> align;
+  if (p.align)
+    align = run_align(p, path("dus/final"), timer);
+
+  // 4. Held-out comparison (train::heldout_loss in f32), and the report.
   struct Arm {
     std::string name, dir, model, note;
     int layers;
@@ -383,7 +395,7 @@ void run_pipeline(const PipelineConfig& p) {
   std::string parts;
   for (auto& [k, v] : state.j["seconds"].items()) total_s += v.get<double>();
   for (const char* k : {"tokenizer", "tokenize", "phase A", "up-scale", "phase B", "base longer", "from scratch",
-                        "evaluation and report"})
+                        "align data", "sft", "dpo-a", "dpo-b", "merge-avg", "merge-slerp", "evaluation and report"})
     if (state.j["seconds"].contains(k))
       parts += std::string(parts.empty() ? "" : ", ") + k + " " + Progress::duration(state.j["seconds"][k]);
   const int invocations = state.j["invocations"].get<int>();
@@ -421,12 +433,19 @@ void run_pipeline(const PipelineConfig& p) {
   doc.paragraph(measure.str());
   doc.image("train loss", "train_loss.svg");
   doc.image("val loss", "val_loss.svg");
+  if (align) {
+    doc.heading("Alignment: SFT, DPO and merging");
+    doc.paragraph(align->setup);
+    doc.table(align->header, align->rows);
+  }
   doc.paragraph(hw.str());
   doc.paragraph(wall.str());
   write_file_atomic(path("report.md"), doc.markdown());
   write_file_atomic(path("report.html"), doc.html());
   write_file_atomic(path("results.json"), results.dump(2) + "\n");
+  if (align) write_file_atomic(path("align_results.json"), align->results.dump(2) + "\n");
   std::string table = report::markdown_table(header, rows);
+  if (align) table += "\n" + report::markdown_table(align->header, align->rows);
   while (!table.empty() && table.back() == '\n') table.pop_back();
   for (size_t at = 0; at < table.size();) {  // one record per line of the table
     size_t nl = std::min(table.find('\n', at), table.size());

@@ -44,6 +44,16 @@ struct PipelineConfig {
   std::string precision = "f32";  // f32, bf16 or auto
   uint64_t seed = 1234;
   bool force = false;
+  // The second half (align.h): SFT → two DPO runs → merges, on data built
+  // from the corpus (docs_pairs.h) unless files are named.
+  bool align = true;
+  std::string sft_data, dpo_data;  // JSONL as `solar sft` / `solar dpo` read them; "" = from the corpus
+  int64_t sft_steps = 120, dpo_steps = 40;
+  int sft_batch = 8, dpo_batch = 4;  // rows / pairs per step
+  float sft_lr = 1e-3f, dpo_lr = 2e-5f, beta = 0.1f;
+  int align_max_length = 192;  // tokens per example (at most 4 × seq_len, the model's context)
+  int heldout_examples = 100;  // held-out instructions and pairs scored per model
+  int gsm8k_problems = 20;     // generated answers scored when --sft-data is GSM8K-shaped
   bool progress = false;  // progress bars of tokenizing and training on stderr (the CLI's choice)
 };
 

@@ -19,6 +19,11 @@
 #include "core/progress.h"
 #include "testing/testing.h"
 #include "kernels/kernels.h"
+#include "chat/chat.h"
+#include "dpo/dpo.h"
+#include "engine/engine.h"
+#include "engine/session.h"
+#include "sft/sft.h"
 
 namespace fs = std::filesystem;
 using namespace solar;
@@ -40,6 +45,82 @@ double legend_room(const std::string& svg, const std::string& label) {
   return std::stod(w[1]) - std::stod(t[1]);
 }
 
+
+// Summed log-prob of ids[from..] given what precedes, by the inference
+// engine (not the trainer's Net that the pipeline scores with): an
+// independent check of the alignment table. Also the count of targets.
+double engine_logp(const engine::Session& s, const std::vector<int32_t>& ids, const std::vector<uint8_t>& counted,
+                   int64_t* n) {
+  engine::Context ctx = s.new_context();
+  const int V = s.config().vocab_size, T = int(ids.size());
+  std::vector<int> tok(ids.begin(), ids.end());
+  std::vector<float> logits(size_t(T) * V);
+  ctx.eval(tok.data(), T, nullptr, logits.data());
+  double sum = 0;
+  for (int j = 1; j < T; ++j) {
+    if (!counted[size_t(j)]) continue;
+    const float* row = logits.data() + size_t(j - 1) * V;
+    double mx = row[0], z = 0;
+    for (int v = 0; v < V; ++v) mx = std::max<double>(mx, row[v]);
+    for (int v = 0; v < V; ++v) z += std::exp(row[v] - mx);
+    sum += row[ids[size_t(j)]] - mx - std::log(z);
+    ++*n;
+  }
+  return sum;
+}
+
+// align_results.json: every stage scored; SFT lowers the held-out response
+// loss; and the SFT row's figures agree with the engine's on the same data.
+void check_alignment(const std::string& out, int L) {
+  auto res = nlohmann::json::parse(read_file(out + "/align_results.json"));
+  ASSERT_EQ(res.size(), 6u);
+  const std::vector<std::string> stages = {"DUS + continued pretraining", "SFT", "DPO-a", "DPO-b", "merge: average",
+                                           "merge: SLERP"};
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ(res[i]["stage"], stages[i]);
+    EXPECT_TRUE(std::isfinite(res[i]["response_loss"].get<double>())) << res[i].dump();
+    EXPECT_GT(res[i]["pairs"].get<int>(), 0) << res[i].dump();
+    const double acc = res[i]["preference_accuracy"];
+    EXPECT_TRUE(acc >= 0 && acc <= 1) << res[i].dump();
+  }
+  EXPECT_LT(res[1]["response_loss"].get<double>(), res[0]["response_loss"].get<double>()) << res.dump();
+  for (auto dir : {"/sft/final", "/dpo-a/final", "/dpo-b/final", "/merge-avg", "/merge-slerp"})
+    EXPECT_TRUE(path_exists(out + dir + "/config.json")) << dir;
+
+  engine::Session s = engine::open_session(out + "/sft/final");
+  sft::Counts counts;
+  auto recs = sft::read_records(out + "/align-data/sft_eval.jsonl", {}, &counts);
+  recs.resize(std::min<size_t>(recs.size(), 8));
+  auto ex = sft::encode_records(*s.tokenizer, recs, {chat::ChatTemplate::Solar, true, true}, "eval");
+  double nll = 0;
+  int64_t tokens = 0;
+  for (auto& e : ex) {
+    e.ids.resize(std::min<size_t>(e.ids.size(), size_t(L))), e.train.resize(e.ids.size());
+    nll -= engine_logp(s, e.ids, e.train, &tokens);
+  }
+  EXPECT_EQ(res[1]["response_tokens"].get<int64_t>(), tokens);
+  EXPECT_NEAR(res[1]["response_loss"].get<double>(), nll / double(tokens), 2e-3);
+  auto pairs = dpo::read_pairs(out + "/align-data/dpo_eval.jsonl", *s.tokenizer, chat::ChatTemplate::Solar, L, nullptr);
+  pairs.resize(std::min<size_t>(pairs.size(), 8));
+  double right = 0, margin = 0;
+  for (const auto& p : pairs) {
+    double lp[2];
+    for (int k = 0; k < 2; ++k) {
+      const auto& c = k ? p.rejected : p.chosen;
+      std::vector<int32_t> ids = p.prompt;
+      ids.insert(ids.end(), c.begin(), c.end());
+      std::vector<uint8_t> counted(ids.size(), 0);
+      std::fill(counted.begin() + std::ptrdiff_t(p.prompt.size()), counted.end(), 1);
+      int64_t n = 0;
+      lp[k] = engine_logp(s, ids, counted, &n);
+    }
+    right += lp[0] > lp[1], margin += lp[0] - lp[1];
+  }
+  ASSERT_EQ(res[1]["pairs"].get<size_t>(), pairs.size());
+  EXPECT_NEAR(res[1]["preference_accuracy"].get<double>(), right / double(pairs.size()), 1e-9);
+  EXPECT_NEAR(res[1]["mean_margin"].get<double>(), margin / double(pairs.size()), 2e-2);
+}
+
 }  // namespace
 
 TEST(Pipeline, ToySizeEndToEndAndResume) {
@@ -47,13 +128,25 @@ TEST(Pipeline, ToySizeEndToEndAndResume) {
   if (!path_exists(shakespeare)) GTEST_SKIP() << "shared data not found: " << shakespeare;
   std::string root = solar::testing::temp_dir("pipeline_test");
   fs::create_directories(root + "/corpus");
-  // A corpus of 40 small documents (one per file, as the Python docs are).
+  // A corpus of 40 small documents (one per file, as the Python docs are),
+  // each in parts under rst headings, for the alignment data.
   std::string text = read_file(shakespeare).substr(0, 240000);
-  for (int i = 0; i < 40; ++i)
-    write_file_atomic(root + "/corpus/doc" + std::to_string(i) + ".txt", text.substr(size_t(i) * 6000, 6000));
+  for (int i = 0; i < 40; ++i) {
+    const std::string chunk = text.substr(size_t(i) * 6000, 6000);
+    std::string doc;
+    for (size_t at = 0, k = 0; at < chunk.size(); ++k) {
+      size_t end = std::min(chunk.find("\n\n", at + 1200), chunk.size());
+      // Letters only: the toy tokenizer's 320 pieces must still cover every character.
+      const std::string title = std::string("Part ") + char('a' + i % 26) + char('a' + i / 26) + char('a' + k);
+      doc += title + "\n" + std::string(title.size(), '-') + "\n\n" + chunk.substr(at, end - at) + "\n\n";
+      at = end + 2;
+    }
+    write_file_atomic(root + "/corpus/doc" + std::to_string(i) + ".txt", doc);
+  }
   std::string cmd = std::string(SOLAR_BIN) + " pipeline --corpus " + root + "/corpus -o " + root +
                     "/out --vocab-size 320 --layers 3 --drop 1 --hidden-size 32 --intermediate-size 64 --heads 4 "
-                    "--kv-heads 2 --seq-len 32 -b 4 --base-steps 6 --dus-steps 4 --eval-every 2 --eval-windows 4 -t 1";
+                    "--kv-heads 2 --seq-len 64 -b 4 --base-steps 6 --dus-steps 4 --eval-every 2 --eval-windows 4 -t 1 "
+                    "--sft-steps 6 --dpo-steps 2 --align-max-length 256 --heldout-examples 8";
   ASSERT_EQ(std::system((cmd + " > " + root + "/log1.txt 2>&1").c_str()), 0) << read_file(root + "/log1.txt");
   auto results = nlohmann::json::parse(read_file(root + "/out/results.json"));
   ASSERT_EQ(results.size(), 5u);
@@ -94,6 +187,8 @@ TEST(Pipeline, ToySizeEndToEndAndResume) {
         << results[i].dump();
   }
   EXPECT_GE(wall_seconds(md), 0) << md;
+  check_alignment(root + "/out", 256);
+  EXPECT_NE(md.find("Alignment: SFT, DPO and merging"), std::string::npos) << md;
   // Seconds of the steps (not the evaluation), which a rerun must keep counting.
   auto state = nlohmann::json::parse(read_file(root + "/out/pipeline_state.json"));
   double steps_s = -state["seconds"]["evaluation and report"].get<double>();
@@ -103,6 +198,8 @@ TEST(Pipeline, ToySizeEndToEndAndResume) {
   ASSERT_EQ(std::system((cmd + " > " + root + "/log2.txt 2>&1").c_str()), 0) << read_file(root + "/log2.txt");
   EXPECT_NE(read_file(root + "/log1.txt").find("solar pipeline: == phase A"), std::string::npos);
   EXPECT_EQ(read_file(root + "/log2.txt").find("== phase A"), std::string::npos);
+  for (const char* stage : {"== SFT", "== dpo-a", "== dpo-b", "== merge-avg", "== merge-slerp", "pairs from the corpus"})
+    EXPECT_EQ(read_file(root + "/log2.txt").find(stage), std::string::npos) << stage;
   EXPECT_EQ(nlohmann::json::parse(read_file(root + "/out/results.json")), results);
   md = read_file(root + "/out/report.md");
   EXPECT_NE(md.find("over 2 invocations"), std::string::npos) << md;
@@ -135,11 +232,11 @@ TEST(Pipeline, CorpusErrorsSayWhatIsWrong) {
   auto run = [&](const std::string& corpus) {
     std::string log = root + "/log.txt";
     int rc = std::system((std::string(SOLAR_BIN) + " pipeline --corpus '" + corpus + "' -o " + root +
-                          "/out --vocab-size 320 --force -t 1 > " + log + " 2>&1").c_str());
+                          "/out --vocab-size 320 --force --no-align -t 1 > " + log + " 2>&1").c_str());
     EXPECT_NE(rc, 0) << corpus;
     return read_file(log);
   };
-  std::string e = run(root + "/missing.txt");
+  std::string log, e = run(root + "/missing.txt");
   EXPECT_NE(e.find("no such file or folder"), std::string::npos) << e;
   EXPECT_EQ(e.find("apt"), std::string::npos) << e;
   fs::create_directories(root + "/empty");
@@ -157,8 +254,17 @@ TEST(Pipeline, CorpusErrorsSayWhatIsWrong) {
   EXPECT_NE(e.find("expected at least 2 documents"), std::string::npos) << e;
   EXPECT_EQ(e.find("rerun"), std::string::npos) << e;
   EXPECT_EQ(e.find("resume"), std::string::npos) << e;
+  // Without --no-align the alignment data is made first: a corpus without
+  // rst sections fails before anything trains.
+  log = root + "/align.txt";
+  EXPECT_NE(std::system((std::string(SOLAR_BIN) + " pipeline --corpus " + root + "/one.txt -o " + root +
+                         "/align --vocab-size 320 -t 1 > " + log + " 2>&1").c_str()), 0);
+  e = read_file(log);
+  EXPECT_NE(e.find("one.txt: found 0 training and 0 held-out sections"), std::string::npos) << e;
+  EXPECT_NE(e.find("--no-align"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(root + "/align/tokenizer.model")) << "trained before checking the alignment data";
   // --drop is checked before anything trains: m = n/2 would give a model no deeper than its base.
-  std::string log = root + "/drop.txt";
+  log = root + "/drop.txt";
   int rc = std::system((std::string(SOLAR_BIN) + " pipeline --layers 8 --drop 4 -o " + root + "/drop --force > " + log +
                         " 2>&1").c_str());
   EXPECT_EQ(WEXITSTATUS(rc), 2);

@@ -1,6 +1,8 @@
 // SftSource (rows, packing, batches) and run_sft (loading, the trainer).
 #include "sft/sft.h"
 
+#include <tuple>
+
 #include <algorithm>
 #include <optional>
 #include <set>
@@ -192,8 +194,10 @@ std::string summary(const std::string& what, const Counts& c, size_t kept) {
          " with no completion token left; truncated " + std::to_string(c.truncated);
 }
 
-std::vector<Example> encode_all(const tokenizer::Tokenizer& tok, const std::vector<Record>& recs,
-                                const EncodeOptions& o, const std::string& path) {
+}  // namespace
+
+std::vector<Example> encode_records(const tokenizer::Tokenizer& tok, const std::vector<Record>& recs,
+                                    const EncodeOptions& o, const std::string& path) {
   std::vector<Example> out;
   for (const Record& r : recs) {
     try {
@@ -205,7 +209,36 @@ std::vector<Example> encode_all(const tokenizer::Tokenizer& tok, const std::vect
   return out;
 }
 
-}  // namespace
+std::pair<std::vector<Record>, std::vector<Record>> split_records(std::vector<Record> recs, double fraction,
+                                                                  uint64_t seed) {
+  std::pair<std::vector<Record>, std::vector<Record>> out;
+  const uint64_t key = rng_key(seed, "sft/eval-split");
+  for (size_t i = 0; i < recs.size(); i++)
+    (rng_uniform64(key, i) < fraction ? out.second : out.first).push_back(std::move(recs[i]));
+  return out;
+}
+
+ResponseEval evaluate_responses(train::Net& net, const std::vector<Example>& examples, int max_length) {
+  ResponseEval e;
+  if (examples.empty()) return e;
+  SourceOptions so;
+  so.max_length = max_length, so.batch_size = 4;
+  Counts counts;
+  SftSource src(examples, examples, net.config().vocab_size, so, &counts);
+  train::Batch b;
+  double loss = 0, hits = 0;
+  for (uint64_t i = 0; i < src.val_batches(); ++i) {
+    src.val_batch(i, b);
+    double w = b.weight.empty() ? double(b.B) * b.T : 0;
+    for (float x : b.weight) w += x;
+    train::Metrics m;
+    const double l = sft_loss(net, b, 0.f, &m);
+    loss += l * w, hits += m["mean_token_accuracy"] * w, e.tokens += int64_t(w);
+  }
+  e.examples = int64_t(src.val_examples());
+  if (e.tokens) e.loss = loss / double(e.tokens), e.token_accuracy = hits / double(e.tokens);
+  return e;
+}
 
 void run_sft(const SftConfig& c) {
   if (c.data.empty()) fail("--data", "", "expected a JSONL file of training records");
@@ -236,17 +269,13 @@ void run_sft(const SftConfig& c) {
   if (!c.eval_file.empty()) {
     val_recs = read_records(c.eval_file, c.fields, &val_counts);
   } else if (c.eval_split > 0) {
-    std::vector<Record> kept;
-    const uint64_t key = rng_key(c.train.seed, "sft/eval-split");
-    for (size_t i = 0; i < recs.size(); i++)
-      (rng_uniform64(key, i) < c.eval_split ? val_recs : kept).push_back(std::move(recs[i]));
-    recs = std::move(kept);
+    std::tie(recs, val_recs) = split_records(std::move(recs), c.eval_split, c.train.seed);
   }
   const EncodeOptions eo{tmpl, c.completion_only_loss, c.assistant_only_loss};
   SourceOptions so{c.max_length, c.train.batch_size, c.packing, c.truncation_mode, c.train.seed,
                    tok->eos_id() >= 0 ? tok->eos_id() : 0};
-  auto source = std::make_shared<const SftSource>(encode_all(*tok, recs, eo, c.data),
-                                                  encode_all(*tok, val_recs, eo, c.eval_file.empty() ? c.data : c.eval_file),
+  auto source = std::make_shared<const SftSource>(encode_records(*tok, recs, eo, c.data),
+                                                  encode_records(*tok, val_recs, eo, c.eval_file.empty() ? c.data : c.eval_file),
                                                   vocab, so, &counts);
   log_info("sft", summary(c.data, counts, source->train_examples()),
            {{"records", counts.records}, {"empty", counts.empty}, {"truncated", counts.truncated},

@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "chat/chat.h"
@@ -81,6 +82,15 @@ struct EncodeOptions {
 // has no id for one of the template's special tokens.
 Example encode(const tokenizer::Tokenizer& tok, const Record& r, const EncodeOptions& o);
 
+// Records held out by a seeded coin of probability `fraction` per record:
+// {kept, held out}. run_sft's --eval-split; the pipeline scores the same split.
+std::pair<std::vector<Record>, std::vector<Record>> split_records(std::vector<Record> recs, double fraction,
+                                                                  uint64_t seed);
+
+// Every record encoded; an error names path:line.
+std::vector<Example> encode_records(const tokenizer::Tokenizer& tok, const std::vector<Record>& recs,
+                                    const EncodeOptions& o, const std::string& path);
+
 // Rows of --max-length tokens as a train::BatchSource. Examples over
 // max_length are cut or skipped first (truncation "keep_start" or "skip");
 // examples with nothing to learn are dropped (counted).
@@ -121,6 +131,15 @@ class SftSource : public train::BatchSource {
 // mean_token_accuracy (the share of loss tokens whose most likely next token
 // is the target), logged per step and, as eval_mean_token_accuracy, per eval.
 double sft_loss(train::Net& model, const train::Batch& batch, float grad_scale, train::Metrics* metrics);
+
+// A model on the response tokens of held-out examples (forward only, one
+// example a row, cut to max_length): the loss and TRL's token accuracy,
+// weighted by tokens over all examples — val_loss, over every example.
+struct ResponseEval {
+  double loss = 0, token_accuracy = 0;
+  int64_t examples = 0, tokens = 0;
+};
+ResponseEval evaluate_responses(train::Net& net, const std::vector<Example>& examples, int max_length);
 
 struct SftConfig {
   train::TrainConfig train;  // init_from = the model; seq_len is set from max_length
