@@ -28,45 +28,16 @@
 #include <string>
 #include <vector>
 
+#include "bench.h"
 #include "kernels/kernels.h"
 #include "train/net.h"
 #include "train/optim.h"
 
 using namespace solar;
-using Clock = std::chrono::steady_clock;
-
-static double secs(Clock::time_point a) { return std::chrono::duration<double>(Clock::now() - a).count(); }
-
-static std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string x; std::getline(ss, x, ',');) out.push_back(x);
-  return out;
-}
-
-static double gemm_peak_gflops(kernels::Precision p, int threads) {
-  const int64_t n = 1536;
-  std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
-  kernels::set_num_threads(threads);
-  kernels::gemm(false, true, n, n, n, 1, a.data(), n, b.data(), n, 0, c.data(), n, p);  // warm up
-  double best = 0;
-  for (int rep = 0; rep < 3; ++rep) {  // best of 3
-    auto t = Clock::now();
-    kernels::gemm(false, true, n, n, n, 1, a.data(), n, b.data(), n, 0, c.data(), n, p);
-    best = std::max(best, 2.0 * n * n * n / secs(t) / 1e9);
-  }
-  return best;
-}
-
-static double flops_per_token(const model::ModelConfig& c, int T) {
-  double P = double(c.num_parameters()) - double(c.hidden_size) * (2 * c.num_hidden_layers + 1);  // minus norms
-  if (!c.tie_word_embeddings) P -= double(c.vocab_size) * c.hidden_size;                         // embedding lookup
-  return 6 * P + 12.0 * c.num_hidden_layers * T * c.hidden_size;
-}
 
 // tokens/s of train_torch.py, or 0 when it cannot run.
 static double torch_tokens_per_s(const std::string& preset, int T, int B, int threads, int steps, bool bf16) {
-  std::string script = std::string(__FILE__).substr(0, std::string(__FILE__).rfind('/')) + "/train_torch.py";
+  std::string script = std::string(SOLAR_BENCH_DIR) + "/train_torch.py";
   std::string cmd = "python3 " + script + " --preset " + preset + " --seq " + std::to_string(T) + " --batch " +
                     std::to_string(B) + " --threads " + std::to_string(threads) + " --steps " + std::to_string(steps) +
                     (bf16 ? " --bf16" : "") + " 2>/dev/null";
@@ -118,23 +89,23 @@ int main(int argc, char** argv) {
   std::printf("%s\nFLOPs/token = 6*P_matmul + 12*L*T*d; MFU against the kernels::gemm peak of the row's precision "
               "(1536^3); solar train --precision auto: %s\n",
               kernels::cpu_report().c_str(), name_of(kernels::fastest_precision()));
-  for (const auto& ts : split(threads_s)) {
+  for (const auto& ts : bench::split(threads_s)) {
     int t = std::atoi(ts.c_str());
-    double pb = gemm_peak_gflops(kernels::Precision::BF16, t), pf = gemm_peak_gflops(kernels::Precision::F32, t);
+    double pb = bench::gemm_peak_gflops(kernels::Precision::BF16, t), pf = bench::gemm_peak_gflops(kernels::Precision::F32, t);
     std::printf("gemm peak, %d thread(s): BF16 %.1f GFLOP/s, F32 %.1f GFLOP/s\n", t, pb, pf);
   }
   std::printf("%-6s %6s %4s %5s %3s %4s %8s %9s %8s %8s %6s %10s %5s %6s\n", "preset", "params", "seq", "batch",
               "thr", "prec", "step_s", "tok/s", "GFLOP/s", "peak", "MFU", "torch_tok/s", "mode", "ratio");
-  for (const auto& name : split(presets)) {
+  for (const auto& name : bench::split(presets)) {
     model::ModelConfig c = model::preset_config(name);
     train::Net m = train::Net::init(c, 1);
     train::AdamW opt(m, {});
-    for (const auto& ss : split(seqs)) {
+    for (const auto& ss : bench::split(seqs)) {
       const int T = std::atoi(ss.c_str()), B = std::max(1, tokens / T);
       std::vector<int32_t> batch(size_t(B) * (T + 1));
       std::mt19937 rng(1);
       for (auto& x : batch) x = int32_t(rng() % c.vocab_size);
-      for (const auto& ts : split(threads_s)) {
+      for (const auto& ts : bench::split(threads_s)) {
         const int t = std::atoi(ts.c_str());
         double ttps = 0;
         const char* mode = "-";
@@ -144,21 +115,21 @@ int main(int argc, char** argv) {
           mode = ttps <= 0 ? "-" : f32 >= b16 ? "f32" : "bf16";
         }
         for (Precision prec : precs) {
-          const double pk = gemm_peak_gflops(prec, t);
+          const double pk = bench::gemm_peak_gflops(prec, t);
           kernels::set_num_threads(t);
           m.set_options({prec, false});
           m.zero_grad();
           m.forward_backward(batch.data(), B, T);  // warm up: arena, oneDNN primitives
           std::vector<double> times;
           for (int s = 0; s < steps; ++s) {
-            auto t0 = Clock::now();
+            auto t0 = bench::Clock::now();
             m.zero_grad();
             m.forward_backward(batch.data(), B, T);
             opt.step(1e-4f);
-            times.push_back(secs(t0));
+            times.push_back(bench::secs(t0));
           }
           const double step_s = *std::min_element(times.begin(), times.end()), tps = B * T / step_s,
-                       gflops = flops_per_token(c, T) * tps / 1e9;
+                       gflops = bench::flops_per_token(c, T) * tps / 1e9;
           std::printf("%-6s %5.1fM %4d %5d %3d %4s %8.3f %9.0f %8.1f %8.1f %5.1f%% %10.0f %5s %6s\n", name.c_str(),
                       c.num_parameters() / 1e6, T, B, t, name_of(prec), step_s, tps, gflops, pk, 100 * gflops / pk,
                       ttps, mode, ttps > 0 ? (std::to_string(tps / ttps).substr(0, 4) + "x").c_str() : "-");

@@ -50,7 +50,7 @@ struct PipelineConfig {
   std::string sft_data, dpo_data;  // JSONL as `solar sft` / `solar dpo` read them; "" = from the corpus
   int64_t sft_steps = 120, dpo_steps = 40;
   int sft_batch = 8, dpo_batch = 4;  // rows / pairs per step
-  float sft_lr = 1e-3f, dpo_lr = 2e-5f, beta = 0.1f;
+  float sft_lr = 1e-3f, dpo_lr = 5e-5f, beta = 0.1f;
   int align_max_length = 192;  // tokens per example (at most 4 × seq_len, the model's context)
   int heldout_examples = 100;  // held-out instructions and pairs scored per model
   int gsm8k_problems = 20;     // generated answers scored when --sft-data is GSM8K-shaped
