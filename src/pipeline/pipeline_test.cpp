@@ -45,6 +45,24 @@ double legend_room(const std::string& svg, const std::string& label) {
   return std::stod(w[1]) - std::stod(t[1]);
 }
 
+// A corpus of 40 small documents (one per file, as the Python docs are),
+// each in parts under rst headings, for the alignment data.
+void write_toy_corpus(const std::string& shakespeare, const std::string& dir) {
+  fs::create_directories(dir);
+  std::string text = read_file(shakespeare).substr(0, 240000);
+  for (int i = 0; i < 40; ++i) {
+    const std::string chunk = text.substr(size_t(i) * 6000, 6000);
+    std::string doc;
+    for (size_t at = 0, k = 0; at < chunk.size(); ++k) {
+      size_t end = std::min(chunk.find("\n\n", at + 1200), chunk.size());
+      // Letters only: the toy tokenizer's 320 pieces must still cover every character.
+      const std::string title = std::string("Part ") + char('a' + i % 26) + char('a' + i / 26) + char('a' + k);
+      doc += title + "\n" + std::string(title.size(), '-') + "\n\n" + chunk.substr(at, end - at) + "\n\n";
+      at = end + 2;
+    }
+    write_file_atomic(dir + "/doc" + std::to_string(i) + ".txt", doc);
+  }
+}
 
 // Summed log-prob of ids[from..] given what precedes, by the inference
 // engine (not the trainer's Net that the pipeline scores with): an
@@ -127,22 +145,7 @@ TEST(Pipeline, ToySizeEndToEndAndResume) {
   std::string shakespeare = std::string(SOLAR_SHARED_DATA) + "/corpus/tinyshakespeare.txt";
   if (!path_exists(shakespeare)) GTEST_SKIP() << "shared data not found: " << shakespeare;
   std::string root = solar::testing::temp_dir("pipeline_test");
-  fs::create_directories(root + "/corpus");
-  // A corpus of 40 small documents (one per file, as the Python docs are),
-  // each in parts under rst headings, for the alignment data.
-  std::string text = read_file(shakespeare).substr(0, 240000);
-  for (int i = 0; i < 40; ++i) {
-    const std::string chunk = text.substr(size_t(i) * 6000, 6000);
-    std::string doc;
-    for (size_t at = 0, k = 0; at < chunk.size(); ++k) {
-      size_t end = std::min(chunk.find("\n\n", at + 1200), chunk.size());
-      // Letters only: the toy tokenizer's 320 pieces must still cover every character.
-      const std::string title = std::string("Part ") + char('a' + i % 26) + char('a' + i / 26) + char('a' + k);
-      doc += title + "\n" + std::string(title.size(), '-') + "\n\n" + chunk.substr(at, end - at) + "\n\n";
-      at = end + 2;
-    }
-    write_file_atomic(root + "/corpus/doc" + std::to_string(i) + ".txt", doc);
-  }
+  write_toy_corpus(shakespeare, root + "/corpus");
   std::string cmd = std::string(SOLAR_BIN) + " pipeline --corpus " + root + "/corpus -o " + root +
                     "/out --vocab-size 320 --layers 3 --drop 1 --hidden-size 32 --intermediate-size 64 --heads 4 "
                     "--kv-heads 2 --seq-len 64 -b 4 --base-steps 6 --dus-steps 4 --eval-every 2 --eval-windows 4 -t 1 "
@@ -222,6 +225,40 @@ TEST(Pipeline, ToySizeEndToEndAndResume) {
   st = nlohmann::json::parse(read_file(root + "/out/pipeline_state.json"));
   EXPECT_FALSE(st.contains("running")) << st.dump();
   EXPECT_GT(st["seconds"]["phase A"].get<double>(), phase_a + 90) << st.dump();
+  fs::remove_all(root);
+}
+
+// Named sets replace the corpus-built ones: GSM8K-shaped instructions add
+// greedy answers to held-out problems to the table, scored by their `#### N`.
+TEST(Pipeline, NamedSetsAreUsedAndGsm8kAnswersAreScored) {
+  std::string shakespeare = std::string(SOLAR_SHARED_DATA) + "/corpus/tinyshakespeare.txt";
+  if (!path_exists(shakespeare)) GTEST_SKIP() << "shared data not found: " << shakespeare;
+  std::string root = solar::testing::temp_dir("pipeline_named_test");
+  write_toy_corpus(shakespeare, root + "/corpus");
+  std::string sft, pairs;
+  for (int i = 0; i < 80; ++i) {
+    const std::string a = std::to_string(i % 9 + 1), b = std::to_string(i % 7 + 2), c = std::to_string((i % 9 + 1) + (i % 7 + 2));
+    sft += nlohmann::json{{"question", "What is " + a + " plus " + b + "?"}, {"answer", a + " + " + b + " = " + c + "\n#### " + c}}.dump() + "\n";
+    pairs += nlohmann::json{{"prompt", "Add " + a + " and " + b + "."}, {"chosen", " It is " + c + "."}, {"rejected", " It is " + a + "."}}.dump() + "\n";
+  }
+  write_file_atomic(root + "/gsm.jsonl", sft);
+  write_file_atomic(root + "/pairs.jsonl", pairs);
+  std::string cmd = std::string(SOLAR_BIN) + " pipeline --corpus " + root + "/corpus -o " + root +
+                    "/out --vocab-size 320 --layers 3 --drop 1 --hidden-size 32 --intermediate-size 64 --heads 4 "
+                    "--kv-heads 2 --seq-len 64 -b 4 --base-steps 4 --dus-steps 2 --eval-windows 4 -t 1 --sft-steps 4 "
+                    "--dpo-steps 2 --heldout-examples 8 --gsm8k-problems 3 --sft-data " + root + "/gsm.jsonl --dpo-data " +
+                    root + "/pairs.jsonl";
+  ASSERT_EQ(std::system((cmd + " > " + root + "/log.txt 2>&1").c_str()), 0) << read_file(root + "/log.txt");
+  EXPECT_FALSE(fs::exists(root + "/out/align-data")) << "built corpus data although both sets were named";
+  auto res = nlohmann::json::parse(read_file(root + "/out/align_results.json"));
+  ASSERT_EQ(res.size(), 6u);
+  for (const auto& r : res) {
+    ASSERT_TRUE(r.contains("gsm8k")) << r.dump();
+    EXPECT_EQ(r["gsm8k"]["problems"], 3) << r.dump();
+    EXPECT_LE(r["gsm8k"]["right"].get<int>(), r["gsm8k"]["formatted"].get<int>()) << r.dump();
+    EXPECT_EQ(r["pairs"], 8) << r.dump();  // the last 8 of 80 pairs held out
+  }
+  EXPECT_NE(read_file(root + "/out/report.md").find("ends in #### N"), std::string::npos);
   fs::remove_all(root);
 }
 
