@@ -201,11 +201,11 @@ AlignReport run_align(const PipelineConfig& p, const std::string& start, const S
   const std::string range = ", layer_range: [0, " + std::to_string(layers) + "]}\n";
   const std::string slerp = "slices:\n  - sources:\n      - {model: " + quoted(a) + range + "      - {model: " + quoted(b) +
                             range + "merge_method: slerp\nbase_model: " + quoted(a) + "\nparameters:\n  t: 0.5\ndtype: float32\n";
-  for (const auto& [name, recipe] : {std::pair{std::string("merge-avg"), linear}, {std::string("merge-slerp"), slerp}}) {
-    if (path_exists(join_path(path(name), "config.json"))) continue;
-    timed(name, [&] {
-      log_info("pipeline", "== " + name + " of dpo-a and dpo-b ==");
-      merge_two(recipe, path(name), name);
+  for (const auto& m : {std::pair{std::string("merge-avg"), linear}, {std::string("merge-slerp"), slerp}}) {
+    if (path_exists(join_path(path(m.first), "config.json"))) continue;
+    timed(m.first, [&] {
+      log_info("pipeline", "== " + m.first + " of dpo-a and dpo-b ==");
+      merge_two(m.second, path(m.first), m.first);
     });
   }
 
