@@ -527,13 +527,12 @@ void run_dpo(const DpoConfig& c) {
   trainer.run(bar ? &*bar : nullptr, objective(c.loss, refl));
 }
 
-PairEval evaluate_pairs(const std::string& model_path, std::vector<Pair> pairs, int max_len,
-                        kernels::Precision precision) {
+PairEval evaluate_pairs(train::Net& net, std::vector<Pair> pairs, int max_len) {
   PairEval e;
   e.pairs = int64_t(pairs.size());
   if (pairs.empty()) return e;
   PairSource src(std::move(pairs), {}, 4, max_len - 1, 0, 0, 0);
-  const std::vector<double> lp = reference_logps(model_path, src, precision).logps;
+  const std::vector<double> lp = all_logps(net, src);
   for (int64_t i = 0; i < e.pairs; ++i) {
     const double m = lp[size_t(2 * i)] - lp[size_t(2 * i + 1)];
     e.accuracy += m > 0, e.margin += m;

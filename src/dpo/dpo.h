@@ -146,7 +146,7 @@ struct PairEval {
   double accuracy = 0, margin = 0;
   int64_t pairs = 0;
 };
-PairEval evaluate_pairs(const std::string& model_path, std::vector<Pair> pairs, int max_len, kernels::Precision precision);
+PairEval evaluate_pairs(train::Net& net, std::vector<Pair> pairs, int max_len);
 
 // Per-pair log-probs of `model_path` (policy) and the loss of every loss type
 // (same β, ε): the JSON `solar dpo --dump-logps` writes for conformance tests.

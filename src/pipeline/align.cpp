@@ -23,13 +23,9 @@ namespace solar::pipeline {
 using json = nlohmann::json;
 
 std::optional<std::string> gsm8k_final_answer(const std::string& text) {
-  size_t end = text.find_last_not_of(" \t\r\n");
-  if (end == std::string::npos) return std::nullopt;
-  size_t begin = text.rfind('\n', end);
-  const std::string last = text.substr(begin == std::string::npos ? 0 : begin + 1, end + 1 - (begin == std::string::npos ? 0 : begin + 1));
-  static const std::regex answer(R"(^\s*####\s*(-?[0-9][0-9,]*(\.[0-9]+)?)\.?\s*$)");
+  static const std::regex answer(R"((?:^|\n)[ \t]*####[ \t]*(-?[0-9][0-9,]*(?:\.[0-9]+)?)\.?\s*$)");
   std::smatch m;
-  if (!std::regex_match(last, m, answer)) return std::nullopt;
+  if (!std::regex_search(text, m, answer)) return std::nullopt;
   std::string n = m[1];
   n.erase(std::remove(n.begin(), n.end(), ','), n.end());
   return n;
@@ -223,7 +219,7 @@ AlignReport run_align(const PipelineConfig& p, const std::string& start, const S
     train::Net net = train::Net::from_checkpoint(formats::load_checkpoint(model));
     net.set_options({kernels::Precision::F32});
     const sft::ResponseEval r = sft::evaluate_responses(net, held.responses, L);
-    const dpo::PairEval pe = dpo::evaluate_pairs(model, held.pairs, L, kernels::Precision::F32);
+    const dpo::PairEval pe = dpo::evaluate_pairs(net, held.pairs, L);
     std::vector<std::string> row{stage, fmt("%.4f", r.loss), fmt("%.3f", r.token_accuracy), fmt("%.3f", pe.accuracy),
                                  fmt("%+.2f", pe.margin)};
     json j = {{"stage", stage},         {"model", model},          {"response_loss", r.loss},

@@ -300,6 +300,13 @@ TEST(Pipeline, CorpusErrorsSayWhatIsWrong) {
   EXPECT_NE(e.find("one.txt: found 0 training and 0 held-out sections"), std::string::npos) << e;
   EXPECT_NE(e.find("--no-align"), std::string::npos) << e;
   EXPECT_FALSE(fs::exists(root + "/align/tokenizer.model")) << "trained before checking the alignment data";
+  // A named set that is not there fails before anything trains.
+  log = root + "/named.txt";
+  EXPECT_NE(std::system((std::string(SOLAR_BIN) + " pipeline --sft-data " + root + "/none.jsonl -o " + root +
+                         "/named > " + log + " 2>&1").c_str()), 0);
+  e = read_file(log);
+  EXPECT_NE(e.find("--sft-data: no such file: " + root + "/none.jsonl"), std::string::npos) << e;
+  EXPECT_FALSE(fs::exists(root + "/named/tokenizer.model")) << e;
   // --drop is checked before anything trains: m = n/2 would give a model no deeper than its base.
   log = root + "/drop.txt";
   int rc = std::system((std::string(SOLAR_BIN) + " pipeline --layers 8 --drop 4 -o " + root + "/drop --force > " + log +
