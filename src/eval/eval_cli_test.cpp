@@ -1,0 +1,154 @@
+// Scorer properties (KV reuse changes nothing, truncation is counted) and
+// `solar eval` end to end: outputs, resume after an interruption, bad input.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/fs.h"
+#include "engine/session.h"
+#include "eval/scorer.h"
+#include "testing/models.h"
+#include "testing/testing.h"
+
+namespace solar::eval {
+namespace {
+
+const std::string kTok = std::string(SOLAR_SHARED_DATA) + "/models/stories260K/tok512.bin";
+
+std::string tiny_model(const std::string& name) {
+  std::string d = testing::temp_dir(name), out;
+  EXPECT_EQ(testing::run_solar("init --preset tiny --outtype f32 --tokenizer " + kTok + " --force -o " + d + "/m", &out), 0)
+      << out;
+  return d;
+}
+
+TEST(Scorer, EncodePairMovesTrailingSpaceAndSplitsTheWhole) {
+  if (!path_exists(kTok)) GTEST_SKIP() << kTok << " is absent";
+  std::string d = tiny_model("eval_scorer_pair");
+  auto s = engine::open_session(d + "/m");
+  Scorer sc(s);
+  std::vector<int> c, k, c2, k2;
+  sc.encode_pair("Once upon a time ", "there", &c, &k);
+  sc.encode_pair("Once upon a time", " there", &c2, &k2);
+  EXPECT_EQ(c, c2);
+  EXPECT_EQ(k, k2);
+  EXPECT_EQ(c, sc.encode("Once upon a time"));
+  std::vector<int> whole = sc.encode("Once upon a time there");
+  whole.erase(whole.begin(), whole.begin() + long(c.size()));
+  EXPECT_EQ(k, whole);
+  sc.encode_pair("", "Hello", &c, &k);  // empty context: scored after EOS
+  EXPECT_EQ(c, std::vector<int>{s.tokenizer->eos_id()});
+}
+
+TEST(Scorer, ReusingTheCacheChangesNothing) {
+  if (!path_exists(kTok)) GTEST_SKIP() << kTok << " is absent";
+  std::string d = tiny_model("eval_scorer_reuse");
+  auto s = engine::open_session(d + "/m");
+  const char* ctxs[] = {"Once upon a time, there was a", "Once upon a time, there was a little", "Tom and Lily", ""};
+  const char* conts[] = {" girl.", " dog who liked to play", " went home", "Hello there"};
+  Scorer shared(s);
+  double worst = 0;
+  for (int rep = 0; rep < 2; ++rep)
+    for (auto* c : ctxs)
+      for (auto* k : conts) {
+        LogLikelihood a = shared.loglikelihood(c, k);
+        Scorer fresh(s);
+        LogLikelihood b = fresh.loglikelihood(c, k);
+        worst = std::max(worst, std::abs(a.logprob - b.logprob));
+        EXPECT_EQ(a.greedy, b.greedy);
+        EXPECT_EQ(a.tokens, b.tokens);
+        EXPECT_LT(a.logprob, 0);
+      }
+  EXPECT_LT(worst, 1e-4);
+  EXPECT_GT(shared.tokens_reused(), 0);
+  // Truncation: a context longer than max_length keeps its last tokens, counted.
+  Scorer small(s, 16);
+  std::string longctx;
+  for (int i = 0; i < 20; ++i) longctx += " and then the dog ran";
+  LogLikelihood t = small.loglikelihood(longctx, " home");
+  EXPECT_EQ(small.truncated(), 1);
+  EXPECT_LT(t.logprob, 0);
+}
+
+static void write(const std::string& p, const std::string& text) { std::ofstream(p) << text; }
+
+static std::string fixtures(const std::string& d) {
+  std::string data = d + "/data";
+  make_dirs(data + "/mmlu/val");
+  make_dirs(data + "/mmlu/dev");
+  std::ofstream arc(data + "/arc_easy.jsonl");
+  const char* q[] = {"What do cats like?", "Where is the sun?", "Who sleeps a lot?", "What is green?",
+                     "What falls in rain?", "Which one flies?", "What can swim?", "Which one is hot?"};
+  for (int i = 0; i < 8; ++i)
+    arc << nlohmann::json{{"query", std::string("Question: ") + q[i]},
+                          {"choices", {"milk and fish", "the sky", "a dog", "grass"}},
+                          {"gold", i % 4}}
+               .dump()
+        << "\n";
+  arc.close();
+  write(data + "/mmlu/val/anatomy_val.csv", "Which bone is long?,femur,ear,nose,toe,A\nWhat pumps blood?,lung,heart,skin,hair,B\n");
+  write(data + "/mmlu/dev/anatomy_dev.csv",
+        "What sees?,eye,arm,leg,toe,A\nWhat hears?,eye,ear,leg,toe,B\nWhat walks?,eye,ear,leg,toe,C\n");
+  return data;
+}
+
+TEST(EvalCli, WritesResultsResumesAndRefusesBadInput) {
+  if (!path_exists(kTok)) GTEST_SKIP() << kTok << " is absent";
+  std::string d = tiny_model("eval_cli"), out;
+  std::string data = fixtures(d);
+  std::string base = "eval -m " + d + "/m --data " + data + " --tasks arc_easy,mmlu_anatomy -o " + d + "/out ";
+  ASSERT_EQ(testing::run_solar(base + "--num-fewshot 2", &out), 0) << out;
+  EXPECT_NE(out.find("| arc_easy | 2 | none | acc |"), std::string::npos) << out;
+  auto res = nlohmann::json::parse(read_file(d + "/out/results.json"));
+  EXPECT_EQ(res["n-samples"]["arc_easy"]["effective"], 8);
+  EXPECT_TRUE(res["results"]["arc_easy"].contains("acc_norm,none"));
+  EXPECT_TRUE(res["results"]["mmlu"].contains("acc,none"));
+  EXPECT_EQ(res["solar"]["items_scored"], 10);
+  EXPECT_TRUE(path_exists(d + "/out/results.html"));
+  std::string samples = read_file(d + "/out/samples_arc_easy.jsonl");
+  auto first = nlohmann::json::parse(samples.substr(0, samples.find('\n')));
+  EXPECT_EQ(first["loglikelihoods"].size(), 4u);
+  EXPECT_EQ(first["shots"].size(), 2u);
+  EXPECT_NE(first["context"].get<std::string>().find("\nAnswer:"), std::string::npos);
+
+  // Interrupted: the last three records lost, one torn. The rerun scores only those.
+  size_t cut = samples.size();
+  for (int i = 0; i < 4; ++i) cut = samples.rfind('\n', cut - 1);
+  write(d + "/out/samples_arc_easy.jsonl", samples.substr(0, cut + 1) + "{\"doc_id\": 7, \"metr");
+  ASSERT_EQ(testing::run_solar(base + "--num-fewshot 2", &out), 0) << out;
+  auto res2 = nlohmann::json::parse(read_file(d + "/out/results.json"));
+  EXPECT_EQ(res2["solar"]["items_scored"], 3);
+  EXPECT_EQ(res2["results"], res["results"]);
+  EXPECT_EQ(read_file(d + "/out/samples_arc_easy.jsonl").size(), samples.size());
+
+  // Other settings in the same folder: refused, then --force starts over.
+  EXPECT_EQ(testing::run_solar(base + "--num-fewshot 1", &out), 2);
+  EXPECT_NE(out.find("other settings"), std::string::npos) << out;
+  ASSERT_EQ(testing::run_solar(base + "--num-fewshot 1 --force", &out), 0) << out;
+
+  // Bad input: each a clear message and a non-zero exit, nothing scored.
+  struct Case {
+    std::string args, want;
+  } cases[] = {
+      {"--tasks arc_hard", "unknown task 'arc_hard'; known: arc_easy, arc_challenge"},
+      {"--tasks arc_easy --limit 0", "--limit: expected a positive number"},
+      {"--tasks arc_easy --limit -3", "--limit"},
+      {"--tasks mmlu_anatomy --num-fewshot 4", "holds 3"},
+      {"--tasks arc_easy --num-fewshot 8", "less the item itself"},
+      {"--tasks mmlu_anatomy --num-fewshot 3 --max-length 24", "use --num-fewshot 0"},
+      {"--tasks hellaswag", "--task-data hellaswag=FILE"},
+      {"--tasks arc_easy --harness 0.3", "--harness: expected b281b09"},
+      {"--tasks arc_easy --task-data arc_easy", "expected TASK=FILE"},
+      {"--tasks arc_easy --task-data arc_easy=" + d + "/nope.jsonl", "nope.jsonl"},
+  };
+  for (auto& c : cases) {
+    int rc = testing::run_solar("eval -m " + d + "/m --data " + data + " -o " + d + "/bad " + c.args, &out);
+    EXPECT_NE(rc, 0) << c.args;
+    EXPECT_NE(out.find(c.want), std::string::npos) << c.args << "\n" << out;
+    EXPECT_EQ(out.find("terminate"), std::string::npos) << out;
+  }
+}
+
+}  // namespace
+}  // namespace solar::eval
