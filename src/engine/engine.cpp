@@ -52,11 +52,12 @@ uint64_t Model::weight_bytes_per_token() const {
   return b;
 }
 
-Context::Context(std::shared_ptr<const Model> m, int n_ctx) : m_(std::move(m)) {
+Context::Context(std::shared_ptr<const Model> m, int n_ctx, int tree_slots) : m_(std::move(m)) {
   if (!m_) fail("Context: null model");
   const auto& c = m_->cfg_;
   n_ctx_ = n_ctx > 0 ? std::min(n_ctx, c.max_position_embeddings) : c.max_position_embeddings;
-  size_t per = size_t(c.num_hidden_layers) * size_t(n_ctx_) * size_t(c.kv_dim());
+  tree_slots_ = std::max(0, tree_slots);
+  size_t per = size_t(c.num_hidden_layers) * size_t(n_ctx_ + tree_slots_) * size_t(c.kv_dim());
   kcache_.resize(per);
   vcache_.resize(per);
 }
@@ -82,19 +83,16 @@ static void linear(const float* x, int n, const TensorView& w, float* y, bool ac
   kernels::linear(x, n, w.cols(), w.data, w.dtype, w.rows(), y, acc);
 }
 
-void Context::eval(const int* tokens, int n, float* logits, float* all_logits) {
+// Shapes for n tokens: x [n,d] → q [n,Hq·hd], k,v [n,Hkv·hd] (stored at
+// slots n_past_..n_past_+n-1) → attention [n,Hq·hd] → x += o_proj → MLP.
+// Token i attends to the cached slots [lo, n_past_) and then either the new
+// tokens before it (parents == null) or its chain of ancestors.
+void Context::forward(const int* tokens, int n, const int* pos, const int* parents) {
   const auto& c = m_->cfg_;
-  if (n <= 0) return;
-  if (n_past_ + n > n_ctx_)
-    fail("context", "", "prompt and generated tokens (" + std::to_string(n_past_ + n) +
-                            ") exceed the context length " + std::to_string(n_ctx_) + " (-c)");
-  for (int i = 0; i < n; ++i)
-    if (tokens[i] < 0 || tokens[i] >= c.vocab_size)
-      fail("token id " + std::to_string(tokens[i]) + " out of range [0, " + std::to_string(c.vocab_size) + ")");
   ensure_scratch(n);
   const int d = c.hidden_size, hd = c.head_dim, Hq = c.num_attention_heads, Hkv = c.num_key_value_heads;
   const int qd = c.q_dim(), kvd = c.kv_dim(), ff = c.intermediate_size, group = Hq / Hkv;
-  const int pos0 = n_past_;
+  const int past = n_past_, slots = n_ctx_ + tree_slots_;
   const float scale = 1.0f / std::sqrt(float(hd));
 
   for (int i = 0; i < n; ++i)
@@ -102,8 +100,8 @@ void Context::eval(const int* tokens, int n, float* logits, float* all_logits) {
 
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const Model::Layer& L = m_->layers_[l];
-    float* kc = &kcache_[size_t(l) * n_ctx_ * kvd];
-    float* vc = &vcache_[size_t(l) * n_ctx_ * kvd];
+    float* kc = &kcache_[size_t(l) * slots * kvd];
+    float* vc = &vcache_[size_t(l) * slots * kvd];
 #pragma omp parallel for schedule(static) if (n > 1)
     for (int i = 0; i < n; ++i) kernels::rmsnorm(&h_[size_t(i) * d], &x_[size_t(i) * d], L.attn_norm.data(), d, c.rms_norm_eps);
     linear(h_.data(), n, *L.wq, q_.data());
@@ -111,29 +109,41 @@ void Context::eval(const int* tokens, int n, float* logits, float* all_logits) {
     linear(h_.data(), n, *L.wv, v_.data());
 #pragma omp parallel for schedule(static) if (n > 1)
     for (int i = 0; i < n; ++i) {
-      for (int h = 0; h < Hq; ++h) kernels::rope(&q_[size_t(i) * qd + h * hd], hd, pos0 + i, m_->inv_freq_.data(), c.rope_interleaved);
-      for (int h = 0; h < Hkv; ++h) kernels::rope(&k_[size_t(i) * kvd + h * hd], hd, pos0 + i, m_->inv_freq_.data(), c.rope_interleaved);
-      std::memcpy(kc + size_t(pos0 + i) * kvd, &k_[size_t(i) * kvd], sizeof(float) * kvd);
-      std::memcpy(vc + size_t(pos0 + i) * kvd, &v_[size_t(i) * kvd], sizeof(float) * kvd);
+      for (int h = 0; h < Hq; ++h) kernels::rope(&q_[size_t(i) * qd + h * hd], hd, pos[i], m_->inv_freq_.data(), c.rope_interleaved);
+      for (int h = 0; h < Hkv; ++h) kernels::rope(&k_[size_t(i) * kvd + h * hd], hd, pos[i], m_->inv_freq_.data(), c.rope_interleaved);
+      std::memcpy(kc + size_t(past + i) * kvd, &k_[size_t(i) * kvd], sizeof(float) * kvd);
+      std::memcpy(vc + size_t(past + i) * kvd, &v_[size_t(i) * kvd], sizeof(float) * kvd);
     }
-    // Attention: one (query, head) pair per work item; scores live on the stack
-    // of the worker (bounded by n_ctx).
+    // Attention: one (query, head) pair per work item; the slots it sees and
+    // their scores live with the worker (bounded by n_ctx).
 #pragma omp parallel
     {
-      std::vector<float> sc(size_t(pos0 + n));
+      std::vector<float> sc;
+      std::vector<int> seen;
 #pragma omp for collapse(2) schedule(static)
       for (int i = 0; i < n; ++i)
         for (int h = 0; h < Hq; ++h) {
-          const int p = pos0 + i, kvh = h / group;
+          const int p = pos[i], kvh = h / group;
           const int lo = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
-          const float* qv = &q_[size_t(i) * qd + h * hd];
-          for (int j = lo; j <= p; ++j) {
-            sc[j] = kernels::dot(qv, kc + size_t(j) * kvd + kvh * hd, hd) * scale;
+          // A plain continuation sees the slots [lo, p] (slot = position);
+          // a tree token the cache, then its ancestors root first.
+          seen.clear();
+          if (!parents) {
+            for (int j = lo; j <= p; ++j) seen.push_back(j);
+          } else {
+            for (int j = lo; j < past; ++j) seen.push_back(j);
+            size_t mark = seen.size();
+            for (int a = i; a >= 0; a = parents[a])
+              if (pos[a] >= lo) seen.push_back(past + a);
+            std::reverse(seen.begin() + long(mark), seen.end());
           }
-          kernels::softmax(&sc[lo], p - lo + 1);
+          const float* qv = &q_[size_t(i) * qd + h * hd];
+          sc.resize(seen.size());
+          for (size_t j = 0; j < seen.size(); ++j) sc[j] = kernels::dot(qv, kc + size_t(seen[j]) * kvd + kvh * hd, hd) * scale;
+          kernels::softmax(sc.data(), int(sc.size()));
           float* out = &att_[size_t(i) * qd + h * hd];
           std::fill(out, out + hd, 0.0f);
-          for (int j = lo; j <= p; ++j) kernels::axpy(out, sc[j], vc + size_t(j) * kvd + kvh * hd, hd);
+          for (size_t j = 0; j < seen.size(); ++j) kernels::axpy(out, sc[j], vc + size_t(seen[j]) * kvd + kvh * hd, hd);
         }
     }
     linear(att_.data(), n, *L.wo, x_.data(), /*acc=*/true);  // residual
@@ -145,7 +155,52 @@ void Context::eval(const int* tokens, int n, float* logits, float* all_logits) {
     for (int i = 0; i < n; ++i) kernels::swiglu(&gate_[size_t(i) * ff], &gate_[size_t(i) * ff], &up_[size_t(i) * ff], ff);
     linear(gate_.data(), n, *L.w_down, x_.data(), /*acc=*/true);
   }
+}
+
+void Context::eval_tree(const int* tokens, const int* parents, int n, const int* rows, int n_rows, float* logits) {
+  const auto& c = m_->cfg_;
+  if (n <= 0) return;
+  if (n > tree_slots_)
+    fail("context", "", "a tree of " + std::to_string(n) + " tokens exceeds the context's " +
+                            std::to_string(tree_slots_) + " tree slots");
+  check_tokens(tokens, n);
+  std::vector<int> pos(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    if (parents[i] >= i) fail("eval_tree: parents[" + std::to_string(i) + "] must come before it");
+    pos[size_t(i)] = parents[i] < 0 ? n_past_ : pos[size_t(parents[i])] + 1;
+    if (pos[size_t(i)] >= n_ctx_)
+      fail("context", "", "a tree token at position " + std::to_string(pos[size_t(i)]) +
+                              " exceeds the context length " + std::to_string(n_ctx_));
+  }
+  for (int r = 0; r < n_rows; ++r)
+    if (rows[r] < 0 || rows[r] >= n) fail("eval_tree: row " + std::to_string(rows[r]) + " out of range");
+  forward(tokens, n, pos.data(), parents);
+  const int d = c.hidden_size;
+  std::vector<float> h(size_t(n_rows) * size_t(d));
+#pragma omp parallel for schedule(static) if (n_rows > 1)
+  for (int r = 0; r < n_rows; ++r) kernels::rmsnorm(&h[size_t(r) * d], &x_[size_t(rows[r]) * d], m_->final_norm_.data(), d, c.rms_norm_eps);
+  linear(h.data(), n_rows, *m_->head_, logits);
+}
+
+void Context::check_tokens(const int* tokens, int n) const {
+  const int V = m_->cfg_.vocab_size;
+  for (int i = 0; i < n; ++i)
+    if (tokens[i] < 0 || tokens[i] >= V)
+      fail("token id " + std::to_string(tokens[i]) + " out of range [0, " + std::to_string(V) + ")");
+}
+
+void Context::eval(const int* tokens, int n, float* logits, float* all_logits) {
+  const auto& c = m_->cfg_;
+  if (n <= 0) return;
+  if (n_past_ + n > n_ctx_)
+    fail("context", "", "prompt and generated tokens (" + std::to_string(n_past_ + n) +
+                            ") exceed the context length " + std::to_string(n_ctx_) + " (-c)");
+  check_tokens(tokens, n);
+  std::vector<int> pos(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) pos[size_t(i)] = n_past_ + i;
+  forward(tokens, n, pos.data(), nullptr);
   n_past_ += n;
+  const int d = c.hidden_size;
 
   const int V = c.vocab_size;
   if (all_logits) {

@@ -52,9 +52,10 @@ class Model {
 
 class Context {
  public:
-  // n_ctx <= 0: the model's max_position_embeddings. Shares ownership of m;
-  // throws solar::Error if m is null.
-  explicit Context(std::shared_ptr<const Model> m, int n_ctx = 0);
+  // n_ctx <= 0: the model's max_position_embeddings. tree_slots: room for
+  // eval_tree's tokens past n_ctx. Shares ownership of m; throws
+  // solar::Error if m is null.
+  explicit Context(std::shared_ptr<const Model> m, int n_ctx = 0, int tree_slots = 0);
   int n_ctx() const { return n_ctx_; }
   int n_past() const { return n_past_; }
   const Model& model() const { return *m_; }
@@ -66,11 +67,24 @@ class Context {
   // and every token's logits [n, vocab] into `all_logits` (if non-null).
   // Throws solar::Error if the context would overflow.
   void eval(const int* tokens, int n, float* logits, float* all_logits = nullptr);
+  // Runs a tree of n tokens hanging off the cached sequence in one pass (the
+  // choices of a multiple-choice item share their context this way, and many
+  // items share one GEMM). Token i follows parents[i] (< i), or the last
+  // cached token when parents[i] < 0; it sits at position n_past + its depth
+  // and attends to the cache and its own ancestors only. The cache is left as
+  // it was: the tree's keys and values live in tree_slots scratch slots.
+  // Writes the logits of tokens rows[0..n_rows) into logits [n_rows, vocab].
+  // Throws solar::Error if n exceeds tree_slots or a position n_ctx.
+  void eval_tree(const int* tokens, const int* parents, int n, const int* rows, int n_rows, float* logits);
 
  private:
   void ensure_scratch(int n);
+  void check_tokens(const int* tokens, int n) const;
+  // The blocks over n tokens at positions pos[], keys/values stored at slots
+  // n_past_.. (see eval_tree for parents; null: a plain continuation).
+  void forward(const int* tokens, int n, const int* pos, const int* parents);
   std::shared_ptr<const Model> m_;
-  int n_ctx_, n_past_ = 0;
+  int n_ctx_, n_past_ = 0, tree_slots_ = 0;
   std::vector<float> kcache_, vcache_;  // [layer][n_ctx][kv_dim]
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_;
   int scratch_n_ = 0;

@@ -194,6 +194,51 @@ TEST(Model, ChunkedPrefillEqualsOneBatch) {
   for (int v = 0; v < V; ++v) EXPECT_NEAR(a[v], b[v], 1e-4);
 }
 
+// A tree of tokens (shared context, branching choices, on top of a cached
+// prefix) gives every node the logits its root-to-node path gives run as a
+// plain sequence — with and without a sliding window — and leaves the cache
+// as it was.
+TEST(Model, TreeEqualsEachPathRunAlone) {
+  for (int window : {0, 4}) {
+    model::Checkpoint ck = random_checkpoint(small_config(false, 2, window, false), DType::F32, 11);
+    auto m = std::make_shared<const Model>(ck);
+    const int V = ck.config.vocab_size;
+    std::vector<int> prefix{2, 7, 1, 8};
+    //            0  1   2  3   4   5  6   7   8  9
+    std::vector<int> toks{5, 9, 33, 4, 17, 40, 6, 12, 3, 21};
+    std::vector<int> parents{-1, 0, 1, 2, 1, 4, 5, -1, 7, 1};
+    std::vector<int> rows{0, 3, 6, 8, 9, 2};
+    Context tree(m, 0, 16);
+    tree.eval(prefix.data(), int(prefix.size()), nullptr);
+    std::vector<float> got(rows.size() * size_t(V));
+    tree.eval_tree(toks.data(), parents.data(), int(toks.size()), rows.data(), int(rows.size()), got.data());
+    EXPECT_EQ(tree.n_past(), int(prefix.size()));
+    for (size_t r = 0; r < rows.size(); ++r) {
+      std::vector<int> path;
+      for (int a = rows[r]; a >= 0; a = parents[size_t(a)]) path.insert(path.begin(), toks[size_t(a)]);
+      path.insert(path.begin(), prefix.begin(), prefix.end());
+      Context lin(m);
+      std::vector<float> want(static_cast<size_t>(V));
+      lin.eval(path.data(), int(path.size()), want.data());
+      for (int v = 0; v < V; ++v) ASSERT_NEAR(got[r * size_t(V) + size_t(v)], want[size_t(v)], 1e-4) << "row " << rows[r];
+    }
+    // The cache is untouched: continuing the prefix gives what a fresh run gives.
+    std::vector<float> a(static_cast<size_t>(V)), b(static_cast<size_t>(V));
+    int next = 30;
+    tree.eval(&next, 1, a.data());
+    Context fresh(m);
+    std::vector<int> seq = prefix;
+    seq.push_back(next);
+    fresh.eval(seq.data(), int(seq.size()), b.data());
+    for (int v = 0; v < V; ++v) ASSERT_NEAR(a[size_t(v)], b[size_t(v)], 1e-4);
+    // Misuse is a clear error.
+    int bad_parent[] = {0};
+    EXPECT_THROW(tree.eval_tree(toks.data(), bad_parent, 1, rows.data(), 1, got.data()), Error);
+    Context small(m, 0, 2);
+    EXPECT_THROW(small.eval_tree(toks.data(), parents.data(), 3, rows.data(), 1, got.data()), Error);
+  }
+}
+
 TEST(Model, ReducedPrecisionWeightsAgreeWithF32) {
   const int V = 50;
   std::vector<int> toks{1, 7, 21, 40, 3, 11};

@@ -21,6 +21,9 @@ namespace solar::eval {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
+// Documents scored as one batch (their requests share passes of the model).
+static constexpr size_t kWindowDocs = 32;
+
 static const std::set<std::string> kH6 = {"arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2", "winogrande", "gsm8k"};
 
 int default_fewshot(const std::string& task, bool from_h6) {
@@ -57,38 +60,42 @@ static std::vector<std::string> stop_sequences(Harness h) {
   return {"Question:", "</s>", "<|im_end|>"};
 }
 
-// Scores one document: its sample record, metrics included.
-static json score_doc(const Task& t, const Doc& d, const Prompt& p, Harness h, Scorer& sc, int max_gen) {
+// Generates for one document: its sample record, metrics included.
+static json generate_doc(const Doc& d, const Prompt& p, Harness h, Scorer& sc, int max_gen) {
+  json rec = {{"doc_id", d.index}, {"shots", p.shots}};
+  json m = json::object();
+  int64_t before = sc.truncated();
+  std::string gen = sc.greedy_until(p.contexts[0], stop_sequences(h), max_gen);
+  rec["truncated"] = sc.truncated() > before;
+  rec["context"] = p.contexts[0];
+  rec["generation"] = gen;
+  rec["target"] = d.target;
+  if (h == Harness::Leaderboard) {
+    std::string a = gsm8k_pinned_answer(gen);
+    rec["extracted"] = {{"answer", a}};
+    m[key("acc", "none")] = a == gsm8k_pinned_answer(d.target) ? 1.0 : 0.0;
+  } else {
+    std::string s = gsm8k_strict(gen), f = gsm8k_flexible(gen);
+    rec["extracted"] = {{"strict-match", s}, {"flexible-extract", f}};
+    m[key("exact_match", "strict-match")] = gsm8k_exact_match(s, d.target) ? 1.0 : 0.0;
+    m[key("exact_match", "flexible-extract")] = gsm8k_exact_match(f, d.target) ? 1.0 : 0.0;
+  }
+  rec["metrics"] = m;
+  return rec;
+}
+
+// One document's record from its requests' log-likelihoods (r[0..choices)).
+static json score_doc(const Task& t, const Doc& d, const Prompt& p, Harness h, const LogLikelihood* r) {
   json rec = {{"doc_id", d.index}, {"shots", p.shots}};
   json m = json::object();
   auto names = metric_names(t, h);
-  if (t.scoring == Scoring::Generate) {
-    int64_t before = sc.truncated();
-    std::string gen = sc.greedy_until(p.contexts[0], stop_sequences(h), max_gen);
-    rec["truncated"] = sc.truncated() > before;
-    rec["context"] = p.contexts[0];
-    rec["generation"] = gen;
-    rec["target"] = d.target;
-    if (h == Harness::Leaderboard) {
-      std::string a = gsm8k_pinned_answer(gen);
-      rec["extracted"] = {{"answer", a}};
-      m[key("acc", "none")] = a == gsm8k_pinned_answer(d.target) ? 1.0 : 0.0;
-    } else {
-      std::string s = gsm8k_strict(gen), f = gsm8k_flexible(gen);
-      rec["extracted"] = {{"strict-match", s}, {"flexible-extract", f}};
-      m[key("exact_match", "strict-match")] = gsm8k_exact_match(s, d.target) ? 1.0 : 0.0;
-      m[key("exact_match", "flexible-extract")] = gsm8k_exact_match(f, d.target) ? 1.0 : 0.0;
-    }
-    rec["metrics"] = m;
-    return rec;
-  }
   std::vector<double> lls;
   json greedy = json::array();
-  int64_t before = sc.truncated();
+  bool truncated = false;
   for (size_t i = 0; i < p.contexts.size(); ++i) {
-    LogLikelihood r = sc.loglikelihood(p.contexts[i], p.continuations[i]);
-    lls.push_back(r.logprob);
-    greedy.push_back(r.greedy);
+    lls.push_back(r[i].logprob);
+    greedy.push_back(r[i].greedy);
+    truncated |= r[i].truncated;
   }
   if (t.scoring == Scoring::Partial) {
     rec["contexts"] = p.contexts;
@@ -100,7 +107,7 @@ static json score_doc(const Task& t, const Doc& d, const Prompt& p, Harness h, S
   rec["loglikelihoods"] = lls;
   rec["is_greedy"] = greedy;
   rec["gold"] = d.gold;
-  rec["truncated"] = sc.truncated() > before;
+  rec["truncated"] = truncated;
   int pred = argmax(lls);
   rec["prediction"] = pred;
   switch (t.scoring) {
@@ -295,24 +302,45 @@ EvalResults run_eval(const EvalConfig& cfg, const engine::Session& session) {
     resumed = int64_t(plan.order.size()) - todo;
     Progress bar(t.name, todo, "item", stderr);
     int64_t n_new = 0;
-    std::vector<json> recs;
-    for (size_t i = 0; i < plan.order.size(); ++i) {
-      const Doc& d = t.docs[size_t(plan.order[i])];
-      auto it = done.find(d.index);
-      if (it != done.end()) {
-        recs.push_back(it->second);
-        continue;
-      }
-      json rec = score_doc(t, d, plan.prompts[i], cfg.harness, sc, cfg.max_gen_toks);
+    auto emit = [&](json rec) {
       std::string line = rec.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
       if (std::fwrite(line.data(), 1, line.size(), f) != line.size() || std::fflush(f) != 0) {
         std::fclose(f);
         fail(spath, "", "write failed (disk full?)");
       }
-      recs.push_back(std::move(rec));
+      int64_t id = rec["doc_id"].get<int64_t>();
+      done[id] = std::move(rec);
       ++n_new;
       if (!cfg.quiet) bar.update(n_new, double(n_new));
+    };
+    // Documents not yet scored, in evaluation order, a window at a time: one
+    // window's requests are one batch for the scorer.
+    std::vector<size_t> pending;
+    for (size_t i = 0; i < plan.order.size(); ++i)
+      if (!done.count(t.docs[size_t(plan.order[i])].index)) pending.push_back(i);
+    const size_t window = t.scoring == Scoring::Generate ? 1 : kWindowDocs;
+    for (size_t w = 0; w < pending.size(); w += window) {
+      size_t end = std::min(pending.size(), w + window);
+      if (t.scoring == Scoring::Generate) {
+        size_t i = pending[w];
+        emit(generate_doc(t.docs[size_t(plan.order[i])], plan.prompts[i], cfg.harness, sc, cfg.max_gen_toks));
+        continue;
+      }
+      std::vector<Scorer::Request> batch;
+      for (size_t j = w; j < end; ++j) {
+        const Prompt& pr = plan.prompts[pending[j]];
+        for (size_t c = 0; c < pr.contexts.size(); ++c) batch.push_back({pr.contexts[c], pr.continuations[c]});
+      }
+      std::vector<LogLikelihood> lls = sc.loglikelihood(batch);
+      size_t at = 0;
+      for (size_t j = w; j < end; ++j) {
+        size_t i = pending[j];
+        emit(score_doc(t, t.docs[size_t(plan.order[i])], plan.prompts[i], cfg.harness, lls.data() + at));
+        at += plan.prompts[i].contexts.size();
+      }
     }
+    std::vector<json> recs;
+    for (int64_t di : plan.order) recs.push_back(done.at(t.docs[size_t(di)].index));
     std::fclose(f);
     if (!cfg.quiet) bar.finish(double(n_new), resumed ? std::to_string(resumed) + " resumed" : "");
     TaskResult r;

@@ -71,6 +71,37 @@ TEST(Scorer, ReusingTheCacheChangesNothing) {
   EXPECT_LT(t.logprob, 0);
 }
 
+// A batch spanning several tree passes (and one request longer than a pass)
+// scores each request as a fresh scorer scoring it alone does.
+TEST(Scorer, BatchesEqualSingleRequests) {
+  if (!path_exists(kTok)) GTEST_SKIP() << kTok << " is absent";
+  std::string d = tiny_model("eval_scorer_batch");
+  auto s = engine::open_session(d + "/m");
+  std::vector<Scorer::Request> batch;
+  std::string shots = "Once upon a time, Tom had a red ball. ";
+  for (int i = 0; i < 60; ++i) {
+    std::string ctx = shots + "Lily saw " + std::to_string(i) + " cats and said";
+    for (const char* c : {" hello", " no, thank you", " yes"}) batch.push_back({ctx, c});
+  }
+  std::string longctx;
+  for (int i = 0; i < 150; ++i) longctx += " the dog ran to the park and";
+  batch.push_back({longctx, " home"});
+  batch.push_back({"", "Hello"});
+  Scorer sc(s);
+  auto got = sc.loglikelihood(batch);
+  ASSERT_EQ(got.size(), batch.size());
+  for (size_t i = 0; i < batch.size(); i += 7) {
+    Scorer fresh(s);
+    auto want = fresh.loglikelihood(batch[i].context, batch[i].continuation);
+    EXPECT_NEAR(got[i].logprob, want.logprob, 1e-4) << i;
+    EXPECT_EQ(got[i].greedy, want.greedy) << i;
+  }
+  auto last = Scorer(s).loglikelihood(longctx, " home");
+  EXPECT_NEAR(got[180].logprob, last.logprob, 1e-4);
+  // The shared start and each item's context ran once, not once per choice.
+  EXPECT_GT(sc.tokens_reused(), 2 * sc.tokens_run());
+}
+
 static void write(const std::string& p, const std::string& text) { std::ofstream(p) << text; }
 
 static std::string fixtures(const std::string& d) {

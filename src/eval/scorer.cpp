@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <map>
 
 #include "core/error.h"
 
@@ -10,7 +12,10 @@ namespace solar::eval {
 static bool py_space(unsigned char c) { return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f); }
 
 Scorer::Scorer(const engine::Session& s, int max_length, bool add_bos)
-    : s_(s), ctx_(s.new_context(max_length, "--max-length")), max_length_(ctx_.n_ctx()), add_bos_(add_bos) {
+    : s_(s),
+      ctx_(s.model, s.context_size(max_length, "--max-length"), kTreeTokens),
+      max_length_(ctx_.n_ctx()),
+      add_bos_(add_bos) {
   if (!s_.tokenizer) throw Error("eval: the model has no tokenizer");
 }
 
@@ -48,42 +53,127 @@ void Scorer::run(const std::vector<int>& seq, int rows, std::vector<float>* logi
 }
 
 LogLikelihood Scorer::loglikelihood(const std::string& context, const std::string& continuation) {
-  std::vector<int> c, k;
-  encode_pair(context, continuation, &c, &k);
-  return loglikelihood_tokens(c, k);
+  return loglikelihood(std::vector<Request>{{context, continuation}})[0];
 }
 
-LogLikelihood Scorer::loglikelihood_tokens(const std::vector<int>& ctx, const std::vector<int>& cont) {
-  if (cont.empty()) throw Error("eval: a continuation encodes to no tokens");
-  if (int(cont.size()) > max_length_)
-    throw Error("eval: a continuation of " + std::to_string(cont.size()) + " tokens exceeds the model's context of " +
-                std::to_string(max_length_));
-  std::vector<int> all(ctx);
-  all.insert(all.end(), cont.begin(), cont.end());
-  if (int(all.size()) > max_length_ + 1) {
-    all.erase(all.begin(), all.end() - (max_length_ + 1));
-    ++truncated_;
+// log_softmax(row)[tok] in double, and whether tok is the first maximum.
+static double logprob(const float* row, int V, int tok, bool* greedy) {
+  int arg = 0;
+  float mx = row[0];
+  for (int v = 1; v < V; ++v)
+    if (row[v] > mx) mx = row[v], arg = v;  // first maximum, as torch.argmax
+  double sum = 0;
+  for (int v = 0; v < V; ++v) sum += std::exp(double(row[v]) - mx);
+  if (arg != tok) *greedy = false;
+  return double(row[tok]) - mx - std::log(sum);
+}
+
+std::vector<LogLikelihood> Scorer::loglikelihood(const std::vector<Request>& batch) {
+  std::vector<Seq> seqs;
+  for (auto& r : batch) {
+    Seq q;
+    std::vector<int> ctx;
+    encode_pair(r.context, r.continuation, &ctx, &q.cont);
+    if (q.cont.empty()) throw Error("eval: the continuation '" + r.continuation.substr(0, 40) + "' encodes to no tokens");
+    if (int(q.cont.size()) > max_length_)
+      throw Error("eval: a continuation of " + std::to_string(q.cont.size()) + " tokens exceeds the model's context of " +
+                  std::to_string(max_length_));
+    q.tokens = std::move(ctx);
+    q.tokens.insert(q.tokens.end(), q.cont.begin(), q.cont.end());
+    if (int(q.tokens.size()) > max_length_ + 1) {
+      q.tokens.erase(q.tokens.begin(), q.tokens.end() - (max_length_ + 1));
+      q.truncated = true;
+      ++truncated_;
+    }
+    q.tokens.pop_back();
+    q.first = q.tokens.size() - q.cont.size();
+    seqs.push_back(std::move(q));
   }
-  all.pop_back();
-  const int rows = int(cont.size()), V = s_.config().vocab_size;
-  std::vector<float> logits;
-  run(all, rows, &logits);
-  LogLikelihood r;
-  r.greedy = true;
-  r.tokens = rows;
-  for (int i = 0; i < rows; ++i) {
-    const float* row = logits.data() + size_t(i) * size_t(V);
-    int arg = 0;
-    float mx = row[0];
-    for (int v = 1; v < V; ++v)
-      if (row[v] > mx) mx = row[v], arg = v;  // first maximum, as torch.argmax
-    double sum = 0;
-    for (int v = 0; v < V; ++v) sum += std::exp(double(row[v]) - mx);
-    int tok = cont[size_t(i)];
-    r.logprob += double(row[tok]) - mx - std::log(sum);
-    if (arg != tok) r.greedy = false;
+  std::vector<LogLikelihood> out(seqs.size());
+  if (seqs.empty()) return out;
+  // The common prefix runs once; it ends before the first position whose
+  // logits are needed.
+  size_t p = SIZE_MAX;
+  for (auto& q : seqs) p = std::min(p, q.first);
+  for (auto& q : seqs) {
+    size_t m = 0;
+    while (m < p && q.tokens[m] == seqs[0].tokens[m]) ++m;
+    p = m;
   }
-  return r;
+  for (size_t i = 0; i < seqs.size(); ++i) out[i].truncated = seqs[i].truncated;
+  std::vector<int> prefix(seqs[0].tokens.begin(), seqs[0].tokens.begin() + long(p));
+  std::vector<float> none;
+  run(prefix, 0, &none);
+  // Passes of at most kTreeTokens tokens and kTreeRows logits rows.
+  size_t lo = 0;
+  while (lo < seqs.size()) {
+    size_t hi = lo, tokens = 0, rows = 0;
+    while (hi < seqs.size()) {
+      size_t t = seqs[hi].tokens.size() - p, r = seqs[hi].cont.size();
+      if (hi > lo && (tokens + t > size_t(kTreeTokens) || rows + r > size_t(kTreeRows))) break;
+      tokens += t, rows += r, ++hi;
+    }
+    if (tokens > size_t(kTreeTokens)) {  // one request longer than a pass: a plain run
+      std::vector<float> logits;
+      const Seq& q = seqs[lo];
+      run(q.tokens, int(q.cont.size()), &logits);
+      LogLikelihood& r = out[lo];
+      r.greedy = true;
+      r.tokens = int(q.cont.size());
+      for (size_t i = 0; i < q.cont.size(); ++i)
+        r.logprob += logprob(logits.data() + i * size_t(s_.config().vocab_size), s_.config().vocab_size, q.cont[i], &r.greedy);
+      run(prefix, 0, &none);
+      ++lo;
+      continue;
+    }
+    run_tree(seqs, lo, hi, p, &out);
+    lo = hi;
+  }
+  return out;
+}
+
+void Scorer::run_tree(const std::vector<Seq>& seqs, size_t lo, size_t hi, size_t p, std::vector<LogLikelihood>* out) {
+  // A trie of the sequences past the prefix: shared contexts (and shared
+  // starts of choices) become one node each.
+  std::vector<int> tok, parent, rows;
+  std::map<std::pair<int, int>, int> child;  // (parent, token) → node
+  std::map<int, int> row_of;                 // node → logits row
+  std::vector<std::vector<int>> nodes_of(hi - lo);
+  for (size_t s = lo; s < hi; ++s) {
+    int at = -1;
+    for (size_t i = p; i < seqs[s].tokens.size(); ++i) {
+      auto key = std::make_pair(at, seqs[s].tokens[i]);
+      auto it = child.find(key);
+      if (it == child.end()) {
+        it = child.emplace(key, int(tok.size())).first;
+        tok.push_back(key.second);
+        parent.push_back(at);
+      }
+      at = it->second;
+      nodes_of[s - lo].push_back(at);
+      if (i >= seqs[s].first && !row_of.count(at)) {
+        row_of[at] = int(rows.size());
+        rows.push_back(at);
+      }
+    }
+  }
+  const int V = s_.config().vocab_size;
+  std::vector<float> logits(rows.size() * size_t(V));
+  ctx_.eval_tree(tok.data(), parent.data(), int(tok.size()), rows.data(), int(rows.size()), logits.data());
+  size_t asked = 0;
+  for (size_t q = lo; q < hi; ++q) asked += seqs[q].tokens.size();
+  tokens_run_ += int64_t(tok.size());
+  tokens_reused_ += int64_t(asked - tok.size());  // the cached prefix and the trie's shared nodes
+  for (size_t s = lo; s < hi; ++s) {
+    const Seq& q = seqs[s];
+    LogLikelihood& r = (*out)[s];
+    r.greedy = true;
+    r.tokens = int(q.cont.size());
+    for (size_t i = 0; i < q.cont.size(); ++i) {
+      int node = nodes_of[s - lo][q.first - p + i];
+      r.logprob += logprob(logits.data() + size_t(row_of[node]) * size_t(V), V, q.cont[i], &r.greedy);
+    }
+  }
 }
 
 std::string Scorer::greedy_until(const std::string& context, const std::vector<std::string>& until, int max_gen) {

@@ -10,10 +10,12 @@
 //     too long (counted in truncated()).
 //   - log-probability = Σ log_softmax(logits)[cont token]; is_greedy when
 //     every continuation token is its position's argmax.
-// Work the harness repeats is shared: the KV cache keeps the last sequence
-// scored, and the next one only runs the tokens past the common prefix —
-// every choice of an item reuses its context, and items with the same
-// few-shot prefix (MMLU's five dev questions) reuse that.
+// Work the harness repeats is shared. A batch of requests runs as: their
+// common token prefix once (kept in the KV cache, so the next batch with the
+// same few-shot prefix — MMLU's five dev questions — starts past it), then
+// everything else as one token tree per pass (engine::Context::eval_tree):
+// an item's context once, each choice a branch off it, many items side by
+// side in the same GEMMs.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -28,6 +30,7 @@ struct LogLikelihood {
   double logprob = 0;
   bool greedy = false;
   int tokens = 0;  // continuation tokens scored
+  bool truncated = false;  // the context lost its left part to max_length
 };
 
 class Scorer {
@@ -39,26 +42,38 @@ class Scorer {
   // The harness's _encode_pair (see above).
   void encode_pair(const std::string& context, const std::string& continuation, std::vector<int>* ctx,
                    std::vector<int>* cont) const;
+  struct Request {
+    std::string context, continuation;
+  };
+  std::vector<LogLikelihood> loglikelihood(const std::vector<Request>& batch);
   LogLikelihood loglikelihood(const std::string& context, const std::string& continuation);
-  LogLikelihood loglikelihood_tokens(const std::vector<int>& ctx, const std::vector<int>& cont);
   // Greedy decoding until one of `until` appears in the text, EOS, or
   // max_gen tokens; the text is then cut at each stop string in turn. The
   // context is left-truncated to max_length - max_gen tokens.
   std::string greedy_until(const std::string& context, const std::vector<std::string>& until, int max_gen = 256);
   int64_t truncated() const { return truncated_; }
   int64_t tokens_run() const { return tokens_run_; }  // positions run through the model
-  int64_t tokens_reused() const { return tokens_reused_; }  // positions the KV cache saved
+  int64_t tokens_reused() const { return tokens_reused_; }  // positions sharing saved (cache, trie)
 
  private:
   // Runs seq[0..n) (reusing the cached prefix); row i of *logits gets the
   // logits at position first + i for first = n - rows.
   void run(const std::vector<int>& seq, int rows, std::vector<float>* logits);
+  struct Seq {
+    std::vector<int> tokens;  // the model's input: (ctx + cont)[-(L+1):][:-1]
+    std::vector<int> cont;    // the tokens scored
+    size_t first;             // logits of positions first.. score cont
+    bool truncated = false;
+  };
+  // Scores seqs[lo..hi) as one tree hanging off the cached prefix of length p.
+  void run_tree(const std::vector<Seq>& seqs, size_t lo, size_t hi, size_t p, std::vector<LogLikelihood>* out);
   engine::Session s_;
   engine::Context ctx_;
   std::vector<int> cached_;  // tokens whose K/V are in ctx_
   int max_length_;
   bool add_bos_;
   int64_t truncated_ = 0, tokens_run_ = 0, tokens_reused_ = 0;
+  static constexpr int kTreeTokens = 1024, kTreeRows = 512;  // per pass
 };
 
 }  // namespace solar::eval
