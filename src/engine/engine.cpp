@@ -114,37 +114,83 @@ void Context::forward(const int* tokens, int n, const int* pos, const int* paren
       std::memcpy(kc + size_t(past + i) * kvd, &k_[size_t(i) * kvd], sizeof(float) * kvd);
       std::memcpy(vc + size_t(past + i) * kvd, &v_[size_t(i) * kvd], sizeof(float) * kvd);
     }
-    // Attention: one (query, head) pair per work item; the slots it sees and
-    // their scores live with the worker (bounded by n_ctx).
+    if (past >= kGemmPast && n >= kGemmRows) {
+      // Many queries over a long cache (a batch of eval items after their
+      // shared few-shot prefix, a long follow-up prompt): per head, the scores
+      // against the cached slots are one GEMM [n,hd]·[past,hd]ᵀ and their share
+      // of the output one GEMM [n,past]·[past,hd]; only each token's own part
+      // (the new tokens it sees) runs as dot products.
+      scores_.resize(size_t(n) * size_t(past));
+      for (int h = 0; h < Hq; ++h) {
+        const int kvh = h / group;
+        kernels::gemm(false, true, n, past, hd, scale, &q_[size_t(h) * hd], qd, kc + size_t(kvh) * hd, kvd, 0.f,
+                      scores_.data(), past, kernels::Precision::F32);
 #pragma omp parallel
-    {
-      std::vector<float> sc;
-      std::vector<int> seen;
-#pragma omp for collapse(2) schedule(static)
-      for (int i = 0; i < n; ++i)
-        for (int h = 0; h < Hq; ++h) {
-          const int p = pos[i], kvh = h / group;
-          const int lo = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
-          // A plain continuation sees the slots [lo, p] (slot = position);
-          // a tree token the cache, then its ancestors root first.
-          seen.clear();
-          if (!parents) {
-            for (int j = lo; j <= p; ++j) seen.push_back(j);
-          } else {
-            for (int j = lo; j < past; ++j) seen.push_back(j);
-            size_t mark = seen.size();
-            for (int a = i; a >= 0; a = parents[a])
-              if (pos[a] >= lo) seen.push_back(past + a);
-            std::reverse(seen.begin() + long(mark), seen.end());
+        {
+          std::vector<float> row;
+          std::vector<int> own;
+#pragma omp for schedule(static)
+          for (int i = 0; i < n; ++i) {
+            const int p = pos[i];
+            const int lo = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
+            own.clear();
+            if (!parents) {
+              for (int a = 0; a <= i; ++a)
+                if (pos[a] >= lo) own.push_back(past + a);
+            } else {
+              for (int a = i; a >= 0; a = parents[a])
+                if (pos[a] >= lo) own.push_back(past + a);
+              std::reverse(own.begin(), own.end());
+            }
+            float* srow = &scores_[size_t(i) * past];
+            for (int j = 0; j < std::min(lo, past); ++j) srow[j] = -INFINITY;
+            row.assign(srow, srow + past);
+            const float* qv = &q_[size_t(i) * qd + h * hd];
+            for (int slot : own) row.push_back(kernels::dot(qv, kc + size_t(slot) * kvd + kvh * hd, hd) * scale);
+            kernels::softmax(row.data(), int(row.size()));
+            std::copy(row.begin(), row.begin() + past, srow);
+            float* out = &att_[size_t(i) * qd + h * hd];
+            std::fill(out, out + hd, 0.0f);
+            for (size_t j = 0; j < own.size(); ++j)
+              kernels::axpy(out, row[size_t(past) + j], vc + size_t(own[j]) * kvd + kvh * hd, hd);
           }
-          const float* qv = &q_[size_t(i) * qd + h * hd];
-          sc.resize(seen.size());
-          for (size_t j = 0; j < seen.size(); ++j) sc[j] = kernels::dot(qv, kc + size_t(seen[j]) * kvd + kvh * hd, hd) * scale;
-          kernels::softmax(sc.data(), int(sc.size()));
-          float* out = &att_[size_t(i) * qd + h * hd];
-          std::fill(out, out + hd, 0.0f);
-          for (size_t j = 0; j < seen.size(); ++j) kernels::axpy(out, sc[j], vc + size_t(seen[j]) * kvd + kvh * hd, hd);
         }
+        kernels::gemm(false, false, n, hd, past, 1.f, scores_.data(), past, vc + size_t(kvh) * hd, kvd, 1.f,
+                      &att_[size_t(h) * hd], qd, kernels::Precision::F32);
+      }
+    } else {
+      // Attention: one (query, head) pair per work item; the slots it sees and
+      // their scores live with the worker (bounded by n_ctx).
+#pragma omp parallel
+      {
+        std::vector<float> sc;
+        std::vector<int> seen;
+#pragma omp for collapse(2) schedule(static)
+        for (int i = 0; i < n; ++i)
+          for (int h = 0; h < Hq; ++h) {
+            const int p = pos[i], kvh = h / group;
+            const int lo = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
+            // A plain continuation sees the slots [lo, p] (slot = position);
+            // a tree token the cache, then its ancestors root first.
+            seen.clear();
+            if (!parents) {
+              for (int j = lo; j <= p; ++j) seen.push_back(j);
+            } else {
+              for (int j = lo; j < past; ++j) seen.push_back(j);
+              size_t mark = seen.size();
+              for (int a = i; a >= 0; a = parents[a])
+                if (pos[a] >= lo) seen.push_back(past + a);
+              std::reverse(seen.begin() + long(mark), seen.end());
+            }
+            const float* qv = &q_[size_t(i) * qd + h * hd];
+            sc.resize(seen.size());
+            for (size_t j = 0; j < seen.size(); ++j) sc[j] = kernels::dot(qv, kc + size_t(seen[j]) * kvd + kvh * hd, hd) * scale;
+            kernels::softmax(sc.data(), int(sc.size()));
+            float* out = &att_[size_t(i) * qd + h * hd];
+            std::fill(out, out + hd, 0.0f);
+            for (size_t j = 0; j < seen.size(); ++j) kernels::axpy(out, sc[j], vc + size_t(seen[j]) * kvd + kvh * hd, hd);
+          }
+      }
     }
     linear(att_.data(), n, *L.wo, x_.data(), /*acc=*/true);  // residual
 #pragma omp parallel for schedule(static) if (n > 1)

@@ -49,7 +49,7 @@ model::ModelConfig small_config(bool tie, int kv_heads, int window, bool interle
   c.num_key_value_heads = kv_heads;
   c.head_dim = 8;
   c.vocab_size = 50;
-  c.max_position_embeddings = 64;
+  c.max_position_embeddings = 128;
   c.tie_word_embeddings = tie;
   c.sliding_window = window;
   c.rope_interleaved = interleaved;
@@ -203,12 +203,19 @@ TEST(Model, TreeEqualsEachPathRunAlone) {
     model::Checkpoint ck = random_checkpoint(small_config(false, 2, window, false), DType::F32, 11);
     auto m = std::make_shared<const Model>(ck);
     const int V = ck.config.vocab_size;
+    // A short prefix (attention by dot products) and a long one with a wide
+    // tree (the GEMM path: >= 64 cached slots, >= 16 new tokens).
+   for (int long_prefix : {0, 1}) {
     std::vector<int> prefix{2, 7, 1, 8};
     //            0  1   2  3   4   5  6   7   8  9
     std::vector<int> toks{5, 9, 33, 4, 17, 40, 6, 12, 3, 21};
     std::vector<int> parents{-1, 0, 1, 2, 1, 4, 5, -1, 7, 1};
     std::vector<int> rows{0, 3, 6, 8, 9, 2};
-    Context tree(m, 0, 16);
+    if (long_prefix) {
+      for (int i = 0; i < 70; ++i) prefix.push_back((i * 7 + 3) % 50);
+      for (int i = 10; i < 24; ++i) toks.push_back((i * 11) % 50), parents.push_back(i - 2), rows.push_back(i);
+    }
+    Context tree(m, 0, 32);
     tree.eval(prefix.data(), int(prefix.size()), nullptr);
     std::vector<float> got(rows.size() * size_t(V));
     tree.eval_tree(toks.data(), parents.data(), int(toks.size()), rows.data(), int(rows.size()), got.data());
@@ -236,6 +243,28 @@ TEST(Model, TreeEqualsEachPathRunAlone) {
     EXPECT_THROW(tree.eval_tree(toks.data(), bad_parent, 1, rows.data(), 1, got.data()), Error);
     Context small(m, 0, 2);
     EXPECT_THROW(small.eval_tree(toks.data(), parents.data(), 3, rows.data(), 1, got.data()), Error);
+   }
+  }
+}
+
+// A chunk of many tokens after a long cache (the GEMM attention path) gives
+// the logits a token-by-token run (dot products) gives, windowed or not.
+TEST(Model, LongCacheChunkEqualsTokenByToken) {
+  for (int window : {0, 20}) {
+    model::Checkpoint ck = random_checkpoint(small_config(false, 2, window, false), DType::F32, 5);
+    auto m = std::make_shared<const Model>(ck);
+    const int V = ck.config.vocab_size, T = 100;
+    std::vector<int> toks(static_cast<size_t>(T));
+    for (int i = 0; i < T; ++i) toks[size_t(i)] = (i * 13 + 1) % V;
+    Context a(m), b(m);
+    std::vector<float> all(size_t(30) * V), one(static_cast<size_t>(V));
+    a.eval(toks.data(), 70, nullptr);
+    a.eval(toks.data() + 70, 30, nullptr, all.data());
+    for (int t = 0; t < T; ++t) {
+      b.eval(&toks[size_t(t)], 1, one.data());
+      if (t >= 70)
+        for (int v = 0; v < V; ++v) ASSERT_NEAR(all[size_t(t - 70) * V + size_t(v)], one[size_t(v)], 1e-4) << t;
+    }
   }
 }
 
