@@ -39,6 +39,10 @@ static int run_pipeline_cmd(const std::vector<std::string>& argv) {
   auto& max_len = a.integer("--align-max-length", d.align_max_length, "tokens per SFT example / DPO pair", 8, 1 << 20);
   auto& heldout = a.integer("--heldout-examples", d.heldout_examples, "held-out instructions and pairs scored", 1, 1 << 20);
   auto& gsm = a.integer("--gsm8k-problems", d.gsm8k_problems, "held-out GSM8K problems answered (GSM8K-shaped --sft-data)", 0, 1 << 20);
+  auto& eval_tasks = a.str("--eval-tasks", "LIST", "benchmark every stage on these `solar eval` tasks", d.eval_tasks);
+  auto& eval_limit = a.integer("--eval-limit", d.eval_limit, "items per benchmark task", 1, 1'000'000'000);
+  auto& eval_data = a.str("--eval-data", "DIR", "the benchmark task files (as `solar eval --data`)", d.eval_data);
+  auto& no_eval = a.flag("--no-eval", "no benchmarks of the stages");
   if (!a.parse(argv)) return a.exit_code();
   pipeline::PipelineConfig c;
   c.corpus = corpus;
@@ -68,6 +72,9 @@ static int run_pipeline_cmd(const std::vector<std::string>& argv) {
   check_range("--beta", beta, 1e-6, 1e6);
   c.sft_lr = float(sft_lr), c.dpo_lr = float(dpo_lr), c.beta = float(beta);
   c.align_max_length = int(max_len), c.heldout_examples = int(heldout), c.gsm8k_problems = int(gsm);
+  c.eval_tasks = no_eval ? "" : eval_tasks;
+  c.eval_limit = eval_limit;
+  c.eval_data = eval_data;
   c.progress = true;  // drawn on a terminal, as `solar train` does
   pipeline::run_pipeline(c);
   return 0;

@@ -285,8 +285,6 @@ EvalResults run_eval(const EvalConfig& cfg, const engine::Session& session) {
 
   EvalResults res;
   auto t0 = Clock::now();
-  int64_t total_items = 0;
-  for (auto& p : plans) total_items += int64_t(p.order.size());
   std::map<std::string, std::vector<double>> group_items;  // mmlu (0.4): every item
   std::map<std::string, std::vector<const TaskResult*>> group_tasks;
   for (size_t ti = 0; ti < tasks.size(); ++ti) {

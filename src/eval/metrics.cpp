@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <limits>
-#include <regex>
 
 namespace solar::eval {
 
@@ -42,30 +41,60 @@ static std::string strip(const std::string& s) {
   return b == std::string::npos ? "" : s.substr(b, e - b + 1);
 }
 
+// The harness's patterns are matched by hand, as Python's re would: std::regex
+// recurses per character and a long run of digits in a data file overflows
+// the stack.
+static bool num_char(char c) { return (c >= '0' && c <= '9') || c == '.' || c == ','; }  // [0-9\.\,]
+static bool flex_char(char c) { return num_char(c) || c == '$'; }                        // [$0-9.,]
+static bool digit(char c) { return c >= '0' && c <= '9'; }
+
+// re.search(r"#### (\-?[0-9\.\,]+)"): group 1 of the first match, or nullopt.
+static bool first_hash_answer(const std::string& t, std::string* out) {
+  for (size_t at = t.find("#### "); at != std::string::npos; at = t.find("#### ", at + 1)) {
+    size_t p = at + 5, q = p;
+    if (q < t.size() && t[q] == '-' && q + 1 < t.size() && num_char(t[q + 1])) ++q;
+    size_t e = q;
+    while (e < t.size() && num_char(t[e])) ++e;
+    if (e > q) {
+      *out = t.substr(p, e - p);
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string gsm8k_pinned_answer(const std::string& text) {
-  static const std::regex re(R"(#### (\-?[0-9\.\,]+))");
-  std::smatch m;
-  if (!std::regex_search(text, m, re)) return kInvalid;
-  std::string s = strip(m[1].str()), out;
-  for (char c : s)
+  std::string m;
+  if (!first_hash_answer(text, &m)) return kInvalid;
+  std::string out;
+  for (char c : strip(m))
     if (c != ',') out += c;
   return out;
 }
 
 std::string gsm8k_strict(const std::string& text) {
-  static const std::regex re(R"(#### (\-?[0-9\.\,]+))");
-  std::smatch m;
-  if (!std::regex_search(text, m, re)) return kInvalid;
-  return strip(m[1].str());
+  std::string m;
+  return first_hash_answer(text, &m) ? strip(m) : kInvalid;
 }
 
-std::string gsm8k_flexible(const std::string& text) {
-  static const std::regex re(R"((-?[$0-9.,]{2,})|(-?[0-9]+))");
+// re.findall(r"(-?[$0-9.,]{2,})|(-?[0-9]+)")[-1], the non-empty group.
+std::string gsm8k_flexible(const std::string& t) {
   std::string last;
   bool any = false;
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), re); it != std::sregex_iterator(); ++it) {
-    any = true;
-    last = (*it)[1].matched && (*it)[1].length() ? (*it)[1].str() : (*it)[2].str();
+  for (size_t i = 0; i < t.size();) {
+    size_t s = i + (t[i] == '-' ? 1 : 0), e = s;
+    while (e < t.size() && flex_char(t[e])) ++e;
+    if (e - s >= 2) {  // first alternative, greedy
+      last = t.substr(i, e - i), any = true, i = e;
+      continue;
+    }
+    e = s;
+    while (e < t.size() && digit(t[e])) ++e;
+    if (e > s) {  // second alternative
+      last = t.substr(i, e - i), any = true, i = e;
+      continue;
+    }
+    ++i;
   }
   return any ? strip(last) : kInvalid;
 }

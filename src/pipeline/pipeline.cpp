@@ -26,6 +26,7 @@
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
 #include "pipeline/align.h"
+#include "pipeline/benchmarks.h"
 #include "report/document.h"
 #include "report/plot.h"
 #include "tokenizer/spm_train.h"
@@ -377,6 +378,19 @@ void run_pipeline(const PipelineConfig& p) {
     train_series.push_back(tr);
     val_series.push_back(va);
   }
+  // 5. Every stage on the leaderboard's tasks (benchmarks.h).
+  std::optional<BenchmarkReport> bench;
+  if (!p.eval_tasks.empty()) {
+    step("benchmarks: " + p.eval_tasks + " (solar eval)");
+    std::vector<std::pair<std::string, std::string>> stages;
+    for (auto& a : arms) stages.push_back({a.dir.empty() ? "dus-init" : a.dir, a.model});
+    if (align)
+      for (const char* s : {"sft", "dpo-a", "dpo-b"}) stages.push_back({s, path(std::string(s) + "/final")});
+    if (align)
+      for (const char* s : {"merge-avg", "merge-slerp"}) stages.push_back({s, path(s)});
+    bench = run_benchmarks(p, stages, timer);
+  }
+
   report::PlotOptions po;
   po.xlabel = "training compute (TFLOP, including phase A for continued arms)";
   po.ylabel = "loss (nats/token)";
@@ -395,7 +409,8 @@ void run_pipeline(const PipelineConfig& p) {
   std::string parts;
   for (auto& [k, v] : state.j["seconds"].items()) total_s += v.get<double>();
   for (const char* k : {"tokenizer", "tokenize", "phase A", "up-scale", "phase B", "base longer", "from scratch",
-                        "align data", "sft", "dpo-a", "dpo-b", "merge-avg", "merge-slerp", "evaluation and report"})
+                        "align data", "sft", "dpo-a", "dpo-b", "merge-avg", "merge-slerp", "benchmarks",
+                        "evaluation and report"})
     if (state.j["seconds"].contains(k))
       parts += std::string(parts.empty() ? "" : ", ") + k + " " + Progress::duration(state.j["seconds"][k]);
   const int invocations = state.j["invocations"].get<int>();
@@ -438,14 +453,21 @@ void run_pipeline(const PipelineConfig& p) {
     doc.paragraph(align->setup);
     doc.table(align->header, align->rows);
   }
+  if (bench) {
+    doc.heading("Benchmarks: the leaderboard's tasks, every stage");
+    doc.paragraph(bench->setup);
+    if (!bench->rows.empty()) doc.table(bench->header, bench->rows);
+  }
   doc.paragraph(hw.str());
   doc.paragraph(wall.str());
   write_file_atomic(path("report.md"), doc.markdown());
   write_file_atomic(path("report.html"), doc.html());
   write_file_atomic(path("results.json"), results.dump(2) + "\n");
   if (align) write_file_atomic(path("align_results.json"), align->results.dump(2) + "\n");
+  if (bench && !bench->rows.empty()) write_file_atomic(path("benchmark_results.json"), bench->results.dump(2) + "\n");
   std::string table = report::markdown_table(header, rows);
   if (align) table += "\n" + report::markdown_table(align->header, align->rows);
+  if (bench && !bench->rows.empty()) table += "\n" + report::markdown_table(bench->header, bench->rows);
   while (!table.empty() && table.back() == '\n') table.pop_back();
   for (size_t at = 0; at < table.size();) {  // one record per line of the table
     size_t nl = std::min(table.find('\n', at), table.size());

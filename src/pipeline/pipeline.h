@@ -54,6 +54,10 @@ struct PipelineConfig {
   int align_max_length = 192;  // tokens per example (at most 4 × seq_len, the model's context)
   int heldout_examples = 100;  // held-out instructions and pairs scored per model
   int gsm8k_problems = 20;     // generated answers scored when --sft-data is GSM8K-shaped
+  // Benchmarks of every stage (benchmarks.h): `solar eval` on these tasks.
+  std::string eval_tasks = "arc_easy,winogrande,truthfulqa_mc2";  // "" = none
+  std::string eval_data = "../shared/data/eval";
+  int64_t eval_limit = 200;  // items per task
   bool progress = false;  // progress bars of tokenizing and training on stderr (the CLI's choice)
 };
 

@@ -149,8 +149,18 @@ TEST(Pipeline, ToySizeEndToEndAndResume) {
   std::string cmd = std::string(SOLAR_BIN) + " pipeline --corpus " + root + "/corpus -o " + root +
                     "/out --vocab-size 320 --layers 3 --drop 1 --hidden-size 32 --intermediate-size 64 --heads 4 "
                     "--kv-heads 2 --seq-len 64 -b 4 --base-steps 6 --dus-steps 4 --eval-every 2 --eval-windows 4 -t 1 "
-                    "--sft-steps 6 --dpo-steps 2 --align-max-length 256 --heldout-examples 8";
+                    "--sft-steps 6 --dpo-steps 2 --align-max-length 256 --heldout-examples 8 --eval-limit 6 "
+                    "--eval-data " + std::string(SOLAR_SHARED_DATA) + "/eval";
   ASSERT_EQ(std::system((cmd + " > " + root + "/log1.txt 2>&1").c_str()), 0) << read_file(root + "/log1.txt");
+  // Every stage benchmarked (five arms, SFT, two DPO runs, two merges), beside chance.
+  auto bench = nlohmann::json::parse(read_file(root + "/out/benchmark_results.json"));
+  ASSERT_EQ(bench.size(), 10u) << bench.dump();
+  for (auto& b : bench)
+    for (const char* t : {"arc_easy", "winogrande", "truthfulqa_mc2"}) {
+      double v = b[t].get<double>();
+      EXPECT_TRUE(v >= 0 && v <= 1) << b.dump();
+    }
+  EXPECT_TRUE(path_exists(root + "/out/eval/merge-slerp/samples_winogrande.jsonl"));
   auto results = nlohmann::json::parse(read_file(root + "/out/results.json"));
   ASSERT_EQ(results.size(), 5u);
   for (const auto& r : results) {
@@ -192,6 +202,7 @@ TEST(Pipeline, ToySizeEndToEndAndResume) {
   EXPECT_GE(wall_seconds(md), 0) << md;
   check_alignment(root + "/out", 256);
   EXPECT_NE(md.find("Alignment: SFT, DPO and merging"), std::string::npos) << md;
+  EXPECT_NE(md.find("| chance (uniform guess) |"), std::string::npos) << md;
   // Seconds of the steps (not the evaluation), which a rerun must keep counting.
   auto state = nlohmann::json::parse(read_file(root + "/out/pipeline_state.json"));
   double steps_s = -state["seconds"]["evaluation and report"].get<double>();
@@ -204,6 +215,7 @@ TEST(Pipeline, ToySizeEndToEndAndResume) {
   for (const char* stage : {"== SFT", "== dpo-a", "== dpo-b", "== merge-avg", "== merge-slerp", "pairs from the corpus"})
     EXPECT_EQ(read_file(root + "/log2.txt").find(stage), std::string::npos) << stage;
   EXPECT_EQ(nlohmann::json::parse(read_file(root + "/out/results.json")), results);
+  EXPECT_EQ(nlohmann::json::parse(read_file(root + "/out/benchmark_results.json")), bench);  // resumed, not rescored
   md = read_file(root + "/out/report.md");
   EXPECT_NE(md.find("over 2 invocations"), std::string::npos) << md;
   EXPECT_GE(wall_seconds(md) + 0.5, steps_s) << md;  // whole seconds, rounded
