@@ -309,7 +309,6 @@ EvalResults run_eval(const EvalConfig& cfg, const engine::Session& session) {
       int64_t id = rec["doc_id"].get<int64_t>();
       done[id] = std::move(rec);
       ++n_new;
-      if (!cfg.quiet) bar.update(n_new, double(n_new));
     };
     // Documents not yet scored, in evaluation order, a window at a time: one
     // window's requests are one batch for the scorer.
@@ -322,6 +321,7 @@ EvalResults run_eval(const EvalConfig& cfg, const engine::Session& session) {
       if (t.scoring == Scoring::Generate) {
         size_t i = pending[w];
         emit(generate_doc(t.docs[size_t(plan.order[i])], plan.prompts[i], cfg.harness, sc, cfg.max_gen_toks));
+        if (!cfg.quiet) bar.update(n_new, double(n_new));
         continue;
       }
       std::vector<Scorer::Request> batch;
@@ -336,6 +336,7 @@ EvalResults run_eval(const EvalConfig& cfg, const engine::Session& session) {
         emit(score_doc(t, t.docs[size_t(plan.order[i])], plan.prompts[i], cfg.harness, lls.data() + at));
         at += plan.prompts[i].contexts.size();
       }
+      if (!cfg.quiet) bar.update(n_new, double(n_new));
     }
     std::vector<json> recs;
     for (int64_t di : plan.order) recs.push_back(done.at(t.docs[size_t(di)].index));
@@ -361,6 +362,14 @@ EvalResults run_eval(const EvalConfig& cfg, const engine::Session& session) {
       if (!t.group.empty() && m == "acc") group_items[t.group].insert(group_items[t.group].end(), v.begin(), v.end());
     }
     res.items += n_new;
+    json fields = {{"task", r.name}, {"items", r.n_scored}, {"scored_now", n_new}, {"seconds", r.seconds},
+                   {"num_fewshot", r.num_fewshot}, {"truncated", r.truncated}};
+    std::string line = r.name + ":";
+    for (auto& m : r.metrics) {
+      fields[m.name + "," + m.filter] = num(m.value);
+      line += " " + m.name + (m.filter == "none" ? "" : "(" + m.filter + ")") + " " + fmt(m.value) + " ± " + fmt(m.stderr_);
+    }
+    log_info("eval", line, fields);
     res.tasks.push_back(std::move(r));
   }
   for (auto& r : res.tasks)
