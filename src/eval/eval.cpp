@@ -236,7 +236,7 @@ EvalResults run_eval(const EvalConfig& cfg, const engine::Session& session) {
   if (cfg.limit < 0) throw UsageError("--limit: expected a positive number of items (0 = all), got " + std::to_string(cfg.limit));
   if (cfg.num_fewshot < -1) throw UsageError("--num-fewshot: expected >= 0, got " + std::to_string(cfg.num_fewshot));
   std::vector<Task> tasks = load_tasks(cfg.tasks, cfg.files);
-  if (tasks.empty()) throw Error("eval: no task found data (see --data)");
+  if (tasks.empty()) throw UsageError("--tasks: no task given");
   bool h6 = std::find(cfg.tasks.begin(), cfg.tasks.end(), "h6") != cfg.tasks.end();
   auto shots_of = [&](const Task& t) {
     if (cfg.num_fewshot >= 0) return cfg.num_fewshot;

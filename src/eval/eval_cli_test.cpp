@@ -163,6 +163,7 @@ TEST(EvalCli, WritesResultsResumesAndRefusesBadInput) {
     std::string args, want;
   } cases[] = {
       {"--tasks arc_hard", "unknown task 'arc_hard'; known: arc_easy, arc_challenge"},
+      {"--tasks ,,", "--tasks: no task given"},
       {"--tasks arc_easy --limit 0", "--limit: expected a positive number"},
       {"--tasks arc_easy --limit -3", "--limit"},
       {"--tasks mmlu_anatomy --num-fewshot 4", "holds 3"},
