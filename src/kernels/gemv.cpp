@@ -54,19 +54,28 @@ SOLAR_AVX512 SOLAR_INLINE void step512(const float* x, int64_t K, const Elem<D>*
   }
 }
 
-template <DType D, int M, int R>
+// U accumulators per (x row, W row), each over its own 16 columns of every
+// 16·U: more loads in flight than one FMA chain allows (decode streams W at
+// ~1.4× the one-accumulator rate on Zen 4). A row's sum depends on M and U
+// only, never on R, so every tiling of the rows gives the same bits.
+template <DType D, int M, int R, int U>
 SOLAR_AVX512 void tile512(const float* x, int64_t K, const void* W, int64_t N, int64_t n, float* y, bool accumulate) {
   const Elem<D>* w[R];
   for (int r = 0; r < R; ++r) w[r] = static_cast<const Elem<D>*>(W) + (n + r) * K;
-  __m512 acc[M][R];
-  for (int m = 0; m < M; ++m)
-    for (int r = 0; r < R; ++r) acc[m][r] = _mm512_setzero_ps();
+  __m512 acc[U][M][R];
+  for (int u = 0; u < U; ++u)
+    for (int m = 0; m < M; ++m)
+      for (int r = 0; r < R; ++r) acc[u][m][r] = _mm512_setzero_ps();
   int64_t k = 0;
-  for (; k + 16 <= K; k += 16) step512<D, M, R>(x, K, w, k, 0xffff, acc);
-  if (k < K) step512<D, M, R>(x, K, w, k, __mmask16((1u << (K - k)) - 1), acc);
+  for (; k + 16 * U <= K; k += 16 * U)
+    for (int u = 0; u < U; ++u) step512<D, M, R>(x, K, w, k + 16 * u, 0xffff, acc[u]);
+  for (; k + 16 <= K; k += 16) step512<D, M, R>(x, K, w, k, 0xffff, acc[0]);
+  if (k < K) step512<D, M, R>(x, K, w, k, __mmask16((1u << (K - k)) - 1), acc[0]);
   for (int m = 0; m < M; ++m)
     for (int r = 0; r < R; ++r) {
-      float s = _mm512_reduce_add_ps(acc[m][r]);
+      __m512 a = acc[0][m][r];
+      for (int u = 1; u < U; ++u) a = _mm512_add_ps(a, acc[u][m][r]);
+      float s = _mm512_reduce_add_ps(a);
       float& out = y[m * N + n + r];
       out = accumulate ? out + s : s;
     }
@@ -159,13 +168,15 @@ void widen_scalar(const void* W, int64_t K, int64_t n0, int64_t n1, float* out) 
   for (int64_t i = 0, total = (n1 - n0) * K; i < total; ++i) out[i] = scalar_load<D>(w + i);
 }
 
-// ---- Dispatch: rows in tiles of 4 (tail rows one by one), x rows in groups of <= 4.
+// ---- Dispatch: x rows in groups of <= 4; W rows in tiles of R (8 for one x
+// row on AVX-512: 16 accumulators, 8 weight registers), the tail one by one.
 
 using TileFn = void (*)(const float*, int64_t, const void*, int64_t, int64_t, float*, bool);
 
 template <DType D, int R>
 TileFn tile_fn(Isa isa, int64_t m) {
-  static constexpr TileFn t512[4] = {tile512<D, 1, R>, tile512<D, 2, R>, tile512<D, 3, R>, tile512<D, 4, R>};
+  static constexpr TileFn t512[4] = {tile512<D, 1, R, 2>, tile512<D, 2, R, 2>, tile512<D, 3, R, 1>,
+                                     tile512<D, 4, R, 1>};
   static constexpr TileFn t256[4] = {tile256<D, 1, R>, tile256<D, 2, R>, tile256<D, 3, R>, tile256<D, 4, R>};
   static constexpr TileFn tsc[4] = {tile_scalar<D, 1, R>, tile_scalar<D, 2, R>, tile_scalar<D, 3, R>,
                                     tile_scalar<D, 4, R>};
@@ -180,6 +191,8 @@ void rows(Isa isa, const float* x, int64_t M, int64_t K, const void* W, int64_t 
     const float* xm = x + m0 * K;
     float* ym = y + m0 * N;
     int64_t n = n0;
+    if (isa == Isa::Avx512 && mb == 1)
+      for (TileFn f = tile_fn<D, 8>(isa, mb); n + 8 <= n1; n += 8) f(xm, K, W, N, n, ym, accumulate);
     for (TileFn f = tile_fn<D, 4>(isa, mb); n + 4 <= n1; n += 4) f(xm, K, W, N, n, ym, accumulate);
     for (TileFn f = tile_fn<D, 1>(isa, mb); n < n1; ++n) f(xm, K, W, N, n, ym, accumulate);
   }

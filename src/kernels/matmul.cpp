@@ -184,11 +184,15 @@ void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int6
   if (is_quantized(wdt)) return detail::linear_dequant(x, M, K, W, wdt, N, y, acc);
   const detail::Dispatch& d = detail::dispatch();
   if (M > d.gemv_max_m) return detail::linear_dnnl(x, M, K, W, wdt, N, y, acc);
-  // Contiguous row ranges per thread; tiny layers stay on one thread.
-  const int64_t tiles = (N + 3) / 4;
-#pragma omp parallel for schedule(static) if (N * K * M >= (1 << 16))
-  for (int64_t t = 0; t < tiles; ++t)
-    detail::gemv_rows(d.isa, x, M, K, W, wdt, N, t * 4, std::min(N, t * 4 + 4), y, acc);
+  // One contiguous range of rows per thread, a multiple of 16 (y's cache
+  // lines are not shared); tiny layers stay on one thread. A row's result does
+  // not depend on the range it falls in (gemv.cpp), so neither on the threads.
+#pragma omp parallel if (N * K * M >= (1 << 16))
+  {
+    const int64_t T = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t per = ((N + T - 1) / T + 15) / 16 * 16, n0 = std::min(N, t * per), n1 = std::min(N, n0 + per);
+    if (n0 < n1) detail::gemv_rows(d.isa, x, M, K, W, wdt, N, n0, n1, y, acc);
+  }
 }
 
 // f32 A·B (neither transposed) with K > 1.5·kChunkK runs in K chunks of at most kChunkK.
