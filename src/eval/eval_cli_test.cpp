@@ -10,6 +10,7 @@
 #include "eval/scorer.h"
 #include "testing/models.h"
 #include "testing/testing.h"
+#include "testing/tokenizers.h"
 
 namespace solar::eval {
 namespace {
@@ -69,6 +70,22 @@ TEST(Scorer, ReusingTheCacheChangesNothing) {
   LogLikelihood t = small.loglikelihood(longctx, " home");
   EXPECT_EQ(small.truncated(), 1);
   EXPECT_LT(t.logprob, 0);
+}
+
+// The KV cache grows to the sequences scored, not to max_position_embeddings
+// (32k for Mistral: gigabytes of cache no benchmark item needs).
+TEST(Scorer, CacheGrowsToTheLongestSequence) {
+  std::string d = testing::temp_dir("eval_scorer_cache");
+  testing::write_ascii_tokenizer_bin(d + "/tokenizer.bin");
+  testing::write_random_model(d + "/m", testing::small_config(32, 64, 131, false, 2, 8192), 3, d + "/tokenizer.bin");
+  auto s = engine::open_session(d + "/m");
+  Scorer sc(s);
+  EXPECT_EQ(sc.max_length(), 8192);
+  double a = sc.loglikelihood("Question: why?", " because").logprob;
+  EXPECT_EQ(sc.cache_positions(), 1024);
+  sc.loglikelihood(std::string(1500, 'x'), " y");
+  EXPECT_EQ(sc.cache_positions(), 2048);
+  EXPECT_NEAR(sc.loglikelihood("Question: why?", " because").logprob, a, 1e-5);  // after the regrowth
 }
 
 // A batch spanning several tree passes (and one request longer than a pass)

@@ -12,11 +12,17 @@ namespace solar::eval {
 static bool py_space(unsigned char c) { return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f); }
 
 Scorer::Scorer(const engine::Session& s, int max_length, bool add_bos)
-    : s_(s),
-      ctx_(s.model, s.context_size(max_length, "--max-length"), kTreeTokens),
-      max_length_(ctx_.n_ctx()),
-      add_bos_(add_bos) {
+    : s_(s), max_length_(s.context_size(max_length, "--max-length")), add_bos_(add_bos) {
+  if (max_length_ == 0) max_length_ = s.config().max_position_embeddings;
   if (!s_.tokenizer) throw Error("eval: the model has no tokenizer");
+}
+
+void Scorer::reserve(size_t n) {
+  if (ctx_ && size_t(ctx_->n_ctx()) >= n) return;
+  const int64_t want = std::min<int64_t>(max_length_, (int64_t(n) + 1023) / 1024 * 1024);
+  ctx_.reset();  // the old cache goes before the new one is allocated
+  ctx_.emplace(s_.model, int(want), kTreeTokens);
+  cached_.clear();
 }
 
 std::vector<int> Scorer::encode(const std::string& text) const { return s_.tokenizer->encode(text, add_bos_); }
@@ -42,13 +48,14 @@ void Scorer::run(const std::vector<int>& seq, int rows, std::vector<float>* logi
   // positions run now give logits.
   int p = 0;
   while (p < int(cached_.size()) && p < first && cached_[size_t(p)] == seq[size_t(p)]) ++p;
-  ctx_.truncate(p);
+  reserve(seq.size());
+  ctx_->truncate(p);
   cached_.resize(size_t(p));
   tokens_reused_ += p;
   tokens_run_ += n - p;
-  if (first > p) ctx_.eval(seq.data() + p, first - p, nullptr);
+  if (first > p) ctx_->eval(seq.data() + p, first - p, nullptr);
   logits->resize(size_t(rows) * size_t(V));
-  if (rows > 0) ctx_.eval(seq.data() + first, rows, nullptr, logits->data());
+  if (rows > 0) ctx_->eval(seq.data() + first, rows, nullptr, logits->data());
   cached_ = seq;
 }
 
@@ -103,6 +110,9 @@ std::vector<LogLikelihood> Scorer::loglikelihood(const std::vector<Request>& bat
   for (size_t i = 0; i < seqs.size(); ++i) out[i].truncated = seqs[i].truncated;
   std::vector<int> prefix(seqs[0].tokens.begin(), seqs[0].tokens.begin() + long(p));
   std::vector<float> none;
+  size_t longest = 0;
+  for (auto& q : seqs) longest = std::max(longest, q.tokens.size());
+  reserve(longest);  // the tree's positions reach the longest sequence
   run(prefix, 0, &none);
   // Passes of at most kTreeTokens tokens and kTreeRows logits rows.
   size_t lo = 0;
@@ -159,7 +169,7 @@ void Scorer::run_tree(const std::vector<Seq>& seqs, size_t lo, size_t hi, size_t
   }
   const int V = s_.config().vocab_size;
   std::vector<float> logits(rows.size() * size_t(V));
-  ctx_.eval_tree(tok.data(), parent.data(), int(tok.size()), rows.data(), int(rows.size()), logits.data());
+  ctx_->eval_tree(tok.data(), parent.data(), int(tok.size()), rows.data(), int(rows.size()), logits.data());
   size_t asked = 0;
   for (size_t q = lo; q < hi; ++q) asked += seqs[q].tokens.size();
   tokens_run_ += int64_t(tok.size());
@@ -185,6 +195,7 @@ std::string Scorer::greedy_until(const std::string& context, const std::vector<s
   }
   const int V = s_.config().vocab_size, eos = s_.tokenizer->eos_id();
   std::vector<float> logits;
+  reserve(ids.size() + size_t(max_gen));
   run(ids, 1, &logits);
   std::vector<int> gen;
   std::string text;
@@ -198,7 +209,7 @@ std::string Scorer::greedy_until(const std::string& context, const std::vector<s
       if (!u.empty() && text.find(u) != std::string::npos) stop = true;
     if (stop) break;
     ids.push_back(arg);
-    ctx_.eval(&arg, 1, logits.data());
+    ctx_->eval(&arg, 1, logits.data());
     cached_.push_back(arg);
     ++tokens_run_;
   }

@@ -19,6 +19,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,7 @@ class Scorer {
   std::string greedy_until(const std::string& context, const std::vector<std::string>& until, int max_gen = 256);
   int64_t truncated() const { return truncated_; }
   int64_t tokens_run() const { return tokens_run_; }  // positions run through the model
+  int cache_positions() const { return ctx_ ? ctx_->n_ctx() : 0; }  // the KV cache's length now
   int64_t tokens_reused() const { return tokens_reused_; }  // positions sharing saved (cache, trie)
 
  private:
@@ -67,8 +69,13 @@ class Scorer {
   };
   // Scores seqs[lo..hi) as one tree hanging off the cached prefix of length p.
   void run_tree(const std::vector<Seq>& seqs, size_t lo, size_t hi, size_t p, std::vector<LogLikelihood>* out);
+  // A KV cache for sequences of n tokens: the harness's max_length is the
+  // model's max_position_embeddings (32k for Mistral), but a cache that
+  // long would take gigabytes the items never use; it grows in steps of
+  // 1024 to the longest sequence seen (dropping what it held).
+  void reserve(size_t n);
   engine::Session s_;
-  engine::Context ctx_;
+  std::optional<engine::Context> ctx_;
   std::vector<int> cached_;  // tokens whose K/V are in ctx_
   int max_length_;
   bool add_bos_;
