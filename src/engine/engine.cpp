@@ -83,6 +83,21 @@ static void linear(const float* x, int n, const TensorView& w, float* y, bool ac
   kernels::linear(x, n, w.cols(), w.data, w.dtype, w.rows(), y, acc);
 }
 
+// Appends the slots of the new tokens token i sees (positions >= lo), root
+// first: the tokens before it in a plain continuation (slot past + a holds
+// position past + a), its chain of ancestors in a tree.
+static void new_slots(int i, int lo, const int* pos, const int* parents, int past, std::vector<int>* out) {
+  const size_t mark = out->size();
+  if (!parents) {
+    for (int a = 0; a <= i; ++a)
+      if (pos[a] >= lo) out->push_back(past + a);
+    return;
+  }
+  for (int a = i; a >= 0; a = parents[a])
+    if (pos[a] >= lo) out->push_back(past + a);
+  std::reverse(out->begin() + long(mark), out->end());
+}
+
 // Shapes for n tokens: x [n,d] → q [n,Hq·hd], k,v [n,Hkv·hd] (stored at
 // slots n_past_..n_past_+n-1) → attention [n,Hq·hd] → x += o_proj → MLP.
 // Token i attends to the cached slots [lo, n_past_) and then either the new
@@ -134,14 +149,7 @@ void Context::forward(const int* tokens, int n, const int* pos, const int* paren
             const int p = pos[i];
             const int lo = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
             own.clear();
-            if (!parents) {
-              for (int a = 0; a <= i; ++a)
-                if (pos[a] >= lo) own.push_back(past + a);
-            } else {
-              for (int a = i; a >= 0; a = parents[a])
-                if (pos[a] >= lo) own.push_back(past + a);
-              std::reverse(own.begin(), own.end());
-            }
+            new_slots(i, lo, pos, parents, past, &own);
             float* srow = &scores_[size_t(i) * past];
             for (int j = 0; j < std::min(lo, past); ++j) srow[j] = -INFINITY;
             row.assign(srow, srow + past);
@@ -170,18 +178,10 @@ void Context::forward(const int* tokens, int n, const int* pos, const int* paren
           for (int h = 0; h < Hq; ++h) {
             const int p = pos[i], kvh = h / group;
             const int lo = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
-            // A plain continuation sees the slots [lo, p] (slot = position);
-            // a tree token the cache, then its ancestors root first.
+            // The cached slots from lo, then the new tokens it sees.
             seen.clear();
-            if (!parents) {
-              for (int j = lo; j <= p; ++j) seen.push_back(j);
-            } else {
-              for (int j = lo; j < past; ++j) seen.push_back(j);
-              size_t mark = seen.size();
-              for (int a = i; a >= 0; a = parents[a])
-                if (pos[a] >= lo) seen.push_back(past + a);
-              std::reverse(seen.begin() + long(mark), seen.end());
-            }
+            for (int j = lo; j < past; ++j) seen.push_back(j);
+            new_slots(i, lo, pos, parents, past, &seen);
             const float* qv = &q_[size_t(i) * qd + h * hd];
             sc.resize(seen.size());
             for (size_t j = 0; j < seen.size(); ++j) sc[j] = kernels::dot(qv, kc + size_t(seen[j]) * kvd + kvh * hd, hd) * scale;

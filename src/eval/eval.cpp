@@ -5,7 +5,6 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
-#include <set>
 
 #include "core/error.h"
 #include "core/fs.h"
@@ -23,18 +22,6 @@ using Clock = std::chrono::steady_clock;
 
 // Documents scored as one batch (their requests share passes of the model).
 static constexpr size_t kWindowDocs = 32;
-
-static const std::set<std::string> kH6 = {"arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2", "winogrande", "gsm8k"};
-
-int default_fewshot(const std::string& task, bool from_h6) {
-  if (from_h6) {
-    if (task == "arc_challenge") return 25;
-    if (task == "hellaswag") return 10;
-    if (task == "truthfulqa_mc2") return 0;
-    return 5;  // mmlu, winogrande, gsm8k
-  }
-  return task == "gsm8k" ? 5 : 0;
-}
 
 // The metric names each harness reports for a task.
 static std::vector<std::pair<std::string, std::string>> metric_names(const Task& t, Harness h) {
@@ -162,22 +149,9 @@ static std::string fmt(double v, int prec = 4) {
 static json num(double v) { return std::isnan(v) ? json("N/A") : json(v); }
 
 double EvalResults::headline(const std::string& task) const {
-  auto pick = [&](const TaskResult& r) {
-    for (const char* want : {"acc_norm", "mc2", "exact_match", "acc"})
-      for (auto& m : r.metrics)
-        if (m.name == want && (m.filter == "none" || m.filter == "strict-match")) return m.value;
-    return std::nan("");
-  };
-  for (auto& g : groups)
-    if (g.name == task) return pick(g);
-  for (auto& t : tasks)
-    if (t.name == task) {
-      if (task == "truthfulqa_mc2" || task == "winogrande" || t.group == "mmlu" || task == "gsm8k") {
-        for (auto& m : t.metrics)
-          if (m.filter == "none" || m.filter == "strict-match") return m.value;
-      }
-      return pick(t);
-    }
+  for (const auto* list : {&groups, &tasks})
+    for (auto& r : *list)
+      if (r.name == task) return r.metrics[r.headline].value;
   return std::nan("");
 }
 
@@ -208,11 +182,10 @@ static void write_reports(const EvalConfig& cfg, const EvalResults& res, const j
   for (auto& t : res.tasks) add(t);
   doc.table({"Task", "n-shot", "Filter", "Metric", "Value", "", "Stderr", "Items"}, rows);
   bool any_h6 = false;
-  for (auto& t : {"arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2", "winogrande", "gsm8k"})
-    any_h6 |= !std::isnan(res.headline(t));
+  for (auto& t : h6_tasks()) any_h6 |= !std::isnan(res.headline(t));
   if (any_h6 || cfg.paper_reference) {
     doc.heading("Leaderboard view (×100)");
-    auto cell = [&](const char* t) {
+    auto cell = [&](const std::string& t) {
       double v = res.headline(t);
       return std::isnan(v) ? std::string("—") : fmt(100 * v, 2);
     };
@@ -237,11 +210,14 @@ EvalResults run_eval(const EvalConfig& cfg, const engine::Session& session) {
   if (cfg.num_fewshot < -1) throw UsageError("--num-fewshot: expected >= 0, got " + std::to_string(cfg.num_fewshot));
   std::vector<Task> tasks = load_tasks(cfg.tasks, cfg.files);
   if (tasks.empty()) throw UsageError("--tasks: no task given");
-  bool h6 = std::find(cfg.tasks.begin(), cfg.tasks.end(), "h6") != cfg.tasks.end();
+  // Shots: --num-fewshot; else the leaderboard's counts for h6's six, and
+  // otherwise the harness's defaults (gsm8k.yaml's 5, zero for the rest).
+  const bool h6 = std::find(cfg.tasks.begin(), cfg.tasks.end(), "h6") != cfg.tasks.end();
   auto shots_of = [&](const Task& t) {
     if (cfg.num_fewshot >= 0) return cfg.num_fewshot;
-    std::string base = t.group.empty() ? t.name : t.group;
-    return default_fewshot(base, h6 && kH6.count(base));
+    const std::string& base = t.group.empty() ? t.name : t.group;
+    if (h6 && std::find(h6_tasks().begin(), h6_tasks().end(), base) != h6_tasks().end()) return t.leaderboard_shots;
+    return t.scoring == Scoring::Generate ? 5 : 0;
   };
 
   Scorer sc(session, cfg.max_length, cfg.add_bos);
@@ -251,12 +227,7 @@ EvalResults run_eval(const EvalConfig& cfg, const engine::Session& session) {
     int k = shots_of(t);
     plans.push_back(plan_task(t, k, cfg.limit, cfg.harness));
     if (k > 0 && !plans.back().prompts.empty()) {
-      const Plan& p = plans.back();
-      const auto& pool = t.pool.empty() ? t.docs : t.pool;
-      const Doc& d = t.docs[size_t(p.order[0])];
-      std::string one = t.description + shot_text(t, pool[size_t(p.prompts[0].shots[0])]) + "\n\n" +
-                        (t.scoring == Scoring::Partial ? d.choices[0] : d.text);
-      size_t n = sc.encode(one).size();
+      size_t n = sc.encode(plan_task(t, 1, 1, cfg.harness).prompts[0].contexts[0]).size();
       if (int64_t(n) >= sc.max_length())
         throw UsageError(t.name + ": the model's context (" + std::to_string(sc.max_length()) +
                          " tokens) cannot hold even one shot and the question (" + std::to_string(n) +
@@ -295,10 +266,13 @@ EvalResults run_eval(const EvalConfig& cfg, const engine::Session& session) {
     std::FILE* f = std::fopen(spath.c_str(), "ab");
     if (!f) fail(spath, "", "cannot open for writing");
     auto ts = Clock::now();
-    int64_t todo = 0, resumed = 0;
-    for (int64_t di : plan.order) todo += done.count(t.docs[size_t(di)].index) == 0;
-    resumed = int64_t(plan.order.size()) - todo;
-    Progress bar(t.name, todo, "item", stderr);
+    // Documents not yet scored, in evaluation order, a window at a time: one
+    // window's requests are one batch for the scorer.
+    std::vector<size_t> pending;
+    for (size_t i = 0; i < plan.order.size(); ++i)
+      if (!done.count(t.docs[size_t(plan.order[i])].index)) pending.push_back(i);
+    const int64_t resumed = int64_t(plan.order.size() - pending.size());
+    Progress bar(t.name, int64_t(pending.size()), "item", stderr);
     int64_t n_new = 0;
     auto emit = [&](json rec) {
       std::string line = rec.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
@@ -310,11 +284,6 @@ EvalResults run_eval(const EvalConfig& cfg, const engine::Session& session) {
       done[id] = std::move(rec);
       ++n_new;
     };
-    // Documents not yet scored, in evaluation order, a window at a time: one
-    // window's requests are one batch for the scorer.
-    std::vector<size_t> pending;
-    for (size_t i = 0; i < plan.order.size(); ++i)
-      if (!done.count(t.docs[size_t(plan.order[i])].index)) pending.push_back(i);
     const size_t window = t.scoring == Scoring::Generate ? 1 : kWindowDocs;
     for (size_t w = 0; w < pending.size(); w += window) {
       size_t end = std::min(pending.size(), w + window);
@@ -349,6 +318,7 @@ EvalResults run_eval(const EvalConfig& cfg, const engine::Session& session) {
     r.n_total = int64_t(t.docs.size());
     r.n_scored = int64_t(recs.size());
     for (auto& rec : recs) r.truncated += rec.value("truncated", false) ? 1 : 0;
+    r.headline = t.scoring == Scoring::MultipleChoice && t.group.empty() ? 1 : 0;  // acc_norm
     r.seconds = std::chrono::duration<double>(Clock::now() - ts).count();
     for (auto& [m, fl] : metric_names(t, cfg.harness)) {
       std::vector<double> v;
@@ -402,7 +372,7 @@ EvalResults run_eval(const EvalConfig& cfg, const engine::Session& session) {
   {
     double s = 0;
     int n = 0;
-    for (auto& t : {"arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2", "winogrande", "gsm8k"}) {
+    for (auto& t : h6_tasks()) {
       double v = res.headline(t);
       if (!std::isnan(v)) s += v, ++n;
     }

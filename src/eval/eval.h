@@ -52,6 +52,7 @@ struct TaskResult {
   int num_fewshot = 0;
   int64_t n_total = 0, n_scored = 0, truncated = 0;
   std::vector<MetricValue> metrics;
+  size_t headline = 0;  // the metric the leaderboard reports: acc_norm for ARC/HellaSwag, else the first
   double seconds = 0;
 };
 
@@ -61,14 +62,11 @@ struct EvalResults {
   double h6 = -1;                  // the leaderboard average (×100) when all six ran
   double seconds = 0;
   int64_t items = 0, tokens_run = 0, tokens_reused = 0;
-  // The headline metric of a task or group (acc_norm for ARC/HellaSwag,
-  // mc2, exact_match strict, acc otherwise); NaN if absent.
+  // The headline metric of a task or group (TaskResult::headline); NaN if
+  // it did not run.
   double headline(const std::string& task) const;
 };
 
 EvalResults run_eval(const EvalConfig& cfg, const engine::Session& session);
-
-// The default few-shot count of `task` (see EvalConfig::num_fewshot).
-int default_fewshot(const std::string& task, bool from_h6);
 
 }  // namespace solar::eval

@@ -175,6 +175,20 @@ TEST(EvalCli, WritesResultsResumesAndRefusesBadInput) {
   EXPECT_NE(out.find("other settings"), std::string::npos) << out;
   ASSERT_EQ(testing::run_solar(base + "--num-fewshot 1 --force", &out), 0) << out;
 
+  // A samples file that is not solar's, or a record missing a metric: named, nothing overwritten.
+  const std::string sp = d + "/out/samples_arc_easy.jsonl", good = read_file(sp);
+  write(sp, "{\"x\": 1}\n");
+  EXPECT_EQ(testing::run_solar(base + "--num-fewshot 1", &out), 1);
+  EXPECT_NE(out.find("samples_arc_easy.jsonl:1: doc_id/metrics: not a sample record"), std::string::npos) << out;
+  write(sp, "{\"doc_id\": 0, \"metrics\": {\"acc,none\": 1}}\n");
+  EXPECT_EQ(testing::run_solar(base + "--num-fewshot 1", &out), 1);
+  EXPECT_NE(out.find("metrics.acc_norm,none: missing in a resumed record"), std::string::npos) << out;
+  write(sp, good);
+  // The paper's rows beside the run, on request.
+  ASSERT_EQ(testing::run_solar(base + "--num-fewshot 1 --paper-reference", &out), 0) << out;
+  EXPECT_NE(read_file(d + "/out/results.md").find("| SOLAR 10.7B-Instruct (paper) | 74.20 |"), std::string::npos);
+  EXPECT_NE(read_file(d + "/out/results.html").find("74.20"), std::string::npos);
+
   // Bad input: each a clear message and a non-zero exit, nothing scored.
   struct Case {
     std::string args, want;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <map>
 
 #include "core/error.h"
@@ -44,11 +45,11 @@ void Scorer::encode_pair(const std::string& context, const std::string& continua
 
 void Scorer::run(const std::vector<int>& seq, int rows, std::vector<float>* logits) {
   const int n = int(seq.size()), V = s_.config().vocab_size, first = n - rows;
+  reserve(seq.size());  // first: a new cache holds nothing to reuse
   // Reuse the cached prefix, but re-run from `first` at least: only the
   // positions run now give logits.
   int p = 0;
   while (p < int(cached_.size()) && p < first && cached_[size_t(p)] == seq[size_t(p)]) ++p;
-  reserve(seq.size());
   ctx_->truncate(p);
   cached_.resize(size_t(p));
   tokens_reused_ += p;
@@ -73,6 +74,15 @@ static double logprob(const float* row, int V, int tok, bool* greedy) {
   for (int v = 0; v < V; ++v) sum += std::exp(double(row[v]) - mx);
   if (arg != tok) *greedy = false;
   return double(row[tok]) - mx - std::log(sum);
+}
+
+// A continuation's log-likelihood from the logits rows that predict its tokens.
+static LogLikelihood score(const std::vector<int>& cont, int V, const std::function<const float*(size_t)>& row) {
+  LogLikelihood r;
+  r.greedy = true;
+  r.tokens = int(cont.size());
+  for (size_t i = 0; i < cont.size(); ++i) r.logprob += logprob(row(i), V, cont[i], &r.greedy);
+  return r;
 }
 
 std::vector<LogLikelihood> Scorer::loglikelihood(const std::vector<Request>& batch) {
@@ -107,7 +117,6 @@ std::vector<LogLikelihood> Scorer::loglikelihood(const std::vector<Request>& bat
     while (m < p && q.tokens[m] == seqs[0].tokens[m]) ++m;
     p = m;
   }
-  for (size_t i = 0; i < seqs.size(); ++i) out[i].truncated = seqs[i].truncated;
   std::vector<int> prefix(seqs[0].tokens.begin(), seqs[0].tokens.begin() + long(p));
   std::vector<float> none;
   size_t longest = 0;
@@ -126,12 +135,9 @@ std::vector<LogLikelihood> Scorer::loglikelihood(const std::vector<Request>& bat
     if (tokens > size_t(kTreeTokens)) {  // one request longer than a pass: a plain run
       std::vector<float> logits;
       const Seq& q = seqs[lo];
+      const int V = s_.config().vocab_size;
       run(q.tokens, int(q.cont.size()), &logits);
-      LogLikelihood& r = out[lo];
-      r.greedy = true;
-      r.tokens = int(q.cont.size());
-      for (size_t i = 0; i < q.cont.size(); ++i)
-        r.logprob += logprob(logits.data() + i * size_t(s_.config().vocab_size), s_.config().vocab_size, q.cont[i], &r.greedy);
+      out[lo] = score(q.cont, V, [&](size_t i) { return logits.data() + i * size_t(V); });
       run(prefix, 0, &none);
       ++lo;
       continue;
@@ -139,6 +145,7 @@ std::vector<LogLikelihood> Scorer::loglikelihood(const std::vector<Request>& bat
     run_tree(seqs, lo, hi, p, &out);
     lo = hi;
   }
+  for (size_t i = 0; i < seqs.size(); ++i) out[i].truncated = seqs[i].truncated;
   return out;
 }
 
@@ -176,13 +183,9 @@ void Scorer::run_tree(const std::vector<Seq>& seqs, size_t lo, size_t hi, size_t
   tokens_reused_ += int64_t(asked - tok.size());  // the cached prefix and the trie's shared nodes
   for (size_t s = lo; s < hi; ++s) {
     const Seq& q = seqs[s];
-    LogLikelihood& r = (*out)[s];
-    r.greedy = true;
-    r.tokens = int(q.cont.size());
-    for (size_t i = 0; i < q.cont.size(); ++i) {
-      int node = nodes_of[s - lo][q.first - p + i];
-      r.logprob += logprob(logits.data() + size_t(row_of[node]) * size_t(V), V, q.cont[i], &r.greedy);
-    }
+    (*out)[s] = score(q.cont, V, [&](size_t i) {
+      return logits.data() + size_t(row_of[nodes_of[s - lo][q.first - p + i]]) * size_t(V);
+    });
   }
 }
 

@@ -40,6 +40,12 @@ const std::vector<std::string>& mmlu_subjects() {
   return s;
 }
 
+const std::vector<std::string>& h6_tasks() {
+  static const std::vector<std::string> t = {"arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2", "winogrande",
+                                             "gsm8k"};
+  return t;
+}
+
 std::vector<std::string> known_tasks() {
   std::vector<std::string> k = {"arc_easy",       "arc_challenge",  "hellaswag", "mmlu", "truthfulqa_mc1",
                                 "truthfulqa_mc2", "winogrande",     "gsm8k",     "h6"};
@@ -508,7 +514,7 @@ std::vector<Task> load_tasks(const std::vector<std::string>& names, const TaskFi
   std::vector<std::string> expanded;
   for (auto& n : names) {
     if (n == "h6") {
-      for (auto s : {"arc_challenge", "hellaswag", "mmlu", "truthfulqa_mc2", "winogrande", "gsm8k"}) expanded.push_back(s);
+      expanded.insert(expanded.end(), h6_tasks().begin(), h6_tasks().end());
     } else {
       expanded.push_back(n);
     }
@@ -535,7 +541,8 @@ std::vector<Task> load_tasks(const std::vector<std::string>& names, const TaskFi
   return tasks;
 }
 
-std::string shot_text(const Task& t, const Doc& d) {
+// The text one shot contributes (doc_to_text + " " + doc_to_target).
+static std::string shot_text(const Task& t, const Doc& d) {
   switch (t.scoring) {
     case Scoring::Partial: return d.choices[size_t(d.gold)] + " " + d.target;
     case Scoring::Generate: return d.text + " " + d.target;

@@ -58,7 +58,7 @@ struct Task {
   std::vector<Doc> pool;    // few-shot pool; empty: drawn from docs
   bool first_n = false;     // shots are pool[0..k) in order (MMLU's dev set)
   bool zero_shot_only = false;  // TruthfulQA
-  int leaderboard_shots = 0;    // the Open LLM Leaderboard's count (h6)
+  int leaderboard_shots = 0;    // the Open LLM Leaderboard's count (used under h6)
   std::string source, pool_source;  // files
   int version = 0;                  // the harness's task VERSION
 };
@@ -67,6 +67,8 @@ struct Task {
 // is all 57, "h6" the leaderboard's six).
 std::vector<std::string> known_tasks();
 const std::vector<std::string>& mmlu_subjects();
+// The Open LLM Leaderboard's six, in its column order: what "h6" expands to.
+const std::vector<std::string>& h6_tasks();
 
 // Files looked for, task by task (in `data_dir`; overrides name → path win):
 //   arc_easy        arc_easy.jsonl [+ arc_easy_train.jsonl as the shot pool]
@@ -92,9 +94,6 @@ struct TaskFiles {
 // Expands `names` (h6, mmlu) and loads each task. Throws solar::Error naming
 // an unknown task (and listing the known ones) or a missing/malformed file.
 std::vector<Task> load_tasks(const std::vector<std::string>& names, const TaskFiles& files);
-
-// The text one shot contributes (doc_to_text + " " + doc_to_target).
-std::string shot_text(const Task& t, const Doc& d);
 
 // One document's prompt(s), with the harness's few-shot selection.
 struct Prompt {

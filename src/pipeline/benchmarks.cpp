@@ -21,12 +21,16 @@ static std::string pct(double v) {
   return b;
 }
 
-// What a model guessing uniformly scores on a task's headline metric.
-static double chance(const eval::Task& t) {
+// What a model guessing uniformly scores on a task's headline metric, over
+// the first `limit` documents (lm_eval 0.4's order).
+static double chance(const eval::Task& t, int64_t limit) {
+  const size_t n = limit > 0 ? std::min(t.docs.size(), size_t(limit)) : t.docs.size();
   double s = 0;
-  for (auto& d : t.docs) s += t.scoring == eval::Scoring::Mc2 ? double(d.gold) / double(d.choices.size())
-                                                              : 1.0 / double(d.choices.size());
-  return t.docs.empty() ? NAN : s / double(t.docs.size());
+  for (size_t i = 0; i < n; ++i) {
+    const eval::Doc& d = t.docs[i];
+    s += (t.scoring == eval::Scoring::Mc2 ? double(d.gold) : 1.0) / double(d.choices.size());
+  }
+  return n ? s / double(n) : NAN;
 }
 
 BenchmarkReport run_benchmarks(const PipelineConfig& p, const std::vector<std::pair<std::string, std::string>>& models,
@@ -89,11 +93,7 @@ BenchmarkReport run_benchmarks(const PipelineConfig& p, const std::vector<std::p
     double s = 0;
     int k = 0;
     for (auto& t : loaded)
-      if ((t.group.empty() ? t.name : t.group) == n) {
-        eval::Task lim = t;
-        if (p.eval_limit > 0 && int64_t(lim.docs.size()) > p.eval_limit) lim.docs.resize(size_t(p.eval_limit));
-        s += chance(lim), ++k;
-      }
+      if ((t.group.empty() ? t.name : t.group) == n) s += chance(t, p.eval_limit), ++k;
     row.push_back(pct(s / k));
     sum += s / k;
   }
