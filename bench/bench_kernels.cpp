@@ -103,7 +103,23 @@ struct Weights {
     std::vector<float> f(size_t(N * K));
     for (size_t i = 0; i < f.size(); ++i) f[i] = float(int(i * 2654435761u % 2001) - 1000) / 1000.f;
     copies.resize(n, std::vector<uint8_t>(bytes));
-    for (auto& c : copies) convert(f.data(), DType::F32, c.data(), t, f.size());
+    for (auto& c : copies) {
+      if (is_quantized(t)) {
+        random_blocks(t, c);
+      } else {
+        convert(f.data(), DType::F32, c.data(), t, f.size());
+      }
+    }
+  }
+  // Block types: random quants, every f16 scale field a small finite value
+  // (the speed does not depend on the values).
+  static void random_blocks(DType t, std::vector<uint8_t>& c) {
+    uint32_t s = 12345;
+    for (auto& b : c) b = uint8_t((s = s * 1664525u + 1013904223u) >> 24);
+    const size_t bb = dtype_block_bytes(t), at = t == DType::Q6_K ? 208 : 0, n = t == DType::Q4_K ? 2 : 1;
+    const uint16_t h = f32_to_f16(0.01f);
+    for (size_t b = 0; b < c.size(); b += bb)
+      for (size_t f = 0; f < n; ++f) c[b + at + 2 * f] = uint8_t(h), c[b + at + 2 * f + 1] = uint8_t(h >> 8);
   }
   const void* get() { return copies[next++ % copies.size()].data(); }
 };
@@ -160,7 +176,9 @@ int main(int argc, char** argv) {
 
   struct Shape { int64_t N, K; DType t; };
   const Shape gemv_shapes[] = {{2048, 5632, DType::BF16}, {5632, 2048, DType::BF16}, {32000, 2048, DType::BF16},
-                               {5632, 2048, DType::F16},  {5632, 2048, DType::F32}};
+                               {5632, 2048, DType::F16},  {5632, 2048, DType::F32},  {5632, 2048, DType::Q8_0},
+                               {5632, 2048, DType::Q4_0}, {5632, 2048, DType::Q4_K}, {2048, 5632, DType::Q4_K},
+                               {5632, 2048, DType::Q6_K}, {32000, 2048, DType::Q6_K}};
   const Shape gemm_shapes[] = {{5632, 2048, DType::F32},  {5632, 2048, DType::BF16}, {2048, 5632, DType::BF16},
                                {2048, 2048, DType::BF16}, {5632, 2048, DType::F16}};
   const int64_t prefill_m = 512;

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "kernels/kernels_impl.h"
 #include "testing/quant.h"
 #include "testing/testing.h"
 #include "model/init.h"
@@ -321,7 +322,17 @@ TEST(Model, QuantizedWeightsAgreeWithFloat) {
     ASSERT_NO_THROW(q.validate());
     EXPECT_EQ(q.get("model.layers.0.mlp.down_proj.weight").dtype, dt);
     auto lq = logits(q, n);
-    EXPECT_LT(max_diff(lq, logits(testing::dequantize_checkpoint(q), n)), 1e-5) << dtype_name(dt);
+    const auto deq = logits(testing::dequantize_checkpoint(q), n);
+    {  // Every product through the exact path (dequantize, f32 GEMM): equal up to summation order.
+      const kernels::detail::Dispatch saved = kernels::detail::dispatch();
+      kernels::detail::dispatch().gemv_max_m = 0;
+      kernels::detail::dispatch().dnnl_bf16 = false;
+      EXPECT_LT(max_diff(logits(q, n), deq), 1e-5) << dtype_name(dt);
+      kernels::detail::dispatch() = saved;
+    }
+    // Decode-sized products round x to 8 bits per block (kernels.h), as
+    // llama.cpp does (measured here: Q8_0 0.033, Q4_0 0.063 of the largest logit).
+    EXPECT_LT(max_diff(lq, deq), 0.15) << dtype_name(dt);
     // Random Gaussian weights in a 32-wide model are a worst case for block
     // quantization (measured: Q8_0 0.042, Q4_0 0.39 of the largest logit);
     // the real-model comparison is tests/conformance/test_gguf_quant.py.

@@ -64,6 +64,8 @@ CpuFeatures detect() {
     f.avx512f = b & (1u << 16);
     f.avx512bw = b & (1u << 30);
     f.avx512vl = b & (1u << 31);
+    f.avx512_vbmi = c & (1u << 1);
+    f.avx512_vnni = c & (1u << 11);
   }
   bool amx_tile = d & (1u << 24), amx_bf16 = d & (1u << 22);
   unsigned maxsub = a;
@@ -90,6 +92,8 @@ std::string CpuFeatures::describe() const {
   add(avx512f, "avx512f");
   add(avx512bw, "avx512bw");
   add(avx512vl, "avx512vl");
+  add(avx512_vbmi, "avx512_vbmi");
+  add(avx512_vnni, "avx512_vnni");
   add(avx512_bf16, "avx512_bf16");
   add(amx_tile, "amx_tile");
   add(amx_bf16, "amx_bf16");
@@ -142,7 +146,7 @@ Dispatch& dispatch() {
     // Asking oneDNN, not cpu(), follows ONEDNN_MAX_CPU_ISA (tests lower it).
     const auto dnnl = dnnl_isas();
     const bool bf16 = std::find(dnnl.begin(), dnnl.end(), "AVX512_CORE_BF16") != dnnl.end();
-    return Dispatch{isa, bf16, 8};  // bench: GEMV beats oneDNN up to M≈8
+    return Dispatch{isa, bf16, 8, f.avx512_vnni};  // bench: GEMV beats oneDNN up to M≈8
   }();
   return d;
 }

@@ -220,6 +220,9 @@ void widen_rows(Isa isa, const void* W, DType wdt, int64_t K, int64_t n0, int64_
     case DType::F16: return pick(widen512<DType::F16>, widen256<DType::F16>, widen_scalar<DType::F16>);
     default: break;
   }
+  if (!is_quantized(wdt)) return;
+  const size_t rb = row_bytes(wdt, K);
+  for (int64_t n = n0; n < n1; ++n) dequantize_row(static_cast<const uint8_t*>(W) + n * rb, wdt, out + (n - n0) * K, K);
 }
 
 }  // namespace solar::kernels::detail

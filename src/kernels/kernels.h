@@ -16,6 +16,7 @@ struct CpuFeatures {
   std::string model;  // CPUID brand string, "AMD EPYC 9654 96-Core Processor"
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512_bf16 = false;
+  bool avx512_vbmi = false, avx512_vnni = false;  // byte permutes; u8·s8 dot products (quantized GEMV)
   bool amx_tile = false, amx_bf16 = false;  // usable: XCR0 + arch_prctl permission granted
   std::string describe() const;            // "avx2 fma f16c avx512f … amx_bf16"
 };
@@ -33,11 +34,13 @@ int num_threads();
 
 // y[M,N] = x[M,K] · W[N,K]ᵀ (+= y if accumulate). W is F32, BF16 or F16,
 // row-major, used in place (e.g. a mmapped checkpoint), or a GGML block type
-// (rows of K/block blocks; K a multiple of the block, else solar::Error),
-// for now through a slow reference path: each row dequantized with
-// solar::dequantize_row (core/dtype.h), then dotted. M == 1 is the decode
-// case (memory-bound GEMV, split over threads by rows of W); M > 1 is the
-// prefill case (compute-bound GEMM).
+// (rows of K/block blocks; K a multiple of the block, else solar::Error).
+// M == 1 is the decode case (memory-bound GEMV, split over threads by rows
+// of W); M > 1 the prefill case (compute-bound GEMM, oneDNN beyond a few
+// rows). Block-quantized W at decode: Q4_0, Q8_0, Q4_K and Q6_K as llama.cpp
+// computes them, x rounded to 8 bits per block and integer dot products (the
+// result differs from x·Wᵀ on dequantized W by that rounding, ≲ 0.5% of
+// Σ|x·w|); other block types and prefill dequantize W to f32 exactly.
 void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y,
             bool accumulate = false);
 

@@ -19,6 +19,7 @@ struct Dispatch {
   Isa isa;             // best GEMV path allowed
   bool dnnl_bf16;      // BF16 weights/precision through oneDNN's bf16 matmul (fast with avx512_bf16/AMX)
   int64_t gemv_max_m;  // linear() uses the GEMV path for M <= this, oneDNN above
+  bool vnni;           // quantized GEMV's u8·s8 dot products with AVX512-VNNI (else maddubs + madd)
 };
 Dispatch& dispatch();
 
@@ -37,9 +38,33 @@ void widen_rows(Isa isa, const void* W, DType wdt, int64_t K, int64_t n0, int64_
 // least), or the cap that variable sets.
 std::vector<std::string> dnnl_isas();
 
-// The reference path of linear() for block-quantized W (and of linear_ref):
-// each row of W dequantized to f32 once, dotted with every row of x in
-// double. Slow; the fast quantized kernels are still to come.
+// x quantized for the integer dot products with block-quantized W (qgemv.cpp),
+// as llama.cpp's vec_dot does: each block of x (32 elements for Q4_0/Q8_0, 256
+// for the k-quants) rounded to int8 with its own f32 scale amax/127. The
+// result differs from x·Wᵀ on dequantized W by that rounding (≲ 0.5% of
+// Σ|x·w|). Per row of x: the int8 values in the order the weight type unpacks
+// its blocks, the scales, and the sums the type's offsets and mins need.
+struct QActs {
+  DType wdt = DType::Q8_0;
+  int64_t M = 0, K = 0, Kp = 0;  // Kp: K padded with zeros to whole pairs of blocks (Q4_0/Q8_0)
+  std::vector<int8_t> q;         // [M][Kp]; Q4_K: each 256's sub-blocks of 32 in the order 0 2 1 3 4 6 5 7
+  std::vector<float> d;          // Q4_0/Q8_0: [M][Kp/32][8], the block's scale in 8 lanes; k-quants: [M][K/256]
+  std::vector<int32_t> bias;     // Q4_0: [M][Kp/32][8] −Σq (8 lanes: −8·Σq undoes the nibbles' +8);
+                                 // Q6_K: [M][K/4] −32·Σq of each 16 in its first lane (undoes the +32), else 0
+  std::vector<int16_t> bsum;     // Q4_K: [M][K/32] Σq of each 32 (for the mins)
+};
+bool qgemv_supported(DType t);  // Q4_0, Q8_0, Q4_K, Q6_K
+void quantize_acts(const float* x, int64_t M, int64_t K, DType wdt, QActs& a);
+// Rows [n0, n1) of y[M,N] = x·Wᵀ from quantize_acts' x, single-threaded. The
+// AVX-512 path (isa Avx512 on a CPU with VBMI; `vnni` picks the dot product)
+// sums blocks in its own order, the scalar path block by block: they agree to
+// f32 rounding, not bit for bit.
+void qgemv_rows(Isa isa, bool vnni, const QActs& a, const void* W, int64_t N, int64_t n0, int64_t n1, float* y,
+                bool accumulate);
+
+// The reference path of linear_ref for block-quantized W (and of linear()
+// for the types qgemv lacks, at decode): each row of W dequantized to f32
+// once, dotted with every row of x in double. Slow.
 void linear_dequant(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y,
                     bool accumulate);
 

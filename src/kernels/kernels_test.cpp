@@ -90,6 +90,8 @@ TEST(KernelsCpu, DescribeMatchesProcCpuinfo) {
   EXPECT_EQ(f.avx512bw, flags.count("avx512bw") == 1);
   EXPECT_EQ(f.avx512vl, flags.count("avx512vl") == 1);
   EXPECT_EQ(f.avx512_bf16, flags.count("avx512_bf16") == 1);
+  EXPECT_EQ(f.avx512_vbmi, flags.count("avx512vbmi") == 1);
+  EXPECT_EQ(f.avx512_vnni, flags.count("avx512_vnni") == 1);
   EXPECT_TRUE(!f.amx_bf16 || flags.count("amx_bf16"));
 }
 
@@ -388,46 +390,6 @@ TEST(KernelsGemm, ConcurrentCallsMatchSequentialOnes) {
       EXPECT_TRUE(got == want) << (p == Precision::F32 ? "f32" : "bf16") << " tA=" << s.tA << " tB=" << s.tB;
     }
   set_num_threads(before);
-}
-
-}  // namespace
-}  // namespace solar::kernels
-
-namespace solar::kernels {
-namespace {
-
-// Block-quantized W: linear() (both M paths, with accumulate) equals the
-// float reference on W dequantized row by row.
-TEST(Kernels, LinearQuantizedWeightsEqualDequantizedReference) {
-  const int64_t K = 512, N = 7;
-  std::mt19937 rng(5);
-  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
-    SCOPED_TRACE(dtype_name(t));
-    // Random quants and sub-scales; every f16 scale field a sane value.
-    std::vector<uint8_t> w(size_t(N) * row_bytes(t, K));
-    for (auto& b : w) b = uint8_t(rng());
-    const size_t bb = dtype_block_bytes(t);
-    const size_t d_at = t == DType::Q6_K ? 208 : 0;
-    for (size_t b = 0; b < w.size(); b += bb)
-      for (size_t f = d_at; f < d_at + (t == DType::Q4_K ? 4 : 2); f += 2) {
-        uint16_t h = f32_to_f16(float(int(rng() % 200) - 100) / 256);
-        w[b + f] = uint8_t(h), w[b + f + 1] = uint8_t(h >> 8);
-      }
-    std::vector<float> wf(size_t(N * K));
-    for (int64_t n = 0; n < N; ++n) dequantize_row(w.data() + n * row_bytes(t, K), t, &wf[n * K], K);
-    for (int64_t M : {1, 3}) {
-      auto x = randn(size_t(M * K), uint32_t(M));
-      std::vector<float> want(size_t(M * N)), got(size_t(M * N), 1.f);
-      linear_ref(x.data(), M, K, wf.data(), DType::F32, N, want.data());
-      linear(x.data(), M, K, w.data(), t, N, got.data(), true);
-      for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i], want[i] + 1.f) << i;
-      linear(x.data(), M, K, w.data(), t, N, got.data());
-      EXPECT_EQ(got, want);
-    }
-  }
-  std::vector<float> x(48), y(1);
-  std::vector<uint8_t> w(64);
-  EXPECT_THROW(linear(x.data(), 1, 48, w.data(), DType::Q8_0, 1, y.data()), Error);  // 48: not whole blocks
 }
 
 }  // namespace

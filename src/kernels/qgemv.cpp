@@ -1,0 +1,385 @@
+// Quantized GEMV (decode) for GGML block types: x is rounded to 8 bits per
+// block (quantize_acts), each block's dot product is exact in integers, and
+// only the per-block sums are scaled and added in f32 — llama.cpp's vec_dot
+// scheme, so a quantized model computes what it computes under llama.cpp.
+//
+// Per type, one W row against up to 4 rows of x (the W row is unpacked once
+// and used for every x row). The AVX-512 path needs VBMI (byte permutes, to
+// put two 18- or 34-byte blocks in one register); u8·s8 dot products use
+// VNNI where present, else maddubs + madd (no pair can saturate: every
+// unsigned operand is ≤ 128 in those kernels). The scalar path computes the
+// same integer sums and is the reference the tests compare against.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+#include "kernels/kernels.h"
+#include "kernels/kernels_impl.h"
+
+#define SOLAR_Q512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni,fma,f16c")))
+#define SOLAR_INLINE inline __attribute__((always_inline))
+
+namespace solar::kernels::detail {
+namespace {
+
+constexpr int64_t kQ4_0 = 18, kQ8_0 = 34, kQ4_K = 144, kQ6_K = 210;  // block bytes
+
+bool kquant(DType t) { return t == DType::Q4_K || t == DType::Q6_K; }
+
+// Q4_K's 8 sub-blocks of 32 are stored in x in the order its nibbles unpack
+// from two 64-byte loads: low nibbles of bytes 0..63 are sub-blocks 0 and 2,
+// high nibbles 1 and 3 (then 4, 6, 5, 7 from bytes 64..127).
+int q4k_slot(int j) { return (j / 4) * 4 + (j % 2) * 2 + (j % 4) / 2; }
+
+float f16(const uint8_t* p) { return f16_to_f32(uint16_t(p[0] | p[1] << 8)); }
+
+// Q4_K's 8 six-bit scales and mins from their 12 bytes, as two groups of 8 bytes.
+void q4k_scales(const uint8_t* s, uint64_t& sc, uint64_t& mn) {
+  uint32_t a, b, c;
+  std::memcpy(&a, s, 4), std::memcpy(&b, s + 4, 4), std::memcpy(&c, s + 8, 4);
+  // Sub-blocks 0..3: the low 6 bits of bytes 0..3 (scales) and 4..7 (mins);
+  // 4..7: a nibble of bytes 8..11 plus the top 2 bits of bytes 0..3 / 4..7.
+  sc = (a & 0x3f3f3f3fu) | uint64_t((c & 0x0f0f0f0fu) | ((a >> 6) & 0x03030303u) << 4) << 32;
+  mn = (b & 0x3f3f3f3fu) | uint64_t(((c >> 4) & 0x0f0f0f0fu) | ((b >> 6) & 0x03030303u) << 4) << 32;
+}
+
+// ---- Scalar: the same integer sums, one block at a time.
+
+float row_scalar(const QActs& a, const uint8_t* w, int64_t m) {
+  const int8_t* x = a.q.data() + m * a.Kp;
+  double s = 0;
+  switch (a.wdt) {
+    case DType::Q8_0:
+    case DType::Q4_0: {
+      const bool q8 = a.wdt == DType::Q8_0;
+      const float* dx = a.d.data() + m * (a.Kp / 4);
+      for (int64_t b = 0; b < a.K / 32; ++b) {
+        const uint8_t* blk = w + b * (q8 ? kQ8_0 : kQ4_0);
+        int32_t dot = 0;
+        for (int j = 0; j < 32; ++j) {
+          const int v = q8 ? int(int8_t(blk[2 + j])) : int((blk[2 + j % 16] >> (4 * (j / 16))) & 0xF) - 8;
+          dot += v * x[32 * b + j];
+        }
+        s += double(f16(blk)) * double(dx[8 * b]) * dot;
+      }
+      break;
+    }
+    case DType::Q4_K: {
+      const float* dx = a.d.data() + m * (a.K / 256);
+      const int16_t* bs = a.bsum.data() + m * (a.K / 32);
+      for (int64_t i = 0; i < a.K / 256; ++i) {
+        const uint8_t* blk = w + i * kQ4_K;
+        uint64_t sc, mn;
+        q4k_scales(blk + 4, sc, mn);
+        int64_t dot = 0, mins = 0;
+        for (int j = 0; j < 8; ++j) {
+          int32_t sub = 0;
+          for (int l = 0; l < 32; ++l)
+            sub += ((blk[16 + 32 * (j / 2) + l] >> (4 * (j % 2))) & 0xF) * x[256 * i + 32 * q4k_slot(j) + l];
+          dot += int64_t((sc >> (8 * j)) & 0xFF) * sub;
+          mins += int64_t((mn >> (8 * j)) & 0xFF) * bs[8 * i + j];
+        }
+        s += double(dx[i]) * (double(f16(blk)) * double(dot) - double(f16(blk + 2)) * double(mins));
+      }
+      break;
+    }
+    case DType::Q6_K: {
+      const float* dx = a.d.data() + m * (a.K / 256);
+      const int32_t* bias = a.bias.data() + m * (a.K / 4);
+      for (int64_t i = 0; i < a.K / 256; ++i) {
+        const uint8_t* blk = w + i * kQ6_K;
+        int64_t dot = 0;
+        for (int j = 0; j < 16; ++j) {
+          int32_t sub = bias[64 * i + 4 * j];  // −32·Σx: the quants are stored +32
+          for (int e = 16 * j; e < 16 * j + 16; ++e) {
+            const int h = e / 128, k = (e % 128) / 32, l = e % 32;
+            const int lo = (blk[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 0xF;
+            const int hi = (blk[128 + 32 * h + l] >> (2 * k)) & 3;
+            sub += (lo | hi << 4) * x[256 * i + e];
+          }
+          dot += int64_t(int8_t(blk[192 + j])) * sub;
+        }
+        s += double(dx[i]) * double(f16(blk + 208)) * double(dot);
+      }
+      break;
+    }
+    default: break;
+  }
+  return float(s);
+}
+
+// ---- AVX-512 (VBMI; VNNI or not).
+
+template <bool V>
+SOLAR_Q512 SOLAR_INLINE __m512i dot4(__m512i acc, __m512i u8, __m512i s8) {
+  if constexpr (V) return _mm512_dpbusd_epi32(acc, u8, s8);
+  return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u8, s8), _mm512_set1_epi16(1)));
+}
+
+SOLAR_Q512 SOLAR_INLINE float f16_512(const uint8_t* p) {
+  return _cvtsh_ss(uint16_t(p[0] | p[1] << 8));
+}
+
+// Q4_0 and Q8_0: two blocks (64 elements) per step; the lanes of block b
+// are 0..7, of block b + 1 8..15. x is padded to whole pairs (zeros).
+template <bool V, int M>
+SOLAR_Q512 void q4_0_row(const QActs& a, const uint8_t* w, int64_t m0, float* out) {
+  alignas(64) static constexpr int8_t kIdx[64] = {
+      2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 2,  3,  4,  5,  6,  7,
+      8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
+      32, 33, 34, 35, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35};
+  const __m512i idx = _mm512_load_si512(kIdx);
+  // Words of the first 16 bytes: the low nibbles; of the next 16: shifted to the high.
+  const __m512i shift = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0, 0, 0x0004000400040004,
+                                         0x0004000400040004, 0, 0);
+  const __m512i idxd = _mm512_set_epi64(0, 0, 0, 0, 0x0009000900090009, 0x0009000900090009, 0, 0);
+  const __m512i lo4 = _mm512_set1_epi8(0x0F);
+  const int64_t nb = a.K / 32;
+  __m512 acc[M];
+  for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; b += 2) {
+    const __mmask64 mk = b + 1 < nb ? (uint64_t(1) << 36) - 1 : (uint64_t(1) << 18) - 1;
+    const __m512i raw = _mm512_maskz_loadu_epi8(mk, w + b * kQ4_0);
+    const __m512i nib = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi8(idx, raw), shift), lo4);
+    const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idxd, raw)));
+    for (int m = 0; m < M; ++m) {
+      const int64_t r = (m0 + m) * a.Kp + 32 * b;  // a.d and a.bias hold 8 lanes per 32 of x
+      const __m512i dot = dot4<V>(_mm512_loadu_si512(a.bias.data() + r / 4), nib, _mm512_loadu_si512(a.q.data() + r));
+      acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, _mm512_loadu_ps(a.d.data() + r / 4)), acc[m]);
+    }
+  }
+  for (int m = 0; m < M; ++m) out[m] = _mm512_reduce_add_ps(acc[m]);
+}
+
+template <bool V, int M>
+SOLAR_Q512 void q8_0_row(const QActs& a, const uint8_t* w, int64_t m0, float* out) {
+  alignas(64) static constexpr uint8_t kIdx[64] = {
+      2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+      24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77,
+      78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97};
+  const __m512i idx = _mm512_load_si512(kIdx);
+  const __m512i idxd = _mm512_set_epi64(0, 0, 0, 0, 0x0020002000200020, 0x0020002000200020, 0, 0);
+  const __m512i zero = _mm512_setzero_si512();
+  const __mmask64 mk = (uint64_t(1) << 34) - 1;
+  const int64_t nb = a.K / 32;
+  __m512 acc[M];
+  for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; b += 2) {
+    const __m512i r0 = _mm512_maskz_loadu_epi8(mk, w + b * kQ8_0);
+    const __m512i r1 = _mm512_maskz_loadu_epi8(b + 1 < nb ? mk : 0, w + (b + 1) * kQ8_0);
+    const __m512i q = _mm512_permutex2var_epi8(r0, idx, r1);
+    const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(r0, idxd, r1)));
+    // u8·s8 products: |w| against x with w's sign (|−128| is 128 as u8).
+    const __m512i u = _mm512_abs_epi8(q);
+    const __mmask64 neg = _mm512_movepi8_mask(q);
+    for (int m = 0; m < M; ++m) {
+      const int64_t r = (m0 + m) * a.Kp + 32 * b;
+      const __m512i x = _mm512_loadu_si512(a.q.data() + r);
+      const __m512i dot = dot4<V>(zero, u, _mm512_mask_sub_epi8(x, neg, zero, x));
+      acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, _mm512_loadu_ps(a.d.data() + r / 4)), acc[m]);
+    }
+  }
+  for (int m = 0; m < M; ++m) out[m] = _mm512_reduce_add_ps(acc[m]);
+}
+
+// Q4_K: a super-block of 256 per step; each sub-block's sum is scaled by its
+// 6-bit scale in int16·int16 (madd), the mins go through x's sums per 32.
+template <bool V, int M>
+SOLAR_Q512 void q4_k_row(const QActs& a, const uint8_t* w, int64_t m0, float* out) {
+  (void)V;  // nibbles are ≤ 15: maddubs cannot saturate, VNNI buys nothing here
+  const __m512i lo4 = _mm512_set1_epi8(0x0F);
+  // Word lanes 0..15 take sub-block (slot) 2v's scale, 16..31 the next slot's.
+  const __m512i sidx[4] = {_mm512_set_epi64(0x0002000200020002, 0x0002000200020002, 0x0002000200020002,
+                                            0x0002000200020002, 0, 0, 0, 0),
+                           _mm512_set_epi64(0x0003000300030003, 0x0003000300030003, 0x0003000300030003,
+                                            0x0003000300030003, 0x0001000100010001, 0x0001000100010001,
+                                            0x0001000100010001, 0x0001000100010001),
+                           _mm512_set_epi64(0x0006000600060006, 0x0006000600060006, 0x0006000600060006,
+                                            0x0006000600060006, 0x0004000400040004, 0x0004000400040004,
+                                            0x0004000400040004, 0x0004000400040004),
+                           _mm512_set_epi64(0x0007000700070007, 0x0007000700070007, 0x0007000700070007,
+                                            0x0007000700070007, 0x0005000500050005, 0x0005000500050005,
+                                            0x0005000500050005, 0x0005000500050005)};
+  __m512 acc[M];
+  __m128 macc[M];
+  for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps(), macc[m] = _mm_setzero_ps();
+  for (int64_t i = 0; i < a.K / 256; ++i) {
+    const uint8_t* blk = w + i * kQ4_K;
+    const float d = f16_512(blk), dmin = f16_512(blk + 2);
+    uint64_t sc, mn;
+    q4k_scales(blk + 4, sc, mn);
+    const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(sc))));
+    const __m128i mn16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(mn)));
+    const __m512i z0 = _mm512_loadu_si512(blk + 16), z1 = _mm512_loadu_si512(blk + 80);
+    const __m512i n[4] = {_mm512_and_si512(z0, lo4), _mm512_and_si512(_mm512_srli_epi16(z0, 4), lo4),
+                          _mm512_and_si512(z1, lo4), _mm512_and_si512(_mm512_srli_epi16(z1, 4), lo4)};
+    __m512i s[4];
+    for (int v = 0; v < 4; ++v) s[v] = _mm512_permutexvar_epi16(sidx[v], sc16);
+    for (int m = 0; m < M; ++m) {
+      const int8_t* x = a.q.data() + (m0 + m) * a.Kp + 256 * i;
+      __m512i dot = _mm512_setzero_si512();
+      for (int v = 0; v < 4; ++v)
+        dot = _mm512_add_epi32(
+            dot, _mm512_madd_epi16(_mm512_maddubs_epi16(n[v], _mm512_loadu_si512(x + 64 * v)), s[v]));
+      const float dx = a.d[(m0 + m) * (a.K / 256) + i];
+      acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_set1_ps(d * dx), acc[m]);
+      const __m128i bs = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a.bsum.data() + (m0 + m) * (a.K / 32) + 8 * i));
+      macc[m] = _mm_fmadd_ps(_mm_cvtepi32_ps(_mm_madd_epi16(mn16, bs)), _mm_set1_ps(dmin * dx), macc[m]);
+    }
+  }
+  for (int m = 0; m < M; ++m) {
+    __m128 h = _mm_add_ps(macc[m], _mm_movehl_ps(macc[m], macc[m]));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    out[m] = _mm512_reduce_add_ps(acc[m]) - _mm_cvtss_f32(h);
+  }
+}
+
+// Q6_K: per half of 128, the low nibbles of 64 bytes of ql and 2 bits of qh
+// give elements 0..63 (A) and the high nibbles 64..127 (B) in order. The
+// quants are stored +32; x's bias lanes undo it before the scale multiply.
+template <bool V, int M>
+SOLAR_Q512 void q6_k_row(const QActs& a, const uint8_t* w, int64_t m0, float* out) {
+  const __m512i lo4 = _mm512_set1_epi8(0x0F), hi2 = _mm512_set1_epi8(0x30);
+  // qh bits 2k..2k+1 to bits 4..5: shift left 4 (k=0) or 2 (k=1) for A, right 0 or 2 for B.
+  const __m512i shA = _mm512_set_epi64(0x0002000200020002, 0x0002000200020002, 0x0002000200020002,
+                                       0x0002000200020002, 0x0004000400040004, 0x0004000400040004,
+                                       0x0004000400040004, 0x0004000400040004);
+  const __m512i shB = _mm512_set_epi64(0x0002000200020002, 0x0002000200020002, 0x0002000200020002,
+                                       0x0002000200020002, 0, 0, 0, 0);
+  // Lane t of A in half h: sub-block 8h + t/4 (B: 8h + 4 + t/4).
+  const __m128i sidx[4] = {_mm_set_epi8(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0),
+                           _mm_set_epi8(7, 7, 7, 7, 6, 6, 6, 6, 5, 5, 5, 5, 4, 4, 4, 4),
+                           _mm_set_epi8(11, 11, 11, 11, 10, 10, 10, 10, 9, 9, 9, 9, 8, 8, 8, 8),
+                           _mm_set_epi8(15, 15, 15, 15, 14, 14, 14, 14, 13, 13, 13, 13, 12, 12, 12, 12)};
+  __m512 acc[M];
+  for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
+  for (int64_t i = 0; i < a.K / 256; ++i) {
+    const uint8_t* blk = w + i * kQ6_K;
+    const float d = f16_512(blk + 208);
+    const __m128i S = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 192));
+    __m512i dot[M];
+    for (int m = 0; m < M; ++m) dot[m] = _mm512_setzero_si512();
+    for (int h = 0; h < 2; ++h) {
+      const __m512i L = _mm512_loadu_si512(blk + 64 * h);
+      const __m512i H = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h)));
+      const __m512i A = _mm512_ternarylogic_epi32(_mm512_and_si512(L, lo4), _mm512_sllv_epi16(H, shA), hi2, 0xF8);
+      const __m512i B = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(L, 4), lo4),
+                                                  _mm512_srlv_epi16(H, shB), hi2, 0xF8);
+      const __m512i sA = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(S, sidx[2 * h]));
+      const __m512i sB = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(S, sidx[2 * h + 1]));
+      for (int m = 0; m < M; ++m) {
+        const int8_t* x = a.q.data() + (m0 + m) * a.Kp + 256 * i + 128 * h;
+        const int32_t* bias = a.bias.data() + (m0 + m) * (a.K / 4) + 64 * i + 32 * h;
+        const __m512i dA = dot4<V>(_mm512_loadu_si512(bias), A, _mm512_loadu_si512(x));
+        const __m512i dB = dot4<V>(_mm512_loadu_si512(bias + 16), B, _mm512_loadu_si512(x + 64));
+        dot[m] = _mm512_add_epi32(dot[m], _mm512_add_epi32(_mm512_mullo_epi32(dA, sA), _mm512_mullo_epi32(dB, sB)));
+      }
+    }
+    for (int m = 0; m < M; ++m)
+      acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[m]), _mm512_set1_ps(d * a.d[(m0 + m) * (a.K / 256) + i]), acc[m]);
+  }
+  for (int m = 0; m < M; ++m) out[m] = _mm512_reduce_add_ps(acc[m]);
+}
+
+using RowFn = void (*)(const QActs&, const uint8_t*, int64_t, float*);
+
+template <bool V>
+RowFn row512(DType t, int64_t mb) {
+  static constexpr RowFn q40[4] = {q4_0_row<V, 1>, q4_0_row<V, 2>, q4_0_row<V, 3>, q4_0_row<V, 4>};
+  static constexpr RowFn q80[4] = {q8_0_row<V, 1>, q8_0_row<V, 2>, q8_0_row<V, 3>, q8_0_row<V, 4>};
+  static constexpr RowFn q4k[4] = {q4_k_row<V, 1>, q4_k_row<V, 2>, q4_k_row<V, 3>, q4_k_row<V, 4>};
+  static constexpr RowFn q6k[4] = {q6_k_row<V, 1>, q6_k_row<V, 2>, q6_k_row<V, 3>, q6_k_row<V, 4>};
+  const RowFn* f = t == DType::Q4_0 ? q40 : t == DType::Q8_0 ? q80 : t == DType::Q4_K ? q4k : q6k;
+  return f[mb - 1];
+}
+
+}  // namespace
+
+bool qgemv_supported(DType t) {
+  return t == DType::Q4_0 || t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q6_K;
+}
+
+void quantize_acts(const float* x, int64_t M, int64_t K, DType wdt, QActs& a) {
+  if (!qgemv_supported(wdt)) fail("quantize_acts", dtype_name(wdt), "expected Q4_0, Q8_0, Q4_K or Q6_K");
+  const int64_t B = kquant(wdt) ? 256 : 32;
+  if (K % B) fail("quantize_acts", "K", "expected a multiple of " + std::to_string(B) + ", got " + std::to_string(K));
+  a.wdt = wdt, a.M = M, a.K = K, a.Kp = B == 32 ? (K + 63) / 64 * 64 : K;
+  a.q.assign(size_t(M * a.Kp), 0);
+  a.d.assign(size_t(B == 32 ? M * a.Kp / 4 : M * (K / 256)), 0.f);
+  a.bias.assign(size_t(wdt == DType::Q4_0 ? M * a.Kp / 4 : wdt == DType::Q6_K ? M * K / 4 : 0), 0);
+  a.bsum.assign(size_t(wdt == DType::Q4_K ? M * K / 32 : 0), 0);
+  int8_t q[256];
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t b = 0; b < K / B; ++b) {
+      const float* xb = x + m * K + b * B;
+      float amax = 0;
+      for (int64_t j = 0; j < B; ++j) amax = std::max(amax, std::fabs(xb[j]));
+      const float id = amax > 0 ? 127.f / amax : 0.f;
+      int32_t sum = 0;
+      for (int64_t j = 0; j < B; ++j) {
+        const float v = std::nearbyint(xb[j] * id);
+        q[j] = int8_t(v >= 127.f ? 127 : v <= -127.f ? -127 : v == v ? int(v) : 0);
+        sum += q[j];
+      }
+      int8_t* dst = a.q.data() + m * a.Kp + b * B;
+      const float d = amax / 127.f;
+      switch (wdt) {
+        case DType::Q4_0:
+        case DType::Q8_0:
+          std::copy_n(q, 32, dst);
+          for (int l = 0; l < 8; ++l) {
+            a.d[size_t((m * a.Kp + b * 32) / 4 + l)] = d;
+            if (wdt == DType::Q4_0) a.bias[size_t((m * a.Kp + b * 32) / 4 + l)] = -sum;  // 8 lanes: −8·Σq
+          }
+          break;
+        case DType::Q4_K:
+          for (int j = 0; j < 8; ++j) {
+            std::copy_n(q + 32 * j, 32, dst + 32 * q4k_slot(j));
+            int32_t s = 0;
+            for (int l = 0; l < 32; ++l) s += q[32 * j + l];
+            a.bsum[size_t(m * (K / 32) + b * 8 + j)] = int16_t(s);
+          }
+          a.d[size_t(m * (K / 256) + b)] = d;
+          break;
+        default:  // Q6_K
+          std::copy_n(q, 256, dst);
+          for (int j = 0; j < 16; ++j) {
+            int32_t s = 0;
+            for (int l = 0; l < 16; ++l) s += q[16 * j + l];
+            a.bias[size_t(m * (K / 4) + b * 64 + 4 * j)] = -32 * s;
+          }
+          a.d[size_t(m * (K / 256) + b)] = d;
+      }
+    }
+}
+
+void qgemv_rows(Isa isa, bool vnni, const QActs& a, const void* W, int64_t N, int64_t n0, int64_t n1, float* y,
+                bool accumulate) {
+  const size_t rb = row_bytes(a.wdt, a.K);
+  const uint8_t* w = static_cast<const uint8_t*>(W);
+  const bool simd = isa == Isa::Avx512 && cpu().avx512_vbmi;
+  float out[4];
+  for (int64_t m0 = 0; m0 < a.M; m0 += 4) {
+    const int64_t mb = std::min<int64_t>(4, a.M - m0);
+    const RowFn f = !simd ? nullptr : vnni ? row512<true>(a.wdt, mb) : row512<false>(a.wdt, mb);
+    for (int64_t n = n0; n < n1; ++n) {
+      if (f) {
+        f(a, w + n * rb, m0, out);
+      } else {
+        for (int64_t m = 0; m < mb; ++m) out[m] = row_scalar(a, w + n * rb, m0 + m);
+      }
+      for (int64_t m = 0; m < mb; ++m) {
+        float& o = y[(m0 + m) * N + n];
+        o = accumulate ? o + out[m] : out[m];
+      }
+    }
+  }
+}
+
+}  // namespace solar::kernels::detail
