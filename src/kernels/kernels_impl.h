@@ -47,9 +47,10 @@ std::vector<std::string> dnnl_isas();
 struct QActs {
   DType wdt = DType::Q8_0;
   int64_t M = 0, K = 0, Kp = 0;  // Kp: K padded with zeros to whole pairs of blocks (Q4_0/Q8_0)
-  std::vector<int8_t> q;         // [M][Kp]; Q4_K: each 256's sub-blocks of 32 in the order 0 2 1 3 4 6 5 7
-  std::vector<float> d;          // Q4_0/Q8_0: [M][Kp/32][8], the block's scale in 8 lanes; k-quants: [M][K/256]
-  std::vector<int32_t> bias;     // Q4_0: [M][Kp/32][8] −Σq (8 lanes: −8·Σq undoes the nibbles' +8);
+  std::vector<int8_t> q;         // [M][Kp]; Q4_0: each pair of blocks as [b 0..15, b+1 0..15, b 16..31,
+                                 // b+1 16..31]; Q4_K: each 256's sub-blocks of 32 in the order 0 2 1 3 4 6 5 7
+  std::vector<float> d;          // Q4_0/Q8_0: [M][Kp/4], the block's scale in its 8 lanes of 4; k-quants: [M][K/256]
+  std::vector<int32_t> bias;     // Q4_0: [M][Kp/4] −Σq in each of the block's lanes (−8·Σq undoes the +8);
                                  // Q6_K: [M][K/4] −32·Σq of each 16 in its first lane (undoes the +32), else 0
   std::vector<int16_t> bsum;     // Q4_K: [M][K/32] Σq of each 32 (for the mins)
 };

@@ -37,6 +37,11 @@ bool kquant(DType t) { return t == DType::Q4_K || t == DType::Q6_K; }
 // high nibbles 1 and 3 (then 4, 6, 5, 7 from bytes 64..127).
 int q4k_slot(int j) { return (j / 4) * 4 + (j % 2) * 2 + (j % 4) / 2; }
 
+// Where element j of 32-element block b sits in x's row (see q4_0_row).
+int64_t x32_pos(DType t, int64_t b, int j) {
+  return t == DType::Q4_0 ? (b / 2) * 64 + (j / 16) * 32 + (b % 2) * 16 + j % 16 : 32 * b + j;
+}
+
 float f16(const uint8_t* p) { return f16_to_f32(uint16_t(p[0] | p[1] << 8)); }
 
 // Q4_K's 8 six-bit scales and mins from their 12 bytes, as two groups of 8 bytes.
@@ -64,9 +69,9 @@ float row_scalar(const QActs& a, const uint8_t* w, int64_t m) {
         int32_t dot = 0;
         for (int j = 0; j < 32; ++j) {
           const int v = q8 ? int(int8_t(blk[2 + j])) : int((blk[2 + j % 16] >> (4 * (j / 16))) & 0xF) - 8;
-          dot += v * x[32 * b + j];
+          dot += v * x[x32_pos(a.wdt, b, j)];
         }
-        s += double(f16(blk)) * double(dx[8 * b]) * dot;
+        s += double(f16(blk)) * double(dx[x32_pos(a.wdt, b, 0) / 4]) * dot;
       }
       break;
     }
@@ -126,28 +131,34 @@ SOLAR_Q512 SOLAR_INLINE float f16_512(const uint8_t* p) {
   return _cvtsh_ss(uint16_t(p[0] | p[1] << 8));
 }
 
-// Q4_0 and Q8_0: two blocks (64 elements) per step; the lanes of block b
-// are 0..7, of block b + 1 8..15. x is padded to whole pairs (zeros).
+SOLAR_Q512 SOLAR_INLINE __m256i f16x2(const uint8_t* p, const uint8_t* q, __mmask16 second) {
+  short a, b;
+  std::memcpy(&a, p, 2), std::memcpy(&b, q, 2);
+  return _mm256_mask_blend_epi16(second, _mm256_set1_epi16(a), _mm256_set1_epi16(b));
+}
+
+// Q4_0 and Q8_0: two blocks (64 elements) per step, x padded to whole pairs
+// (zeros). Q4_0's 16 bytes of nibbles per block load as [q0 q1 q0 q1]; the
+// low nibbles of the first half and the high of the second are then x's
+// order [b 0..15 | b+1 0..15 | b 16..31 | b+1 16..31] (quantize_acts), so
+// block b owns lanes 0..3 and 8..11. Q8_0's block b owns lanes 0..7.
 template <bool V, int M>
 SOLAR_Q512 void q4_0_row(const QActs& a, const uint8_t* w, int64_t m0, float* out) {
-  alignas(64) static constexpr int8_t kIdx[64] = {
-      2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 2,  3,  4,  5,  6,  7,
-      8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31,
-      32, 33, 34, 35, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35};
-  const __m512i idx = _mm512_load_si512(kIdx);
-  // Words of the first 16 bytes: the low nibbles; of the next 16: shifted to the high.
-  const __m512i shift = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0, 0, 0x0004000400040004,
-                                         0x0004000400040004, 0, 0);
-  const __m512i idxd = _mm512_set_epi64(0, 0, 0, 0, 0x0009000900090009, 0x0009000900090009, 0, 0);
+  const __m512i shift = _mm512_set_epi64(0x0004000400040004, 0x0004000400040004, 0x0004000400040004,
+                                         0x0004000400040004, 0, 0, 0, 0);
   const __m512i lo4 = _mm512_set1_epi8(0x0F);
   const int64_t nb = a.K / 32;
   __m512 acc[M];
   for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; b += 2) {
-    const __mmask64 mk = b + 1 < nb ? (uint64_t(1) << 36) - 1 : (uint64_t(1) << 18) - 1;
-    const __m512i raw = _mm512_maskz_loadu_epi8(mk, w + b * kQ4_0);
-    const __m512i nib = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi8(idx, raw), shift), lo4);
-    const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(idxd, raw)));
+    const uint8_t* p = w + b * kQ4_0;
+    const bool pair = b + 1 < nb;  // else the second block is zeros (no load past the row)
+    // Broadcast loads and a blend: no shuffle unit (the bottleneck on Zen 4).
+    const __m512i q0 = _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
+    const __m512i q1 = pair ? _mm512_broadcast_i32x4(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + kQ4_0 + 2)))
+                            : _mm512_setzero_si512();
+    const __m512i nib = _mm512_and_si512(_mm512_srlv_epi16(_mm512_mask_blend_epi64(0xCC, q0, q1), shift), lo4);
+    const __m512 dw = _mm512_cvtph_ps(f16x2(p, pair ? p + kQ4_0 : p, pair ? 0xF0F0 : 0));
     for (int m = 0; m < M; ++m) {
       const int64_t r = (m0 + m) * a.Kp + 32 * b;  // a.d and a.bias hold 8 lanes per 32 of x
       const __m512i dot = dot4<V>(_mm512_loadu_si512(a.bias.data() + r / 4), nib, _mm512_loadu_si512(a.q.data() + r));
@@ -159,22 +170,17 @@ SOLAR_Q512 void q4_0_row(const QActs& a, const uint8_t* w, int64_t m0, float* ou
 
 template <bool V, int M>
 SOLAR_Q512 void q8_0_row(const QActs& a, const uint8_t* w, int64_t m0, float* out) {
-  alignas(64) static constexpr uint8_t kIdx[64] = {
-      2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
-      24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77,
-      78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97};
-  const __m512i idx = _mm512_load_si512(kIdx);
-  const __m512i idxd = _mm512_set_epi64(0, 0, 0, 0, 0x0020002000200020, 0x0020002000200020, 0, 0);
   const __m512i zero = _mm512_setzero_si512();
-  const __mmask64 mk = (uint64_t(1) << 34) - 1;
   const int64_t nb = a.K / 32;
   __m512 acc[M];
   for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; b += 2) {
-    const __m512i r0 = _mm512_maskz_loadu_epi8(mk, w + b * kQ8_0);
-    const __m512i r1 = _mm512_maskz_loadu_epi8(b + 1 < nb ? mk : 0, w + (b + 1) * kQ8_0);
-    const __m512i q = _mm512_permutex2var_epi8(r0, idx, r1);
-    const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutex2var_epi16(r0, idxd, r1)));
+    const uint8_t* p = w + b * kQ8_0;
+    const bool pair = b + 1 < nb;
+    const __m256i q0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
+    const __m256i q1 = pair ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + kQ8_0 + 2)) : _mm256_setzero_si256();
+    const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(q0), q1, 1);
+    const __m512 dw = _mm512_cvtph_ps(f16x2(p, pair ? p + kQ8_0 : p, pair ? 0xFF00 : 0));
     // u8·s8 products: |w| against x with w's sign (|−128| is 128 as u8).
     const __m512i u = _mm512_abs_epi8(q);
     const __mmask64 neg = _mm512_movepi8_mask(q);
@@ -188,24 +194,23 @@ SOLAR_Q512 void q8_0_row(const QActs& a, const uint8_t* w, int64_t m0, float* ou
   for (int m = 0; m < M; ++m) out[m] = _mm512_reduce_add_ps(acc[m]);
 }
 
+// pshufb indices: int16 words of 128-bit lanes 0-1 take byte a, of lanes 2-3 byte b.
+SOLAR_Q512 SOLAR_INLINE __m512i kq_idx(int a, int b) {
+  const int64_t wa = 0x8000800080008000 | int64_t(a) * 0x0001000100010001;
+  const int64_t wb = 0x8000800080008000 | int64_t(b) * 0x0001000100010001;
+  return _mm512_set_epi64(wb, wb, wb, wb, wa, wa, wa, wa);
+}
+
 // Q4_K: a super-block of 256 per step; each sub-block's sum is scaled by its
 // 6-bit scale in int16·int16 (madd), the mins go through x's sums per 32.
 template <bool V, int M>
 SOLAR_Q512 void q4_k_row(const QActs& a, const uint8_t* w, int64_t m0, float* out) {
   (void)V;  // nibbles are ≤ 15: maddubs cannot saturate, VNNI buys nothing here
   const __m512i lo4 = _mm512_set1_epi8(0x0F);
-  // Word lanes 0..15 take sub-block (slot) 2v's scale, 16..31 the next slot's.
-  const __m512i sidx[4] = {_mm512_set_epi64(0x0002000200020002, 0x0002000200020002, 0x0002000200020002,
-                                            0x0002000200020002, 0, 0, 0, 0),
-                           _mm512_set_epi64(0x0003000300030003, 0x0003000300030003, 0x0003000300030003,
-                                            0x0003000300030003, 0x0001000100010001, 0x0001000100010001,
-                                            0x0001000100010001, 0x0001000100010001),
-                           _mm512_set_epi64(0x0006000600060006, 0x0006000600060006, 0x0006000600060006,
-                                            0x0006000600060006, 0x0004000400040004, 0x0004000400040004,
-                                            0x0004000400040004, 0x0004000400040004),
-                           _mm512_set_epi64(0x0007000700070007, 0x0007000700070007, 0x0007000700070007,
-                                            0x0007000700070007, 0x0005000500050005, 0x0005000500050005,
-                                            0x0005000500050005, 0x0005000500050005)};
+  // Word lanes 0..15 of n[v] hold sub-block a's products, 16..31 sub-block
+  // b's: their scale as an int16, picked from the 8 scale bytes broadcast to
+  // every 128-bit lane by an in-lane byte shuffle (high byte zeroed).
+  const __m512i sidx[4] = {kq_idx(0, 2), kq_idx(1, 3), kq_idx(4, 6), kq_idx(5, 7)};
   __m512 acc[M];
   __m128 macc[M];
   for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps(), macc[m] = _mm_setzero_ps();
@@ -214,13 +219,13 @@ SOLAR_Q512 void q4_k_row(const QActs& a, const uint8_t* w, int64_t m0, float* ou
     const float d = f16_512(blk), dmin = f16_512(blk + 2);
     uint64_t sc, mn;
     q4k_scales(blk + 4, sc, mn);
-    const __m512i sc16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(sc))));
+    const __m512i sc8 = _mm512_set1_epi64(int64_t(sc));
     const __m128i mn16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(int64_t(mn)));
     const __m512i z0 = _mm512_loadu_si512(blk + 16), z1 = _mm512_loadu_si512(blk + 80);
     const __m512i n[4] = {_mm512_and_si512(z0, lo4), _mm512_and_si512(_mm512_srli_epi16(z0, 4), lo4),
                           _mm512_and_si512(z1, lo4), _mm512_and_si512(_mm512_srli_epi16(z1, 4), lo4)};
     __m512i s[4];
-    for (int v = 0; v < 4; ++v) s[v] = _mm512_permutexvar_epi16(sidx[v], sc16);
+    for (int v = 0; v < 4; ++v) s[v] = _mm512_shuffle_epi8(sc8, sidx[v]);
     for (int m = 0; m < M; ++m) {
       const int8_t* x = a.q.data() + (m0 + m) * a.Kp + 256 * i;
       __m512i dot = _mm512_setzero_si512();
@@ -327,15 +332,17 @@ void quantize_acts(const float* x, int64_t M, int64_t K, DType wdt, QActs& a) {
         q[j] = int8_t(v >= 127.f ? 127 : v <= -127.f ? -127 : v == v ? int(v) : 0);
         sum += q[j];
       }
-      int8_t* dst = a.q.data() + m * a.Kp + b * B;
+      int8_t* dst = a.q.data() + m * a.Kp + b * B;  // the k-quants' super-block
       const float d = amax / 127.f;
       switch (wdt) {
         case DType::Q4_0:
         case DType::Q8_0:
-          std::copy_n(q, 32, dst);
-          for (int l = 0; l < 8; ++l) {
-            a.d[size_t((m * a.Kp + b * 32) / 4 + l)] = d;
-            if (wdt == DType::Q4_0) a.bias[size_t((m * a.Kp + b * 32) / 4 + l)] = -sum;  // 8 lanes: −8·Σq
+          for (int j = 0; j < 32; ++j) {
+            const int64_t pos = m * a.Kp + x32_pos(wdt, b, j);
+            a.q[size_t(pos)] = q[j];
+            if (j % 4) continue;  // the block's 8 lanes of 4
+            a.d[size_t(pos / 4)] = d;
+            if (wdt == DType::Q4_0) a.bias[size_t(pos / 4)] = -sum;  // 8 lanes: −8·Σq
           }
           break;
         case DType::Q4_K:
