@@ -4,11 +4,11 @@
 // scheme, so a quantized model computes what it computes under llama.cpp.
 //
 // Per type, one W row against up to 4 rows of x (the W row is unpacked once
-// and used for every x row). The AVX-512 path needs VBMI (byte permutes, to
-// put two 18- or 34-byte blocks in one register); u8·s8 dot products use
-// VNNI where present, else maddubs + madd (no pair can saturate: every
-// unsigned operand is ≤ 128 in those kernels). The scalar path computes the
-// same integer sums and is the reference the tests compare against.
+// and used for every x row). The AVX-512 path takes two 32-blocks (or a
+// 256-super-block) per step and needs VBMI; its u8·s8 dot products use VNNI
+// where present, else maddubs + madd (no pair can saturate: every unsigned
+// operand is ≤ 128 in those kernels). AVX2 takes one block per step. The
+// scalar path computes the same integer sums: the tests' reference.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -23,6 +23,7 @@
 #include "kernels/kernels_impl.h"
 
 #define SOLAR_Q512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni,fma,f16c")))
+#define SOLAR_Q256 __attribute__((target("avx2,fma,f16c")))
 #define SOLAR_INLINE inline __attribute__((always_inline))
 
 namespace solar::kernels::detail {
@@ -292,7 +293,144 @@ SOLAR_Q512 void q6_k_row(const QActs& a, const uint8_t* w, int64_t m0, float* ou
   for (int m = 0; m < M; ++m) out[m] = _mm512_reduce_add_ps(acc[m]);
 }
 
+// ---- AVX2 (and AVX-512 CPUs without VBMI): one block of 32 per step, the
+// same x layouts; maddubs + madd for the u8·s8 products (Q8_0 through
+// vpsignb, every unsigned operand ≤ 128: no pair saturates).
+
+SOLAR_Q256 SOLAR_INLINE __m256i dot8(__m256i u8, __m256i s8) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u8, s8), _mm256_set1_epi16(1));
+}
+
+SOLAR_Q256 SOLAR_INLINE float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+SOLAR_Q256 SOLAR_INLINE __m256i load2x16(const void* lo, const void* hi) {
+  return _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(hi), reinterpret_cast<const __m128i*>(lo));
+}
+
+template <int M>
+SOLAR_Q256 void q4_0_row256(const QActs& a, const uint8_t* w, int64_t m0, float* out) {
+  const __m256i lo4 = _mm256_set1_epi8(0x0F);
+  __m256 acc[M];
+  for (int m = 0; m < M; ++m) acc[m] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < a.K / 32; ++b) {
+    const uint8_t* p = w + b * kQ4_0;
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+    const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo4);
+    const float dw = _cvtsh_ss(uint16_t(p[0] | p[1] << 8));
+    for (int m = 0; m < M; ++m) {
+      const int64_t r = (m0 + m) * a.Kp + x32_pos(a.wdt, b, 0);  // elements 16..31 sit 32 further
+      const __m256i dot = _mm256_add_epi32(dot8(nib, load2x16(a.q.data() + r, a.q.data() + r + 32)),
+                                           load2x16(a.bias.data() + r / 4, a.bias.data() + r / 4 + 8));
+      acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(dw * a.d[r / 4]), acc[m]);
+    }
+  }
+  for (int m = 0; m < M; ++m) out[m] = hsum8(acc[m]);
+}
+
+template <int M>
+SOLAR_Q256 void q8_0_row256(const QActs& a, const uint8_t* w, int64_t m0, float* out) {
+  __m256 acc[M];
+  for (int m = 0; m < M; ++m) acc[m] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < a.K / 32; ++b) {
+    const uint8_t* p = w + b * kQ8_0;
+    const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
+    const __m256i u = _mm256_abs_epi8(q);
+    const float dw = _cvtsh_ss(uint16_t(p[0] | p[1] << 8));
+    for (int m = 0; m < M; ++m) {
+      const int64_t r = (m0 + m) * a.Kp + 32 * b;
+      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q.data() + r));
+      const __m256i dot = dot8(u, _mm256_sign_epi8(x, q));
+      acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(dw * a.d[r / 4]), acc[m]);
+    }
+  }
+  for (int m = 0; m < M; ++m) out[m] = hsum8(acc[m]);
+}
+
+template <int M>
+SOLAR_Q256 void q4_k_row256(const QActs& a, const uint8_t* w, int64_t m0, float* out) {
+  const __m256i lo4 = _mm256_set1_epi8(0x0F);
+  __m256 acc[M];
+  float mins[M] = {};
+  for (int m = 0; m < M; ++m) acc[m] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < a.K / 256; ++i) {
+    const uint8_t* blk = w + i * kQ4_K;
+    const float d = _cvtsh_ss(uint16_t(blk[0] | blk[1] << 8)), dmin = _cvtsh_ss(uint16_t(blk[2] | blk[3] << 8));
+    uint64_t sc, mn;
+    q4k_scales(blk + 4, sc, mn);
+    for (int m = 0; m < M; ++m) {
+      const int8_t* x = a.q.data() + (m0 + m) * a.Kp + 256 * i;
+      __m256i dot = _mm256_setzero_si256();
+      int32_t msum = 0;
+      for (int j = 0; j < 8; ++j) {
+        const __m256i z = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * (j / 2)));
+        const __m256i n = _mm256_and_si256(j % 2 ? _mm256_srli_epi16(z, 4) : z, lo4);
+        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 32 * q4k_slot(j)));
+        const __m256i p16 = _mm256_maddubs_epi16(n, xv);
+        dot = _mm256_add_epi32(dot, _mm256_madd_epi16(p16, _mm256_set1_epi16(int16_t((sc >> (8 * j)) & 0xFF))));
+        msum += int32_t((mn >> (8 * j)) & 0xFF) * a.bsum[size_t((m0 + m) * (a.K / 32) + 8 * i + j)];
+      }
+      const float dx = a.d[(m0 + m) * (a.K / 256) + i];
+      acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d * dx), acc[m]);
+      mins[m] += dmin * dx * float(msum);
+    }
+  }
+  for (int m = 0; m < M; ++m) out[m] = hsum8(acc[m]) - mins[m];
+}
+
+template <int M>
+SOLAR_Q256 void q6_k_row256(const QActs& a, const uint8_t* w, int64_t m0, float* out) {
+  const __m256i lo4 = _mm256_set1_epi8(0x0F), hi2 = _mm256_set1_epi8(0x30);
+  __m256 acc[M];
+  for (int m = 0; m < M; ++m) acc[m] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < a.K / 256; ++i) {
+    const uint8_t* blk = w + i * kQ6_K;
+    const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192);
+    const float d = _cvtsh_ss(uint16_t(blk[208] | blk[209] << 8));
+    for (int m = 0; m < M; ++m) {
+      const int8_t* x = a.q.data() + (m0 + m) * a.Kp + 256 * i;
+      const int32_t* bias = a.bias.data() + (m0 + m) * (a.K / 4) + 64 * i;
+      __m256i dot = _mm256_setzero_si256();
+      int32_t corr = 0;  // Σ scale·(−32·Σx) over the 16 sub-blocks
+      for (int h = 0; h < 2; ++h) {
+        const __m256i L0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h));
+        const __m256i L1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 64 * h + 32));
+        const __m256i H = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * h));
+        // Quarter k of the half: nibble k/2 of ql[32(k%2) + l], bits 2k of qh[l].
+        const __m256i q[4] = {
+            _mm256_or_si256(_mm256_and_si256(L0, lo4), _mm256_and_si256(_mm256_slli_epi16(H, 4), hi2)),
+            _mm256_or_si256(_mm256_and_si256(L1, lo4), _mm256_and_si256(_mm256_slli_epi16(H, 2), hi2)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L0, 4), lo4), _mm256_and_si256(H, hi2)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(L1, 4), lo4),
+                            _mm256_and_si256(_mm256_srli_epi16(H, 2), hi2))};
+        for (int k = 0; k < 4; ++k) {
+          const int j = 8 * h + 2 * k;  // the two sub-blocks of 16 in these 32
+          const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 128 * h + 32 * k));
+          const __m256i s16 = _mm256_set_m128i(_mm_set1_epi16(sc[j + 1]), _mm_set1_epi16(sc[j]));
+          dot = _mm256_add_epi32(dot, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], xv), s16));
+          corr += sc[j] * bias[4 * j] + sc[j + 1] * bias[4 * j + 4];
+        }
+      }
+      const __m256i total = _mm256_add_epi32(dot, _mm256_setr_epi32(corr, 0, 0, 0, 0, 0, 0, 0));
+      acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_set1_ps(d * a.d[(m0 + m) * (a.K / 256) + i]), acc[m]);
+    }
+  }
+  for (int m = 0; m < M; ++m) out[m] = hsum8(acc[m]);
+}
+
 using RowFn = void (*)(const QActs&, const uint8_t*, int64_t, float*);
+
+RowFn row256(DType t, int64_t mb) {
+  static constexpr RowFn q40[4] = {q4_0_row256<1>, q4_0_row256<2>, q4_0_row256<3>, q4_0_row256<4>};
+  static constexpr RowFn q80[4] = {q8_0_row256<1>, q8_0_row256<2>, q8_0_row256<3>, q8_0_row256<4>};
+  static constexpr RowFn q4k[4] = {q4_k_row256<1>, q4_k_row256<2>, q4_k_row256<3>, q4_k_row256<4>};
+  static constexpr RowFn q6k[4] = {q6_k_row256<1>, q6_k_row256<2>, q6_k_row256<3>, q6_k_row256<4>};
+  const RowFn* f = t == DType::Q4_0 ? q40 : t == DType::Q8_0 ? q80 : t == DType::Q4_K ? q4k : q6k;
+  return f[mb - 1];
+}
 
 template <bool V>
 RowFn row512(DType t, int64_t mb) {
@@ -370,11 +508,14 @@ void qgemv_rows(Isa isa, bool vnni, const QActs& a, const void* W, int64_t N, in
                 bool accumulate) {
   const size_t rb = row_bytes(a.wdt, a.K);
   const uint8_t* w = static_cast<const uint8_t*>(W);
-  const bool simd = isa == Isa::Avx512 && cpu().avx512_vbmi;
+  // AVX-512 CPUs without VBMI (Skylake-X) take the AVX2 kernels.
+  const bool avx512 = isa == Isa::Avx512 && cpu().avx512_vbmi, avx2 = isa != Isa::Scalar && cpu().avx2;
   float out[4];
   for (int64_t m0 = 0; m0 < a.M; m0 += 4) {
     const int64_t mb = std::min<int64_t>(4, a.M - m0);
-    const RowFn f = !simd ? nullptr : vnni ? row512<true>(a.wdt, mb) : row512<false>(a.wdt, mb);
+    const RowFn f = avx512 ? (vnni ? row512<true>(a.wdt, mb) : row512<false>(a.wdt, mb))
+                    : avx2 ? row256(a.wdt, mb)
+                           : nullptr;
     for (int64_t n = n0; n < n1; ++n) {
       if (f) {
         f(a, w + n * rb, m0, out);

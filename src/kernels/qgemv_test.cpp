@@ -86,9 +86,10 @@ struct DispatchGuard {
   ~DispatchGuard() { detail::dispatch() = saved; }
 };
 
-// Every path this CPU runs: scalar, and AVX-512 with and without VNNI.
+// Every path this CPU runs: scalar, AVX2, and AVX-512 with and without VNNI.
 std::vector<std::pair<Isa, bool>> paths() {
   std::vector<std::pair<Isa, bool>> v{{Isa::Scalar, false}};
+  if (cpu().avx2 && cpu().fma && cpu().f16c) v.push_back({Isa::Avx2, false});
   if (detail::dispatch().isa == Isa::Avx512 && cpu().avx512_vbmi) {
     v.push_back({Isa::Avx512, false});
     if (cpu().avx512_vnni) v.push_back({Isa::Avx512, true});
