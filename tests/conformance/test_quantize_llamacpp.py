@@ -20,8 +20,8 @@ Models (solar init, random weights, Llama 2's 512-piece stories260K
 tokenizer): "k8" — hidden 256, ffn 768, 8 layers, untied head, so every
 K-quant applies and Q4_K_M's use_more_bits picks layers 0, 3, 6, 7 — with
 edge rows written in (all zero, constant, tiny, large, one outlier), as F32
-and F16 GGUFs and as the HF folder itself (solar reads the folder, llama.cpp
-the `solar convert` GGUF of it); "tied4" — tied embeddings; and the real
+and F16 GGUFs and as F32 and BF16 HF folders (solar reads the folder,
+llama.cpp the `solar convert` GGUF of it); "tied4" — tied embeddings; and the real
 stories260K (dim 64, ffn 172: every K-quant falls back, ffn_down to F16).
 Also: requantizing is refused without --allow-requantize and matches
 llama.cpp with it; --pure and the overrides match llama.cpp's.
@@ -232,6 +232,21 @@ def check_options(tmp, name, f32):
     return failures
 
 
+def check_bf16(tmp, cfg, tok):
+    """A BF16 HF folder: solar reads it, llama.cpp its BF16 `solar convert` GGUF (both widen BF16 to f32)."""
+    failures = 0
+    hf, gg = os.path.join(tmp, "bf16-hf"), os.path.join(tmp, "bf16.gguf")
+    run("init", "--config", cfg, "--tokenizer", tok, "-o", hf, "--seed", "9", "--outtype", "bf16")
+    run("convert", "-m", hf, "-o", gg)
+    orig = originals(gg)
+    for ft in ["q4_k_m", "q8_0"]:
+        ref, out = os.path.join(tmp, f"bf16-{ft}-llama.gguf"), os.path.join(tmp, f"bf16-{ft}-solar.gguf")
+        llama_quantize(gg, ref, ft)
+        run("quantize", "-m", hf, "-o", out, "--type", ft, "--force")
+        failures += compare(f"k8 BF16 HF folder -> {ft}", out, ref, orig)
+    return failures
+
+
 def main():
     tok = os.path.join(DATA, "tok512.bin")
     if not os.path.exists(tok):
@@ -248,6 +263,8 @@ def main():
             patch_edge_rows(f32)
             failures += check_model(tmp, name + "-edge", None, f32,
                                     (lambda p: check_options(tmp, name, p)) if name == "k8" else (lambda p: 0))
+            if name == "k8":
+                failures += check_bf16(tmp, cfg, tok)
         stories = os.path.join(tmp, "stories260K-f32.gguf")
         run("convert", "-m", os.path.join(DATA, "stories260K.bin"), "--tokenizer", tok, "-o", stories)
         failures += check_model(tmp, "stories260K", None, stories, lambda p: 0)
