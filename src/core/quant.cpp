@@ -12,8 +12,19 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/quant_impl.h"
 
 namespace solar {
+
+void scale_min_k4(const uint8_t* s, int j, int& sc, int& m) {
+  if (j < 4) {
+    sc = s[j] & 63;
+    m = s[j + 4] & 63;
+  } else {
+    sc = (s[j + 4] & 0xF) | (s[j - 4] >> 6) << 4;
+    m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
+  }
+}
 
 namespace {
 
@@ -89,17 +100,6 @@ void q3_k(const uint8_t* b, float* y) {  // {hmask[32]; qs[64]; scales[12]; d}
     int q = (qs[32 * (i / 128) + i % 32] >> (2 * ((i / 32) % 4))) & 3;
     if (!((hm[i % 32] >> (i / 32)) & 1)) q -= 4;
     y[i] = dl * float(q);
-  }
-}
-
-// Q4_K/Q5_K: 8 six-bit scales and mins packed in 12 bytes.
-void scale_min_k4(const uint8_t* s, int j, int& sc, int& m) {
-  if (j < 4) {
-    sc = s[j] & 63;
-    m = s[j + 4] & 63;
-  } else {
-    sc = (s[j + 4] & 0xF) | (s[j - 4] >> 6) << 4;
-    m = (s[j + 4] >> 4) | (s[j] >> 6) << 4;
   }
 }
 

@@ -1,4 +1,5 @@
 #include "formats/gguf.h"
+#include "formats/gguf_impl.h"
 
 #include <algorithm>
 #include <cstring>
@@ -8,21 +9,15 @@
 
 #include "core/error.h"
 #include "core/fs.h"
-#include "formats/hf.h"
 #include "formats/load.h"
-#include "formats/safetensors.h"
-#include "model/rope.h"
 
 namespace solar::formats {
 
 namespace {
 
-// gguf_type: metadata value types.
-enum : uint32_t { kU8, kI8, kU16, kI16, kU32, kI32, kF32, kBool, kStr, kArr, kU64, kI64, kF64 };
-// ggml_type values the reader takes (core/dtype.h maps them); the writer writes the float ones.
+// ggml_type values the reader takes (core/dtype.h maps them).
 constexpr const char* kSupportedTypes =
     "F32=0, F16=1, BF16=30, Q4_0=2, Q4_1=3, Q5_0=6, Q5_1=7, Q8_0=8, Q2_K=10, Q3_K=11, Q4_K=12, Q5_K=13 or Q6_K=14";
-constexpr uint64_t kDefaultAlignment = 32;
 constexpr uint32_t kMaxDims = 4;  // GGML_MAX_DIMS
 
 size_t scalar_size(uint32_t t) {
@@ -58,6 +53,7 @@ struct TensorInfo {
 
 struct Parsed {
   std::map<std::string, Value> kv;
+  std::vector<std::pair<size_t, size_t>> kv_spans;  // each entry's bytes in the file, in file order
   std::vector<TensorInfo> tensors;
   size_t data_off = 0;
 };
@@ -166,9 +162,11 @@ Parsed parse(const uint8_t* p, size_t n, const std::string& path) {
     fail(path, "tensor_count", "expected at most " + std::to_string(c.left() / 32) + " for a " +
                                    std::to_string(n) + "-byte file, got " + std::to_string(n_tensors));
   for (uint64_t k = 0; k < n_kv; ++k) {
+    const size_t begin = c.off();
     std::string key = c.str("kv[" + std::to_string(k) + "].key");
     Value v;
     read_value(c, c.get<uint32_t>(key + " type"), v, key, path, 0);
+    g.kv_spans.emplace_back(begin, c.off());
     if (!g.kv.emplace(key, std::move(v)).second) fail(path, key, "duplicate metadata key");
   }
   uint64_t align = kDefaultAlignment;
@@ -259,7 +257,9 @@ std::optional<std::string> hf_name(const std::string& g) {
   return std::nullopt;
 }
 
-std::string gguf_name(const std::string& hf) {
+}  // namespace
+
+std::string gguf_tensor_name(const std::string& hf) {
   const std::string w = ".weight", pre = "model.layers.";
   std::string stem = hf.substr(0, hf.size() - w.size());
   for (auto& [a, b] : kGlobalNames)
@@ -270,6 +270,8 @@ std::string gguf_name(const std::string& hf) {
     if (rest == b) return "blk." + stem.substr(pre.size(), dot - pre.size()) + "." + a + w;
   fail(hf, "", "no GGUF name for this tensor");
 }
+
+namespace {
 
 const Value* find(const Parsed& g, const std::string& key) {
   auto it = g.kv.find(key);
@@ -392,140 +394,16 @@ tokenizer::Vocab read_gguf_vocab(const std::string& path) {
   return v;
 }
 
-namespace {
-
-// Serialized metadata, in the order written.
-struct KvWriter {
-  std::string buf;
-  uint64_t count = 0;
-  template <class T>
-  void raw(T v) { buf.append(reinterpret_cast<const char*>(&v), sizeof v); }
-  void str(const std::string& s) {
-    raw(uint64_t(s.size()));
-    buf += s;
+std::vector<GgufKv> read_gguf_metadata(const std::string& path) {
+  auto [file, g] = open_gguf(path);
+  std::vector<GgufKv> kv;
+  for (auto [begin, end] : g.kv_spans) {
+    std::string entry(reinterpret_cast<const char*>(file->data() + begin), end - begin);
+    uint64_t key_len;
+    std::memcpy(&key_len, entry.data(), 8);
+    kv.push_back({entry.substr(8, size_t(key_len)), std::move(entry)});
   }
-  void key(const std::string& k, uint32_t type) {
-    str(k);
-    raw(type);
-    ++count;
-  }
-  void u32(const std::string& k, uint32_t v) { key(k, kU32); raw(v); }
-  void f32(const std::string& k, float v) { key(k, kF32); raw(v); }
-  void boolean(const std::string& k, bool v) { key(k, kBool); raw(int8_t(v)); }
-  void string(const std::string& k, const std::string& v) { key(k, kStr); str(v); }
-  void array_header(const std::string& k, uint32_t elem, uint64_t n) {
-    key(k, kArr);
-    raw(elem);
-    raw(n);
-  }
-};
-
-std::string model_name(const std::string& source) {
-  std::string s = source;
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  s = base_name(s);
-  size_t dot = s.rfind('.');
-  return dot == std::string::npos || dot == 0 ? s : s.substr(0, dot);
-}
-
-}  // namespace
-
-void write_gguf(const std::string& path, const model::Checkpoint& ck, DType dtype) {
-  if (dtype != DType::F32 && dtype != DType::F16 && dtype != DType::BF16)
-    fail(path, "dtype", std::string("expected F32, F16 or BF16, got ") + dtype_name(dtype));
-  ck.validate();
-  const model::ModelConfig& c = ck.config;
-
-  KvWriter kv;
-  kv.string("general.architecture", "llama");
-  kv.string("general.name", model_name(ck.source));
-  kv.u32("general.file_type", dtype == DType::F32 ? 0 : dtype == DType::F16 ? 1 : 32);  // llama_ftype
-  kv.u32("llama.context_length", c.max_position_embeddings);
-  kv.u32("llama.embedding_length", c.hidden_size);
-  kv.u32("llama.block_count", c.num_hidden_layers);
-  kv.u32("llama.feed_forward_length", c.intermediate_size);
-  kv.u32("llama.rope.dimension_count", c.head_dim);
-  kv.u32("llama.attention.head_count", c.num_attention_heads);
-  kv.u32("llama.attention.head_count_kv", c.num_key_value_heads);
-  if (c.head_dim * c.num_attention_heads != c.hidden_size) {
-    kv.u32("llama.attention.key_length", c.head_dim);
-    kv.u32("llama.attention.value_length", c.head_dim);
-  }
-  kv.f32("llama.attention.layer_norm_rms_epsilon", c.rms_norm_eps);
-  kv.f32("llama.rope.freq_base", float(c.rope_theta));
-  kv.u32("llama.vocab_size", c.vocab_size);
-  // Without a tokenizer the file still loads here (vocab from llama.vocab_size)
-  // but llama.cpp will refuse it.
-  if (!ck.tokenizer_path.empty()) {
-    tokenizer::Vocab v = open_tokenizer(ck.tokenizer_path, c.vocab_size)->vocab();
-    if (v.pieces.size() != size_t(c.vocab_size))
-      fail(ck.tokenizer_path, "vocab", "expected " + std::to_string(c.vocab_size) + " tokens (the model's vocab_size), got " +
-                                           std::to_string(v.pieces.size()));
-    kv.string("tokenizer.ggml.model", "llama");
-    kv.array_header("tokenizer.ggml.tokens", kStr, v.pieces.size());
-    for (auto& p : v.pieces) kv.str(p);
-    kv.array_header("tokenizer.ggml.scores", kF32, v.scores.size());
-    for (float s : v.scores) kv.raw(s);
-    kv.array_header("tokenizer.ggml.token_type", kI32, v.types.size());
-    for (int t : v.types) kv.raw(int32_t(t));
-    kv.u32("tokenizer.ggml.bos_token_id", v.bos);
-    kv.u32("tokenizer.ggml.eos_token_id", v.eos);
-    kv.u32("tokenizer.ggml.unknown_token_id", v.unk);
-    const auto& tc = ck.tokenizer_config;
-    kv.boolean("tokenizer.ggml.add_bos_token",
-               tc.contains("add_bos_token") && tc["add_bos_token"].is_boolean() ? tc["add_bos_token"].get<bool>() : true);
-    kv.boolean("tokenizer.ggml.add_eos_token", false);
-  }
-
-  struct Out {
-    const TensorView* src;
-    DType dtype;
-    uint64_t offset;
-  };
-  std::vector<Out> outs;
-  std::string infos;
-  auto raw = [&](auto v) { infos.append(reinterpret_cast<const char*>(&v), sizeof v); };
-  uint64_t off = 0;
-  for (const std::string& name : model::expected_tensor_names(c)) {
-    const TensorView& t = ck.get(name);
-    DType dt = t.shape.size() == 1 ? DType::F32 : dtype;  // llama.cpp keeps norms in F32
-    std::string g = gguf_name(name);
-    raw(uint64_t(g.size()));
-    infos += g;
-    raw(uint32_t(t.shape.size()));
-    for (auto it = t.shape.rbegin(); it != t.shape.rend(); ++it) raw(uint64_t(*it));
-    raw(ggml_type_id(dt));
-    raw(off);
-    outs.push_back({&t, dt, off});
-    off += (uint64_t(tensor_bytes(dt, t.shape)) + kDefaultAlignment - 1) / kDefaultAlignment * kDefaultAlignment;
-  }
-
-  AtomicFile f(path);
-  f.write("GGUF", 4);
-  uint32_t version = 3;
-  uint64_t counts[2] = {outs.size(), kv.count};
-  f.write(&version, 4);
-  f.write(counts, sizeof counts);
-  f.write(kv.buf);
-  f.write(infos);
-  const std::string zeros(kDefaultAlignment, '\0');
-  auto pad = [&] { f.write(zeros.data(), (kDefaultAlignment - f.written() % kDefaultAlignment) % kDefaultAlignment); };
-  pad();
-  std::vector<uint8_t> permuted;
-  for (const Out& o : outs) {
-    TensorView t = *o.src;
-    bool q = t.name.ends_with("q_proj.weight"), k = t.name.ends_with("k_proj.weight");
-    if ((q || k) && !c.rope_interleaved) {
-      // llama.cpp keeps q/k rows in the interleaved-pair order of Meta's checkpoints.
-      permuted.resize(t.nbytes);
-      model::permute_rope_rows(t.data, permuted.data(), q ? c.num_attention_heads : c.num_key_value_heads, c.head_dim,
-                        t.nbytes / size_t(t.rows()), false);
-      t.data = permuted.data();
-    }
-    write_tensor_data(f, t, o.dtype);
-    pad();
-  }
-  f.commit();
+  return kv;
 }
 
 }  // namespace solar::formats

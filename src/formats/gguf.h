@@ -12,10 +12,16 @@
 // Writer: llama architecture metadata, tokenizer.ggml.* from the checkpoint's
 // tokenizer, tensors in F32/F16/BF16 (norms always F32; block-quantized
 // inputs are dequantized), q/k permuted to llama.cpp's layout, 32-byte
-// alignment, written atomically.
+// alignment, written atomically. GgufWriter is its streaming core, for tools
+// that compute tensors one at a time in any type (quantize/), with metadata
+// built here (gguf_metadata) or carried over from another GGUF file
+// (read_gguf_metadata) entry by entry, bytes unchanged.
 // Threads: no shared state: concurrent reads are safe; one writer per file.
 #pragma once
+#include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "model/checkpoint.h"
 #include "tokenizer/tokenizer.h"
@@ -27,5 +33,50 @@ void write_gguf(const std::string& path, const model::Checkpoint& ck, DType dtyp
 // The tokenizer.ggml.* metadata of a GGUF file (tokenizer.ggml.model must be
 // "llama"); tokenizer/ builds a Tokenizer from it.
 tokenizer::Vocab read_gguf_vocab(const std::string& path);
+
+// llama.cpp's name of an HF tensor name: model.layers.3.self_attn.q_proj.weight
+// -> blk.3.attn_q.weight, model.embed_tokens.weight -> token_embd.weight.
+std::string gguf_tensor_name(const std::string& hf);
+
+// One metadata entry as a GGUF file encodes it: u64 key length, key, u32
+// value type, value. Carrying the encoding keeps entries solar does not
+// interpret (chat templates, merges, custom keys) exactly as they were.
+struct GgufKv {
+  std::string key;
+  std::string encoded;
+};
+GgufKv gguf_kv_u32(const std::string& key, uint32_t v);
+// The metadata entries of a GGUF file in file order, checked as read_gguf checks them.
+std::vector<GgufKv> read_gguf_metadata(const std::string& path);
+// The metadata write_gguf writes for `ck` (llama.* shapes, tokenizer.ggml.*
+// from ck's tokenizer), with general.file_type = file_type (a llama_ftype).
+std::vector<GgufKv> gguf_metadata(const model::Checkpoint& ck, uint32_t file_type);
+
+// Streams a GGUF file: the header (metadata, tensor infos with their offsets)
+// goes out on construction, then each declared tensor's bytes, in order, in
+// one or more write() calls; padding between tensors is added. finish()
+// checks every byte came, fsyncs and renames into place; destroyed
+// unfinished, the temporary file is removed. Tensor data is aligned to the
+// metadata's general.alignment (a power-of-two u32), else to 32. The
+// constructor refuses, before writing anything, a file the disk has no room for.
+struct GgufTensorDecl {
+  std::string name;             // GGUF name
+  std::vector<int64_t> shape;   // row-major (HF order); written innermost first
+  DType dtype;                  // F32/F16/BF16 or a GGML block type
+};
+class GgufWriter {
+ public:
+  GgufWriter(const std::string& path, const std::vector<GgufKv>& kv, std::vector<GgufTensorDecl> tensors);
+  ~GgufWriter();
+  // Raw bytes of the current tensor (in its declared dtype).
+  void write(const void* data, size_t n);
+  // A whole tensor converted to the current declaration's float dtype (or copied when the dtypes match).
+  void write(const TensorView& t);
+  void finish();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace solar::formats
