@@ -358,6 +358,9 @@ model::Checkpoint read_gguf(const std::string& path) {
   else
     c.torch_dtype = DType::F32;
   if (tokens) ck.tokenizer_path = path;
+  // Whether the tokenizer puts BOS first, where HF folders say it (tokenizer_config.json).
+  if (const Value* b = find(g, "tokenizer.ggml.add_bos_token"); b && b->type == kBool)
+    ck.tokenizer_config["add_bos_token"] = b->i != 0;
   return ck;
 }
 

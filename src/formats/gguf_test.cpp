@@ -181,6 +181,11 @@ TEST(Gguf, Stories260KRoundTripWithTokenizer) {
   // The GGUF's own tokenizer encodes like the original.
   auto a = open_tokenizer(ck.tokenizer_path, 512), b = open_tokenizer(p);
   EXPECT_EQ(a->encode("Once upon a time, Lily saw a ball.", true), b->encode("Once upon a time, Lily saw a ball.", true));
+  // tokenizer.ggml.add_bos_token reads back where HF keeps it (true by default; false kept).
+  EXPECT_EQ(back.tokenizer_config.value("add_bos_token", false), true);
+  ck.tokenizer_config["add_bos_token"] = false;
+  write_gguf(p, ck, DType::F32);
+  EXPECT_EQ(load_checkpoint(p).tokenizer_config.value("add_bos_token", true), false);
 }
 
 // A hand-built GGUF with one F32 tensor token_embd.weight [2, 4] (ne {4, 2})
