@@ -326,7 +326,6 @@ TEST(Model, QuantizedWeightsAgreeWithFloat) {
     {  // Every product through the exact path (dequantize, f32 GEMM): equal up to summation order.
       const kernels::detail::Dispatch saved = kernels::detail::dispatch();
       kernels::detail::dispatch().gemv_max_m = 0;
-      kernels::detail::dispatch().dnnl_bf16 = false;
       EXPECT_LT(max_diff(logits(q, n), deq), 1e-5) << dtype_name(dt);
       kernels::detail::dispatch() = saved;
     }

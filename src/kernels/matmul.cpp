@@ -144,15 +144,6 @@ void linear_dnnl(const float* x, int64_t M, int64_t K, const void* W, DType wdt,
   // two fork/joins per block.
   const int64_t nb = std::min<int64_t>(N, std::max<int64_t>(64, (int64_t(1) << 22) / K / 16 * 16));
   std::vector<float> block(size_t(nb * K));
-  // Block-quantized W on native-BF16 CPUs: dequantized rows rounded to bf16
-  // and a bf16 GEMM (1.7× the f32 one on Zen 4), x rounded to bf16 too — the
-  // same order of error as the decode path's 8-bit x. F16 stays exact in f32.
-  const bool bf16 = is_quantized(wdt) && dispatch().dnnl_bf16;
-  std::vector<uint16_t> xb = bf16 ? to_bf16(x, M * K) : std::vector<uint16_t>();
-  std::vector<uint16_t> blockb(bf16 ? block.size() : 0);
-  const void* xin = bf16 ? static_cast<const void*>(xb.data()) : x;
-  const void* win = bf16 ? static_cast<const void*>(blockb.data()) : block.data();
-  const auto dt = bf16 ? kBF16 : kF32;
   // A block of output columns is strided in y (ldc = N), and oneDNN 2.6 runs
   // a strided destination on its slower gemm:jit path (~60 vs ~130 GFLOP/s
   // measured): blocks write to a dense [M, rows] buffer, then into y.
@@ -161,16 +152,13 @@ void linear_dnnl(const float* x, int64_t M, int64_t K, const void* W, DType wdt,
   for (int64_t n0 = 0; n0 < N; n0 += nb) {
     const int64_t n1 = std::min(N, n0 + nb), rows = n1 - n0;
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; r += 16) {
-      const int64_t r1 = std::min(rows, r + 16);
-      widen_rows(isa, W, wdt, K, n0 + r, n0 + r1, block.data() + r * K);
-      if (bf16) to_bf16_span(block.data() + r * K, (r1 - r) * K, blockb.data() + r * K);
-    }
+    for (int64_t r = 0; r < rows; r += 16)
+      widen_rows(isa, W, wdt, K, n0 + r, std::min(n1, n0 + r + 16), block.data() + r * K);
     if (nb == N) {
-      run_matmul({M, rows, K, K, 1, 1, K, N, dt, dt, 1.f, beta}, xin, win, y);
+      run_matmul({M, rows, K, K, 1, 1, K, N, kF32, kF32, 1.f, beta}, x, block.data(), y);
       continue;
     }
-    run_matmul({M, rows, K, K, 1, 1, K, rows, dt, dt, 1.f, 0.f}, xin, win, out.data());
+    run_matmul({M, rows, K, K, 1, 1, K, rows, kF32, kF32, 1.f, 0.f}, x, block.data(), out.data());
 #pragma omp parallel for schedule(static) if (M * rows > (1 << 16))
     for (int64_t m = 0; m < M; ++m) {
       const float* src = out.data() + m * rows;
