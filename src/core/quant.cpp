@@ -124,14 +124,19 @@ void q6_k(const uint8_t* b, float* y) {  // {ql[128]; qh[64]; int8 scales[16]; d
   const uint8_t *ql = b, *qh = b + 128;
   const int8_t* sc = reinterpret_cast<const int8_t*>(b + 192);
   const float d = f16_at(b + 208);
-  for (int i = 0; i < 256; ++i) {
-    // Halves of 128; within one, quarter k = (i%128)/32 takes ql[64h + 32(k%2) + l]
-    // (nibble k/2) and bits 2k of qh[32h + l].
-    const int h = i / 128, k = (i % 128) / 32, l = i % 32;
-    const int lo = (ql[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 0xF;
-    const int hi = (qh[32 * h + l] >> (2 * k)) & 3;
-    y[i] = d * float(sc[i / 16]) * float((lo | hi << 4) - 32);
-  }
+  // Halves h of 128; within one, quarter k of 32 takes ql[64h + 32(k%2) + l]
+  // (nibble k/2) and bits 2k of qh[32h + l]; each 16 has its own scale.
+  for (int h = 0; h < 2; ++h)
+    for (int k = 0; k < 4; ++k)
+      for (int half = 0; half < 2; ++half) {
+        const int i0 = 128 * h + 32 * k + 16 * half;
+        const float dl = d * float(sc[i0 / 16]);  // ggml's order: (d·scale)·q
+        for (int l = 16 * half; l < 16 * half + 16; ++l) {
+          const int lo = (ql[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 0xF;
+          const int hi = (qh[32 * h + l] >> (2 * k)) & 3;
+          y[128 * h + 32 * k + l] = dl * float((lo | hi << 4) - 32);
+        }
+      }
 }
 
 }  // namespace
