@@ -47,8 +47,8 @@ int run(const std::vector<std::string>& argv) {
     log_info("convert", "wrote " + out + " (GGUF, " + dtype_name(dt) + ", " + std::to_string(ck.tensors.size()) + " tensors)",
              {{"output", out}, {"format", "gguf"}, {"tensors", ck.tensors.size()}});
   } else {
-    // HF folders need a SentencePiece tokenizer.model; GGUF metadata cannot be turned into one here.
-    if (ck.tokenizer_path.empty() || read_file_prefix(ck.tokenizer_path, 4) == "GGUF")
+    // A GGUF's vocabulary becomes a tokenizer.model (or a warning naming a type solar cannot write).
+    if (ck.tokenizer_path.empty())
       log_warn("convert", "no tokenizer.model/tokenizer.bin to copy into " + out + " (pass --tokenizer PATH)");
     formats::HfWriteOptions opt;
     opt.dtype = dtype;

@@ -7,10 +7,12 @@
 #include <sys/wait.h>
 
 #include "core/fs.h"
+#include "core/json.h"
 #include "formats/gguf.h"
 #include "formats/hf.h"
 #include "formats/llama2c.h"
 #include "formats/load.h"
+#include "testing/tokenizers.h"
 
 namespace solar::formats {
 namespace {
@@ -114,10 +116,52 @@ TEST(ConvertCli, GreedyGoldenThroughEveryFormat) {
   EXPECT_EQ(solar("generate -m " + kDir + "/stories260K.bin --tokenizer " + tok + gen, &st), want);
   EXPECT_EQ(solar("generate -m " + hf + gen, &st), want) << "HF folder";
   EXPECT_EQ(solar("generate -m " + g32 + gen, &st), want) << "GGUF (tokenizer from its metadata)";
+  // Back to HF: the GGUF's vocabulary becomes a SentencePiece tokenizer.model.
+  std::string back = tmp("golden_back_hf");
+  convert("-m " + g32 + " -o " + back);
+  ASSERT_TRUE(path_exists(join_path(back, "tokenizer.model")));
+  EXPECT_EQ(solar("generate -m " + back + gen, &st), want) << "HF folder from the GGUF";
   // BF16 weights drift from the f32 reference after a while; the opening must match.
   std::string bf = solar("generate -m " + gbf + gen, &st);
   EXPECT_EQ(st, 0);
   EXPECT_EQ(bf.substr(0, 60), want.substr(0, 60));
+}
+
+// HF (Meta's and Mistral's tokenizer.model) -> GGUF -> HF: the rebuilt
+// tokenizer.model is the original piece for piece and encodes as it does;
+// tokenizer_config.json keeps the special tokens and chat template; `solar
+// upscale` from the GGUF writes the same tokenizer.
+TEST(ConvertCli, GgufToHfRebuildsTheSentencePieceTokenizer) {
+  const std::string data = SOLAR_SHARED_DATA;
+  const std::string tmpl = "{% for m in messages %}[INST] {{ m['content'] }} [/INST]{% endfor %}";
+  for (const std::string name : {"llama2.model", "mistral-v1.model"}) {
+    const std::string model = data + "/tokenizers/" + name;
+    if (!path_exists(model)) GTEST_SKIP() << "shared data absent: " << model;
+    const std::string hf = tmp("spm_src_" + name), g = tmp("spm_" + name + ".gguf"), back = tmp("spm_back_" + name),
+                      up = tmp("spm_up_" + name);
+    int st = 0;
+    solar("init --preset tiny --layers 3 --tokenizer " + model + " --force -o " + hf, &st);
+    ASSERT_EQ(st, 0);
+    write_file_atomic(join_path(hf, "tokenizer_config.json"),
+                      nlohmann::json{{"add_bos_token", true}, {"add_eos_token", false}, {"chat_template", tmpl}}.dump());
+    convert("-m " + hf + " -o " + g);
+    convert("-m " + g + " -o " + back);
+    auto orig = open_tokenizer(model), rebuilt = open_tokenizer(join_path(back, "tokenizer.model"));
+    testing::expect_same_tokenizer(*orig, *rebuilt, name, data, name == "llama2.model");
+    auto tc = read_json_file(join_path(back, "tokenizer_config.json"));
+    EXPECT_EQ(tc["bos_token"], "<s>");
+    EXPECT_EQ(tc["eos_token"], "</s>");
+    EXPECT_EQ(tc["unk_token"], "<unk>");
+    EXPECT_FALSE(tc.contains("pad_token"));
+    EXPECT_EQ(tc["add_bos_token"], true);
+    EXPECT_EQ(tc["add_eos_token"], false);
+    EXPECT_EQ(tc["chat_template"], tmpl);
+
+    solar("upscale -m " + g + " --drop 1 --force -o " + up, &st);
+    ASSERT_EQ(st, 0) << "upscale from " << g;
+    EXPECT_EQ(read_file(join_path(up, "tokenizer.model")), read_file(join_path(back, "tokenizer.model")));
+    EXPECT_EQ(read_json_file(join_path(up, "tokenizer_config.json")), tc);
+  }
 }
 
 }  // namespace

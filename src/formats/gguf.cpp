@@ -6,9 +6,12 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/log.h"
+#include "formats/hf.h"
 #include "formats/load.h"
 
 namespace solar::formats {
@@ -52,9 +55,12 @@ struct TensorInfo {
 };
 
 struct Parsed {
+  uint32_t version = 0;
   std::map<std::string, Value> kv;
   std::vector<std::pair<size_t, size_t>> kv_spans;  // each entry's bytes in the file, in file order
+  std::vector<std::string> keys;                    // file order
   std::vector<TensorInfo> tensors;
+  uint64_t align = kDefaultAlignment;
   size_t data_off = 0;
 };
 
@@ -149,7 +155,7 @@ Parsed parse(const uint8_t* p, size_t n, const std::string& path) {
   c.need(4, "magic");
   if (std::memcmp(p, "GGUF", 4) != 0) fail(path, "magic", "expected \"GGUF\"");
   c.get<uint32_t>("magic");
-  uint32_t version = c.get<uint32_t>("version");
+  uint32_t version = g.version = c.get<uint32_t>("version");
   if (version != 3) fail(path, "version", "expected 3, got " + std::to_string(version));
   uint64_t n_tensors = c.get<uint64_t>("tensor_count");
   uint64_t n_kv = c.get<uint64_t>("kv_count");
@@ -168,8 +174,9 @@ Parsed parse(const uint8_t* p, size_t n, const std::string& path) {
     read_value(c, c.get<uint32_t>(key + " type"), v, key, path, 0);
     g.kv_spans.emplace_back(begin, c.off());
     if (!g.kv.emplace(key, std::move(v)).second) fail(path, key, "duplicate metadata key");
+    g.keys.push_back(key);
   }
-  uint64_t align = kDefaultAlignment;
+  uint64_t& align = g.align;
   if (auto it = g.kv.find("general.alignment"); it != g.kv.end()) {
     const Value& v = it->second;
     if (v.type != kU32 || v.i == 0 || (v.i & (v.i - 1)) != 0)
@@ -296,6 +303,31 @@ double get_float(const Parsed& g, const std::string& path, const std::string& ke
   return v->f;
 }
 
+// A "llama" (SentencePiece) vocabulary's tokenizer_config.json, as HF's
+// Llama tokenizers read it; {} when the file has none.
+nlohmann::json hf_tokenizer_config(const Parsed& g) {
+  const Value* model = find(g, "tokenizer.ggml.model");
+  const Value* tokens = find(g, "tokenizer.ggml.tokens");
+  if (!model || model->type != kStr || model->s != "llama" || !tokens || tokens->type != kArr || tokens->elem != kStr)
+    return nlohmann::json::object();
+  // Optional fields of another type than llama.cpp writes are left out, not refused: the weights still load.
+  nlohmann::json j = nlohmann::json::object();
+  for (auto [key, def] : {std::pair{"add_bos_token", true}, {"add_eos_token", false}}) {  // llama.cpp's defaults
+    const Value* v = find(g, std::string("tokenizer.ggml.") + key);
+    j[key] = v && v->type == kBool ? v->i != 0 : def;
+  }
+  for (auto [key, name, def] : {std::tuple{"bos_token_id", "bos_token", 1}, {"eos_token_id", "eos_token", 2},
+                                {"unknown_token_id", "unk_token", 0}, {"padding_token_id", "pad_token", -1}}) {
+    const Value* v = find(g, std::string("tokenizer.ggml.") + key);
+    int64_t id = v && v->is_int() ? v->i : def;
+    if (id >= 0 && uint64_t(id) < tokens->strs.size()) j[name] = tokens->strs[size_t(id)];
+  }
+  if (const Value* t = find(g, "tokenizer.chat_template"); t && t->type == kStr) j["chat_template"] = t->s;
+  j["clean_up_tokenization_spaces"] = false;
+  j["tokenizer_class"] = "LlamaTokenizer";
+  return j;
+}
+
 struct OpenGguf {
   std::shared_ptr<MappedFile> file;
   Parsed g;
@@ -358,15 +390,13 @@ model::Checkpoint read_gguf(const std::string& path) {
   else
     c.torch_dtype = DType::F32;
   if (tokens) ck.tokenizer_path = path;
-  // Whether the tokenizer puts BOS first, where HF folders say it (tokenizer_config.json).
-  if (const Value* b = find(g, "tokenizer.ggml.add_bos_token"); b && b->type == kBool)
-    ck.tokenizer_config["add_bos_token"] = b->i != 0;
+  ck.tokenizer_config = hf_tokenizer_config(g);
   return ck;
 }
 
-tokenizer::Vocab read_gguf_vocab(const std::string& path) {
-  auto opened = open_gguf(path);
-  const Parsed& g = opened.g;  // a plain reference: lambdas below capture it (C++17 bindings cannot be)
+namespace {
+
+tokenizer::Vocab vocab_of(const Parsed& g, const std::string& path) {
   const Value* model = find(g, "tokenizer.ggml.model");
   if (!model || model->type != kStr) fail(path, "tokenizer.ggml.model", "missing (expected \"llama\")");
   if (model->s != "llama")
@@ -394,7 +424,80 @@ tokenizer::Vocab read_gguf_vocab(const std::string& path) {
   v.bos = id("tokenizer.ggml.bos_token_id", 1);
   v.eos = id("tokenizer.ggml.eos_token_id", 2);
   v.unk = id("tokenizer.ggml.unknown_token_id", 0);
+  if (find(g, "tokenizer.ggml.padding_token_id")) v.pad = id("tokenizer.ggml.padding_token_id", -1);
   return v;
+}
+
+}  // namespace
+
+tokenizer::Vocab read_gguf_vocab(const std::string& path) { return vocab_of(open_gguf(path).g, path); }
+
+std::string gguf_tokenizer_model(const std::string& path) {
+  auto opened = open_gguf(path);
+  const Parsed& g = opened.g;
+  const Value* model = find(g, "tokenizer.ggml.model");
+  std::string type = model && model->type == kStr ? model->s : "(none)";
+  if (type != "llama") {
+    log_warn("gguf", path + ": tokenizer.ggml.model is \"" + type +
+                         "\", not \"llama\" (SentencePiece): no tokenizer.model can be made from it; continuing without",
+             {{"file", path}, {"tokenizer_model", type}});
+    return "";
+  }
+  try {
+    return tokenizer::spm_model_proto(vocab_of(g, path));
+  } catch (const Error& e) {
+    fail(path, "tokenizer.ggml.tokens", e.what());
+  }
+}
+
+uint64_t GgufTensor::numel() const {
+  uint64_t n = 1;
+  for (uint64_t e : ne) n *= e;
+  return n;
+}
+
+namespace {
+
+const char* value_type_name(uint32_t t) {
+  static const char* const names[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string", "array", "u64", "i64", "f64"};
+  return t < std::size(names) ? names[t] : "?";
+}
+
+nlohmann::ordered_json scalar_json(uint32_t t, int64_t i, double f) {
+  if (t == kBool) return i != 0;
+  if (t == kF32 || t == kF64) return f;
+  if (t == kU64) return uint64_t(i);
+  return i;
+}
+
+}  // namespace
+
+GgufInfo read_gguf_info(const std::string& path, size_t max_items) {
+  auto opened = open_gguf(path);
+  const Parsed& g = opened.g;
+  GgufInfo info;
+  info.version = g.version;
+  info.alignment = g.align;
+  info.data_offset = g.data_off;
+  for (const std::string& key : g.keys) {
+    const Value& v = g.kv.at(key);
+    GgufEntry kv{key, value_type_name(v.type), nullptr, 0};
+    if (v.type == kStr) {
+      kv.value = v.s;
+    } else if (v.type == kArr) {
+      kv.type = std::string("array[") + value_type_name(v.elem) + "]";
+      kv.length = v.len;
+      kv.value = nlohmann::ordered_json::array();
+      for (size_t k = 0; k < std::min<size_t>(max_items, v.elem == kStr ? v.strs.size() : v.nums.size()); ++k)
+        kv.value.push_back(v.elem == kStr ? nlohmann::ordered_json(v.strs[k])
+                                          : scalar_json(v.elem, int64_t(v.nums[k]), v.nums[k]));
+    } else {
+      kv.value = scalar_json(v.type, v.i, v.f);
+    }
+    info.kv.push_back(std::move(kv));
+  }
+  for (const TensorInfo& t : g.tensors) info.tensors.push_back({t.name, t.dtype, t.ne, t.offset, t.nbytes});
+  return info;
 }
 
 std::vector<GgufKv> read_gguf_metadata(const std::string& path) {

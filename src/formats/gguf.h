@@ -8,9 +8,12 @@
 // core/dtype.h (Q4_0 … Q8_0, Q2_K … Q6_K), mapped in place with their sizes
 // from blocks; another type id fails naming the tensor and the id. A
 // quantized file's config.torch_dtype is F32. Tokenizer metadata stays in the
-// file: tokenizer_path = the GGUF file itself.
+// file: tokenizer_path = the GGUF file itself, and tokenizer_config is what
+// Hugging Face's tokenizer_config.json says of it (special tokens, add_bos /
+// add_eos, chat_template).
 // Writer: llama architecture metadata, tokenizer.ggml.* from the checkpoint's
-// tokenizer, tensors in F32/F16/BF16 (norms always F32; block-quantized
+// tokenizer (and add_bos/add_eos/chat_template from its tokenizer_config),
+// tensors in F32/F16/BF16 (norms always F32; block-quantized
 // inputs are dequantized), q/k permuted to llama.cpp's layout, 32-byte
 // alignment, written atomically. GgufWriter is its streaming core, for tools
 // that compute tensors one at a time in any type (quantize/), with metadata
@@ -20,6 +23,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -78,5 +82,35 @@ class GgufWriter {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+// A Hugging Face folder's tokenizer.model rebuilt from a GGUF's "llama"
+// (SentencePiece) vocabulary (tokenizer::spm_model_proto). For another
+// tokenizer.ggml.model ("gpt2", …), which solar has no tokenizer for, or
+// none, it logs a warning naming the type and returns "".
+std::string gguf_tokenizer_model(const std::string& path);
+
+// What a GGUF file holds, in its own terms (no llama mapping, no checks
+// beyond the reader's), for `solar inspect`. Arrays are summarised: their
+// type, length and first `max_items` values.
+struct GgufEntry {
+  std::string key;
+  std::string type;             // "u32", "string", "array[string]", …
+  nlohmann::ordered_json value;  // scalar, or the first values of an array
+  uint64_t length = 0;          // array length; 0 for a scalar
+};
+struct GgufTensor {
+  std::string name;
+  DType dtype;               // F32, Q4_K, …
+  std::vector<uint64_t> ne;  // GGUF order: innermost dimension first
+  uint64_t offset = 0;       // in the data section
+  uint64_t nbytes = 0;
+  uint64_t numel() const;
+};
+struct GgufInfo {
+  uint32_t version = 0;
+  uint64_t alignment = 0, data_offset = 0;
+  std::vector<GgufEntry> kv;        // file order
+  std::vector<GgufTensor> tensors;  // file order
+};
+GgufInfo read_gguf_info(const std::string& path, size_t max_items = 8);
 
 }  // namespace solar::formats

@@ -1,5 +1,6 @@
 #include "formats/gguf.h"
 #include "formats/load.h"
+#include "testing/gguf.h"
 #include "testing/quant.h"
 #include "testing/models.h"
 #include "testing/testing.h"
@@ -12,8 +13,10 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "formats/hf.h"
 #include "formats/llama2c.h"
+#include "tokenizer/tokenizer.h"
 
 namespace solar::formats {
 namespace {
@@ -457,6 +460,234 @@ TEST(Gguf, WrongMagicIsNotReadAsLlama2c) {
     EXPECT_NE(e.find("magic \"GGUX\""), std::string::npos) << e;
     EXPECT_EQ(e.find("n_heads"), std::string::npos) << e;
   }
+}
+
+// A one-layer llama GGUF (hidden 256, GQA) whose matrices are of nine GGML
+// types, with a 16-piece tokenizer of model `tok_model` and a chat template
+// in its metadata. Tensor bytes are random with every byte & 0x3B, which
+// keeps every float and block scale finite; `edit` changes a tensor's type
+// or ne first (for malformed files).
+struct MixedTensor {
+  std::string name;
+  uint32_t type;
+  std::vector<uint64_t> ne;
+};
+std::vector<MixedTensor> mixed_tensors() {
+  return {{"token_embd.weight", 8, {256, 16}},         {"output_norm.weight", 0, {256}},
+          {"output.weight", 14, {256, 16}},            {"blk.0.attn_norm.weight", 0, {256}},
+          {"blk.0.attn_q.weight", 12, {256, 256}},     {"blk.0.attn_k.weight", 13, {256, 128}},
+          {"blk.0.attn_v.weight", 11, {256, 128}},     {"blk.0.attn_output.weight", 10, {256, 256}},
+          {"blk.0.ffn_norm.weight", 0, {256}},         {"blk.0.ffn_gate.weight", 2, {256, 256}},
+          {"blk.0.ffn_up.weight", 7, {256, 256}},      {"blk.0.ffn_down.weight", 30, {256, 256}}};
+}
+const std::string kChatTemplate = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}{{ 'assistant:' }} plus padding to be cut";
+
+std::string mixed_gguf(const std::vector<MixedTensor>& ts = mixed_tensors(), const std::string& tok_model = "llama") {
+  const std::string sp = "\xE2\x96\x81";  // "▁"
+  std::vector<std::string> pieces = {"<unk>", "<s>", "</s>", sp, "a", "b", "c", sp + "a", sp + "b", "ab", "bc", "abc",
+                                     sp + "ab", "ca", "cb", "<pad>"};
+  std::vector<float> scores;
+  std::vector<int32_t> types;
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    scores.push_back(-float(i));
+    types.push_back(i == 0 ? 2 : i < 3 || i == 15 ? 3 : 1);
+  }
+  testing::GgufBuilder b;
+  b.string("general.architecture", "llama").string("general.name", "mixed");
+  b.u32("llama.context_length", 64).u32("llama.embedding_length", 256).u32("llama.block_count", 1);
+  b.u32("llama.feed_forward_length", 256).u32("llama.attention.head_count", 4).u32("llama.attention.head_count_kv", 2);
+  b.string("tokenizer.ggml.model", tok_model).strings("tokenizer.ggml.tokens", pieces);
+  b.numbers("tokenizer.ggml.scores", scores).numbers("tokenizer.ggml.token_type", types);
+  b.u32("tokenizer.ggml.bos_token_id", 1).u32("tokenizer.ggml.eos_token_id", 2).u32("tokenizer.ggml.padding_token_id", 15);
+  b.boolean("tokenizer.ggml.add_bos_token", true).boolean("tokenizer.ggml.add_eos_token", true);
+  b.string("tokenizer.chat_template", kChatTemplate);
+  b.string("general.description", "not UTF-8: \xFF\xFE");  // metadata is bytes; inspect must still print it
+  std::mt19937 rng(3);
+  for (const MixedTensor& t : ts) {
+    auto dt = dtype_from_ggml(t.type);
+    uint64_t rows = 1;
+    for (size_t d = 1; d < t.ne.size(); ++d) rows *= t.ne[d];
+    size_t row = dt && t.ne[0] % dtype_block_elems(*dt) == 0 ? row_bytes(*dt, int64_t(t.ne[0])) : t.ne[0] * 4;
+    std::string data(size_t(rows) * row, '\0');
+    for (char& c : data) c = char(rng() & 0x3B);
+    b.tensor(t.name, t.type, t.ne, data);
+  }
+  return b.bytes();
+}
+
+TEST(GgufInfo, QuantizedFileInItsOwnTerms) {
+  std::string p = tmp("mixed.gguf");
+  put(p, mixed_gguf());
+  GgufInfo g = read_gguf_info(p);
+  EXPECT_EQ(g.version, 3u);
+  EXPECT_EQ(g.alignment, 32u);
+  ASSERT_EQ(g.kv.size(), 19u);
+  EXPECT_EQ(g.kv[0].key, "general.architecture");  // file order
+  EXPECT_EQ(g.kv[0].type, "string");
+  EXPECT_EQ(g.kv[0].value, "llama");
+  EXPECT_EQ(g.kv[2].type, "u32");
+  EXPECT_EQ(g.kv[2].value, 64);
+  const GgufEntry& tokens = g.kv[9];
+  EXPECT_EQ(tokens.key, "tokenizer.ggml.tokens");
+  EXPECT_EQ(tokens.type, "array[string]");
+  EXPECT_EQ(tokens.length, 16u);
+  ASSERT_EQ(tokens.value.size(), 8u);  // the first values only
+  EXPECT_EQ(tokens.value[1], "<s>");
+  EXPECT_EQ(g.kv[10].type, "array[f32]");
+  EXPECT_EQ(g.kv[10].value[2], -2.0);
+  EXPECT_EQ(g.kv[11].type, "array[i32]");
+  EXPECT_EQ(g.kv[11].value[0], 2);
+  EXPECT_EQ(g.kv[15].type, "bool");
+  EXPECT_EQ(g.kv[15].value, true);
+  ASSERT_EQ(g.tensors.size(), mixed_tensors().size());
+  std::vector<std::string> types;
+  for (const auto& t : g.tensors) types.push_back(dtype_name(t.dtype));
+  EXPECT_EQ(types, (std::vector<std::string>{"Q8_0", "F32", "Q6_K", "F32", "Q4_K", "Q5_K", "Q3_K", "Q2_K", "F32", "Q4_0",
+                                             "Q5_1", "BF16"}));
+  EXPECT_EQ(g.tensors[5].ne, (std::vector<uint64_t>{256, 128}));
+  EXPECT_EQ(g.tensors[5].numel(), 256u * 128);
+  EXPECT_EQ(g.tensors[5].nbytes, 128u * 176);  // one 176-byte Q5_K block per row
+  EXPECT_EQ(g.tensors[2].nbytes, 16u * 210);   // Q6_K
+  // The same file loads as a model, every check on.
+  model::Checkpoint ck = load_checkpoint(p);
+  EXPECT_EQ(ck.get("model.layers.0.self_attn.k_proj.weight").dtype, DType::Q5_K);
+  EXPECT_EQ(ck.get("model.layers.0.self_attn.k_proj.weight").shape, (std::vector<int64_t>{128, 256}));
+}
+
+TEST(GgufInspect, CliShowsMetadataTypesAndBitsPerWeight) {
+  std::string p = tmp("inspect_mixed.gguf"), out;
+  put(p, mixed_gguf());
+  ASSERT_EQ(testing::run_solar("inspect " + p, &out), 0) << out;
+  for (const std::string& want : std::vector<std::string>{"format:        gguf\ngguf:          version 3, alignment 32", "metadata (19):", "  general.description              string         \"not UTF-8: \xEF\xBF\xBD\xEF\xBF\xBD\"",
+        "  general.architecture             string         \"llama\"",
+        "  tokenizer.ggml.tokens            array[string]  16 × [\"<unk>\", \"<s>\", \"</s>\", \"▁\", \"a\", \"b\", \"c\", \"▁a\", …]",
+        "  tokenizer.ggml.scores            array[f32]     16 × [-0.0, -1.0,", "  tokenizer.ggml.add_bos_token     bool           true",
+        "\"{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\\n{% endfor %}{\"… (112 bytes)",
+        "gguf tensors (12, ne innermost first):", "  blk.0.attn_k.weight       Q5_K   [256, 128]        22,528\n",
+        "  Q6_K         1            4,096            3,360  6.56\n", "  Q4_K         1           65,536           36,864  4.50\n",
+        "  F32          3              768            3,072  32.00\n", "architecture:  LlamaForCausalLM (llama)",
+        "tokenizer:     " + p})
+    EXPECT_NE(out.find(want), std::string::npos) << want << "\n" << out;
+  EXPECT_EQ(out.find("model.layers.0.self_attn.k_proj.weight"), std::string::npos) << "one tensor table, the file's";
+
+  ASSERT_EQ(testing::run_solar("inspect --json " + p + " 2>/dev/null", &out), 0) << out;
+  auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["format"], "gguf");
+  EXPECT_EQ(j["tensors"].size(), 12u);  // the HF view, as for every format
+  const auto& g = j["gguf"];
+  EXPECT_EQ(g["version"], 3);
+  EXPECT_EQ(g["metadata"][9]["key"], "tokenizer.ggml.tokens");
+  EXPECT_EQ(g["metadata"][9]["length"], 16);
+  EXPECT_EQ(g["metadata"][9]["first"].size(), 8u);
+  EXPECT_EQ(g["metadata"][17]["value"], kChatTemplate);  // whole, in JSON
+  EXPECT_EQ(g["metadata"][18]["value"], "not UTF-8: \xEF\xBF\xBD\xEF\xBF\xBD");  // U+FFFD for each bad byte
+  EXPECT_EQ(g["tensors"][6]["type"], "Q3_K");
+  EXPECT_EQ(g["tensors"][6]["ne"], nlohmann::json({256, 128}));
+  EXPECT_EQ(g["types"]["Q4_K"]["bits_per_weight"], 4.5);
+  EXPECT_EQ(g["types"]["F32"]["tensors"], 3);
+  uint64_t bytes = 0, numel = 0;
+  for (const auto& t : read_gguf_info(p).tensors) bytes += t.nbytes, numel += t.numel();
+  EXPECT_DOUBLE_EQ(g["bits_per_weight"].get<double>(), 8.0 * double(bytes) / double(numel));
+}
+
+// The reader's errors, through inspect: each names the tensor.
+TEST(GgufInspect, BadTensorsAreNamed) {
+  auto inspect = [](const std::string& bytes) {
+    std::string p = tmp("inspect_bad.gguf"), out;
+    put(p, bytes);
+    EXPECT_EQ(testing::run_solar("inspect " + p, &out), 1) << out;
+    return out;
+  };
+  auto ts = mixed_tensors();
+  ts[6].type = 99;
+  std::string e = inspect(mixed_gguf(ts));
+  EXPECT_NE(e.find("tensor 'blk.0.attn_v.weight' type: unsupported ggml type id 99 (expected F32=0"), std::string::npos) << e;
+  ts = mixed_tensors();
+  ts[4].ne = {200, 256};  // Q4_K rows of 200: not whole 256-element blocks
+  e = inspect(mixed_gguf(ts));
+  EXPECT_NE(e.find("tensor 'blk.0.attn_q.weight' dims: expected ne[0] a multiple of Q4_K's 256-element block, got 200"),
+            std::string::npos) << e;
+  std::string good = mixed_gguf();
+  e = inspect(good.substr(0, good.size() - 100));
+  EXPECT_NE(e.find("tensor 'blk.0.ffn_down.weight' offset: expected offset + 131072 bytes within the"), std::string::npos) << e;
+  // Another architecture: the file's own view, then why solar cannot run it.
+  std::string qwen = good;
+  size_t at = qwen.find("general.architecture") + 20 + 4 + 8;
+  ASSERT_EQ(qwen.substr(at, 5), "llama");
+  qwen.replace(at, 5, "qwen2");
+  e = inspect(qwen);
+  EXPECT_NE(e.find("  general.architecture             string         \"qwen2\""), std::string::npos) << e;
+  EXPECT_NE(e.find("  Q6_K         1"), std::string::npos) << e;
+  EXPECT_NE(e.find("general.architecture: expected \"llama\", got \"qwen2\""), std::string::npos) << e;
+}
+
+// A GGUF's SentencePiece vocabulary becomes an HF folder's tokenizer.model
+// and tokenizer_config.json; another tokenizer type is named and skipped.
+TEST(GgufTokenizer, HfFolderGetsTokenizerModelAndConfig) {
+  std::string p = tmp("tok_mixed.gguf"), dir = tmp("tok_mixed_hf");
+  put(p, mixed_gguf());
+  HfWriteOptions opt;
+  opt.force = true;
+  write_hf(dir, read_gguf(p), opt);
+  auto tok = tokenizer::load_tokenizer(join_path(dir, "tokenizer.model"));
+  tokenizer::Vocab want = read_gguf_vocab(p), got = tok->vocab();
+  EXPECT_EQ(got.pieces, want.pieces);
+  EXPECT_EQ(got.scores, want.scores);
+  EXPECT_EQ(got.types, want.types);
+  EXPECT_EQ(got.pad, 15);
+  EXPECT_EQ(tok->encode("ab abc", true), (std::vector<int>{1, 12, 7, 10}));  // ▁ab ▁a bc: "▁a" outscores "ab"
+  EXPECT_EQ(tok->encode("ab abc", true), tokenizer::tokenizer_from_vocab(want)->encode("ab abc", true));
+  auto tc = read_json_file(join_path(dir, "tokenizer_config.json"));
+  EXPECT_EQ(tc["bos_token"], "<s>");
+  EXPECT_EQ(tc["eos_token"], "</s>");
+  EXPECT_EQ(tc["unk_token"], "<unk>");
+  EXPECT_EQ(tc["pad_token"], "<pad>");
+  EXPECT_EQ(tc["add_bos_token"], true);
+  EXPECT_EQ(tc["add_eos_token"], true);
+  EXPECT_EQ(tc["chat_template"], kChatTemplate);
+  EXPECT_EQ(tc["tokenizer_class"], "LlamaTokenizer");
+  // Back to GGUF: the same tokenizer metadata.
+  std::string p2 = tmp("tok_mixed_back.gguf");
+  write_gguf(p2, load_checkpoint(dir), DType::F32);
+  tokenizer::Vocab back = read_gguf_vocab(p2);
+  EXPECT_EQ(back.pieces, want.pieces);
+  EXPECT_EQ(back.types, want.types);
+  EXPECT_EQ(back.pad, 15);
+  EXPECT_EQ(read_gguf(p2).tokenizer_config, read_gguf(p).tokenizer_config);
+
+  // "gpt2" (byte-level BPE): solar has no writer for it; a warning names it.
+  put(p, mixed_gguf(mixed_tensors(), "gpt2"));
+  testing::SinkGuard guard;
+  std::string warned;
+  set_log_sink([&](const LogRecord& r) { warned += std::string(r.message) + "\n"; });
+  write_hf(dir, read_gguf(p), opt);
+  EXPECT_NE(warned.find("tokenizer.ggml.model is \"gpt2\", not \"llama\""), std::string::npos) << warned;
+  EXPECT_FALSE(path_exists(join_path(dir, "tokenizer.model")));
+  EXPECT_FALSE(path_exists(join_path(dir, "tokenizer_config.json")));
+}
+
+// A vocabulary SentencePiece refuses costs the folder its tokenizer, with a
+// warning that names the file and why; the weights are still written.
+TEST(GgufTokenizer, BadVocabularyIsNamedAndSkipped) {
+  std::string p = tmp("tok_dup.gguf"), dir = tmp("tok_dup_hf");
+  std::string bytes = mixed_gguf();
+  size_t at = bytes.find(std::string("\x02\0\0\0\0\0\0\0", 8) + "ca");  // piece "ca" -> "ab", a duplicate
+  ASSERT_NE(at, std::string::npos);
+  bytes.replace(at + 8, 2, "ab");
+  put(p, bytes);
+  EXPECT_NE(error_of([&] { gguf_tokenizer_model(p); }).find(p + ": tokenizer.ggml.tokens: SentencePiece refuses it as a tokenizer.model: "),
+            std::string::npos);
+  testing::SinkGuard guard;
+  std::string warned;
+  set_log_sink([&](const LogRecord& r) { warned += std::string(r.message) + "\n"; });
+  HfWriteOptions opt;
+  opt.force = true;
+  write_hf(dir, read_gguf(p), opt);
+  EXPECT_NE(warned.find(p + ": tokenizer.ggml.tokens: SentencePiece refuses it as a tokenizer.model: Internal: ab is already defined"),
+            std::string::npos) << warned;
+  EXPECT_NE(warned.find(dir + " gets no tokenizer.model"), std::string::npos) << warned;
+  EXPECT_FALSE(path_exists(join_path(dir, "tokenizer.model")));
+  EXPECT_TRUE(path_exists(join_path(dir, "model.safetensors")));
 }
 
 }  // namespace

@@ -94,10 +94,15 @@ std::vector<GgufKv> gguf_metadata(const model::Checkpoint& ck, uint32_t file_typ
     kv.u32("tokenizer.ggml.bos_token_id", v.bos);
     kv.u32("tokenizer.ggml.eos_token_id", v.eos);
     kv.u32("tokenizer.ggml.unknown_token_id", v.unk);
+    if (v.pad >= 0) kv.u32("tokenizer.ggml.padding_token_id", v.pad);
     const auto& tc = ck.tokenizer_config;
-    kv.boolean("tokenizer.ggml.add_bos_token",
-               tc.contains("add_bos_token") && tc["add_bos_token"].is_boolean() ? tc["add_bos_token"].get<bool>() : true);
-    kv.boolean("tokenizer.ggml.add_eos_token", false);
+    auto flag = [&](const char* key, bool def) {
+      return tc.contains(key) && tc[key].is_boolean() ? tc[key].get<bool>() : def;
+    };
+    kv.boolean("tokenizer.ggml.add_bos_token", flag("add_bos_token", true));
+    kv.boolean("tokenizer.ggml.add_eos_token", flag("add_eos_token", false));
+    if (tc.contains("chat_template") && tc["chat_template"].is_string())
+      kv.string("tokenizer.chat_template", tc["chat_template"].get<std::string>());
   }
   return std::move(kv.kv);
 }

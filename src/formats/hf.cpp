@@ -9,6 +9,8 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/json.h"
+#include "core/log.h"
+#include "formats/gguf.h"
 #include "formats/safetensors.h"
 #include "model/rope.h"
 
@@ -118,6 +120,7 @@ struct HfWriter::Impl {
   std::vector<std::string> shard_names;
   size_t next = 0;
   std::unique_ptr<AtomicFile> file;  // shard being written
+  std::string gguf_spm;              // tokenizer.model made from a GGUF's vocabulary
   bool finished = false;
 
   std::vector<TensorToWrite> shard_tensors(size_t s) const {
@@ -173,8 +176,20 @@ HfWriter::HfWriter(const std::string& dir, const model::ModelConfig& config, std
     m.shard_names.push_back(name);
     need += safetensors_file_size(m.shard_tensors(s), m.opt.metadata);
   }
+  // A GGUF "tokenizer" is the model file itself: its vocabulary becomes a
+  // tokenizer.model. One SentencePiece cannot take costs the folder its
+  // tokenizer, not its weights (a training run must not die at a checkpoint).
+  const std::string& tok = m.opt.tokenizer_path;
   std::error_code ec;
-  if (!m.opt.tokenizer_path.empty()) need += std::filesystem::file_size(m.opt.tokenizer_path, ec) * !ec;
+  if (!tok.empty() && read_file_prefix(tok, 4) == "GGUF") {
+    try {
+      m.gguf_spm = gguf_tokenizer_model(tok);
+    } catch (const Error& e) {
+      log_warn("hf", std::string(e.what()) + "; " + m.dir + " gets no tokenizer.model", {{"file", tok}});
+    }
+  } else if (!tok.empty()) {
+    need += std::filesystem::file_size(tok, ec) * !ec;
+  }
   uint64_t free = free_disk_bytes(parent_dir(m.dir));
   if (free < need)
     fail(m.dir, "", "needs " + std::to_string(need) + " bytes of free disk, only " + std::to_string(free) +
@@ -252,9 +267,9 @@ void HfWriter::finish() {
       }
   write_file_atomic(join_path(m.tmp, "config.json"), model::config_to_json(c).dump(2) + "\n");
 
-  // A GGUF "tokenizer" is the model file itself: nothing to copy.
   const std::string& tok = m.opt.tokenizer_path;
-  if (!tok.empty() && !ends_with(tok, ".gguf"))
+  if (!m.gguf_spm.empty()) write_file_atomic(join_path(m.tmp, "tokenizer.model"), m.gguf_spm);
+  else if (!tok.empty() && read_file_prefix(tok, 4) != "GGUF")
     write_file_atomic(join_path(m.tmp, ends_with(tok, ".bin") ? "tokenizer.bin" : "tokenizer.model"), read_file(tok));
   if (!m.opt.tokenizer_config.empty())
     write_file_atomic(join_path(m.tmp, "tokenizer_config.json"), m.opt.tokenizer_config.dump(2) + "\n");

@@ -30,8 +30,9 @@ struct HfWriteOptions {
   bool force = false;                               // replace an existing folder
   std::string model_card;                           // README.md content, if any
   // Tokenizer and metadata to carry over (copied as tokenizer.model /
-  // tokenizer.bin by file name; JSON written as tokenizer_config.json and
-  // generation_config.json when non-empty).
+  // tokenizer.bin by file name; a GGUF's vocabulary written as a
+  // tokenizer.model, gguf.h's gguf_tokenizer_model; JSON written as
+  // tokenizer_config.json and generation_config.json when non-empty).
   std::string tokenizer_path;
   nlohmann::json tokenizer_config = nlohmann::json::object();
   nlohmann::json generation_config = nlohmann::json::object();

@@ -2,6 +2,8 @@
 // which is the reference implementation HF's slow LlamaTokenizer wraps.
 #include <sentencepiece_processor.h>
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "tokenizer/tokenizer_impl.h"
 
@@ -63,6 +65,7 @@ class SpmTokenizer : public Tokenizer {
     v.bos = bos_id();
     v.eos = eos_id();
     v.unk = sp_->unk_id();
+    v.pad = sp_->pad_id();
     return v;
   }
 
@@ -128,7 +131,65 @@ bool piece_has_nul(std::string_view m, int depth = 0) {
   return false;
 }
 
+// Protocol buffer wire format, as much of it as a ModelProto needs.
+struct ProtoWriter {
+  std::string out;
+  void varint(uint64_t v) {
+    for (; v >= 0x80; v >>= 7) out += char(v | 0x80);
+    out += char(v);
+  }
+  void key(int field, int wire) { varint(uint64_t(field) << 3 | uint64_t(wire)); }
+  void integer(int field, int64_t v) { key(field, 0), varint(uint64_t(v)); }  // int32 -1: 10 bytes, as protobuf
+  void f32(int field, float v) { key(field, 5), out.append(reinterpret_cast<const char*>(&v), 4); }
+  void bytes(int field, std::string_view s) { key(field, 2), varint(s.size()), out += s; }
+};
+
 }  // namespace
+
+std::string spm_model_proto(const Vocab& v) {
+  const int n = int(v.pieces.size());
+  if (v.scores.size() != v.pieces.size() || v.types.size() != v.pieces.size())
+    fail("", "vocab", "expected " + std::to_string(n) + " scores and types, got " + std::to_string(v.scores.size()) +
+                          " and " + std::to_string(v.types.size()));
+  enum { kNormal = 1, kUnknown = 2, kByte = 6 };  // sentencepiece_model.proto's SentencePiece.Type
+  std::vector<int> types = v.types;
+  if (std::find(types.begin(), types.end(), int(kUnknown)) == types.end() && v.unk >= 0 && v.unk < n)
+    types[v.unk] = kUnknown;  // SentencePiece needs exactly one
+  ProtoWriter m;  // ModelProto: 1 pieces, 2 trainer_spec, 3 normalizer_spec
+  for (int i = 0; i < n; ++i) {
+    if (types[i] < kNormal || types[i] > kByte)
+      fail("", "token[" + std::to_string(i) + "].type",
+           "expected 1..6 (normal, unknown, control, user-defined, unused, byte), got " + std::to_string(types[i]));
+    ProtoWriter p;  // SentencePiece: 1 piece, 2 score, 3 type
+    p.bytes(1, v.pieces[i]);
+    p.f32(2, v.scores[i]);
+    p.integer(3, types[i]);
+    m.bytes(1, p.out);
+  }
+  ProtoWriter t;  // TrainerSpec: what encoding and HF's converters read
+  t.integer(3, 2);  // model_type BPE
+  t.integer(4, n);  // vocab_size
+  t.integer(35, std::count(types.begin(), types.end(), int(kByte)) > 0);  // byte_fallback
+  const std::pair<int, int> specials[] = {{v.unk, 40}, {v.bos, 41}, {v.eos, 42}, {v.pad, 43}};  // *_id; *_piece is +5
+  for (auto [id, field] : specials) {
+    bool ok = id >= 0 && id < n;
+    t.integer(field, ok ? id : -1);
+    if (ok) t.bytes(field + 5, v.pieces[id]);
+  }
+  m.bytes(2, t.out);
+  ProtoWriter norm;  // NormalizerSpec, as Llama 2's
+  norm.bytes(1, "identity");
+  norm.integer(3, 1);  // add_dummy_prefix
+  norm.integer(4, 0);  // remove_extra_whitespaces
+  norm.integer(5, 1);  // escape_whitespaces
+  m.bytes(3, norm.out);
+
+  if (piece_has_nul(m.out)) fail("", "vocab", "a piece holds a NUL byte, which SentencePiece cannot store");
+  sentencepiece::SentencePieceProcessor sp;
+  if (auto st = sp.LoadFromSerializedProto(m.out); !st.ok())
+    fail("SentencePiece refuses it as a tokenizer.model: " + st.ToString());
+  return m.out;
+}
 
 std::unique_ptr<Tokenizer> spm_from_proto(std::string_view bytes) {
   auto sp = std::make_unique<sentencepiece::SentencePieceProcessor>();

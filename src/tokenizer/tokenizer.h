@@ -23,7 +23,7 @@ struct Vocab {
   std::vector<std::string> pieces;  // SentencePiece spelling ("▁the", "<0x0A>")
   std::vector<float> scores;
   std::vector<int> types;
-  int bos = 1, eos = 2, unk = 0;
+  int bos = 1, eos = 2, unk = 0, pad = -1;  // -1: none
 };
 
 class Tokenizer {
@@ -50,6 +50,16 @@ class Tokenizer {
 // Throws solar::Error naming the file.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, int vocab_size_hint = 0);
 std::unique_ptr<Tokenizer> tokenizer_from_vocab(Vocab v);
+
+// `v` as a SentencePiece tokenizer.model (a serialized ModelProto), the kind
+// Llama 2's and Mistral's vocabularies come from: model type BPE, byte fallback
+// when v has byte pieces, Llama's normalizer (none: identity rules, a dummy
+// prefix, whitespace runs kept and escaped as "▁"). Piece types are GGUF's,
+// which are SentencePiece's numbers; the unk piece is typed UNKNOWN when no
+// piece is. Written by hand (no protobuf library), then loaded back through
+// libsentencepiece: throws solar::Error with its reason when it would refuse
+// the model (duplicate or empty pieces, a type outside 1..6, a NUL byte).
+std::string spm_model_proto(const Vocab& v);
 
 // Streaming detokenizer for generate/chat: feed ids one at a time, get the
 // text that is now final (holds back incomplete UTF-8 from byte tokens;

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "testing/tokenizers.h"
 #include "tokenizer/tokenizer_impl.h"
 
 namespace solar::tokenizer {
@@ -25,56 +26,6 @@ std::string tmp_path(const std::string& name) {
   std::string dir = ::testing::TempDir() + "solar_tok_" + std::to_string(getpid());
   make_dirs(dir);
   return join_path(dir, name);
-}
-
-// llama.cpp's test-tokenizer-0 convention: the .inp file is the cases, each
-// followed by "\n__ggml_vocab_test__\n"; the .out file has one line of
-// space-separated ids per case.
-std::vector<std::pair<std::string, std::vector<int>>> spm_cases() {
-  std::string inp = read_file(kData + "/tokenizers/llama-spm-cases.inp");
-  std::string out = read_file(kData + "/tokenizers/llama-spm-cases.out");
-  const std::string sep = "\n__ggml_vocab_test__\n";
-  std::vector<std::pair<std::string, std::vector<int>>> cases;
-  std::istringstream lines(out);
-  for (size_t at = 0; at < inp.size();) {
-    size_t end = inp.find(sep, at);
-    if (end == std::string::npos) break;
-    std::string line;
-    std::getline(lines, line);
-    std::vector<int> ids;
-    std::istringstream ls(line);
-    for (int id; ls >> id;) ids.push_back(id);
-    cases.emplace_back(inp.substr(at, end - at), ids);
-    at = end + sep.size();
-  }
-  return cases;
-}
-
-// Random valid UTF-8 from ranges that stress the tokenizers: ASCII,
-// whitespace runs, Latin-1, Cyrillic, Korean, CJK, emoji, any other scalar.
-// U+2581 is left out: SentencePiece reads it as a space by design.
-std::string random_utf8(std::mt19937& rng, int max_chars) {
-  static const std::pair<uint32_t, uint32_t> ranges[] = {
-      {0x20, 0x7E}, {0x20, 0x20}, {0x09, 0x0A}, {0xA0, 0xFF}, {0x400, 0x4FF}, {0xAC00, 0xD7A3},
-      {0x4E00, 0x9FFF}, {0x1F300, 0x1F64F}, {0x80, 0xD7FF}, {0xE000, 0x10FFFF}};
-  std::string s;
-  int n = std::uniform_int_distribution<int>(0, max_chars)(rng);
-  for (int i = 0; i < n; i++) {
-    auto [lo, hi] = ranges[std::uniform_int_distribution<int>(0, std::size(ranges) - 1)(rng)];
-    uint32_t c = std::uniform_int_distribution<uint32_t>(lo, hi)(rng);
-    if (c == 0x2581 || (c >= 0xFDD0 && c <= 0xFDEF) || (c & 0xFFFE) == 0xFFFE) c = 'x';
-    if (c < 0x80) {
-      s += char(c);
-    } else if (c < 0x800) {
-      s += char(0xC0 | c >> 6), s += char(0x80 | (c & 0x3F));
-    } else if (c < 0x10000) {
-      s += char(0xE0 | c >> 12), s += char(0x80 | (c >> 6 & 0x3F)), s += char(0x80 | (c & 0x3F));
-    } else {
-      s += char(0xF0 | c >> 18), s += char(0x80 | (c >> 12 & 0x3F)), s += char(0x80 | (c >> 6 & 0x3F)),
-          s += char(0x80 | (c & 0x3F));
-    }
-  }
-  return s;
 }
 
 std::string stream_decode(const Tokenizer& tok, const std::vector<int>& ids, std::vector<std::string>* chunks = nullptr) {
@@ -103,7 +54,7 @@ bool valid_utf8(const std::string& s) {
 TEST(TokenizerSpm, LlamaCasesMatchLlamaCpp) {
   NEED(kLlama);
   auto tok = load_tokenizer(kLlama);
-  auto cases = spm_cases();
+  auto cases = testing::llama_spm_cases(kData);
   ASSERT_EQ(cases.size(), 46u);  // 46 separators; the .out file has 46 lines
   EXPECT_EQ(cases[0].first, "ied 4 \xC2\xBD months");
   EXPECT_EQ(cases[2].first, "");
@@ -121,13 +72,13 @@ TEST(TokenizerBpe, LlamaVocabMatchesSentencePiece) {
   NEED(kLlama);
   auto spm = load_tokenizer(kLlama);
   auto bpe = tokenizer_from_vocab(spm->vocab());
-  for (auto& [text, ids] : spm_cases()) {
+  for (auto& [text, ids] : testing::llama_spm_cases(kData)) {
     EXPECT_EQ(bpe->encode(text, false), ids) << "'" << text << "'";
     EXPECT_EQ(bpe->decode(ids), spm->decode(ids)) << "'" << text << "'";
   }
   std::mt19937 rng(7);
   for (int i = 0; i < 200; i++) {
-    std::string s = random_utf8(rng, 40);
+    std::string s = testing::random_utf8(rng, 40);
     EXPECT_EQ(bpe->encode(s, true), spm->encode(s, true)) << "'" << s << "'";
   }
 }
@@ -180,7 +131,7 @@ TEST(TokenizerSpm, Utf8RoundTripBothModels) {
     }
     std::mt19937 rng(42);
     for (int i = 0; i < 300; i++) {
-      std::string s = random_utf8(rng, 30);
+      std::string s = testing::random_utf8(rng, 30);
       auto ids = tok->encode(s, i % 2 == 0);
       ASSERT_EQ(tok->decode(ids), s) << path << " case " << i;
     }
@@ -193,7 +144,7 @@ TEST(TokenizerStream, EqualsDecodeAndNeverSplitsCharacters) {
     auto tok = load_tokenizer(path);
     std::mt19937 rng(3);
     for (int i = 0; i < 100; i++) {
-      std::string s = random_utf8(rng, 80);  // long enough to restart the window
+      std::string s = testing::random_utf8(rng, 80);  // long enough to restart the window
       auto ids = tok->encode(s, true);
       std::vector<std::string> chunks;
       EXPECT_EQ(stream_decode(*tok, ids, &chunks), tok->decode(ids)) << path << " case " << i;
@@ -267,9 +218,61 @@ TEST(TokenizerLlama2c, HeapMergeEqualsRunC) {
     std::string s;
     int n = std::uniform_int_distribution<int>(1, 60)(rng);
     for (int k = 0; k < n; k++) s += letters[std::uniform_int_distribution<int>(0, letters.size() - 1)(rng)];
-    if (i % 3 == 0) s += random_utf8(rng, 5);
+    if (i % 3 == 0) s += testing::random_utf8(rng, 5);
     EXPECT_EQ(tok->encode(s, false), runc_encode(v, *tok, s)) << "'" << s << "'";
   }
+}
+
+// A vocabulary written back as a tokenizer.model (what a GGUF's becomes) is
+// the original model piece for piece and encodes every case as it does.
+TEST(TokenizerSpmProto, RebuiltModelsEncodeAsTheOriginals) {
+  NEED(kLlama);
+  NEED(kMistral);
+  for (const std::string& path : {kLlama, kMistral}) {
+    auto orig = load_tokenizer(path);
+    auto back = spm_from_proto(spm_model_proto(orig->vocab()));
+    ASSERT_NE(back, nullptr) << path;
+    testing::expect_same_tokenizer(*orig, *back, path, kData, path == kLlama);
+  }
+}
+
+TEST(TokenizerSpmProto, BadVocabulariesAreRefusedWithTheReason) {
+  auto error = [](const Vocab& bad) {
+    try {
+      spm_model_proto(bad);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  // SentencePiece's byte fallback needs all 256 byte pieces: this one has 128.
+  EXPECT_EQ(error(testing::byte_vocab(128)), "SentencePiece refuses it as a tokenizer.model: Internal: there are not 256 byte pieces although `byte_fallback` is true.");
+  Vocab v = testing::byte_vocab(256);  // and "▁", "a"
+  v.pieces.insert(v.pieces.end(), {"\xE2\x96\x81", "a"});
+  v.types.insert(v.types.end(), {1, 1});
+  v.scores.insert(v.scores.end(), {0.f, 0.f});
+  auto back = spm_from_proto(spm_model_proto(v));
+  ASSERT_NE(back, nullptr);
+  EXPECT_EQ(back->encode("a\xC3\xA9", false), (std::vector<int>{259, 260, 3 + 0xC3, 3 + 0xA9}));
+  Vocab no_unk = v;
+  no_unk.types[0] = 1;  // the unk id's piece is typed UNKNOWN, as SentencePiece needs one
+  EXPECT_EQ(spm_from_proto(spm_model_proto(no_unk))->vocab().types[0], 2);
+  Vocab dup = v;
+  dup.pieces[5] = dup.pieces[4];
+  EXPECT_NE(error(dup).find("SentencePiece refuses it as a tokenizer.model: Internal: <0x01> is already defined"),
+            std::string::npos) << error(dup);
+  Vocab type = v;
+  type.types[7] = 9;
+  EXPECT_EQ(error(type), "token[7].type: expected 1..6 (normal, unknown, control, user-defined, unused, byte), got 9");
+  Vocab nul = v;
+  nul.pieces.back() = std::string("a\0b", 3);
+  EXPECT_NE(error(nul).find("NUL"), std::string::npos) << error(nul);
+  Vocab empty = v;
+  empty.pieces.back() = "";
+  EXPECT_NE(error(empty).find("SentencePiece refuses it"), std::string::npos) << error(empty);
+  Vocab short_scores = v;
+  short_scores.scores.pop_back();
+  EXPECT_EQ(error(short_scores), "vocab: expected 261 scores and types, got 260 and 261");
 }
 
 TEST(TokenizerErrors, BadFilesNameTheFile) {
