@@ -26,7 +26,6 @@ run it with scripts/pyenv.sh's python.
 import argparse
 import ctypes
 import json
-import math
 import os
 import platform
 import shutil
@@ -268,8 +267,9 @@ class LlamaBench:
 
 def mean_sd(v):
     if not v:
-        return {"mean": 0.0, "sd": 0.0, "n": 0}
-    return {"mean": statistics.fmean(v), "sd": statistics.stdev(v) if len(v) > 1 else 0.0, "n": len(v)}
+        return {"mean": 0.0, "sd": 0.0, "max": 0.0, "n": 0}
+    return {"mean": statistics.fmean(v), "sd": statistics.stdev(v) if len(v) > 1 else 0.0, "max": max(v),
+            "n": len(v)}
 
 
 def fmt_ms(s):
@@ -287,8 +287,8 @@ def verdict(ratio, target):
     return f"≥ {target}×: {'met' if ratio >= target else 'not met'}"
 
 
-def ratio(a, b):
-    return a["mean"] / b["mean"] if a and a["n"] and b["n"] and b["mean"] > 0 else None
+def ratio(a, b, key="mean"):
+    return a[key] / b[key] if a and a["n"] and b["n"] and b[key] > 0 else None
 
 
 def bench_format(fmt, path, made_by, args, bench):
@@ -297,7 +297,8 @@ def bench_format(fmt, path, made_by, args, bench):
     setup = solar.setup
     res["setup"] = {k: setup[k] for k in ("weight_bytes_per_token", "weight_bytes_by_type", "mem_gbs_simple",
                                           "mem_gbs_wide", "mem_gbs", "wide_probe_isa", "gemm_bf16_gflops",
-                                          "gemm_f32_gflops", "prefill_flops", "kernel_check", "cpu_report")}
+                                          "gemm_f32_gflops", "prefill_flops", "prefill_tokens", "kernel_check",
+                                          "cpu_report")}
     res["solar_header"] = solar.header
     slow = [t for t, r in setup["kernel_check"].items() if r["path"] == "reference"]
     if slow and args.solar_quant != "slow":
@@ -337,32 +338,48 @@ def bench_format(fmt, path, made_by, args, bench):
                     "perf_context": {"prefill_tps": mean_sd(own_pre), "decode_tps": mean_sd(own_dec)}}
     if solar:
         res["solar"] = {"prefill_tps": mean_sd(s_pre), "decode_tps": mean_sd(s_dec)}
-    S = res["setup"]
-    limit = S["mem_gbs"] * 1e9 / S["weight_bytes_per_token"]
-    peak = max(S["gemm_bf16_gflops"], S["gemm_f32_gflops"])
-    res["decode_limit_tps"] = limit
-    res["gemm_peak_gflops"] = peak
     res["decode_ratio"] = ratio(res["solar"] and res["solar"]["decode_tps"], res["llama"]["decode_tps"])
     res["prefill_ratio"] = ratio(res["solar"] and res["solar"]["prefill_tps"], res["llama"]["prefill_tps"])
+    res["decode_ratio_best"] = ratio(res["solar"] and res["solar"]["decode_tps"], res["llama"]["decode_tps"], "max")
+    res["prefill_ratio_best"] = ratio(res["solar"] and res["solar"]["prefill_tps"], res["llama"]["prefill_tps"], "max")
     res["decode_target"] = DECODE_TARGET
     res["prefill_target"] = PREFILL_TARGET.get(fmt)
-    res["llama_decode_of_limit"] = res["llama"]["decode_tps"]["mean"] / limit
-    res["llama_prefill_of_peak"] = res["llama"]["prefill_tps"]["mean"] * S["prefill_flops"] / max(args.prompt, 1) / 1e9 / peak
-    if res["solar"]:
-        res["solar_decode_of_limit"] = res["solar"]["decode_tps"]["mean"] / limit
-        res["solar_prefill_of_peak"] = res["solar"]["prefill_tps"]["mean"] * S["prefill_flops"] / max(args.prompt, 1) / 1e9 / peak
     return res
+
+
+def machine_limits(results):
+    """The machine's limits: the best of what every format's bench_inference
+    measured (each is bytes or FLOPs really done in the time, so the highest is
+    the least disturbed), and each engine's fraction of them."""
+    setups = [r["setup"] for r in results]
+    m = {"mem_gbs": max(S["mem_gbs"] for S in setups),
+         "mem_gbs_simple": max(S["mem_gbs_simple"] for S in setups),
+         "mem_gbs_wide": max(S["mem_gbs_wide"] for S in setups),
+         "wide_probe_isa": setups[0]["wide_probe_isa"],
+         "gemm_bf16_gflops": max(S["gemm_bf16_gflops"] for S in setups),
+         "gemm_f32_gflops": max(S["gemm_f32_gflops"] for S in setups)}
+    m["gemm_peak_gflops"] = max(m["gemm_bf16_gflops"], m["gemm_f32_gflops"])
+    for r in results:
+        S = r["setup"]
+        limit = m["mem_gbs"] * 1e9 / S["weight_bytes_per_token"]
+        r["decode_limit_tps"] = limit
+        for who in ("solar", "llama"):
+            if r[who]:
+                r[f"{who}_decode_of_limit"] = r[who]["decode_tps"]["mean"] / limit
+                r[f"{who}_prefill_of_peak"] = (r[who]["prefill_tps"]["mean"] * S["prefill_flops"] /
+                                               max(S["prefill_tokens"], 1) / 1e9 / m["gemm_peak_gflops"])
+    return m
 
 
 def pct(x):
     return "—" if x is None else f"{100 * x:.0f}%"
 
 
-def rx(x):
-    return "—" if x is None else f"{x:.2f}×"
+def rx(x, best=None):
+    return "—" if x is None else f"{x:.2f}×" + (f" (best {best:.2f}×)" if best is not None else "")
 
 
-def print_report(results, args):
+def print_report(results, m, args):
     log("")
     log(f"## solar vs llama.cpp: preset {args.preset}, prompt {args.prompt}, gen {args.gen}, "
         f"{args.threads} thread(s), {args.reps} rep(s) each after a warm-up (mean ± sd; ~ marks sd > "
@@ -372,28 +389,34 @@ def print_report(results, args):
         log(f"solar {line}")
     log(f"llama.cpp: {results[0]['llama_system_info']}; flash attention {results[0]['llama_flash_attn']}")
     log("")
-    log("| format | made by | GB/token | decode tok/s solar | llama.cpp | ratio | target | prefill tok/s solar "
-        "| llama.cpp | ratio | target | solar decode of bw limit | llama.cpp decode of bw limit "
-        "| solar prefill of GEMM peak | llama.cpp prefill of GEMM peak |")
-    log("|" + " --- |" * 15)
+    log("Decode (tok/s; limit: the measured bandwidth over the bytes a token reads)")
+    log("")
+    log("| format | made by | GB/token | solar | llama.cpp | ratio | target | solar of limit | llama.cpp of limit |")
+    log("|" + " --- |" * 9)
     for r in results:
         s = r["solar"]
         log(f"| {r['format']} | {r['made_by']} | {r['setup']['weight_bytes_per_token'] / 1e9:.3f} | "
-            f"{fmt_ms(s and s['decode_tps']) if s else 'skipped'} | {fmt_ms(r['llama']['decode_tps'])} | "
-            f"{rx(r['decode_ratio'])} | {verdict(r['decode_ratio'], r['decode_target'])} | "
-            f"{fmt_ms(s and s['prefill_tps']) if s else 'skipped'} | {fmt_ms(r['llama']['prefill_tps'])} | "
-            f"{rx(r['prefill_ratio'])} | {verdict(r['prefill_ratio'], r['prefill_target'])} | "
-            f"{pct(r.get('solar_decode_of_limit'))} | {pct(r['llama_decode_of_limit'])} | "
-            f"{pct(r.get('solar_prefill_of_peak'))} | {pct(r['llama_prefill_of_peak'])} |")
+            f"{fmt_ms(s['decode_tps']) if s else 'skipped'} | {fmt_ms(r['llama']['decode_tps'])} | "
+            f"{rx(r['decode_ratio'], r['decode_ratio_best'])} | {verdict(r['decode_ratio'], r['decode_target'])} | "
+            f"{pct(r.get('solar_decode_of_limit'))} | {pct(r.get('llama_decode_of_limit'))} |")
+    log("")
+    log(f"Prefill of {args.prompt} tokens as one batch (tok/s; peak: the faster of kernels::gemm BF16 and F32)")
+    log("")
+    log("| format | solar | llama.cpp | ratio | target | solar of GEMM peak | llama.cpp of GEMM peak |")
+    log("|" + " --- |" * 7)
+    for r in results:
+        s = r["solar"]
+        log(f"| {r['format']} | {fmt_ms(s['prefill_tps']) if s else 'skipped'} | {fmt_ms(r['llama']['prefill_tps'])} | "
+            f"{rx(r['prefill_ratio'], r['prefill_ratio_best'])} | {verdict(r['prefill_ratio'], r['prefill_target'])} | "
+            f"{pct(r.get('solar_prefill_of_peak'))} | {pct(r.get('llama_prefill_of_peak'))} |")
     log("")
     for r in results:
         if r["solar_skipped"]:
             log(f"{r['format']}: {r['solar_skipped']}")
-    S = results[0]["setup"]
-    log(f"bandwidth limit: best of the simple probe {S['mem_gbs_simple']:.1f} GB/s and the wide "
-        f"({S['wide_probe_isa']}) probe {S['mem_gbs_wide']:.1f} GB/s, {args.threads} thread(s), as measured "
-        f"before the first format; GEMM peak: kernels::gemm BF16 {S['gemm_bf16_gflops']:.0f} / F32 "
-        f"{S['gemm_f32_gflops']:.0f} GFLOP/s (each format's own figures are in --json)")
+    log(f"bandwidth limit {m['mem_gbs']:.1f} GB/s: the best of the simple probe ({m['mem_gbs_simple']:.1f}) and the "
+        f"wide {m['wide_probe_isa']} probe ({m['mem_gbs_wide']:.1f}); GEMM peak {m['gemm_peak_gflops']:.0f} GFLOP/s "
+        f"(BF16 {m['gemm_bf16_gflops']:.0f}, F32 {m['gemm_f32_gflops']:.0f}); {args.threads} thread(s), the best of "
+        f"what bench_inference measured before each format (each format's own figures are in --json)")
     cross = []
     for r in results:
         own, ours = r["llama"]["perf_context"], r["llama"]
@@ -464,11 +487,13 @@ def main():
         log(f"# {f}: {path}")
         r = bench_format(f, path, made_by, args, bench)
         results.append(r)
-    print_report(results, args)
+    limits = machine_limits(results)
+    print_report(results, limits, args)
     if args.json:
         out = {"settings": {k: v for k, v in vars(args).items()}, "platform": platform.platform(),
                "llama_cpp_python": L.__version__, "llama_system_info": sysinfo,
-               "solar_cpu_report": results[0]["setup"]["cpu_report"], "formats": results}
+               "solar_cpu_report": results[0]["setup"]["cpu_report"], "machine_limits": limits,
+               "formats": results}
         tmp = args.json + ".tmp"
         with open(tmp, "w") as fh:
             json.dump(out, fh, indent=1)
