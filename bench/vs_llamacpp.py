@@ -389,27 +389,30 @@ def print_report(results, m, args):
         log(f"solar {line}")
     log(f"llama.cpp: {results[0]['llama_system_info']}; flash attention {results[0]['llama_flash_attn']}")
     log("")
-    log("Decode (tok/s; limit: the measured bandwidth over the bytes a token reads)")
-    log("")
-    log("| format | made by | GB/token | solar | llama.cpp | ratio | target | solar of limit | llama.cpp of limit |")
-    log("|" + " --- |" * 9)
-    for r in results:
-        s = r["solar"]
-        log(f"| {r['format']} | {r['made_by']} | {r['setup']['weight_bytes_per_token'] / 1e9:.3f} | "
-            f"{fmt_ms(s['decode_tps']) if s else 'skipped'} | {fmt_ms(r['llama']['decode_tps'])} | "
-            f"{rx(r['decode_ratio'], r['decode_ratio_best'])} | {verdict(r['decode_ratio'], r['decode_target'])} | "
-            f"{pct(r.get('solar_decode_of_limit'))} | {pct(r.get('llama_decode_of_limit'))} |")
-    log("")
-    log(f"Prefill of {args.prompt} tokens as one batch (tok/s; peak: the faster of kernels::gemm BF16 and F32)")
-    log("")
-    log("| format | solar | llama.cpp | ratio | target | solar of GEMM peak | llama.cpp of GEMM peak |")
-    log("|" + " --- |" * 7)
-    for r in results:
-        s = r["solar"]
-        log(f"| {r['format']} | {fmt_ms(s['prefill_tps']) if s else 'skipped'} | {fmt_ms(r['llama']['prefill_tps'])} | "
-            f"{rx(r['prefill_ratio'], r['prefill_ratio_best'])} | {verdict(r['prefill_ratio'], r['prefill_target'])} | "
-            f"{pct(r.get('solar_prefill_of_peak'))} | {pct(r.get('llama_prefill_of_peak'))} |")
-    log("")
+    def table(title, kind, of):
+        """One row per format: solar, llama.cpp, ratio, target, each one's fraction of the limit."""
+        log(title)
+        log("")
+        head = ["format"] + [h for h, _ in extra_heads[kind]] + \
+            ["solar", "llama.cpp", "ratio", "target", f"solar of {of}", f"llama.cpp of {of}"]
+        log("| " + " | ".join(head) + " |")
+        log("|" + " --- |" * len(head))
+        for r in results:
+            s = r["solar"]
+            cells = [r["format"]] + [f(r) for _, f in extra_heads[kind]] + [
+                fmt_ms(s[f"{kind}_tps"]) if s else "skipped", fmt_ms(r["llama"][f"{kind}_tps"]),
+                rx(r[f"{kind}_ratio"], r[f"{kind}_ratio_best"]), verdict(r[f"{kind}_ratio"], r[f"{kind}_target"]),
+                pct(r.get(f"solar_{kind}_of_{'limit' if kind == 'decode' else 'peak'}")),
+                pct(r.get(f"llama_{kind}_of_{'limit' if kind == 'decode' else 'peak'}"))]
+            log("| " + " | ".join(cells) + " |")
+        log("")
+
+    extra_heads = {"decode": [("made by", lambda r: r["made_by"]),
+                              ("GB/token", lambda r: f"{r['setup']['weight_bytes_per_token'] / 1e9:.3f}")],
+                   "prefill": []}
+    table("Decode (tok/s; limit: the measured bandwidth over the bytes a token reads)", "decode", "limit")
+    table(f"Prefill of {args.prompt} tokens as one batch (tok/s; peak: the faster of kernels::gemm BF16 and F32)",
+          "prefill", "GEMM peak")
     for r in results:
         if r["solar_skipped"]:
             log(f"{r['format']}: {r['solar_skipped']}")
