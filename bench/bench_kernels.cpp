@@ -1,10 +1,10 @@
-// bench_kernels — memory bandwidth, GEMV (decode) and GEMM (prefill) speed of
-// kernels/, against oneDNN's raw matmul peak and a naive loop, at 1 and 2
-// threads; then training's element-wise kernels against their portable loops. Prints an aligned table, then one JSON line per measurement.
+// bench_kernels — memory bandwidth (bench.h's two probes), GEMV (decode) and
+// GEMM (prefill) speed of kernels/, against oneDNN's raw matmul peak and a
+// naive loop, at 1 and 2 threads; then training's element-wise kernels against
+// their portable loops. Prints an aligned table, then one JSON line per
+// measurement.
 //
 //   bench_kernels [--quick]
-#include <immintrin.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "bench.h"
 #include "kernels/kernels.h"
 #include "kernels/kernels_impl.h"
 #include "kernels/ops.h"
@@ -58,39 +59,6 @@ void report(Row r) {
   std::printf("\n");
   std::fflush(stdout);
   rows.push_back(r);
-}
-
-__attribute__((target("avx2"))) float sum_avx2(const float* p, int64_t n) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-  for (int64_t i = 0; i + 32 <= n; i += 32) {
-    a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
-    a1 = _mm256_add_ps(a1, _mm256_loadu_ps(p + i + 8));
-    a2 = _mm256_add_ps(a2, _mm256_loadu_ps(p + i + 16));
-    a3 = _mm256_add_ps(a3, _mm256_loadu_ps(p + i + 24));
-  }
-  float out[8];
-  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-  return out[0] + out[1] + out[2] + out[3] + out[4] + out[5] + out[6] + out[7];
-}
-
-// STREAM-like read-only sum, the roofline for GEMV. Timed per 16 MiB slice
-// (best of many, cycling through 1 GiB so every slice comes from DRAM), like
-// the GEMV runs: on a shared machine a long run is always preempted somewhere.
-double bandwidth(const std::vector<float>& buf, double budget) {
-  const int64_t slice = 4 << 20, slices = int64_t(buf.size()) / slice;
-  int64_t next = 0;
-  volatile float sink = 0;
-  double t = best_time(
-      [&] {
-        const float* p = buf.data() + (next++ % slices) * slice;
-        float s = 0;
-#pragma omp parallel for reduction(+ : s) schedule(static)
-        for (int64_t c = 0; c < slice; c += 1 << 16) s += sum_avx2(p + c, 1 << 16);
-        sink = s;
-      },
-      budget);
-  (void)sink;
-  return double(slice) * 4 / t / 1e9;
 }
 
 // Enough copies of W that the set does not fit in L3: DRAM, as in decode.
@@ -170,9 +138,7 @@ int main(int argc, char** argv) {
   std::printf("%s\n", cpu_report().c_str());
   std::printf("%-6s %-40s %2s %10s %-8s %8s\n", "bench", "case", "t", "value", "unit", "ratio");
 
-  std::vector<float> big(size_t(quick ? 64 : 256) << 20);  // 1 GiB of f32 (256 MiB --quick)
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < int64_t(big.size()); ++i) big[i] = 1.f;
+  bench::BandwidthProbe probe(size_t(quick ? 256 : 1024) << 20);
 
   struct Shape { int64_t N, K; DType t; };
   const Shape gemv_shapes[] = {{2048, 5632, DType::BF16}, {5632, 2048, DType::BF16}, {32000, 2048, DType::BF16},
@@ -185,8 +151,11 @@ int main(int argc, char** argv) {
 
   for (int threads : {1, 2}) {
     set_num_threads(threads);
-    const double bw = bandwidth(big, budget);
-    report({"bw", "read-only sum, 16 MiB slices of " + std::to_string(big.size() * 4 >> 20) + " MiB", threads, bw, "GB/s", -1, ""});
+    const std::string mib = std::to_string(probe.bytes() >> 20) + " MiB";
+    const double bw_simple = probe.simple(threads), bw_wide = probe.wide(threads), bw = std::max(bw_simple, bw_wide);
+    report({"bw", "read-only sum, simple loop, " + mib, threads, bw_simple, "GB/s", -1, ""});
+    report({"bw", std::string("read-only sum, wide ") + probe.wide_isa() + ", " + mib, threads, bw_wide, "GB/s",
+            bw_wide / bw_simple, "x simple"});
 
     for (const Shape& s : gemv_shapes) {
       Weights w(s.N, s.K, s.t);
