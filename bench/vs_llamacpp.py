@@ -86,8 +86,12 @@ class Models:
                 meta = json.load(f)
         except (OSError, ValueError):
             return None
-        want = self.recipe(fmt, meta.get("made_by"))
-        return meta if os.path.exists(p) and meta == want else None
+        # A quantized file counts only if the quantizer of this run made it.
+        made_by = meta.get("made_by") if fmt in FLOAT_FORMATS else self.quantizer_name()
+        return meta if os.path.exists(p) and meta == self.recipe(fmt, made_by) else None
+
+    def quantizer_name(self):
+        return "solar quantize" if self.quantizer else "llama.cpp llama_model_quantize"
 
     def record(self, fmt, made_by):
         meta = self.recipe(fmt, made_by)
@@ -133,12 +137,11 @@ class Models:
         out = self.path(fmt)
         tmp = out + ".tmp"
         if self.quantizer:
-            flag, upper = self.quantizer
-            qtype = fmt.upper() if upper else fmt
+            flag, help_text = self.quantizer
+            qtype = fmt.upper() if fmt not in help_text and fmt.upper() in help_text else fmt
             cmd = [self.solar, "quantize", "-m", src, "-o", tmp, flag, qtype] if flag else \
                 [self.solar, "quantize", src, tmp, qtype]
             run(cmd)
-            made_by = "solar quantize"
         else:
             if fmt not in QUANT_FTYPES:
                 sys.exit(f"--formats: unknown format {fmt!r} (know {', '.join(FLOAT_FORMATS + list(QUANT_FTYPES))})")
@@ -148,19 +151,18 @@ class Models:
             rc = L.llama_model_quantize(src.encode(), tmp.encode(), ctypes.byref(qp))
             if rc != 0:
                 sys.exit(f"llama_model_quantize {src} -> {fmt} failed ({rc})")
-            made_by = "llama.cpp llama_model_quantize"
         os.replace(tmp, out)
-        return made_by
+        return self.quantizer_name()
 
 
 def solar_quantizer(solar):
-    """(type flag or None for positional, upper-case type names?) when `solar quantize` exists, else None."""
+    """(type flag or None for positional, its --help text) when `solar quantize` exists, else None."""
     r = subprocess.run([solar, "quantize", "--help"], capture_output=True, text=True)
     text = r.stdout + r.stderr
     if r.returncode != 0 or "unknown command" in text:
         return None
     flag = next((f for f in ("--type", "--outtype", "--qtype", "--ftype", "-q") if f in text), None)
-    return flag, "Q4_K_M" in text
+    return flag, text
 
 
 # ------------------------------------------------------------------ solar
@@ -476,7 +478,7 @@ def main():
     L.llama_log_set(_quiet, None)
     L.llama_backend_init()
     models = Models(args, solar)
-    log(f"# quantizer: {'solar quantize' if models.quantizer else 'llama.cpp llama_model_quantize (solar has no quantize command)'}")
+    log(f"# quantizer: {models.quantizer_name()}" + ("" if models.quantizer else " (solar has no quantize command)"))
     log(f"# models in {args.workdir}:")
     files = {f: models.get(f) for f in formats}
     if args.make_only:
