@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "bench.h"
+#include "core/quantize.h"
 #include "kernels/kernels.h"
 #include "kernels/kernels_impl.h"
 #include "kernels/ops.h"
@@ -70,24 +71,11 @@ struct Weights {
     const size_t n = std::max<size_t>(2, (size_t(256) << 20) / bytes + 1);
     std::vector<float> f(size_t(N * K));
     for (size_t i = 0; i < f.size(); ++i) f[i] = float(int(i * 2654435761u % 2001) - 1000) / 1000.f;
-    copies.resize(n, std::vector<uint8_t>(bytes));
-    for (auto& c : copies) {
-      if (is_quantized(t)) {
-        random_blocks(t, c);
-      } else {
-        convert(f.data(), DType::F32, c.data(), t, f.size());
-      }
-    }
-  }
-  // Block types: random quants, every f16 scale field a small finite value
-  // (the speed does not depend on the values).
-  static void random_blocks(DType t, std::vector<uint8_t>& c) {
-    uint32_t s = 12345;
-    for (auto& b : c) b = uint8_t((s = s * 1664525u + 1013904223u) >> 24);
-    const size_t bb = dtype_block_bytes(t), at = t == DType::Q6_K ? 208 : 0, n = t == DType::Q4_K ? 2 : 1;
-    const uint16_t h = f32_to_f16(0.01f);
-    for (size_t b = 0; b < c.size(); b += bb)
-      for (size_t f = 0; f < n; ++f) c[b + at + 2 * f] = uint8_t(h), c[b + at + 2 * f + 1] = uint8_t(h >> 8);
+    // core's quantizer (llama.cpp's bytes) writes every type, float ones by conversion; once, then copied.
+    std::vector<uint8_t> w(bytes);
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < N; ++r) quantize_row(&f[size_t(r * K)], t, &w[size_t(r) * row_bytes(t, K)], K);
+    copies.assign(n, w);
   }
   const void* get() { return copies[next++ % copies.size()].data(); }
 };
