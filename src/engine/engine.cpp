@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 
 #include "core/error.h"
 #include "kernels/kernels.h"
@@ -25,17 +27,17 @@ Model::Model(std::shared_ptr<const model::Checkpoint> ckp) : ck_(std::move(ckp))
   const model::Checkpoint& ck = *ck_;
   cfg_ = ck.config;
   embed_ = &ck.get("model.embed_tokens.weight");
-  head_ = &ck.lm_head();
+  head_ = weight(ck.lm_head());
   final_norm_ = to_f32(ck.get("model.norm.weight"));
   for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
     Layer L;
-    L.wq = &ck.get(model::layer_tensor(l, "self_attn.q_proj.weight"));
-    L.wk = &ck.get(model::layer_tensor(l, "self_attn.k_proj.weight"));
-    L.wv = &ck.get(model::layer_tensor(l, "self_attn.v_proj.weight"));
-    L.wo = &ck.get(model::layer_tensor(l, "self_attn.o_proj.weight"));
-    L.w_gate = &ck.get(model::layer_tensor(l, "mlp.gate_proj.weight"));
-    L.w_up = &ck.get(model::layer_tensor(l, "mlp.up_proj.weight"));
-    L.w_down = &ck.get(model::layer_tensor(l, "mlp.down_proj.weight"));
+    L.wq = weight(ck.get(model::layer_tensor(l, "self_attn.q_proj.weight")));
+    L.wk = weight(ck.get(model::layer_tensor(l, "self_attn.k_proj.weight")));
+    L.wv = weight(ck.get(model::layer_tensor(l, "self_attn.v_proj.weight")));
+    L.wo = weight(ck.get(model::layer_tensor(l, "self_attn.o_proj.weight")));
+    L.w_gate = weight(ck.get(model::layer_tensor(l, "mlp.gate_proj.weight")));
+    L.w_up = weight(ck.get(model::layer_tensor(l, "mlp.up_proj.weight")));
+    L.w_down = weight(ck.get(model::layer_tensor(l, "mlp.down_proj.weight")));
     L.attn_norm = to_f32(ck.get(model::layer_tensor(l, "input_layernorm.weight")));
     L.ffn_norm = to_f32(ck.get(model::layer_tensor(l, "post_attention_layernorm.weight")));
     layers_.push_back(std::move(L));
@@ -44,11 +46,22 @@ Model::Model(std::shared_ptr<const model::Checkpoint> ckp) : ck_(std::move(ckp))
   kernels::rope_inv_freq(inv_freq_.data(), cfg_.head_dim, cfg_.rope_theta);
 }
 
+const Model::Weight* Model::weight(const TensorView& t) {
+  const char* e = std::getenv("SOLAR_REPACK");
+  const bool repack = !e || std::string(e) != "0";
+  Weight w{&t, nullptr};
+  if (repack && t.shape.size() == 2 && kernels::can_pack(t.dtype))
+    w.packed = std::make_shared<const kernels::PackedWeight>(kernels::pack_weight(t.data, t.dtype, t.rows(), t.cols()));
+  weights_.push_back(std::move(w));
+  return &weights_.back();
+}
+
 uint64_t Model::weight_bytes_per_token() const {
-  uint64_t b = head_->nbytes + embed_->row_nbytes();
+  // What decode streams: the packed copy where there is one.
+  auto bytes = [](const Weight* w) -> uint64_t { return w->packed ? w->packed->bytes.size() : w->t->nbytes; };
+  uint64_t b = bytes(head_) + embed_->row_nbytes();
   for (auto& L : layers_)
-    b += L.wq->nbytes + L.wk->nbytes + L.wv->nbytes + L.wo->nbytes + L.w_gate->nbytes + L.w_up->nbytes +
-         L.w_down->nbytes;
+    b += bytes(L.wq) + bytes(L.wk) + bytes(L.wv) + bytes(L.wo) + bytes(L.w_gate) + bytes(L.w_up) + bytes(L.w_down);
   return b;
 }
 
@@ -79,8 +92,9 @@ void Context::ensure_scratch(int n) {
   scratch_n_ = n;
 }
 
-static void linear(const float* x, int n, const TensorView& w, float* y, bool acc = false) {
-  kernels::linear(x, n, w.cols(), w.data, w.dtype, w.rows(), y, acc);
+static void linear(const float* x, int n, const Model::Weight& w, float* y, bool acc = false) {
+  if (w.packed) return kernels::linear(x, n, *w.packed, y, acc);
+  kernels::linear(x, n, w.t->cols(), w.t->data, w.t->dtype, w.t->rows(), y, acc);
 }
 
 // Appends the slots of the new tokens token i sees (positions >= lo), root

@@ -14,10 +14,15 @@
 // construction and may be shared by any number of threads and Contexts; a
 // Context is mutable state (its KV cache) and belongs to one thread at a time.
 #pragma once
+#include <deque>
 #include <memory>
 #include <vector>
 
 #include "model/checkpoint.h"
+
+namespace solar::kernels {
+struct PackedWeight;
+}
 
 namespace solar::engine {
 
@@ -28,14 +33,24 @@ class Model {
   explicit Model(std::shared_ptr<const model::Checkpoint> ck);
   // Takes the checkpoint over (moves it into a shared_ptr).
   explicit Model(model::Checkpoint ck);
+  Model(const Model&) = delete;  // its Layers point into its own weights_
+  Model& operator=(const Model&) = delete;
   const model::ModelConfig& config() const { return cfg_; }
   const model::Checkpoint& checkpoint() const { return *ck_; }
   const std::shared_ptr<const model::Checkpoint>& checkpoint_ptr() const { return ck_; }
   // Bytes of weights read per decoded token (for bandwidth figures).
   uint64_t weight_bytes_per_token() const;
 
+  // A weight matrix of a linear layer: the checkpoint's tensor, and a copy
+  // repacked at load when the kernels have a faster layout for its type
+  // (kernels::can_pack: Q4_0, Q8_0, Q4_K with AVX512-VNNI; SOLAR_REPACK=0
+  // turns it off).
+  struct Weight {
+    const TensorView* t = nullptr;
+    std::shared_ptr<const kernels::PackedWeight> packed;  // null: t in place
+  };
   struct Layer {
-    const TensorView *wq, *wk, *wv, *wo, *w_gate, *w_up, *w_down;
+    const Weight *wq, *wk, *wv, *wo, *w_gate, *w_up, *w_down;
     std::vector<float> attn_norm, ffn_norm;
   };
 
@@ -44,7 +59,9 @@ class Model {
   std::shared_ptr<const model::Checkpoint> ck_;
   model::ModelConfig cfg_;
   const TensorView* embed_;
-  const TensorView* head_;
+  const Weight* head_;
+  std::deque<Weight> weights_;  // what the Layers and head_ point to
+  const Weight* weight(const TensorView& t);
   std::vector<float> final_norm_;
   std::vector<Layer> layers_;
   std::vector<float> inv_freq_;

@@ -323,11 +323,20 @@ TEST(Model, QuantizedWeightsAgreeWithFloat) {
     EXPECT_EQ(q.get("model.layers.0.mlp.down_proj.weight").dtype, dt);
     auto lq = logits(q, n);
     const auto deq = logits(testing::dequantize_checkpoint(q), n);
-    {  // Every product through the exact path (dequantize, f32 GEMM): equal up to summation order.
+    {  // Every product through the exact path (not repacked: dequantize, f32 GEMM): equal up to summation order.
       const kernels::detail::Dispatch saved = kernels::detail::dispatch();
       kernels::detail::dispatch().gemv_max_m = 0;
+      setenv("SOLAR_REPACK", "0", 1);
       EXPECT_LT(max_diff(logits(q, n), deq), 1e-5) << dtype_name(dt);
+      unsetenv("SOLAR_REPACK");
       kernels::detail::dispatch() = saved;
+    }
+    if (kernels::can_pack(dt)) {  // Repacked (int8 x at prefill too) and not: within x's rounding.
+      setenv("SOLAR_REPACK", "0", 1);
+      const auto plain = logits(q, n);
+      unsetenv("SOLAR_REPACK");
+      EXPECT_LT(max_diff(lq, plain), 0.15) << dtype_name(dt);
+      EXPECT_GT(max_diff(lq, plain), 0) << dtype_name(dt) << ": repacked weights not used";
     }
     // Decode-sized products round x to 8 bits per block (kernels.h), as
     // llama.cpp does (measured here: Q8_0 0.033, Q4_0 0.063 of the largest logit).

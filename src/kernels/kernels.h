@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/dtype.h"
 
@@ -43,6 +44,28 @@ int num_threads();
 // Σ|x·w|); other block types and prefill dequantize W to f32 exactly.
 void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y,
             bool accumulate = false);
+
+// A block-quantized W[N,K] repacked once (at model load) for the int8
+// kernels: 16 rows interleaved per panel so that one VNNI instruction
+// multiplies 16 rows by the same 4 bytes of x and nothing is reduced across
+// lanes (qpanel.cpp has the layout). The same bytes serve decode and
+// prefill; about the size of the original (Q4_K: 4/3 of it, its scales
+// widened to f32).
+struct PackedWeight {
+  DType dtype = DType::Q4_0;  // the type it was packed from
+  int64_t N = 0, K = 0;
+  std::vector<uint8_t> bytes;
+};
+// Q4_0, Q8_0 and Q4_K on a CPU with AVX512-VNNI (elsewhere the packed
+// layout would only run its scalar reference: linear() on W is faster).
+bool can_pack(DType t);
+// Throws solar::Error for another type or K not a multiple of the block.
+PackedWeight pack_weight(const void* W, DType t, int64_t N, int64_t K);
+// y[M,N] = x[M,K]·Wᵀ (+= y if accumulate) on packed W, any M: x rounded to
+// int8 per 32 elements (scale amax/127), integer dot products per block as
+// llama.cpp's, per-block sums scaled in f32. Differs from x·Wᵀ on the
+// dequantized W by the rounding of x only (≲ 0.5% of Σ|x·w|).
+void linear(const float* x, int64_t M, const PackedWeight& w, float* y, bool accumulate = false);
 
 // Compute precision of gemm: F32, or BF16 inputs with F32 accumulation
 // (mixed-precision training; inputs are rounded to bf16 on the fly).

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "kernels/kernels.h"
 
 namespace solar::kernels::detail {
 
@@ -40,7 +41,9 @@ std::vector<std::string> dnnl_isas();
 
 // x quantized for the integer dot products with block-quantized W (qgemv.cpp),
 // as llama.cpp's vec_dot does: each block of x (32 elements for Q4_0/Q8_0, 256
-// for the k-quants) rounded to int8 with its own f32 scale amax/127. The
+// for the k-quants) rounded to int8 (round(x·127/amax), to nearest even) with
+// its own f32 scale amax/127 (llama.cpp rounds Q8_0's to f16: measured on
+// stories260K in Q8_0, keeping f32 leaves perplexity closer to llama.cpp's). The
 // result differs from x·Wᵀ on dequantized W by that rounding (≲ 0.5% of
 // Σ|x·w|). Per row of x: the int8 values in the order the weight type unpacks
 // its blocks, the scales, and the sums the type's offsets and mins need.
@@ -62,6 +65,22 @@ void quantize_acts(const float* x, int64_t M, int64_t K, DType wdt, QActs& a);
 // f32 rounding, not bit for bit.
 void qgemv_rows(Isa isa, bool vnni, const QActs& a, const void* W, int64_t N, int64_t n0, int64_t n1, float* y,
                 bool accumulate);
+
+// x rounded to int8 per 32 for the packed kernels (qpanel.cpp), natural
+// order: q [M][K], the scale and Σq of each 32 [M][K/32] (rounded as
+// quantize_acts rounds Q4_0/Q8_0's x).
+struct XQ32 {
+  int64_t M = 0, K = 0;
+  std::vector<int8_t> q;
+  std::vector<float> d;
+  std::vector<int32_t> sq;
+};
+void quantize_x32(const float* x, int64_t M, int64_t K, XQ32& a);
+// Panels [p0, p1) (rows [16·p0, 16·p1) ∩ [0, N)) of y[M,N] = x·Wᵀ on packed W,
+// single-threaded. AVX-512 with VNNI (when isa, the CPU and dispatch().vnni
+// allow), else scalar; each element is summed block by block in the same order
+// for any M, row range or thread count.
+void packed_rows(Isa isa, const PackedWeight& w, const XQ32& x, int64_t p0, int64_t p1, float* y, bool accumulate);
 
 // The reference path of linear_ref for block-quantized W (and of linear()
 // for the types qgemv lacks, at decode): each row of W dequantized to f32

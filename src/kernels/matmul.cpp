@@ -213,6 +213,17 @@ void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int6
   });
 }
 
+void linear(const float* x, int64_t M, const PackedWeight& w, float* y, bool acc) {
+  if (M <= 0 || w.N <= 0) return;
+  thread_local detail::XQ32 buffer;  // named by reference: see linear() above
+  detail::XQ32& xq = buffer;
+  detail::quantize_x32(x, M, w.K, xq);
+  const detail::Isa isa = detail::dispatch().isa;
+  split_rows(w.N, w.N * w.K * M, [&](int64_t n0, int64_t n1) {
+    detail::packed_rows(isa, w, xq, n0 / 16, (n1 + 15) / 16, y, acc);
+  });
+}
+
 // f32 A·B (neither transposed) with K > 1.5·kChunkK runs in K chunks of at most kChunkK.
 constexpr int64_t kChunkK = 1024;
 

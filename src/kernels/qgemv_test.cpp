@@ -1,4 +1,4 @@
-// Quantized GEMV (qgemv.cpp) against two references: the dequantized
+// Quantized GEMV (qgemv.cpp) and the packed int8 kernels (qpanel.cpp) against two references: the dequantized
 // weights (core's dequantizer, bit-exact with ggml) dotted in double with x
 // rounded to 8 bits per block by an independent quantizer here, and the
 // exact f32 product, within the provable bound of that rounding.
@@ -51,18 +51,21 @@ std::vector<float> randx(int64_t n, uint32_t seed) {
   return v;
 }
 
-// x rounded as the kernels' contract says: blocks of B, scale amax/127,
-// round to nearest even.
+// x rounded as the kernels' contract says: blocks of B, round(x·127/amax) to
+// nearest even, times the scale amax/127.
 std::vector<float> round_x(const std::vector<float>& x, int64_t B) {
   std::vector<float> r(x.size());
   for (size_t b = 0; b < x.size(); b += size_t(B)) {
     float amax = 0;
     for (int64_t j = 0; j < B; ++j) amax = std::max(amax, std::fabs(x[b + j]));
-    for (int64_t j = 0; j < B; ++j)
-      r[b + j] = amax > 0 ? std::nearbyint(x[b + j] * (127.f / amax)) * double(amax / 127.f) : 0.f;
+    const float d = amax / 127.f;
+    for (int64_t j = 0; j < B; ++j) r[b + j] = amax > 0 ? std::nearbyint(x[b + j] * (127.f / amax)) * double(d) : 0.f;
   }
   return r;
 }
+
+// |x − round(x)| per element: half a step of amax/127.
+double rounding_step_bound(double amax) { return amax / 254; }
 
 struct Case {
   DType t;
@@ -134,7 +137,7 @@ TEST(QGemv, EveryPathEqualsDequantizedWeightsOnRoundedX) {
 
 // linear() at decode (qgemv) and prefill (dequantize + f32 oneDNN) against
 // the exact product on dequantized W: decode within the bound of rounding x,
-// Σ_b (amax_b/254)·Σ_{k∈b}|w_k|; prefill within f32 rounding.
+// Σ_b rounding_step_bound(amax_b)·Σ_{k∈b}|w_k|; prefill within f32 rounding.
 TEST(QGemv, LinearWithinTheRoundingBoundOfX) {
   DispatchGuard guard;
   for (const Case& c : cases()) {
@@ -160,7 +163,7 @@ TEST(QGemv, LinearWithinTheRoundingBoundOfX) {
               sw += std::fabs(wf[n * c.K + j]);
               mag += std::fabs(double(wf[n * c.K + j]) * x[m * c.K + j]);
             }
-            bound += amax / 254 * sw;
+            bound += rounding_step_bound(amax) * sw;
           }
           const double tol = (decode ? bound * 1.001 : 0) + 1e-5 * mag + 1e-6;
           ASSERT_LE(std::fabs(y[m * c.N + n] - want[m * c.N + n]), tol)
@@ -210,6 +213,122 @@ TEST(QGemv, ExtremeQuantsAndZeroX) {
       }
     }
   }
+}
+
+// ---- Packed weights (qpanel.cpp).
+
+const DType kPackTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K};
+
+std::vector<Isa> packed_paths() {
+  std::vector<Isa> v{Isa::Scalar};
+  if (detail::dispatch().isa == Isa::Avx512 && cpu().avx512_vnni) v.push_back(Isa::Avx512);
+  return v;
+}
+
+// Every path and M (tiles of 6 rows of x and their tails, decode and
+// prefill sizes) equals Σ dequant(W)·round(x per 32) in double; N not a
+// multiple of 16 reaches a panel's zero rows, two panel ranges the
+// accumulating entry.
+TEST(QPacked, EveryPathEqualsDequantizedWeightsOnRoundedX) {
+  for (DType t : kPackTypes)
+    for (int64_t M : {1, 2, 6, 7, 13})
+      for (int64_t K : t == DType::Q4_K ? std::vector<int64_t>{256, 768} : std::vector<int64_t>{32, 96, 512}) {
+        const int64_t N = 37;
+        SCOPED_TRACE(std::string(dtype_name(t)) + " M=" + std::to_string(M) + " K=" + std::to_string(K));
+        const auto w = random_rows(t, N, K, uint32_t(K + M + 100));
+        const auto wf = dequantized(w, t, N, K);
+        const auto x = randx(M * K, uint32_t(M + 50));
+        const auto xr = round_x(x, 32);
+        const PackedWeight pw = pack_weight(w.data(), t, N, K);
+        detail::XQ32 xq;
+        detail::quantize_x32(x.data(), M, K, xq);
+        for (Isa isa : packed_paths()) {
+          SCOPED_TRACE(detail::isa_name(isa));
+          std::vector<float> y(size_t(M * N), 2.f);
+          detail::packed_rows(isa, pw, xq, 0, 1, y.data(), false);
+          detail::packed_rows(isa, pw, xq, 1, 3, y.data(), true);
+          int bad = 0;
+          for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N && bad < 5; ++n) {
+              double want = n >= 16 ? 2 : 0, mag = 0;
+              for (int64_t k = 0; k < K; ++k) {
+                want += double(wf[n * K + k]) * xr[m * K + k];
+                mag += std::fabs(double(wf[n * K + k]) * xr[m * K + k]);
+              }
+              const double got = y[m * N + n];
+              if (!(std::fabs(got - want) <= 2e-6 * mag + 1e-6)) {
+                ADD_FAILURE() << "m=" << m << " n=" << n << ": got " << got << " want " << want << " (Σ|ŵx̂|=" << mag << ")";
+                ++bad;
+              }
+            }
+        }
+      }
+}
+
+// linear() on packed W against the exact product, within the bound of
+// rounding x per 32; the threads and the path chosen do not change a bit
+// between the AVX-512 runs (each element is summed in one order).
+TEST(QPacked, LinearWithinTheRoundingBoundOfX) {
+  for (DType t : kPackTypes) {
+    const int64_t M = 9, N = 70, K = t == DType::Q4_K ? 512 : 320;
+    SCOPED_TRACE(dtype_name(t));
+    const auto w = random_rows(t, N, K, 77);
+    const auto wf = dequantized(w, t, N, K);
+    const auto x = randx(M * K, 78);
+    std::vector<float> want(size_t(M * N)), y(want.size()), y1(want.size());
+    linear_ref(x.data(), M, K, wf.data(), DType::F32, N, want.data());
+    const PackedWeight pw = pack_weight(w.data(), t, N, K);
+    linear(x.data(), M, pw, y.data());
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        double bound = 0, mag = 0;
+        for (int64_t b = 0; b < K; b += 32) {
+          double amax = 0, sw = 0;
+          for (int64_t j = b; j < b + 32; ++j) {
+            amax = std::max(amax, double(std::fabs(x[m * K + j])));
+            sw += std::fabs(wf[n * K + j]);
+            mag += std::fabs(double(wf[n * K + j]) * x[m * K + j]);
+          }
+          bound += rounding_step_bound(amax) * sw;
+        }
+        ASSERT_LE(std::fabs(y[m * N + n] - want[m * N + n]), bound * 1.001 + 1e-5 * mag + 1e-6) << "m=" << m << " n=" << n;
+      }
+    set_num_threads(1);
+    linear(x.data(), M, pw, y1.data());
+    set_num_threads(0);
+    EXPECT_EQ(y, y1);
+  }
+}
+
+// Quants at their limits: Q8_0's −128 (u = 0), Q4_0's 15, against constant x.
+TEST(QPacked, ExtremeQuantsAndZeroX) {
+  for (DType t : {DType::Q4_0, DType::Q8_0}) {
+    SCOPED_TRACE(dtype_name(t));
+    const int64_t K = 512, N = 3;
+    auto w = random_rows(t, N, K, 9);
+    const size_t bb = dtype_block_bytes(t);
+    for (size_t b = 0; b < w.size(); b += bb) std::fill(w.begin() + long(b) + 2, w.begin() + long(b + bb), t == DType::Q8_0 ? 0x80 : 0xFF);
+    const auto wf = dequantized(w, t, N, K);
+    const PackedWeight pw = pack_weight(w.data(), t, N, K);
+    for (float xv : {0.f, 1.f, -3.5f}) {
+      std::vector<float> x(static_cast<size_t>(K), xv), y(static_cast<size_t>(N), 9.f), want(y);
+      linear_ref(x.data(), 1, K, wf.data(), DType::F32, N, want.data());
+      linear(x.data(), 1, pw, y.data());
+      for (int64_t n = 0; n < N; ++n) {
+        double mag = 0;
+        for (int64_t k = 0; k < K; ++k) mag += std::fabs(double(wf[n * K + k]) * xv);
+        EXPECT_NEAR(y[n], want[n], 2e-6 * mag + 1e-6) << "x=" << xv << " n=" << n;
+      }
+    }
+  }
+}
+
+TEST(QPacked, RefusesOtherTypesAndPartialBlocks) {
+  std::vector<uint8_t> w(1024);
+  EXPECT_THROW(pack_weight(w.data(), DType::Q6_K, 1, 256), Error);
+  EXPECT_THROW(pack_weight(w.data(), DType::F32, 1, 32), Error);
+  EXPECT_THROW(pack_weight(w.data(), DType::Q8_0, 1, 48), Error);
+  EXPECT_THROW(pack_weight(w.data(), DType::Q4_K, 1, 384), Error);
 }
 
 TEST(QGemv, RejectsPartialBlocks) {

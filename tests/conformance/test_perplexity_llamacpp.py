@@ -15,20 +15,23 @@ running PPL and final PPL within TOL[type] (relative), and its uncertainty
 within 10× the final tolerance. On the Q8_0 file, solar must also match
 llama.cpp run on the same weights dequantized to F32 (`solar convert
 --outtype f32`, bit for bit gguf-py's dequantization: test_gguf_quant.py)
-within the F32 tolerance: solar computes what the quantized weights define.
+within the F32 tolerance with SOLAR_REPACK=0 (weights dequantized, products in
+F32): solar computes what the quantized weights define.
 
 What differs, and why the tolerances differ:
   - the reference runs with an F32 KV cache (type_k/type_v): llama.cpp's
     default F16 cache rounds every key and value, solar keeps them in F32;
   - F16 weights: llama.cpp's CPU matmul rounds the activations to F16 for its
     F16 dot products, solar widens the weights and multiplies in F32;
-  - Q8_0: llama.cpp quantizes the activations to Q8_0 blocks (8 bits against
-    each 32-block's maximum) for its Q8_0 dot products, solar does not (yet):
-    it dequantizes the weights and multiplies in F32. Both read the same
-    quantized weights (llama.cpp's quantizer made them; tensors whose rows are
-    not whole 32-blocks, ffn_down here, it left in F16, listed). Measured: per
-    chunk up to 1e-2 (the first chunk's estimate rests on 63 tokens), final
-    PPL 0.08–0.15%; against llama.cpp on the dequantized weights, 3e-7.
+  - Q8_0: both round the activations to 8 bits per 32-block for their integer
+    dot products (solar's repacked weights, kernels::PackedWeight, on a CPU
+    with AVX512-VNNI; llama.cpp stores the block's scale in f16, solar in f32);
+    with SOLAR_REPACK=0 solar dequantizes the weights and multiplies in F32.
+    Both read the same quantized weights (llama.cpp's quantizer made them;
+    tensors whose rows are not whole 32-blocks, ffn_down here, it left in F16,
+    listed). Measured: per chunk up to 1e-2 (the first chunk's estimate rests
+    on 63 tokens), final PPL 0.08–0.15%; SOLAR_REPACK=0 against llama.cpp on
+    the dequantized weights, 3e-7.
 Run: python3 test_perplexity_llamacpp.py SOLAR_BIN
 Needs numpy, gguf, llama_cpp and the shared data (see common.py).
 """
@@ -89,10 +92,11 @@ def llama_cpp_perplexity(path, text, n_ctx, n_batch):
     return {"tokens": len(tokens), "running": running, "ppl": ppl, "err": err}
 
 
-def solar_perplexity(tmp, path, text_file, n_ctx, n_batch):
+def solar_perplexity(tmp, path, text_file, n_ctx, n_batch, repack=True):
     out = os.path.join(tmp, "ppl.json")
+    env = dict(os.environ, SOLAR_REPACK="1" if repack else "0")
     r = subprocess.run([SOLAR, "perplexity", "-m", path, "-f", text_file, "-c", str(n_ctx), "-b", str(n_batch),
-                        "-t", "1", "--json", out], capture_output=True, text=True)
+                        "-t", "1", "--json", out], capture_output=True, text=True, env=env)
     if r.returncode != 0:
         sys.exit(f"solar perplexity failed ({r.returncode}):\n{r.stdout}{r.stderr}")
     j = json.load(open(out))
@@ -160,6 +164,7 @@ def main():
                 want = llama_cpp_perplexity(path, text, n_ctx, ref_batch)
                 failures += compare(f"{kind} -c {n_ctx} -b {solar_batch}", TOL[kind], want, got)
                 if kind == "q8_0":
+                    got = solar_perplexity(tmp, path, text_file, n_ctx, solar_batch, repack=False)
                     want = llama_cpp_perplexity(dequantized, text, n_ctx, ref_batch)
                     failures += compare(f"{kind} -c {n_ctx} -b {solar_batch} vs llama.cpp on its weights in F32",
                                         TOL["q8_0 vs dequantized"], want, got)
