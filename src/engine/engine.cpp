@@ -58,7 +58,9 @@ const Model::Weight* Model::weight(const TensorView& t) {
 
 uint64_t Model::weight_bytes_per_token() const {
   // What decode streams: the packed copy where there is one.
-  auto bytes = [](const Weight* w) -> uint64_t { return w->packed ? w->packed->bytes.size() : w->t->nbytes; };
+  auto bytes = [](const Weight* w) -> uint64_t {
+    return w->packed && w->packed->decode ? w->packed->bytes.size() : w->t->nbytes;
+  };
   uint64_t b = bytes(head_) + embed_->row_nbytes();
   for (auto& L : layers_)
     b += bytes(L.wq) + bytes(L.wk) + bytes(L.wv) + bytes(L.wo) + bytes(L.w_gate) + bytes(L.w_up) + bytes(L.w_down);

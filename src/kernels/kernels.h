@@ -48,15 +48,17 @@ void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int6
 // A block-quantized W[N,K] repacked once (at model load) for the int8
 // kernels: 16 rows interleaved per panel so that one VNNI instruction
 // multiplies 16 rows by the same 4 bytes of x and nothing is reduced across
-// lanes (qpanel.cpp has the layout). The same bytes serve decode and
-// prefill; about the size of the original (Q4_K: 4/3 of it, its scales
-// widened to f32).
+// lanes (qpanel.cpp has the layout). Q4_0, Q8_0 and Q4_K panels serve decode
+// and prefill, at about the original's size (Q4_K: 4/3 of it, its scales
+// widened to f32); Q6_K's (1.5× its size) prefill only, decode reading `src`.
 struct PackedWeight {
   DType dtype = DType::Q4_0;  // the type it was packed from
   int64_t N = 0, K = 0;
   std::vector<uint8_t> bytes;
+  const void* src = nullptr;  // the original W (must outlive this)
+  bool decode = true;         // false: M <= the GEMV limit reads src
 };
-// Q4_0, Q8_0 and Q4_K on a CPU with AVX512-VNNI (elsewhere the packed
+// Q4_0, Q8_0, Q4_K and Q6_K on a CPU with AVX512-VNNI (elsewhere the packed
 // layout would only run its scalar reference: linear() on W is faster).
 bool can_pack(DType t);
 // Throws solar::Error for another type or K not a multiple of the block.
@@ -64,7 +66,8 @@ PackedWeight pack_weight(const void* W, DType t, int64_t N, int64_t K);
 // y[M,N] = x[M,K]·Wᵀ (+= y if accumulate) on packed W, any M: x rounded to
 // int8 per 32 elements (scale amax/127), integer dot products per block as
 // llama.cpp's, per-block sums scaled in f32. Differs from x·Wᵀ on the
-// dequantized W by the rounding of x only (≲ 0.5% of Σ|x·w|).
+// dequantized W by the rounding of x only (≲ 0.5% of Σ|x·w|). Decode-sized M
+// of a prefill-only panel (Q6_K) is linear() on `src`.
 void linear(const float* x, int64_t M, const PackedWeight& w, float* y, bool accumulate = false);
 
 // Compute precision of gemm: F32, or BF16 inputs with F32 accumulation

@@ -74,6 +74,7 @@ struct XQ32 {
   std::vector<int8_t> q;
   std::vector<float> d;
   std::vector<int32_t> sq;
+  std::vector<int32_t> sq16;  // [M][K/16] Σq of each 16 (Q6_K's sub-blocks)
 };
 void quantize_x32(const float* x, int64_t M, int64_t K, XQ32& a);
 // Panels [p0, p1) (rows [16·p0, 16·p1) ∩ [0, N)) of y[M,N] = x·Wᵀ on packed W,

@@ -215,6 +215,7 @@ void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int6
 
 void linear(const float* x, int64_t M, const PackedWeight& w, float* y, bool acc) {
   if (M <= 0 || w.N <= 0) return;
+  if (!w.decode && M <= detail::dispatch().gemv_max_m) return linear(x, M, w.K, w.src, w.dtype, w.N, y, acc);
   thread_local detail::XQ32 buffer;  // named by reference: see linear() above
   detail::XQ32& xq = buffer;
   detail::quantize_x32(x, M, w.K, xq);

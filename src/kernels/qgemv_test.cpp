@@ -217,7 +217,7 @@ TEST(QGemv, ExtremeQuantsAndZeroX) {
 
 // ---- Packed weights (qpanel.cpp).
 
-const DType kPackTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K};
+const DType kPackTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K};
 
 std::vector<Isa> packed_paths() {
   std::vector<Isa> v{Isa::Scalar};
@@ -232,7 +232,7 @@ std::vector<Isa> packed_paths() {
 TEST(QPacked, EveryPathEqualsDequantizedWeightsOnRoundedX) {
   for (DType t : kPackTypes)
     for (int64_t M : {1, 2, 6, 7, 13})
-      for (int64_t K : t == DType::Q4_K ? std::vector<int64_t>{256, 768} : std::vector<int64_t>{32, 96, 512}) {
+      for (int64_t K : xblock(t) == 256 ? std::vector<int64_t>{256, 768} : std::vector<int64_t>{32, 96, 512}) {
         const int64_t N = 37;
         SCOPED_TRACE(std::string(dtype_name(t)) + " M=" + std::to_string(M) + " K=" + std::to_string(K));
         const auto w = random_rows(t, N, K, uint32_t(K + M + 100));
@@ -266,38 +266,41 @@ TEST(QPacked, EveryPathEqualsDequantizedWeightsOnRoundedX) {
 }
 
 // linear() on packed W against the exact product, within the bound of
-// rounding x per 32; the threads and the path chosen do not change a bit
-// between the AVX-512 runs (each element is summed in one order).
+// rounding x (per 32; per 256 where a decode-sized M of Q6_K reads the
+// file's layout through qgemv); the thread count does not change a bit.
 TEST(QPacked, LinearWithinTheRoundingBoundOfX) {
-  for (DType t : kPackTypes) {
-    const int64_t M = 9, N = 70, K = t == DType::Q4_K ? 512 : 320;
-    SCOPED_TRACE(dtype_name(t));
-    const auto w = random_rows(t, N, K, 77);
-    const auto wf = dequantized(w, t, N, K);
-    const auto x = randx(M * K, 78);
-    std::vector<float> want(size_t(M * N)), y(want.size()), y1(want.size());
-    linear_ref(x.data(), M, K, wf.data(), DType::F32, N, want.data());
-    const PackedWeight pw = pack_weight(w.data(), t, N, K);
-    linear(x.data(), M, pw, y.data());
-    for (int64_t m = 0; m < M; ++m)
-      for (int64_t n = 0; n < N; ++n) {
-        double bound = 0, mag = 0;
-        for (int64_t b = 0; b < K; b += 32) {
-          double amax = 0, sw = 0;
-          for (int64_t j = b; j < b + 32; ++j) {
-            amax = std::max(amax, double(std::fabs(x[m * K + j])));
-            sw += std::fabs(wf[n * K + j]);
-            mag += std::fabs(double(wf[n * K + j]) * x[m * K + j]);
+  for (DType t : kPackTypes)
+    for (int64_t M : {1, 9}) {
+      const int64_t N = 70, K = xblock(t) == 256 ? 512 : 320;
+      SCOPED_TRACE(std::string(dtype_name(t)) + " M=" + std::to_string(M));
+      const int64_t B = t == DType::Q6_K && M <= detail::dispatch().gemv_max_m ? 256 : 32;
+      const auto w = random_rows(t, N, K, 77);
+      const auto wf = dequantized(w, t, N, K);
+      const auto x = randx(M * K, 78);
+      std::vector<float> want(size_t(M * N)), y(want.size()), y1(want.size());
+      linear_ref(x.data(), M, K, wf.data(), DType::F32, N, want.data());
+      const PackedWeight pw = pack_weight(w.data(), t, N, K);
+      linear(x.data(), M, pw, y.data());
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t n = 0; n < N; ++n) {
+          double bound = 0, mag = 0;
+          for (int64_t b = 0; b < K; b += B) {
+            double amax = 0, sw = 0;
+            for (int64_t j = b; j < b + B; ++j) {
+              amax = std::max(amax, double(std::fabs(x[m * K + j])));
+              sw += std::fabs(wf[n * K + j]);
+              mag += std::fabs(double(wf[n * K + j]) * x[m * K + j]);
+            }
+            bound += rounding_step_bound(amax) * sw;
           }
-          bound += rounding_step_bound(amax) * sw;
+          ASSERT_LE(std::fabs(y[m * N + n] - want[m * N + n]), bound * 1.001 + 1e-5 * mag + 1e-6)
+              << "m=" << m << " n=" << n;
         }
-        ASSERT_LE(std::fabs(y[m * N + n] - want[m * N + n]), bound * 1.001 + 1e-5 * mag + 1e-6) << "m=" << m << " n=" << n;
-      }
-    set_num_threads(1);
-    linear(x.data(), M, pw, y1.data());
-    set_num_threads(0);
-    EXPECT_EQ(y, y1);
-  }
+      set_num_threads(1);
+      linear(x.data(), M, pw, y1.data());
+      set_num_threads(0);
+      EXPECT_EQ(y, y1);
+    }
 }
 
 // Quants at their limits: Q8_0's −128 (u = 0), Q4_0's 15, against constant x.
@@ -325,7 +328,7 @@ TEST(QPacked, ExtremeQuantsAndZeroX) {
 
 TEST(QPacked, RefusesOtherTypesAndPartialBlocks) {
   std::vector<uint8_t> w(1024);
-  EXPECT_THROW(pack_weight(w.data(), DType::Q6_K, 1, 256), Error);
+  EXPECT_THROW(pack_weight(w.data(), DType::Q5_K, 1, 256), Error);
   EXPECT_THROW(pack_weight(w.data(), DType::F32, 1, 32), Error);
   EXPECT_THROW(pack_weight(w.data(), DType::Q8_0, 1, 48), Error);
   EXPECT_THROW(pack_weight(w.data(), DType::Q4_K, 1, 384), Error);

@@ -13,17 +13,22 @@
 //
 // A panel holds rows [16p, 16p+16) (zero rows past N). Per 32 elements of K
 // (a "block", whatever the type's own block), 16 rows × 32 unsigned bytes u:
-//   8-bit (Q8_0, u = q + 128): 8 vectors, vector t lane r = u[r][4t..4t+3];
+//   8-bit (Q8_0: u = q + 128; Q6_K: u = q, 0..63): 8 vectors, vector t
+//                              lane r = u[r][4t..4t+3];
 //   4-bit (Q4_0, Q4_K):        4 vectors, vector t lane r byte i =
 //                              u[r][4t+i] | u[r][16+4t+i] << 4,
-// then the scales: Q4_0/Q8_0 16 f16 d (the file's own), Q4_K 16 f32 s = d·sc
-// and 16 f32 mn = dmin·m. A weight is s·u − mn: Q8_0 d·(q+128) − 128·d,
-// Q4_0 d·u − 8·d, Q4_K as ggml's dequantize_row_q4_K computes it.
+// then the scales: Q4_0/Q8_0 16 f16 d (the file's own); Q4_K 16 f32 s = d·sc
+// and 16 f32 mn = dmin·m; Q6_K 16 f32 s = d·sc of elements 0..15 and 16 of
+// elements 16..31. A weight is s·u − mn: Q8_0 d·(q+128) − 128·d, Q4_0
+// d·u − 8·d, Q6_K s·u − 32·s, Q4_K as ggml's dequantize_row_q4_K computes it.
 //
-// x is rounded to int8 per 32 with scale amax/127 (as for qgemv), its sum Σq
+// x is rounded to int8 per 32 with scale amax/127 (as for qgemv), its sums Σq
 // kept: Σ_k w·x = dx·(s·Σu·q − mn·Σq) per block, exact in integers up to the
-// f32 scale products. Q4_0/Q8_0 start the int32 sum at −c·Σq (c = 8, 128),
-// so each block's integer dot product is llama.cpp's.
+// f32 scale products. Q4_0/Q8_0/Q6_K start each int32 sum at −c·Σq (c = 8,
+// 128, 32), so each block's integer dot product is llama.cpp's.
+//
+// Q6_K's panel is 1.5× its file's bytes (u unpacked to 8 bits): it serves
+// prefill only, decode reads the file's layout (PackedWeight::decode).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -48,15 +53,19 @@ namespace {
 
 constexpr int kRows = 16;  // rows per panel: one per 32-bit lane of a 512-bit vector
 
-int qbytes(DType t) { return t == DType::Q8_0 ? 512 : 256; }     // quant bytes per block of a panel
-int sbytes(DType t) { return t == DType::Q4_K ? 128 : 32; }      // scale bytes per block of a panel
+bool eight_bit(DType t) { return t == DType::Q8_0 || t == DType::Q6_K; }
+bool f32_scales(DType t) { return t == DType::Q4_K || t == DType::Q6_K; }
+int qbytes(DType t) { return eight_bit(t) ? 512 : 256; }         // quant bytes per block of a panel
+int sbytes(DType t) { return f32_scales(t) ? 128 : 32; }         // scale bytes per block of a panel
 int64_t block_stride(DType t) { return qbytes(t) + sbytes(t); }  // bytes per block of a panel
-int zero_point(DType t) { return t == DType::Q8_0 ? 128 : 8; }   // Q4_0/Q8_0: w = d·(u − c)
+// Q4_0/Q8_0/Q6_K: w = s·(u − c).
+int zero_point(DType t) { return t == DType::Q8_0 ? 128 : t == DType::Q6_K ? 32 : t == DType::Q4_0 ? 8 : 0; }
 
 uint16_t u16(const uint8_t* p) { return uint16_t(p[0] | p[1] << 8); }
 
-// Row `row`'s block b (32 elements) as unsigned u[32] with its scale (raw
-// f16 bits for Q4_0/Q8_0, f32 s and mn for Q4_K).
+// Row `row`'s block b (32 elements) as unsigned u[32] with its scales: raw
+// f16 bits for Q4_0/Q8_0, f32 s and mn for Q4_K, Q6_K's s of each half in s
+// and mn.
 void unpack(DType t, const uint8_t* row, int64_t b, uint8_t* u, uint16_t* d16, float* s, float* mn) {
   switch (t) {
     case DType::Q8_0: {
@@ -69,6 +78,20 @@ void unpack(DType t, const uint8_t* row, int64_t b, uint8_t* u, uint16_t* d16, f
       const uint8_t* blk = row + b * 18;
       *d16 = u16(blk);
       for (int j = 0; j < 16; ++j) u[j] = blk[2 + j] & 0xF, u[16 + j] = blk[2 + j] >> 4;
+      break;
+    }
+    case DType::Q6_K: {  // ggml's dequantize_row_q6_K, 32 of its 256
+      const uint8_t* sb = row + (b / 8) * 210;
+      const float d = f16_to_f32(u16(sb + 208));
+      const int e0 = int(b % 8) * 32;
+      for (int i = 0; i < 32; ++i) {
+        const int e = e0 + i, h = e / 128, k = (e % 128) / 32, l = e % 32;
+        const int lo = (sb[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 0xF;
+        const int hi = (sb[128 + 32 * h + l] >> (2 * k)) & 3;
+        u[i] = uint8_t(lo | hi << 4);
+      }
+      *s = d * float(int8_t(sb[192 + e0 / 16]));
+      *mn = d * float(int8_t(sb[192 + e0 / 16 + 1]));
       break;
     }
     default: {  // Q4_K: sub-block j of the super-block; ggml's get_scale_min_k4
@@ -100,20 +123,27 @@ void panel_scalar(const PackedWeight& w, const uint8_t* panel, const XQ32& x, in
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* p = panel + b * block_stride(w.dtype);
       const int8_t* xq = x.q.data() + m * w.K + b * 32;
-      const int32_t sq = x.sq[size_t(m * nb + b)];
-      int32_t dot = w.dtype == DType::Q4_K ? 0 : -c * sq;
+      const int64_t i = m * nb + b;
+      const int32_t sq = x.sq[size_t(i)];
+      int32_t dot = -c * sq, half[2] = {-c * x.sq16[size_t(2 * i)], -c * x.sq16[size_t(2 * i + 1)]};
       for (int k = 0; k < 32; ++k) {
         int u;
-        if (w.dtype == DType::Q8_0) {
+        if (eight_bit(w.dtype)) {
           u = p[64 * (k / 4) + 4 * r + k % 4];
         } else {
           const uint8_t byte = p[64 * ((k % 16) / 4) + 4 * r + k % 4];
           u = k < 16 ? byte & 0xF : byte >> 4;
         }
         dot += u * xq[k];
+        half[k / 16] += u * xq[k];
       }
-      const float dx = x.d[size_t(m * nb + b)];
-      if (w.dtype == DType::Q4_K) {
+      const float dx = x.d[size_t(i)];
+      if (w.dtype == DType::Q6_K) {
+        float s0, s1;
+        std::memcpy(&s0, p + qb + 4 * r, 4);
+        std::memcpy(&s1, p + qb + 64 + 4 * r, 4);
+        acc += float(half[0]) * (s0 * dx) + float(half[1]) * (s1 * dx);
+      } else if (w.dtype == DType::Q4_K) {
         float s, mn;
         std::memcpy(&s, p + qb + 4 * r, 4);
         std::memcpy(&mn, p + qb + 64 + 4 * r, 4);
@@ -131,57 +161,72 @@ void panel_scalar(const PackedWeight& w, const uint8_t* panel, const XQ32& x, in
 template <DType T, int MT>
 SOLAR_P512 void panel_avx512(const uint8_t* panel, int64_t K, const XQ32& x, int64_t m0, float* y, int64_t ldy,
                              __mmask16 cols, bool accumulate) {
-  constexpr int QB = T == DType::Q8_0 ? 512 : 256;
-  constexpr int64_t stride = QB + (T == DType::Q4_K ? 128 : 32);
-  constexpr int c = T == DType::Q8_0 ? 128 : 8;
+  constexpr bool kEight = T == DType::Q8_0 || T == DType::Q6_K, kF32 = T == DType::Q4_K || T == DType::Q6_K;
+  constexpr int QB = kEight ? 512 : 256;
+  constexpr int64_t stride = QB + (kF32 ? 128 : 32);
+  constexpr int c = T == DType::Q8_0 ? 128 : T == DType::Q6_K ? 32 : 8;
   const int64_t nb = K / 32;
   const __m512i lo4 = _mm512_set1_epi8(0x0F);
   __m512 acc[MT];
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int m = 0; m < MT; ++m) acc[m] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* p = panel + b * stride;
     __m512i w[8];
-    if constexpr (T == DType::Q8_0) {
-      #pragma GCC unroll 8
+    if constexpr (kEight) {
+#pragma GCC unroll 8
       for (int t = 0; t < 8; ++t) w[t] = _mm512_loadu_si512(p + 64 * t);
     } else {
-      #pragma GCC unroll 8
+#pragma GCC unroll 4
       for (int t = 0; t < 4; ++t) {
         const __m512i v = _mm512_loadu_si512(p + 64 * t);
         w[t] = _mm512_and_si512(v, lo4);
         w[t + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
       }
     }
-    __m512 s, mn;
-    if constexpr (T == DType::Q4_K) {
+    __m512 s, s2;  // Q4_K: s and mn; Q6_K: the halves' s
+    if constexpr (kF32) {
       s = _mm512_loadu_ps(p + QB);
-      mn = _mm512_loadu_ps(p + QB + 64);
+      s2 = _mm512_loadu_ps(p + QB + 64);
     } else {
       s = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + QB)));
     }
-    #pragma GCC unroll 8
+#pragma GCC unroll 8
     for (int m = 0; m < MT; ++m) {
       const int64_t i = (m0 + m) * nb + b;
       const int8_t* xq = x.q.data() + i * 32;
-      // Two chains of four: at M = 1 one chain of eight would wait on
-      // vpdpbusd's latency.
-      __m512i a0 = T == DType::Q4_K ? _mm512_setzero_si512() : _mm512_set1_epi32(-c * x.sq[size_t(i)]);
-      __m512i a1 = _mm512_setzero_si512();
-      #pragma GCC unroll 8
-      for (int t = 0; t < 8; t += 2) {
-        int32_t x0, x1;
-        std::memcpy(&x0, xq + 4 * t, 4), std::memcpy(&x1, xq + 4 * t + 4, 4);
-        a0 = _mm512_dpbusd_epi32(a0, w[t], _mm512_set1_epi32(x0));
-        a1 = _mm512_dpbusd_epi32(a1, w[t + 1], _mm512_set1_epi32(x1));
+      // Two chains of four (Q6_K: one per half, each with its own scale): at
+      // M = 1 one chain of eight would wait on vpdpbusd's latency.
+      __m512i a0, a1;
+      if constexpr (T == DType::Q6_K) {
+        a0 = _mm512_set1_epi32(-c * x.sq16[size_t(2 * i)]);
+        a1 = _mm512_set1_epi32(-c * x.sq16[size_t(2 * i + 1)]);
+      } else {
+        a0 = T == DType::Q4_K ? _mm512_setzero_si512() : _mm512_set1_epi32(-c * x.sq[size_t(i)]);
+        a1 = _mm512_setzero_si512();
       }
-      const __m512 dot = _mm512_cvtepi32_ps(_mm512_add_epi32(a0, a1));
-      const float dx = x.d[size_t(i)];
-      acc[m] = _mm512_fmadd_ps(dot, _mm512_mul_ps(s, _mm512_set1_ps(dx)), acc[m]);
-      if constexpr (T == DType::Q4_K) acc[m] = _mm512_fnmadd_ps(mn, _mm512_set1_ps(dx * float(x.sq[size_t(i)])), acc[m]);
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; ++t) {
+        int32_t xv;
+        std::memcpy(&xv, xq + 4 * t, 4);
+        const bool first = T == DType::Q6_K ? t < 4 : t % 2 == 0;
+        if (first)
+          a0 = _mm512_dpbusd_epi32(a0, w[t], _mm512_set1_epi32(xv));
+        else
+          a1 = _mm512_dpbusd_epi32(a1, w[t], _mm512_set1_epi32(xv));
+      }
+      const __m512 dx = _mm512_set1_ps(x.d[size_t(i)]);
+      if constexpr (T == DType::Q6_K) {
+        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0), _mm512_mul_ps(s, dx), acc[m]);
+        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1), _mm512_mul_ps(s2, dx), acc[m]);
+      } else {
+        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a0, a1)), _mm512_mul_ps(s, dx), acc[m]);
+        if constexpr (T == DType::Q4_K)
+          acc[m] = _mm512_fnmadd_ps(s2, _mm512_set1_ps(x.d[size_t(i)] * float(x.sq[size_t(i)])), acc[m]);
+      }
     }
   }
-  #pragma GCC unroll 8
+#pragma GCC unroll 8
   for (int m = 0; m < MT; ++m) {
     float* dst = y + (m0 + m) * ldy;
     __m512 v = acc[m];
@@ -201,7 +246,12 @@ PanelFn panel_fn(int mt) {
 }
 
 PanelFn panel_fn(DType t, int mt) {
-  return t == DType::Q8_0 ? panel_fn<DType::Q8_0>(mt) : t == DType::Q4_0 ? panel_fn<DType::Q4_0>(mt) : panel_fn<DType::Q4_K>(mt);
+  switch (t) {
+    case DType::Q8_0: return panel_fn<DType::Q8_0>(mt);
+    case DType::Q4_0: return panel_fn<DType::Q4_0>(mt);
+    case DType::Q6_K: return panel_fn<DType::Q6_K>(mt);
+    default: return panel_fn<DType::Q4_K>(mt);
+  }
 }
 
 }  // namespace
@@ -241,38 +291,40 @@ void quantize_x32(const float* x, int64_t M, int64_t K, XQ32& a) {
   a.q.resize(size_t(M * K));
   a.d.resize(size_t(M * K / 32));
   a.sq.resize(size_t(M * K / 32));
+  a.sq16.resize(size_t(M * K / 16));
 #pragma omp parallel for schedule(static) if (M * K >= (1 << 16))
   for (int64_t i = 0; i < M * K / 32; ++i) {
     const float* xb = x + i * 32;
     float amax = 0;
     for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
     const float id = amax > 0 ? 127.f / amax : 0.f;
-    int32_t sum = 0;
+    int32_t half[2] = {0, 0};
     for (int j = 0; j < 32; ++j) {
       const float v = std::nearbyint(xb[j] * id);
       const int8_t q = int8_t(v >= 127.f ? 127 : v <= -127.f ? -127 : v == v ? int(v) : 0);
       a.q[size_t(i * 32 + j)] = q;
-      sum += q;
+      half[j / 16] += q;
     }
     a.d[size_t(i)] = amax / 127.f;
-    a.sq[size_t(i)] = sum;
+    a.sq[size_t(i)] = half[0] + half[1];
+    a.sq16[size_t(2 * i)] = half[0], a.sq16[size_t(2 * i + 1)] = half[1];
   }
 }
 
 }  // namespace detail
 
 bool can_pack(DType t) {
-  return (t == DType::Q4_0 || t == DType::Q8_0 || t == DType::Q4_K) && cpu().avx512f && cpu().avx512bw &&
-         cpu().avx512_vnni;
+  return (t == DType::Q4_0 || t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q6_K) && cpu().avx512f &&
+         cpu().avx512bw && cpu().avx512_vnni;
 }
 
 PackedWeight pack_weight(const void* W, DType t, int64_t N, int64_t K) {
-  if (t != DType::Q4_0 && t != DType::Q8_0 && t != DType::Q4_K)
-    fail("pack_weight", dtype_name(t), "expected Q4_0, Q8_0 or Q4_K");
+  if (t != DType::Q4_0 && t != DType::Q8_0 && t != DType::Q4_K && t != DType::Q6_K)
+    fail("pack_weight", dtype_name(t), "expected Q4_0, Q8_0, Q4_K or Q6_K");
   const size_t rb = row_bytes(t, K);  // throws unless rows are whole blocks
   if (N <= 0) fail("pack_weight", "N", "expected > 0, got " + std::to_string(N));
   PackedWeight pw;
-  pw.dtype = t, pw.N = N, pw.K = K;
+  pw.dtype = t, pw.N = N, pw.K = K, pw.src = W, pw.decode = t != DType::Q6_K;
   const int64_t nb = K / 32, panels = (N + detail::kRows - 1) / detail::kRows;
   const int64_t bs = detail::block_stride(t), qb = detail::qbytes(t);
   pw.bytes.assign(size_t(panels * nb * bs), 0);
@@ -287,12 +339,12 @@ PackedWeight pack_weight(const void* W, DType t, int64_t N, int64_t K) {
         uint16_t d16 = 0;
         float s = 0, mn = 0;
         detail::unpack(t, row, b, u, &d16, &s, &mn);
-        if (t == DType::Q8_0) {
+        if (detail::eight_bit(t)) {
           for (int k = 0; k < 32; ++k) dst[64 * (k / 4) + 4 * r + k % 4] = u[k];
         } else {
           for (int k = 0; k < 16; ++k) dst[64 * (k / 4) + 4 * r + k % 4] = uint8_t(u[k] | u[16 + k] << 4);
         }
-        if (t == DType::Q4_K) {
+        if (detail::f32_scales(t)) {
           std::memcpy(dst + qb + 4 * r, &s, 4);
           std::memcpy(dst + qb + 64 + 4 * r, &mn, 4);
         } else {
