@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -324,6 +325,30 @@ TEST(QPacked, ExtremeQuantsAndZeroX) {
       }
     }
   }
+}
+
+// x's rounding: the AVX-512 path gives the scalar definition's bits, NaN,
+// infinities, zeros and ties (k + 0.5 steps) included.
+TEST(QPacked, QuantizedXSameOnEveryPath) {
+  const int64_t M = 3, K = 32 * 40;
+  auto x = randx(M * K, 5);
+  for (int j = 0; j < 32; ++j) x[size_t(32 + j)] = 0.f;                      // block 1: zeros
+  x[70] = NAN, x[100] = INFINITY, x[140] = -INFINITY;                       // blocks 2, 3, 4
+  for (int j = 0; j < 32; ++j) x[size_t(32 * 5 + j)] = float(j - 16) + 0.5f;  // block 5: amax 15.5
+  for (int j = 0; j < 32; ++j) x[size_t(32 * 6 + j)] = float(2 * j - 31) * 127.f / 62;  // steps of 127/31
+  DispatchGuard guard;
+  detail::XQ32 want, got;
+  detail::dispatch().isa = Isa::Scalar;
+  detail::quantize_x32(x.data(), M, K, want);
+  detail::dispatch() = guard.saved;
+  detail::quantize_x32(x.data(), M, K, got);
+  EXPECT_EQ(got.q, want.q);
+  EXPECT_EQ(got.sq, want.sq);
+  EXPECT_EQ(got.sq16, want.sq16);
+  ASSERT_EQ(got.d.size(), want.d.size());
+  for (size_t i = 0; i < got.d.size(); ++i) EXPECT_EQ(std::memcmp(&got.d[i], &want.d[i], 4), 0) << i;
+  EXPECT_EQ(want.q[70], 0) << "NaN";
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(want.q[size_t(96 + j)], 0) << "a block with an infinity";
 }
 
 TEST(QPacked, RefusesOtherTypesAndPartialBlocks) {

@@ -285,6 +285,45 @@ void packed_rows(Isa isa, const PackedWeight& w, const XQ32& x, int64_t p0, int6
   }
 }
 
+namespace {
+
+// One block of 32: the scalar definition (NaN quantizes to 0, and an
+// infinite block to zeros).
+void quantize_block(const float* xb, int8_t* q, float* d, int32_t* half) {
+  float amax = 0;
+  for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+  const float id = amax > 0 ? 127.f / amax : 0.f;
+  half[0] = half[1] = 0;
+  for (int j = 0; j < 32; ++j) {
+    const float v = std::nearbyint(xb[j] * id);
+    q[j] = int8_t(v >= 127.f ? 127 : v <= -127.f ? -127 : v == v ? int(v) : 0);
+    half[j / 16] += q[j];
+  }
+  *d = amax / 127.f;
+}
+
+// The same bits (one multiply, round to nearest even as nearbyint under the
+// default rounding mode); blocks holding a NaN or infinity take the scalar
+// path, whose rules for them the conversions would not follow.
+SOLAR_P512 void quantize_block_avx512(const float* xb, int8_t* q, float* d, int32_t* half) {
+  const __m512 v0 = _mm512_loadu_ps(xb), v1 = _mm512_loadu_ps(xb + 16);
+  const __m512 a = _mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1));
+  const float amax = _mm512_reduce_max_ps(a);
+  if (!std::isfinite(amax) || _mm512_cmp_ps_mask(v0, v0, _CMP_UNORD_Q) || _mm512_cmp_ps_mask(v1, v1, _CMP_UNORD_Q))
+    return quantize_block(xb, q, d, half);  // (maxps drops a NaN operand: test v0, v1 themselves)
+  const __m512 id = _mm512_set1_ps(amax > 0 ? 127.f / amax : 0.f);
+  const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
+  const __m512i lim = _mm512_set1_epi32(127);
+  const __m512i c0 = _mm512_max_epi32(_mm512_min_epi32(q0, lim), _mm512_sub_epi32(_mm512_setzero_si512(), lim));
+  const __m512i c1 = _mm512_max_epi32(_mm512_min_epi32(q1, lim), _mm512_sub_epi32(_mm512_setzero_si512(), lim));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtepi32_epi8(c0));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtepi32_epi8(c1));
+  half[0] = _mm512_reduce_add_epi32(c0), half[1] = _mm512_reduce_add_epi32(c1);
+  *d = amax / 127.f;
+}
+
+}  // namespace
+
 void quantize_x32(const float* x, int64_t M, int64_t K, XQ32& a) {
   if (K % 32) fail("quantize_x32", "K", "expected a multiple of 32, got " + std::to_string(K));
   a.M = M, a.K = K;
@@ -292,22 +331,12 @@ void quantize_x32(const float* x, int64_t M, int64_t K, XQ32& a) {
   a.d.resize(size_t(M * K / 32));
   a.sq.resize(size_t(M * K / 32));
   a.sq16.resize(size_t(M * K / 16));
+  const bool simd = dispatch().isa == Isa::Avx512 && cpu().avx512bw;
 #pragma omp parallel for schedule(static) if (M * K >= (1 << 16))
   for (int64_t i = 0; i < M * K / 32; ++i) {
-    const float* xb = x + i * 32;
-    float amax = 0;
-    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
-    const float id = amax > 0 ? 127.f / amax : 0.f;
-    int32_t half[2] = {0, 0};
-    for (int j = 0; j < 32; ++j) {
-      const float v = std::nearbyint(xb[j] * id);
-      const int8_t q = int8_t(v >= 127.f ? 127 : v <= -127.f ? -127 : v == v ? int(v) : 0);
-      a.q[size_t(i * 32 + j)] = q;
-      half[j / 16] += q;
-    }
-    a.d[size_t(i)] = amax / 127.f;
+    int32_t* half = &a.sq16[size_t(2 * i)];
+    (simd ? quantize_block_avx512 : quantize_block)(x + i * 32, &a.q[size_t(i * 32)], &a.d[size_t(i)], half);
     a.sq[size_t(i)] = half[0] + half[1];
-    a.sq16[size_t(2 * i)] = half[0], a.sq16[size_t(2 * i + 1)] = half[1];
   }
 }
 
