@@ -48,9 +48,10 @@ void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int6
 // A block-quantized W[N,K] repacked once (at model load) for the int8
 // kernels: 16 rows interleaved per panel so that one VNNI instruction
 // multiplies 16 rows by the same 4 bytes of x and nothing is reduced across
-// lanes (qpanel.cpp has the layout). Q4_0, Q8_0 and Q4_K panels serve decode
-// and prefill, at about the original's size (Q4_K: 4/3 of it, its scales
-// widened to f32); Q6_K's (1.5× its size) prefill only, decode reading `src`.
+// lanes (qpanel.cpp has the layout). Q4_0, Q8_0 and Q4_K panels are about
+// the original's size (Q4_K: 4/3 of it, its scales widened to f32), the
+// other types' larger (8-bit quants, f32 scales): Q6_K's serve prefill only,
+// decode reading `src` with its own kernel.
 struct PackedWeight {
   DType dtype = DType::Q4_0;  // the type it was packed from
   int64_t N = 0, K = 0;
@@ -58,8 +59,9 @@ struct PackedWeight {
   const void* src = nullptr;  // the original W (must outlive this)
   bool decode = true;         // false: M <= the GEMV limit reads src
 };
-// Q4_0, Q8_0, Q4_K and Q6_K on a CPU with AVX512-VNNI (elsewhere the packed
-// layout would only run its scalar reference: linear() on W is faster).
+// Every GGML block type (Q4_0 … Q6_K) on a CPU with AVX512-VNNI (elsewhere
+// the packed layout would only run its scalar reference: linear() on W is
+// faster).
 bool can_pack(DType t);
 // Throws solar::Error for another type or K not a multiple of the block.
 PackedWeight pack_weight(const void* W, DType t, int64_t N, int64_t K);

@@ -77,6 +77,10 @@ struct XQ32 {
   std::vector<int32_t> sq16;  // [M][K/16] Σq of each 16 (Q6_K's sub-blocks)
 };
 void quantize_x32(const float* x, int64_t M, int64_t K, XQ32& a);
+// Block b (elements 32b..32b+31) of a row of W as the packed kernels read
+// it, s·(u − c) or s·u − mn (qpanel.cpp): equal to core's dequantize_row bit
+// for bit (tests).
+void packed_weights_of(DType t, const void* row, int64_t b, float* out);
 // Panels [p0, p1) (rows [16·p0, 16·p1) ∩ [0, N)) of y[M,N] = x·Wᵀ on packed W,
 // single-threaded. AVX-512 with VNNI (when isa, the CPU and dispatch().vnni
 // allow), else scalar; each element is summed block by block in the same order

@@ -218,7 +218,47 @@ TEST(QGemv, ExtremeQuantsAndZeroX) {
 
 // ---- Packed weights (qpanel.cpp).
 
-const DType kPackTypes[] = {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K};
+const DType kPackTypes[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0,
+                            DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+// Every type's scale fields set to sane f16 values (random bytes would give
+// Inf/NaN scales): d (and m/dmin) where each format keeps them.
+std::vector<uint8_t> random_blocks(DType t, int64_t N, int64_t K, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<uint8_t> w(size_t(N) * row_bytes(t, K));
+  for (auto& b : w) b = uint8_t(rng());
+  std::vector<size_t> at;  // f16 fields in a block
+  switch (t) {
+    case DType::Q4_0: case DType::Q5_0: case DType::Q8_0: at = {0}; break;
+    case DType::Q4_1: case DType::Q5_1: case DType::Q4_K: case DType::Q5_K: at = {0, 2}; break;
+    case DType::Q2_K: at = {80, 82}; break;
+    case DType::Q3_K: at = {108}; break;
+    default: at = {208}; break;  // Q6_K
+  }
+  const size_t bb = dtype_block_bytes(t);
+  for (size_t b = 0; b < w.size(); b += bb)
+    for (size_t f : at) {
+      uint16_t h = f32_to_f16(float(int(rng() % 200) - 100) / 256);
+      w[b + f] = uint8_t(h), w[b + f + 1] = uint8_t(h >> 8);
+    }
+  return w;
+}
+
+// The panels hold each weight as ggml's dequantizer computes it.
+TEST(QPacked, UnpackedWeightsAreTheDequantizersBits) {
+  for (DType t : kPackTypes) {
+    SCOPED_TRACE(dtype_name(t));
+    const int64_t K = 512, N = 3;
+    const auto w = random_blocks(t, N, K, 31);
+    const auto wf = dequantized(w, t, N, K);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t b = 0; b < K / 32; ++b) {
+        float got[32];
+        detail::packed_weights_of(t, w.data() + n * row_bytes(t, K), b, got);
+        ASSERT_EQ(std::memcmp(got, &wf[size_t(n * K + b * 32)], sizeof got), 0) << "row " << n << " block " << b;
+      }
+  }
+}
 
 std::vector<Isa> packed_paths() {
   std::vector<Isa> v{Isa::Scalar};
@@ -233,10 +273,10 @@ std::vector<Isa> packed_paths() {
 TEST(QPacked, EveryPathEqualsDequantizedWeightsOnRoundedX) {
   for (DType t : kPackTypes)
     for (int64_t M : {1, 2, 6, 7, 13})
-      for (int64_t K : xblock(t) == 256 ? std::vector<int64_t>{256, 768} : std::vector<int64_t>{32, 96, 512}) {
+      for (int64_t K : dtype_block_elems(t) == 256 ? std::vector<int64_t>{256, 768} : std::vector<int64_t>{32, 96, 512}) {
         const int64_t N = 37;
         SCOPED_TRACE(std::string(dtype_name(t)) + " M=" + std::to_string(M) + " K=" + std::to_string(K));
-        const auto w = random_rows(t, N, K, uint32_t(K + M + 100));
+        const auto w = random_blocks(t, N, K, uint32_t(K + M + 100));
         const auto wf = dequantized(w, t, N, K);
         const auto x = randx(M * K, uint32_t(M + 50));
         const auto xr = round_x(x, 32);
@@ -272,10 +312,10 @@ TEST(QPacked, EveryPathEqualsDequantizedWeightsOnRoundedX) {
 TEST(QPacked, LinearWithinTheRoundingBoundOfX) {
   for (DType t : kPackTypes)
     for (int64_t M : {1, 9}) {
-      const int64_t N = 70, K = xblock(t) == 256 ? 512 : 320;
+      const int64_t N = 70, K = dtype_block_elems(t) == 256 ? 512 : 320;
       SCOPED_TRACE(std::string(dtype_name(t)) + " M=" + std::to_string(M));
       const int64_t B = t == DType::Q6_K && M <= detail::dispatch().gemv_max_m ? 256 : 32;
-      const auto w = random_rows(t, N, K, 77);
+      const auto w = random_blocks(t, N, K, 77);
       const auto wf = dequantized(w, t, N, K);
       const auto x = randx(M * K, 78);
       std::vector<float> want(size_t(M * N)), y(want.size()), y1(want.size());
@@ -353,7 +393,7 @@ TEST(QPacked, QuantizedXSameOnEveryPath) {
 
 TEST(QPacked, RefusesOtherTypesAndPartialBlocks) {
   std::vector<uint8_t> w(1024);
-  EXPECT_THROW(pack_weight(w.data(), DType::Q5_K, 1, 256), Error);
+  EXPECT_THROW(pack_weight(w.data(), DType::BF16, 1, 256), Error);
   EXPECT_THROW(pack_weight(w.data(), DType::F32, 1, 32), Error);
   EXPECT_THROW(pack_weight(w.data(), DType::Q8_0, 1, 48), Error);
   EXPECT_THROW(pack_weight(w.data(), DType::Q4_K, 1, 384), Error);

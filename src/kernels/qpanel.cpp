@@ -13,22 +13,26 @@
 //
 // A panel holds rows [16p, 16p+16) (zero rows past N). Per 32 elements of K
 // (a "block", whatever the type's own block), 16 rows × 32 unsigned bytes u:
-//   8-bit (Q8_0: u = q + 128; Q6_K: u = q, 0..63): 8 vectors, vector t
-//                              lane r = u[r][4t..4t+3];
-//   4-bit (Q4_0, Q4_K):        4 vectors, vector t lane r byte i =
-//                              u[r][4t+i] | u[r][16+4t+i] << 4,
+//   4-bit (Q4_0, Q4_K): 4 vectors, vector t lane r byte i =
+//                       u[r][4t+i] | u[r][16+4t+i] << 4;
+//   8-bit (the rest):   8 vectors, vector t lane r = u[r][4t..4t+3];
 // then the scales: Q4_0/Q8_0 16 f16 d (the file's own); Q4_K 16 f32 s = d·sc
-// and 16 f32 mn = dmin·m; Q6_K 16 f32 s = d·sc of elements 0..15 and 16 of
-// elements 16..31. A weight is s·u − mn: Q8_0 d·(q+128) − 128·d, Q4_0
-// d·u − 8·d, Q6_K s·u − 32·s, Q4_K as ggml's dequantize_row_q4_K computes it.
+// and 16 f32 mn = dmin·m; the others 16 f32 s for elements 0..15 and 16 for
+// 16..31, then (types with a min) the two halves' 16 f32 mn.
+// A weight is s·(u − c) for the types with an integer zero point c (Q8_0:
+// u = q + 128, c = 128; Q4_0 8; Q5_0 16; Q3_K 4; Q6_K 32) and s·u − mn for
+// those with a min (Q4_1, Q5_1: mn = −m; Q2_K, Q4_K, Q5_K), as ggml's
+// dequantize_row_* computes them (tests: bit for bit).
 //
 // x is rounded to int8 per 32 with scale amax/127 (as for qgemv), its sums Σq
-// kept: Σ_k w·x = dx·(s·Σu·q − mn·Σq) per block, exact in integers up to the
-// f32 scale products. Q4_0/Q8_0/Q6_K start each int32 sum at −c·Σq (c = 8,
-// 128, 32), so each block's integer dot product is llama.cpp's.
+// per 16 kept: Σ_k w·x = dx·(s·Σ(u − c)·q − mn·Σq) per block or half, exact
+// in integers up to the f32 scale products; with the int32 sums started at
+// −c·Σq, each block's integer dot product is llama.cpp's.
 //
-// Q6_K's panel is 1.5× its file's bytes (u unpacked to 8 bits): it serves
-// prefill only, decode reads the file's layout (PackedWeight::decode).
+// Panels of 8-bit u are larger than their files (Q6_K 1.5×, Q5_K 2.2×).
+// Q6_K has a row-by-row decode kernel on its file (qgemv.cpp), so its panel
+// serves prefill only (PackedWeight::decode); for the other types the panel
+// at decode still beats dequantizing rows to f32.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -53,31 +57,117 @@ namespace {
 
 constexpr int kRows = 16;  // rows per panel: one per 32-bit lane of a 512-bit vector
 
-bool eight_bit(DType t) { return t == DType::Q8_0 || t == DType::Q6_K; }
-bool f32_scales(DType t) { return t == DType::Q4_K || t == DType::Q6_K; }
-int qbytes(DType t) { return eight_bit(t) ? 512 : 256; }         // quant bytes per block of a panel
-int sbytes(DType t) { return f32_scales(t) ? 128 : 32; }         // scale bytes per block of a panel
-int64_t block_stride(DType t) { return qbytes(t) + sbytes(t); }  // bytes per block of a panel
-// Q4_0/Q8_0/Q6_K: w = s·(u − c).
-int zero_point(DType t) { return t == DType::Q8_0 ? 128 : t == DType::Q6_K ? 32 : t == DType::Q4_0 ? 8 : 0; }
+// Panel flavours (see the header): Q4_0/Q8_0 keep the file's f16 d; Q4_K
+// one f32 scale and min per 32; the others a scale (and a min, has_min) per
+// 16 with 8-bit u.
+constexpr bool d16_type(DType t) { return t == DType::Q4_0 || t == DType::Q8_0; }
+constexpr bool four_bit(DType t) { return t == DType::Q4_0 || t == DType::Q4_K; }
+constexpr bool has_min(DType t) {
+  return t == DType::Q4_K || t == DType::Q4_1 || t == DType::Q5_1 || t == DType::Q2_K || t == DType::Q5_K;
+}
+// w = s·(u − c): the integer zero point, 0 for the types with a min.
+constexpr int zero_point(DType t) {
+  return t == DType::Q8_0 ? 128 : t == DType::Q6_K ? 32 : t == DType::Q5_0 ? 16 : t == DType::Q4_0 ? 8 : t == DType::Q3_K ? 4 : 0;
+}
+constexpr int qbytes(DType t) { return four_bit(t) ? 256 : 512; }  // quant bytes per block of a panel
+// Scale bytes per block of a panel: 16 f16 d; or 16 f32 per scale/min vector.
+constexpr int sbytes(DType t) { return d16_type(t) ? 32 : t == DType::Q4_K ? 128 : has_min(t) ? 256 : 128; }
+constexpr int64_t block_stride(DType t) { return qbytes(t) + sbytes(t); }
+bool packable(DType t) { return is_quantized(t); }
 
 uint16_t u16(const uint8_t* p) { return uint16_t(p[0] | p[1] << 8); }
 
-// Row `row`'s block b (32 elements) as unsigned u[32] with its scales: raw
-// f16 bits for Q4_0/Q8_0, f32 s and mn for Q4_K, Q6_K's s of each half in s
-// and mn.
-void unpack(DType t, const uint8_t* row, int64_t b, uint8_t* u, uint16_t* d16, float* s, float* mn) {
+// One block of 32 of a row: unsigned u and the scales that make w = s·u − mn
+// per half of 16 (s, mn [0] and [1]); Q4_0/Q8_0 keep the file's f16 d.
+struct Block {
+  uint8_t u[32];
+  uint16_t d16 = 0;
+  float s[2] = {0, 0}, mn[2] = {0, 0};
+};
+
+// ggml's get_scale_min_k4: sub-block j's 6-bit scale and min (Q4_K, Q5_K).
+void scale_min_k4(int j, const uint8_t* q, int* sc, int* m) {
+  if (j < 4) {
+    *sc = q[j] & 63, *m = q[j + 4] & 63;
+  } else {
+    *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+// Row `row`'s block b, as ggml's dequantize_row_* reads it (the tests check
+// s·u − mn against core's dequantizer, bit for bit).
+Block unpack(DType t, const uint8_t* row, int64_t b) {
+  Block o;
+  auto both = [&](float s, float mn) { o.s[0] = o.s[1] = s, o.mn[0] = o.mn[1] = mn; };
   switch (t) {
     case DType::Q8_0: {
       const uint8_t* blk = row + b * 34;
-      *d16 = u16(blk);
-      for (int j = 0; j < 32; ++j) u[j] = uint8_t(int(int8_t(blk[2 + j])) + 128);
+      o.d16 = u16(blk);
+      for (int j = 0; j < 32; ++j) o.u[j] = uint8_t(int(int8_t(blk[2 + j])) + 128);
       break;
     }
-    case DType::Q4_0: {
-      const uint8_t* blk = row + b * 18;
-      *d16 = u16(blk);
-      for (int j = 0; j < 16; ++j) u[j] = blk[2 + j] & 0xF, u[16 + j] = blk[2 + j] >> 4;
+    case DType::Q4_0:
+    case DType::Q4_1: {
+      const bool one = t == DType::Q4_1;
+      const uint8_t* blk = row + b * (one ? 20 : 18);
+      const uint8_t* qs = blk + (one ? 4 : 2);
+      o.d16 = u16(blk);
+      for (int j = 0; j < 16; ++j) o.u[j] = qs[j] & 0xF, o.u[16 + j] = qs[j] >> 4;
+      if (one) both(f16_to_f32(u16(blk)), -f16_to_f32(u16(blk + 2)));  // w = d·q + m
+      break;
+    }
+    case DType::Q5_0:
+    case DType::Q5_1: {
+      const bool one = t == DType::Q5_1;
+      const uint8_t* blk = row + b * (one ? 24 : 22);
+      const uint8_t* hb = blk + (one ? 4 : 2);
+      const uint32_t qh = uint32_t(hb[0]) | uint32_t(hb[1]) << 8 | uint32_t(hb[2]) << 16 | uint32_t(hb[3]) << 24;
+      const uint8_t* qs = hb + 4;
+      for (int j = 0; j < 16; ++j) {
+        o.u[j] = uint8_t((qs[j] & 0xF) | (((qh >> j) << 4) & 0x10));
+        o.u[16 + j] = uint8_t((qs[j] >> 4) | ((qh >> (j + 12)) & 0x10));
+      }
+      const float d = f16_to_f32(u16(blk));
+      both(d, one ? -f16_to_f32(u16(blk + 2)) : 16 * d);  // Q5_0: d·(q − 16)
+      break;
+    }
+    case DType::Q2_K: {  // {scales[16]; qs[64]; d; dmin}
+      const uint8_t* sb = row + (b / 8) * 84;
+      const int e0 = int(b % 8) * 32, n = e0 / 128, j = (e0 % 128) / 32;  // 32 elements of shift 2j
+      const float d = f16_to_f32(u16(sb + 80)), dmin = f16_to_f32(u16(sb + 82));
+      const uint8_t* q = sb + 16 + 32 * n;
+      for (int l = 0; l < 32; ++l) o.u[l] = (q[l] >> (2 * j)) & 3;
+      for (int h = 0; h < 2; ++h) {
+        const uint8_t sc = sb[8 * n + 2 * j + h];
+        o.s[h] = d * float(sc & 0xF), o.mn[h] = dmin * float(sc >> 4);
+      }
+      break;
+    }
+    case DType::Q3_K: {  // {hmask[32]; qs[64]; scales[12]; d}
+      const uint8_t* sb = row + (b / 8) * 110;
+      const int e0 = int(b % 8) * 32, n = e0 / 128, j = (e0 % 128) / 32;
+      const uint8_t *hm = sb, *q = sb + 32 + 32 * n, *sc = sb + 96;
+      const int bit = 4 * n + j;  // hmask bit of these 32
+      for (int l = 0; l < 32; ++l) o.u[l] = uint8_t(((q[l] >> (2 * j)) & 3) | (((hm[l] >> bit) & 1) << 2));
+      const float d = f16_to_f32(u16(sb + 108));
+      for (int h = 0; h < 2; ++h) {
+        const int is = 8 * n + 2 * j + h;  // ggml's 16 6-bit scales: low 4 bits, then 2 high bits
+        const int lo = is < 8 ? sc[is] & 0xF : sc[is - 8] >> 4;
+        const int hi = (sc[8 + is % 4] >> (2 * (is / 4))) & 3;
+        o.s[h] = d * float((lo | hi << 4) - 32);
+        o.mn[h] = 4 * o.s[h];  // d·sc·(u − 4)
+      }
+      break;
+    }
+    case DType::Q5_K: {  // {d; dmin; scales[12]; qh[32]; qs[128]}
+      const uint8_t* sb = row + (b / 8) * 176;
+      const int j = int(b % 8);
+      int sc, m;
+      scale_min_k4(j, sb + 4, &sc, &m);
+      both(f16_to_f32(u16(sb)) * float(sc), f16_to_f32(u16(sb + 2)) * float(m));
+      const uint8_t *qh = sb + 16, *ql = sb + 48 + 32 * (j / 2);
+      for (int l = 0; l < 32; ++l) o.u[l] = uint8_t((j % 2 ? ql[l] >> 4 : ql[l] & 0xF) | (((qh[l] >> j) & 1) << 4));
       break;
     }
     case DType::Q6_K: {  // ggml's dequantize_row_q6_K, 32 of its 256
@@ -88,68 +178,58 @@ void unpack(DType t, const uint8_t* row, int64_t b, uint8_t* u, uint16_t* d16, f
         const int e = e0 + i, h = e / 128, k = (e % 128) / 32, l = e % 32;
         const int lo = (sb[64 * h + 32 * (k % 2) + l] >> (4 * (k / 2))) & 0xF;
         const int hi = (sb[128 + 32 * h + l] >> (2 * k)) & 3;
-        u[i] = uint8_t(lo | hi << 4);
+        o.u[i] = uint8_t(lo | hi << 4);
       }
-      *s = d * float(int8_t(sb[192 + e0 / 16]));
-      *mn = d * float(int8_t(sb[192 + e0 / 16 + 1]));
+      for (int h = 0; h < 2; ++h) o.s[h] = d * float(int8_t(sb[192 + e0 / 16 + h])), o.mn[h] = 32 * o.s[h];
       break;
     }
-    default: {  // Q4_K: sub-block j of the super-block; ggml's get_scale_min_k4
+    default: {  // Q4_K: sub-block j of the super-block
       const uint8_t* sb = row + (b / 8) * 144;
       const int j = int(b % 8);
-      const uint8_t* q = sb + 4;
       int sc, m;
-      if (j < 4) {
-        sc = q[j] & 63, m = q[j + 4] & 63;
-      } else {
-        sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-      }
-      *s = f16_to_f32(u16(sb)) * float(sc);
-      *mn = f16_to_f32(u16(sb + 2)) * float(m);
+      scale_min_k4(j, sb + 4, &sc, &m);
+      both(f16_to_f32(u16(sb)) * float(sc), f16_to_f32(u16(sb + 2)) * float(m));
       const uint8_t* qs = sb + 16 + 32 * (j / 2);
-      for (int l = 0; l < 32; ++l) u[l] = j % 2 ? qs[l] >> 4 : qs[l] & 0xF;
+      for (int l = 0; l < 32; ++l) o.u[l] = j % 2 ? qs[l] >> 4 : qs[l] & 0xF;
     }
   }
+  return o;
 }
 
 // ---- Scalar: the same integer sums and scale products, block by block.
 
 void panel_scalar(const PackedWeight& w, const uint8_t* panel, const XQ32& x, int64_t m, float* out /*[16]*/) {
+  const DType t = w.dtype;
   const int64_t nb = w.K / 32;
-  const int qb = qbytes(w.dtype), c = zero_point(w.dtype);
+  const int qb = qbytes(t), c = zero_point(t);
+  auto f32_at = [](const uint8_t* p) {
+    float v;
+    std::memcpy(&v, p, 4);
+    return v;
+  };
   for (int r = 0; r < kRows; ++r) {
     float acc = 0;
     for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t* p = panel + b * block_stride(w.dtype);
-      const int8_t* xq = x.q.data() + m * w.K + b * 32;
+      const uint8_t* p = panel + b * block_stride(t);
       const int64_t i = m * nb + b;
-      const int32_t sq = x.sq[size_t(i)];
-      int32_t dot = -c * sq, half[2] = {-c * x.sq16[size_t(2 * i)], -c * x.sq16[size_t(2 * i + 1)]};
+      const int8_t* xq = x.q.data() + i * 32;
+      int32_t half[2] = {-c * x.sq16[size_t(2 * i)], -c * x.sq16[size_t(2 * i + 1)]};
       for (int k = 0; k < 32; ++k) {
-        int u;
-        if (eight_bit(w.dtype)) {
-          u = p[64 * (k / 4) + 4 * r + k % 4];
-        } else {
-          const uint8_t byte = p[64 * ((k % 16) / 4) + 4 * r + k % 4];
-          u = k < 16 ? byte & 0xF : byte >> 4;
-        }
-        dot += u * xq[k];
+        const uint8_t byte = p[64 * ((four_bit(t) ? k % 16 : k) / 4) + 4 * r + k % 4];
+        const int u = !four_bit(t) ? byte : k < 16 ? byte & 0xF : byte >> 4;
         half[k / 16] += u * xq[k];
       }
       const float dx = x.d[size_t(i)];
-      if (w.dtype == DType::Q6_K) {
-        float s0, s1;
-        std::memcpy(&s0, p + qb + 4 * r, 4);
-        std::memcpy(&s1, p + qb + 64 + 4 * r, 4);
-        acc += float(half[0]) * (s0 * dx) + float(half[1]) * (s1 * dx);
-      } else if (w.dtype == DType::Q4_K) {
-        float s, mn;
-        std::memcpy(&s, p + qb + 4 * r, 4);
-        std::memcpy(&mn, p + qb + 64 + 4 * r, 4);
-        acc += float(dot) * (s * dx) - mn * (dx * float(sq));
+      const float sx[2] = {dx * float(x.sq16[size_t(2 * i)]), dx * float(x.sq16[size_t(2 * i + 1)])};
+      if (d16_type(t)) {
+        acc += float(half[0] + half[1]) * (f16_to_f32(u16(p + qb + 2 * r)) * dx);
+      } else if (t == DType::Q4_K) {  // one scale and min for the 32
+        acc += float(half[0] + half[1]) * (f32_at(p + qb + 4 * r) * dx) - f32_at(p + qb + 64 + 4 * r) * (sx[0] + sx[1]);
       } else {
-        acc += float(dot) * (f16_to_f32(u16(p + qb + 2 * r)) * dx);
+        for (int h = 0; h < 2; ++h) {
+          acc += float(half[h]) * (f32_at(p + qb + 64 * h + 4 * r) * dx);
+          if (has_min(t)) acc -= f32_at(p + qb + 128 + 64 * h + 4 * r) * sx[h];
+        }
       }
     }
     out[r] = acc;
@@ -161,10 +241,10 @@ void panel_scalar(const PackedWeight& w, const uint8_t* panel, const XQ32& x, in
 template <DType T, int MT>
 SOLAR_P512 void panel_avx512(const uint8_t* panel, int64_t K, const XQ32& x, int64_t m0, float* y, int64_t ldy,
                              __mmask16 cols, bool accumulate) {
-  constexpr bool kEight = T == DType::Q8_0 || T == DType::Q6_K, kF32 = T == DType::Q4_K || T == DType::Q6_K;
-  constexpr int QB = kEight ? 512 : 256;
-  constexpr int64_t stride = QB + (kF32 ? 128 : 32);
-  constexpr int c = T == DType::Q8_0 ? 128 : T == DType::Q6_K ? 32 : 8;
+  // One int32 sum per 32 where one scale covers it, else one per half.
+  constexpr bool kWhole = d16_type(T) || T == DType::Q4_K;
+  constexpr int QB = qbytes(T), c = zero_point(T);
+  constexpr int64_t stride = block_stride(T);
   const int64_t nb = K / 32;
   const __m512i lo4 = _mm512_set1_epi8(0x0F);
   __m512 acc[MT];
@@ -173,7 +253,7 @@ SOLAR_P512 void panel_avx512(const uint8_t* panel, int64_t K, const XQ32& x, int
   for (int64_t b = 0; b < nb; ++b) {
     const uint8_t* p = panel + b * stride;
     __m512i w[8];
-    if constexpr (kEight) {
+    if constexpr (!four_bit(T)) {
 #pragma GCC unroll 8
       for (int t = 0; t < 8; ++t) w[t] = _mm512_loadu_si512(p + 64 * t);
     } else {
@@ -184,45 +264,52 @@ SOLAR_P512 void panel_avx512(const uint8_t* panel, int64_t K, const XQ32& x, int
         w[t + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
       }
     }
-    __m512 s, s2;  // Q4_K: s and mn; Q6_K: the halves' s
-    if constexpr (kF32) {
-      s = _mm512_loadu_ps(p + QB);
-      s2 = _mm512_loadu_ps(p + QB + 64);
+    // Q4_0/Q8_0: s[0] = d; Q4_K: s[0], mn[0]; others: s per half, mn per half.
+    __m512 s[2], mn[2];
+    if constexpr (d16_type(T)) {
+      s[0] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + QB)));
+    } else if constexpr (T == DType::Q4_K) {
+      s[0] = _mm512_loadu_ps(p + QB), mn[0] = _mm512_loadu_ps(p + QB + 64);
     } else {
-      s = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + QB)));
+      s[0] = _mm512_loadu_ps(p + QB), s[1] = _mm512_loadu_ps(p + QB + 64);
+      if constexpr (has_min(T)) mn[0] = _mm512_loadu_ps(p + QB + 128), mn[1] = _mm512_loadu_ps(p + QB + 192);
     }
 #pragma GCC unroll 8
     for (int m = 0; m < MT; ++m) {
       const int64_t i = (m0 + m) * nb + b;
       const int8_t* xq = x.q.data() + i * 32;
-      // Two chains of four (Q6_K: one per half, each with its own scale): at
-      // M = 1 one chain of eight would wait on vpdpbusd's latency.
+      const int32_t* sq16 = &x.sq16[size_t(2 * i)];
+      // Two chains of four: at M = 1 one chain of eight would wait on
+      // vpdpbusd's latency. Whole blocks interleave them; per-half types
+      // give each half its chain (and its zero point).
       __m512i a0, a1;
-      if constexpr (T == DType::Q6_K) {
-        a0 = _mm512_set1_epi32(-c * x.sq16[size_t(2 * i)]);
-        a1 = _mm512_set1_epi32(-c * x.sq16[size_t(2 * i + 1)]);
+      if constexpr (kWhole) {
+        a0 = _mm512_set1_epi32(-c * (sq16[0] + sq16[1])), a1 = _mm512_setzero_si512();
       } else {
-        a0 = T == DType::Q4_K ? _mm512_setzero_si512() : _mm512_set1_epi32(-c * x.sq[size_t(i)]);
-        a1 = _mm512_setzero_si512();
+        a0 = _mm512_set1_epi32(-c * sq16[0]), a1 = _mm512_set1_epi32(-c * sq16[1]);
       }
 #pragma GCC unroll 8
       for (int t = 0; t < 8; ++t) {
         int32_t xv;
         std::memcpy(&xv, xq + 4 * t, 4);
-        const bool first = T == DType::Q6_K ? t < 4 : t % 2 == 0;
-        if (first)
+        if (kWhole ? t % 2 == 0 : t < 4)
           a0 = _mm512_dpbusd_epi32(a0, w[t], _mm512_set1_epi32(xv));
         else
           a1 = _mm512_dpbusd_epi32(a1, w[t], _mm512_set1_epi32(xv));
       }
-      const __m512 dx = _mm512_set1_ps(x.d[size_t(i)]);
-      if constexpr (T == DType::Q6_K) {
-        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0), _mm512_mul_ps(s, dx), acc[m]);
-        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1), _mm512_mul_ps(s2, dx), acc[m]);
-      } else {
-        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a0, a1)), _mm512_mul_ps(s, dx), acc[m]);
+      const float dxs = x.d[size_t(i)];
+      const __m512 dx = _mm512_set1_ps(dxs);
+      if constexpr (kWhole) {
+        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a0, a1)), _mm512_mul_ps(s[0], dx), acc[m]);
         if constexpr (T == DType::Q4_K)
-          acc[m] = _mm512_fnmadd_ps(s2, _mm512_set1_ps(x.d[size_t(i)] * float(x.sq[size_t(i)])), acc[m]);
+          acc[m] = _mm512_fnmadd_ps(mn[0], _mm512_set1_ps(dxs * float(sq16[0]) + dxs * float(sq16[1])), acc[m]);
+      } else {
+        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0), _mm512_mul_ps(s[0], dx), acc[m]);
+        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1), _mm512_mul_ps(s[1], dx), acc[m]);
+        if constexpr (has_min(T)) {
+          acc[m] = _mm512_fnmadd_ps(mn[0], _mm512_set1_ps(dxs * float(sq16[0])), acc[m]);
+          acc[m] = _mm512_fnmadd_ps(mn[1], _mm512_set1_ps(dxs * float(sq16[1])), acc[m]);
+        }
       }
     }
   }
@@ -249,8 +336,11 @@ PanelFn panel_fn(DType t, int mt) {
   switch (t) {
     case DType::Q8_0: return panel_fn<DType::Q8_0>(mt);
     case DType::Q4_0: return panel_fn<DType::Q4_0>(mt);
+    case DType::Q4_K: return panel_fn<DType::Q4_K>(mt);
     case DType::Q6_K: return panel_fn<DType::Q6_K>(mt);
-    default: return panel_fn<DType::Q4_K>(mt);
+    case DType::Q5_0: return panel_fn<DType::Q5_0>(mt);
+    case DType::Q3_K: return panel_fn<DType::Q3_K>(mt);
+    default: return panel_fn<DType::Q5_K>(mt);  // the types with a min per 16: one kernel
   }
 }
 
@@ -324,6 +414,15 @@ SOLAR_P512 void quantize_block_avx512(const float* xb, int8_t* q, float* d, int3
 
 }  // namespace
 
+void packed_weights_of(DType t, const void* row, int64_t b, float* out) {
+  const Block o = unpack(t, static_cast<const uint8_t*>(row), b);
+  const int c = zero_point(t);
+  for (int k = 0; k < 32; ++k) {
+    const float s = d16_type(t) ? f16_to_f32(o.d16) : o.s[k / 16];
+    out[k] = has_min(t) ? s * float(o.u[k]) - o.mn[k / 16] : s * float(int(o.u[k]) - c);
+  }
+}
+
 void quantize_x32(const float* x, int64_t M, int64_t K, XQ32& a) {
   if (K % 32) fail("quantize_x32", "K", "expected a multiple of 32, got " + std::to_string(K));
   a.M = M, a.K = K;
@@ -342,17 +441,14 @@ void quantize_x32(const float* x, int64_t M, int64_t K, XQ32& a) {
 
 }  // namespace detail
 
-bool can_pack(DType t) {
-  return (t == DType::Q4_0 || t == DType::Q8_0 || t == DType::Q4_K || t == DType::Q6_K) && cpu().avx512f &&
-         cpu().avx512bw && cpu().avx512_vnni;
-}
+bool can_pack(DType t) { return detail::packable(t) && cpu().avx512f && cpu().avx512bw && cpu().avx512_vnni; }
 
 PackedWeight pack_weight(const void* W, DType t, int64_t N, int64_t K) {
-  if (t != DType::Q4_0 && t != DType::Q8_0 && t != DType::Q4_K && t != DType::Q6_K)
-    fail("pack_weight", dtype_name(t), "expected Q4_0, Q8_0, Q4_K or Q6_K");
+  if (!detail::packable(t)) fail("pack_weight", dtype_name(t), "expected a GGML block type (Q4_0 … Q6_K)");
   const size_t rb = row_bytes(t, K);  // throws unless rows are whole blocks
   if (N <= 0) fail("pack_weight", "N", "expected > 0, got " + std::to_string(N));
   PackedWeight pw;
+  // Q6_K's panel is 1.5× its file: decode reads the file through qgemv.
   pw.dtype = t, pw.N = N, pw.K = K, pw.src = W, pw.decode = t != DType::Q6_K;
   const int64_t nb = K / 32, panels = (N + detail::kRows - 1) / detail::kRows;
   const int64_t bs = detail::block_stride(t), qb = detail::qbytes(t);
@@ -360,24 +456,27 @@ PackedWeight pack_weight(const void* W, DType t, int64_t N, int64_t K) {
   const uint8_t* w = static_cast<const uint8_t*>(W);
 #pragma omp parallel for schedule(dynamic, 4)
   for (int64_t p = 0; p < panels; ++p) {
-    uint8_t u[32];
     for (int r = 0; r < detail::kRows && p * detail::kRows + r < N; ++r) {
       const uint8_t* row = w + size_t(p * detail::kRows + r) * rb;
       for (int64_t b = 0; b < nb; ++b) {
         uint8_t* dst = pw.bytes.data() + (p * nb + b) * bs;
-        uint16_t d16 = 0;
-        float s = 0, mn = 0;
-        detail::unpack(t, row, b, u, &d16, &s, &mn);
-        if (detail::eight_bit(t)) {
-          for (int k = 0; k < 32; ++k) dst[64 * (k / 4) + 4 * r + k % 4] = u[k];
+        const detail::Block o = detail::unpack(t, row, b);
+        if (detail::four_bit(t)) {
+          for (int k = 0; k < 16; ++k) dst[64 * (k / 4) + 4 * r + k % 4] = uint8_t(o.u[k] | o.u[16 + k] << 4);
         } else {
-          for (int k = 0; k < 16; ++k) dst[64 * (k / 4) + 4 * r + k % 4] = uint8_t(u[k] | u[16 + k] << 4);
+          for (int k = 0; k < 32; ++k) dst[64 * (k / 4) + 4 * r + k % 4] = o.u[k];
         }
-        if (detail::f32_scales(t)) {
-          std::memcpy(dst + qb + 4 * r, &s, 4);
-          std::memcpy(dst + qb + 64 + 4 * r, &mn, 4);
+        uint8_t* sc = dst + qb;
+        if (detail::d16_type(t)) {
+          std::memcpy(sc + 2 * r, &o.d16, 2);
+        } else if (t == DType::Q4_K) {
+          std::memcpy(sc + 4 * r, &o.s[0], 4);
+          std::memcpy(sc + 64 + 4 * r, &o.mn[0], 4);
         } else {
-          std::memcpy(dst + qb + 2 * r, &d16, 2);
+          for (int h = 0; h < 2; ++h) {
+            std::memcpy(sc + 64 * h + 4 * r, &o.s[h], 4);
+            if (detail::has_min(t)) std::memcpy(sc + 128 + 64 * h + 4 * r, &o.mn[h], 4);
+          }
         }
       }
     }
