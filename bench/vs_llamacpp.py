@@ -458,6 +458,9 @@ def main():
                          "(dequantize-a-row) path; slow: run them anyway")
     ap.add_argument("--make-only", action="store_true", help="make (or find) the GGUF files, then stop")
     ap.add_argument("--json", help="write every figure here")
+    ap.add_argument("--gguf", action="append", default=[], metavar="FORMAT=PATH",
+                    help="time this existing file as FORMAT instead of making one (repeatable; e.g. "
+                         "q4_k_m=solar-10.7b-q4_k_m.gguf for a model too large to make in F32 first)")
     args = ap.parse_args()
     if args.prompt < 0 or args.gen < 0 or args.prompt + args.gen == 0 or args.reps < 1 or args.threads < 1:
         ap.error("--prompt, --gen >= 0 (not both 0), --reps >= 1, --threads >= 1")
@@ -470,9 +473,16 @@ def main():
         ap.error(f"--tokenizer {args.tokenizer}: not found (llama.cpp loads no GGUF without a vocabulary; "
                  f"give a SentencePiece tokenizer.model)")
     args.workdir = args.workdir or os.path.join(args.build, "vs_llamacpp")
-    formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()]
+    given = {}
+    for g in args.gguf:
+        fmt, _, path = g.partition("=")
+        if not path or not os.path.exists(path):
+            ap.error(f"--gguf {g}: expected FORMAT=PATH of an existing file")
+        given[fmt.strip().lower()] = path
+    formats = [f.strip().lower() for f in args.formats.split(",") if f.strip()] if not given or args.formats != \
+        ap.get_default("formats") else list(given)
     for f in formats:
-        if f not in FLOAT_FORMATS and f not in QUANT_FTYPES:
+        if f not in FLOAT_FORMATS and f not in QUANT_FTYPES and f not in given:
             ap.error(f"--formats: unknown {f!r} (known: {', '.join(FLOAT_FORMATS + list(QUANT_FTYPES))})")
 
     L.llama_log_set(_quiet, None)
@@ -480,7 +490,7 @@ def main():
     models = Models(args, solar)
     log(f"# quantizer: {models.quantizer_name()}" + ("" if models.quantizer else " (solar has no quantize command)"))
     log(f"# models in {args.workdir}:")
-    files = {f: models.get(f) for f in formats}
+    files = {f: (given[f], "given (--gguf)") if f in given else models.get(f) for f in formats}
     if args.make_only:
         return
 
