@@ -154,6 +154,14 @@ int main(int argc, char** argv) {
       std::snprintf(name, sizeof name, "linear M=1 %s W[%lld,%lld]", dtype_name(s.t), (long long)s.N,
                     (long long)s.K);
       report({"gemv", name, threads, gbs, "GB/s", gbs / bw, "of bw"});
+      if (s.t == DType::BF16 && detail::dispatch().bf16_dot) {  // the same, W widened to f32 instead
+        detail::dispatch().bf16_dot = false;
+        const double tw = best_time([&] { linear(x.data(), 1, s.K, w.get(), s.t, s.N, y.data()); }, budget);
+        detail::dispatch().bf16_dot = true;
+        std::snprintf(name, sizeof name, "  (W widened to f32) BF16 W[%lld,%lld]", (long long)s.N, (long long)s.K);
+        report({"gemv", name, threads, double(s.N) * double(row_bytes(s.t, s.K)) / tw / 1e9, "GB/s", tw / t,
+                "x slower than bf16dot"});
+      }
     }
     {  // GEMV vs naive, and where GEMV stops beating oneDNN as M grows.
       Weights w(5632, 2048, DType::BF16);

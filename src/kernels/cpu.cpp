@@ -146,7 +146,7 @@ Dispatch& dispatch() {
     // Asking oneDNN, not cpu(), follows ONEDNN_MAX_CPU_ISA (tests lower it).
     const auto dnnl = dnnl_isas();
     const bool bf16 = std::find(dnnl.begin(), dnnl.end(), "AVX512_CORE_BF16") != dnnl.end();
-    return Dispatch{isa, bf16, 8, f.avx512_vnni};  // bench: GEMV beats oneDNN up to M≈8
+    return Dispatch{isa, bf16, 8, f.avx512_vnni, isa == Isa::Avx512 && f.avx512_bf16};  // bench: GEMV beats oneDNN up to M≈8
   }();
   return d;
 }

@@ -38,7 +38,8 @@ int num_threads();
 // (rows of K/block blocks; K a multiple of the block, else solar::Error).
 // M == 1 is the decode case (memory-bound GEMV, split over threads by rows
 // of W); M > 1 the prefill case (compute-bound GEMM, oneDNN beyond a few
-// rows). Block-quantized W at decode: Q4_0, Q8_0, Q4_K and Q6_K as llama.cpp
+// rows). BF16 W on a CPU with AVX512-BF16 rounds x to bf16 both ways (vdpbf16ps
+// at decode, oneDNN's bf16 matmul at prefill), as llama.cpp does. Block-quantized W at decode: Q4_0, Q8_0, Q4_K and Q6_K as llama.cpp
 // computes them, x rounded to 8 bits per block and integer dot products (the
 // result differs from x·Wᵀ on dequantized W by that rounding, ≲ 0.5% of
 // Σ|x·w|); other block types and prefill dequantize W to f32 exactly.

@@ -21,6 +21,7 @@ struct Dispatch {
   bool dnnl_bf16;      // BF16 weights/precision through oneDNN's bf16 matmul (fast with avx512_bf16/AMX)
   int64_t gemv_max_m;  // linear() uses the GEMV path for M <= this, oneDNN above
   bool vnni;           // quantized GEMV's u8·s8 dot products with AVX512-VNNI (else maddubs + madd)
+  bool bf16_dot;       // BF16 GEMV as vdpbf16ps on x rounded to bf16 (AVX512-BF16), else W widened to f32
 };
 Dispatch& dispatch();
 

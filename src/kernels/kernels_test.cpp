@@ -197,12 +197,18 @@ void expect_linear_matches_reference(const std::function<std::vector<LinearPath>
 }
 
 TEST(KernelsLinear, GemvMatchesReferenceAtEveryIsa) {
-  expect_linear_matches_reference([](DType) {
+  expect_linear_matches_reference([](DType t) {
     std::vector<LinearPath> v;
     for (Isa isa : isas())  // GEMV for every M
       v.push_back({std::string("gemv/") + detail::isa_name(isa), 1e-5f, [isa](detail::Dispatch& d) {
                      d.isa = isa;
                      d.gemv_max_m = 1 << 30;
+                     d.bf16_dot = false;
+                   }});
+    if (t == DType::BF16 && cpu().avx512_bf16 && detail::dispatch().isa == Isa::Avx512)  // x rounded to bf16
+      v.push_back({"gemv/avx512-bf16dot", 8e-3f, [](detail::Dispatch& d) {
+                     d.gemv_max_m = 1 << 30;
+                     d.bf16_dot = true;
                    }});
     return v;
   });
@@ -221,6 +227,31 @@ TEST(KernelsLinear, OneDnnMatchesReference) {
                    }});
     return v;
   });
+}
+
+// The AVX512-BF16 GEMV is exactly x rounded to bf16 (nearest even) times W,
+// up to f32 summation: K tails of every length reach its masked loads.
+TEST(KernelsLinear, Bf16DotIsRoundedXTimesW) {
+  if (!cpu().avx512_bf16 || detail::dispatch().isa != Isa::Avx512) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  DispatchGuard guard;
+  detail::dispatch().bf16_dot = true;
+  for (int64_t K : {1, 15, 16, 17, 31, 32, 33, 100, 2048})
+    for (int64_t M : {1, 2, 3, 4, 5}) {
+      const int64_t N = 21;
+      auto x = randn(size_t(M * K), uint32_t(K + M)), wf = randn(size_t(N * K), uint32_t(K));
+      auto w = as_dtype(wf, DType::BF16);
+      auto xr = as_dtype(x, DType::BF16);
+      std::vector<float> xf(x.size()), want(size_t(M * N)), mag(want.size()), y(want.size(), NAN), xa, wa(wf.size());
+      convert(xr.data(), DType::BF16, xf.data(), DType::F32, xf.size());
+      linear_ref(xf.data(), M, K, w.data(), DType::BF16, N, want.data());
+      xa = xf;
+      convert(w.data(), DType::BF16, wa.data(), DType::F32, wa.size());
+      for (auto* v : {&xa, &wa})
+        for (float& f : *v) f = std::fabs(f);
+      linear_ref(xa.data(), M, K, wa.data(), DType::F32, N, mag.data());
+      linear(x.data(), M, K, w.data(), DType::BF16, N, y.data());
+      expect_close(y, want, mag, 1e-5f, "bf16dot M=" + std::to_string(M) + " K=" + std::to_string(K));
+    }
 }
 
 TEST(KernelsLinear, ThreadCountDoesNotChangeResults) {
