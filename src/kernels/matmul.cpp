@@ -173,18 +173,21 @@ void linear_dnnl(const float* x, int64_t M, int64_t K, const void* W, DType wdt,
 
 }  // namespace detail
 
-// Runs f(n0, n1) on one contiguous range of rows per thread, a multiple of
-// 16 (y's cache lines are not shared); tiny layers stay on one thread. A
-// row's result never depends on the range it falls in (gemv.cpp, qgemv.cpp),
-// so neither on the thread count.
+// Runs f(n0, n1) over ranges of rows, multiples of 16 (y's cache lines are
+// not shared), ~8 per thread taken as threads free up: on a shared machine a
+// core slowed by a neighbour does less of the work instead of holding the
+// others at the barrier (a static half each made decode as slow as the slower
+// core). Tiny layers stay on one thread. A row's result never depends on the
+// range it falls in (gemv.cpp, qgemv.cpp, qpanel.cpp), so neither on the
+// thread count nor on which thread ran it.
 template <class F>
 void split_rows(int64_t N, int64_t work, F&& f) {
-#pragma omp parallel if (work >= (1 << 16))
-  {
-    const int64_t T = omp_get_num_threads(), t = omp_get_thread_num();
-    const int64_t per = ((N + T - 1) / T + 15) / 16 * 16, n0 = std::min(N, t * per), n1 = std::min(N, n0 + per);
-    if (n0 < n1) f(n0, n1);
-  }
+  if (work < (1 << 16) || omp_get_max_threads() == 1 || omp_in_parallel()) return f(0, N);
+  const int64_t T = omp_get_max_threads();
+  const int64_t chunk = std::max<int64_t>(16, (N + 8 * T - 1) / (8 * T) + 15) / 16 * 16;
+  const int64_t chunks = (N + chunk - 1) / chunk;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t c = 0; c < chunks; ++c) f(c * chunk, std::min(N, (c + 1) * chunk));
 }
 
 void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int64_t N, float* y, bool acc) {
