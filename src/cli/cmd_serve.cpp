@@ -30,6 +30,7 @@ static int run_serve(const std::vector<std::string>& argv) {
   auto& n_predict = a.integer("-n,--n-predict", -1, "max_tokens of a request that gives none; -1 = --max-tokens", -1, 1 << 30);
   auto& max_tokens = a.integer("--max-tokens", 4096, "the largest max_tokens a request may ask for", 1, 1 << 30);
   auto& max_body = a.integer("--max-body", 1 << 20, "largest request body in bytes", 1024, int64_t(1) << 30);
+  auto& ignore_eos = a.flag("--ignore-eos", "keep generating past the end-of-sequence token");
   SamplingFlags sf = add_sampling_flags(a);
   if (!a.parse(argv)) return a.exit_code();
   if (model.empty()) usage_error("-m/--model is required");
@@ -49,6 +50,7 @@ static int run_serve(const std::vector<std::string>& argv) {
   o.alias = alias;
   o.sampler = sampler_config(sf);
   o.fixed_seed = *sf.seed >= 0;
+  o.ignore_eos = ignore_eos;
   o.default_max_tokens = int(n_predict);
   o.limits.max_tokens = int(max_tokens);
   o.limits.max_body = size_t(max_body);

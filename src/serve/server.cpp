@@ -109,7 +109,7 @@ void Server::shutdown() {
 void Server::Impl::routes() {
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     using R = httplib::Server::HandlerResponse;
-    if (req.path == "/" || req.path == "/health") return R::Unhandled;
+    if (req.path == "/" || req.path == "/health" || req.path == "/favicon.ico") return R::Unhandled;
     if (!opt.api_key.empty() && req.get_header_value("Authorization") != "Bearer " + opt.api_key) {
       send_error(res, ApiError(401, "invalid_request_error", "", "invalid_api_key",
                                "missing or wrong API key: send the header \"Authorization: Bearer KEY\""));
@@ -141,6 +141,8 @@ void Server::Impl::routes() {
     }
   });
   http.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_content(kChatPage, "text/html; charset=utf-8"); });
+  // Browsers ask for it; a 204 keeps their consoles free of 404s.
+  http.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
   http.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
     if (stopping || !ready) {
       send_error(res, ApiError(503, "unavailable_error", "", "", stopping ? "the server is shutting down" : "Loading model"));
@@ -205,6 +207,7 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
                 "context_length_exceeded");
   g.n_predict = r.max_tokens ? *r.max_tokens : opt.default_max_tokens >= 0 ? opt.default_max_tokens : opt.limits.max_tokens;
   g.sampler = opt.sampler;
+  g.stop_at_eos = !opt.ignore_eos;
   if (r.temperature) g.sampler.temp = *r.temperature;
   if (r.top_p) g.sampler.top_p = *r.top_p;
   if (r.top_k) g.sampler.top_k = *r.top_k;

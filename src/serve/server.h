@@ -38,6 +38,7 @@ struct ServerOptions {
   std::string chat_template;   // empty: detected from the model, else solar
   std::string alias;           // the model id clients see (default: the model's file or folder name)
   sample::SamplerConfig sampler;  // defaults for fields a request leaves out
+  bool ignore_eos = false;        // generate past EOS (as llama.cpp's --ignore-eos)
   bool fixed_seed = false;        // false: a request without a seed draws a random one
   int default_max_tokens = -1;    // a request without max_tokens: -1 = limits.max_tokens
   RequestLimits limits;
