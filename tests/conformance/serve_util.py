@@ -28,6 +28,23 @@ def tiny_model(solar, d, preset="tiny", layers=2):
     return m
 
 
+fails = []
+
+
+def check(ok, what):
+    """Prints one check's outcome; failures are collected for report()."""
+    print(("ok   " if ok else "FAIL ") + what)
+    if not ok:
+        fails.append(what)
+
+
+def report():
+    if fails:
+        print(f"FAIL: {len(fails)} check(s)")
+        sys.exit(1)
+    print("PASS")
+
+
 class Server:
     """`solar serve` on an ephemeral 127.0.0.1 port; a context manager that always stops it (SIGTERM, then kill)."""
 

@@ -27,13 +27,7 @@ except ImportError as e:
 
 SOLAR = sys.argv[1]
 KEY = "test-key"
-fails = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        fails.append(what)
+check = serve_util.check
 
 
 def generate(model, prompt, n, seed, temp):
@@ -118,10 +112,7 @@ def main():
                           f"{what}: 400 BadRequestError ({body.get('message', '')[:80]})")
             rc = srv.stop()
             check(rc == 0, f"SIGTERM: exit status {rc}")
-    if fails:
-        print(f"FAIL: {len(fails)} check(s)")
-        sys.exit(1)
-    print("PASS")
+    serve_util.report()
 
 
 if __name__ == "__main__":

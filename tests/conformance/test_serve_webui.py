@@ -27,13 +27,7 @@ if not os.path.exists(DRIVER):
     common.missing("chromedriver (Debian's chromium-driver)")
 
 SOLAR = sys.argv[1]
-fails = []
-
-
-def check(ok, what):
-    print(("ok   " if ok else "FAIL ") + what)
-    if not ok:
-        fails.append(what)
+check = serve_util.check
 
 
 def main():
@@ -93,10 +87,7 @@ def main():
                 drv.quit()
             rc = srv.stop()
             check(rc == 0, f"server exit status {rc}")
-    if fails:
-        print(f"FAIL: {len(fails)} check(s)")
-        sys.exit(1)
-    print("PASS")
+    serve_util.report()
 
 
 if __name__ == "__main__":
