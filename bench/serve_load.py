@@ -8,7 +8,8 @@ The model: `solar init --preset P` (random weights, f32, the tokenizer's vocabul
 `solar convert` to one GGUF F32 file (kept in --workdir, default BUILD_DIR/serve_load),
 served by `solar serve -np MAX_CONCURRENCY` and by llama-cpp-python's server
 (`python -m llama_cpp.server`, llama.cpp's OpenAI server in Python; one sequence at a
-time, as it has no continuous batching), each with --threads threads and a context of
+time, as it has no continuous batching; --interrupt_requests False so that a new request
+waits instead of cutting the running one short), each with --threads threads and a context of
 --ctx tokens per sequence.
 
 Per concurrency level C: C asyncio clients on loopback, each sending --requests-per-client
@@ -17,7 +18,8 @@ a prompt of about --prompt tokens), so at most C requests are in flight. Reporte
 aggregate generated tokens/s (all tokens of the level over its wall time), p50/p99 time to
 first token, p50/p99 inter-token latency (a request's (last - first token time) / (tokens
 - 1)), failed requests, and solar's tok/s as a ratio of llama.cpp's at the same level.
-Tokens are counted from solar's usage chunk and from llama.cpp's one chunk per token.
+A reply that ends at max_tokens counts --gen tokens; one that stops earlier (EOS) counts
+solar's usage figure or llama.cpp's chunks (one per token), and is reported.
 
 The HTTP client is plain asyncio (no third-party package). The machine is shared:
 figures are noisy; compare the ratios of one run.
@@ -127,7 +129,7 @@ async def one_request(port, prompt, args, counts_usage):
     if counts_usage:
         body["stream_options"] = {"include_usage": True}
     t0 = time.perf_counter()
-    first = last = None
+    first = last = finish = None
     chunks = usage = 0
     async for t, data in http_stream(port, "/v1/completions", body):
         if data == "[DONE]":
@@ -140,8 +142,11 @@ async def one_request(port, prompt, args, counts_usage):
                 first = first or t
                 last = t
                 chunks += 1
-    n = usage if counts_usage else chunks
-    return {"ttft": (first - t0) if first else None, "itl": (last - first) / (n - 1) if n > 1 else None, "tokens": n}
+            finish = c.get("finish_reason") or finish
+    # A reply cut at max_tokens has exactly that many tokens, however its text was chunked.
+    n = args.gen if finish == "length" else usage if counts_usage else chunks
+    return {"ttft": (first - t0) if first else None, "itl": (last - first) / (n - 1) if n > 1 and first else None,
+            "tokens": n, "early": finish != "length"}
 
 
 async def level(port, conc, args, counts_usage):
@@ -192,7 +197,9 @@ def start_llamacpp(model, args, max_conc):
     port = free_port()
     p = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", model, "--host", "127.0.0.1",
                           "--port", str(port), "--n_ctx", str(args.ctx), "--n_threads", str(args.threads),
-                          "--n_threads_batch", str(args.threads), "--model_alias", "m"],
+                          "--n_threads_batch", str(args.threads), "--model_alias", "m",
+                          # Its default lets each new request cut the running one short; queue them instead.
+                          "--interrupt_requests", "False"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return p, port
 
@@ -260,11 +267,12 @@ def main():
                 toks = sum(r["tokens"] for r in results)
                 row = {"tok_s": toks / wall, "ttft50": pct([r["ttft"] for r in results], 50),
                        "ttft99": pct([r["ttft"] for r in results], 99), "itl50": pct([r["itl"] for r in results], 50),
-                       "itl99": pct([r["itl"] for r in results], 99), "failed": failed, "n": len(results) + failed}
+                       "itl99": pct([r["itl"] for r in results], 99), "failed": failed, "n": len(results) + failed,
+                       "early": sum(r["early"] for r in results)}
                 table[(name, c)] = row
                 log(f"{name:9s} C={c:3d}: {row['tok_s']:8.1f} tok/s  TTFT p50 {row['ttft50'] * 1e3:8.1f} ms "
                     f"p99 {row['ttft99'] * 1e3:8.1f} ms  ITL p50 {row['itl50'] * 1e3:7.1f} ms p99 "
-                    f"{row['itl99'] * 1e3:7.1f} ms  failed {failed}/{row['n']}")
+                    f"{row['itl99'] * 1e3:7.1f} ms  failed {failed}/{row['n']}  stopped before max_tokens {row['early']}")
         finally:
             stop(proc)
     if all((s, c) in table for s in ("solar", "llamacpp") for c in levels):

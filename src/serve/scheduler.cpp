@@ -40,6 +40,7 @@ void Scheduler::submit(const std::shared_ptr<Job>& job) {
     fail("serve: a prompt of " + std::to_string(job->prompt.size()) + " tokens for a context of " + std::to_string(n_ctx_));
   job->t_submit = Clock::now();
   job->n_prompt = int(job->prompt.size());
+  if (closing_) job->cancel = true;
   {
     std::lock_guard lk(mu_);
     queue_.push_back(job);
@@ -48,10 +49,10 @@ void Scheduler::submit(const std::shared_ptr<Job>& job) {
 }
 
 void Scheduler::cancel_all() {
+  // The slots belong to the scheduler thread: it sees closing_ at its next step.
   std::lock_guard lk(mu_);
+  closing_ = true;
   for (auto& j : queue_) j->cancel = true;
-  for (auto& s : slots_)
-    if (s->job) s->job->cancel = true;
   cv_.notify_all();
 }
 
@@ -142,7 +143,7 @@ void Scheduler::loop() {
     for (auto& sp : slots_) {
       Slot& s = *sp;
       if (!s.job) continue;
-      if (s.job->cancel) {
+      if (s.job->cancel || closing_) {
         finish(s, "cancelled");
         continue;
       }

@@ -70,7 +70,8 @@ class Scheduler {
   int n_ctx() const { return n_ctx_; }
   // Queues a job (prompt must be non-empty and shorter than n_ctx()).
   void submit(const std::shared_ptr<Job>& job);
-  // Ends every queued and running job ("cancelled"), e.g. at shutdown.
+  // Ends every queued and running job, and any submitted later, as
+  // "cancelled" (shutdown).
   void cancel_all();
   struct Stats {
     int queued = 0, busy = 0;
@@ -102,6 +103,7 @@ class Scheduler {
   std::deque<std::shared_ptr<Job>> queue_;
   std::atomic<int> busy_{0};
   bool stop_ = false;
+  std::atomic<bool> closing_{false};  // cancel_all() was called
   std::thread thread_;
 };
 
