@@ -227,7 +227,7 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
                 {"total_tokens", job->n_prompt + job->n_generated},
                 {"prompt_tokens_details", {{"cached_tokens", job->n_cached}}}};
   };
-  auto base = [&, id, object](bool chunk) {
+  auto base = [this, id, object, is_chat](bool chunk) {
     return json{{"id", id}, {"object", std::string(object) + (chunk && is_chat ? ".chunk" : "")}, {"created", int64_t(std::time(nullptr))},
                 {"model", model_id}};
   };
