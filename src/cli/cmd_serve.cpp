@@ -62,6 +62,8 @@ static int run_serve(const std::vector<std::string>& argv) {
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  // A client that disconnects mid-stream must fail a write, not end the process.
+  signal(SIGPIPE, SIG_IGN);
 
   serve::Server server(o);
   const int bound = server.start();

@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -218,6 +221,42 @@ TEST(ServeHttp, ApiKeyAndLimits) {
   EXPECT_EQ(k.Get("/v1/models")->status, 200);
   EXPECT_EQ(k.Post("/v1/completions", json{{"prompt", std::string(4000, 'a')}}.dump(), "application/json")->status, 413);
   EXPECT_EQ(k.Post("/v1/completions", R"({"prompt":"a","max_tokens":65})", "application/json")->status, 400);
+}
+
+// A streaming client that goes away is cancelled and its slot freed.
+TEST(ServeHttp, DisconnectCancels) {
+  ServerOptions o = tiny_options(1);
+  o.n_ctx = 512;
+  o.limits.max_tokens = 500;
+  o.ignore_eos = true;
+  Running s(o);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(uint16_t(s.port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const std::string body = R"({"prompt":"x","max_tokens":500,"stream":true,"temperature":0})";
+  const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_EQ(write(fd, req.data(), req.size()), ssize_t(req.size()));
+  char buf[256];
+  ASSERT_GT(read(fd, buf, sizeof buf), 0);  // the stream has begun
+  close(fd);
+  auto c = s.client();
+  std::string m;
+  for (int i = 0; i < 200; ++i) {
+    m = c.Get("/metrics")->body;
+    if (m.find("solar_requests_processing 0") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_NE(m.find("solar_requests_processing 0"), std::string::npos) << m;
+  size_t p = m.find("\nsolar_tokens_predicted_total ");
+  ASSERT_NE(p, std::string::npos);
+  EXPECT_LT(std::stod(m.substr(p + 30)), 500) << "the generation ran to its end";
+  // The slot serves the next request.
+  auto r = c.Post("/v1/completions", R"({"prompt":"y","max_tokens":3})", "application/json");
+  EXPECT_EQ(r->status, 200);
 }
 
 TEST(ServeHttp, HealthIs503UntilLoaded) {
