@@ -5,10 +5,10 @@
 
 #include <cstdio>
 
+#include "chat/chat.h"
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "chat/chat.h"
 #include "serve/server.h"
 
 namespace solar::cli {
@@ -34,7 +34,11 @@ static int run_serve(const std::vector<std::string>& argv) {
   SamplingFlags sf = add_sampling_flags(a);
   if (!a.parse(argv)) return a.exit_code();
   if (model.empty()) usage_error("-m/--model is required");
-  if (!tmpl.empty()) chat::parse_chat_template(tmpl);  // refuse a bad name before loading anything
+  try {
+    if (!tmpl.empty()) chat::parse_chat_template(tmpl);  // a bad name is a usage error, before loading anything
+  } catch (const Error& e) {
+    usage_error(std::string("--chat-template: ") + e.what());
+  }
 
   serve::ServerOptions o;
   o.model = model;

@@ -22,7 +22,7 @@ struct Server::Impl {
   ServerOptions opt;
   httplib::Server http;
   std::thread listener;
-  std::atomic<bool> ready{false}, stopping{false};
+  std::atomic<bool> ready{false}, stopping{false}, listen_ended{false};
   bool started = false, stopped = false;
   engine::Session lm;
   chat::ChatTemplate tmpl = chat::ChatTemplate::Solar;
@@ -66,8 +66,14 @@ int Server::start() {
   } else if (!s.http.bind_to_port(s.opt.host, port)) {
     fail("--port", "", "cannot bind " + s.opt.host + ":" + std::to_string(port) + " (in use, or not an address here)");
   }
-  s.listener = std::thread([&s] { s.http.listen_after_bind(); });
+  s.listener = std::thread([&s] {
+    s.http.listen_after_bind();
+    s.listen_ended = true;
+  });
   s.started = true;
+  // Server::stop() does nothing before the accept loop runs: a shutdown()
+  // right after start() (the model failed to load) would leave it running.
+  while (!s.http.is_running() && !s.listen_ended) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return port;
 }
 
