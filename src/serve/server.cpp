@@ -47,6 +47,13 @@ Server::Server(ServerOptions opt) : impl_(std::make_unique<Impl>()) {
 
 Server::~Server() { shutdown(); }
 
+// Compares in time that depends on the lengths only, not on where a guess first differs.
+static bool same_secret(const std::string& a, const std::string& b) {
+  unsigned char diff = a.size() == b.size() ? 0 : 1;
+  for (size_t i = 0; i < a.size(); ++i) diff |= uint8_t(a[i] ^ (i < b.size() ? b[i] : 0));
+  return diff == 0;
+}
+
 static void send_error(httplib::Response& res, const ApiError& e) {
   res.status = e.status;
   res.set_content(error_body(e), "application/json");
@@ -116,7 +123,7 @@ void Server::Impl::routes() {
   http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     using R = httplib::Server::HandlerResponse;
     if (req.path == "/" || req.path == "/health" || req.path == "/favicon.ico") return R::Unhandled;
-    if (!opt.api_key.empty() && req.get_header_value("Authorization") != "Bearer " + opt.api_key) {
+    if (!opt.api_key.empty() && !same_secret(req.get_header_value("Authorization"), "Bearer " + opt.api_key)) {
       send_error(res, ApiError(401, "invalid_request_error", "", "invalid_api_key",
                                "missing or wrong API key: send the header \"Authorization: Bearer KEY\""));
       return R::Handled;
