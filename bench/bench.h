@@ -17,7 +17,9 @@
 #endif
 
 #include "kernels/kernels.h"
+#include "model/checkpoint.h"
 #include "model/config.h"
+#include "model/init.h"
 
 namespace solar::bench {
 
@@ -43,6 +45,25 @@ inline std::vector<std::string> split(const std::string& s) {
   std::stringstream ss(s);
   for (std::string x; std::getline(ss, x, ',');) out.push_back(x);
   return out;
+}
+
+// Random weights (model::init_tensor) of a preset in dtype, with room for at
+// least `positions` positions.
+inline model::Checkpoint random_checkpoint(const std::string& preset, DType dt, int positions) {
+  model::ModelConfig c = model::preset_config(preset);
+  c.max_position_embeddings = std::max(c.max_position_embeddings, positions);
+  model::Checkpoint ck;
+  ck.source = "random " + preset;
+  ck.config = c;
+  for (const auto& n : model::expected_tensor_names(c)) {
+    auto shape = model::expected_shape(c, n);
+    int64_t numel = 1;
+    for (auto s : shape) numel *= s;
+    std::vector<uint8_t> b(tensor_bytes(dt, shape));
+    model::init_tensor(c, n, 1, b.data(), dt, size_t(numel));
+    ck.tensors[n] = ck.adopt(n, dt, shape, std::move(b));
+  }
+  return ck;
 }
 
 // kernels::gemm on 1536³ at this precision and thread count, best of 3 (GFLOP/s).

@@ -46,21 +46,7 @@ struct Options {
 };
 
 model::Checkpoint random_checkpoint(const Options& o) {
-  model::ModelConfig c = model::preset_config(o.preset);
-  c.max_position_embeddings = std::max(c.max_position_embeddings, o.prompt + o.gen + 1);
-  DType dt = parse_dtype(o.dtype);
-  model::Checkpoint ck;
-  ck.source = "random " + o.preset;
-  ck.config = c;
-  for (const auto& n : model::expected_tensor_names(c)) {
-    auto shape = model::expected_shape(c, n);
-    int64_t numel = 1;
-    for (auto s : shape) numel *= s;
-    std::vector<uint8_t> b(tensor_bytes(dt, shape));
-    model::init_tensor(c, n, 1, b.data(), dt, size_t(numel));
-    ck.tensors[n] = ck.adopt(n, dt, shape, std::move(b));
-  }
-  return ck;
+  return bench::random_checkpoint(o.preset, parse_dtype(o.dtype), o.prompt + o.gen + 1);
 }
 
 // The matrices a decoded token reads, as Model::weight_bytes_per_token counts

@@ -119,94 +119,29 @@ static void new_slots(int i, int lo, const int* pos, const int* parents, int pas
 // Token i attends to the cached slots [lo, n_past_) and then either the new
 // tokens before it (parents == null) or its chain of ancestors.
 void Context::forward(const int* tokens, int n, const int* pos, const int* parents) {
+  const Part whole{this, 0, n, parents};
+  forward_parts(tokens, n, pos, &whole, 1);
+}
+
+void Context::forward_parts(const int* tokens, int n, const int* pos, const Part* parts, int n_parts) {
   const auto& c = m_->cfg_;
   ensure_scratch(n);
-  const int d = c.hidden_size, hd = c.head_dim, Hq = c.num_attention_heads, Hkv = c.num_key_value_heads;
-  const int qd = c.q_dim(), kvd = c.kv_dim(), ff = c.intermediate_size, group = Hq / Hkv;
-  const int past = n_past_, slots = n_ctx_ + tree_slots_;
-  const float scale = 1.0f / std::sqrt(float(hd));
+  const int d = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), ff = c.intermediate_size;
 
   for (int i = 0; i < n; ++i)
     dequantize_row(m_->embed_->row(tokens[i]), m_->embed_->dtype, &x_[size_t(i) * d], d);  // float or block type
 
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const Model::Layer& L = m_->layers_[l];
-    float* kc = &kcache_[size_t(l) * slots * kvd];
-    float* vc = &vcache_[size_t(l) * slots * kvd];
 #pragma omp parallel for schedule(static) if (n > 1)
     for (int i = 0; i < n; ++i) kernels::rmsnorm(&h_[size_t(i) * d], &x_[size_t(i) * d], L.attn_norm.data(), d, c.rms_norm_eps);
     linear(h_.data(), n, *L.wq, q_.data());
     linear(h_.data(), n, *L.wk, k_.data());
     linear(h_.data(), n, *L.wv, v_.data());
-#pragma omp parallel for schedule(static) if (n > 1)
-    for (int i = 0; i < n; ++i) {
-      for (int h = 0; h < Hq; ++h) kernels::rope(&q_[size_t(i) * qd + h * hd], hd, pos[i], m_->inv_freq_.data(), c.rope_interleaved);
-      for (int h = 0; h < Hkv; ++h) kernels::rope(&k_[size_t(i) * kvd + h * hd], hd, pos[i], m_->inv_freq_.data(), c.rope_interleaved);
-      std::memcpy(kc + size_t(past + i) * kvd, &k_[size_t(i) * kvd], sizeof(float) * kvd);
-      std::memcpy(vc + size_t(past + i) * kvd, &v_[size_t(i) * kvd], sizeof(float) * kvd);
-    }
-    if (past >= kGemmPast && n >= kGemmRows) {
-      // Many queries over a long cache (a batch of eval items after their
-      // shared few-shot prefix, a long follow-up prompt): per head, the scores
-      // against the cached slots are one GEMM [n,hd]·[past,hd]ᵀ and their share
-      // of the output one GEMM [n,past]·[past,hd]; only each token's own part
-      // (the new tokens it sees) runs as dot products.
-      scores_.resize(size_t(n) * size_t(past));
-      for (int h = 0; h < Hq; ++h) {
-        const int kvh = h / group;
-        kernels::gemm(false, true, n, past, hd, scale, &q_[size_t(h) * hd], qd, kc + size_t(kvh) * hd, kvd, 0.f,
-                      scores_.data(), past, kernels::Precision::F32);
-#pragma omp parallel
-        {
-          std::vector<float> row;
-          std::vector<int> own;
-#pragma omp for schedule(static)
-          for (int i = 0; i < n; ++i) {
-            const int p = pos[i];
-            const int lo = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
-            own.clear();
-            new_slots(i, lo, pos, parents, past, &own);
-            float* srow = &scores_[size_t(i) * past];
-            for (int j = 0; j < std::min(lo, past); ++j) srow[j] = -INFINITY;
-            row.assign(srow, srow + past);
-            const float* qv = &q_[size_t(i) * qd + h * hd];
-            for (int slot : own) row.push_back(kernels::dot(qv, kc + size_t(slot) * kvd + kvh * hd, hd) * scale);
-            kernels::softmax(row.data(), int(row.size()));
-            std::copy(row.begin(), row.begin() + past, srow);
-            float* out = &att_[size_t(i) * qd + h * hd];
-            std::fill(out, out + hd, 0.0f);
-            for (size_t j = 0; j < own.size(); ++j)
-              kernels::axpy(out, row[size_t(past) + j], vc + size_t(own[j]) * kvd + kvh * hd, hd);
-          }
-        }
-        kernels::gemm(false, false, n, hd, past, 1.f, scores_.data(), past, vc + size_t(kvh) * hd, kvd, 1.f,
-                      &att_[size_t(h) * hd], qd, kernels::Precision::F32);
-      }
-    } else {
-      // Attention: one (query, head) pair per work item; the slots it sees and
-      // their scores live with the worker (bounded by n_ctx).
-#pragma omp parallel
-      {
-        std::vector<float> sc;
-        std::vector<int> seen;
-#pragma omp for collapse(2) schedule(static)
-        for (int i = 0; i < n; ++i)
-          for (int h = 0; h < Hq; ++h) {
-            const int p = pos[i], kvh = h / group;
-            const int lo = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
-            // The cached slots from lo, then the new tokens it sees.
-            seen.clear();
-            for (int j = lo; j < past; ++j) seen.push_back(j);
-            new_slots(i, lo, pos, parents, past, &seen);
-            const float* qv = &q_[size_t(i) * qd + h * hd];
-            sc.resize(seen.size());
-            for (size_t j = 0; j < seen.size(); ++j) sc[j] = kernels::dot(qv, kc + size_t(seen[j]) * kvd + kvh * hd, hd) * scale;
-            kernels::softmax(sc.data(), int(sc.size()));
-            float* out = &att_[size_t(i) * qd + h * hd];
-            std::fill(out, out + hd, 0.0f);
-            for (size_t j = 0; j < seen.size(); ++j) kernels::axpy(out, sc[j], vc + size_t(seen[j]) * kvd + kvh * hd, hd);
-          }
-      }
+    for (int s = 0; s < n_parts; ++s) {
+      const Part& P = parts[s];
+      const size_t r = size_t(P.row0);
+      P.ctx->attend(l, &q_[r * qd], &k_[r * kvd], &v_[r * kvd], &att_[r * qd], P.n, pos + P.row0, P.parents);
     }
     linear(att_.data(), n, *L.wo, x_.data(), /*acc=*/true);  // residual
 #pragma omp parallel for schedule(static) if (n > 1)
@@ -216,6 +151,86 @@ void Context::forward(const int* tokens, int n, const int* pos, const int* paren
 #pragma omp parallel for schedule(static) if (n > 1)
     for (int i = 0; i < n; ++i) kernels::swiglu(&gate_[size_t(i) * ff], &gate_[size_t(i) * ff], &up_[size_t(i) * ff], ff);
     linear(gate_.data(), n, *L.w_down, x_.data(), /*acc=*/true);
+  }
+}
+
+void Context::attend(int l, float* q, float* k, const float* v, float* att, int n, const int* pos, const int* parents) {
+  const auto& c = m_->cfg_;
+  const int hd = c.head_dim, Hq = c.num_attention_heads, Hkv = c.num_key_value_heads;
+  const int qd = c.q_dim(), kvd = c.kv_dim(), group = Hq / Hkv;
+  const int past = n_past_, slots = n_ctx_ + tree_slots_;
+  const float scale = 1.0f / std::sqrt(float(hd));
+  float* kc = &kcache_[size_t(l) * slots * kvd];
+  float* vc = &vcache_[size_t(l) * slots * kvd];
+#pragma omp parallel for schedule(static) if (n > 1)
+  for (int i = 0; i < n; ++i) {
+    for (int h = 0; h < Hq; ++h) kernels::rope(&q[size_t(i) * qd + h * hd], hd, pos[i], m_->inv_freq_.data(), c.rope_interleaved);
+    for (int h = 0; h < Hkv; ++h) kernels::rope(&k[size_t(i) * kvd + h * hd], hd, pos[i], m_->inv_freq_.data(), c.rope_interleaved);
+    std::memcpy(kc + size_t(past + i) * kvd, &k[size_t(i) * kvd], sizeof(float) * kvd);
+    std::memcpy(vc + size_t(past + i) * kvd, &v[size_t(i) * kvd], sizeof(float) * kvd);
+  }
+  if (past >= kGemmPast && n >= kGemmRows) {
+    // Many queries over a long cache (a batch of eval items after their
+    // shared few-shot prefix, a long follow-up prompt): per head, the scores
+    // against the cached slots are one GEMM [n,hd]·[past,hd]ᵀ and their share
+    // of the output one GEMM [n,past]·[past,hd]; only each token's own part
+    // (the new tokens it sees) runs as dot products.
+    scores_.resize(size_t(n) * size_t(past));
+    for (int h = 0; h < Hq; ++h) {
+      const int kvh = h / group;
+      kernels::gemm(false, true, n, past, hd, scale, &q[size_t(h) * hd], qd, kc + size_t(kvh) * hd, kvd, 0.f,
+                    scores_.data(), past, kernels::Precision::F32);
+#pragma omp parallel
+      {
+        std::vector<float> row;
+        std::vector<int> own;
+#pragma omp for schedule(static)
+        for (int i = 0; i < n; ++i) {
+          const int p = pos[i];
+          const int lo = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
+          own.clear();
+          new_slots(i, lo, pos, parents, past, &own);
+          float* srow = &scores_[size_t(i) * past];
+          for (int j = 0; j < std::min(lo, past); ++j) srow[j] = -INFINITY;
+          row.assign(srow, srow + past);
+          const float* qv = &q[size_t(i) * qd + h * hd];
+          for (int slot : own) row.push_back(kernels::dot(qv, kc + size_t(slot) * kvd + kvh * hd, hd) * scale);
+          kernels::softmax(row.data(), int(row.size()));
+          std::copy(row.begin(), row.begin() + past, srow);
+          float* out = &att[size_t(i) * qd + h * hd];
+          std::fill(out, out + hd, 0.0f);
+          for (size_t j = 0; j < own.size(); ++j)
+            kernels::axpy(out, row[size_t(past) + j], vc + size_t(own[j]) * kvd + kvh * hd, hd);
+        }
+      }
+      kernels::gemm(false, false, n, hd, past, 1.f, scores_.data(), past, vc + size_t(kvh) * hd, kvd, 1.f,
+                    &att[size_t(h) * hd], qd, kernels::Precision::F32);
+    }
+  } else {
+    // Attention: one (query, head) pair per work item; the slots it sees and
+    // their scores live with the worker (bounded by n_ctx).
+#pragma omp parallel
+    {
+      std::vector<float> sc;
+      std::vector<int> seen;
+#pragma omp for collapse(2) schedule(static)
+      for (int i = 0; i < n; ++i)
+        for (int h = 0; h < Hq; ++h) {
+          const int p = pos[i], kvh = h / group;
+          const int lo = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
+          // The cached slots from lo, then the new tokens it sees.
+          seen.clear();
+          for (int j = lo; j < past; ++j) seen.push_back(j);
+          new_slots(i, lo, pos, parents, past, &seen);
+          const float* qv = &q[size_t(i) * qd + h * hd];
+          sc.resize(seen.size());
+          for (size_t j = 0; j < seen.size(); ++j) sc[j] = kernels::dot(qv, kc + size_t(seen[j]) * kvd + kvh * hd, hd) * scale;
+          kernels::softmax(sc.data(), int(sc.size()));
+          float* out = &att[size_t(i) * qd + h * hd];
+          std::fill(out, out + hd, 0.0f);
+          for (size_t j = 0; j < seen.size(); ++j) kernels::axpy(out, sc[j], vc + size_t(seen[j]) * kvd + kvh * hd, hd);
+        }
+    }
   }
 }
 
@@ -274,6 +289,48 @@ void Context::eval(const int* tokens, int n, float* logits, float* all_logits) {
     kernels::rmsnorm(h_.data(), &x_[size_t(n - 1) * d], m_->final_norm_.data(), d, c.rms_norm_eps);
     linear(h_.data(), 1, *m_->head_, logits);
   }
+}
+
+void Context::eval_batch(const BatchItem* items, int n_items) {
+  std::vector<Part> parts;
+  std::vector<int> tokens, pos;
+  for (int b = 0; b < n_items; ++b) {
+    const BatchItem& it = items[b];
+    if (!it.ctx || it.n <= 0) fail("eval_batch: item " + std::to_string(b) + " has no context or no tokens");
+    if (it.ctx->m_.get() != items[0].ctx->m_.get()) fail("eval_batch: the contexts run different models");
+    for (const Part& p : parts)
+      if (p.ctx == it.ctx) fail("eval_batch: a context appears twice in one batch");
+    Context& cx = *it.ctx;
+    if (cx.n_past_ + it.n > cx.n_ctx_)
+      fail("context", "", "prompt and generated tokens (" + std::to_string(cx.n_past_ + it.n) +
+                              ") exceed the context length " + std::to_string(cx.n_ctx_));
+    cx.check_tokens(it.tokens, it.n);
+    parts.push_back({&cx, int(tokens.size()), it.n, nullptr});
+    tokens.insert(tokens.end(), it.tokens, it.tokens + it.n);
+    for (int i = 0; i < it.n; ++i) pos.push_back(cx.n_past_ + i);
+  }
+  if (parts.empty()) return;
+  Context& s = *items[0].ctx;
+  const int n = int(tokens.size());
+  s.forward_parts(tokens.data(), n, pos.data(), parts.data(), int(parts.size()));
+  for (const Part& p : parts) p.ctx->n_past_ += p.n;
+
+  // The head once over the last rows of the items that want logits.
+  const auto& c = s.m_->cfg_;
+  const int d = c.hidden_size, V = c.vocab_size;
+  std::vector<int> want;
+  for (int b = 0; b < n_items; ++b)
+    if (items[b].logits) want.push_back(b);
+  if (want.empty()) return;
+  const int k = int(want.size());
+  std::vector<float> out(size_t(k) * V);
+#pragma omp parallel for schedule(static) if (k > 1)
+  for (int r = 0; r < k; ++r) {
+    const Part& p = parts[size_t(want[r])];
+    kernels::rmsnorm(&s.h_[size_t(r) * d], &s.x_[size_t(p.row0 + p.n - 1) * d], s.m_->final_norm_.data(), d, c.rms_norm_eps);
+  }
+  linear(s.h_.data(), k, *s.m_->head_, out.data());
+  for (int r = 0; r < k; ++r) std::memcpy(items[want[r]].logits, &out[size_t(r) * V], sizeof(float) * V);
 }
 
 }  // namespace solar::engine

@@ -67,6 +67,17 @@ class Model {
   std::vector<float> inv_freq_;
 };
 
+class Context;
+
+// One sequence's share of a batched step (Context::eval_batch): as
+// ctx->eval(tokens, n, logits).
+struct BatchItem {
+  Context* ctx;
+  const int* tokens;
+  int n;
+  float* logits;  // the last token's logits [vocab], or null
+};
+
 class Context {
  public:
   // n_ctx <= 0: the model's max_position_embeddings. tree_slots: room for
@@ -93,8 +104,28 @@ class Context {
   // Writes the logits of tokens rows[0..n_rows) into logits [n_rows, vocab].
   // Throws solar::Error if n exceeds tree_slots or a position n_ctx.
   void eval_tree(const int* tokens, const int* parents, int n, const int* rows, int n_rows, float* logits);
+  // Continuous batching: the tokens of several sequences (distinct Contexts
+  // over one Model) in one forward. Every linear layer runs once over all
+  // their rows, so the weights are read once per step however many sequences
+  // decode; attention runs per sequence over its own cache. Each item ends as
+  // its own eval() would leave it, up to rounding: a GEMM over many rows sums
+  // in another order than the single row's GEMV. Scratch is the first item's
+  // context's. Throws solar::Error (and runs nothing) if an item would
+  // overflow its context, a token is out of range, or the contexts are not
+  // distinct or not of one Model.
+  static void eval_batch(const BatchItem* items, int n_items);
 
  private:
+  // A sequence's rows [row0, row0+n) of a forward (see eval_tree for parents).
+  struct Part {
+    Context* ctx;
+    int row0, n;
+    const int* parents;
+  };
+  // The blocks over n rows of several sequences; this context holds the scratch.
+  void forward_parts(const int* tokens, int n, const int* pos, const Part* parts, int n_parts);
+  // One layer's RoPE, cache store and attention for this context's rows of q/k/v, written to att.
+  void attend(int l, float* q, float* k, const float* v, float* att, int n, const int* pos, const int* parents);
   void ensure_scratch(int n);
   void check_tokens(const int* tokens, int n) const;
   // The blocks over n tokens at positions pos[], keys/values stored at slots

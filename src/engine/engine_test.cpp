@@ -434,5 +434,67 @@ TEST(Model, ContextOutlivesEveryOtherHandle) {
   EXPECT_THROW(Context(std::shared_ptr<const Model>()), Error);
 }
 
+// Continuous batching: sequences of different lengths (one past the GEMM
+// attention threshold) in one forward, prefill then decode, give each the
+// logits it gets alone (up to the GEMM's summation order); a batch of one is
+// eval() itself, bit for bit.
+TEST(EvalBatch, EachSequenceAsIfAlone) {
+  auto m = std::make_shared<const Model>(random_checkpoint(small_config(false, 2, 0, false), DType::F32, 21));
+  const int V = m->config().vocab_size;
+  std::vector<std::vector<int>> prompts = {{1}, {3, 4, 5, 6, 7}, {}};
+  for (int i = 0; i < 80; ++i) prompts[2].push_back((i * 7 + 3) % V);
+  const int S = int(prompts.size());
+  std::vector<Context> alone, batched;
+  for (int s = 0; s < S; ++s) {
+    alone.emplace_back(m);
+    batched.emplace_back(m);
+  }
+  auto la = std::vector<std::vector<float>>(size_t(S), std::vector<float>(size_t(V)));
+  auto lb = la;
+  auto step = [&](const std::vector<std::vector<int>>& toks) {
+    std::vector<BatchItem> items;
+    for (int s = 0; s < S; ++s) {
+      alone[size_t(s)].eval(toks[size_t(s)].data(), int(toks[size_t(s)].size()), la[size_t(s)].data());
+      items.push_back({&batched[size_t(s)], toks[size_t(s)].data(), int(toks[size_t(s)].size()), lb[size_t(s)].data()});
+    }
+    Context::eval_batch(items.data(), int(items.size()));
+    for (int s = 0; s < S; ++s) {
+      EXPECT_EQ(batched[size_t(s)].n_past(), alone[size_t(s)].n_past());
+      for (int v = 0; v < V; ++v) EXPECT_NEAR(lb[size_t(s)][size_t(v)], la[size_t(s)][size_t(v)], 1e-4f) << s << " " << v;
+    }
+  };
+  step(prompts);
+  for (int t = 0; t < 20; ++t) {
+    std::vector<std::vector<int>> next;
+    for (int s = 0; s < S; ++s) next.push_back({int(std::max_element(la[size_t(s)].begin(), la[size_t(s)].end()) - la[size_t(s)].begin())});
+    // A long follow-up for one sequence (past >= 64, 16+ rows: the GEMM attention path) amid decodes.
+    if (t == 5) next[2].assign(20, 9);
+    step(next);
+  }
+  Context one(m), ref(m);
+  std::vector<float> a(static_cast<size_t>(V)), b(static_cast<size_t>(V));
+  ref.eval(prompts[1].data(), 5, a.data());
+  BatchItem it{&one, prompts[1].data(), 5, b.data()};
+  Context::eval_batch(&it, 1);
+  EXPECT_EQ(a, b);
+}
+
+TEST(EvalBatch, RefusesBeforeRunningAnything) {
+  auto m = std::make_shared<const Model>(random_checkpoint(small_config(false, 2, 0, false), DType::F32, 22));
+  Context a(m, 8), b(m, 8);
+  std::vector<int> t = {1, 2, 3, 4, 5, 6};
+  BatchItem twice[] = {{&a, t.data(), 2, nullptr}, {&a, t.data(), 2, nullptr}};
+  EXPECT_THROW(Context::eval_batch(twice, 2), Error);
+  b.eval(t.data(), 6, nullptr);
+  BatchItem over[] = {{&a, t.data(), 2, nullptr}, {&b, t.data(), 3, nullptr}};
+  EXPECT_THROW(Context::eval_batch(over, 2), Error);
+  EXPECT_EQ(a.n_past(), 0);
+  EXPECT_EQ(b.n_past(), 6);
+  auto other = std::make_shared<const Model>(random_checkpoint(small_config(false, 2, 0, false), DType::F32, 23));
+  Context c(other, 8);
+  BatchItem mixed[] = {{&a, t.data(), 1, nullptr}, {&c, t.data(), 1, nullptr}};
+  EXPECT_THROW(Context::eval_batch(mixed, 2), Error);
+}
+
 }  // namespace
 }  // namespace solar::engine

@@ -23,6 +23,65 @@ static size_t held_suffix(const std::string& s, const std::vector<std::string>& 
   return best;
 }
 
+Generation::Generation(const tokenizer::Tokenizer& tok, const std::vector<int>& prompt, const GenerateOptions& opt)
+    : tok_(tok), opt_(opt), sampler_(opt.sampler), history_(prompt), dec_(tok) {
+  // Decode in context: a continuation keeps its leading space unless it
+  // directly follows BOS (as HF and llama.cpp print it).
+  if (!prompt.empty()) dec_.push(prompt.back());
+}
+
+int Generation::next(float* logits, int n_vocab, std::string* text) {
+  if (ended()) return -1;
+  if (opt_.n_predict == 0) {
+    stop_reason_ = "length";
+    return -1;
+  }
+  // Only the tokenizer's ids are meaningful; padded model rows are never picked.
+  int n_valid = std::min(n_vocab, tok_.vocab_size());
+  int next = sampler_.sample(logits, n_valid, history_);
+  if (opt_.stop_at_eos && next == tok_.eos_id()) {
+    stop_reason_ = "eos";
+    return -1;
+  }
+  tokens_.push_back(next);
+  history_.push_back(next);
+  pending_ += dec_.push(next);
+  size_t cut = std::string::npos;
+  for (const auto& st : opt_.stop) {
+    size_t p = st.empty() ? std::string::npos : pending_.find(st);
+    if (p < cut) cut = p;
+  }
+  if (cut != std::string::npos) {
+    text->append(pending_, 0, cut);
+    pending_.clear();
+    stop_reason_ = "stop";
+    return -1;
+  }
+  size_t hold = held_suffix(pending_, opt_.stop);
+  if (pending_.size() > hold) {
+    text->append(pending_, 0, pending_.size() - hold);
+    pending_.erase(0, pending_.size() - hold);
+  }
+  if (opt_.n_predict >= 0 && int(tokens_.size()) >= opt_.n_predict) {
+    stop_reason_ = "length";
+    return -1;
+  }
+  return next;
+}
+
+void Generation::finish(const std::string& reason, std::string* text, bool drop_held) {
+  if (!ended()) stop_reason_ = reason;
+  if (flushed_) return;
+  flushed_ = true;
+  if (stop_reason_ == "stop" || drop_held) {
+    pending_.clear();
+    return;
+  }
+  pending_ += dec_.flush();
+  text->append(pending_);
+  pending_.clear();
+}
+
 GenerateResult generate(engine::Context& ctx, const tokenizer::Tokenizer& tok, const std::vector<int>& prompt,
                         const GenerateOptions& opt, const std::function<bool(const std::string&)>& on_text) {
   GenerateResult r;
@@ -44,70 +103,41 @@ GenerateResult generate(engine::Context& ctx, const tokenizer::Tokenizer& tok, c
   auto t1 = Clock::now();
   r.prefill_s = std::chrono::duration<double>(t1 - t0).count();
 
-  sample::Sampler sampler(opt.sampler);
-  std::vector<int> history = prompt;
-  tokenizer::StreamDecoder dec(tok);
-  // Decode in context: a continuation keeps its leading space unless it
-  // directly follows BOS (as HF and llama.cpp print it).
-  dec.push(prompt.back());
-  std::string pending;  // decoded text not yet emitted
+  Generation g(tok, prompt, opt);
   auto emit = [&](const std::string& s) -> bool {
+    if (s.empty()) return true;
     r.text += s;
     return on_text ? on_text(s) : true;
   };
-  bool stopped = false, refused = false;
-  for (int i = 0; opt.n_predict < 0 || i < opt.n_predict; ++i) {
+  std::string piece;
+  while (true) {
+    piece.clear();
     if (cancelled()) {
-      r.stop_reason = "cancelled";
-      stopped = true;
+      g.finish("cancelled", &piece);
+      emit(piece);
       break;
     }
-    // Only the tokenizer's ids are meaningful; padded model rows are never picked.
-    int n_valid = std::min(cfg.vocab_size, tok.vocab_size());
-    int next = sampler.sample(logits.data(), n_valid, history);
-    if (opt.stop_at_eos && next == tok.eos_id()) {
-      r.stop_reason = "eos";
-      stopped = true;
+    int next = g.next(logits.data(), cfg.vocab_size, &piece);
+    if (!emit(piece)) {
+      g.finish("cancelled", &piece, /*drop_held=*/true);
       break;
     }
-    r.tokens.push_back(next);
-    history.push_back(next);
-    pending += dec.push(next);
-    size_t cut = std::string::npos;
-    for (const auto& st : opt.stop) {
-      size_t p = st.empty() ? std::string::npos : pending.find(st);
-      if (p < cut) cut = p;
-    }
-    if (cut != std::string::npos) {
-      emit(pending.substr(0, cut));
-      pending.clear();
-      r.stop_reason = "stop";
-      stopped = true;
+    if (next < 0) {
+      piece.clear();
+      g.finish("", &piece);
+      emit(piece);
       break;
     }
-    size_t hold = held_suffix(pending, opt.stop);
-    if (pending.size() > hold) {
-      if (!emit(pending.substr(0, pending.size() - hold))) {
-        r.stop_reason = "cancelled";
-        pending.clear();
-        stopped = refused = true;
-        break;
-      }
-      pending.erase(0, pending.size() - hold);
-    }
-    if (opt.n_predict >= 0 && i + 1 == opt.n_predict) break;
     if (ctx.n_past() >= ctx.n_ctx()) {
-      r.stop_reason = "context";
-      stopped = true;
+      piece.clear();
+      g.finish("context", &piece);
+      emit(piece);
       break;
     }
     ctx.eval(&next, 1, logits.data());
   }
-  if (!stopped) r.stop_reason = "length";
-  if (r.stop_reason != "stop" && !refused) {
-    pending += dec.flush();
-    if (!pending.empty()) emit(pending);
-  }
+  r.tokens = g.tokens();
+  r.stop_reason = g.stop_reason();
   r.decode_s = std::chrono::duration<double>(Clock::now() - t1).count();
   return r;
 }
