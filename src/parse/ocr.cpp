@@ -40,6 +40,17 @@ std::vector<Rule> detect_rules(const unsigned char* gray, int w, int h, int step
 Page ocr_image(const std::string& bytes, const std::string& source, const Options& opt, int page_number) {
   setMsgSeverity(L_SEVERITY_NONE);
   l_int32 format = 0, w = 0, h = 0, bps = 0, spp = 0, cmap = 0;
+  // PNG's size is in its first chunk: checked even when the rest is missing.
+  if (bytes.size() >= 24 && bytes.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0) {
+    auto be32 = [&](size_t at) {
+      return (uint32_t(uint8_t(bytes[at])) << 24) | (uint32_t(uint8_t(bytes[at + 1])) << 16) |
+             (uint32_t(uint8_t(bytes[at + 2])) << 8) | uint32_t(uint8_t(bytes[at + 3]));
+    };
+    uint64_t pw = be32(16), ph = be32(20);
+    if (pw * ph > uint64_t(opt.max_pixels))
+      fail(source, "", "image is " + std::to_string(pw) + " x " + std::to_string(ph) + " pixels, more than the limit of " +
+                           std::to_string(opt.max_pixels) + " (--max-pixels)");
+  }
   if (pixReadHeaderMem(reinterpret_cast<const l_uint8*>(bytes.data()), bytes.size(), &format, &w, &h, &bps, &spp, &cmap) != 0 ||
       w <= 0 || h <= 0)
     fail(source, "", "not a readable image (damaged or truncated header)");
