@@ -311,7 +311,9 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
       double gap = L.box.y0 - P.box.y1;
       double sz = std::max(L.size, P.size);
       bool ordered;
-      join = gap > -0.5 * sz && gap < 0.6 * sz && std::fabs(L.size - P.size) < 0.12 * sz && L.bold == P.bold &&
+      // OCR sizes come from line heights, which vary with ascenders and descenders.
+      double size_tol = page.ocr ? 0.3 : 0.12, gap_max = page.ocr ? 0.9 : 0.6;
+      join = gap > -0.5 * sz && gap < gap_max * sz && std::fabs(L.size - P.size) < size_tol * sz && L.bold == P.bold &&
              L.mono == P.mono && overlap_x(L.box, b.box) > 0.2 * std::min(L.box.w(), b.box.w()) &&
              !(starts_with_marker(L.text, &ordered) && !L.mono);
     }

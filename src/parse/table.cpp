@@ -139,10 +139,9 @@ bool grid_table(const Page& page, const std::vector<Rule>& rules, Table& t, std:
   return fill_cells(page, t, boxes, used);
 }
 
-// Horizontal rules only: columns from the words' vertical white gaps.
-bool booktabs_table(const Page& page, const std::vector<Box>& hrules, Table& t, std::vector<char>& used) {
-  Box region = Box::empty();
-  for (const Box& b : hrules) region.add(b);
+// The words in region as a table: columns from their vertical white gaps,
+// rows from text lines; a rule under the first row makes it a header row.
+bool aligned_table(const Page& page, const Box& region, const std::vector<Box>& hrules, Table& t, std::vector<char>& used) {
   std::vector<int> ws;
   double size = 0;
   for (size_t w = 0; w < page.words.size(); w++) {
@@ -201,7 +200,7 @@ bool booktabs_table(const Page& page, const std::vector<Box>& hrules, Table& t, 
 std::vector<Table> find_tables(const Page& page, std::vector<char>& used) {
   std::vector<Table> out;
   const auto& rules = page.rules;
-  if (rules.empty() || rules.size() > kMaxRules) return out;
+  if (rules.size() > kMaxRules) return out;
   UnionFind uf(int(rules.size()));
   std::vector<int> order(rules.size());
   std::iota(order.begin(), order.end(), 0);
@@ -233,8 +232,32 @@ std::vector<Table> find_tables(const Page& page, std::vector<char>& used) {
       run.push_back(lone_h[j]);
       taken[j] = 1;
     }
+    Box region = Box::empty();
+    for (const Box& b : run) region.add(b);
     Table t;
-    if (run.size() >= 3 && booktabs_table(page, run, t, used)) out.push_back(std::move(t));
+    if (run.size() >= 3 && aligned_table(page, region, run, t, used)) out.push_back(std::move(t));
+  }
+  // A scanned table without rules (or whose rules OCR could not see): all the
+  // page's words form a table when they fall into columns of short cells
+  // (two columns of running text have long ones).
+  if (out.empty() && page.ocr) {
+    Box region = Box::empty();
+    for (size_t w = 0; w < page.words.size(); w++)
+      if (!used[w]) region.add(page.words[w].box);
+    std::vector<Box> hs;
+    for (const Rule& r : rules)
+      if (r.horizontal()) hs.push_back(r.box);
+    std::vector<char> trial = used;
+    Table t;
+    if (region.x1 > region.x0 && aligned_table(page, region, hs, t, trial) && t.rows >= 3) {
+      int words = 0, filled = 0;
+      for (size_t w = 0; w < trial.size(); w++) words += trial[w] && !used[w];
+      for (const Cell& c : t.cells) filled += !c.text.empty();
+      if (filled > 0 && words <= 4 * filled && filled >= t.rows * t.cols / 3) {
+        used = std::move(trial);
+        out.push_back(std::move(t));
+      }
+    }
   }
   return out;
 }
