@@ -283,7 +283,10 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
         seen = m == st.margin_texts.end() ? 0 : m->second;
         if (st.margin_texts.size() < 10000 || m != st.margin_texts.end()) st.margin_texts[key]++;
       }
-      if (top || bottom || (near && (seen >= 2 || is_page_number(t)))) {
+      // Repetition alone marks small text only: chapter-style headings
+      // ("Section 2 Overview") repeat near the top too.
+      bool small = lines[it.line].size <= 1.1 * body;
+      if (top || bottom || (near && small && (seen >= 2 || is_page_number(t)))) {
         margin[i] = it.box.cy() < H / 2 ? 1 : 2;
         continue;
       }
