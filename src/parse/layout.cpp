@@ -93,7 +93,8 @@ std::vector<Line> make_lines(const Page& page, const std::vector<char>& used) {
       if (!cur.words.empty()) {
         double gap = w->box.x0 - cur.box.x1;
         double sz = std::max(double(w->size), double(cur.words.back()->size));
-        if (gap > 1.2 * sz) flush();
+        bool same_ocr_line = w->ocr_line >= 0 && w->ocr_line == cur.words.back()->ocr_line;
+        if (gap > 1.2 * sz && !same_ocr_line) flush();
       }
       if (cur.words.empty()) cur.box = w->box;
       else cur.box.add(w->box);
@@ -227,8 +228,13 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
   // Figures: placed images (not a scanned page's background) and clusters of
   // drawn shapes; the words on them are the figure's text.
   std::vector<Box> figs;
+  auto in_table = [&](const Box& b) {
+    for (const Table& t : tables)
+      if (overlap_x(b, t.box) * overlap_y(b, t.box) > 0.3 * b.w() * b.h()) return true;
+    return false;
+  };
   for (const Box& b : page.images)
-    if (b.w() >= 0.05 * W && b.h() >= 0.03 * H && b.w() * b.h() < 0.8 * W * H) figs.push_back(b);
+    if (b.w() >= 0.05 * W && b.h() >= 0.03 * H && b.w() * b.h() < 0.8 * W * H && !in_table(b)) figs.push_back(b);
   {
     std::vector<Box> g = page.graphics;
     std::vector<char> dead(g.size(), 0);
@@ -417,7 +423,9 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
       cat = Category::caption;
     } else if (leaders * 2 >= int(ls.size()) && leaders >= 1) {
       cat = Category::index;
-    } else if (bl.lines.size() <= 3 && nwords <= 25 && (ratio >= 1.15 || (bold && ratio >= 0.95 && nwords <= 15)) &&
+    } else if (bl.lines.size() <= 3 && nwords <= 25 &&
+               // OCR sizes are line heights (noisy) and carry no weight: a clearer margin.
+               (ratio >= (page.ocr ? 1.35 : 1.15) || (bold && ratio >= 0.95 && nwords <= 15)) &&
                text.back() != '.' && text.back() != ',') {
       int level = ratio >= 1.5 ? 1 : ratio >= 1.2 ? 2 : 3;
       if (std::regex_search(text, m, numbered_re)) {

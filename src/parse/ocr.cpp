@@ -37,6 +37,29 @@ std::vector<Rule> detect_rules(const unsigned char* gray, int w, int h, int step
   return rules;
 }
 
+// Figures on a raster: ink left once the recognised words are blanked out,
+// smeared into regions; a region of at least 2% of the page is a figure (a
+// photo, plot or drawing). Rules alone (thin boxes) are not.
+static std::vector<Box> detect_figures(const cv::Mat& img, const std::vector<Word>& words) {
+  cv::Mat bin;
+  cv::threshold(img, bin, 0, 255, cv::THRESH_BINARY_INV | cv::THRESH_OTSU);
+  for (const Word& w : words)
+    cv::rectangle(bin, cv::Rect(cv::Point(int(w.box.x0) - 2, int(w.box.y0) - 2), cv::Point(int(w.box.x1) + 2, int(w.box.y1) + 2)),
+                  cv::Scalar(0), cv::FILLED);
+  int k = std::max(5, img.cols / 60);
+  cv::dilate(bin, bin, cv::getStructuringElement(cv::MORPH_RECT, cv::Size(k, k)));
+  std::vector<std::vector<cv::Point>> contours;
+  cv::findContours(bin, contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_SIMPLE);
+  std::vector<Box> out;
+  double page_area = double(img.cols) * img.rows;
+  for (auto& c : contours) {
+    cv::Rect r = cv::boundingRect(c);
+    if (double(r.width) * r.height < 0.02 * page_area || r.width < 3 * k || r.height < 3 * k) continue;
+    out.push_back(Box{double(r.x) + k / 2, double(r.y) + k / 2, double(r.x + r.width) - k / 2, double(r.y + r.height) - k / 2});
+  }
+  return out;
+}
+
 Page ocr_image(const std::string& bytes, const std::string& source, const Options& opt, int page_number) {
   setMsgSeverity(L_SEVERITY_NONE);
   l_int32 format = 0, w = 0, h = 0, bps = 0, spp = 0, cmap = 0;
@@ -92,8 +115,10 @@ Page ocr_image(const std::string& bytes, const std::string& source, const Option
   std::unique_ptr<tesseract::ResultIterator> it(api.GetIterator());
   if (!it) return page;
   double line_h = 0;
+  int line_no = -1;
   do {
     if (it->IsAtBeginningOf(tesseract::RIL_TEXTLINE)) {
+      line_no++;
       int x0, y0, x1, y1;
       if (it->BoundingBox(tesseract::RIL_TEXTLINE, &x0, &y0, &x1, &y1)) line_h = y1 - y0;
     }
@@ -106,10 +131,12 @@ Page ocr_image(const std::string& bytes, const std::string& source, const Option
     Word wd;
     wd.box = {x0 / up, y0 / up, x1 / up, y1 / up};
     wd.text = std::move(s);
+    wd.ocr_line = line_no;
     // A text line's box spans ascenders to descenders, about 1.2 font sizes.
     wd.size = float(std::max(line_h, double(y1 - y0)) / 1.2 / up);
     page.words.push_back(std::move(wd));
   } while (it->Next(tesseract::RIL_WORD));
+  page.images = detect_figures(img, page.words);
   return page;
 }
 

@@ -44,6 +44,7 @@ struct Word {
   std::string text;  // UTF-8
   float size = 0;    // font size (PDF) or x-height-derived size (OCR)
   bool bold = false, italic = false, mono = false;
+  int ocr_line = -1;  // Tesseract's text line (its layout analysis): not split at wide gaps
 };
 // A straight stroke or a thin filled rectangle: table rules and underlines.
 struct Rule {
