@@ -425,7 +425,7 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
       cat = Category::index;
     } else if (bl.lines.size() <= 3 && nwords <= 25 &&
                // OCR sizes are line heights (noisy) and carry no weight: a clearer margin.
-               (ratio >= (page.ocr ? 1.35 : 1.15) || (bold && ratio >= 0.95 && nwords <= 15)) &&
+               (ratio >= (page.ocr ? 1.25 : 1.15) || (bold && ratio >= 0.95 && nwords <= 15)) &&
                text.back() != '.' && text.back() != ',') {
       int level = ratio >= 1.5 ? 1 : ratio >= 1.2 ? 2 : 3;
       if (std::regex_search(text, m, numbered_re)) {
