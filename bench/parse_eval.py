@@ -1,0 +1,366 @@
+#!/usr/bin/env python3
+"""solar parse against ground truth, with its peers in the same run.
+
+  python bench/parse_eval.py build/solar [--data ../shared/data/layout] [--quick]
+
+- debian-reference.en.pdf vs its DocBook HTML (/usr/share/debian-reference):
+  heading recall (h1-h4 text found among solar's heading1-3), numbered table
+  count, pages/s; peers: PyMuPDF text blocks (speed), pdfplumber tables
+  (count and speed on the same pages).
+- PubLayNet (10 page images, COCO boxes): per-category precision/recall at
+  IoU 0.5 and mAP@[.5:.95]. solar gives no confidences, so each IoU
+  threshold's AP is that of a single operating point (precision x recall).
+- PubTabNet (20 table images): TEDS and TEDS-structure (Zhang-Shasha tree
+  edit distance over the table HTML, as PubTabNet defines it: rename cost 1,
+  or the normalised Levenshtein distance of two cells' text when tag and
+  spans agree; formatting tags inside GT cells (<b>, <i>, <sup>) are dropped).
+CPU timings on a shared machine are noisy: compare ratios from one run.
+"""
+import argparse, html.parser, json, os, platform, re, resource, subprocess, sys, tempfile, time
+
+
+def cpu_info():
+    model, flags = platform.processor(), ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name") and not model.strip():
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("flags"):
+                fl = line.split(":", 1)[1].split()
+                flags = " ".join(f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "amx_tile") if f in fl)
+                break
+    except OSError:
+        pass
+    return model, flags
+
+
+def run_solar(solar, args):
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.time()
+    p = subprocess.run([solar, "parse", "-q"] + args, capture_output=True, text=True)
+    wall = time.time() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    if p.returncode != 0:
+        sys.exit(f"solar parse {' '.join(args)} failed: {p.stderr.strip()}")
+    return json.loads(p.stdout), wall, cpu
+
+
+# ---- tree edit distance (Zhang-Shasha) -------------------------------------------------
+class Node:
+    def __init__(self, tag, attrs=None, text=""):
+        self.tag, self.attrs, self.text, self.children = tag, attrs or {}, text, []
+
+
+def levenshtein(a, b):
+    if a == b:
+        return 0
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def rename_cost(a, b, structure_only):
+    if a.tag != b.tag:
+        return 1.0
+    if a.tag in ("td", "th"):
+        if a.attrs.get("colspan", "1") != b.attrs.get("colspan", "1") or a.attrs.get("rowspan", "1") != b.attrs.get("rowspan", "1"):
+            return 1.0
+        if structure_only:
+            return 0.0
+        m = max(len(a.text), len(b.text))
+        return levenshtein(a.text, b.text) / m if m else 0.0
+    return 0.0
+
+
+def postorder(root):
+    nodes, lmd = [], []
+    def walk(n):
+        first = None
+        for c in n.children:
+            l = walk(c)
+            first = l if first is None else first
+        nodes.append(n)
+        lmd.append(first if first is not None else len(nodes) - 1)
+        return lmd[-1]
+    walk(root)
+    return nodes, lmd
+
+
+def tree_distance(t1, t2, structure_only):
+    n1, l1 = postorder(t1)
+    n2, l2 = postorder(t2)
+    def keyroots(l):
+        seen, kr = set(), []
+        for i in range(len(l) - 1, -1, -1):
+            if l[i] not in seen:
+                seen.add(l[i]); kr.append(i)
+        return sorted(kr)
+    td = [[0.0] * len(n2) for _ in n1]
+    for i in keyroots(l1):
+        for j in keyroots(l2):
+            li, lj = l1[i], l2[j]
+            m, n = i - li + 2, j - lj + 2
+            fd = [[0.0] * n for _ in range(m)]
+            for x in range(1, m):
+                fd[x][0] = fd[x - 1][0] + 1
+            for y in range(1, n):
+                fd[0][y] = fd[0][y - 1] + 1
+            for x in range(1, m):
+                for y in range(1, n):
+                    a, b = li + x - 1, lj + y - 1
+                    if l1[a] == li and l2[b] == lj:
+                        fd[x][y] = min(fd[x - 1][y] + 1, fd[x][y - 1] + 1, fd[x - 1][y - 1] + rename_cost(n1[a], n2[b], structure_only))
+                        td[a][b] = fd[x][y]
+                    else:
+                        p, q = l1[a] - li, l2[b] - lj
+                        fd[x][y] = min(fd[x - 1][y] + 1, fd[x][y - 1] + 1, fd[p][q] + td[a][b])
+    return td[-1][-1], len(n1), len(n2)
+
+
+def teds(pred, gt, structure_only=False):
+    if pred is None:
+        return 0.0
+    d, a, b = tree_distance(pred, gt, structure_only)
+    return 1.0 - d / max(a, b)
+
+
+class TableHTML(html.parser.HTMLParser):
+    """solar's <table> HTML to a tree: table > thead/tbody > tr > td/th (th counts as td, as in PubTabNet)."""
+    def __init__(self):
+        super().__init__()
+        self.root, self.stack = None, []
+    def handle_starttag(self, tag, attrs):
+        if tag not in ("table", "thead", "tbody", "tr", "td", "th"):
+            return
+        n = Node("td" if tag == "th" else tag, dict(attrs))
+        if tag == "table" and self.root is None:
+            self.root = n
+        elif self.stack:
+            self.stack[-1].children.append(n)
+        self.stack.append(n)
+    def handle_endtag(self, tag):
+        if tag in ("table", "thead", "tbody", "tr", "td", "th") and self.stack:
+            self.stack.pop()
+    def handle_data(self, data):
+        if self.stack and self.stack[-1].tag == "td":
+            self.stack[-1].text += data
+
+
+def pred_tree(h):
+    p = TableHTML(); p.feed(h)
+    root = p.root
+    if root is not None:  # PubTabNet's trees have no attributes on table: strip ours too
+        root.attrs = {}
+    return root
+
+
+def gt_tree(entry):
+    toks, cells = entry["html"]["structure"]["tokens"], entry["html"]["cells"]
+    root, stack, ci, i = Node("table"), [], 0, 0
+    stack.append(root)
+    while i < len(toks):
+        t = toks[i]
+        if t in ("<thead>", "<tbody>", "<tr>"):
+            n = Node(t[1:-1]); stack[-1].children.append(n); stack.append(n)
+        elif t in ("</thead>", "</tbody>", "</tr>"):
+            stack.pop()
+        elif t in ("<td>", "<td"):
+            attrs = {}
+            while t != "<td>" and toks[i + 1] != ">":
+                i += 1
+                k, v = toks[i].strip().split("=")
+                attrs[k] = v.strip('"')
+            if t == "<td":
+                i += 1  # the ">"
+            text = re.sub(r"<[^>]+>", "", "".join(cells[ci]["tokens"])) if ci < len(cells) else ""
+            ci += 1
+            stack[-1].children.append(Node("td", attrs, text.strip()))
+        i += 1
+    return root
+
+
+# ---- PubLayNet --------------------------------------------------------------------------
+CAT = {"heading1": "title", "heading2": "title", "heading3": "title", "paragraph": "text", "caption": "text",
+       "footnote": "text", "code": "text", "equation": "text", "index": "text", "list": "list", "table": "table",
+       "figure": "figure", "chart": "figure"}
+
+
+def iou(a, b):
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0])); iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    i = ix * iy
+    u = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - i
+    return i / u if u > 0 else 0
+
+
+def match(preds, gts, t):
+    used, tp = set(), 0
+    for p in preds:
+        best, bj = t, -1
+        for j, g in enumerate(gts):
+            if j not in used and iou(p, g) >= best:
+                best, bj = iou(p, g), j
+        if bj >= 0:
+            used.add(bj); tp += 1
+    return tp
+
+
+def publaynet(solar, d):
+    meta = json.load(open(os.path.join(d, "samples.json")))
+    names = {c["id"]: c["name"] for c in meta["categories"]}
+    cats = list(names.values())
+    gt, pr = {c: {} for c in cats}, {c: {} for c in cats}
+    wall = cpu = 0
+    for im in meta["images"]:
+        j, w, c = run_solar(solar, [os.path.join(d, im["file_name"])])
+        wall += w; cpu += c
+        for e in j["elements"]:
+            k = CAT.get(e["category"])
+            if not k:
+                continue
+            xs = [p["x"] * im["width"] for p in e["coordinates"]]; ys = [p["y"] * im["height"] for p in e["coordinates"]]
+            pr[k].setdefault(im["id"], []).append((min(xs), min(ys), max(xs), max(ys)))
+        for a in meta["annotations"]:
+            if a["image_id"] == im["id"]:
+                x, y, bw, bh = a["bbox"]
+                gt[names[a["category_id"]]].setdefault(im["id"], []).append((x, y, x + bw, y + bh))
+    rows, aps = [], []
+    for c in cats:
+        ng = sum(len(v) for v in gt[c].values()); npd = sum(len(v) for v in pr[c].values())
+        def pr_at(t):
+            tp = sum(match(pr[c].get(i, []), gt[c].get(i, []), t) for i in set(gt[c]) | set(pr[c]))
+            return (tp / npd if npd else 0), (tp / ng if ng else 0)
+        p5, r5 = pr_at(0.5)
+        ap = sum(p * r for p, r in (pr_at(t / 100) for t in range(50, 100, 5))) / 10
+        if ng:
+            aps.append(ap)
+        rows.append((c, ng, npd, p5, r5, ap))
+    return rows, sum(aps) / len(aps) if aps else 0, len(meta["images"]), wall, cpu
+
+
+def pubtabnet(solar, d):
+    entries = [json.loads(l) for l in open(os.path.join(d, "PubTabNet_Examples.jsonl"))]
+    full, struct, found = [], [], 0
+    wall = cpu = 0
+    for e in entries:
+        j, w, c = run_solar(solar, [os.path.join(d, e["filename"])])
+        wall += w; cpu += c
+        tables = [x for x in j["elements"] if x["category"] == "table"]
+        pred = None
+        if tables:
+            found += 1
+            best = max(tables, key=lambda x: len(x["content"]["html"]))
+            pred = pred_tree(best["content"]["html"])
+        g = gt_tree(e)
+        full.append(teds(pred, g)); struct.append(teds(pred, g, True))
+    return sum(full) / len(full), sum(struct) / len(struct), found, len(entries), wall, cpu
+
+
+# ---- debian-reference --------------------------------------------------------------------
+class Headings(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.heads, self.cur, self.tables = [], None, 0
+    def handle_starttag(self, tag, attrs):
+        if tag in ("h1", "h2", "h3", "h4"):
+            self.cur = ""
+        if tag == "div" and ("class", "table") in attrs:
+            self.tables += 1
+    def handle_endtag(self, tag):
+        if tag in ("h1", "h2", "h3", "h4") and self.cur is not None:
+            self.heads.append(self.cur); self.cur = None
+    def handle_data(self, data):
+        if self.cur is not None:
+            self.cur += data
+
+
+def norm(s):
+    s = re.sub(r"^\s*(chapter|appendix)?\s*[0-9a-z]?(\.[0-9]+)*\.?\s+", "", s.lower())
+    return re.sub(r"[^a-z0-9]+", "", s)
+
+
+def debian(solar, pdf, html_dir, first, last):
+    hp = Headings()
+    for f in sorted(os.listdir(html_dir)):
+        if re.match(r"ch\d+\.en\.html$", f):
+            hp.feed(open(os.path.join(html_dir, f), encoding="utf-8").read())
+    gt_heads = {norm(h) for h in hp.heads if norm(h)}
+    j, wall, cpu = run_solar(solar, [pdf])
+    pages = j["usage"]["pages"]
+    ours = {norm(e["content"]["text"]) for e in j["elements"] if e["category"].startswith("heading")}
+    recall = len(gt_heads & ours) / len(gt_heads)
+    tables = sum(e["category"] == "table" for e in j["elements"])
+    sub, _, _ = run_solar(solar, [pdf, "--first-page", str(first), "--last-page", str(last)])
+    sub_tables = sum(e["category"] == "table" for e in sub["elements"])
+    peers = {}
+    try:
+        import fitz
+        t0 = time.process_time(); doc = fitz.open(pdf)
+        for p in doc:
+            p.get_text("blocks")
+        peers["PyMuPDF text blocks"] = (len(doc), time.process_time() - t0)
+    except ImportError:
+        pass
+    try:
+        import pdfplumber
+        t0 = time.process_time(); n = 0
+        with pdfplumber.open(pdf) as d:
+            for p in d.pages[first - 1:last]:
+                n += len(p.find_tables())
+        peers["pdfplumber tables"] = (last - first + 1, time.process_time() - t0, n)
+    except ImportError:
+        pass
+    return dict(pages=pages, gt_heads=len(gt_heads), recall=recall, tables=tables, gt_tables=hp.tables,
+                wall=wall, cpu=cpu, sub_tables=sub_tables, peers=peers)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("solar")
+    ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "layout"))
+    ap.add_argument("--html", default="/usr/share/debian-reference")
+    ap.add_argument("--min-teds", type=float, default=0.0, help="exit 1 when mean TEDS is below this")
+    a = ap.parse_args()
+    model, flags = cpu_info()
+    print(f"CPU: {model} | ISA: {flags} | {os.cpu_count()} cores (shared machine: timings are noisy)")
+    pdf = os.path.join(a.data, "debian-reference.en.pdf")
+    if os.path.exists(pdf) and os.path.isdir(a.html):
+        r = debian(a.solar, pdf, a.html, 40, 60)
+        print(f"\n## debian-reference.en.pdf ({r['pages']} pages) vs its HTML")
+        print(f"heading recall: {r['recall']:.3f} of {r['gt_heads']} h1-h4")
+        print(f"tables: solar {r['tables']}, HTML numbered tables {r['gt_tables']}")
+        sp = r["pages"] / r["cpu"]
+        print(f"{'engine':24} {'pages':>6} {'CPU s':>7} {'pages/CPU-s':>12} {'ratio':>7}")
+        print(f"{'solar parse':24} {r['pages']:6d} {r['cpu']:7.2f} {sp:12.1f} {1.0:7.2f}")
+        for name, v in r["peers"].items():
+            pps = v[0] / v[1]
+            extra = f"  ({v[2]} tables on pages 40-60; solar {r['sub_tables']})" if len(v) > 2 else ""
+            print(f"{name:24} {v[0]:6d} {v[1]:7.2f} {pps:12.1f} {pps / sp:7.2f}{extra}")
+    else:
+        print("debian-reference: skipped (PDF or /usr/share/debian-reference HTML absent)")
+    pl = os.path.join(a.data, "publaynet")
+    if os.path.isdir(pl):
+        rows, m, n, wall, cpu = publaynet(a.solar, pl)
+        print(f"\n## PubLayNet ({n} pages, OCR; {n / cpu:.2f} pages/CPU-s)")
+        print(f"{'category':10} {'gt':>4} {'pred':>5} {'P@.5':>6} {'R@.5':>6} {'AP':>6}")
+        for c, ng, npd, p, rc, apv in rows:
+            print(f"{c:10} {ng:4d} {npd:5d} {p:6.3f} {rc:6.3f} {apv:6.3f}")
+        print(f"mAP@[.5:.95] (single operating point): {m:.3f}")
+    tn = os.path.join(a.data, "pubtabnet")
+    mean = None
+    if os.path.isdir(tn):
+        mean, ms, found, n, wall, cpu = pubtabnet(a.solar, tn)
+        print(f"\n## PubTabNet ({n} table images; a table found in {found}; {n / cpu:.2f} images/CPU-s)")
+        print(f"TEDS {mean:.3f}  TEDS-structure {ms:.3f}  (target 0.85)")
+    if mean is not None and mean < a.min_teds:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

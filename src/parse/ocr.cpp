@@ -1,0 +1,143 @@
+#include "parse/ocr.h"
+
+#include <leptonica/allheaders.h>
+#include <tesseract/baseapi.h>
+
+#include <cstdlib>
+#include <memory>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "core/error.h"
+
+namespace solar::parse {
+
+std::vector<Rule> detect_rules(const unsigned char* gray, int w, int h, int step) {
+  std::vector<Rule> rules;
+  if (w < 8 || h < 8) return rules;
+  cv::Mat img(h, w, CV_8UC1, const_cast<unsigned char*>(gray), size_t(step));
+  cv::Mat bin;
+  cv::adaptiveThreshold(img, bin, 255, cv::ADAPTIVE_THRESH_MEAN_C, cv::THRESH_BINARY_INV, 15, 10);
+  // A rule is a dark run at least 1/25 of the page long (and 20 px): longer
+  // than any letter stroke, shorter than most table columns.
+  for (int dir = 0; dir < 2; dir++) {
+    int len = std::max(20, (dir == 0 ? w : h) / 25);
+    cv::Mat k = cv::getStructuringElement(cv::MORPH_RECT, dir == 0 ? cv::Size(len, 1) : cv::Size(1, len));
+    cv::Mat m;
+    cv::morphologyEx(bin, m, cv::MORPH_OPEN, k);
+    std::vector<std::vector<cv::Point>> contours;
+    cv::findContours(m, contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_SIMPLE);
+    for (auto& c : contours) {
+      cv::Rect r = cv::boundingRect(c);
+      // Thick dark areas (filled boxes, photos) are no rules.
+      if ((dir == 0 && r.height > 6) || (dir == 1 && r.width > 6)) continue;
+      rules.push_back({Box{double(r.x), double(r.y), double(r.x + r.width), double(r.y + r.height)}});
+    }
+  }
+  return rules;
+}
+
+// Figures on a raster: ink left once the recognised words are blanked out,
+// smeared into regions; a region of at least 2% of the page is a figure (a
+// photo, plot or drawing). Rules alone (thin boxes) are not.
+static std::vector<Box> detect_figures(const cv::Mat& img, const std::vector<Word>& words) {
+  cv::Mat bin;
+  cv::threshold(img, bin, 0, 255, cv::THRESH_BINARY_INV | cv::THRESH_OTSU);
+  for (const Word& w : words)
+    cv::rectangle(bin, cv::Rect(cv::Point(int(w.box.x0) - 2, int(w.box.y0) - 2), cv::Point(int(w.box.x1) + 2, int(w.box.y1) + 2)),
+                  cv::Scalar(0), cv::FILLED);
+  int k = std::max(5, img.cols / 60);
+  cv::dilate(bin, bin, cv::getStructuringElement(cv::MORPH_RECT, cv::Size(k, k)));
+  std::vector<std::vector<cv::Point>> contours;
+  cv::findContours(bin, contours, cv::RETR_EXTERNAL, cv::CHAIN_APPROX_SIMPLE);
+  std::vector<Box> out;
+  double page_area = double(img.cols) * img.rows;
+  for (auto& c : contours) {
+    cv::Rect r = cv::boundingRect(c);
+    if (double(r.width) * r.height < 0.02 * page_area || r.width < 3 * k || r.height < 3 * k) continue;
+    out.push_back(Box{double(r.x) + k / 2, double(r.y) + k / 2, double(r.x + r.width) - k / 2, double(r.y + r.height) - k / 2});
+  }
+  return out;
+}
+
+Page ocr_image(const std::string& bytes, const std::string& source, const Options& opt, int page_number) {
+  setMsgSeverity(L_SEVERITY_NONE);
+  l_int32 format = 0, w = 0, h = 0, bps = 0, spp = 0, cmap = 0;
+  // PNG's size is in its first chunk: checked even when the rest is missing.
+  if (bytes.size() >= 24 && bytes.compare(0, 8, "\x89PNG\r\n\x1a\n") == 0) {
+    auto be32 = [&](size_t at) {
+      return (uint32_t(uint8_t(bytes[at])) << 24) | (uint32_t(uint8_t(bytes[at + 1])) << 16) |
+             (uint32_t(uint8_t(bytes[at + 2])) << 8) | uint32_t(uint8_t(bytes[at + 3]));
+    };
+    uint64_t pw = be32(16), ph = be32(20);
+    if (pw * ph > uint64_t(opt.max_pixels))
+      fail(source, "", "image is " + std::to_string(pw) + " x " + std::to_string(ph) + " pixels, more than the limit of " +
+                           std::to_string(opt.max_pixels) + " (--max-pixels)");
+  }
+  if (pixReadHeaderMem(reinterpret_cast<const l_uint8*>(bytes.data()), bytes.size(), &format, &w, &h, &bps, &spp, &cmap) != 0 ||
+      w <= 0 || h <= 0)
+    fail(source, "", "not a readable image (damaged or truncated header)");
+  if (int64_t(w) * h > opt.max_pixels)
+    fail(source, "", "image is " + std::to_string(w) + " x " + std::to_string(h) + " pixels, more than the limit of " +
+                         std::to_string(opt.max_pixels) + " (--max-pixels)");
+  std::vector<unsigned char> buf(bytes.begin(), bytes.end());
+  cv::Mat img;
+  try {
+    img = cv::imdecode(buf, cv::IMREAD_GRAYSCALE);
+  } catch (const cv::Exception&) {
+  }
+  if (img.empty()) fail(source, "", "not a readable image (damaged or truncated data)");
+  Page page;
+  page.number = page_number;
+  page.width = img.cols, page.height = img.rows;
+  page.ocr = true;
+  page.rules = detect_rules(img.data, img.cols, img.rows, int(img.step));
+
+  // Tesseract's LSTM runs OpenMP inside; one thread per engine lets pages
+  // run side by side instead of fighting over the cores.
+  setenv("OMP_THREAD_LIMIT", "1", 0);
+  tesseract::TessBaseAPI api;
+  api.SetVariable("debug_file", "/dev/null");  // "Detected N diacritics" and the like
+  if (api.Init(nullptr, opt.ocr_lang.c_str(), tesseract::OEM_LSTM_ONLY) != 0)
+    fail(source, "--ocr-lang", "Tesseract has no language data for \"" + opt.ocr_lang + "\" (install tesseract-ocr-" + opt.ocr_lang + ")");
+  api.SetPageSegMode(tesseract::PSM_AUTO);
+  // Tesseract reads text of 20-30 px x-height best: small scans (a 600 px
+  // wide page) are enlarged first and the boxes scaled back.
+  double up = 1;
+  cv::Mat big = img;
+  if (img.cols < 1600 && int64_t(img.cols) * img.rows * 9 <= opt.max_pixels) {
+    up = std::min(3.0, 1800.0 / img.cols);
+    cv::resize(img, big, cv::Size(), up, up, cv::INTER_CUBIC);
+  }
+  api.SetImage(big.data, big.cols, big.rows, 1, int(big.step));
+  api.SetSourceResolution(300);
+  if (api.Recognize(nullptr) != 0) fail(source, "", "Tesseract failed to recognize the image");
+  std::unique_ptr<tesseract::ResultIterator> it(api.GetIterator());
+  if (!it) return page;
+  double line_h = 0;
+  int line_no = -1;
+  do {
+    if (it->IsAtBeginningOf(tesseract::RIL_TEXTLINE)) {
+      line_no++;
+      int x0, y0, x1, y1;
+      if (it->BoundingBox(tesseract::RIL_TEXTLINE, &x0, &y0, &x1, &y1)) line_h = y1 - y0;
+    }
+    std::unique_ptr<char[]> t(it->GetUTF8Text(tesseract::RIL_WORD));
+    int x0, y0, x1, y1;
+    if (!t || !it->BoundingBox(tesseract::RIL_WORD, &x0, &y0, &x1, &y1)) continue;
+    std::string s(t.get());
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\n')) s.pop_back();
+    if (s.empty() || it->Confidence(tesseract::RIL_WORD) < 20) continue;
+    Word wd;
+    wd.box = {x0 / up, y0 / up, x1 / up, y1 / up};
+    wd.text = std::move(s);
+    wd.ocr_line = line_no;
+    // A text line's box spans ascenders to descenders, about 1.2 font sizes.
+    wd.size = float(std::max(line_h, double(y1 - y0)) / 1.2 / up);
+    page.words.push_back(std::move(wd));
+  } while (it->Next(tesseract::RIL_WORD));
+  page.images = detect_figures(img, page.words);
+  return page;
+}
+
+}  // namespace solar::parse

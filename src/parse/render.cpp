@@ -1,0 +1,75 @@
+#include "parse/render.h"
+
+namespace solar::parse {
+
+std::string document_html(const std::vector<Element>& els) {
+  std::string s;
+  for (size_t i = 0; i < els.size(); i++) {
+    const Element& e = els[i];
+    if (e.category == Category::caption) {
+      // Already inside the figure before it, or to go inside the one after.
+      bool after_fig = i > 0 && els[i - 1].category == Category::figure && els[i - 1].page == e.page;
+      bool before_fig = i + 1 < els.size() && els[i + 1].category == Category::figure && els[i + 1].page == e.page &&
+                        !(i + 2 < els.size() && els[i + 2].category == Category::caption);
+      if (after_fig || before_fig) continue;
+    }
+    std::string h = e.html;
+    if (e.category == Category::figure) {
+      std::string cap;
+      if (i + 1 < els.size() && els[i + 1].category == Category::caption && els[i + 1].page == e.page) cap = els[i + 1].text;
+      else if (i > 0 && els[i - 1].category == Category::caption && els[i - 1].page == e.page &&
+               !(i > 1 && els[i - 2].category == Category::figure))
+        cap = els[i - 1].text;
+      if (!cap.empty()) {
+        std::string fc = "<figcaption>";
+        for (char c : cap) fc += c == '<' ? std::string("&lt;") : c == '>' ? std::string("&gt;") : c == '&' ? std::string("&amp;") : std::string(1, c);
+        h.insert(h.size() - 9, fc + "</figcaption>");
+      }
+    }
+    s += h;
+    s += '\n';
+  }
+  return s;
+}
+
+std::string document_markdown(const std::vector<Element>& els) {
+  std::string s;
+  for (const Element& e : els) {
+    if (e.category == Category::header || e.category == Category::footer || e.markdown.empty()) continue;
+    if (!s.empty()) s += "\n\n";
+    s += e.markdown;
+  }
+  return s + (s.empty() ? "" : "\n");
+}
+
+std::string document_text(const std::vector<Element>& els) {
+  std::string s;
+  for (const Element& e : els) {
+    if (e.text.empty()) continue;
+    s += e.text;
+    s += '\n';
+  }
+  return s;
+}
+
+nlohmann::json document_json(const std::vector<Element>& els, int pages) {
+  nlohmann::json elements = nlohmann::json::array();
+  for (const Element& e : els) {
+    auto pt = [&](double x, double y) {
+      auto r4 = [](double v) { return std::round(std::clamp(v, 0.0, 1.0) * 10000) / 10000; };
+      return nlohmann::json{{"x", r4(x / e.page_w)}, {"y", r4(y / e.page_h)}};
+    };
+    elements.push_back({{"id", e.id},
+                        {"category", category_name(e.category)},
+                        {"page", e.page},
+                        {"coordinates", {pt(e.box.x0, e.box.y0), pt(e.box.x1, e.box.y0), pt(e.box.x1, e.box.y1), pt(e.box.x0, e.box.y1)}},
+                        {"content", {{"html", e.html}, {"markdown", e.markdown}, {"text", e.text}}}});
+  }
+  return {{"api", "solar-parse"},
+          {"model", "solar-parse-1"},
+          {"usage", {{"pages", pages}}},
+          {"content", {{"html", document_html(els)}, {"markdown", document_markdown(els)}, {"text", document_text(els)}}},
+          {"elements", std::move(elements)}};
+}
+
+}  // namespace solar::parse
