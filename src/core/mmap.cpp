@@ -48,4 +48,13 @@ void MappedFile::advise_dontneed(size_t off, size_t len) const {
   madvise(const_cast<uint8_t*>(data_) + start, len, MADV_DONTNEED);
 }
 
+void release_pages(const void* p, size_t n) {
+#ifndef MADV_PAGEOUT
+  constexpr int MADV_PAGEOUT = 21;  // Linux 5.4
+#endif
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE)), a = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t start = (a + page - 1) / page * page, end = (a + n) / page * page;
+  if (start < end) madvise(reinterpret_cast<void*>(start), end - start, MADV_PAGEOUT);
+}
+
 }  // namespace solar

@@ -33,4 +33,11 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Asks the kernel to reclaim the whole pages inside [p, p + n) now
+// (MADV_PAGEOUT): pages of a mapped file return to the page cache with their
+// contents kept (read back on the next touch), so a process that copied what
+// it needs stops holding them; anonymous memory stays as it is where there
+// is no swap. Never changes what the memory reads. A no-op where unsupported.
+void release_pages(const void* p, size_t n);
+
 }  // namespace solar

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/mmap.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
 
@@ -50,8 +51,12 @@ const Model::Weight* Model::weight(const TensorView& t) {
   const char* e = std::getenv("SOLAR_REPACK");
   const bool repack = !e || std::string(e) != "0";
   Weight w{&t, nullptr};
-  if (repack && t.shape.size() == 2 && kernels::can_pack(t.dtype))
+  if (repack && t.shape.size() == 2 && kernels::can_pack(t.dtype)) {
     w.packed = std::make_shared<const kernels::PackedWeight>(kernels::pack_weight(t.data, t.dtype, t.rows(), t.cols()));
+    // Decode and prefill read the panels only: the file's pages can go (a
+    // 10.7B Q4_K_M otherwise holds both copies, 16.5 GB resident).
+    if (w.packed->decode) release_pages(t.data, t.nbytes);
+  }
   weights_.push_back(std::move(w));
   return &weights_.back();
 }
