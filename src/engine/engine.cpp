@@ -6,9 +6,11 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <string>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/mmap.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"
@@ -47,11 +49,36 @@ Model::Model(std::shared_ptr<const model::Checkpoint> ckp) : ck_(std::move(ckp))
   kernels::rope_inv_freq(inv_freq_.data(), cfg_.head_dim, cfg_.rope_theta);
 }
 
+// Half the memory available when the model loads: what copies of weights
+// kept beside their files (panels for prefill only) may take.
+static uint64_t copy_budget() {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  uint64_t kb = 0;
+  while (f >> key >> kb)
+    if (key == "MemAvailable:") return kb * 1024 / 2;
+  return uint64_t(4) << 30;
+}
+
 const Model::Weight* Model::weight(const TensorView& t) {
   const char* e = std::getenv("SOLAR_REPACK");
   const bool repack = !e || std::string(e) != "0";
   Weight w{&t, nullptr};
-  if (repack && t.shape.size() == 2 && kernels::can_pack(t.dtype)) {
+  bool fits = true;
+  if (repack && t.shape.size() == 2 && kernels::can_pack(t.dtype) && !kernels::packed_decode(t.dtype)) {
+    // A prefill-only panel is a second copy: a 10.7B Q8_0 would need 2 × 11 GB.
+    // Past the budget, such tensors prefill from their files.
+    if (copy_budget_ == 0) copy_budget_ = copy_budget();
+    const uint64_t need = kernels::packed_size(t.dtype, t.rows(), t.cols());
+    fits = need <= copy_budget_;
+    if (fits) copy_budget_ -= need;
+    else if (!over_budget_logged_) {
+      over_budget_logged_ = true;
+      log_info("engine", "not repacking " + t.name + " and later " + dtype_name(t.dtype) +
+                             " tensors for prefill: their panels would pass half the available memory");
+    }
+  }
+  if (repack && fits && t.shape.size() == 2 && kernels::can_pack(t.dtype)) {
     w.packed = std::make_shared<const kernels::PackedWeight>(kernels::pack_weight(t.data, t.dtype, t.rows(), t.cols()));
     // Decode and prefill read the panels only: the file's pages can go (a
     // 10.7B Q4_K_M otherwise holds both copies, 16.5 GB resident).

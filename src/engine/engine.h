@@ -61,6 +61,8 @@ class Model {
   const TensorView* embed_;
   const Weight* head_;
   std::deque<Weight> weights_;  // what the Layers and head_ point to
+  uint64_t copy_budget_ = 0;     // bytes prefill-only panels may still take (weight())
+  bool over_budget_logged_ = false;
   const Weight* weight(const TensorView& t);
   std::vector<float> final_norm_;
   std::vector<Layer> layers_;

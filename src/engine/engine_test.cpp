@@ -336,7 +336,8 @@ TEST(Model, QuantizedWeightsAgreeWithFloat) {
       const auto plain = logits(q, n);
       unsetenv("SOLAR_REPACK");
       EXPECT_LT(max_diff(lq, plain), 0.15) << dtype_name(dt);
-      EXPECT_GT(max_diff(lq, plain), 0) << dtype_name(dt) << ": repacked weights not used";
+      // Q8_0's panels serve prefill only, and these 5-token prompts are decode-sized.
+      if (kernels::packed_decode(dt)) EXPECT_GT(max_diff(lq, plain), 0) << dtype_name(dt) << ": repacked weights not used";
     }
     // Decode-sized products round x to 8 bits per block (kernels.h), as
     // llama.cpp does (measured here: Q8_0 0.033, Q4_0 0.063 of the largest logit).

@@ -51,8 +51,8 @@ void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int6
 // multiplies 16 rows by the same 4 bytes of x and nothing is reduced across
 // lanes (qpanel.cpp has the layout). Q4_0, Q8_0 and Q4_K panels are about
 // the original's size (Q4_K: 4/3 of it, its scales widened to f32), the
-// other types' larger (8-bit quants, f32 scales): Q6_K's serve prefill only,
-// decode reading `src` with its own kernel.
+// other types' larger (8-bit quants, f32 scales); Q8_0's and Q6_K's serve
+// prefill only, decode reading `src` with their row kernels.
 struct PackedWeight {
   DType dtype = DType::Q4_0;  // the type it was packed from
   int64_t N = 0, K = 0;
@@ -64,6 +64,12 @@ struct PackedWeight {
 // the packed layout would only run its scalar reference: linear() on W is
 // faster).
 bool can_pack(DType t);
+// Whether decode reads a packed W's panels (else its `src`: Q8_0 and Q6_K,
+// whose row kernels stream their files faster at M = 1; measured on the 1b
+// preset, 2 threads, Zen 4: Q8_0 36 tok/s on the file, 24 on panels).
+bool packed_decode(DType t);
+// Bytes of pack_weight's panels for W[N,K] of type t.
+size_t packed_size(DType t, int64_t N, int64_t K);
 // Throws solar::Error for another type or K not a multiple of the block.
 PackedWeight pack_weight(const void* W, DType t, int64_t N, int64_t K);
 // y[M,N] = x[M,K]·Wᵀ (+= y if accumulate) on packed W, any M: x rounded to

@@ -30,9 +30,10 @@
 // −c·Σq, each block's integer dot product is llama.cpp's.
 //
 // Panels of 8-bit u are larger than their files (Q6_K 1.5×, Q5_K 2.2×).
-// Q6_K has a row-by-row decode kernel on its file (qgemv.cpp), so its panel
-// serves prefill only (PackedWeight::decode); for the other types the panel
-// at decode still beats dequantizing rows to f32.
+// Q8_0 and Q6_K have row-by-row decode kernels on their files (qgemv.cpp)
+// that stream faster than the panels at M = 1, so their panels serve prefill
+// only (PackedWeight::decode); for the other types the panel at decode beats
+// the row kernel (Q4_0, Q4_K) or dequantizing rows to f32 (the rest).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -443,13 +444,18 @@ void quantize_x32(const float* x, int64_t M, int64_t K, XQ32& a) {
 
 bool can_pack(DType t) { return detail::packable(t) && cpu().avx512f && cpu().avx512bw && cpu().avx512_vnni; }
 
+bool packed_decode(DType t) { return t != DType::Q6_K && t != DType::Q8_0; }
+
+size_t packed_size(DType t, int64_t N, int64_t K) {
+  return size_t((N + detail::kRows - 1) / detail::kRows) * size_t(K / 32) * size_t(detail::block_stride(t));
+}
+
 PackedWeight pack_weight(const void* W, DType t, int64_t N, int64_t K) {
   if (!detail::packable(t)) fail("pack_weight", dtype_name(t), "expected a GGML block type (Q4_0 … Q6_K)");
   const size_t rb = row_bytes(t, K);  // throws unless rows are whole blocks
   if (N <= 0) fail("pack_weight", "N", "expected > 0, got " + std::to_string(N));
   PackedWeight pw;
-  // Q6_K's panel is 1.5× its file: decode reads the file through qgemv.
-  pw.dtype = t, pw.N = N, pw.K = K, pw.src = W, pw.decode = t != DType::Q6_K;
+  pw.dtype = t, pw.N = N, pw.K = K, pw.src = W, pw.decode = packed_decode(t);
   const int64_t nb = K / 32, panels = (N + detail::kRows - 1) / detail::kRows;
   const int64_t bs = detail::block_stride(t), qb = detail::qbytes(t);
   pw.bytes.assign(size_t(panels * nb * bs), 0);
