@@ -12,6 +12,7 @@
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "embed/embed.h"
 #include "kernels/kernels.h"
@@ -63,27 +64,43 @@ int run_index(const std::vector<std::string>& argv) {
   return 0;
 }
 
-struct Retrieval {
+// A store and (for dense and hybrid) the embedder, opened once for any number of questions.
+struct Retriever {
   std::unique_ptr<rag::Store> store;
   std::unique_ptr<embed::Embedder> emb;
-  std::vector<float> qv;
-  std::vector<rag::Hit> hits;
+  std::string mode;
+
+  Retriever(const std::string& path, const std::string& emodel, const std::string& m) : mode(m) {
+    if (mode != "bm25" && mode != "dense" && mode != "hybrid") fail("--mode", "", "expected bm25, dense or hybrid, got " + mode);
+    store = rag::Store::open(path, false);
+    if (mode != "bm25") {
+      emb = embed::Embedder::open(embed::find_model(emodel));
+      if (emb->dim() != store->dim())
+        fail(path, "meta.dim", "store of " + std::to_string(store->dim()) + "-dim vectors, model of " + std::to_string(emb->dim()));
+    }
+  }
+  // The hits, filled; *qv gets the question's vector (empty for bm25).
+  std::vector<rag::Hit> search(const std::string& question, int64_t k, std::vector<float>* qv = nullptr) const {
+    std::vector<float> v;
+    if (mode != "bm25") v = emb->encode({question});
+    std::vector<rag::Hit> hits = mode == "bm25"    ? store->bm25(question, k)
+                                 : mode == "dense" ? store->dense(v, k)
+                                                   : store->hybrid(question, v, k);
+    for (rag::Hit& h : hits) store->fill(h);
+    if (qv) *qv = std::move(v);
+    return hits;
+  }
 };
 
-Retrieval retrieve(const std::string& path, const std::string& emodel, const std::string& question,
-                   const std::string& mode, int64_t k) {
-  if (mode != "bm25" && mode != "dense" && mode != "hybrid") fail("--mode", "", "expected bm25, dense or hybrid, got " + mode);
-  Retrieval r;
-  r.store = rag::Store::open(path, false);
-  if (mode != "bm25") {
-    r.emb = embed::Embedder::open(embed::find_model(emodel));
-    if (r.emb->dim() != r.store->dim())
-      fail(path, "meta.dim", "store of " + std::to_string(r.store->dim()) + "-dim vectors, model of " + std::to_string(r.emb->dim()));
-    r.qv = r.emb->encode({question});
+nlohmann::json hits_json(const std::vector<rag::Hit>& hits, bool with_text) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const rag::Hit& h : hits) {
+    nlohmann::json o = {{"id", h.id}, {"score", h.score}, {"file", h.file}, {"page", h.page}, {"heading", h.heading},
+                        {"start", h.start}, {"end", h.end}};
+    if (with_text) o["text"] = h.text;
+    a.push_back(std::move(o));
   }
-  r.hits = mode == "bm25" ? r.store->bm25(question, k) : mode == "dense" ? r.store->dense(r.qv, k) : r.store->hybrid(question, r.qv, k);
-  for (rag::Hit& h : r.hits) r.store->fill(h);
-  return r;
+  return a;
 }
 
 std::string where(const rag::Hit& h) {
@@ -94,30 +111,54 @@ std::string where(const rag::Hit& h) {
 }
 
 int run_query(const std::vector<std::string>& argv) {
-  Args a("rag query", "solar rag query STORE \"question\" [-k N] [--mode bm25|dense|hybrid] [--json]");
+  Args a("rag query", "solar rag query STORE \"question\" [-k N] [--mode bm25|dense|hybrid] [--json]\n"
+                      "       solar rag query STORE --questions FILE [...]   one JSON line per question");
   auto& k = a.integer("-k,--top-k", 5, "chunks to return", 1, 1000);
   auto& mode = a.str("--mode", "MODE", "bm25, dense or hybrid (reciprocal rank fusion)", "hybrid");
   auto& emodel = a.str("--embed-model", "DIR", "embedding model folder (default: found as for index)");
   auto& json = a.flag("--json", "one JSON object with the hits");
+  auto& questions = a.str("--questions", "FILE", "many questions, one JSON string per line (benchmarks): JSON lines out, no chunk text");
   auto& threads = a.threads();
   auto& pos = a.positional("STORE QUESTION", "the store and the question");
   if (!a.parse(argv)) return a.exit_code();
-  if (pos.size() != 2) usage_error("rag query: expected STORE and a QUESTION");
+  if (pos.size() != (questions.empty() ? 2u : 1u))
+    usage_error(questions.empty() ? "rag query: expected STORE and a QUESTION" : "rag query: with --questions, only STORE");
   kernels::set_num_threads(int(threads));
-  auto t0 = std::chrono::steady_clock::now();
-  Retrieval r = retrieve(pos[0], emodel, pos[1], mode, k);
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  Retriever r(pos[0], emodel, mode);
+  auto timed = [&](const std::string& q, double* ms) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto hits = r.search(q, k);
+    *ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return hits;
+  };
+  if (!questions.empty()) {
+    std::string all = read_file(questions);
+    size_t p = 0, line = 0;
+    while (p < all.size()) {
+      size_t nl = all.find('\n', p);
+      if (nl == std::string::npos) nl = all.size();
+      std::string_view l(all.data() + p, nl - p);
+      p = nl + 1;
+      line++;
+      if (l.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+      nlohmann::json q = parse_json(l, questions + ":" + std::to_string(line));
+      if (!q.is_string()) fail(questions, "line " + std::to_string(line), "expected a JSON string, got " + json_brief(q));
+      double ms = 0;
+      auto hits = timed(q.get<std::string>(), &ms);
+      printf("%s\n", nlohmann::json({{"ms", ms}, {"hits", hits_json(hits, false)}}).dump().c_str());
+    }
+    return 0;
+  }
+  double ms = 0;
+  auto hits = timed(pos[1], &ms);
   if (json) {
-    nlohmann::json o = {{"query", pos[1]}, {"mode", mode}, {"ms", ms}, {"hits", nlohmann::json::array()}};
-    for (const rag::Hit& h : r.hits)
-      o["hits"].push_back({{"id", h.id}, {"score", h.score}, {"file", h.file}, {"page", h.page}, {"heading", h.heading},
-                           {"start", h.start}, {"end", h.end}, {"text", h.text}});
+    nlohmann::json o = {{"query", pos[1]}, {"mode", mode}, {"ms", ms}, {"hits", hits_json(hits, true)}};
     printf("%s\n", o.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
   }
-  if (r.hits.empty()) printf("no match\n");
-  for (size_t i = 0; i < r.hits.size(); i++) {
-    const rag::Hit& h = r.hits[i];
+  if (hits.empty()) printf("no match\n");
+  for (size_t i = 0; i < hits.size(); i++) {
+    const rag::Hit& h = hits[i];
     std::string t = h.text.size() > 300 ? h.text.substr(0, 300) + "…" : h.text;
     printf("[%zu] %.4f %s\n    %s\n", i + 1, h.score, where(h).c_str(), t.c_str());
   }
@@ -141,11 +182,12 @@ int run_ask(const std::vector<std::string>& argv) {
   if (pos.size() != 2) usage_error("rag ask: expected STORE and a QUESTION");
   if (model.empty()) fail("-m/--model", "", "required: the model that answers");
   kernels::set_num_threads(int(threads));
-  Retrieval r = retrieve(pos[0], emodel, pos[1], "hybrid", k);
+  Retriever r(pos[0], emodel, "hybrid");
+  std::vector<float> qv;
   std::vector<rag::Hit> src;
   double best = -1;
-  for (rag::Hit& h : r.hits) {
-    double c = r.store->similarity(h.id, r.qv);
+  for (rag::Hit& h : r.search(pos[1], k, &qv)) {
+    double c = r.store->similarity(h.id, qv);
     best = std::max(best, c);
     if (c >= min_score) src.push_back(h);
   }

@@ -274,15 +274,22 @@ std::vector<float> Embedder::encode_ids(const std::vector<std::vector<int32_t>>&
     linear(x.data(), T, H, L.q, H, q.data());
     linear(x.data(), T, H, L.k, H, k.data());
     linear(x.data(), T, H, L.v, H, v.data());
-    for (size_t s = 0; s < ids.size(); s++) {
-      const int64_t n = start[s + 1] - start[s], o = start[s] * H;
-      std::vector<float> sc(size_t(n * n));
-      for (int64_t hh = 0; hh < nh; hh++) {
-        kernels::gemm(false, true, n, n, hd, scale, &q[size_t(o + hh * hd)], H, &k[size_t(o + hh * hd)], H, 0.f,
-                      sc.data(), n);
+    // One parallel loop over (text, head) pairs per layer; the GEMMs inside run
+    // on their thread alone (nested regions are inactive). Per-head GEMMs each
+    // starting a parallel region of their own cost more than the math once the
+    // cores are shared.
+    const int64_t pairs = int64_t(ids.size()) * nh;
+#pragma omp parallel
+    {
+      std::vector<float> sc;
+#pragma omp for schedule(dynamic)
+      for (int64_t ph = 0; ph < pairs; ph++) {
+        const size_t s = size_t(ph / nh);
+        const int64_t n = start[s + 1] - start[s], o = start[s] * H + (ph % nh) * hd;
+        sc.resize(size_t(n * n));
+        kernels::gemm(false, true, n, n, hd, scale, &q[size_t(o)], H, &k[size_t(o)], H, 0.f, sc.data(), n);
         for (int64_t r = 0; r < n; r++) kernels::softmax(&sc[size_t(r * n)], n);
-        kernels::gemm(false, false, n, hd, n, 1.f, sc.data(), n, &v[size_t(o + hh * hd)], H, 0.f,
-                      &ctx[size_t(o + hh * hd)], H);
+        kernels::gemm(false, false, n, hd, n, 1.f, sc.data(), n, &v[size_t(o)], H, 0.f, &ctx[size_t(o)], H);
       }
     }
     linear(ctx.data(), T, H, L.o, H, tmp.data());
