@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
+#include "cli/common.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/json.h"
@@ -24,21 +25,8 @@ static int run_embed(const std::vector<std::string>& argv) {
   if (!a.parse(argv)) return a.exit_code();
   kernels::set_num_threads(int(threads));
   std::vector<std::string> in = texts;
-  if (!jsonl.empty()) {
-    std::string all = read_file(jsonl);
-    size_t pos = 0, line = 0;
-    while (pos < all.size()) {
-      size_t nl = all.find('\n', pos);
-      if (nl == std::string::npos) nl = all.size();
-      line++;
-      std::string_view l(all.data() + pos, nl - pos);
-      pos = nl + 1;
-      if (l.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-      nlohmann::json j = parse_json(l, jsonl + ":" + std::to_string(line));
-      if (!j.is_string()) fail(jsonl, "line " + std::to_string(line), "expected a JSON string, got " + json_brief(j));
-      in.push_back(j.get<std::string>());
-    }
-  }
+  if (!jsonl.empty())
+    for (std::string& t : read_jsonl_strings(jsonl)) in.push_back(std::move(t));
   if (in.empty()) usage_error("nothing to embed: give TEXT arguments or --jsonl FILE");
   auto e = embed::Embedder::open(embed::find_model(model));
   std::vector<float> vecs;

@@ -132,19 +132,9 @@ int run_query(const std::vector<std::string>& argv) {
     return hits;
   };
   if (!questions.empty()) {
-    std::string all = read_file(questions);
-    size_t p = 0, line = 0;
-    while (p < all.size()) {
-      size_t nl = all.find('\n', p);
-      if (nl == std::string::npos) nl = all.size();
-      std::string_view l(all.data() + p, nl - p);
-      p = nl + 1;
-      line++;
-      if (l.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-      nlohmann::json q = parse_json(l, questions + ":" + std::to_string(line));
-      if (!q.is_string()) fail(questions, "line " + std::to_string(line), "expected a JSON string, got " + json_brief(q));
+    for (const std::string& q : read_jsonl_strings(questions)) {
       double ms = 0;
-      auto hits = timed(q.get<std::string>(), &ms);
+      auto hits = timed(q, &ms);
       printf("%s\n", nlohmann::json({{"ms", ms}, {"hits", hits_json(hits, false)}}).dump().c_str());
     }
     return 0;
