@@ -51,8 +51,10 @@ std::vector<Chunk> chunk_blocks(const std::vector<Block>& blocks, const ChunkOpt
       int64_t ov = std::min<int64_t>(win / 2, int64_t(double(opt.overlap) / tpw));
       for (int64_t s = 0; s < int64_t(w.size());) {
         int64_t e = std::min<int64_t>(int64_t(w.size()), s + win);
-        Chunk c{b.text.substr(size_t(w[size_t(s)].start), size_t(w[size_t(e - 1)].end - w[size_t(s)].start)), b.heading,
-                b.page, b.start + w[size_t(s)].start, b.start + w[size_t(e - 1)].end};
+        auto piece = [&] { return b.text.substr(size_t(w[size_t(s)].start), size_t(w[size_t(e - 1)].end - w[size_t(s)].start)); };
+        // Token-dense stretches (numbers, tables, CJK) overflow the estimate: shrink until it fits.
+        while (e - s > 1 && count_tokens(piece()) > budget) e = s + std::max<int64_t>(1, (e - s) * 4 / 5);
+        Chunk c{piece(), b.heading, b.page, b.start + w[size_t(s)].start, b.start + w[size_t(e - 1)].end};
         out.push_back(std::move(c));
         if (e == int64_t(w.size())) break;
         s = std::max(s + 1, e - ov);

@@ -138,7 +138,8 @@ TEST(RagStore, SearchReplaceRemoveAndSchema) {
 
 // The real pipeline (needs the model, scripts/embed-model.sh): incremental
 // re-indexing, removal, and a `solar rag index` killed with SIGKILL midway.
-TEST(RagIndex, IncrementalAndKilledMidway) {
+// "Slow": ~15 s of embedding, left out of the sanitizer run (RagCli covers the path there).
+TEST(RagIndex, IncrementalAndKilledMidwaySlow) {
   std::string model;
   try {
     model = embed::find_model();
@@ -206,4 +207,64 @@ TEST(RagIndex, IncrementalAndKilledMidway) {
   EXPECT_EQ(r.indexed, 150 - nfiles);
   EXPECT_EQ(sql_int(kdb, "SELECT count(*) FROM files"), 150);
   EXPECT_EQ(sql_int(kdb, "SELECT count(*) FROM chunks_fts"), sql_int(kdb, "SELECT count(*) FROM chunks"));
+}
+
+namespace {
+// A two-page PDF with one line of Helvetica text per page, xref offsets exact.
+std::string tiny_pdf(const std::vector<std::string>& pages) {
+  std::vector<std::string> objs;
+  std::string kids;
+  int n = int(pages.size());
+  objs.push_back("<< /Type /Catalog /Pages 2 0 R >>");
+  for (int i = 0; i < n; i++) kids += std::to_string(4 + 2 * i) + " 0 R ";
+  objs.push_back("<< /Type /Pages /Kids [" + kids + "] /Count " + std::to_string(n) + " >>");
+  objs.push_back("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
+  for (int i = 0; i < n; i++) {
+    objs.push_back("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents " + std::to_string(5 + 2 * i) +
+                   " 0 R /Resources << /Font << /F1 3 0 R >> >> >>");
+    std::string s = "BT /F1 12 Tf 72 720 Td (" + pages[size_t(i)] + ") Tj ET";
+    objs.push_back("<< /Length " + std::to_string(s.size()) + " >>\nstream\n" + s + "\nendstream");
+  }
+  std::string pdf = "%PDF-1.4\n";
+  std::vector<size_t> off;
+  for (size_t i = 0; i < objs.size(); i++) {
+    off.push_back(pdf.size());
+    pdf += std::to_string(i + 1) + " 0 obj\n" + objs[i] + "\nendobj\n";
+  }
+  size_t xref = pdf.size();
+  pdf += "xref\n0 " + std::to_string(objs.size() + 1) + "\n0000000000 65535 f \n";
+  for (size_t o : off) {
+    char b[32];
+    snprintf(b, sizeof b, "%010zu 00000 n \n", o);
+    pdf += b;
+  }
+  pdf += "trailer\n<< /Size " + std::to_string(objs.size() + 1) + " /Root 1 0 R >>\nstartxref\n" + std::to_string(xref) + "\n%%EOF\n";
+  return pdf;
+}
+}  // namespace
+
+TEST(RagExtract, PdfPagesThroughPdftotext) {
+  if (std::system("command -v pdftotext > /dev/null 2>&1") != 0) GTEST_SKIP() << "pdftotext absent (poppler-utils, scripts/setup.sh)";
+  std::string d = solar::testing::temp_dir("rag_pdf");
+  write_file_atomic(join_path(d, "a.pdf"), tiny_pdf({"Hello from page one", "Second page text"}));
+  auto b = extract_file(join_path(d, "a.pdf"));
+  ASSERT_EQ(b.size(), 2u);
+  EXPECT_EQ(b[0].text, "Hello from page one");
+  EXPECT_EQ(b[0].page, 1);
+  EXPECT_EQ(b[1].text, "Second page text");
+  EXPECT_EQ(b[1].page, 2);
+  write_file_atomic(join_path(d, "bad.pdf"), "%PDF-1.4 truncated");
+  EXPECT_THROW(extract_file(join_path(d, "bad.pdf")), Error);
+}
+
+TEST(RagStore, TrigramTokenizerFindsKoreanSubstrings) {
+  std::string d = solar::testing::temp_dir("rag_trigram");
+  auto s = Store::open(join_path(d, "t.db"), true, "toy", 1, "trigram");
+  s->put_file("/k", "h", 1, {Chunk{"서울특별시는 대한민국의 수도이다", "", 0, 0, 1}, Chunk{"부산광역시", "", 0, 1, 2}}, {1, 1});
+  auto h = s->bm25("대한민국 수도", 5);
+  ASSERT_EQ(h.size(), 1u);
+  s->fill(h[0]);
+  EXPECT_EQ(h[0].text, "서울특별시는 대한민국의 수도이다");
+  EXPECT_EQ(s->meta("fts_tokenizer"), "trigram");
+  EXPECT_THROW(Store::open(join_path(d, "u.db"), true, "toy", 1, "porter"), Error);
 }
