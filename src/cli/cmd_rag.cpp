@@ -34,6 +34,7 @@ int run_index(const std::vector<std::string>& argv) {
   auto& max_tok = a.integer("--chunk-tokens", 200, "tokens per chunk at most (heading included)", 16, 512);
   auto& overlap = a.integer("--overlap", 32, "tokens a split paragraph repeats from the previous chunk", 0, 256);
   auto& fts = a.str("--fts-tokenizer", "NAME", "unicode61 (words) or trigram (Korean, CJK, substrings); fixed at creation", "unicode61");
+  auto& hnsw_min = a.integer("--hnsw-threshold", 20000, "build an HNSW index (STORE.hnsw) once the store holds this many chunks", 1, int64_t(1) << 40);
   auto& quiet = a.flag("-q,--quiet", "no progress bar");
   auto& threads = a.threads();
   auto& paths = a.positional("PATH", "files and folders to index");
@@ -59,6 +60,12 @@ int run_index(const std::vector<std::string>& argv) {
          (long long)r.files_seen, (long long)r.indexed, (long long)r.chunks, (long long)r.unchanged, (long long)r.removed,
          (long long)r.skipped, (long long)store->count_chunks(), out.c_str(), r.seconds,
          r.embed_seconds > 0 ? double(r.chunks) / r.embed_seconds : 0.0);
+  if (store->count_chunks() >= hnsw_min && !store->ann_fresh()) {
+    auto t0 = std::chrono::steady_clock::now();
+    store->build_ann();
+    printf("HNSW index of %lld chunks built in %.1fs: %s.hnsw\n", (long long)store->count_chunks(),
+           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), out.c_str());
+  }
   if (r.truncated) printf("note: %lld chunks were longer than the model's %lld tokens and embedded truncated\n",
                           (long long)r.truncated, (long long)emb->config().max_seq);
   return 0;
@@ -69,8 +76,9 @@ struct Retriever {
   std::unique_ptr<rag::Store> store;
   std::unique_ptr<embed::Embedder> emb;
   std::string mode;
+  bool exact = false;
 
-  Retriever(const std::string& path, const std::string& emodel, const std::string& m) : mode(m) {
+  Retriever(const std::string& path, const std::string& emodel, const std::string& m, bool ex = false) : mode(m), exact(ex) {
     if (mode != "bm25" && mode != "dense" && mode != "hybrid") fail("--mode", "", "expected bm25, dense or hybrid, got " + mode);
     store = rag::Store::open(path, false);
     if (mode != "bm25") {
@@ -84,8 +92,8 @@ struct Retriever {
     std::vector<float> v;
     if (mode != "bm25") v = emb->encode({question});
     std::vector<rag::Hit> hits = mode == "bm25"    ? store->bm25(question, k)
-                                 : mode == "dense" ? store->dense(v, k)
-                                                   : store->hybrid(question, v, k);
+                                 : mode == "dense" ? store->dense(v, k, exact)
+                                                   : store->hybrid(question, v, k, exact);
     for (rag::Hit& h : hits) store->fill(h);
     if (qv) *qv = std::move(v);
     return hits;
@@ -117,6 +125,7 @@ int run_query(const std::vector<std::string>& argv) {
   auto& mode = a.str("--mode", "MODE", "bm25, dense or hybrid (reciprocal rank fusion)", "hybrid");
   auto& emodel = a.str("--embed-model", "DIR", "embedding model folder (default: found as for index)");
   auto& json = a.flag("--json", "one JSON object with the hits");
+  auto& exact = a.flag("--exact", "dense and hybrid: every chunk scored, even when the store has an HNSW index");
   auto& questions = a.str("--questions", "FILE", "many questions, one JSON string per line (benchmarks): JSON lines out, no chunk text");
   auto& threads = a.threads();
   auto& pos = a.positional("STORE QUESTION", "the store and the question");
@@ -124,7 +133,7 @@ int run_query(const std::vector<std::string>& argv) {
   if (pos.size() != (questions.empty() ? 2u : 1u))
     usage_error(questions.empty() ? "rag query: expected STORE and a QUESTION" : "rag query: with --questions, only STORE");
   kernels::set_num_threads(int(threads));
-  Retriever r(pos[0], emodel, mode);
+  Retriever r(pos[0], emodel, mode, exact);
   auto timed = [&](const std::string& q, double* ms) {
     auto t0 = std::chrono::steady_clock::now();
     auto hits = r.search(q, k);

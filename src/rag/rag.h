@@ -11,7 +11,9 @@
 // hash, size, chunks); chunks(id, file, page, heading, start, end, text,
 // embedding BLOB of dim f32); chunks_fts (FTS5 over the chunk text and its
 // heading path, rowid = chunk id). A store whose schema_version is newer than
-// kSchemaVersion is refused, naming both versions.
+// kSchemaVersion is refused, naming both versions. A large store may have an
+// HNSW index beside it (STORE.hnsw, build_ann()); meta records the store
+// generation and file hash it was built for, and a stale one is not used.
 // Crash safety: each file is replaced (old chunks out, new chunks in, its
 // hash recorded) in one transaction, so a killed `index` leaves the store as
 // it was after the last whole file; the next run redoes only what changed.
@@ -94,9 +96,17 @@ class Store {
   int64_t count_chunks() const;
 
   std::vector<Hit> bm25(const std::string& query, int64_t k) const;
-  std::vector<Hit> dense(const std::vector<float>& query_vec, int64_t k) const;
+  // Exact cosine over every chunk, or through the HNSW index when build_ann()
+  // made one for the store as it is now (and `exact` is false).
+  std::vector<Hit> dense(const std::vector<float>& query_vec, int64_t k, bool exact = false) const;
+  // Builds the approximate index (hnswlib, inner product, M = 16) over all
+  // embeddings into STORE.hnsw (atomically) and records in meta which
+  // generation of the store and which file bytes it belongs to: any later
+  // change to the chunks, or a damaged file, makes dense() fall back to exact.
+  void build_ann();
+  bool ann_fresh() const;  // STORE.hnsw exists and matches the store
   // Reciprocal rank fusion of both lists (k_rrf = 60), each taken 4k deep.
-  std::vector<Hit> hybrid(const std::string& query, const std::vector<float>& query_vec, int64_t k) const;
+  std::vector<Hit> hybrid(const std::string& query, const std::vector<float>& query_vec, int64_t k, bool exact = false) const;
   void fill(Hit& h) const;  // text, file, heading, page, span of h.id
   // Cosine of chunk `id` to a unit query vector (embeddings are unit length).
   double similarity(int64_t id, const std::vector<float>& query_vec) const;
@@ -109,6 +119,9 @@ class Store {
   int64_t dim_ = 0;
   mutable std::vector<int64_t> ids_;    // dense search: all embeddings, loaded once
   mutable std::vector<float> vecs_;
+  struct Ann;
+  mutable std::shared_ptr<Ann> ann_;    // the HNSW index, loaded on first use
+  void load_vectors() const;
   void exec(const std::string& sql) const;
   void write(const std::function<void()>& body);  // one transaction; rolled back on a throw
   void drop_rows(const std::string& file);

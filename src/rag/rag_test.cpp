@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
+#include <random>
 #include <thread>
 
 #include "core/error.h"
@@ -267,4 +269,50 @@ TEST(RagStore, TrigramTokenizerFindsKoreanSubstrings) {
   EXPECT_EQ(h[0].text, "서울특별시는 대한민국의 수도이다");
   EXPECT_EQ(s->meta("fts_tokenizer"), "trigram");
   EXPECT_THROW(Store::open(join_path(d, "u.db"), true, "toy", 1, "porter"), Error);
+}
+
+TEST(RagStore, HnswMatchesExactAndGoesStaleOnChange) {
+  std::string d = solar::testing::temp_dir("rag_hnsw"), db = join_path(d, "h.db");
+  auto s = Store::open(db, true, "toy", 8);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> g;
+  auto unit = [&] {
+    std::vector<float> v(8);
+    float n = 0;
+    for (float& x : v) {
+      x = g(rng);
+      n += x * x;
+    }
+    for (float& x : v) x /= std::sqrt(n);
+    return v;
+  };
+  std::vector<Chunk> chunks;
+  std::vector<float> emb;
+  for (int i = 0; i < 300; i++) {
+    chunks.push_back(Chunk{"c" + std::to_string(i), "", 0, i, i + 1});
+    auto v = unit();
+    emb.insert(emb.end(), v.begin(), v.end());
+  }
+  s->put_file("/f", "h", 1, chunks, emb);
+  EXPECT_FALSE(s->ann_fresh());
+  s->build_ann();
+  EXPECT_TRUE(s->ann_fresh());
+  int same = 0;
+  for (int q = 0; q < 50; q++) {
+    auto v = unit();
+    auto a = s->dense(v, 5), e = s->dense(v, 5, true);
+    ASSERT_EQ(a.size(), 5u);
+    same += a[0].id == e[0].id;
+    EXPECT_NEAR(a[0].score, s->similarity(a[0].id, v), 1e-5);
+  }
+  EXPECT_GE(same, 49);  // 300 points, ef 100: HNSW finds the nearest
+  s->remove_file("/f");
+  EXPECT_FALSE(s->ann_fresh());  // a later change makes it stale: exact search again
+  EXPECT_TRUE(s->dense(unit(), 5).empty());
+  // A damaged index file is not loaded.
+  s->put_file("/f", "h", 1, chunks, emb);
+  s->build_ann();
+  write_file_atomic(db + ".hnsw", "garbage");
+  EXPECT_FALSE(s->ann_fresh());
+  EXPECT_EQ(s->dense(unit(), 3).size(), 3u);
 }

@@ -1,6 +1,8 @@
 // The SQLite store: schema, one transaction per file, BM25 through FTS5,
 // exact dense search over the embeddings loaded once per Store.
+#include <hnswlib/hnswlib.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
@@ -136,6 +138,7 @@ std::unique_ptr<Store> Store::open(const std::string& path, bool create, const s
     m.bind(1, std::string("embed_model")).bind(2, model_name).run();
     m.bind(1, std::string("dim")).bind(2, std::to_string(dim)).run();
     m.bind(1, std::string("fts_tokenizer")).bind(2, fts_tokenizer).run();
+    m.bind(1, std::string("generation")).bind(2, std::string("0")).run();
     s->exec("COMMIT;");
   }
   std::string v = s->meta("schema_version");
@@ -180,6 +183,7 @@ void Store::write(const std::function<void()>& body) {
   exec("BEGIN IMMEDIATE;");
   try {
     body();
+    exec("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation';");
     exec("COMMIT;");
   } catch (...) {
     sqlite3_exec(db_, "ROLLBACK;", nullptr, nullptr, nullptr);
@@ -187,6 +191,7 @@ void Store::write(const std::function<void()>& body) {
   }
   ids_.clear();  // dense search reloads
   vecs_.clear();
+  ann_.reset();
 }
 
 void Store::drop_rows(const std::string& file) {
@@ -252,33 +257,81 @@ std::vector<Hit> Store::bm25(const std::string& query, int64_t k) const {
   return out;
 }
 
-std::vector<Hit> Store::dense(const std::vector<float>& qv, int64_t k) const {
-  if (int64_t(qv.size()) != dim_) fail(path_, "query", "vector of " + std::to_string(qv.size()) + ", expected " + std::to_string(dim_));
-  if (ids_.empty()) {
-    Stmt q(db_, "SELECT id, embedding FROM chunks ORDER BY id", path_);
-    while (q.step()) {
-      int n = 0;
-      const void* p = q.blob(1, &n);
-      if (n != int(dim_ * int64_t(sizeof(float)))) fail(path_, "chunks.embedding", "chunk " + std::to_string(q.i64(0)) + ": wrong size");
-      ids_.push_back(q.i64(0));
-      size_t o = vecs_.size();
-      vecs_.resize(o + size_t(dim_));
-      memcpy(&vecs_[o], p, size_t(n));
-    }
+void Store::load_vectors() const {
+  if (!ids_.empty()) return;
+  Stmt q(db_, "SELECT id, embedding FROM chunks ORDER BY id", path_);
+  while (q.step()) {
+    int n = 0;
+    const void* p = q.blob(1, &n);
+    if (n != int(dim_ * int64_t(sizeof(float)))) fail(path_, "chunks.embedding", "chunk " + std::to_string(q.i64(0)) + ": wrong size");
+    ids_.push_back(q.i64(0));
+    size_t o = vecs_.size();
+    vecs_.resize(o + size_t(dim_));
+    memcpy(&vecs_[o], p, size_t(n));
   }
+}
+
+struct Store::Ann {
+  hnswlib::InnerProductSpace space;
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> index;
+  explicit Ann(size_t dim) : space(dim) {}
+};
+
+namespace {
+std::string file_fnv(const std::string& path) {
+  std::string b = read_file(path, uint64_t(1) << 40);
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : b) h = (h ^ c) * 1099511628211ull;
+  return std::to_string(h) + ":" + std::to_string(b.size());
+}
+}  // namespace
+
+bool Store::ann_fresh() const {
+  std::string want = meta("hnsw");
+  if (want.empty() || !path_exists(path_ + ".hnsw")) return false;
+  return want == meta("generation") + ":" + file_fnv(path_ + ".hnsw");
+}
+
+void Store::build_ann() {
+  load_vectors();
+  Ann a{size_t(dim_)};
+  a.index = std::make_unique<hnswlib::HierarchicalNSW<float>>(&a.space, std::max<size_t>(1, ids_.size()), 16, 200, 100);
+  for (size_t i = 0; i < ids_.size(); i++) a.index->addPoint(&vecs_[i * size_t(dim_)], hnswlib::labeltype(ids_[i]));
+  std::string tmp = temp_path_for(path_ + ".hnsw");
+  a.index->saveIndex(tmp);
+  if (rename(tmp.c_str(), (path_ + ".hnsw").c_str()) != 0) fail(path_ + ".hnsw", "rename", strerror(errno));
+  fsync_dir(parent_dir(path_ + ".hnsw").empty() ? "." : parent_dir(path_ + ".hnsw"));
+  Stmt m(db_, "INSERT OR REPLACE INTO meta VALUES('hnsw', ?)", path_);
+  m.bind(1, meta("generation") + ":" + file_fnv(path_ + ".hnsw")).run();
+}
+
+std::vector<Hit> Store::dense(const std::vector<float>& qv, int64_t k, bool exact) const {
+  if (int64_t(qv.size()) != dim_) fail(path_, "query", "vector of " + std::to_string(qv.size()) + ", expected " + std::to_string(dim_));
+  std::vector<Hit> out;
+  if (!exact && !ann_ && ann_fresh()) {
+    ann_ = std::make_shared<Ann>(size_t(dim_));
+    ann_->index = std::make_unique<hnswlib::HierarchicalNSW<float>>(&ann_->space, path_ + ".hnsw");
+  }
+  if (!exact && ann_) {
+    ann_->index->setEf(size_t(std::max<int64_t>(k, 100)));
+    auto pq = ann_->index->searchKnn(qv.data(), size_t(std::max<int64_t>(0, k)));
+    for (; !pq.empty(); pq.pop()) out.push_back(make_hit(int64_t(pq.top().second), 1.0 - double(pq.top().first)));
+    std::reverse(out.begin(), out.end());
+    return out;
+  }
+  load_vectors();
   std::vector<std::pair<float, int64_t>> sc(ids_.size());
 #pragma omp parallel for if (ids_.size() > 4096)
   for (size_t i = 0; i < ids_.size(); i++) sc[i] = {kernels::dot(&vecs_[i * size_t(dim_)], qv.data(), dim_), ids_[i]};
   size_t n = std::min(sc.size(), size_t(std::max<int64_t>(0, k)));
   std::partial_sort(sc.begin(), sc.begin() + ptrdiff_t(n), sc.end(), [](auto& a, auto& b) { return a.first > b.first; });
-  std::vector<Hit> out;
   for (size_t i = 0; i < n; i++) out.push_back(make_hit(sc[i].second, double(sc[i].first)));
   return out;
 }
 
-std::vector<Hit> Store::hybrid(const std::string& query, const std::vector<float>& qv, int64_t k) const {
+std::vector<Hit> Store::hybrid(const std::string& query, const std::vector<float>& qv, int64_t k, bool exact) const {
   std::map<int64_t, double> fused;
-  for (const auto& list : {bm25(query, 4 * k), dense(qv, 4 * k)})
+  for (const auto& list : {bm25(query, 4 * k), dense(qv, 4 * k, exact)})
     for (size_t r = 0; r < list.size(); r++) fused[list[r].id] += 1.0 / (60.0 + double(r + 1));
   std::vector<Hit> out;
   for (auto& [id, s] : fused) out.push_back(make_hit(id, s));
