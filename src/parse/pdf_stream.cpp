@@ -57,6 +57,16 @@ static double num(std::string_view s, bool* ok) {
   return v;
 }
 
+// An integer field: a number that int holds (a cast of 3e40 is undefined behaviour), else !ok and 0.
+static int inum(std::string_view s, bool* ok) {
+  const double v = num(s, ok);
+  if (!(v >= -2147483648.0 && v <= 2147483647.0)) {
+    *ok = false;
+    return 0;
+  }
+  return int(v);
+}
+
 bool PageStreamParser::line(std::string_view s, Page* out) {
   line_no_++;
   if (!saw_header_) {
@@ -87,12 +97,12 @@ bool PageStreamParser::line(std::string_view s, Page* out) {
       return false;
     case 'D':
       need(2);
-      pages_ = int(num(f.f[1], &ok));
+      pages_ = inum(f.f[1], &ok);
       if (pages_ < 0) ok = false;
       break;
     case 'F': {
       need(4);
-      int id = int(num(f.f[1], &ok)), fl = int(num(f.f[2], &ok));
+      int id = inum(f.f[1], &ok), fl = inum(f.f[2], &ok);
       fonts_[id] = FontInfo{bool(fl & 1), bool(fl & 2), bool(fl & 4)};
       if (fonts_.size() > 100000) bad("more than 100000 fonts");
       break;
@@ -101,7 +111,7 @@ bool PageStreamParser::line(std::string_view s, Page* out) {
       need(4);
       if (in_page_) bad("page starts inside a page");
       page_ = Page{};
-      page_.number = int(num(f.f[1], &ok));
+      page_.number = inum(f.f[1], &ok);
       page_.width = num(f.f[2], &ok);
       page_.height = num(f.f[3], &ok);
       if (ok && !(page_.width > 0 && page_.height > 0 && page_.width <= kMaxPagePoints && page_.height <= kMaxPagePoints))
@@ -115,7 +125,7 @@ bool PageStreamParser::line(std::string_view s, Page* out) {
     case 'C': {
       need(8);
       in_page();
-      Glyph g{box(1), int(num(f.f[5], &ok)), float(num(f.f[6], &ok)), 0};
+      Glyph g{box(1), inum(f.f[5], &ok), float(num(f.f[6], &ok)), 0};
       unsigned cp = 0;
       auto r = std::from_chars(f.f[7].data(), f.f[7].data() + f.f[7].size(), cp, 16);
       if (r.ec != std::errc() || cp > 0x10FFFF) ok = false;
@@ -278,9 +288,9 @@ void read_pdf(const std::string& path, const Options& opt, const std::function<v
     return st;
   };
   PageStreamParser parser(path);
+  char* buf = nullptr;  // getline's buffer: freed on both paths
+  size_t cap = 0;
   try {
-    char* buf = nullptr;
-    size_t cap = 0;
     ssize_t n;
     bool started = false;
     Page page;
@@ -296,7 +306,9 @@ void read_pdf(const std::string& path, const Options& opt, const std::function<v
       if (done) on_page(std::move(page));
     }
     free(buf);
+    buf = nullptr;
   } catch (...) {
+    free(buf);
     reap(true);
     throw;
   }

@@ -1,5 +1,16 @@
 // The SQLite store: schema, one transaction per file, BM25 through FTS5,
 // exact dense search over the embeddings loaded once per Store.
+// Debian's hnswlib 0.6.2 prefetches one link past a full neighbour list
+// (searchBaseLayer, under USE_SSE): a 4-byte read past a malloc'd block,
+// inside malloc's rounding in practice, but AddressSanitizer stops on it.
+// Sanitized builds take hnswlib's plain path, without the prefetches.
+#if defined(__SANITIZE_ADDRESS__)
+#define NO_MANUAL_VECTORIZATION
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NO_MANUAL_VECTORIZATION
+#endif
+#endif
 #include <hnswlib/hnswlib.h>
 #include <sqlite3.h>
 #include <unistd.h>
