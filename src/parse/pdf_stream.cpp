@@ -125,7 +125,9 @@ bool PageStreamParser::line(std::string_view s, Page* out) {
     case 'C': {
       need(8);
       in_page();
-      Glyph g{box(1), inum(f.f[5], &ok), float(num(f.f[6], &ok)), 0};
+      const double size = num(f.f[6], &ok);
+      if (!(std::fabs(size) <= 1e30)) ok = false;  // a float must hold it (a cast of 1e300 is undefined)
+      Glyph g{box(1), inum(f.f[5], &ok), ok ? float(size) : 0.f, 0};
       unsigned cp = 0;
       auto r = std::from_chars(f.f[7].data(), f.f[7].data() + f.f[7].size(), cp, 16);
       if (r.ec != std::errc() || cp > 0x10FFFF) ok = false;
