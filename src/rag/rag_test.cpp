@@ -9,6 +9,7 @@
 #include <random>
 #include <thread>
 
+#include "testing/pdf.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "rag/rag.h"
@@ -211,44 +212,10 @@ TEST(RagIndex, IncrementalAndKilledMidwaySlow) {
   EXPECT_EQ(sql_int(kdb, "SELECT count(*) FROM chunks_fts"), sql_int(kdb, "SELECT count(*) FROM chunks"));
 }
 
-namespace {
-// A two-page PDF with one line of Helvetica text per page, xref offsets exact.
-std::string tiny_pdf(const std::vector<std::string>& pages) {
-  std::vector<std::string> objs;
-  std::string kids;
-  int n = int(pages.size());
-  objs.push_back("<< /Type /Catalog /Pages 2 0 R >>");
-  for (int i = 0; i < n; i++) kids += std::to_string(4 + 2 * i) + " 0 R ";
-  objs.push_back("<< /Type /Pages /Kids [" + kids + "] /Count " + std::to_string(n) + " >>");
-  objs.push_back("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
-  for (int i = 0; i < n; i++) {
-    objs.push_back("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents " + std::to_string(5 + 2 * i) +
-                   " 0 R /Resources << /Font << /F1 3 0 R >> >> >>");
-    std::string s = "BT /F1 12 Tf 72 720 Td (" + pages[size_t(i)] + ") Tj ET";
-    objs.push_back("<< /Length " + std::to_string(s.size()) + " >>\nstream\n" + s + "\nendstream");
-  }
-  std::string pdf = "%PDF-1.4\n";
-  std::vector<size_t> off;
-  for (size_t i = 0; i < objs.size(); i++) {
-    off.push_back(pdf.size());
-    pdf += std::to_string(i + 1) + " 0 obj\n" + objs[i] + "\nendobj\n";
-  }
-  size_t xref = pdf.size();
-  pdf += "xref\n0 " + std::to_string(objs.size() + 1) + "\n0000000000 65535 f \n";
-  for (size_t o : off) {
-    char b[32];
-    snprintf(b, sizeof b, "%010zu 00000 n \n", o);
-    pdf += b;
-  }
-  pdf += "trailer\n<< /Size " + std::to_string(objs.size() + 1) + " /Root 1 0 R >>\nstartxref\n" + std::to_string(xref) + "\n%%EOF\n";
-  return pdf;
-}
-}  // namespace
-
 TEST(RagExtract, PdfPagesThroughPdftotext) {
   if (std::system("command -v pdftotext > /dev/null 2>&1") != 0) GTEST_SKIP() << "pdftotext absent (poppler-utils, scripts/setup.sh)";
   std::string d = solar::testing::temp_dir("rag_pdf");
-  write_file_atomic(join_path(d, "a.pdf"), tiny_pdf({"Hello from page one", "Second page text"}));
+  write_file_atomic(join_path(d, "a.pdf"), solar::testing::PdfBuilder().text("F1", 12, 72, 72, "Hello from page one").page().text("F1", 12, 72, 72, "Second page text").page().bytes());
   auto b = extract_file(join_path(d, "a.pdf"));
   ASSERT_EQ(b.size(), 2u);
   EXPECT_EQ(b[0].text, "Hello from page one");
