@@ -184,8 +184,9 @@ int main(int argc, char** argv) {
     }
 
     // Packed weights (kernels::PackedWeight): decode against the row-by-row
-    // kernels and prefill against dequantize + oneDNN f32, in this run.
-    for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    // kernels and prefill against oneDNN (BF16: its bf16 matmul where the CPU
+    // has it; block types: dequantized to f32), in this run.
+    for (DType t : {DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
       if (!can_pack(t)) continue;
       const int64_t N = 5632, K = 2048, M = prefill_m;
       Weights w(N, K, t);
@@ -204,7 +205,8 @@ int main(int argc, char** argv) {
       const double td = best_time([&] { detail::linear_dnnl(x.data(), M, K, w.get(), t, N, y.data(), false); }, budget);
       std::snprintf(name, sizeof name, "packed M=%lld %s W[%lld,%lld]", (long long)M, dtype_name(t), (long long)N,
                     (long long)K);
-      report({"gemm", name, threads, 2.0 * M * N * K / tg / 1e9, "GOP/s", td / tg, "x dequant+oneDNN f32"});
+      report({"gemm", name, threads, 2.0 * M * N * K / tg / 1e9, "GOP/s", td / tg,
+              t == DType::BF16 ? "x oneDNN" : "x dequant+oneDNN f32"});
     }
 
     const double peak32 = dnnl_peak(2048, dnnl::memory::data_type::f32, budget);

@@ -439,8 +439,9 @@ TEST(Model, ContextOutlivesEveryOtherHandle) {
 // attention threshold) in one forward, prefill then decode, give each the
 // logits it gets alone (up to the GEMM's summation order); a batch of one is
 // eval() itself, bit for bit.
-TEST(EvalBatch, EachSequenceAsIfAlone) {
-  auto m = std::make_shared<const Model>(random_checkpoint(small_config(false, 2, 0, false), DType::F32, 21));
+// tol < 0: bit for bit.
+void check_batch_as_if_alone(DType dt, float tol) {
+  auto m = std::make_shared<const Model>(random_checkpoint(small_config(false, 2, 0, false), dt, 21));
   const int V = m->config().vocab_size;
   std::vector<std::vector<int>> prompts = {{1}, {3, 4, 5, 6, 7}, {}};
   for (int i = 0; i < 80; ++i) prompts[2].push_back((i * 7 + 3) % V);
@@ -461,7 +462,8 @@ TEST(EvalBatch, EachSequenceAsIfAlone) {
     Context::eval_batch(items.data(), int(items.size()));
     for (int s = 0; s < S; ++s) {
       EXPECT_EQ(batched[size_t(s)].n_past(), alone[size_t(s)].n_past());
-      for (int v = 0; v < V; ++v) EXPECT_NEAR(lb[size_t(s)][size_t(v)], la[size_t(s)][size_t(v)], 1e-4f) << s << " " << v;
+      if (tol < 0) ASSERT_EQ(lb[size_t(s)], la[size_t(s)]) << "sequence " << s;
+      for (int v = 0; v < V; ++v) ASSERT_NEAR(lb[size_t(s)][size_t(v)], la[size_t(s)][size_t(v)], std::max(tol, 0.f)) << s << " " << v;
     }
   };
   step(prompts);
@@ -478,6 +480,16 @@ TEST(EvalBatch, EachSequenceAsIfAlone) {
   BatchItem it{&one, prompts[1].data(), 5, b.data()};
   Context::eval_batch(&it, 1);
   EXPECT_EQ(a, b);
+}
+
+// F32: a batch's GEMM sums in another order than one row's GEMV.
+TEST(EvalBatch, EachSequenceAsIfAlone) { check_batch_as_if_alone(DType::F32, 1e-4f); }
+
+// BF16 on panels sums every row the same way for any batch (kernels.h): the
+// logits beside others are the logits alone, bit for bit.
+TEST(EvalBatch, Bf16PanelsGiveTheSameBitsAsAlone) {
+  if (!kernels::can_pack(DType::BF16)) GTEST_SKIP() << "no AVX512-BF16: BF16 weights are not repacked on this CPU";
+  check_batch_as_if_alone(DType::BF16, -1);
 }
 
 TEST(EvalBatch, RefusesBeforeRunningAnything) {

@@ -88,6 +88,21 @@ void packed_weights_of(DType t, const void* row, int64_t b, float* out);
 // for any M, row range or thread count.
 void packed_rows(Isa isa, const PackedWeight& w, const XQ32& x, int64_t p0, int64_t p1, float* y, bool accumulate);
 
+// BF16 panels (bpanel.cpp): W[N,K] as ceil(N/16) panels of 16 rows
+// interleaved by pairs of K (K padded to even), for vdpbf16ps.
+size_t bf16_packed_size(int64_t N, int64_t K);
+void bf16_pack(const uint16_t* W, int64_t N, int64_t K, uint8_t* out);
+// x[M,K] rounded to bf16 (nearest even) into xb (M·Kp elements, Kp = K
+// rounded up to even, the pad zero) in blocks of 12 rows, each interleaved
+// by pairs: pair j of row m of a block of mr rows at (j·mr + m)·2.
+void x_tiles_bf16(const float* x, int64_t M, int64_t K, uint16_t* xb);
+// Panels [p0, p1) of y[M,N] = bf16(x)·Wᵀ from x_tiles_bf16's xb,
+// single-threaded: vdpbf16ps where the CPU and dispatch().bf16_dot allow,
+// else the scalar definition. Each element's pairs are summed in order into
+// one f32 accumulator, whatever M, the panel range or the thread count.
+void bf16_packed_rows(const PackedWeight& w, const uint16_t* xb, int64_t M, int64_t p0, int64_t p1, float* y,
+                      bool accumulate);
+
 // The reference path of linear_ref for block-quantized W (and of linear()
 // for the types qgemv lacks, at decode): each row of W dequantized to f32
 // once, dotted with every row of x in double. Slow.

@@ -56,6 +56,15 @@ inline pid_t dead_pid() {
 }
 
 // B rows of T+1 random token ids below V (inputs and shifted targets).
+// n draws of N(0, sd²) from a fixed seed (kernel tests' inputs).
+inline std::vector<float> gaussian(int64_t n, uint32_t seed, float sd = 1.f) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> u(0.f, sd);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& f : v) f = u(g);
+  return v;
+}
+
 inline std::vector<int32_t> random_tokens(int B, int T, int V, uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::vector<int32_t> t(size_t(B) * size_t(T + 1));
