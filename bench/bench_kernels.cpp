@@ -185,8 +185,8 @@ int main(int argc, char** argv) {
 
     // Packed weights (kernels::PackedWeight): decode against the row-by-row
     // kernels and prefill against oneDNN (BF16: its bf16 matmul where the CPU
-    // has it; block types: dequantized to f32), in this run.
-    for (DType t : {DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    // has it; F16 and block types: widened / dequantized to f32), in this run.
+    for (DType t : {DType::BF16, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
       if (!can_pack(t)) continue;
       const int64_t N = 5632, K = 2048, M = prefill_m;
       Weights w(N, K, t);
@@ -206,7 +206,7 @@ int main(int argc, char** argv) {
       std::snprintf(name, sizeof name, "packed M=%lld %s W[%lld,%lld]", (long long)M, dtype_name(t), (long long)N,
                     (long long)K);
       report({"gemm", name, threads, 2.0 * M * N * K / tg / 1e9, "GOP/s", td / tg,
-              t == DType::BF16 ? "x oneDNN" : "x dequant+oneDNN f32"});
+              t == DType::BF16 ? "x oneDNN" : t == DType::F16 ? "x widen+oneDNN f32" : "x dequant+oneDNN f32"});
     }
 
     const double peak32 = dnnl_peak(2048, dnnl::memory::data_type::f32, budget);

@@ -485,11 +485,17 @@ void check_batch_as_if_alone(DType dt, float tol) {
 // F32: a batch's GEMM sums in another order than one row's GEMV.
 TEST(EvalBatch, EachSequenceAsIfAlone) { check_batch_as_if_alone(DType::F32, 1e-4f); }
 
-// BF16 on panels sums every row the same way for any batch (kernels.h): the
-// logits beside others are the logits alone, bit for bit.
-TEST(EvalBatch, Bf16PanelsGiveTheSameBitsAsAlone) {
-  if (!kernels::can_pack(DType::BF16)) GTEST_SKIP() << "no AVX512-BF16: BF16 weights are not repacked on this CPU";
-  check_batch_as_if_alone(DType::BF16, -1);
+// BF16 and F16 weights on panels sum every row the same way for any batch
+// (kernels.h): the logits beside others are the logits alone, bit for bit.
+TEST(EvalBatch, PanelsGiveTheSameBitsAsAlone) {
+  for (DType t : {DType::BF16, DType::F16}) {
+    if (!kernels::can_pack(t)) {
+      std::printf("skipping %s: its weights are not repacked on this CPU\n", dtype_name(t));
+      continue;
+    }
+    SCOPED_TRACE(dtype_name(t));
+    check_batch_as_if_alone(t, -1);
+  }
 }
 
 TEST(EvalBatch, RefusesBeforeRunningAnything) {

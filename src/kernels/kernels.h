@@ -53,8 +53,9 @@ void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int6
 // and Q4_K panels are about the original's size (Q4_K: 4/3 of it, its scales
 // widened to f32), the other types' larger (8-bit quants, f32 scales); Q8_0's
 // and Q6_K's serve prefill only, decode reading `src` with their row kernels.
-// BF16 W for vdpbf16ps (bpanel.cpp): the same size, rows interleaved by
-// pairs of K; decode and prefill both read it.
+// BF16 W for vdpbf16ps and F16 W for vcvtph2ps + FMA (fpanel.cpp): the
+// same size, rows interleaved by pairs (BF16) or single columns (F16) of K;
+// decode and prefill both read it.
 struct PackedWeight {
   DType dtype = DType::Q4_0;  // the type it was packed from
   int64_t N = 0, K = 0;
@@ -63,7 +64,7 @@ struct PackedWeight {
   bool decode = true;         // false: M <= the GEMV limit reads src
 };
 // Every GGML block type (Q4_0 … Q6_K) on a CPU with AVX512-VNNI, BF16 on one
-// with AVX512-BF16 (elsewhere the packed layout would only run its scalar
+// with AVX512-BF16, F16 on any AVX-512 CPU (elsewhere the packed layout would only run its scalar
 // reference: linear() on W is faster).
 bool can_pack(DType t);
 // Whether decode reads a packed W's panels (else its `src`: Q8_0 and Q6_K,
@@ -78,7 +79,7 @@ PackedWeight pack_weight(const void* W, DType t, int64_t N, int64_t K);
 // rounded to int8 per 32 elements (scale amax/127), integer dot products per
 // block as llama.cpp's, per-block sums scaled in f32; differs from x·Wᵀ on
 // the dequantized W by the rounding of x only (≲ 0.5% of Σ|x·w|). BF16: x
-// rounded to bf16, f32 sums. Either way a row of y is the same bits for any
+// rounded to bf16, f32 sums; F16: f32 x, f32 sums. Either way a row of y is the same bits for any
 // M and thread count. Decode-sized M of a prefill-only panel (Q8_0, Q6_K)
 // is linear() on `src`.
 void linear(const float* x, int64_t M, const PackedWeight& w, float* y, bool accumulate = false);

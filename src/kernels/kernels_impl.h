@@ -88,20 +88,25 @@ void packed_weights_of(DType t, const void* row, int64_t b, float* out);
 // for any M, row range or thread count.
 void packed_rows(Isa isa, const PackedWeight& w, const XQ32& x, int64_t p0, int64_t p1, float* y, bool accumulate);
 
-// BF16 panels (bpanel.cpp): W[N,K] as ceil(N/16) panels of 16 rows
-// interleaved by pairs of K (K padded to even), for vdpbf16ps.
-size_t bf16_packed_size(int64_t N, int64_t K);
-void bf16_pack(const uint16_t* W, int64_t N, int64_t K, uint8_t* out);
-// x[M,K] rounded to bf16 (nearest even) into xb (M·Kp elements, Kp = K
-// rounded up to even, the pad zero) in blocks of 12 rows, each interleaved
-// by pairs: pair j of row m of a block of mr rows at (j·mr + m)·2.
-void x_tiles_bf16(const float* x, int64_t M, int64_t K, uint16_t* xb);
-// Panels [p0, p1) of y[M,N] = bf16(x)·Wᵀ from x_tiles_bf16's xb,
-// single-threaded: vdpbf16ps where the CPU and dispatch().bf16_dot allow,
-// else the scalar definition. Each element's pairs are summed in order into
-// one f32 accumulator, whatever M, the panel range or the thread count.
-void bf16_packed_rows(const PackedWeight& w, const uint16_t* xb, int64_t M, int64_t p0, int64_t p1, float* y,
-                      bool accumulate);
+// Float panels (fpanel.cpp): W[N,K] (BF16 or F16) as ceil(N/16) panels of
+// 16 rows interleaved by steps of K (BF16: pairs; F16: single columns), K
+// padded to whole steps with zeros, for vdpbf16ps / vcvtph2ps + FMA.
+bool float_packable(DType t);  // the CPU runs t's panel kernels
+size_t float_packed_size(DType t, int64_t N, int64_t K);
+void float_pack(DType t, const uint16_t* W, int64_t N, int64_t K, uint8_t* out);
+// x[M,K] for W of type t as the panel kernels read it: one 32-bit word per
+// step (BF16: a pair rounded to bf16, nearest even; F16: the f32 itself),
+// rows in blocks of 12, each block interleaved by steps (word j of row m of
+// a block of mr rows at j·mr + m). float_x_words: the words of M rows.
+int64_t float_x_words(DType t, int64_t M, int64_t K);
+void float_x_tiles(DType t, const float* x, int64_t M, int64_t K, int32_t* xb);
+// Panels [p0, p1) of y[M,N] = x·Wᵀ from float_x_tiles' xb, single-threaded:
+// SIMD where the CPU and dispatch() allow (BF16: isa Avx512 and bf16_dot;
+// F16: isa Avx512), else the scalar definition. Each element's steps are
+// summed in order into one f32 accumulator, whatever M, the panel range or
+// the thread count.
+void float_packed_rows(const PackedWeight& w, const int32_t* xb, int64_t M, int64_t p0, int64_t p1, float* y,
+                       bool accumulate);
 
 // The reference path of linear_ref for block-quantized W (and of linear()
 // for the types qgemv lacks, at decode): each row of W dequantized to f32

@@ -219,13 +219,13 @@ void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int6
 void linear(const float* x, int64_t M, const PackedWeight& w, float* y, bool acc) {
   if (M <= 0 || w.N <= 0) return;
   if (!w.decode && M <= detail::dispatch().gemv_max_m) return linear(x, M, w.K, w.src, w.dtype, w.N, y, acc);
-  if (w.dtype == DType::BF16) {
-    thread_local std::vector<uint16_t> bbuf;  // named by reference: see linear() above
-    std::vector<uint16_t>& xb = bbuf;
-    xb.resize(size_t(M * ((w.K + 1) / 2 * 2)));
-    detail::x_tiles_bf16(x, M, w.K, xb.data());
+  if (is_float(w.dtype)) {
+    thread_local std::vector<int32_t> fbuf;  // named by reference: see linear() above
+    std::vector<int32_t>& xb = fbuf;
+    xb.resize(size_t(detail::float_x_words(w.dtype, M, w.K)));
+    detail::float_x_tiles(w.dtype, x, M, w.K, xb.data());
     return split_rows(w.N, w.N * w.K * M, [&](int64_t n0, int64_t n1) {
-      detail::bf16_packed_rows(w, xb.data(), M, n0 / 16, (n1 + 15) / 16, y, acc);
+      detail::float_packed_rows(w, xb.data(), M, n0 / 16, (n1 + 15) / 16, y, acc);
     });
   }
   thread_local detail::XQ32 buffer;  // named by reference: see linear() above

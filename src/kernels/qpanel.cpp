@@ -443,27 +443,27 @@ void quantize_x32(const float* x, int64_t M, int64_t K, XQ32& a) {
 }  // namespace detail
 
 bool can_pack(DType t) {
-  if (t == DType::BF16) return cpu().avx512f && cpu().avx512bw && cpu().avx512_bf16;
+  if (is_float(t)) return detail::float_packable(t);
   return detail::packable(t) && cpu().avx512f && cpu().avx512bw && cpu().avx512_vnni;
 }
 
 bool packed_decode(DType t) { return t != DType::Q6_K && t != DType::Q8_0; }
 
 size_t packed_size(DType t, int64_t N, int64_t K) {
-  if (t == DType::BF16) return detail::bf16_packed_size(N, K);
+  if (t == DType::BF16 || t == DType::F16) return detail::float_packed_size(t, N, K);
   return size_t((N + detail::kRows - 1) / detail::kRows) * size_t(K / 32) * size_t(detail::block_stride(t));
 }
 
 PackedWeight pack_weight(const void* W, DType t, int64_t N, int64_t K) {
   if (N <= 0 || K <= 0) fail("pack_weight", "shape", "expected N, K > 0, got " + std::to_string(N) + ", " + std::to_string(K));
-  if (t == DType::BF16) {
+  if (t == DType::BF16 || t == DType::F16) {
     PackedWeight pw;
     pw.dtype = t, pw.N = N, pw.K = K, pw.src = W, pw.decode = true;
-    pw.bytes.resize(detail::bf16_packed_size(N, K));
-    detail::bf16_pack(static_cast<const uint16_t*>(W), N, K, pw.bytes.data());
+    pw.bytes.resize(detail::float_packed_size(t, N, K));
+    detail::float_pack(t, static_cast<const uint16_t*>(W), N, K, pw.bytes.data());
     return pw;
   }
-  if (!detail::packable(t)) fail("pack_weight", dtype_name(t), "expected BF16 or a GGML block type (Q4_0 … Q6_K)");
+  if (!detail::packable(t)) fail("pack_weight", dtype_name(t), "expected BF16, F16 or a GGML block type (Q4_0 … Q6_K)");
   const size_t rb = row_bytes(t, K);  // throws unless rows are whole blocks
   PackedWeight pw;
   pw.dtype = t, pw.N = N, pw.K = K, pw.src = W, pw.decode = packed_decode(t);

@@ -1,7 +1,8 @@
-// BF16 panels (bpanel.cpp): the layout read back exactly, the product equal
-// to bf16(x)·W summed in double within f32 rounding on every path, and each
-// row's result the same bits whatever the batch, the row range or the
-// thread count (serve's continuous batching relies on it).
+// Float panels (fpanel.cpp, BF16 and F16): the layout read back exactly, the
+// product equal to x·W summed in double (x rounded to bf16 for BF16) within
+// f32 rounding on every path, and each row's result the same bits whatever
+// the batch, the row range or the thread count (serve's continuous batching
+// relies on it).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -26,18 +27,23 @@ struct DispatchGuard {
   }
 };
 
-std::vector<uint16_t> random_bf16(int64_t n, uint32_t seed) {
+const DType kTypes[] = {DType::BF16, DType::F16};
+
+std::vector<uint16_t> random_w(DType t, int64_t n, uint32_t seed) {
   std::vector<uint16_t> v;
-  for (float f : testing::gaussian(n, seed)) v.push_back(f32_to_bf16(f));
+  for (float f : testing::gaussian(n, seed)) v.push_back(t == DType::BF16 ? f32_to_bf16(f) : f32_to_f16(f));
   return v;
 }
 
+float widen(DType t, uint16_t h) { return t == DType::BF16 ? bf16_to_f32(h) : f16_to_f32(h); }
+float x_as_used(DType t, float x) { return t == DType::BF16 ? bf16_to_f32(f32_to_bf16(x)) : x; }
+
 std::vector<float> randx(int64_t n, uint32_t seed) { return testing::gaussian(n, seed, 2.f); }
 
-// The paths this CPU can run: vdpbf16ps, and the scalar definition.
-std::vector<std::pair<std::string, bool>> paths() {
-  std::vector<std::pair<std::string, bool>> p{{"scalar", false}};
-  if (can_pack(DType::BF16) && detail::dispatch().isa == detail::Isa::Avx512) p.push_back({"vdpbf16ps", true});
+// The paths this CPU can run for t: SIMD, and the scalar definition.
+std::vector<std::pair<std::string, bool>> paths(DType t) {
+  std::vector<std::pair<std::string, bool>> p{{std::string(dtype_name(t)) + " scalar", false}};
+  if (can_pack(t) && detail::dispatch().isa == detail::Isa::Avx512) p.push_back({std::string(dtype_name(t)) + " simd", true});
   return p;
 }
 
@@ -46,46 +52,53 @@ void set_path(bool simd) {
   if (!simd) detail::dispatch().isa = detail::Isa::Avx2;  // x rounding by the portable loop too
 }
 
-TEST(BPanel, OneHotXReadsBackEveryColumn) {
+// Packing is the layout, not the CPU: the scalar path runs everywhere.
+PackedWeight pack(const std::vector<uint16_t>& w, DType t, int64_t N, int64_t K) {
+  return pack_weight(w.data(), t, N, K);
+}
+
+TEST(FPanel, OneHotXReadsBackEveryColumn) {
   DispatchGuard g;
-  for (auto [name, simd] : paths()) {
+  for (DType t : kTypes)
+  for (auto [name, simd] : paths(t)) {
     set_path(simd);
     for (int64_t N : {1, 16, 21}) {
       const int64_t K = 37;
-      auto w = random_bf16(N * K, uint32_t(N));
-      const PackedWeight pw = pack_weight(w.data(), DType::BF16, N, K);
-      EXPECT_EQ(pw.bytes.size(), packed_size(DType::BF16, N, K));
+      auto w = random_w(t, N * K, uint32_t(N));
+      const PackedWeight pw = pack(w, t, N, K);
+      EXPECT_EQ(pw.bytes.size(), packed_size(t, N, K));
       for (int64_t k = 0; k < K; ++k) {
         std::vector<float> x(size_t(K), 0.f), y(size_t(N), NAN);
         x[size_t(k)] = 1.f;
         linear(x.data(), 1, pw, y.data());
         for (int64_t n = 0; n < N; ++n)
-          ASSERT_EQ(y[size_t(n)], bf16_to_f32(w[size_t(n * K + k)])) << name << " N=" << N << " n=" << n << " k=" << k;
+          ASSERT_EQ(y[size_t(n)], widen(t, w[size_t(n * K + k)])) << name << " N=" << N << " n=" << n << " k=" << k;
       }
     }
   }
 }
 
-TEST(BPanel, EqualsRoundedXTimesWInDouble) {
+TEST(FPanel, EqualsRoundedXTimesWInDouble) {
   DispatchGuard g;
-  for (auto [name, simd] : paths()) {
+  for (DType t : kTypes)
+  for (auto [name, simd] : paths(t)) {
     set_path(simd);
     for (int64_t K : {1, 2, 3, 31, 32, 33, 100, 2048})
       for (int64_t M : {1, 2, 3, 4, 5, 12, 13, 29})
         for (int64_t N : {1, 17, 130}) {
-          auto w = random_bf16(N * K, uint32_t(K * 7 + N));
+          auto w = random_w(t, N * K, uint32_t(K * 7 + N));
           auto x = randx(M * K, uint32_t(M + K));
-          const PackedWeight pw = pack_weight(w.data(), DType::BF16, N, K);
+          const PackedWeight pw = pack(w, t, N, K);
           std::vector<float> y(size_t(M * N), 1.f);
           linear(x.data(), M, pw, y.data(), /*accumulate=*/true);
           for (int64_t m = 0; m < M; ++m)
             for (int64_t n = 0; n < N; ++n) {
               double s = 0, mag = 0;
               for (int64_t k = 0; k < K; ++k) {
-                const double p = double(bf16_to_f32(f32_to_bf16(x[size_t(m * K + k)]))) * bf16_to_f32(w[size_t(n * K + k)]);
+                const double p = double(x_as_used(t, x[size_t(m * K + k)])) * widen(t, w[size_t(n * K + k)]);
                 s += p, mag += std::fabs(p);
               }
-              // f32 accumulation over K/2 pairs: K·2⁻²⁴ of Σ|x·w| bounds it.
+              // f32 accumulation over K steps: K·2⁻²⁴ of Σ|x·w| bounds it.
               const double tol = 1.0 + mag * (double(K) + 4) * 6e-8;
               ASSERT_NEAR(y[size_t(m * N + n)], 1.0 + s, tol) << name << " M=" << M << " N=" << N << " K=" << K;
             }
@@ -93,13 +106,14 @@ TEST(BPanel, EqualsRoundedXTimesWInDouble) {
   }
 }
 
-TEST(BPanel, RowsAreTheSameBitsInAnyBatchAndThreadCount) {
+TEST(FPanel, RowsAreTheSameBitsInAnyBatchAndThreadCount) {
   DispatchGuard g;
   const int64_t N = 1003, K = 515, M = 29;
-  auto w = random_bf16(N * K, 11);
   auto x = randx(M * K, 12);
-  const PackedWeight pw = pack_weight(w.data(), DType::BF16, N, K);
-  for (auto [name, simd] : paths()) {
+  for (DType t : kTypes)
+  for (auto [name, simd] : paths(t)) {
+    auto w = random_w(t, N * K, 11);
+    const PackedWeight pw = pack(w, t, N, K);
     set_path(simd);
     set_num_threads(2);
     std::vector<float> batch(size_t(M * N));
@@ -119,10 +133,13 @@ TEST(BPanel, RowsAreTheSameBitsInAnyBatchAndThreadCount) {
   }
 }
 
-TEST(BPanel, RefusesAnEmptyShape) {
+TEST(FPanel, RefusesAnEmptyShape) {
   std::vector<uint16_t> w(4);
-  EXPECT_THROW(pack_weight(w.data(), DType::BF16, 0, 4), Error);
-  EXPECT_THROW(pack_weight(w.data(), DType::BF16, 4, 0), Error);
+  for (DType t : kTypes) {
+    EXPECT_THROW(pack_weight(w.data(), t, 0, 4), Error);
+    EXPECT_THROW(pack_weight(w.data(), t, 4, 0), Error);
+  }
+  EXPECT_THROW(pack_weight(w.data(), DType::F32, 1, 4), Error);
 }
 
 }  // namespace
