@@ -281,5 +281,96 @@ TEST(Parse, SharedDebianReferencePages) {
   EXPECT_TRUE(find(els, Category::heading2, "1.4 The basic Unix-like work environment"));
 }
 
+// A page of words laid out line by line: `line` adds words of 10 units size
+// from x at the baseline y, 6 units a character and one space apart.
+struct PageBuilder {
+  Page p;
+  PageBuilder() { p.number = 1, p.width = 600, p.height = 800; }
+  PageBuilder& line(double x, double y, const std::string& text, float size = 10) {
+    size_t i = 0;
+    while (i < text.size()) {
+      size_t j = text.find(' ', i);
+      if (j == std::string::npos) j = text.size();
+      std::string w = text.substr(i, j - i);
+      p.words.push_back({{x, y - size, x + 0.6 * size * double(w.size()), y}, w, size});
+      x += 0.6 * size * double(w.size() + 1);
+      i = j + 1;
+    }
+    return *this;
+  }
+};
+
+std::vector<Element> lay(const Page& p) {
+  LayoutState st;
+  return layout(p, st, 0);
+}
+
+TEST(Layout, IndentedParagraphsWithoutSpaceAreTwo) {
+  // Justified lines, 12 units apart, the second paragraph's first line indented.
+  PageBuilder b;
+  const std::string full = "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk";
+  b.line(80, 200, "     " + full.substr(5)).line(50, 212, full).line(50, 224, "end of one.");
+  b.line(80, 236, "Then " + full.substr(10)).line(50, 248, full).line(50, 260, full);
+  auto els = lay(b.p);
+  ASSERT_EQ(els.size(), 2u) << document_text(els);
+  EXPECT_EQ(els[0].category, Category::paragraph);
+  EXPECT_NE(els[0].text.find("end of one."), std::string::npos);
+  EXPECT_EQ(els[1].text.substr(0, 4), "Then");
+  // A hanging indent (a reference list) is one block per entry, not per line.
+  PageBuilder r;
+  r.line(50, 200, "[1] " + full).line(80, 212, full.substr(0, 40)).line(80, 224, full.substr(0, 20));
+  els = lay(r.p);
+  ASSERT_EQ(els.size(), 1u) << document_text(els);
+}
+
+TEST(Layout, FigureLabelsJoinTheFigureAndCaptionsStayOut) {
+  PageBuilder b;
+  b.p.images.push_back({100, 100, 300, 250});
+  b.p.images.push_back({320, 100, 520, 250});  // a second panel beside the first
+  b.line(80, 130, "1.0").line(80, 240, "0.0").line(180, 266, "time (s)").line(530, 180, "legend");
+  b.line(100, 290, "Figure 1: Two panels of one plot, labelled outside the images.");
+  auto els = lay(b.p);
+  ASSERT_EQ(els.size(), 2u) << document_text(els);
+  EXPECT_EQ(els[0].category, Category::figure);
+  EXPECT_LE(els[0].box.x0, 80);
+  EXPECT_GE(els[0].box.x1, 530);
+  for (const char* t : {"1.0", "0.0", "time", "legend"}) EXPECT_NE(els[0].text.find(t), std::string::npos) << t;
+  EXPECT_EQ(els[1].category, Category::caption);
+}
+
+TEST(Layout, ParagraphRunningIntoTheTopMarginIsBody) {
+  PageBuilder b;
+  b.line(50, 20, "Journal of Tests 12");  // the running header, then a gap
+  const std::string full = "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk";
+  for (int i = 0; i < 4; i++) b.line(50, 50 + 12 * i, full);  // starts at 5% of the height
+  auto els = lay(b.p);
+  ASSERT_EQ(els.size(), 2u) << document_text(els);
+  EXPECT_EQ(els[0].category, Category::header);
+  EXPECT_EQ(els[0].text, "Journal of Tests 12");
+  EXPECT_EQ(els[1].category, Category::paragraph);
+  EXPECT_LT(els[1].box.y0, 0.07 * b.p.height);
+}
+
+TEST(Parse, BoldHeadingOnAScanAtBodySize) {
+  // Tesseract gives no weights: the stems' width tells the bold heading.
+  NEED_BACKEND();
+  PdfBuilder b;
+  b.text("F2", 11, 72, 100, "Materials and Methods");
+  for (int i = 0; i < 8; i++)
+    b.text("F1", 11, 72, 130 + 14 * i, "The samples were collected over three weeks and kept cold until");
+  b.page();
+  std::string pdf = write_tmp("bold.pdf", b.bytes());
+  std::string cmd = "pdftoppm -png -r 150 -singlefile " + pdf + " " + parent_dir(pdf) + "/bold 2>/dev/null";
+  if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "pdftoppm (poppler-utils) missing";
+  auto els = parse_all(parent_dir(pdf) + "/bold.png");
+  const Element* h = nullptr;
+  for (const Element& e : els)
+    if (e.text.find("Methods") != std::string::npos) h = &e;
+  ASSERT_TRUE(h) << document_text(els);
+  EXPECT_TRUE(h->category == Category::heading1 || h->category == Category::heading2 || h->category == Category::heading3)
+      << category_name(h->category);
+  EXPECT_TRUE(find(els, Category::paragraph, "samples were collected")) << document_text(els);
+}
+
 }  // namespace
 }  // namespace solar::parse
