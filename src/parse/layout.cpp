@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <regex>
+#include <set>
 
 #include "parse/parse.h"
 #include "parse/table.h"
@@ -345,6 +346,7 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
   // Running headers and footers first, so they do not join the body's cut.
   std::vector<char> margin(items.size(), 0);
   std::vector<int> idx;
+  std::set<std::string> page_margin_keys;  // counted once per page, after it: repeats on earlier pages count
   for (size_t i = 0; i < items.size(); i++) {
     const Item& it = items[i];
     if (it.line >= 0) {
@@ -366,7 +368,7 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
       if (near && !key.empty()) {
         auto m = st.margin_texts.find(key);
         seen = m == st.margin_texts.end() ? 0 : m->second;
-        if (st.margin_texts.size() < 10000 || m != st.margin_texts.end()) st.margin_texts[key]++;
+        page_margin_keys.insert(key);
       }
       // Repetition alone marks small text only: chapter-style headings
       // ("Section 2 Overview") repeat near the top too.
@@ -378,6 +380,8 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
     }
     idx.push_back(int(i));
   }
+  for (const std::string& k : page_margin_keys)
+    if (st.margin_texts.size() < 10000 || st.margin_texts.count(k)) st.margin_texts[k]++;
   std::vector<int> order;
   xycut(items, idx, std::max(body, 4.0), order, 0);
 

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -128,8 +129,10 @@ Page ocr_image(const std::string& bytes, const std::string& source, const Option
   page.rules = detect_rules(img.data, img.cols, img.rows, int(img.step));
 
   // Tesseract's LSTM runs OpenMP inside; one thread per engine lets pages
-  // run side by side instead of fighting over the cores.
-  setenv("OMP_THREAD_LIMIT", "1", 0);
+  // run side by side instead of fighting over the cores. Set once: setenv
+  // must not race the getenv of another page's thread.
+  static std::once_flag omp_limit;
+  std::call_once(omp_limit, [] { setenv("OMP_THREAD_LIMIT", "1", 0); });
   tesseract::TessBaseAPI api;
   api.SetVariable("debug_file", "/dev/null");  // "Detected N diacritics" and the like
   if (api.Init(nullptr, opt.ocr_lang.c_str(), tesseract::OEM_LSTM_ONLY) != 0)
