@@ -70,6 +70,24 @@ std::vector<Line> make_lines(const Page& page, const std::vector<char>& used) {
     }
     if (!placed) rows.push_back({w}), anchors.push_back(w->box);
   }
+  // On a scan Tesseract may split one printed line into two text lines whose
+  // words interleave (a skewed or noisy line): rows at one height that share
+  // columns are one row. Distinct lines side by side (two columns) do not.
+  if (page.ocr) {
+    std::vector<Box> rb(rows.size(), Box::empty());
+    for (size_t r = 0; r < rows.size(); r++)
+      for (const Word* w : rows[r]) rb[r].add(w->box);
+    for (size_t r = 0; r < rows.size(); r++)
+      for (size_t q = r + 1; q < std::min(rows.size(), r + 4); q++) {
+        if (rows[q].empty() || rows[r].empty()) continue;
+        if (overlap_y(rb[r], rb[q]) < 0.5 * std::min(rb[r].h(), rb[q].h()) || overlap_x(rb[r], rb[q]) <= 0) continue;
+        rows[r].insert(rows[r].end(), rows[q].begin(), rows[q].end());
+        rb[r].add(rb[q]);
+        rows[q].clear();
+      }
+    for (size_t r = rows.size(); r-- > 0;)
+      if (rows[r].empty()) rows.erase(rows.begin() + long(r)), anchors.erase(anchors.begin() + long(r));
+  }
   for (auto& row : rows)
     std::sort(row.begin(), row.end(), [](const Word* a, const Word* b) { return a->box.x0 < b->box.x0; });
   // Tesseract drops words it cannot read, leaving holes in a line. A hole is
@@ -453,6 +471,7 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
   };
   margin_element(1);
 
+  static const std::regex section_re(R"(^[0-9]{1,2}(\.[0-9]{1,2})+\.?\s+[A-Z][A-Za-z]+)");
   static const std::regex numbered_re(R"(^([0-9]+(\.[0-9]+)*)\.?\s+\S)");
   static const std::regex leader_re(R"((\.\s?){4,}\s*[0-9ivx]+$)");
   for (size_t k = 0; k < blocks.size(); k++) {
@@ -513,6 +532,13 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
         std::string n = m[1].str();
         level = std::min(3, 1 + int(std::count(n.begin(), n.end(), '.')));
       }
+      cat = level == 1 ? Category::heading1 : level == 2 ? Category::heading2 : Category::heading3;
+    } else if (bl.lines.size() == 1 && nwords <= 10 && std::regex_search(text, section_re) && text.back() != '.' &&
+               ratio >= 0.8) {
+      // "2.1. Nematode Inoculums": a multi-level number (a list counts 1, 2, 3)
+      // before a capitalised title on a line of its own, whatever its weight.
+      std::string n = std::regex_search(text, m, numbered_re) ? m[1].str() : "1.1";
+      int level = std::min(3, 1 + int(std::count(n.begin(), n.end(), '.')));
       cat = level == 1 ? Category::heading1 : level == 2 ? Category::heading2 : Category::heading3;
     } else if (starts_with_marker(ls[0], &ordered)) {
       cat = Category::list;

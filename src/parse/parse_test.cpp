@@ -406,6 +406,35 @@ TEST(Layout, ParagraphRunningIntoTheTopMarginIsBody) {
   EXPECT_LT(els[1].box.y0, 0.07 * b.p.height);
 }
 
+TEST(Layout, NumberedSectionTitleAtBodySize) {
+  PageBuilder b;
+  const std::string full = "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk";
+  b.line(50, 100, "2.1. Nematode Inoculums");
+  for (int i = 0; i < 3; i++) b.line(50, 124 + 12 * i, full);
+  b.line(50, 180, "2. Not a section but a list item");
+  auto els = lay(b.p);
+  ASSERT_EQ(els.size(), 3u) << document_text(els);
+  EXPECT_EQ(els[0].category, Category::heading2);
+  EXPECT_EQ(els[1].category, Category::paragraph);
+  EXPECT_EQ(els[2].category, Category::list);
+}
+
+TEST(Layout, InterleavedOcrLinesAreOneLine) {
+  // Tesseract read one printed line as two text lines: "two" and "four" sit
+  // lower than "one" (too low for one row with it) but within the line that
+  // "gyp"'s descender makes.
+  Page p;
+  p.number = 1, p.width = 600, p.height = 800, p.ocr = true;
+  auto w = [&](double x0, double y0, double y1, const char* t, int line) {
+    p.words.push_back({{x0, y0, x0 + 20, y1}, t, 10, false, false, false, line});
+  };
+  w(50, 90, 100, "one", 0), w(80, 96, 106, "two", 1), w(110, 90, 104, "gyp", 0), w(140, 96, 106, "four", 1),
+      w(170, 90, 100, "five", 0);
+  auto els = lay(p);
+  ASSERT_EQ(els.size(), 1u) << document_text(els);
+  EXPECT_EQ(els[0].text, "one two gyp four five");
+}
+
 TEST(Parse, BoldHeadingOnAScanAtBodySize) {
   // Tesseract gives no weights: the stems' width tells the bold heading.
   NEED_BACKEND();
