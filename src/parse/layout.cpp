@@ -172,11 +172,22 @@ void xycut(const std::vector<Item>& items, std::vector<int> idx, double vgap, st
     reach = std::max(reach, items[i].box.y1);
   }
   std::vector<std::vector<int>> groups;
-  for (auto& s : stripes) {
+  for (size_t k = 0; k < stripes.size(); k++) {
+    const std::vector<int>& s = stripes[k];
     if (!groups.empty()) {
       std::vector<int> u = groups.back();
       u.insert(u.end(), s.begin(), s.end());
-      if (columns(u).size() > 1 && columns(groups.back()).size() > 1 && columns(s).size() > 1) {
+      // A stripe within one column (its neighbour column has a gap there)
+      // joins when the columns go on below it; a short heading over
+      // full-width text below does not.
+      bool cols_on = columns(s).size() > 1;
+      std::vector<int> v = u;
+      for (size_t j = k + 1; !cols_on && j < stripes.size() && j < k + 50; j++) {
+        v.insert(v.end(), stripes[j].begin(), stripes[j].end());
+        if (columns(v).size() < 2) break;  // something across the gutter: the columns end
+        cols_on = columns(stripes[j]).size() > 1;
+      }
+      if (cols_on && columns(u).size() > 1 && columns(groups.back()).size() > 1) {
         groups.back() = std::move(u);
         continue;
       }
@@ -582,8 +593,10 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
       }
       case Category::list: {
         std::string item = strip_marker(text);
-        // Consecutive items are one list element.
-        if (!out.empty() && out.back().category == Category::list && out.back().page == page.number) {
+        // Consecutive items are one list element (in one column: an item at
+        // the top of the next column starts a new one).
+        if (!out.empty() && out.back().category == Category::list && out.back().page == page.number &&
+            bl.box.y0 > out.back().box.y1 - 0.5 * size && overlap_x(bl.box, out.back().box) > 0) {
           Element& e = out.back();
           e.box.add(bl.box);
           std::string close = e.html.substr(e.html.size() - 5);
@@ -600,8 +613,20 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
       case Category::equation:
         emit(cat, bl.box, "<p" + attr(cn) + ">" + html_escape(text) + "</p>", "$$" + text + "$$", text);
         break;
-      default:
+      default: {
+        // Lines right under a list item and indented past its marker continue
+        // the item (its marker's line was a block of its own, or OCR lost the marker).
+        Element* e = out.empty() ? nullptr : &out.back();
+        if (cat == Category::paragraph && e && e->category == Category::list && e->page == page.number &&
+            bl.box.x0 > e->box.x0 + 0.5 * size && bl.box.y0 - e->box.y1 < size && overlap_x(bl.box, e->box) > 0) {
+          e->box.add(bl.box);
+          e->html.insert(e->html.rfind("</li>"), " " + html_escape(text));
+          e->markdown += " " + md_escape(text);
+          e->text += " " + text;
+          break;
+        }
         emit(cat, bl.box, "<p" + attr(cn) + ">" + html_escape(text) + "</p>", md_escape(text), text);
+      }
     }
   }
 

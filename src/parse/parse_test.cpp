@@ -435,6 +435,27 @@ TEST(Layout, InterleavedOcrLinesAreOneLine) {
   EXPECT_EQ(els[0].text, "one two gyp four five");
 }
 
+TEST(Layout, ColumnReadWholeAcrossAGapInTheOtherColumn) {
+  // Two columns; the right one pauses for two lines while the left one goes
+  // on: the left column is still read to its end before the right one.
+  PageBuilder b;
+  for (int i = 0; i < 6; i++) b.line(50, 110 + 12 * i, "left column text goes on " + std::to_string(i));
+  for (int i : {0, 1, 4, 5}) b.line(320, 110 + 12 * i, "right column words " + std::to_string(i));
+  auto els = lay(b.p);
+  std::string t = document_text(els);
+  ASSERT_NE(t.find("on 5"), std::string::npos) << t;
+  EXPECT_LT(t.find("on 5"), t.find("words 0")) << t;
+  // List items at the bottom of the left column and the top of the right one are two lists.
+  PageBuilder l;
+  l.line(50, 300, "- first item of the left column");
+  l.line(320, 100, "- an item at the top of the right column");
+  for (int i = 0; i < 16; i++) l.line(50, 100 + 12 * i, "left column text goes on " + std::to_string(i));
+  els = lay(l.p);
+  int lists = 0;
+  for (const Element& e : els) lists += e.category == Category::list;
+  EXPECT_EQ(lists, 2) << document_text(els);
+}
+
 TEST(Parse, BoldHeadingOnAScanAtBodySize) {
   // Tesseract gives no weights: the stems' width tells the bold heading.
   NEED_BACKEND();
