@@ -5,8 +5,10 @@
 
 - debian-reference.en.pdf vs its DocBook HTML (/usr/share/debian-reference):
   heading recall (h1-h4 text found among solar's heading1-3), numbered table
-  count, pages/s; peers: PyMuPDF text blocks (speed), pdfplumber tables
-  (count and speed on the same pages).
+  count, reading order (normalised edit distance between the HTML's block
+  order and the output's, see reading_order), pages/s; peers: PyMuPDF text
+  blocks (speed, reading order), pdfplumber tables (count and speed on the
+  same pages).
 - PubLayNet (10 page images, COCO boxes): per-category precision/recall at
   IoU 0.5 and mAP@[.5:.95]. solar gives no confidences, so each IoU
   threshold's AP is that of a single operating point (precision x recall).
@@ -244,6 +246,27 @@ def publaynet(solar, d):
     return rows, sum(aps) / len(aps) if aps else 0, len(meta["images"]), wall, cpu
 
 
+def scanned_threads(solar, d, threads=(1, 2)):
+    """The PubLayNet pages as one scanned PDF (PyMuPDF places each image on a page
+    sized so that solar's 200 dpi render gives back its pixels): wall time with
+    -t 1 and -t 2 (pages OCR'd side by side), and whether the outputs agree."""
+    try:
+        import fitz
+    except ImportError:
+        return None
+    meta = json.load(open(os.path.join(d, "samples.json")))
+    doc = fitz.open()
+    for im in meta["images"]:
+        w, h = im["width"] * 72 / 200, im["height"] * 72 / 200
+        doc.new_page(width=w, height=h).insert_image(fitz.Rect(0, 0, w, h), filename=os.path.join(d, im["file_name"]))
+    with tempfile.TemporaryDirectory() as tmp:
+        pdf = os.path.join(tmp, "scanned.pdf")
+        doc.save(pdf)
+        runs = {t: run_solar(solar, [pdf, "-t", str(t)]) for t in threads}
+    same = len({json.dumps(j["elements"], sort_keys=True) for j, _, _ in runs.values()}) == 1
+    return len(meta["images"]), {t: (w, c) for t, (_, w, c) in runs.items()}, same
+
+
 def pubtabnet(solar, d):
     entries = [json.loads(l) for l in open(os.path.join(d, "PubTabNet_Examples.jsonl"))]
     full, struct, found = [], [], 0
@@ -280,31 +303,98 @@ class Headings(html.parser.HTMLParser):
             self.cur += data
 
 
+class Blocks(html.parser.HTMLParser):
+    """The HTML's text blocks in reading order: h1-h4, p and pre outside tables (a p inside a list item is one)."""
+    TAGS = ("h1", "h2", "h3", "h4", "p", "pre")
+    def __init__(self):
+        super().__init__()
+        self.blocks, self.cur, self.depth, self.table = [], None, 0, 0
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.table += 1
+        if tag in self.TAGS and not self.table:
+            if self.cur is None:
+                self.cur, self.depth = "", 0
+            self.depth += 1
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.table = max(0, self.table - 1)
+        if tag in self.TAGS and self.cur is not None and not self.table:
+            self.depth -= 1
+            if self.depth == 0:
+                self.blocks.append(self.cur); self.cur = None
+    def handle_data(self, data):
+        if self.cur is not None:
+            self.cur += data
+
+
+def alnum(s):
+    return re.sub(r"[^a-z0-9]+", "", s.lower())
+
+
+def seq_edit_distance(a, b):
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, y in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y))
+        prev = cur
+    return prev[-1]
+
+
+def reading_order(gt_blocks, pred_texts, key_len=40):
+    """Normalised edit distance between the HTML's block order and the order the
+    same blocks come out in: each HTML block (40+ letters and digits, its first 40
+    unique in both texts) is found in the concatenated output; the output order of
+    the found blocks is compared with theirs (0 = same order, 1 = unrelated).
+    Returns (distance, blocks found, blocks keyed)."""
+    stream = "".join(alnum(t) for t in pred_texts)
+    keys = [alnum(b)[:key_len] for b in gt_blocks]
+    counts = {}
+    for k in keys:
+        counts[k] = counts.get(k, 0) + 1
+    keyed = [k for k in keys if len(k) == key_len and counts[k] == 1]
+    pos = []
+    for k in keyed:
+        at = stream.find(k)
+        if at >= 0 and stream.find(k, at + 1) < 0:
+            pos.append(at)
+    if not pos:
+        return 1.0, 0, len(keyed)
+    rank = {p: i for i, p in enumerate(sorted(pos))}
+    pred_order = [rank[p] for p in pos]
+    return seq_edit_distance(list(range(len(pos))), pred_order) / len(pos), len(pos), len(keyed)
+
+
 def norm(s):
     s = re.sub(r"^\s*(chapter|appendix)?\s*[0-9a-z]?(\.[0-9]+)*\.?\s+", "", s.lower())
     return re.sub(r"[^a-z0-9]+", "", s)
 
 
 def debian(solar, pdf, html_dir, first, last):
-    hp = Headings()
+    hp, bp = Headings(), Blocks()
     for f in sorted(os.listdir(html_dir)):
         if re.match(r"ch\d+\.en\.html$", f):
-            hp.feed(open(os.path.join(html_dir, f), encoding="utf-8").read())
+            text = open(os.path.join(html_dir, f), encoding="utf-8").read()
+            hp.feed(text); bp.feed(text)
     gt_heads = {norm(h) for h in hp.heads if norm(h)}
     j, wall, cpu = run_solar(solar, [pdf])
     pages = j["usage"]["pages"]
     ours = {norm(e["content"]["text"]) for e in j["elements"] if e["category"].startswith("heading")}
     recall = len(gt_heads & ours) / len(gt_heads)
     tables = sum(e["category"] == "table" for e in j["elements"])
+    order = {"solar parse": reading_order(bp.blocks, [e["content"]["text"] for e in j["elements"]
+                                                      if e["category"] not in ("header", "footer")])}
     sub, _, _ = run_solar(solar, [pdf, "--first-page", str(first), "--last-page", str(last)])
     sub_tables = sum(e["category"] == "table" for e in sub["elements"])
     peers = {}
     try:
         import fitz
-        t0 = time.process_time(); doc = fitz.open(pdf)
+        t0 = time.process_time(); doc = fitz.open(pdf); texts = []
         for p in doc:
-            p.get_text("blocks")
+            texts += [b[4] for b in p.get_text("blocks")]
         peers["PyMuPDF text blocks"] = (len(doc), time.process_time() - t0)
+        order["PyMuPDF text blocks"] = reading_order(bp.blocks, texts)
     except ImportError:
         pass
     try:
@@ -317,7 +407,7 @@ def debian(solar, pdf, html_dir, first, last):
     except ImportError:
         pass
     return dict(pages=pages, gt_heads=len(gt_heads), recall=recall, tables=tables, gt_tables=hp.tables,
-                wall=wall, cpu=cpu, sub_tables=sub_tables, peers=peers)
+                wall=wall, cpu=cpu, sub_tables=sub_tables, peers=peers, order=order)
 
 
 def main():
@@ -335,6 +425,8 @@ def main():
         print(f"\n## debian-reference.en.pdf ({r['pages']} pages) vs its HTML")
         print(f"heading recall: {r['recall']:.3f} of {r['gt_heads']} h1-h4")
         print(f"tables: solar {r['tables']}, HTML numbered tables {r['gt_tables']}")
+        for name, (d, found, keyed) in r["order"].items():
+            print(f"reading order, {name}: normalised edit distance {d:.4f} over {found} of {keyed} HTML blocks found")
         sp = r["pages"] / r["cpu"]
         print(f"{'engine':24} {'pages':>6} {'CPU s':>7} {'pages/CPU-s':>12} {'ratio':>7}")
         print(f"{'solar parse':24} {r['pages']:6d} {r['cpu']:7.2f} {sp:12.1f} {1.0:7.2f}")
@@ -352,6 +444,14 @@ def main():
         for c, ng, npd, p, rc, apv in rows:
             print(f"{c:10} {ng:4d} {npd:5d} {p:6.3f} {rc:6.3f} {apv:6.3f}")
         print(f"mAP@[.5:.95] (single operating point): {m:.3f}")
+        st = scanned_threads(a.solar, pl)
+        if st:
+            n, runs, same = st
+            base = n / runs[1][0]
+            print(f"\nthe same pages as one scanned PDF ({os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}):")
+            for t, (w, c) in runs.items():
+                print(f"  -t {t}: {n / w:.2f} pages/s wall ({n / w / base:.2f}x), {c:.1f} CPU-s")
+            print(f"  outputs identical across thread counts: {same}")
     tn = os.path.join(a.data, "pubtabnet")
     mean = None
     if os.path.isdir(tn):

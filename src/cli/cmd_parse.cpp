@@ -51,6 +51,7 @@ static int run_parse(const std::vector<std::string>& argv) {
   auto& max_pixels = a.integer("--max-pixels", 100'000'000, "refuse images with more pixels than this", 1, int64_t(1) << 40);
   auto& no_ocr = a.flag("--no-ocr", "leave PDF pages without a text layer empty instead of OCR-ing them");
   auto& backend = a.str("--solar-pdf", "PATH", "the PDF backend program (default: beside solar, $SOLAR_PDF, PATH)");
+  auto& threads = a.threads();
   auto& quiet = a.flag("-q,--quiet", "no progress bar");
   if (!a.parse(argv)) return a.exit_code();
   if (files.empty()) usage_error("solar parse: expected at least one FILE");
@@ -84,6 +85,7 @@ static int run_parse(const std::vector<std::string>& argv) {
   opt.last_page = int(last);
   opt.max_pixels = max_pixels;
   opt.ocr_empty_pages = !no_ocr;
+  opt.threads = int(threads);  // scanned pages OCR'd side by side
 
   int failed = 0;
   std::set<std::string> stems;

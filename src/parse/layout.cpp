@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <regex>
+#include <set>
 
 #include "parse/parse.h"
 #include "parse/table.h"
@@ -69,9 +70,41 @@ std::vector<Line> make_lines(const Page& page, const std::vector<char>& used) {
     }
     if (!placed) rows.push_back({w}), anchors.push_back(w->box);
   }
-  std::vector<Line> lines;
-  for (auto& row : rows) {
+  // On a scan Tesseract may split one printed line into two text lines whose
+  // words interleave (a skewed or noisy line): rows at one height that share
+  // columns are one row. Distinct lines side by side (two columns) do not.
+  if (page.ocr) {
+    std::vector<Box> rb(rows.size(), Box::empty());
+    for (size_t r = 0; r < rows.size(); r++)
+      for (const Word* w : rows[r]) rb[r].add(w->box);
+    for (size_t r = 0; r < rows.size(); r++)
+      for (size_t q = r + 1; q < std::min(rows.size(), r + 4); q++) {
+        if (rows[q].empty() || rows[r].empty()) continue;
+        if (overlap_y(rb[r], rb[q]) < 0.5 * std::min(rb[r].h(), rb[q].h()) || overlap_x(rb[r], rb[q]) <= 0) continue;
+        rows[r].insert(rows[r].end(), rows[q].begin(), rows[q].end());
+        rb[r].add(rb[q]);
+        rows[q].clear();
+      }
+    for (size_t r = rows.size(); r-- > 0;)
+      if (rows[r].empty()) rows.erase(rows.begin() + long(r)), anchors.erase(anchors.begin() + long(r));
+  }
+  for (auto& row : rows)
     std::sort(row.begin(), row.end(), [](const Word* a, const Word* b) { return a->box.x0 < b->box.x0; });
+  // Tesseract drops words it cannot read, leaving holes in a line. A hole is
+  // a column gutter only when the rows just above and below are white there
+  // too; a word of theirs across it means one column.
+  auto crossed = [&](size_t r, double x0, double x1) {
+    double reach = 2.5 * std::max(1.0, anchors[r].h());
+    for (size_t q = r >= 3 ? r - 3 : 0; q < std::min(rows.size(), r + 4); q++) {
+      if (q == r || std::fabs(anchors[q].cy() - anchors[r].cy()) > reach) continue;
+      for (const Word* w : rows[q])
+        if (w->box.x0 < x0 && w->box.x1 > x1) return true;
+    }
+    return false;
+  };
+  std::vector<Line> lines;
+  for (size_t r = 0; r < rows.size(); r++) {
+    const auto& row = rows[r];
     Line cur;
     auto flush = [&] {
       if (cur.words.empty()) return;
@@ -94,7 +127,7 @@ std::vector<Line> make_lines(const Page& page, const std::vector<char>& used) {
         double gap = w->box.x0 - cur.box.x1;
         double sz = std::max(double(w->size), double(cur.words.back()->size));
         bool same_ocr_line = w->ocr_line >= 0 && w->ocr_line == cur.words.back()->ocr_line;
-        if (gap > 1.2 * sz && !same_ocr_line) flush();
+        if (gap > 1.2 * sz && !same_ocr_line && !(page.ocr && crossed(r, cur.box.x1, w->box.x0))) flush();
       }
       if (cur.words.empty()) cur.box = w->box;
       else cur.box.add(w->box);
@@ -139,11 +172,22 @@ void xycut(const std::vector<Item>& items, std::vector<int> idx, double vgap, st
     reach = std::max(reach, items[i].box.y1);
   }
   std::vector<std::vector<int>> groups;
-  for (auto& s : stripes) {
+  for (size_t k = 0; k < stripes.size(); k++) {
+    const std::vector<int>& s = stripes[k];
     if (!groups.empty()) {
       std::vector<int> u = groups.back();
       u.insert(u.end(), s.begin(), s.end());
-      if (columns(u).size() > 1 && columns(groups.back()).size() > 1 && columns(s).size() > 1) {
+      // A stripe within one column (its neighbour column has a gap there)
+      // joins when the columns go on below it; a short heading over
+      // full-width text below does not.
+      bool cols_on = columns(s).size() > 1;
+      std::vector<int> v = u;
+      for (size_t j = k + 1; !cols_on && j < stripes.size() && j < k + 50; j++) {
+        v.insert(v.end(), stripes[j].begin(), stripes[j].end());
+        if (columns(v).size() < 2) break;  // something across the gutter: the columns end
+        cols_on = columns(stripes[j]).size() > 1;
+      }
+      if (cols_on && columns(u).size() > 1 && columns(groups.back()).size() > 1) {
         groups.back() = std::move(u);
         continue;
       }
@@ -211,6 +255,22 @@ struct Block {
   Box box = Box::empty();
 };
 
+// Paragraphs set without space between them: a first line indented under a
+// flush-left one, or a line after a short last line of justified text.
+// A block's second line may be indented (a hanging indent: references, list
+// items), so one line is not enough to know the block's left edge.
+bool new_paragraph(const std::vector<Line>& lines, const Block& b, const Line& P, const Line& L, double em) {
+  double left = b.box.x0, right = b.box.x1;
+  bool p_flush = P.box.x0 - left < 0.4 * em;
+  double indent = L.box.x0 - left;
+  if (p_flush && indent > 0.8 * em && indent < 6 * em && (b.lines.size() >= 2 || P.box.x1 < L.box.x1 - 3 * em)) return true;
+  // Justified: the earlier lines (two at least) all end at the block's right edge.
+  if (b.lines.size() < 3 || P.box.x1 > right - std::max(3 * em, 0.15 * b.box.w())) return false;
+  for (size_t i = 0; i + 1 < b.lines.size(); i++)
+    if (lines[b.lines[i]].box.x1 < right - 0.5 * em) return false;
+  return L.box.x1 > right - 0.5 * em || L.box.w() > 0.8 * b.box.w();
+}
+
 }  // namespace
 
 std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
@@ -268,26 +328,76 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
   }
 
   std::vector<Line> lines = make_lines(page, used);
+  static const std::regex caption_re(R"(^(figure|fig\.|table|tab\.|chart|listing|algorithm|scheme)\s*[0-9ivx]+)",
+                                     std::regex::icase);
+  // A figure's labels (axis ticks, legends, panel letters) often lie beside
+  // the image or drawing: short lines touching a figure join it, and figures
+  // that then touch are one (the panels of a plot). Captions stay apart.
+  std::vector<int> line_fig(lines.size(), -1);
+  for (bool changed = !figs.empty(); changed;) {
+    changed = false;
+    for (size_t i = 0; i < figs.size(); i++)
+      for (size_t j = i + 1; j < figs.size(); j++) {
+        Box a = figs[i];
+        a.x0 -= body, a.y0 -= body, a.x1 += body, a.y1 += body;
+        if (overlap_x(a, figs[j]) <= 0 || overlap_y(a, figs[j]) <= 0) continue;
+        figs[i].add(figs[j]);
+        fig_words[i].insert(fig_words[i].end(), fig_words[j].begin(), fig_words[j].end());
+        figs.erase(figs.begin() + long(j)), fig_words.erase(fig_words.begin() + long(j));
+        for (int& f : line_fig) f = f == int(j) ? int(i) : f > int(j) ? f - 1 : f;
+        j = i;
+        changed = true;
+      }
+    for (size_t l = 0; l < lines.size(); l++) {
+      const Line& L = lines[l];
+      if (line_fig[l] >= 0 || L.words.size() > 6 || L.box.w() > 0.3 * W || std::regex_search(L.text, caption_re)) continue;
+      double m = 1.5 * std::max(L.size, 1.0);
+      for (size_t f = 0; f < figs.size(); f++) {
+        const Box& b = figs[f];
+        if (L.box.x1 > b.x0 - m && L.box.x0 < b.x1 + m && L.box.y1 > b.y0 - m && L.box.y0 < b.y1 + m) {
+          line_fig[l] = int(f);
+          figs[f].add(L.box);
+          changed = true;
+          break;
+        }
+      }
+    }
+  }
+  for (size_t l = 0; l < lines.size(); l++)
+    if (line_fig[l] >= 0)
+      for (const Word* w : lines[l].words) fig_words[size_t(line_fig[l])].push_back(int(w - page.words.data()));
   std::vector<Item> items;
-  for (size_t i = 0; i < lines.size(); i++) items.push_back({lines[i].box, int(i), -1, -1});
+  for (size_t i = 0; i < lines.size(); i++)
+    if (line_fig[i] < 0) items.push_back({lines[i].box, int(i), -1, -1});
   for (size_t i = 0; i < tables.size(); i++) items.push_back({tables[i].box, -1, int(i), -1});
   for (size_t i = 0; i < figs.size(); i++) items.push_back({figs[i], -1, -1, int(i)});
 
   // Running headers and footers first, so they do not join the body's cut.
   std::vector<char> margin(items.size(), 0);
   std::vector<int> idx;
+  std::set<std::string> page_margin_keys;  // counted once per page, after it: repeats on earlier pages count
   for (size_t i = 0; i < items.size(); i++) {
     const Item& it = items[i];
     if (it.line >= 0) {
       const std::string& t = lines[it.line].text;
       bool top = it.box.y1 < 0.07 * H, bottom = it.box.y0 > 0.93 * H;
+      // A line in the margin that a body paragraph continues from (or into) is body text.
+      if (top || bottom) {
+        const Line& L = lines[it.line];
+        for (const Item& o : items) {
+          if (o.line < 0 || o.line == it.line || overlap_x(o.box, it.box) <= 0) continue;
+          double gap = top ? o.box.y0 - it.box.y1 : it.box.y0 - o.box.y1;
+          bool beyond = top ? o.box.y1 >= 0.07 * H : o.box.y0 <= 0.93 * H;
+          if (beyond && gap > -0.3 * L.size && gap < 0.6 * L.size) top = bottom = false;
+        }
+      }
       bool near = it.box.y1 < 0.12 * H || it.box.y0 > 0.88 * H;
       std::string key = norm_margin_text(t);
       int seen = 0;
       if (near && !key.empty()) {
         auto m = st.margin_texts.find(key);
         seen = m == st.margin_texts.end() ? 0 : m->second;
-        if (st.margin_texts.size() < 10000 || m != st.margin_texts.end()) st.margin_texts[key]++;
+        page_margin_keys.insert(key);
       }
       // Repetition alone marks small text only: chapter-style headings
       // ("Section 2 Overview") repeat near the top too.
@@ -299,6 +409,8 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
     }
     idx.push_back(int(i));
   }
+  for (const std::string& k : page_margin_keys)
+    if (st.margin_texts.size() < 10000 || st.margin_texts.count(k)) st.margin_texts[k]++;
   std::vector<int> order;
   xycut(items, idx, std::max(body, 4.0), order, 0);
 
@@ -324,7 +436,7 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
       double size_tol = page.ocr ? 0.3 : 0.12, gap_max = page.ocr ? 0.9 : 0.6;
       join = gap > -0.5 * sz && gap < gap_max * sz && std::fabs(L.size - P.size) < size_tol * sz && L.bold == P.bold &&
              L.mono == P.mono && overlap_x(L.box, b.box) > 0.2 * std::min(L.box.w(), b.box.w()) &&
-             !(starts_with_marker(L.text, &ordered) && !L.mono);
+             !(starts_with_marker(L.text, &ordered) && !L.mono) && !(!L.mono && new_paragraph(lines, b, P, L, sz));
     }
     if (join) {
       blocks.back().lines.push_back(it.line);
@@ -370,8 +482,7 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
   };
   margin_element(1);
 
-  static const std::regex caption_re(R"(^(figure|fig\.|table|tab\.|chart|listing|algorithm|scheme)\s*[0-9ivx]+)",
-                                     std::regex::icase);
+  static const std::regex section_re(R"(^[0-9]{1,2}(\.[0-9]{1,2})+\.?\s+[A-Z][A-Za-z]+)");
   static const std::regex numbered_re(R"(^([0-9]+(\.[0-9]+)*)\.?\s+\S)");
   static const std::regex leader_re(R"((\.\s?){4,}\s*[0-9ivx]+$)");
   for (size_t k = 0; k < blocks.size(); k++) {
@@ -425,13 +536,20 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
       cat = Category::index;
     } else if (bl.lines.size() <= 3 && nwords <= 25 &&
                // OCR sizes are line heights (noisy) and carry no weight: a clearer margin.
-               (ratio >= (page.ocr ? 1.25 : 1.15) || (bold && ratio >= 0.95 && nwords <= 15)) &&
+               (ratio >= (page.ocr ? 1.25 : 1.15) || (bold && ratio >= (page.ocr ? 0.8 : 0.95) && nwords <= 15)) &&
                text.back() != '.' && text.back() != ',') {
       int level = ratio >= 1.5 ? 1 : ratio >= 1.2 ? 2 : 3;
       if (std::regex_search(text, m, numbered_re)) {
         std::string n = m[1].str();
         level = std::min(3, 1 + int(std::count(n.begin(), n.end(), '.')));
       }
+      cat = level == 1 ? Category::heading1 : level == 2 ? Category::heading2 : Category::heading3;
+    } else if (bl.lines.size() == 1 && nwords <= 10 && std::regex_search(text, section_re) && text.back() != '.' &&
+               ratio >= 0.8) {
+      // "2.1. Nematode Inoculums": a multi-level number (a list counts 1, 2, 3)
+      // before a capitalised title on a line of its own, whatever its weight.
+      std::string n = std::regex_search(text, m, numbered_re) ? m[1].str() : "1.1";
+      int level = std::min(3, 1 + int(std::count(n.begin(), n.end(), '.')));
       cat = level == 1 ? Category::heading1 : level == 2 ? Category::heading2 : Category::heading3;
     } else if (starts_with_marker(ls[0], &ordered)) {
       cat = Category::list;
@@ -475,8 +593,10 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
       }
       case Category::list: {
         std::string item = strip_marker(text);
-        // Consecutive items are one list element.
-        if (!out.empty() && out.back().category == Category::list && out.back().page == page.number) {
+        // Consecutive items are one list element (in one column: an item at
+        // the top of the next column starts a new one).
+        if (!out.empty() && out.back().category == Category::list && out.back().page == page.number &&
+            bl.box.y0 > out.back().box.y1 - 0.5 * size && overlap_x(bl.box, out.back().box) > 0) {
           Element& e = out.back();
           e.box.add(bl.box);
           std::string close = e.html.substr(e.html.size() - 5);
@@ -493,8 +613,20 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
       case Category::equation:
         emit(cat, bl.box, "<p" + attr(cn) + ">" + html_escape(text) + "</p>", "$$" + text + "$$", text);
         break;
-      default:
+      default: {
+        // Lines right under a list item and indented past its marker continue
+        // the item (its marker's line was a block of its own, or OCR lost the marker).
+        Element* e = out.empty() ? nullptr : &out.back();
+        if (cat == Category::paragraph && e && e->category == Category::list && e->page == page.number &&
+            bl.box.x0 > e->box.x0 + 0.5 * size && bl.box.y0 - e->box.y1 < size && overlap_x(bl.box, e->box) > 0) {
+          e->box.add(bl.box);
+          e->html.insert(e->html.rfind("</li>"), " " + html_escape(text));
+          e->markdown += " " + md_escape(text);
+          e->text += " " + text;
+          break;
+        }
         emit(cat, bl.box, "<p" + attr(cn) + ">" + html_escape(text) + "</p>", md_escape(text), text);
+      }
     }
   }
 

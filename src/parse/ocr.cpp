@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -60,6 +61,40 @@ static std::vector<Box> detect_figures(const cv::Mat& img, const std::vector<Wor
   return out;
 }
 
+// Tesseract's LSTM engine reports no font weight. Bold glyphs have wider
+// stems: the ink of a word divided by the dark runs its pixel rows cross is
+// the mean stem width, and a word whose stems are 30% wider than the page's
+// median word is bold. Relative to the page, so scan darkness and resolution
+// cancel out.
+static void mark_bold(const cv::Mat& img, std::vector<Word>& words) {
+  cv::Mat bin;
+  cv::threshold(img, bin, 0, 255, cv::THRESH_BINARY_INV | cv::THRESH_OTSU);
+  std::vector<double> stem(words.size(), 0), typical;
+  for (size_t i = 0; i < words.size(); i++) {
+    const Box& b = words[i].box;
+    int x0 = std::max(0, int(b.x0)), x1 = std::min(img.cols, int(b.x1) + 1);
+    int y0 = std::max(0, int(b.y0)), y1 = std::min(img.rows, int(b.y1) + 1);
+    double ink = 0;
+    int runs = 0;
+    for (int y = y0; y < y1; y++) {
+      const unsigned char *g = img.ptr<unsigned char>(y), *d = bin.ptr<unsigned char>(y);
+      bool in = false;
+      for (int x = x0; x < x1; x++) {
+        bool dark = d[x] != 0;
+        if (dark && !in) runs++;
+        if (dark) ink += (255 - g[x]) / 255.0;
+        in = dark;
+      }
+    }
+    stem[i] = runs ? ink / runs : 0;
+    if (words[i].text.size() >= 3) typical.push_back(stem[i]);
+  }
+  if (typical.size() < 20) return;  // too few words to know the page's regular weight
+  std::nth_element(typical.begin(), typical.begin() + typical.size() / 2, typical.end());
+  double median = typical[typical.size() / 2];
+  for (size_t i = 0; i < words.size(); i++) words[i].bold = median > 0 && stem[i] > 1.3 * median;
+}
+
 Page ocr_image(const std::string& bytes, const std::string& source, const Options& opt, int page_number) {
   setMsgSeverity(L_SEVERITY_NONE);
   l_int32 format = 0, w = 0, h = 0, bps = 0, spp = 0, cmap = 0;
@@ -94,8 +129,10 @@ Page ocr_image(const std::string& bytes, const std::string& source, const Option
   page.rules = detect_rules(img.data, img.cols, img.rows, int(img.step));
 
   // Tesseract's LSTM runs OpenMP inside; one thread per engine lets pages
-  // run side by side instead of fighting over the cores.
-  setenv("OMP_THREAD_LIMIT", "1", 0);
+  // run side by side instead of fighting over the cores. Set once: setenv
+  // must not race the getenv of another page's thread.
+  static std::once_flag omp_limit;
+  std::call_once(omp_limit, [] { setenv("OMP_THREAD_LIMIT", "1", 0); });
   tesseract::TessBaseAPI api;
   api.SetVariable("debug_file", "/dev/null");  // "Detected N diacritics" and the like
   if (api.Init(nullptr, opt.ocr_lang.c_str(), tesseract::OEM_LSTM_ONLY) != 0)
@@ -114,14 +151,9 @@ Page ocr_image(const std::string& bytes, const std::string& source, const Option
   if (api.Recognize(nullptr) != 0) fail(source, "", "Tesseract failed to recognize the image");
   std::unique_ptr<tesseract::ResultIterator> it(api.GetIterator());
   if (!it) return page;
-  double line_h = 0;
   int line_no = -1;
   do {
-    if (it->IsAtBeginningOf(tesseract::RIL_TEXTLINE)) {
-      line_no++;
-      int x0, y0, x1, y1;
-      if (it->BoundingBox(tesseract::RIL_TEXTLINE, &x0, &y0, &x1, &y1)) line_h = y1 - y0;
-    }
+    if (it->IsAtBeginningOf(tesseract::RIL_TEXTLINE)) line_no++;
     std::unique_ptr<char[]> t(it->GetUTF8Text(tesseract::RIL_WORD));
     int x0, y0, x1, y1;
     if (!t || !it->BoundingBox(tesseract::RIL_WORD, &x0, &y0, &x1, &y1)) continue;
@@ -132,10 +164,19 @@ Page ocr_image(const std::string& bytes, const std::string& source, const Option
     wd.box = {x0 / up, y0 / up, x1 / up, y1 / up};
     wd.text = std::move(s);
     wd.ocr_line = line_no;
-    // A text line's box spans ascenders to descenders, about 1.2 font sizes.
-    wd.size = float(std::max(line_h, double(y1 - y0)) / 1.2 / up);
+    wd.size = float(y1 - y0) / float(up);
     page.words.push_back(std::move(wd));
   } while (it->Next(tesseract::RIL_WORD));
+  // A word's height depends on its letters (ascenders, descenders) and a
+  // text line's box on any speck Tesseract put in it: the size of a line is
+  // the median height of its words (about one font size).
+  for (size_t a = 0, b = 0; a < page.words.size(); a = b) {
+    std::vector<float> h;
+    for (b = a; b < page.words.size() && page.words[b].ocr_line == page.words[a].ocr_line; b++) h.push_back(page.words[b].size);
+    std::nth_element(h.begin(), h.begin() + long(h.size() / 2), h.end());
+    for (size_t k = a; k < b; k++) page.words[k].size = h[h.size() / 2];
+  }
+  mark_bold(img, page.words);
   page.images = detect_figures(img, page.words);
   return page;
 }

@@ -5,6 +5,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <deque>
+#include <future>
+#include <thread>
+
 #include "core/error.h"
 #include "core/fs.h"
 #include "parse/ocr.h"
@@ -80,28 +85,49 @@ void parse_file(const std::string& path, const Options& opt, const std::function
     return;
   }
   if (kind != Kind::pdf) fail(path, "", "unsupported format (expected a PDF, PNG, JPEG or TIFF file)");
-  read_pdf(path, opt, on_start, [&](Page&& p) {
-    // A page without a text layer but with an image is a scan: OCR it, in points.
-    if (p.words.empty() && !p.images.empty() && opt.ocr_empty_pages) {
-      const int dpi = 200;
-      if (int64_t(p.width * dpi / 72) * int64_t(p.height * dpi / 72) <= opt.max_pixels) {
-        std::string png = render_page(path, opt, p.number, dpi);
-        if (!png.empty()) {
-          Page o = ocr_image(png, path + " page " + std::to_string(p.number), opt, p.number);
-          double k = 72.0 / dpi;
-          auto scale = [&](Box& b) { b.x0 *= k, b.y0 *= k, b.x1 *= k, b.y1 *= k; };
-          for (Word& w : o.words) scale(w.box), w.size *= float(k);
-          p.words = std::move(o.words);
-          p.ocr = true;
-          // The scan itself is the page, not a figure on it.
-          p.images.clear();
-        }
-      }
-    }
-    auto els = layout(p, state, next_id);
+  // Scanned pages are rendered and OCR'd on up to opt.threads threads, one
+  // Tesseract engine each; pages are laid out and handed on in page order
+  // (the layout state builds up page by page), and at most opt.threads pages
+  // wait, so memory stays bounded however long the document.
+  struct Pending {
+    Page page;
+    std::future<void> ocr;  // invalid when the page needs none
+    bool ready() const { return !ocr.valid() || ocr.wait_for(std::chrono::seconds(0)) == std::future_status::ready; }
+  };
+  std::deque<Pending> pending;  // push_back and pop_front keep references to the others valid
+  const size_t max_pending = size_t(std::max(1, opt.threads > 0 ? opt.threads : int(std::thread::hardware_concurrency())));
+  auto finish_front = [&] {
+    Pending& f = pending.front();
+    if (f.ocr.valid()) f.ocr.get();  // rethrows the page's error
+    auto els = layout(f.page, state, next_id);
     next_id += int(els.size());
-    on_page(p, std::move(els));
+    on_page(f.page, std::move(els));
+    pending.pop_front();
+  };
+  read_pdf(path, opt, on_start, [&](Page&& p) {
+    const int dpi = 200;
+    // A page without a text layer but with an image is a scan: OCR it, in points.
+    bool scan = p.words.empty() && !p.images.empty() && opt.ocr_empty_pages &&
+                int64_t(p.width * dpi / 72) * int64_t(p.height * dpi / 72) <= opt.max_pixels;
+    pending.push_back({std::move(p), {}});
+    if (scan) {
+      Page* page = &pending.back().page;
+      pending.back().ocr = std::async(std::launch::async, [page, &path, &opt] {
+        std::string png = render_page(path, opt, page->number, dpi);
+        if (png.empty()) return;
+        Page o = ocr_image(png, path + " page " + std::to_string(page->number), opt, page->number);
+        double k = 72.0 / dpi;
+        auto scale = [&](Box& b) { b.x0 *= k, b.y0 *= k, b.x1 *= k, b.y1 *= k; };
+        for (Word& w : o.words) scale(w.box), w.size *= float(k);
+        page->words = std::move(o.words);
+        page->ocr = true;
+        // The scan itself is the page, not a figure on it.
+        page->images.clear();
+      });
+    }
+    while (!pending.empty() && (pending.size() > max_pending || pending.front().ready())) finish_front();
   });
+  while (!pending.empty()) finish_front();
 }
 
 }  // namespace solar::parse

@@ -96,13 +96,15 @@ struct Options {
   int first_page = 1, last_page = 0;  // 0: to the end
   int64_t max_pixels = 100'000'000;   // images larger than this are refused
   bool ocr_empty_pages = true;        // PDF pages without text go through OCR (needs pdftoppm)
+  int threads = 0;                    // scanned pages OCR'd side by side, one engine each (0: all cores)
 };
 
 // Parses one file (by content: %PDF, PNG, JPEG, TIFF), calling on_page for
 // every page's elements as soon as the page is done (bounded memory for long
 // documents). on_start gets the page count once known. Throws solar::Error
 // naming the file for encrypted (without the right password), damaged,
-// empty or unsupported input.
+// empty or unsupported input. Scanned PDF pages are OCR'd on opt.threads
+// threads; on_page is still called on the caller's thread, in page order.
 void parse_file(const std::string& path, const Options& opt,
                 const std::function<void(int pages)>& on_start,
                 const std::function<void(const Page&, std::vector<Element>&&)>& on_page);

@@ -226,6 +226,61 @@ TEST(Parse, ScannedPageThroughOcr) {
   EXPECT_NE(t->html.find("colspan=\"2\""), std::string::npos) << t->html;
 }
 
+// A scanned PDF: each page of `text_pdf` rendered by pdftoppm (grey, 100
+// dpi) and placed back as an inline image, with no text layer.
+std::string scanned_pdf(const std::string& text_pdf, int pages) {
+  std::string dir = parent_dir(text_pdf);
+  PdfBuilder b;
+  for (int p = 1; p <= pages; p++) {
+    std::string cmd = "pdftoppm -gray -r 100 -f " + std::to_string(p) + " -l " + std::to_string(p) + " -singlefile " +
+                      text_pdf + " " + dir + "/scan" + std::to_string(p) + " 2>/dev/null";
+    if (std::system(cmd.c_str()) != 0) return "";
+    std::string pgm = read_file(dir + "/scan" + std::to_string(p) + ".pgm");
+    int w = 0, h = 0, maxv = 0, off = 0;
+    if (sscanf(pgm.c_str(), "P5 %d %d %d%n", &w, &h, &maxv, &off) != 3 || maxv != 255) return "";
+    std::string px = pgm.substr(size_t(off) + 1);
+    uLongf n = compressBound(uLong(px.size()));
+    std::string z(n, '\0');
+    if (compress2(reinterpret_cast<Bytef*>(z.data()), &n, reinterpret_cast<const Bytef*>(px.data()), uLong(px.size()), 6) != Z_OK)
+      return "";
+    z.resize(n);
+    // Hex over deflate: the image data cannot contain an "EI" that ends it early.
+    std::string hex;
+    for (unsigned char c : z) hex += "0123456789abcdef"[c >> 4], hex += "0123456789abcdef"[c & 15];
+    b.raw("q 612 0 0 792 0 0 cm BI /W " + std::to_string(w) + " /H " + std::to_string(h) +
+          " /CS /G /BPC 8 /F [/AHx /Fl] ID " + hex + "> EI Q\n").page();
+  }
+  return b.bytes();
+}
+
+TEST(Parse, ScannedPagesInParallelComeOutInOrder) {
+  NEED_BACKEND();
+  PdfBuilder t;
+  const char* names[] = {"first", "second", "third", "fourth"};
+  for (const char* n : names) {
+    t.text("F2", 20, 72, 100, std::string("The ") + n + " page");
+    for (int i = 0; i < 5; i++) t.text("F1", 14, 72, 140 + 20 * i, std::string("Body text of the ") + n + " page goes on here.");
+    t.page();
+  }
+  std::string text_pdf = write_tmp("text.pdf", t.bytes());
+  std::string scan = scanned_pdf(text_pdf, 4);
+  if (scan.empty()) GTEST_SKIP() << "pdftoppm (poppler-utils) missing";
+  std::string pdf = join_path(parent_dir(text_pdf), "scan.pdf");
+  write_file_atomic(pdf, scan);
+  Options o;
+  o.threads = 1;
+  auto one = parse_all(pdf, o);
+  o.threads = 3;
+  auto three = parse_all(pdf, o);
+  ASSERT_FALSE(one.empty());
+  EXPECT_EQ(document_json(one, 4).dump(), document_json(three, 4).dump());
+  for (int p = 1; p <= 4; p++) {
+    const Element* e = find(three, Category::paragraph, std::string("Body text of the ") + names[p - 1], p);
+    EXPECT_TRUE(e) << names[p - 1] << "\n" << document_text(three);
+  }
+  for (size_t i = 1; i < three.size(); i++) EXPECT_LE(three[i - 1].page, three[i].page);
+}
+
 TEST(Parse, CliWritesEveryFormatAtomically) {
   NEED_BACKEND();
   std::string pdf = write_tmp("fixture.pdf", fixture_pdf());
@@ -279,6 +334,147 @@ TEST(Parse, SharedDebianReferencePages) {
   EXPECT_TRUE(find(els, Category::caption, "Table 1.13: List of shell programs"));
   EXPECT_TRUE(find(els, Category::heading3, "1.4.1 The login shell"));
   EXPECT_TRUE(find(els, Category::heading2, "1.4 The basic Unix-like work environment"));
+}
+
+// A page of words laid out line by line: `line` adds words of 10 units size
+// from x at the baseline y, 6 units a character and one space apart.
+struct PageBuilder {
+  Page p;
+  PageBuilder() { p.number = 1, p.width = 600, p.height = 800; }
+  PageBuilder& line(double x, double y, const std::string& text, float size = 10) {
+    size_t i = 0;
+    while (i < text.size()) {
+      size_t j = text.find(' ', i);
+      if (j == std::string::npos) j = text.size();
+      std::string w = text.substr(i, j - i);
+      p.words.push_back({{x, y - size, x + 0.6 * size * double(w.size()), y}, w, size});
+      x += 0.6 * size * double(w.size() + 1);
+      i = j + 1;
+    }
+    return *this;
+  }
+};
+
+std::vector<Element> lay(const Page& p) {
+  LayoutState st;
+  return layout(p, st, 0);
+}
+
+TEST(Layout, IndentedParagraphsWithoutSpaceAreTwo) {
+  // Justified lines, 12 units apart, the second paragraph's first line indented.
+  PageBuilder b;
+  const std::string full = "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk";
+  b.line(80, 200, "     " + full.substr(5)).line(50, 212, full).line(50, 224, "end of one.");
+  b.line(80, 236, "Then " + full.substr(10)).line(50, 248, full).line(50, 260, full);
+  auto els = lay(b.p);
+  ASSERT_EQ(els.size(), 2u) << document_text(els);
+  EXPECT_EQ(els[0].category, Category::paragraph);
+  EXPECT_NE(els[0].text.find("end of one."), std::string::npos);
+  EXPECT_EQ(els[1].text.substr(0, 4), "Then");
+  // A hanging indent (a reference list) is one block per entry, not per line.
+  PageBuilder r;
+  r.line(50, 200, "[1] " + full).line(80, 212, full.substr(0, 40)).line(80, 224, full.substr(0, 20));
+  els = lay(r.p);
+  ASSERT_EQ(els.size(), 1u) << document_text(els);
+}
+
+TEST(Layout, FigureLabelsJoinTheFigureAndCaptionsStayOut) {
+  PageBuilder b;
+  b.p.images.push_back({100, 100, 300, 250});
+  b.p.images.push_back({308, 100, 508, 250});  // a second panel, less than an em away
+  b.line(80, 130, "1.0").line(80, 240, "0.0").line(180, 266, "time (s)").line(518, 180, "legend");
+  b.line(100, 290, "Figure 1: Two panels of one plot, labelled outside the images.");
+  auto els = lay(b.p);
+  ASSERT_EQ(els.size(), 2u) << document_text(els);
+  EXPECT_EQ(els[0].category, Category::figure);
+  EXPECT_LE(els[0].box.x0, 80);
+  EXPECT_GE(els[0].box.x1, 540);
+  for (const char* t : {"1.0", "0.0", "time", "legend"}) EXPECT_NE(els[0].text.find(t), std::string::npos) << t;
+  EXPECT_EQ(els[1].category, Category::caption);
+}
+
+TEST(Layout, ParagraphRunningIntoTheTopMarginIsBody) {
+  PageBuilder b;
+  b.line(50, 20, "Journal of Tests 12");  // the running header, then a gap
+  const std::string full = "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk";
+  for (int i = 0; i < 4; i++) b.line(50, 50 + 12 * i, full);  // starts at 5% of the height
+  auto els = lay(b.p);
+  ASSERT_EQ(els.size(), 2u) << document_text(els);
+  EXPECT_EQ(els[0].category, Category::header);
+  EXPECT_EQ(els[0].text, "Journal of Tests 12");
+  EXPECT_EQ(els[1].category, Category::paragraph);
+  EXPECT_LT(els[1].box.y0, 0.07 * b.p.height);
+}
+
+TEST(Layout, NumberedSectionTitleAtBodySize) {
+  PageBuilder b;
+  const std::string full = "aaaa bbbb cccc dddd eeee ffff gggg hhhh iiii jjjj kkkk";
+  b.line(50, 100, "2.1. Nematode Inoculums");
+  for (int i = 0; i < 3; i++) b.line(50, 124 + 12 * i, full);
+  b.line(50, 180, "2. Not a section but a list item");
+  auto els = lay(b.p);
+  ASSERT_EQ(els.size(), 3u) << document_text(els);
+  EXPECT_EQ(els[0].category, Category::heading2);
+  EXPECT_EQ(els[1].category, Category::paragraph);
+  EXPECT_EQ(els[2].category, Category::list);
+}
+
+TEST(Layout, InterleavedOcrLinesAreOneLine) {
+  // Tesseract read one printed line as two text lines: "two" and "four" sit
+  // lower than "one" (too low for one row with it) but within the line that
+  // "gyp"'s descender makes.
+  Page p;
+  p.number = 1, p.width = 600, p.height = 800, p.ocr = true;
+  auto w = [&](double x0, double y0, double y1, const char* t, int line) {
+    p.words.push_back({{x0, y0, x0 + 20, y1}, t, 10, false, false, false, line});
+  };
+  w(50, 90, 100, "one", 0), w(80, 96, 106, "two", 1), w(110, 90, 104, "gyp", 0), w(140, 96, 106, "four", 1),
+      w(170, 90, 100, "five", 0);
+  auto els = lay(p);
+  ASSERT_EQ(els.size(), 1u) << document_text(els);
+  EXPECT_EQ(els[0].text, "one two gyp four five");
+}
+
+TEST(Layout, ColumnReadWholeAcrossAGapInTheOtherColumn) {
+  // Two columns; the right one pauses for two lines while the left one goes
+  // on: the left column is still read to its end before the right one.
+  PageBuilder b;
+  for (int i = 0; i < 6; i++) b.line(50, 110 + 12 * i, "left column text goes on " + std::to_string(i));
+  for (int i : {0, 1, 4, 5}) b.line(320, 110 + 12 * i, "right column words " + std::to_string(i));
+  auto els = lay(b.p);
+  std::string t = document_text(els);
+  ASSERT_NE(t.find("on 5"), std::string::npos) << t;
+  EXPECT_LT(t.find("on 5"), t.find("words 0")) << t;
+  // List items at the bottom of the left column and the top of the right one are two lists.
+  PageBuilder l;
+  l.line(50, 300, "- first item of the left column");
+  l.line(320, 100, "- an item at the top of the right column");
+  for (int i = 0; i < 16; i++) l.line(50, 100 + 12 * i, "left column text goes on " + std::to_string(i));
+  els = lay(l.p);
+  int lists = 0;
+  for (const Element& e : els) lists += e.category == Category::list;
+  EXPECT_EQ(lists, 2) << document_text(els);
+}
+
+TEST(Parse, BoldHeadingOnAScanAtBodySize) {
+  // Tesseract gives no weights: the stems' width tells the bold heading.
+  NEED_BACKEND();
+  PdfBuilder b;
+  b.text("F2", 11, 72, 100, "Materials and Methods");
+  for (int i = 0; i < 8; i++)
+    b.text("F1", 11, 72, 130 + 14 * i, "The samples were collected over three weeks and kept cold until");
+  b.page();
+  std::string pdf = write_tmp("bold.pdf", b.bytes());
+  std::string cmd = "pdftoppm -png -r 150 -singlefile " + pdf + " " + parent_dir(pdf) + "/bold 2>/dev/null";
+  if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "pdftoppm (poppler-utils) missing";
+  auto els = parse_all(parent_dir(pdf) + "/bold.png");
+  const Element* h = nullptr;
+  for (const Element& e : els)
+    if (e.text.find("Methods") != std::string::npos) h = &e;
+  ASSERT_TRUE(h) << document_text(els);
+  EXPECT_TRUE(h->category == Category::heading1 || h->category == Category::heading2 || h->category == Category::heading3)
+      << category_name(h->category);
+  EXPECT_TRUE(find(els, Category::paragraph, "samples were collected")) << document_text(els);
 }
 
 }  // namespace

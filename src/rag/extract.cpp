@@ -1,8 +1,11 @@
 // Documents → blocks. Markdown, reStructuredText and plain text share one
 // line scanner (paragraphs end at blank lines; the formats differ in what
 // makes a heading, a list item, a table or a code block); HTML is reduced to
-// the same blocks by a tag scanner; PDFs go through poppler's pdftotext.
+// the same blocks by a tag scanner; PDFs go through the document parser
+// (parse/: headings, paragraphs, whole tables, running headers and footers
+// left out), or poppler's pdftotext when its backend solar-pdf is absent.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -12,6 +15,8 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/json.h"
+#include "parse/parse.h"
+#include "parse/pdf_stream.h"
 #include "rag/rag.h"
 
 namespace solar::rag {
@@ -342,7 +347,7 @@ std::string quote_shell(const std::string& s) {
   return q + "'";
 }
 
-std::vector<Block> extract_pdf(const std::string& path) {
+std::vector<Block> extract_pdf_text(const std::string& path) {
   check_input_file(path);
   std::string cmd = "pdftotext -enc UTF-8 -q " + quote_shell(path) + " - 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
@@ -366,6 +371,41 @@ std::vector<Block> extract_pdf(const std::string& path) {
     pos = ff + 1;
     page++;
   }
+  return blocks;
+}
+
+// One block per parsed element: a heading sets the heading path of what
+// follows, a table is one block (Markdown rows) kept whole, running headers
+// and footers are dropped, and a figure's stray label words too (its caption
+// is an element of its own). Offsets are into the page's elements joined by
+// blank lines.
+std::vector<Block> extract_pdf(const std::string& path) {
+  parse::Options opt;
+  std::string backend = parse::find_solar_pdf(opt);
+  if (backend.empty() || access(backend.c_str(), X_OK) != 0) return extract_pdf_text(path);
+  std::vector<Block> blocks;
+  std::vector<std::pair<int, std::string>> headings;
+  parse::parse_file(path, opt, [](int) {}, [&](const parse::Page& page, std::vector<parse::Element>&& els) {
+    int64_t off = 0;
+    for (const parse::Element& e : els) {
+      using C = parse::Category;
+      if (e.category == C::header || e.category == C::footer || e.category == C::figure) continue;
+      if (e.category == C::heading1 || e.category == C::heading2 || e.category == C::heading3) {
+        int level = int(e.category) - int(C::heading1) + 1;
+        while (!headings.empty() && headings.back().first >= level) headings.pop_back();
+        headings.push_back({level, trim(e.text)});
+        continue;
+      }
+      bool whole = e.category == C::table || e.category == C::code;
+      std::string t = trim(e.category == C::table ? e.markdown : e.text);
+      if (t.empty()) continue;
+      std::string h;
+      for (auto& [l, x] : headings) h += (h.empty() ? "" : " > ") + x;
+      int64_t len = int64_t(t.size());
+      blocks.push_back(Block{std::move(t), std::move(h), page.number, off, off + len, whole, false});
+      off += len + 2;
+    }
+  });
   return blocks;
 }
 

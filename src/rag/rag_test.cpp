@@ -212,8 +212,54 @@ TEST(RagIndex, IncrementalAndKilledMidwaySlow) {
   EXPECT_EQ(sql_int(kdb, "SELECT count(*) FROM chunks_fts"), sql_int(kdb, "SELECT count(*) FROM chunks"));
 }
 
-TEST(RagExtract, PdfPagesThroughPdftotext) {
+TEST(RagExtract, PdfElementsThroughTheParser) {
+  if (access(join_path(parent_dir(SOLAR_BIN), "solar-pdf").c_str(), X_OK) != 0)
+    GTEST_SKIP() << "solar-pdf was not built (poppler's libpoppler-private-dev missing)";
+  solar::testing::PdfBuilder b;
+  for (int p = 1; p <= 2; p++) {
+    b.text("F1", 9, 72, 30, "Solar Manual").text("F1", 9, 300, 770, std::to_string(p));
+    if (p == 1) {
+      b.text("F2", 18, 72, 100, "1 Install");
+      b.text("F1", 11, 72, 130, "Run the installer and answer its questions.");
+      for (double y : {160, 176, 192}) b.line(72, y, 372, y);
+      for (double x : {72, 222, 372}) b.line(x, 160, x, 192);
+      b.text("F2", 10, 80, 172, "Option").text("F2", 10, 230, 172, "Default");
+      b.text("F1", 10, 80, 188, "threads").text("F1", 10, 230, 188, "all cores");
+    } else {
+      b.text("F2", 13, 72, 100, "1.1 Details");
+      b.text("F1", 11, 72, 130, "The details come on the second page.");
+    }
+    b.page();
+  }
+  std::string d = solar::testing::temp_dir("rag_pdf_parse");
+  write_file_atomic(join_path(d, "m.pdf"), b.bytes());
+  auto bl = extract_file(join_path(d, "m.pdf"));
+  ASSERT_EQ(bl.size(), 3u);
+  for (const Block& x : bl) EXPECT_EQ(x.text.find("Solar Manual"), std::string::npos) << "running header kept: " << x.text;
+  EXPECT_EQ(bl[0].text, "Run the installer and answer its questions.");
+  EXPECT_EQ(bl[0].heading, "1 Install");
+  EXPECT_EQ(bl[0].page, 1);
+  EXPECT_TRUE(bl[1].atomic);
+  EXPECT_EQ(bl[1].page, 1);
+  for (const char* cell : {"Option", "Default", "threads", "all cores"}) EXPECT_NE(bl[1].text.find(cell), std::string::npos) << bl[1].text;
+  EXPECT_NE(bl[1].text.find('|'), std::string::npos) << bl[1].text;
+  EXPECT_EQ(bl[2].text, "The details come on the second page.");
+  EXPECT_EQ(bl[2].heading, "1 Install > 1.1 Details");
+  EXPECT_EQ(bl[2].page, 2);
+  EXPECT_EQ(bl[2].start, 0);
+  EXPECT_EQ(bl[2].end, int64_t(bl[2].text.size()));
+  write_file_atomic(join_path(d, "bad.pdf"), "%PDF-1.4 truncated");
+  std::string e = solar::testing::error_of([&] { extract_file(join_path(d, "bad.pdf")); });
+  EXPECT_NE(e.find("bad.pdf"), std::string::npos) << e;
+}
+
+TEST(RagExtract, PdfPagesThroughPdftotextWithoutTheParser) {
   if (std::system("command -v pdftotext > /dev/null 2>&1") != 0) GTEST_SKIP() << "pdftotext absent (poppler-utils, scripts/setup.sh)";
+  // solar-pdf named where there is none: the fallback, poppler's pdftotext.
+  setenv("SOLAR_PDF", "/nonexistent/solar-pdf", 1);
+  struct Unset {
+    ~Unset() { unsetenv("SOLAR_PDF"); }
+  } unset;
   std::string d = solar::testing::temp_dir("rag_pdf");
   write_file_atomic(join_path(d, "a.pdf"), solar::testing::PdfBuilder().text("F1", 12, 72, 72, "Hello from page one").page().text("F1", 12, 72, 72, "Second page text").page().bytes());
   auto b = extract_file(join_path(d, "a.pdf"));
