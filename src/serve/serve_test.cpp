@@ -439,9 +439,11 @@ TEST(ServeBatch, PrefixReuseAndCancel) {
     j->prompt = lm.tokenizer->encode(p, true);
     j->opt.n_predict = n;
     j->opt.sampler.temp = 0;
+    // Cancelled before it is queued: set after submit() it raced a scheduler that can finish 60
+    // tokens of this model first on a busy machine (cancelling a running job: the Disconnect tests).
+    j->cancel = cancel;
     sched.submit(j);
     std::string text, piece;
-    if (cancel) j->cancel = true;
     while (j->wait_output(&piece, std::chrono::milliseconds(1000))) text += piece;
     return j;
   };
