@@ -1,5 +1,5 @@
 // libFuzzer target: `solar serve`'s request bodies (chat and text
-// completions, /tokenize, /detokenize) through the pure parsers: a validated
+// completions, /tokenize, /detokenize, /v1/rag/query) through the pure parsers: a validated
 // request or an ApiError with a 4xx status and a JSON error body, never a
 // crash, a hang or unbounded memory. The first byte picks the endpoint.
 #include <nlohmann/json.hpp>
@@ -17,6 +17,7 @@ void write_seeds(const std::string& dir) {
   write_text(dir + "/completion.bin", "p{\"prompt\":[\"Once\"],\"max_tokens\":null,\"stop\":\"\\n\",\"top_k\":5}");
   write_text(dir + "/tokenize.bin", "t{\"content\":\"Hello\",\"add_special\":false}");
   write_text(dir + "/detokenize.bin", "d{\"tokens\":[1,2,3]}");
+  write_text(dir + "/rag.bin", "r{\"query\":\"where?\",\"k\":3,\"mode\":\"bm25\"}");
   write_text(deep(dir) + "/nested.bin", "c{\"messages\":" + nested_json(100000) + "}");
 }
 
@@ -37,6 +38,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } else if (kind == 'd') {
       for (int id : parse_detokenize_request(body, lim))
         if (id < 0) std::abort();
+    } else if (kind == 'r') {
+      RagQueryRequest r = parse_rag_query_request(body, lim);
+      if (r.k < 1 || r.k > 1000 || (r.mode != "bm25" && r.mode != "dense" && r.mode != "hybrid")) std::abort();
     } else {
       const bool chat = kind != 'p';
       CompletionRequest r = parse_completion_request(body, chat, lim);

@@ -71,58 +71,14 @@ int run_index(const std::vector<std::string>& argv) {
   return 0;
 }
 
-// A store and (for dense and hybrid) the embedder, opened once for any number of questions.
-struct Retriever {
-  std::unique_ptr<rag::Store> store;
-  std::unique_ptr<embed::Embedder> emb;
-  std::string mode;
-  bool exact = false;
-
-  Retriever(const std::string& path, const std::string& emodel, const std::string& m, bool ex = false) : mode(m), exact(ex) {
-    if (mode != "bm25" && mode != "dense" && mode != "hybrid") fail("--mode", "", "expected bm25, dense or hybrid, got " + mode);
-    store = rag::Store::open(path, false);
-    if (mode != "bm25") {
-      emb = embed::Embedder::open(embed::find_model(emodel));
-      if (emb->dim() != store->dim())
-        fail(path, "meta.dim", "store of " + std::to_string(store->dim()) + "-dim vectors, model of " + std::to_string(emb->dim()));
-    }
-  }
-  // The hits, filled; *qv gets the question's vector (empty for bm25).
-  std::vector<rag::Hit> search(const std::string& question, int64_t k, std::vector<float>* qv = nullptr) const {
-    std::vector<float> v;
-    if (mode != "bm25") v = emb->encode({question});
-    std::vector<rag::Hit> hits = mode == "bm25"    ? store->bm25(question, k)
-                                 : mode == "dense" ? store->dense(v, k, exact)
-                                                   : store->hybrid(question, v, k, exact);
-    for (rag::Hit& h : hits) store->fill(h);
-    if (qv) *qv = std::move(v);
-    return hits;
-  }
-};
-
-nlohmann::json hits_json(const std::vector<rag::Hit>& hits, bool with_text) {
-  nlohmann::json a = nlohmann::json::array();
-  for (const rag::Hit& h : hits) {
-    nlohmann::json o = {{"id", h.id}, {"score", h.score}, {"file", h.file}, {"page", h.page}, {"heading", h.heading},
-                        {"start", h.start}, {"end", h.end}};
-    if (with_text) o["text"] = h.text;
-    a.push_back(std::move(o));
-  }
-  return a;
-}
-
-std::string where(const rag::Hit& h) {
-  std::string s = h.file;
-  if (h.page) s += " p." + std::to_string(h.page);
-  if (!h.heading.empty()) s += " § " + h.heading;
-  return s + " [" + std::to_string(h.start) + "," + std::to_string(h.end) + ")";
-}
-
 int run_query(const std::vector<std::string>& argv) {
   Args a("rag query", "solar rag query STORE \"question\" [-k N] [--mode bm25|dense|hybrid] [--json]\n"
                       "       solar rag query STORE --questions FILE [...]   one JSON line per question");
   auto& k = a.integer("-k,--top-k", 5, "chunks to return", 1, 1000);
-  auto& mode = a.str("--mode", "MODE", "bm25, dense or hybrid (reciprocal rank fusion)", "hybrid");
+  auto& mode = a.str("--mode", "MODE", "bm25, dense or hybrid (both lists fused)", "hybrid");
+  const rag::Fusion fdef;
+  auto& fusion = a.str("--fusion", "METHOD", "hybrid: relative (min-max normalised scores, weighted) or rrf (reciprocal rank)", fdef.method);
+  auto& alpha = a.number("--alpha", fdef.alpha, "hybrid: the dense list's weight, 1 - alpha the BM25 list's");
   auto& emodel = a.str("--embed-model", "DIR", "embedding model folder (default: found as for index)");
   auto& json = a.flag("--json", "one JSON object with the hits");
   auto& exact = a.flag("--exact", "dense and hybrid: every chunk scored, even when the store has an HNSW index");
@@ -132,11 +88,15 @@ int run_query(const std::vector<std::string>& argv) {
   if (!a.parse(argv)) return a.exit_code();
   if (pos.size() != (questions.empty() ? 2u : 1u))
     usage_error(questions.empty() ? "rag query: expected STORE and a QUESTION" : "rag query: with --questions, only STORE");
+  if (!rag::valid_mode(mode)) fail("--mode", "", "expected bm25, dense or hybrid, got " + mode);
+  if (!rag::valid_fusion(fusion)) fail("--fusion", "", "expected relative or rrf, got " + fusion);
+  if (!(alpha >= 0 && alpha <= 1)) fail("--alpha", "", "expected a weight in [0, 1], got " + std::to_string(alpha));
+  const rag::Fusion fu{fusion, alpha};
   kernels::set_num_threads(int(threads));
-  Retriever r(pos[0], emodel, mode, exact);
+  rag::Retriever r(pos[0], emodel, mode != "bm25");
   auto timed = [&](const std::string& q, double* ms) {
     auto t0 = std::chrono::steady_clock::now();
-    auto hits = r.search(q, k);
+    auto hits = r.search(q, k, mode, exact, nullptr, fu);
     *ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     return hits;
   };
@@ -144,14 +104,14 @@ int run_query(const std::vector<std::string>& argv) {
     for (const std::string& q : read_jsonl_strings(questions)) {
       double ms = 0;
       auto hits = timed(q, &ms);
-      printf("%s\n", nlohmann::json({{"ms", ms}, {"hits", hits_json(hits, false)}}).dump().c_str());
+      printf("%s\n", nlohmann::json({{"ms", ms}, {"hits", rag::hits_json(hits, false)}}).dump().c_str());
     }
     return 0;
   }
   double ms = 0;
   auto hits = timed(pos[1], &ms);
   if (json) {
-    nlohmann::json o = {{"query", pos[1]}, {"mode", mode}, {"ms", ms}, {"hits", hits_json(hits, true)}};
+    nlohmann::json o = {{"query", pos[1]}, {"mode", mode}, {"ms", ms}, {"hits", rag::hits_json(hits, true)}};
     printf("%s\n", o.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
   }
@@ -159,7 +119,7 @@ int run_query(const std::vector<std::string>& argv) {
   for (size_t i = 0; i < hits.size(); i++) {
     const rag::Hit& h = hits[i];
     std::string t = h.text.size() > 300 ? h.text.substr(0, 300) + "…" : h.text;
-    printf("[%zu] %.4f %s\n    %s\n", i + 1, h.score, where(h).c_str(), t.c_str());
+    printf("[%zu] %.4f %s\n    %s\n", i + 1, h.score, rag::hit_location(h).c_str(), t.c_str());
   }
   return 0;
 }
@@ -181,37 +141,18 @@ int run_ask(const std::vector<std::string>& argv) {
   if (pos.size() != 2) usage_error("rag ask: expected STORE and a QUESTION");
   if (model.empty()) fail("-m/--model", "", "required: the model that answers");
   kernels::set_num_threads(int(threads));
-  Retriever r(pos[0], emodel, "hybrid");
-  std::vector<float> qv;
-  std::vector<rag::Hit> src;
-  double best = -1;
-  for (rag::Hit& h : r.search(pos[1], k, &qv)) {
-    double c = r.store->similarity(h.id, qv);
-    best = std::max(best, c);
-    if (c >= min_score) src.push_back(h);
-  }
-  if (src.empty()) {
-    printf("I don't know: nothing in %s is relevant to the question (best similarity %.2f < --min-score %.2f).\n",
-           pos[0].c_str(), std::max(best, 0.0), min_score);
+  rag::Retriever r(pos[0], emodel);
+  rag::Grounding g = rag::retrieve_sources(r, pos[1], k, min_score);
+  if (g.sources.empty()) {
+    printf("%s\n", rag::dont_know(pos[0], g, min_score).c_str());
     return 0;
   }
   engine::Session lm = load_model(model, tokenizer);
   chat::ChatTemplate t = !tmpl.empty() ? chat::parse_chat_template(tmpl) : chat::detect_chat_template(lm.checkpoint->tokenizer_config);
   if (t == chat::ChatTemplate::None) t = chat::ChatTemplate::Solar;
   engine::Context ctx = lm.new_context(n_ctx, kCtxSizeFlag);
-  const std::string sys =
-      "Answer the question using only the numbered sources. Cite the sources you use as [1], [2]. "
-      "If the sources do not contain the answer, say that you do not know.";
-  std::vector<int> ids;
-  // Fewer sources until the prompt leaves room for the answer.
-  while (true) {
-    std::string user = "Sources:\n";
-    for (size_t i = 0; i < src.size(); i++) user += "[" + std::to_string(i + 1) + "] " + src[i].text + "\n\n";
-    user += "Question: " + pos[1];
-    ids = chat::encode_chat(*lm.tokenizer, t, {{"system", sys}, {"user", user}}, true);
-    if (int64_t(ids.size()) + std::min<int64_t>(n_predict, ctx.n_ctx() / 4) < ctx.n_ctx() || src.size() == 1) break;
-    src.pop_back();
-  }
+  std::vector<int> ids = rag::grounded_prompt(*lm.tokenizer, t, {}, pos[1], g, ctx.n_ctx(), n_predict);
+  const std::vector<rag::Hit>& src = g.sources;
   if (int64_t(ids.size()) + 1 >= ctx.n_ctx())
     fail("-c/--ctx-size", "", "the question with one source takes " + std::to_string(ids.size()) + " tokens, the context holds " +
                                  std::to_string(ctx.n_ctx()));
@@ -225,7 +166,7 @@ int run_ask(const std::vector<std::string>& argv) {
     return true;
   });
   printf("\n\nSources:\n");
-  for (size_t i = 0; i < src.size(); i++) printf("[%zu] %s\n", i + 1, where(src[i]).c_str());
+  for (size_t i = 0; i < src.size(); i++) printf("[%zu] %s\n", i + 1, rag::hit_location(src[i]).c_str());
   return 0;
 }
 

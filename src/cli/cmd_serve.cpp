@@ -31,6 +31,10 @@ static int run_serve(const std::vector<std::string>& argv) {
   auto& max_tokens = a.integer("--max-tokens", 4096, "the largest max_tokens a request may ask for", 1, 1 << 30);
   auto& max_body = a.integer("--max-body", 1 << 20, "largest request body in bytes", 1024, int64_t(1) << 30);
   auto& ignore_eos = a.flag("--ignore-eos", "keep generating past the end-of-sequence token");
+  auto& rag_store = a.str("--rag", "STORE", "a `solar rag index` store: POST /v1/rag/query, and chat answers grounded in it with their sources");
+  auto& embed_model = a.str("--embed-model", "DIR", "with --rag: the embedding model folder (default: found as for solar rag)");
+  auto& rag_k = a.integer("--rag-top-k", 4, "with --rag: sources given to the model at most", 1, 50);
+  auto& rag_min = a.number("--rag-min-score", 0.3, "with --rag: a source's cosine to the question at least (below: not relevant)");
   SamplingFlags sf = add_sampling_flags(a);
   if (!a.parse(argv)) return a.exit_code();
   if (model.empty()) usage_error("-m/--model is required");
@@ -58,6 +62,10 @@ static int run_serve(const std::vector<std::string>& argv) {
   o.default_max_tokens = int(n_predict);
   o.limits.max_tokens = int(max_tokens);
   o.limits.max_body = size_t(max_body);
+  o.rag_store = rag_store;
+  o.embed_model = embed_model;
+  o.rag_top_k = int(rag_k);
+  o.rag_min_score = rag_min;
   if (o.default_max_tokens > o.limits.max_tokens) usage_error("-n/--n-predict: more than --max-tokens");
 
   // Every thread started from here on inherits the mask: the signals wait for sigwait below.

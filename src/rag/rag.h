@@ -17,9 +17,14 @@
 // Crash safety: each file is replaced (old chunks out, new chunks in, its
 // hash recorded) in one transaction, so a killed `index` leaves the store as
 // it was after the last whole file; the next run redoes only what changed.
+// Grounding (`rag ask`, `serve --rag`): hybrid retrieval for the question, the
+// sources whose cosine reaches a floor, numbered in a user turn under a
+// system message asking for cited answers; nothing relevant: "I don't know"
+// without calling the model.
 // Errors: solar::Error naming the file and what was wrong. A file that cannot
 // be read or parsed is skipped by index() and reported in its summary.
-// Threads: a Store is used from one thread; embedding uses the kernels' threads.
+// Threads: a Store (and a Retriever) is used from one thread at a time;
+// embedding uses the kernels' threads.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -27,6 +32,9 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
+#include "chat/chat.h"
 #include "embed/embed.h"
 
 struct sqlite3;
@@ -76,6 +84,24 @@ struct Hit {
   int64_t start = 0, end = 0;
 };
 
+// How hybrid search merges its BM25 and dense lists. `alpha` is the dense
+// list's weight, 1 - alpha the BM25 list's (as Weaviate's hybrid alpha).
+//   relative: each list's scores min-max normalised to [0, 1] over the list
+//             (a chunk absent from a list gets 0 there), then alpha-weighted
+//             and summed (Weaviate's relativeScoreFusion);
+//   rrf:      reciprocal rank fusion, weight / (60 + rank) summed.
+// The default, relative at 0.75 (Weaviate's default alpha too), lies in the
+// flat best region whichever half of Natural Questions picks it (docs/rag.md,
+// bench/rag_nq.py --fusion-study); equal-weight RRF let the weaker BM25 list
+// pull dense's ranking down.
+struct Fusion {
+  std::string method = "relative";
+  double alpha = 0.75;
+};
+bool valid_fusion(const std::string& method);  // relative or rrf
+// The fused ranking of two lists (each best first), the best k, with their fused scores.
+std::vector<Hit> fuse(const std::vector<Hit>& bm25, const std::vector<Hit>& dense, const Fusion& f, int64_t k);
+
 class Store {
  public:
   // Opens or creates `path`. create: a new store records the embedding model
@@ -105,8 +131,9 @@ class Store {
   // change to the chunks, or a damaged file, makes dense() fall back to exact.
   void build_ann();
   bool ann_fresh() const;  // STORE.hnsw exists and matches the store
-  // Reciprocal rank fusion of both lists (k_rrf = 60), each taken 4k deep.
-  std::vector<Hit> hybrid(const std::string& query, const std::vector<float>& query_vec, int64_t k, bool exact = false) const;
+  // fuse() of both lists, each taken max(4k, 50) deep.
+  std::vector<Hit> hybrid(const std::string& query, const std::vector<float>& query_vec, int64_t k, bool exact = false,
+                          const Fusion& f = {}) const;
   void fill(Hit& h) const;  // text, file, heading, page, span of h.id
   // Cosine of chunk `id` to a unit query vector (embeddings are unit length).
   double similarity(int64_t id, const std::vector<float>& query_vec) const;
@@ -147,5 +174,48 @@ IndexReport index_paths(Store& store, const embed::Embedder& emb, const std::vec
 
 // The text embedded for a chunk: its heading path, then its text.
 std::string embed_text(const Chunk& c);
+
+// A store and the embedder that matches it, opened once for many questions.
+class Retriever {
+ public:
+  // embed_model: a model folder, or "" to find it (embed::find_model). Without
+  // `with_embedder` only bm25 searches work.
+  Retriever(const std::string& store_path, const std::string& embed_model, bool with_embedder = true);
+  // mode: "bm25", "dense" or "hybrid" (else a solar::Error naming --mode).
+  // The hits come filled; *qv gets the question's vector (empty for bm25).
+  std::vector<Hit> search(const std::string& question, int64_t k, const std::string& mode, bool exact = false,
+                          std::vector<float>* qv = nullptr, const Fusion& f = {}) const;
+  Store& store() const { return *store_; }
+
+ private:
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<embed::Embedder> emb_;
+};
+bool valid_mode(const std::string& mode);  // bm25, dense or hybrid
+
+// The hits as `rag query --json` prints them (id, score, file, page, heading,
+// start, end, and text when asked).
+nlohmann::json hits_json(const std::vector<Hit>& hits, bool with_text);
+// "file p.N § heading [start,end)": where a source is.
+std::string hit_location(const Hit& h);
+
+// What a grounded answer is built from: the hybrid top k whose cosine to the
+// question is at least min_score, and the best cosine seen (-1: no hit).
+struct Grounding {
+  std::vector<Hit> sources;
+  double best = -1;
+};
+Grounding retrieve_sources(const Retriever& r, const std::string& question, int64_t k, double min_score);
+// The answer when no source is relevant (names the store and both scores).
+std::string dont_know(const std::string& store, const Grounding& g, double min_score);
+// The system message of a grounded answer.
+extern const char* const kGroundedSystem;
+// The prompt: kGroundedSystem (then any system messages of `history`), the
+// other turns of `history`, and a user turn of the numbered sources and the
+// question. Sources are dropped from the end (g.sources shrinks) until the
+// prompt leaves min(n_predict, n_ctx / 4) tokens for the answer, down to one;
+// the caller checks that the prompt fits at all.
+std::vector<int> grounded_prompt(const tokenizer::Tokenizer& tok, chat::ChatTemplate t, const std::vector<chat::ChatMessage>& history,
+                                 const std::string& question, Grounding& g, int64_t n_ctx, int64_t n_predict);
 
 }  // namespace solar::rag

@@ -98,6 +98,33 @@ TEST(RagChunk, BudgetPackingAndOverlap) {
   EXPECT_EQ(r.size(), 2u);
 }
 
+// Fusion by hand-computed scores: min-max per list then alpha-weighted
+// (absent from a list: 0 there), and weighted reciprocal ranks; alpha 0 and 1
+// give back one list's order.
+TEST(RagFusion, RelativeAndReciprocalRank) {
+  const std::vector<Hit> b = {Hit{1, 10}, Hit{2, 5}, Hit{3, 0}}, d = {Hit{3, 0.9}, Hit{4, 0.5}, Hit{1, 0.1}};
+  auto ids = [](const std::vector<Hit>& hs) {
+    std::vector<int64_t> v;
+    for (const Hit& h : hs) v.push_back(h.id);
+    return v;
+  };
+  auto rel = fuse(b, d, {"relative", 0.6}, 10);
+  EXPECT_EQ(ids(rel), (std::vector<int64_t>{3, 1, 4, 2}));
+  EXPECT_DOUBLE_EQ(rel[0].score, 0.4 * 0 + 0.6 * 1);
+  EXPECT_DOUBLE_EQ(rel[1].score, 0.4 * 1 + 0.6 * 0);
+  EXPECT_DOUBLE_EQ(rel[2].score, 0.6 * 0.5);
+  EXPECT_DOUBLE_EQ(rel[3].score, 0.4 * 0.5);
+  EXPECT_EQ(ids(fuse(b, d, {"relative", 1}, 3)), (std::vector<int64_t>{3, 4, 1}));
+  EXPECT_EQ(ids(fuse(b, d, {"relative", 0}, 3)), (std::vector<int64_t>{1, 2, 3}));
+  auto rrf = fuse(b, d, {"rrf", 0.5}, 2);
+  ASSERT_EQ(ids(rrf), (std::vector<int64_t>{1, 3}));  // tied: the lower id first
+  EXPECT_DOUBLE_EQ(rrf[0].score, 0.5 / 61 + 0.5 / 63);
+  EXPECT_EQ(ids(fuse(b, {}, {"relative", 0.7}, 5)), (std::vector<int64_t>{1, 2, 3}));  // no dense hits: BM25's order
+  EXPECT_DOUBLE_EQ(fuse({Hit{7, 3}}, {}, {"relative", 0.7}, 5)[0].score, 1 - 0.7);  // one hit: full marks in its list
+  EXPECT_THROW(fuse(b, d, {"convex", 0.5}, 2), Error);
+  EXPECT_THROW(fuse(b, d, {"rrf", 1.5}, 2), Error);
+}
+
 TEST(RagStore, SearchReplaceRemoveAndSchema) {
   std::string d = solar::testing::temp_dir("rag_store"), db = join_path(d, "s.db");
   {

@@ -340,15 +340,35 @@ std::vector<Hit> Store::dense(const std::vector<float>& qv, int64_t k, bool exac
   return out;
 }
 
-std::vector<Hit> Store::hybrid(const std::string& query, const std::vector<float>& qv, int64_t k, bool exact) const {
+bool valid_fusion(const std::string& method) { return method == "relative" || method == "rrf"; }
+
+std::vector<Hit> fuse(const std::vector<Hit>& bm25, const std::vector<Hit>& dense, const Fusion& f, int64_t k) {
+  if (!valid_fusion(f.method)) fail("--fusion", "", "expected relative or rrf, got " + f.method);
+  if (!(f.alpha >= 0 && f.alpha <= 1)) fail("--alpha", "", "expected a weight in [0, 1], got " + std::to_string(f.alpha));
   std::map<int64_t, double> fused;
-  for (const auto& list : {bm25(query, 4 * k), dense(qv, 4 * k, exact)})
-    for (size_t r = 0; r < list.size(); r++) fused[list[r].id] += 1.0 / (60.0 + double(r + 1));
+  auto add = [&](const std::vector<Hit>& list, double w) {
+    if (list.empty()) return;
+    double lo = list[0].score, hi = list[0].score;
+    for (const Hit& h : list) lo = std::min(lo, h.score), hi = std::max(hi, h.score);
+    for (size_t r = 0; r < list.size(); r++) {
+      // One score (or one hit) carries no spread: it counts fully.
+      const double x = f.method == "rrf" ? 1.0 / (60.0 + double(r + 1)) : hi > lo ? (list[r].score - lo) / (hi - lo) : 1.0;
+      fused[list[r].id] += w * x;
+    }
+  };
+  add(bm25, 1 - f.alpha);
+  add(dense, f.alpha);
   std::vector<Hit> out;
   for (auto& [id, s] : fused) out.push_back(make_hit(id, s));
   std::sort(out.begin(), out.end(), [](const Hit& a, const Hit& b) { return a.score != b.score ? a.score > b.score : a.id < b.id; });
   if (int64_t(out.size()) > k) out.resize(size_t(k));
   return out;
+}
+
+std::vector<Hit> Store::hybrid(const std::string& query, const std::vector<float>& qv, int64_t k, bool exact, const Fusion& f) const {
+  // Deep enough that min-max normalisation sees a list's spread even for a small k.
+  const int64_t depth = std::max<int64_t>(4 * k, 50);
+  return fuse(bm25(query, depth), dense(qv, depth, exact), f, k);
 }
 
 }  // namespace solar::rag

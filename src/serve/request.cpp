@@ -38,6 +38,12 @@ static std::string get_string(const json& v, const std::string& param) {
   return v.get<std::string>();
 }
 
+static std::string required_string(const json& j, const char* key) {
+  const json* v = field(j, key);
+  if (!v) bad_request(key, "required");
+  return get_string(*v, key);
+}
+
 static bool get_bool(const json& j, const char* key, bool def) {
   const json* v = field(j, key);
   if (!v) return def;
@@ -151,9 +157,7 @@ CompletionRequest parse_completion_request(std::string_view body, bool chat, con
 TokenizeRequest parse_tokenize_request(std::string_view body, const RequestLimits& lim) {
   json j = parse_body(body, lim);
   TokenizeRequest r;
-  const json* c = field(j, "content");
-  if (!c) bad_request("content", "required");
-  r.content = get_string(*c, "content");
+  r.content = required_string(j, "content");
   r.add_special = get_bool(j, "add_special", true);
   return r;
 }
@@ -171,6 +175,19 @@ std::vector<int> parse_detokenize_request(std::string_view body, const RequestLi
     ids.push_back(int(v.get<int64_t>()));
   }
   return ids;
+}
+
+RagQueryRequest parse_rag_query_request(std::string_view body, const RequestLimits& lim) {
+  json j = parse_body(body, lim);
+  RagQueryRequest r;
+  r.query = required_string(j, "query");
+  if (auto k = get_int(j, "k", 1, 1000)) r.k = int(*k);
+  if (const json* m = field(j, "mode")) {
+    r.mode = get_string(*m, "mode");
+    if (r.mode != "bm25" && r.mode != "dense" && r.mode != "hybrid")
+      bad_request("mode", "expected \"bm25\", \"dense\" or \"hybrid\", got " + json_brief(*m));
+  }
+  return r;
 }
 
 std::string error_body(const ApiError& e) {

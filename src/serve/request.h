@@ -60,6 +60,15 @@ struct TokenizeRequest {
 TokenizeRequest parse_tokenize_request(std::string_view body, const RequestLimits& lim);
 std::vector<int> parse_detokenize_request(std::string_view body, const RequestLimits& lim);
 
+// POST /v1/rag/query {"query": str, "k": 1..1000 (5), "mode": "bm25" |
+// "dense" | "hybrid" (the default)}.
+struct RagQueryRequest {
+  std::string query;
+  int k = 5;
+  std::string mode = "hybrid";
+};
+RagQueryRequest parse_rag_query_request(std::string_view body, const RequestLimits& lim);
+
 // The error object OpenAI clients read.
 std::string error_body(const ApiError& e);
 

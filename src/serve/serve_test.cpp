@@ -1,6 +1,8 @@
 // solar serve: request parsing (every bad body a 400 naming the field), the
 // HTTP endpoints of an in-process server on an ephemeral port, continuous
-// batching against generate() run alone, and the CLI's SIGTERM exit.
+// batching against generate() run alone, RAG (retrieval endpoint, grounded
+// answers with sources), clients that go away, and the CLI's SIGTERM exit
+// with the running requests "cancelled".
 #include "serve/server.h"
 
 #include <gtest/gtest.h>
@@ -16,8 +18,12 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/fs.h"
+#include "embed/embed.h"
 #include "engine/session.h"
 #include "generate/generate.h"
+#include "rag/rag.h"
+#include "serve/connection.h"
 #include "serve/request.h"
 #include "serve/scheduler.h"
 #include "testing/models.h"
@@ -96,18 +102,53 @@ TEST(ServeRequest, BadBodiesAre400sNamingTheField) {
   EXPECT_THROW(parse_tokenize_request(R"({"content":null})", {}), ApiError);
 }
 
-// A tiny random F32 model (2 layers) with the ASCII tokenizer (131 ids),
-// written once. F32: BF16 weights would round a batch's activations to BF16
-// in oneDNN's GEMM on CPUs with AVX512-BF16, far from the GEMV's f32 sums.
+TEST(ServeRequest, RagQuery) {
+  RagQueryRequest r = parse_rag_query_request(R"({"query":"where?"})", {});
+  EXPECT_EQ(r.query, "where?");
+  EXPECT_EQ(r.k, 5);
+  EXPECT_EQ(r.mode, "hybrid");
+  r = parse_rag_query_request(R"({"query":"q","k":3,"mode":"bm25"})", {});
+  EXPECT_EQ(r.k, 3);
+  EXPECT_EQ(r.mode, "bm25");
+  auto param_of = [](const char* body) {
+    try {
+      parse_rag_query_request(body, {});
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status, 400) << body;
+      return e.param;
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(param_of("{}"), "query");
+  EXPECT_EQ(param_of(R"({"query":3})"), "query");
+  EXPECT_EQ(param_of(R"({"query":"q","k":0})"), "k");
+  EXPECT_EQ(param_of(R"({"query":"q","k":1001})"), "k");
+  EXPECT_EQ(param_of(R"({"query":"q","mode":"fuzzy"})"), "mode");
+}
+
+// A random F32 model of `shape` (solar init flags) with the ASCII tokenizer
+// (131 ids) in a temporary folder. F32: BF16 weights would round a batch's
+// activations to BF16 in oneDNN's GEMM on CPUs with AVX512-BF16, far from the
+// GEMV's f32 sums.
+std::string random_model(const std::string& name, const std::string& shape) {
+  std::string d = testing::temp_dir(name);
+  testing::write_ascii_tokenizer_bin(d + "/tokenizer.bin");
+  std::string log;
+  if (testing::run_solar("init " + shape + " --outtype f32 --tokenizer " + d + "/tokenizer.bin -o " + d + "/m", &log) != 0)
+    ADD_FAILURE() << log;
+  return d + "/m";
+}
+
+// 2 layers of the tiny shape, written once.
 const std::string& tiny_model() {
-  static std::string dir = [] {
-    std::string d = testing::temp_dir("serve_model");
-    testing::write_ascii_tokenizer_bin(d + "/tokenizer.bin");
-    std::string log;
-    if (testing::run_solar("init --preset tiny --layers 2 --outtype f32 --tokenizer " + d + "/tokenizer.bin -o " + d + "/m", &log) != 0)
-      ADD_FAILURE() << log;
-    return d + "/m";
-  }();
+  static const std::string dir = random_model("serve_model", "--preset tiny --layers 2");
+  return dir;
+}
+
+// Slow enough that a request of 1000 tokens is still running when a test acts
+// on it (about a millisecond a token): 4 layers of the 10m shape, 1024 positions.
+const std::string& slow_model() {
+  static const std::string dir = random_model("serve_slow_model", "--preset 10m --layers 4");
   return dir;
 }
 
@@ -259,6 +300,88 @@ TEST(ServeHttp, DisconnectCancels) {
   EXPECT_EQ(r->status, 200);
 }
 
+int connect_local(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(uint16_t(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  return fd;
+}
+
+std::string metric(httplib::Client& c, const std::string& name) {
+  auto r = c.Get("/metrics");
+  if (!r) return "";
+  size_t p = r->body.find("\n" + name + " ");
+  return p == std::string::npos ? "" : r->body.substr(p + name.size() + 2, r->body.find('\n', p + 1) - p - name.size() - 2);
+}
+
+// Polls until the metric reads `want` (5 s at most).
+bool wait_metric(httplib::Client& c, const std::string& name, const std::string& want) {
+  for (int i = 0; i < 500; ++i) {
+    if (metric(c, name) == want) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// A non-streaming client that goes away is noticed (its socket polled) and
+// its request cancelled; the slot serves the next one.
+TEST(ServeHttp, NonStreamingDisconnectCancels) {
+  ServerOptions o = tiny_options(1);
+  o.model = slow_model();
+  o.n_ctx = 1024;
+  o.limits.max_tokens = 1000;
+  o.ignore_eos = true;
+  Running s(o);
+  auto c = s.client();
+  int fd = connect_local(s.port);
+  const std::string body = R"({"prompt":"x","max_tokens":1000,"temperature":0})";
+  const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_EQ(write(fd, req.data(), req.size()), ssize_t(req.size()));
+  ASSERT_TRUE(wait_metric(c, "solar_requests_processing", "1"));
+  close(fd);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(wait_metric(c, "solar_requests_processing", "0"));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+  EXPECT_LT(std::stod(metric(c, "solar_tokens_predicted_total")), 1000) << "the generation ran to its end";
+  auto r = c.Post("/v1/completions", R"({"prompt":"y","max_tokens":3})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+// find_socket() finds a connection by its addresses; peer_closed() tells an
+// idle live peer, one with unread data and one that closed apart.
+TEST(ServeConnection, FindsTheSocketAndSeesTheClose) {
+  int srv = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(srv, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(srv, 1), 0);
+  socklen_t n = sizeof a;
+  getsockname(srv, reinterpret_cast<sockaddr*>(&a), &n);
+  const int port = ntohs(a.sin_port);
+  int cli = connect_local(port);
+  int acc = accept(srv, nullptr, nullptr);
+  sockaddr_in me{};
+  n = sizeof me;
+  getsockname(cli, reinterpret_cast<sockaddr*>(&me), &n);
+  // The accepted socket's peer is the client's address; the client's own socket has the server as its peer.
+  EXPECT_EQ(find_socket("127.0.0.1", ntohs(me.sin_port), port), acc);
+  EXPECT_EQ(find_socket("127.0.0.1", port, ntohs(me.sin_port)), cli);
+  EXPECT_EQ(find_socket("127.0.0.2", ntohs(me.sin_port), port), -1);
+  EXPECT_FALSE(peer_closed(acc));
+  ASSERT_EQ(write(cli, "GET", 3), 3);  // a pipelined request: alive
+  EXPECT_FALSE(peer_closed(acc));
+  close(cli);
+  EXPECT_TRUE(peer_closed(acc));
+  close(acc);
+  close(srv);
+}
+
 TEST(ServeHttp, HealthIs503UntilLoaded) {
   Server server(tiny_options(1));
   int port = server.start();
@@ -316,9 +439,11 @@ TEST(ServeBatch, PrefixReuseAndCancel) {
     j->prompt = lm.tokenizer->encode(p, true);
     j->opt.n_predict = n;
     j->opt.sampler.temp = 0;
+    // Cancelled before it is queued: set after submit() it raced a scheduler that can finish 60
+    // tokens of this model first on a busy machine (cancelling a running job: the Disconnect tests).
+    j->cancel = cancel;
     sched.submit(j);
     std::string text, piece;
-    if (cancel) j->cancel = true;
     while (j->wait_output(&piece, std::chrono::milliseconds(1000))) text += piece;
     return j;
   };
@@ -332,16 +457,20 @@ TEST(ServeBatch, PrefixReuseAndCancel) {
   EXPECT_EQ(run("after", 2)->finish_reason, "length");  // the slot is free again
 }
 
-// The CLI: prints its URL, answers, and exits 0 on SIGTERM mid-stream.
-TEST(ServeCli, SigtermEndsCleanly) {
+// `solar serve ARGS --port 0` in a child process: its pid and the URL it
+// printed, once /health answers 200 (url empty when it printed none).
+std::pair<pid_t, std::string> spawn_serve(std::vector<std::string> args) {
   int out[2];
-  ASSERT_EQ(pipe(out), 0);
+  if (pipe(out) != 0) return {-1, ""};
+  args.insert(args.begin(), {SOLAR_BIN, "serve", "--port", "0", "--log-level", "warn"});
   pid_t pid = fork();
   if (pid == 0) {
     dup2(out[1], 1);
     close(out[0]);
-    execl(SOLAR_BIN, SOLAR_BIN, "serve", "-m", tiny_model().c_str(), "--port", "0", "-c", "128", "-t", "1",
-          "--log-level", "warn", (char*)nullptr);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(SOLAR_BIN, argv.data());
     _exit(127);
   }
   close(out[1]);
@@ -349,22 +478,153 @@ TEST(ServeCli, SigtermEndsCleanly) {
   char ch;
   while (read(out[0], &ch, 1) == 1 && ch != '\n') url += ch;
   close(out[0]);
-  ASSERT_EQ(url.rfind("http://127.0.0.1:", 0), 0u) << url;
+  if (url.rfind("http://127.0.0.1:", 0) != 0) return {pid, ""};
   httplib::Client c(url);
-  for (int i = 0; i < 100 && !(c.Get("/health") && c.Get("/health")->status == 200); ++i)
+  for (int i = 0; i < 200 && !(c.Get("/health") && c.Get("/health")->status == 200); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  auto streaming = std::async(std::launch::async, [&] {
-    httplib::Client c2(url);
-    return c2.Post("/v1/completions", R"({"prompt":"x","max_tokens":64,"stream":true,"temperature":0})", "application/json");
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  return {pid, url};
+}
+
+void sigterm_exits_0(pid_t pid) {
   kill(pid, SIGTERM);
   int st = 0;
   waitpid(pid, &st, 0);
   EXPECT_TRUE(WIFEXITED(st)) << st;
   EXPECT_EQ(WEXITSTATUS(st), 0);
+}
+
+// The CLI: prints its URL, answers, and exits 0 on SIGTERM mid-stream.
+TEST(ServeCli, SigtermEndsCleanly) {
+  const auto child = spawn_serve({"-m", tiny_model(), "-c", "128", "-t", "1"});
+  const pid_t pid = child.first;
+  const std::string url = child.second;
+  ASSERT_FALSE(url.empty());
+  auto streaming = std::async(std::launch::async, [&] {
+    httplib::Client c2(url);
+    return c2.Post("/v1/completions", R"({"prompt":"x","max_tokens":64,"stream":true,"temperature":0})", "application/json");
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  sigterm_exits_0(pid);
   auto r = streaming.get();
-  if (r) EXPECT_NE(r->body.find("[DONE]"), std::string::npos) << r->body;
+  ASSERT_TRUE(r) << "the stream broke off instead of ending";
+  EXPECT_NE(r->body.find("[DONE]"), std::string::npos) << r->body;
+}
+
+// SIGTERM while two requests run (one streaming, one not): both end with what
+// they have, finish_reason "cancelled", and the process exits 0.
+TEST(ServeCli, SigtermCancelsRunningRequests) {
+  const auto child = spawn_serve({"-m", slow_model(), "-c", "1024", "-np", "2", "-t", "1", "--ignore-eos"});
+  const pid_t pid = child.first;
+  const std::string url = child.second;
+  ASSERT_FALSE(url.empty());
+  httplib::Client c(url);
+  auto post = [&](bool stream) {
+    return std::async(std::launch::async, [url, stream] {
+      httplib::Client c2(url);
+      c2.set_read_timeout(60, 0);
+      return c2.Post("/v1/completions",
+                     json{{"prompt", "x"}, {"max_tokens", 1000}, {"temperature", 0}, {"stream", stream}}.dump(), "application/json");
+    });
+  };
+  auto streaming = post(true), plain = post(false);
+  ASSERT_TRUE(wait_metric(c, "solar_requests_processing", "2"));
+  sigterm_exits_0(pid);
+  auto p = plain.get();
+  ASSERT_TRUE(p);
+  ASSERT_EQ(p->status, 200) << p->body;
+  json j = json::parse(p->body);
+  EXPECT_EQ(j["choices"][0]["finish_reason"], "cancelled");
+  EXPECT_LT(j["usage"]["completion_tokens"].get<int>(), 1000);
+  EXPECT_EQ(j["choices"][0]["text"].get<std::string>().size(), size_t(j["usage"]["completion_tokens"].get<int>()))
+      << "the text generated until then (one ASCII byte a token)";
+  auto r = streaming.get();
+  ASSERT_TRUE(r);
+  EXPECT_NE(r->body.find(R"("finish_reason":"cancelled")"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("data: [DONE]"), std::string::npos);
+}
+
+// --rag: /v1/rag/query answers as `solar rag query --json`; a chat answer is
+// grounded exactly as `solar rag ask` grounds it (same prompt, same text for
+// the same seed) and lists its sources; nothing relevant: "I don't know"
+// without the model.
+TEST(ServeRag, RetrievalAndGroundedAnswers) {
+  try {
+    embed::find_model();
+  } catch (const Error&) {
+    GTEST_SKIP() << "all-MiniLM-L6-v2 not installed (bash scripts/embed-model.sh)";
+  }
+  std::string d = testing::temp_dir("serve_rag"), docs = join_path(d, "docs"), db = join_path(d, "s.db"), out;
+  make_dirs(docs);
+  write_file_atomic(join_path(docs, "paris.md"), "# Paris\n\nThe Eiffel Tower in Paris is 330 metres tall.\n");
+  write_file_atomic(join_path(docs, "cats.txt"), "Cats sleep for most of the day.\n");
+  ASSERT_EQ(testing::run_solar("rag index -q -t 1 -o " + db + " " + docs, &out), 0) << out;
+
+  ServerOptions o = tiny_options(2);
+  o.n_ctx = 512;
+  o.rag_store = db;
+  Running s(o);
+  auto c = s.client();
+  const std::string q = "How tall is the Eiffel Tower?";
+  auto rq = c.Post("/v1/rag/query", json{{"query", q}, {"k", 2}}.dump(), "application/json");
+  ASSERT_TRUE(rq);
+  ASSERT_EQ(rq->status, 200) << rq->body;
+  ASSERT_EQ(testing::run_solar("rag query " + db + " \"" + q + "\" -k 2 --json -t 1 --log-level error", &out), 0) << out;
+  EXPECT_EQ(json::parse(rq->body)["hits"], json::parse(out)["hits"]);
+  EXPECT_EQ(c.Post("/v1/rag/query", R"({"query":"x","mode":"fuzzy"})", "application/json")->status, 400);
+
+  auto r = c.Post("/v1/chat/completions", json{{"messages", {{{"role", "user"}, {"content", q}}}}, {"max_tokens", 16}, {"temperature", 0.9}, {"seed", 3}}.dump(),
+                  "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json j = json::parse(r->body);
+  ASSERT_TRUE(j["sources"].is_array() && !j["sources"].empty()) << r->body;
+  EXPECT_EQ(j["sources"][0]["file"], join_path(docs, "paris.md"));
+  EXPECT_NE(j["sources"][0]["text"].get<std::string>().find("330 metres"), std::string::npos);
+  // The same prompt as rag ask's: rebuilt here from its parts.
+  auto lm = engine::open_session(tiny_model());
+  rag::Grounding g;
+  for (const auto& h : j["sources"]) {
+    rag::Hit hit;
+    hit.text = h["text"];
+    g.sources.push_back(hit);
+  }
+  EXPECT_EQ(j["usage"]["prompt_tokens"].get<int64_t>(),
+            int64_t(rag::grounded_prompt(*lm.tokenizer, chat::ChatTemplate::Solar, {}, q, g, 512, 16).size()));
+  ASSERT_EQ(testing::run_solar("rag ask -m " + tiny_model() + " " + db + " \"" + q + "\" -n 16 --temp 0.9 -s 3 -c 512 -t 1 --log-level error", &out), 0)
+      << out;
+  EXPECT_EQ(out.substr(0, out.find("\n\nSources:\n")), j["choices"][0]["message"]["content"].get<std::string>());
+
+  auto st = c.Post("/v1/chat/completions",
+                   json{{"messages", {{{"role", "user"}, {"content", q}}}}, {"max_tokens", 16}, {"temperature", 0.9}, {"seed", 3}, {"stream", true}}.dump(),
+                   "application/json");
+  ASSERT_TRUE(st);
+  size_t fin = st->body.find(R"("finish_reason":")");
+  ASSERT_NE(fin, std::string::npos) << st->body;
+  size_t line = st->body.rfind("data: ", fin);
+  json last = json::parse(st->body.substr(line + 6, st->body.find("\n\n", fin) - line - 6));
+  EXPECT_EQ(last["sources"], j["sources"]);
+  EXPECT_EQ(st->body.find(R"("sources")"), line + st->body.substr(line).find(R"("sources")")) << "sources in the final chunk only";
+
+  auto none = c.Post("/v1/chat/completions",
+                     json{{"messages", {{{"role", "user"}, {"content", "What was the GDP of Mongolia in 1750?"}}}}, {"max_tokens", 8}}.dump(),
+                     "application/json");
+  ASSERT_TRUE(none);
+  json nj = json::parse(none->body);
+  EXPECT_EQ(nj["choices"][0]["message"]["content"].get<std::string>().rfind("I don't know: nothing in " + db, 0), 0u) << none->body;
+  EXPECT_EQ(nj["sources"], json::array());
+  EXPECT_EQ(nj["usage"]["completion_tokens"], 0);
+  auto bad = c.Post("/v1/chat/completions",
+                    json{{"messages", {{{"role", "user"}, {"content", q}}, {{"role", "assistant"}, {"content", "It"}}}}}.dump(), "application/json");
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_EQ(json::parse(bad->body)["error"]["param"], "messages");
+}
+
+TEST(ServeRag, QueryWithoutAStoreIs404) {
+  Running s(tiny_options(1));
+  auto r = s.client().Post("/v1/rag/query", R"({"query":"x"})", "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_NE(json::parse(r->body)["error"]["message"].get<std::string>().find("--rag"), std::string::npos);
 }
 
 }  // namespace

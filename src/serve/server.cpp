@@ -2,13 +2,18 @@
 
 #include <httplib.h>
 
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
 #include <random>
 #include <nlohmann/json.hpp>
 
 #include "chat/chat.h"
 #include "core/log.h"
 #include "engine/session.h"
+#include "kernels/kernels.h"
+#include "rag/rag.h"
+#include "serve/connection.h"
 #include "serve/metrics.h"
 #include "serve/scheduler.h"
 
@@ -31,6 +36,30 @@ struct Server::Impl {
   std::atomic<uint64_t> next_id{0};
   Metrics metrics;
   std::unique_ptr<Scheduler> sched;
+  // Completions not yet answered in full: shutdown() waits for them, because
+  // httplib's stop() ends a chunked response mid-stream (no final chunk, no
+  // [DONE]) and the client sees a broken connection instead of "cancelled".
+  int in_flight = 0;
+  std::mutex flight_mu;
+  std::condition_variable flight_cv;
+  std::shared_ptr<void> flight() {
+    std::lock_guard lk(flight_mu);
+    ++in_flight;
+    return std::shared_ptr<void>(nullptr, [this](void*) {
+      std::lock_guard l(flight_mu);
+      --in_flight;
+      flight_cv.notify_all();
+    });
+  }
+  std::unique_ptr<rag::Retriever> rag;  // with --rag; used under rag_mu (a Store is single-threaded)
+  std::mutex rag_mu;
+  // f(*rag) under the lock, the question embedded on -t threads (OpenMP's count is per calling thread).
+  template <class F>
+  auto with_rag(F&& f) {
+    std::lock_guard lk(rag_mu);
+    kernels::set_num_threads(opt.threads);
+    return f(*rag);
+  }
 
   void routes();
   void completion(const httplib::Request& req, httplib::Response& res, bool chat);
@@ -86,6 +115,7 @@ int Server::start() {
 
 void Server::load() {
   Impl& s = *impl_;
+  if (!s.opt.rag_store.empty()) s.rag = std::make_unique<rag::Retriever>(s.opt.rag_store, s.opt.embed_model);
   engine::SessionOptions so;
   so.tokenizer = s.opt.tokenizer;
   s.lm = engine::open_session(s.opt.model, so);
@@ -103,7 +133,8 @@ void Server::load() {
   s.sched = std::make_unique<Scheduler>(s.lm, s.opt.n_slots, s.opt.n_ctx, s.opt.chunk, s.opt.threads, hooks);
   s.ready = true;
   log_info("serve", s.opt.model + ": " + std::to_string(s.opt.n_slots) + " slot(s) of " + std::to_string(s.sched->n_ctx()) +
-                        " tokens, chat template " + chat::chat_template_name(s.tmpl));
+                        " tokens, chat template " + chat::chat_template_name(s.tmpl) +
+                        (s.rag ? ", RAG over " + s.opt.rag_store : ""));
 }
 
 void Server::shutdown() {
@@ -112,6 +143,12 @@ void Server::shutdown() {
   s.stopped = true;
   s.stopping = true;
   if (s.sched) s.sched->cancel_all();
+  {
+    // The cancelled jobs end at the scheduler's next step; their responses then complete.
+    std::unique_lock lk(s.flight_mu);
+    if (!s.flight_cv.wait_for(lk, std::chrono::seconds(10), [&] { return s.in_flight == 0; }))
+      log_warn("serve", std::to_string(s.in_flight) + " response(s) still being written at shutdown");
+  }
   if (s.started) {
     s.http.stop();
     s.listener.join();
@@ -186,6 +223,14 @@ void Server::Impl::routes() {
                                                              std::to_string(lm.tokenizer->vocab_size()));
     res.set_content(dump({{"content", lm.tokenizer->decode(ids)}}), "application/json");
   });
+  http.Post("/v1/rag/query", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!rag) throw ApiError(404, "invalid_request_error", "", "not_found", "no RAG store: start the server with --rag STORE");
+    RagQueryRequest q = parse_rag_query_request(req.body, opt.limits);
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<rag::Hit> hits = with_rag([&](const rag::Retriever& r) { return r.search(q.query, q.k, q.mode); });
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    res.set_content(dump({{"query", q.query}, {"mode", q.mode}, {"ms", ms}, {"hits", rag::hits_json(hits, true)}}), "application/json");
+  });
   http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { completion(req, res, true); });
   http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) { completion(req, res, false); });
 }
@@ -193,32 +238,56 @@ void Server::Impl::routes() {
 // The stream's state between calls of httplib's content provider.
 struct StreamState {
   std::shared_ptr<Job> job;
+  std::shared_ptr<void> flight;  // released with the response, after its last chunk
   bool sent_role = false, finished = false;
 };
 
 void Server::Impl::completion(const httplib::Request& req, httplib::Response& res, bool is_chat) {
   ++metrics.requests;
+  auto flying = flight();
   CompletionRequest r = parse_completion_request(req.body, is_chat, opt.limits);
   auto job = std::make_shared<Job>();
   generate::GenerateOptions& g = job->opt;
+  g.n_predict = r.max_tokens ? *r.max_tokens : opt.default_max_tokens >= 0 ? opt.default_max_tokens : opt.limits.max_tokens;
+  const int n_ctx = sched->n_ctx();
+  json sources;  // with --rag: the sources of the answer, as /v1/rag/query lists hits
+  bool answered = false;  // nothing relevant in the store: the answer is known without the model
   if (is_chat) {
+    rag::Grounding gr;
+    if (rag) {
+      if (r.messages.back().role != "user")
+        bad_request("messages", "with --rag the last message must be the user's question (it retrieves the sources), got role \"" +
+                                    r.messages.back().role + "\"");
+      gr = with_rag([&](const rag::Retriever& rr) {
+        return rag::retrieve_sources(rr, r.messages.back().content, opt.rag_top_k, opt.rag_min_score);
+      });
+      if (gr.sources.empty()) {
+        job->text = rag::dont_know(opt.rag_store, gr, opt.rag_min_score);
+        job->finish_reason = "stop";
+        job->done = answered = true;
+      }
+    }
     try {
-      job->prompt = chat::encode_chat(*lm.tokenizer, tmpl, r.messages, true);
+      if (rag && !answered) {
+        const std::vector<chat::ChatMessage> history(r.messages.begin(), r.messages.end() - 1);
+        job->prompt = rag::grounded_prompt(*lm.tokenizer, tmpl, history, r.messages.back().content, gr, n_ctx, g.n_predict);
+      } else if (!rag) {
+        job->prompt = chat::encode_chat(*lm.tokenizer, tmpl, r.messages, true);
+      }
     } catch (const Error& e) {
       bad_request("messages", e.what());
     }
+    if (rag) sources = rag::hits_json(gr.sources, true);
     g.stop = chat::stop_strings(tmpl);
   } else {
     job->prompt = lm.tokenizer->encode(r.prompt, true);
   }
   g.stop.insert(g.stop.end(), r.stop.begin(), r.stop.end());
-  const int n_ctx = sched->n_ctx();
-  if (int(job->prompt.size()) >= n_ctx)
+  if (!answered && int(job->prompt.size()) >= n_ctx)
     bad_request(is_chat ? "messages" : "prompt",
                 "the prompt is " + std::to_string(job->prompt.size()) + " tokens, but the context (-c) holds " +
                     std::to_string(n_ctx) + ", with room for at least one generated token: shorten the prompt",
                 "context_length_exceeded");
-  g.n_predict = r.max_tokens ? *r.max_tokens : opt.default_max_tokens >= 0 ? opt.default_max_tokens : opt.limits.max_tokens;
   g.sampler = opt.sampler;
   g.stop_at_eos = !opt.ignore_eos;
   if (r.temperature) g.sampler.temp = *r.temperature;
@@ -230,7 +299,7 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
     g.sampler.seed = *r.seed;
   else if (!opt.fixed_seed)
     g.sampler.seed = (uint64_t(std::random_device{}()) << 32) | std::random_device{}();
-  sched->submit(job);
+  if (!answered) sched->submit(job);
 
   const std::string id = (is_chat ? "chatcmpl-" : "cmpl-") + std::to_string(++next_id);
   const char* object = is_chat ? "chat.completion" : "text_completion";
@@ -247,7 +316,11 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
 
   if (!r.stream) {
     std::string text, piece;
-    while (job->wait_output(&piece, std::chrono::milliseconds(200))) text += piece;
+    const int fd = find_socket(req.remote_addr, req.remote_port, req.local_port);
+    while (job->wait_output(&piece, std::chrono::milliseconds(200))) {
+      text += piece;
+      if (fd >= 0 && !job->cancel && peer_closed(fd)) job->cancel = true;  // nobody waits for the answer: free the slot
+    }
     if (!job->error.empty()) throw ApiError(500, "server_error", "", "", job->error);
     metrics.cached_tokens += uint64_t(job->n_cached);
     json choice = {{"index", 0}, {"finish_reason", job->finish_reason}, {"logprobs", nullptr}};
@@ -258,12 +331,14 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
     json out = base(false);
     out["choices"] = json::array({choice});
     out["usage"] = usage();
+    if (!sources.is_null()) out["sources"] = sources;
     res.set_content(dump(out), "application/json");
     return;
   }
   auto st = std::make_shared<StreamState>();
   st->job = job;
-  auto chunk = [base, is_chat](const std::string& text, const json& finish, bool role) {
+  st->flight = std::move(flying);
+  auto chunk = [base, is_chat](const std::string& text, const json& finish, bool role, const json& sources = nullptr) {
     json choice = {{"index", 0}, {"finish_reason", finish}, {"logprobs", nullptr}};
     if (is_chat) {
       choice["delta"] = json::object();
@@ -274,13 +349,14 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
     }
     json out = base(true);
     out["choices"] = json::array({choice});
+    if (!sources.is_null()) out["sources"] = sources;
     return "data: " + dump(out) + "\n\n";
   };
   const bool include_usage = r.include_usage;
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
       "text/event-stream",
-      [this, st, chunk, base, usage, include_usage, is_chat](size_t, httplib::DataSink& sink) {
+      [this, st, chunk, base, usage, include_usage, is_chat, sources](size_t, httplib::DataSink& sink) {
         Job& j = *st->job;
         std::string out, piece;
         if (is_chat && !st->sent_role) {
@@ -293,7 +369,7 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
           if (!j.error.empty()) {
             out += "data: " + error_body(ApiError(500, "server_error", "", "", j.error)) + "\n\n";
           } else {
-            out += chunk("", j.finish_reason, false);
+            out += chunk("", j.finish_reason, false, sources);
             if (include_usage) {
               json u = base(true);
               u["choices"] = json::array();

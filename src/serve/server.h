@@ -8,6 +8,17 @@
 // /metrics (Prometheus), POST /tokenize, POST /detokenize; GET / a chat page.
 // Generation runs on a Scheduler (continuous batching over -np slots).
 //
+// With a RAG store (ServerOptions::rag_store): POST /v1/rag/query answers as
+// `solar rag query --json`; chat completions are grounded as `solar rag ask`
+// grounds them (rag/rag.h: the last user message retrieves, the sources go
+// numbered into the prompt) and carry a "sources" list (in the last streamed
+// chunk when streaming); with no relevant source the answer is the "I don't
+// know" line, without calling the model.
+//
+// Clients that go away: a stream is cancelled at its next write, a
+// non-streaming request when polling its socket finds it closed; either way
+// the slot is freed at the scheduler's next step.
+//
 // Safe by default: binds 127.0.0.1; with an api key every endpoint but
 // /health and the page needs "Authorization: Bearer KEY" (else 401); bodies
 // and max_tokens are bounded; a prompt that does not fit the context is a 400
@@ -42,6 +53,11 @@ struct ServerOptions {
   bool fixed_seed = false;        // false: a request without a seed draws a random one
   int default_max_tokens = -1;    // a request without max_tokens: -1 = limits.max_tokens
   RequestLimits limits;
+  // RAG: the store (empty: none), the embedding model (empty: found as for
+  // `solar rag`), sources per answer and the cosine a source needs.
+  std::string rag_store, embed_model;
+  int rag_top_k = 4;
+  double rag_min_score = 0.3;
 };
 
 class Scheduler;
