@@ -22,6 +22,7 @@
 #include "embed/embed.h"
 #include "engine/session.h"
 #include "generate/generate.h"
+#include "kernels/kernels.h"
 #include "rag/rag.h"
 #include "serve/connection.h"
 #include "serve/request.h"
@@ -126,15 +127,14 @@ TEST(ServeRequest, RagQuery) {
   EXPECT_EQ(param_of(R"({"query":"q","mode":"fuzzy"})"), "mode");
 }
 
-// A random F32 model of `shape` (solar init flags) with the ASCII tokenizer
-// (131 ids) in a temporary folder. F32: BF16 weights would round a batch's
-// activations to BF16 in oneDNN's GEMM on CPUs with AVX512-BF16, far from the
-// GEMV's f32 sums.
-std::string random_model(const std::string& name, const std::string& shape) {
+// A random model of `shape` (solar init flags) with the ASCII tokenizer (131
+// ids) in a temporary folder. F32 by default: the other float types batch
+// exactly only where their weights are repacked (kernels::can_pack).
+std::string random_model(const std::string& name, const std::string& shape, const std::string& outtype = "f32") {
   std::string d = testing::temp_dir(name);
   testing::write_ascii_tokenizer_bin(d + "/tokenizer.bin");
   std::string log;
-  if (testing::run_solar("init " + shape + " --outtype f32 --tokenizer " + d + "/tokenizer.bin -o " + d + "/m", &log) != 0)
+  if (testing::run_solar("init " + shape + " --outtype " + outtype + " --tokenizer " + d + "/tokenizer.bin -o " + d + "/m", &log) != 0)
     ADD_FAILURE() << log;
   return d + "/m";
 }
@@ -396,8 +396,8 @@ TEST(ServeHttp, HealthIs503UntilLoaded) {
 // Continuous batching: 16 requests at once over 16 slots (and over 4 slots,
 // so some wait and join between steps) give each the text generate() gives
 // it alone: same seed, same sampling.
-TEST(ServeBatch, SixteenAtOnceEqualEachAlone) {
-  auto lm = engine::open_session(tiny_model());
+void sixteen_at_once_equal_each_alone(const std::string& model) {
+  auto lm = engine::open_session(model);
   auto options = [](int i) {
     generate::GenerateOptions g;
     g.n_predict = 12 + i % 5;
@@ -427,6 +427,21 @@ TEST(ServeBatch, SixteenAtOnceEqualEachAlone) {
       while (jobs[size_t(i)]->wait_output(&piece, std::chrono::milliseconds(1000))) text += piece;
       EXPECT_EQ(text, alone[size_t(i)]) << "request " << i << " beside others, " << slots << " slots";
     }
+  }
+}
+
+TEST(ServeBatch, SixteenAtOnceEqualEachAlone) { sixteen_at_once_equal_each_alone(tiny_model()); }
+
+// BF16 and F16 weights on panels: every row is summed the same way in any
+// batch, so the texts match on these types too (not only F32's near-ties).
+TEST(ServeBatch, SixteenAtOnceEqualEachAloneOnPanels) {
+  for (const char* t : {"bf16", "f16"}) {
+    if (!kernels::can_pack(t[0] == 'b' ? DType::BF16 : DType::F16)) {
+      std::printf("skipping %s: its weights are not repacked on this CPU\n", t);
+      continue;
+    }
+    SCOPED_TRACE(t);
+    sixteen_at_once_equal_each_alone(random_model(std::string("serve_model_") + t, "--preset tiny --layers 2", t));
   }
 }
 
