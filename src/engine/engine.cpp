@@ -201,9 +201,27 @@ void Context::attend(int l, float* q, float* k, const float* v, float* att, int 
     std::memcpy(kc + size_t(past + i) * kvd, &k[size_t(i) * kvd], sizeof(float) * kvd);
     std::memcpy(vc + size_t(past + i) * kvd, &v[size_t(i) * kvd], sizeof(float) * kvd);
   }
-  if (past >= kGemmPast && n >= kGemmRows) {
-    // Many queries over a long cache (a batch of eval items after their
-    // shared few-shot prefix, a long follow-up prompt): per head, the scores
+  if (!parents && n >= kGemmRows) {
+    // A plain continuation of many tokens (a prompt, a follow-up): token i
+    // sees the contiguous slots [lo_i, past + i], so each head runs the
+    // blockwise attention of kernels::attention_rows over blocks of query
+    // rows — GEMMs per block of keys, no [n, past + n] score matrix.
+    std::vector<int> lo(static_cast<size_t>(n)), hi(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      lo[size_t(i)] = c.sliding_window > 0 ? std::max(0, pos[i] - c.sliding_window + 1) : 0;
+      hi[size_t(i)] = past + i;
+    }
+    const int blocks = (n + kQueryBlock - 1) / kQueryBlock;
+#pragma omp parallel for collapse(2) schedule(dynamic, 1)
+    for (int h = 0; h < Hq; ++h)
+      for (int b = 0; b < blocks; ++b) {
+        const int i0 = b * kQueryBlock, rows = std::min(kQueryBlock, n - i0), kvh = h / group;
+        kernels::attention_rows(&q[size_t(i0) * qd + h * hd], qd, kc + size_t(kvh) * hd, vc + size_t(kvh) * hd, kvd,
+                                &lo[size_t(i0)], &hi[size_t(i0)], rows, hd, scale, &att[size_t(i0) * qd + h * hd], qd);
+      }
+  } else if (past >= kGemmPast && n >= kGemmRows) {
+    // A tree of many queries over a long cache (a batch of eval items after
+    // their shared few-shot prefix): per head, the scores
     // against the cached slots are one GEMM [n,hd]·[past,hd]ᵀ and their share
     // of the output one GEMM [n,past]·[past,hd]; only each token's own part
     // (the new tokens it sees) runs as dot products.

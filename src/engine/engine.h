@@ -137,9 +137,10 @@ class Context {
   int n_ctx_, n_past_ = 0, tree_slots_ = 0;
   std::vector<float> kcache_, vcache_;  // [layer][n_ctx][kv_dim]
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_;
-  std::vector<float> scores_;  // [n, past] of one head (the GEMM attention path)
-  // The GEMM attention path from this many cached slots and new tokens on.
-  static constexpr int kGemmPast = 64, kGemmRows = 16;
+  std::vector<float> scores_;  // [n, past] of one head (the GEMM attention path of trees)
+  // The GEMM attention paths from this many new tokens on (trees: and this
+  // many cached slots); blockwise attention takes query rows in blocks of kQueryBlock.
+  static constexpr int kGemmPast = 64, kGemmRows = 16, kQueryBlock = 64;
   int scratch_n_ = 0;
 };
 

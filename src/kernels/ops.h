@@ -20,6 +20,13 @@ void axpy(float* y, float a, const float* x, int64_t n);
 // In-place softmax over n ≥ 1 values; returns log Σ exp(x) of the input
 // (cross-entropy = that − x[target], without log of a rounded probability).
 float softmax(float* x, int64_t n);
+// Causal attention of one head for n query rows, blockwise (online softmax,
+// FlashAttention's recurrence): out_i = softmax(scale · q_i·K_jᵀ) · V over
+// key rows j in [lo[i], hi[i]] (inclusive; an empty range gives 0), without
+// a [n, keys] score matrix. q rows at stride ldq, k/v rows at ldkv, out at
+// ldo. Single-threaded (its GEMMs too when called inside a parallel region).
+void attention_rows(const float* q, int64_t ldq, const float* k, const float* v, int64_t ldkv, const int* lo,
+                    const int* hi, int n, int hd, float scale, float* out, int64_t ldo);
 // Softmax backward in place: dp ← p ⊙ (dp − Σ p·dp) · scale.
 void softmax_backward(float* dp, const float* p, int64_t n, float scale);
 // h[i] = silu(gate[i]) * up[i]; h may alias gate or up.

@@ -161,5 +161,48 @@ TEST(KernelsOps, SwigluAndBackwardEveryPath) {
   }
 }
 
+// Blockwise attention against softmax(q·kᵀ)·v in double, over key ranges
+// that span several key blocks, start late (sliding window), are one key, or
+// are empty, with q/k/v/out strided as the engine lays them out (GQA heads).
+TEST(Ops, AttentionRowsEqualsSoftmaxInDouble) {
+  IsaGuard guard;
+  for (Isa isa : isas()) {
+    detail::dispatch().isa = isa;
+    for (int hd : {8, 64})
+      for (int n : {1, 5, 64}) {
+        const int keys = 300, ld = 3 * hd;  // rows hold 3 heads; this test reads the middle one
+        std::vector<float> q = uniform(int64_t(n) * ld, 11, -2.f, 2.f), k = uniform(int64_t(keys) * ld, 12, -2.f, 2.f),
+                           v = uniform(int64_t(keys) * ld, 13, -1.f, 1.f), out(size_t(n) * ld, 7.f);
+        std::vector<int> lo(static_cast<size_t>(n)), hi(static_cast<size_t>(n));
+        for (int i = 0; i < n; ++i) {
+          hi[size_t(i)] = std::min(keys - 1, 200 + i * 3);
+          lo[size_t(i)] = i % 4 == 1 ? hi[size_t(i)] - 150 : i % 4 == 2 ? hi[size_t(i)] : i % 4 == 3 ? hi[size_t(i)] + 1 : 0;
+        }
+        const float scale = 1.f / std::sqrt(float(hd));
+        attention_rows(q.data() + hd, ld, k.data() + hd, v.data() + hd, ld, lo.data(), hi.data(), n, hd, scale,
+                       out.data() + hd, ld);
+        for (int i = 0; i < n; ++i) {
+          std::vector<double> p;
+          double mx = -1e300, sum = 0;
+          for (int j = lo[size_t(i)]; j <= hi[size_t(i)]; ++j) {
+            double s = 0;
+            for (int d = 0; d < hd; ++d) s += double(q[size_t(i * ld + hd + d)]) * k[size_t(j * ld + hd + d)];
+            p.push_back(s * scale);
+            mx = std::max(mx, p.back());
+          }
+          for (double& x : p) sum += (x = std::exp(x - mx));
+          for (int d = 0; d < hd; ++d) {
+            double want = 0;
+            for (size_t j = 0; j < p.size(); ++j) want += p[j] / sum * v[size_t((lo[size_t(i)] + int(j)) * ld + hd + d)];
+            ASSERT_NEAR(out[size_t(i * ld + hd + d)], want, 2e-5) << detail::isa_name(isa) << " hd=" << hd << " n=" << n
+                                                                 << " row " << i << " [" << lo[size_t(i)] << ", " << hi[size_t(i)] << "]";
+          }
+          EXPECT_EQ(out[size_t(i * ld)], 7.f);  // other heads untouched
+          EXPECT_EQ(out[size_t(i * ld + 2 * hd)], 7.f);
+        }
+      }
+  }
+}
+
 }  // namespace
 }  // namespace solar::kernels
