@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """solar parse against ground truth, with its peers in the same run.
 
-  python bench/parse_eval.py build/solar [--data ../shared/data/layout] [--quick]
+  python bench/parse_eval.py build/solar [--data ../shared/data/layout] [--only pubtabnet] [--per-table]
+                             [--min-teds X]
 
 - debian-reference.en.pdf vs its DocBook HTML (/usr/share/debian-reference):
   heading recall (h1-h4 text found among solar's heading1-3), numbered table
@@ -267,7 +268,7 @@ def scanned_threads(solar, d, threads=(1, 2)):
     return len(meta["images"]), {t: (w, c) for t, (_, w, c) in runs.items()}, same
 
 
-def pubtabnet(solar, d):
+def pubtabnet(solar, d, per_table=False):
     entries = [json.loads(l) for l in open(os.path.join(d, "PubTabNet_Examples.jsonl"))]
     full, struct, found = [], [], 0
     wall = cpu = 0
@@ -282,6 +283,8 @@ def pubtabnet(solar, d):
             pred = pred_tree(best["content"]["html"])
         g = gt_tree(e)
         full.append(teds(pred, g)); struct.append(teds(pred, g, True))
+        if per_table:
+            print(f"  {e['filename']:26} TEDS {full[-1]:.3f}  structure {struct[-1]:.3f}  {c:5.2f} CPU-s")
     return sum(full) / len(full), sum(struct) / len(struct), found, len(entries), wall, cpu
 
 
@@ -416,11 +419,15 @@ def main():
     ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "layout"))
     ap.add_argument("--html", default="/usr/share/debian-reference")
     ap.add_argument("--min-teds", type=float, default=0.0, help="exit 1 when mean TEDS is below this")
+    ap.add_argument("--only", choices=["debian", "publaynet", "pubtabnet"], help="run one of the three evaluations")
+    ap.add_argument("--per-table", action="store_true", help="print each PubTabNet table's TEDS")
     a = ap.parse_args()
     model, flags = cpu_info()
     print(f"CPU: {model} | ISA: {flags} | {os.cpu_count()} cores (shared machine: timings are noisy)")
     pdf = os.path.join(a.data, "debian-reference.en.pdf")
-    if os.path.exists(pdf) and os.path.isdir(a.html):
+    if a.only not in (None, "debian"):
+        pass
+    elif os.path.exists(pdf) and os.path.isdir(a.html):
         r = debian(a.solar, pdf, a.html, 40, 60)
         print(f"\n## debian-reference.en.pdf ({r['pages']} pages) vs its HTML")
         print(f"heading recall: {r['recall']:.3f} of {r['gt_heads']} h1-h4")
@@ -437,7 +444,7 @@ def main():
     else:
         print("debian-reference: skipped (PDF or /usr/share/debian-reference HTML absent)")
     pl = os.path.join(a.data, "publaynet")
-    if os.path.isdir(pl):
+    if os.path.isdir(pl) and a.only in (None, "publaynet"):
         rows, m, n, wall, cpu = publaynet(a.solar, pl)
         print(f"\n## PubLayNet ({n} pages, OCR; {n / cpu:.2f} pages/CPU-s)")
         print(f"{'category':10} {'gt':>4} {'pred':>5} {'P@.5':>6} {'R@.5':>6} {'AP':>6}")
@@ -454,11 +461,17 @@ def main():
             print(f"  outputs identical across thread counts: {same}")
     tn = os.path.join(a.data, "pubtabnet")
     mean = None
-    if os.path.isdir(tn):
-        mean, ms, found, n, wall, cpu = pubtabnet(a.solar, tn)
+    if a.only == "pubtabnet" and not os.path.isdir(tn):
+        print(f"SKIP: {tn} absent (shared data)")
+        sys.exit(77)
+    if os.path.isdir(tn) and a.only in (None, "pubtabnet"):
+        if a.per_table:
+            print()
+        mean, ms, found, n, wall, cpu = pubtabnet(a.solar, tn, a.per_table)
         print(f"\n## PubTabNet ({n} table images; a table found in {found}; {n / cpu:.2f} images/CPU-s)")
         print(f"TEDS {mean:.3f}  TEDS-structure {ms:.3f}  (target 0.85)")
     if mean is not None and mean < a.min_teds:
+        print(f"FAIL: mean TEDS {mean:.3f} is below the floor {a.min_teds}")
         sys.exit(1)
 
 

@@ -320,6 +320,35 @@ TEST(Parse, RuledTableWithRowSpan) {
             "<tr><td>b</td></tr></tbody></table>");
 }
 
+TEST(Parse, BooktabsTableWithSpanningHeaderAndMultiLineCell) {
+  // Three rules of one extent (top, under the header, bottom), no vertical
+  // ones. "Group A" reaches across the gap between the two number columns
+  // (a colspan); "continued" starts in lower case under "beta" in the first
+  // column only (the second line of beta's cell).
+  Page p;
+  p.width = 400, p.height = 500;
+  for (double y : {5.0, 30.0, 160.0}) p.rules.push_back({{0, y - 0.25, 300, y + 0.25}});
+  auto w = [&](double x0, double x1, double y, const char* t) { p.words.push_back({{x0, y, x1, y + 10}, t, 10}); };
+  w(10, 40, 15, "Name"), w(150, 185, 15, "Group"), w(190, 230, 15, "A");
+  const char* names[] = {"alpha", "beta", "continued", "gamma", "delta", "eps", "zeta", "eta", "theta"};
+  for (int i = 0; i < 9; i++) {
+    double y = 36 + 12 * i;
+    w(10, 60, y, names[i]);
+    if (i == 2) continue;
+    w(120, 140, y, std::to_string(2 * i).c_str()), w(220, 240, y, std::to_string(2 * i + 1).c_str());
+  }
+  std::vector<char> used(p.words.size(), 0);
+  auto ts = find_tables(p, used);
+  ASSERT_EQ(ts.size(), 1u);
+  std::string html = table_html(ts[0]);
+  EXPECT_EQ(html.substr(0, html.find("<tr><td>gamma")),
+            "<table><thead><tr><th>Name</th><th colspan=\"2\">Group A</th></tr></thead><tbody>"
+            "<tr><td>alpha</td><td>0</td><td>1</td></tr><tr><td>beta continued</td><td>2</td><td>3</td></tr>");
+  EXPECT_EQ(ts[0].rows, 9);  // the header and eight body rows
+  EXPECT_EQ(ts[0].cols, 3);
+  EXPECT_EQ(std::count(used.begin(), used.end(), 1), long(p.words.size()));
+}
+
 TEST(Parse, SharedDebianReferencePages) {
   NEED_BACKEND();
   std::string pdf = std::string(SOLAR_SHARED_DATA) + "/layout/debian-reference.en.pdf";

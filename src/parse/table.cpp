@@ -139,59 +139,202 @@ bool grid_table(const Page& page, const std::vector<Rule>& rules, Table& t, std:
   return fill_cells(page, t, boxes, used);
 }
 
-// The words in region as a table: columns from their vertical white gaps,
-// rows from text lines; a rule under the first row makes it a header row.
+bool starts_lower(const std::string& s) {
+  unsigned char c = s.empty() ? 0 : static_cast<unsigned char>(s[0]);
+  return (c >= 'a' && c <= 'z') || c == '(';
+}
+
+// The words in region as a table (an unruled or booktabs one).
+//  - rows: text lines; a line continues the cell above (a multi-line cell)
+//    when it only fills columns the line above fills and either starts in
+//    lower case or sits closer than the table's row pitch;
+//  - columns: x ranges that at most one line in eight covers, wider than
+//    0.8 em: a header spanning several columns does not hide their gaps;
+//  - a word across a column gap makes its cell span those columns, as does
+//    a rule under a header cell that reaches over more columns;
+//  - header rows: those above the first rule between text lines, else the
+//    first line.
 bool aligned_table(const Page& page, const Box& region, const std::vector<Box>& hrules, Table& t, std::vector<char>& used) {
   std::vector<int> ws;
-  double size = 0;
+  std::vector<float> sizes;
   for (size_t w = 0; w < page.words.size(); w++) {
     const Box& b = page.words[w].box;
     if (!used[w] && b.cx() > region.x0 && b.cx() < region.x1 && b.cy() > region.y0 && b.cy() < region.y1) {
       ws.push_back(int(w));
-      size += page.words[w].size;
+      sizes.push_back(page.words[w].size);
     }
   }
   if (ws.size() < 4) return false;
-  size /= ws.size();
-  // Column gaps: x ranges no word covers, wider than a font size.
-  std::vector<std::pair<double, double>> spans;
-  for (int w : ws) spans.push_back({page.words[w].box.x0, page.words[w].box.x1});
-  std::sort(spans.begin(), spans.end());
+  std::nth_element(sizes.begin(), sizes.begin() + sizes.size() / 2, sizes.end());
+  const double size = std::max(double(sizes[sizes.size() / 2]), 4.0);
+  auto box = [&](int w) -> const Box& { return page.words[w].box; };
+  // A word taller than two lines is OCR noise (a smudge read as text): it
+  // would glue lines together.
+  std::vector<int> tall;
+  for (int w : ws)
+    if (box(w).h() > 2.5 * size) tall.push_back(w);
+  ws.erase(std::remove_if(ws.begin(), ws.end(), [&](int w) { return box(w).h() > 2.5 * size; }), ws.end());
+  if (ws.size() < 4) return false;
+
+  struct Line {
+    double y0, y1;
+    std::vector<int> words;
+  };
+  std::vector<Line> lines;
+  std::sort(ws.begin(), ws.end(), [&](int a, int b) { return box(a).y0 < box(b).y0; });
+  for (int w : ws) {
+    const Box& b = box(w);
+    if (!lines.empty() && b.y0 < lines.back().y1 - 0.3 * b.h()) {
+      lines.back().y1 = std::max(lines.back().y1, b.y1);
+      lines.back().words.push_back(w);
+    } else {
+      lines.push_back({b.y0, b.y1, {w}});
+    }
+  }
+  if (lines.size() < 2) return false;
+  for (Line& l : lines)
+    std::sort(l.words.begin(), l.words.end(), [&](int a, int b) { return box(a).x0 < box(b).x0; });
+
+  // Column gaps from how many lines cover each x (bins of 1/8 em).
+  double lo = 1e300, hi = -1e300;
+  for (int w : ws) lo = std::min(lo, box(w).x0), hi = std::max(hi, box(w).x1);
+  const double bin = size / 8;
+  const size_t nb = size_t((hi - lo) / bin) + 1;
+  if (nb > 1000000) return false;
+  std::vector<int> cover(nb, 0);
+  for (const Line& l : lines) {
+    std::vector<char> hit(nb, 0);
+    for (int w : l.words)
+      for (size_t i = size_t((box(w).x0 - lo) / bin); i <= size_t((box(w).x1 - lo) / bin) && i < nb; i++) hit[i] = 1;
+    for (size_t i = 0; i < nb; i++) cover[i] += hit[i];
+  }
+  const int tol = int(lines.size() / 8);
   std::vector<double> xs{region.x0};
-  double reach = spans[0].second;
-  for (auto& [a, b] : spans) {
-    if (a - reach > std::max(size, 4.0)) xs.push_back((a + reach) / 2);
-    reach = std::max(reach, b);
+  for (size_t i = 0; i < nb;) {
+    if (cover[i] <= tol) {
+      size_t j = i;
+      while (j < nb && cover[j] <= tol) j++;
+      if (i > 0 && j < nb && double(j - i) * bin > 0.8 * size) xs.push_back(lo + (i + j) / 2.0 * bin);
+      i = j;
+    } else {
+      i++;
+    }
   }
   xs.push_back(region.x1);
-  if (xs.size() < 3) return false;
-  // Rows: text lines (word boxes overlapping vertically), split further by rules.
-  std::vector<std::pair<double, double>> rows;
-  std::vector<int> byy = ws;
-  std::sort(byy.begin(), byy.end(), [&](int a, int b) { return page.words[a].box.y0 < page.words[b].box.y0; });
-  for (int w : byy) {
-    const Box& b = page.words[w].box;
-    if (!rows.empty() && b.y0 < rows.back().second - 0.3 * b.h()) rows.back().second = std::max(rows.back().second, b.y1);
-    else rows.push_back({b.y0, b.y1});
+  const int C = int(xs.size()) - 1;
+  if (C < 2) return false;
+  auto col_of = [&](double x) { return int(std::upper_bound(xs.begin() + 1, xs.end() - 1, x) - xs.begin()) - 1; };
+
+  // Cells of a line: runs of columns joined by the words that cross gaps.
+  struct Span {
+    int c0, c1;
+    std::vector<int> words;
+  };
+  auto spans_of = [&](const std::vector<int>& words) {
+    std::vector<Span> out;
+    for (int w : words) {
+      // A word reaches into a column when a third of an em of it lies there.
+      int a = col_of(box(w).x0 + size / 3), b = col_of(box(w).x1 - size / 3);
+      a = std::min(a, col_of(box(w).cx())), b = std::max(b, col_of(box(w).cx()));
+      if (!out.empty() && a <= out.back().c1) {
+        out.back().c1 = std::max(out.back().c1, b);
+        out.back().words.push_back(w);
+      } else {
+        out.push_back({a, b, {w}});
+      }
+    }
+    return out;
+  };
+  auto rule_between = [&](double y0, double y1) {
+    for (const Box& h : hrules)
+      if (h.cy() > y0 - 1 && h.cy() < y1 + 1) return &h;
+    return static_cast<const Box*>(nullptr);
+  };
+
+  // Header rows: above the first rule between two lines (in the upper half).
+  int head = 1;
+  for (size_t k = 0; k + 1 < lines.size() && k < lines.size() / 2; k++)
+    if (rule_between(lines[k].y1, lines[k + 1].y0)) {
+      head = int(k) + 1;
+      break;
+    }
+
+  // Row pitch: a gap clearly smaller than the largest ones is inside a cell.
+  std::vector<double> gaps;
+  for (size_t k = 1; k < lines.size(); k++) gaps.push_back(lines[k].y0 - lines[k - 1].y1);
+  const double gmin = *std::min_element(gaps.begin(), gaps.end());
+  const double gmax = *std::max_element(gaps.begin() + std::min<size_t>(gaps.size() - 1, size_t(head)), gaps.end());
+  const bool pitched = gmax > gmin + 0.5 * size;
+
+  struct Row {
+    double y0, y1;
+    std::vector<Span> spans;
+  };
+  std::vector<Row> rows;
+  int head_rows = 0;
+  for (size_t k = 0; k < lines.size(); k++) {
+    std::vector<Span> sp = spans_of(lines[k].words);
+    bool merged = false;
+    if (k > 0 && int(k) != head && !rule_between(lines[k - 1].y1, lines[k].y0)) {
+      Row& up = rows.back();
+      bool inside = true, lower = true;
+      for (const Span& s : sp) {
+        bool any = false;
+        for (const Span& u : up.spans) any = any || (s.c0 >= u.c0 && s.c1 <= u.c1);
+        inside = inside && any;
+        lower = lower && starts_lower(page.words[s.words[0]].text);
+      }
+      bool tight = pitched && lines[k].y0 - lines[k - 1].y1 < gmin + 0.25 * size;
+      if (inside && sp.size() < up.spans.size() + (lower ? 1 : 0) && (lower || tight)) {
+        for (Span& s : sp)
+          for (Span& u : up.spans)
+            if (s.c0 >= u.c0 && s.c1 <= u.c1) u.words.insert(u.words.end(), s.words.begin(), s.words.end());
+        up.y1 = lines[k].y1;
+        merged = true;
+      }
+    }
+    if (!merged) rows.push_back({lines[k].y0, lines[k].y1, std::move(sp)});
+    if (int(k) + 1 == head) head_rows = int(rows.size());
   }
   if (rows.size() < 2) return false;
-  std::vector<double> ys{region.y0};
-  for (size_t r = 1; r < rows.size(); r++) ys.push_back((rows[r - 1].second + rows[r].first) / 2);
-  ys.push_back(region.y1);
-  t.rows = int(ys.size()) - 1, t.cols = int(xs.size()) - 1;
-  t.box = region;
-  std::vector<Box> boxes;
-  for (int r = 0; r < t.rows; r++)
-    for (int c = 0; c < t.cols; c++) {
-      t.cells.push_back({r, c, 1, 1, false, ""});
-      boxes.push_back({xs[c], ys[r], xs[c + 1], ys[r + 1]});
+
+  // A rule just under a header cell, reaching over empty neighbours, widens it.
+  for (int r = 0; r < head_rows && r + 1 < int(rows.size()); r++) {
+    auto& sp = rows[r].spans;
+    for (size_t i = 0; i < sp.size(); i++) {
+      Box cb = Box::empty();
+      for (int w : sp[i].words) cb.add(box(w));
+      for (const Box& h : hrules) {
+        if (h.w() > 0.9 * (xs.back() - xs.front())) continue;  // a rule across the table is a row separator
+        if (h.cy() < rows[r].y1 - 1 || h.cy() > rows[r + 1].y0 + 1 || h.x0 > cb.cx() || h.x1 < cb.cx()) continue;
+        int a = col_of(h.x0 + size / 2), b = col_of(h.x1 - size / 2);
+        if (i > 0) a = std::max(a, sp[i - 1].c1 + 1);
+        if (i + 1 < sp.size()) b = std::min(b, sp[i + 1].c0 - 1);
+        if (a < b) sp[i].c0 = std::min(sp[i].c0, a), sp[i].c1 = std::max(sp[i].c1, b);
+      }
     }
-  if (!fill_cells(page, t, boxes, used)) return false;
-  // The rule under the first text row makes it a header row.
-  for (const Box& h : hrules)
-    if (h.cy() > rows[0].second - 1 && h.cy() < rows[1].first + 1)
-      for (auto& c : t.cells)
-        if (c.row == 0) c.header = true;
+  }
+
+  t.rows = int(rows.size()), t.cols = C;
+  t.box = region;
+  int filled = 0;
+  for (int r = 0; r < t.rows; r++) {
+    size_t i = 0;
+    for (int c = 0; c < C; c++) {
+      const auto& sp = rows[r].spans;
+      if (i < sp.size() && sp[i].c0 == c) {
+        t.cells.push_back({r, c, 1, sp[i].c1 - c + 1, r < head_rows, join_words(page, sp[i].words)});
+        c = sp[i].c1;
+        i++;
+        filled++;
+      } else {
+        t.cells.push_back({r, c, 1, 1, r < head_rows, ""});
+      }
+    }
+  }
+  if (filled < 2) return false;
+  for (int w : ws) used[w] = 1;
+  for (int w : tall) used[w] = 1;
   return true;
 }
 
@@ -249,7 +392,7 @@ std::vector<Table> find_tables(const Page& page, std::vector<char>& used) {
       if (r.horizontal()) hs.push_back(r.box);
     std::vector<char> trial = used;
     Table t;
-    if (region.x1 > region.x0 && aligned_table(page, region, hs, t, trial) && t.rows >= 3) {
+    if (region.x1 > region.x0 && aligned_table(page, region, hs, t, trial) && (t.rows >= 3 || t.cols >= 3)) {
       int words = 0, filled = 0;
       for (size_t w = 0; w < trial.size(); w++) words += trial[w] && !used[w];
       for (const Cell& c : t.cells) filled += !c.text.empty();

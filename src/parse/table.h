@@ -7,7 +7,9 @@
 //  - booktabs-style: three or more horizontal rules of the same extent
 //    (top, under the header, bottom) and no vertical ones; the columns come
 //    from the vertical white gaps of the words between them, the rows from
-//    the text lines.
+//    the text lines (multi-line cells joined, colspans where a word or a
+//    partial rule crosses a column gap, header rows above the first inner
+//    rule). On OCR'd pages the same for a page of words without rules.
 // A frame with a single column (a boxed code listing or note) is no table.
 // Cell text is the words whose centre lies in the cell.
 #pragma once
