@@ -210,21 +210,27 @@ void float_pack(DType t, const uint16_t* W, int64_t N, int64_t K, uint8_t* out) 
 
 void float_x_tiles(DType t, const float* x, int64_t M, int64_t K, int32_t* xb) {
   const int64_t steps = steps_of(t, K);
-  std::vector<uint16_t> row(t == DType::BF16 ? static_cast<size_t>(2 * steps) : 0);
-  for (int64_t m = 0; m < M; ++m) {
-    const int64_t mb = m / kMaxMR * kMaxMR, mr = std::min<int64_t>(kMaxMR, M - mb);
-    int32_t* dst = xb + mb * steps + (m - mb);
-    if (t != DType::BF16) {
-      for (int64_t j = 0; j < steps; ++j) std::memcpy(&dst[mr * j], &x[m * K + j], 4);
-      continue;
+  const bool simd = dispatch().isa == Isa::Avx512;
+  // Rows in parallel: a prefill of 512 rows runs this before every linear layer.
+#pragma omp parallel if (M * K >= (1 << 16))
+  {
+    std::vector<uint16_t> row(t == DType::BF16 ? static_cast<size_t>(2 * steps) : 0);
+#pragma omp for schedule(static)
+    for (int64_t m = 0; m < M; ++m) {
+      const int64_t mb = m / kMaxMR * kMaxMR, mr = std::min<int64_t>(kMaxMR, M - mb);
+      int32_t* dst = xb + mb * steps + (m - mb);
+      if (t != DType::BF16) {
+        for (int64_t j = 0; j < steps; ++j) std::memcpy(&dst[mr * j], &x[m * K + j], 4);
+        continue;
+      }
+      if (simd) {
+        to_bf16_avx512(x + m * K, K, row.data());
+      } else {
+        for (int64_t k = 0; k < K; ++k) row[size_t(k)] = f32_to_bf16(x[m * K + k]);
+      }
+      if (2 * steps > K) row[size_t(K)] = 0;
+      for (int64_t j = 0; j < steps; ++j) std::memcpy(&dst[mr * j], &row[size_t(2 * j)], 4);
     }
-    if (dispatch().isa == Isa::Avx512) {
-      to_bf16_avx512(x + m * K, K, row.data());
-    } else {
-      for (int64_t k = 0; k < K; ++k) row[size_t(k)] = f32_to_bf16(x[m * K + k]);
-    }
-    if (2 * steps > K) row[size_t(K)] = 0;
-    for (int64_t j = 0; j < steps; ++j) std::memcpy(&dst[mr * j], &row[size_t(2 * j)], 4);
   }
 }
 
