@@ -194,7 +194,7 @@ int main(int argc, char** argv) {
       for (const auto& c : w.copies) packed.push_back(pack_weight(c.data(), t, N, K));
       std::vector<float> x(size_t(M * K), 0.01f), y(size_t(M * N));
       char name[64];
-      if (packed[0].decode) {  // Q6_K's panels serve prefill only
+      {
         size_t i = 0;
         const double tp = best_time([&] { linear(x.data(), 1, packed[i++ % packed.size()], y.data()); }, budget);
         const double tr = best_time([&] { linear(x.data(), 1, K, w.get(), t, N, y.data()); }, budget);

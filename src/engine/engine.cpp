@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <string>
 
 #include "core/error.h"
@@ -49,40 +48,15 @@ Model::Model(std::shared_ptr<const model::Checkpoint> ckp) : ck_(std::move(ckp))
   kernels::rope_inv_freq(inv_freq_.data(), cfg_.head_dim, cfg_.rope_theta);
 }
 
-// Half the memory available when the model loads: what copies of weights
-// kept beside their files (panels for prefill only) may take.
-static uint64_t copy_budget() {
-  std::ifstream f("/proc/meminfo");
-  std::string key;
-  uint64_t kb = 0;
-  while (f >> key >> kb)
-    if (key == "MemAvailable:") return kb * 1024 / 2;
-  return uint64_t(4) << 30;
-}
-
 const Model::Weight* Model::weight(const TensorView& t) {
   const char* e = std::getenv("SOLAR_REPACK");
   const bool repack = !e || std::string(e) != "0";
   Weight w{&t, nullptr};
-  bool fits = true;
-  if (repack && t.shape.size() == 2 && kernels::can_pack(t.dtype) && !kernels::packed_decode(t.dtype)) {
-    // A prefill-only panel is a second copy: a 10.7B Q8_0 would need 2 × 11 GB.
-    // Past the budget, such tensors prefill from their files.
-    if (copy_budget_ == 0) copy_budget_ = copy_budget();
-    const uint64_t need = kernels::packed_size(t.dtype, t.rows(), t.cols());
-    fits = need <= copy_budget_;
-    if (fits) copy_budget_ -= need;
-    else if (!over_budget_logged_) {
-      over_budget_logged_ = true;
-      log_info("engine", "not repacking " + t.name + " and later " + dtype_name(t.dtype) +
-                             " tensors for prefill: their panels would pass half the available memory");
-    }
-  }
-  if (repack && fits && t.shape.size() == 2 && kernels::can_pack(t.dtype)) {
+  if (repack && t.shape.size() == 2 && kernels::can_pack(t.dtype)) {
     w.packed = std::make_shared<const kernels::PackedWeight>(kernels::pack_weight(t.data, t.dtype, t.rows(), t.cols()));
     // Decode and prefill read the panels only: the file's pages can go (a
     // 10.7B Q4_K_M otherwise holds both copies, 16.5 GB resident).
-    if (w.packed->decode) release_pages(t.data, t.nbytes);
+    release_pages(t.data, t.nbytes);
   }
   weights_.push_back(std::move(w));
   return &weights_.back();
@@ -91,7 +65,7 @@ const Model::Weight* Model::weight(const TensorView& t) {
 uint64_t Model::weight_bytes_per_token() const {
   // What decode streams: the packed copy where there is one.
   auto bytes = [](const Weight* w) -> uint64_t {
-    return w->packed && w->packed->decode ? w->packed->bytes.size() : w->t->nbytes;
+    return w->packed ? w->packed->bytes.size() : w->t->nbytes;
   };
   uint64_t b = bytes(head_) + embed_->row_nbytes();
   for (auto& L : layers_)
@@ -201,11 +175,12 @@ void Context::attend(int l, float* q, float* k, const float* v, float* att, int 
     std::memcpy(kc + size_t(past + i) * kvd, &k[size_t(i) * kvd], sizeof(float) * kvd);
     std::memcpy(vc + size_t(past + i) * kvd, &v[size_t(i) * kvd], sizeof(float) * kvd);
   }
-  if (!parents && n >= kGemmRows) {
-    // A plain continuation of many tokens (a prompt, a follow-up): token i
-    // sees the contiguous slots [lo_i, past + i], so each head runs the
-    // blockwise attention of kernels::attention_rows over blocks of query
-    // rows — GEMMs per block of keys, no [n, past + n] score matrix.
+  if (!parents) {
+    // A plain continuation (a decoded token, a prompt, a chunk of one):
+    // token i sees the contiguous slots [lo_i, past + i], and each head runs
+    // kernels::attention_rows over blocks of query rows, which gives a row
+    // the same bits in any block — a prompt's logits do not depend on how
+    // it was chunked, nor a sequence's on its batch.
     std::vector<int> lo(static_cast<size_t>(n)), hi(static_cast<size_t>(n));
     for (int i = 0; i < n; ++i) {
       lo[size_t(i)] = c.sliding_window > 0 ? std::max(0, pos[i] - c.sliding_window + 1) : 0;

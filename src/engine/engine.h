@@ -43,8 +43,9 @@ class Model {
 
   // A weight matrix of a linear layer: the checkpoint's tensor, and a copy
   // repacked at load when the kernels have a faster layout for its type
-  // (kernels::can_pack: Q4_0, Q8_0, Q4_K with AVX512-VNNI; SOLAR_REPACK=0
-  // turns it off).
+  // (kernels::can_pack: the block types with AVX512-VNNI, BF16 with
+  // AVX512-BF16, F16 and F32 with AVX-512; SOLAR_REPACK=0 turns it off).
+  // Decode and prefill both read the copy; the file's pages are released.
   struct Weight {
     const TensorView* t = nullptr;
     std::shared_ptr<const kernels::PackedWeight> packed;  // null: t in place
@@ -61,8 +62,6 @@ class Model {
   const TensorView* embed_;
   const Weight* head_;
   std::deque<Weight> weights_;  // what the Layers and head_ point to
-  uint64_t copy_budget_ = 0;     // bytes prefill-only panels may still take (weight())
-  bool over_budget_logged_ = false;
   const Weight* weight(const TensorView& t);
   std::vector<float> final_norm_;
   std::vector<Layer> layers_;
@@ -138,9 +137,9 @@ class Context {
   std::vector<float> kcache_, vcache_;  // [layer][n_ctx][kv_dim]
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_;
   std::vector<float> scores_;  // [n, past] of one head (the GEMM attention path of trees)
-  // The GEMM attention paths from this many new tokens on (trees: and this
-  // many cached slots); blockwise attention takes query rows in blocks of kQueryBlock.
-  static constexpr int kGemmPast = 64, kGemmRows = 16, kQueryBlock = 64;
+  // Trees: the GEMM attention path from this many new tokens and cached
+  // slots on. Plain continuations: query rows in blocks of kQueryBlock.
+  static constexpr int kGemmPast = 64, kGemmRows = 16, kQueryBlock = 16;
   int scratch_n_ = 0;
 };
 

@@ -1,8 +1,24 @@
-// Blockwise causal attention for many query rows (ops.h, attention_rows):
-// the online softmax of FlashAttention (Dao et al., 2022) on CPU GEMMs.
-// Scores exist only for one block of keys at a time ([rows, kKeyBlock]):
-// a 4096-token prompt never materialises its 4096 × 4096 matrix, and the two
-// products per block run as GEMMs instead of one dot product per (query, key).
+// Causal attention of query rows over contiguous key ranges (ops.h,
+// attention_rows): one definition for every row count, so that a row's
+// output is the same bits whether it comes alone (decode), in a prompt of
+// 512, or in a chunk of 16 of that prompt (serve's chunked prefill and
+// continuous batching give each sequence the text it gets alone).
+//
+// Per row i and key j in [lo_i, hi_i]:
+//   s_j = scale · q_i·k_j   (AVX-512: 16-lane partial sums over the head
+//                            dimension, reduced by one fixed tree; 16 keys
+//                            are reduced together by a transpose, so a key's
+//                            sum does not depend on its neighbours)
+//   p = softmax(s)          (kernels::softmax over the row's own scores)
+//   out_i = Σ_j p_j · v_j   (ascending j from 0, one FMA per element and key)
+// Scores exist for a block of rows at a time ([rows, keys], one thread's):
+// never the [n, past + n] matrix of a whole prompt.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -11,65 +27,154 @@
 #include "kernels/kernels_impl.h"
 #include "kernels/ops.h"
 
+#define SOLAR_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
+#define SOLAR_INLINE inline __attribute__((always_inline))
+
 namespace solar::kernels {
 namespace {
 
-constexpr int kKeyBlock = 128;
-
-void exp_inplace(float* x, int64_t n) {
-  if (detail::dispatch().isa == detail::Isa::Avx512) return detail::exp_avx512(x, x, n);
-  for (int64_t i = 0; i < n; ++i) x[i] = std::exp(x[i]);
+// s[j - j0] = scale · q·k_j for keys [j0, j1), in order over the head dimension.
+void scores_scalar(const float* q, const float* k, int64_t ldkv, int j0, int j1, int hd, float scale, float* s) {
+  for (int j = j0; j < j1; ++j) {
+    float a = 0;
+    for (int d = 0; d < hd; ++d) a += q[d] * k[int64_t(j) * ldkv + d];
+    s[j - j0] = a * scale;
+  }
 }
+
+// out[d] = Σ_j p[j - lo] · v_j[d] over [lo, hi], ascending j.
+void pv_scalar(const float* p, const float* v, int64_t ldkv, int lo, int hi, int hd, float* out) {
+  for (int d = 0; d < hd; ++d) out[d] = 0;
+  for (int j = lo; j <= hi; ++j)
+    for (int d = 0; d < hd; ++d) out[d] += p[j - lo] * v[int64_t(j) * ldkv + d];
+}
+
+SOLAR_AVX512 SOLAR_INLINE __mmask16 tail(int64_t left) {
+  return left >= 16 ? __mmask16(0xffff) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1);
+}
+
+// Lane c of the result = the sum of a[c]'s 16 lanes, every key by the same
+// tree: 128-bit chunks (0+2), (1+3), then their sum; lanes (0+2), (1+3),
+// then their sum. Four shuffle-and-add stages for 16 keys.
+SOLAR_AVX512 SOLAR_INLINE __m512 reduce16(const __m512* a) {
+  __m512 t1[8], t2[4], t3[2];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i)  // keys 2i, 2i+1: [x.c0+x.c2, x.c1+x.c3] each
+    t1[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x44),
+                          _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xEE));
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i)  // chunk c = key 4i + c, 4 lanes each
+    t2[i] = _mm512_add_ps(_mm512_shuffle_f32x4(t1[2 * i], t1[2 * i + 1], 0x88),
+                          _mm512_shuffle_f32x4(t1[2 * i], t1[2 * i + 1], 0xDD));
+#pragma GCC unroll 2
+  for (int i = 0; i < 2; ++i)  // chunk c: lanes (0+2), (1+3) of keys 8i + c, 8i + 4 + c
+    t3[i] = _mm512_add_ps(_mm512_shuffle_ps(t2[2 * i], t2[2 * i + 1], 0x44),
+                          _mm512_shuffle_ps(t2[2 * i], t2[2 * i + 1], 0xEE));
+  // chunk c, lane m: key 4m + c; back to key order.
+  const __m512 o = _mm512_add_ps(_mm512_shuffle_ps(t3[0], t3[1], 0x88), _mm512_shuffle_ps(t3[0], t3[1], 0xDD));
+  const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_ps(idx, o);
+}
+
+SOLAR_AVX512 void scores_avx512(const float* q, const float* k, int64_t ldkv, int j0, int j1, int hd, float scale,
+                                float* s) {
+  const __m512 sc = _mm512_set1_ps(scale);
+  for (int j = j0; j < j1; j += 16) {
+    const int cnt = std::min(16, j1 - j);
+    const float* kr[16];
+#pragma GCC unroll 16
+    for (int c = 0; c < 16; ++c) kr[c] = k + int64_t(j + std::min(c, cnt - 1)) * ldkv;  // lanes past the range repeat a key
+    __m512 acc[16];
+#pragma GCC unroll 16
+    for (int c = 0; c < 16; ++c) acc[c] = _mm512_setzero_ps();
+    for (int d = 0; d < hd; d += 16) {
+      const __mmask16 m = tail(hd - d);
+      const __m512 qv = _mm512_maskz_loadu_ps(m, q + d);
+#pragma GCC unroll 16
+      for (int c = 0; c < 16; ++c) acc[c] = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(m, kr[c] + d), acc[c]);
+    }
+    _mm512_mask_storeu_ps(s + (j - j0), tail(cnt), _mm512_mul_ps(reduce16(acc), sc));
+  }
+}
+
+// R rows at once (each value row is loaded once for all of them), 64
+// elements of the head dimension at a time; row r adds key j only inside
+// its own range, so what it sums does not depend on the other rows.
+template <int R>
+SOLAR_AVX512 void pv_avx512(const float* const* p, const float* v, int64_t ldkv, const int* lo, const int* hi, int hd,
+                            float* const* out) {
+  int first = lo[0], last = hi[0];
+  for (int r = 1; r < R; ++r) first = std::min(first, lo[r]), last = std::max(last, hi[r]);
+  for (int d0 = 0; d0 < hd; d0 += 64) {
+    __mmask16 m[4];
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; ++t) m[t] = tail(hd - d0 - 16 * t);
+    __m512 acc[R][4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int t = 0; t < 4; ++t) acc[r][t] = _mm512_setzero_ps();
+    for (int j = first; j <= last; ++j) {
+      const float* vr = v + int64_t(j) * ldkv + d0;
+      __m512 vv[4];
+#pragma GCC unroll 4
+      for (int t = 0; t < 4; ++t) vv[t] = _mm512_maskz_loadu_ps(m[t], vr + 16 * t);
+#pragma GCC unroll 4
+      for (int r = 0; r < R; ++r) {
+        if (j < lo[r] || j > hi[r]) continue;
+        const __m512 pj = _mm512_set1_ps(p[r][j - lo[r]]);
+#pragma GCC unroll 4
+        for (int t = 0; t < 4; ++t) acc[r][t] = _mm512_fmadd_ps(pj, vv[t], acc[r][t]);
+      }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+      for (int t = 0; t < 4; ++t) _mm512_mask_storeu_ps(out[r] + d0 + 16 * t, m[t], acc[r][t]);
+  }
+}
+
+using PvFn = void (*)(const float* const*, const float*, int64_t, const int*, const int*, int, float* const*);
+constexpr int kPvRows = 4;
+constexpr PvFn kPv[kPvRows] = {pv_avx512<1>, pv_avx512<2>, pv_avx512<3>, pv_avx512<4>};
 
 }  // namespace
 
 void attention_rows(const float* q, int64_t ldq, const float* k, const float* v, int64_t ldkv, const int* lo,
                     const int* hi, int n, int hd, float scale, float* out, int64_t ldo) {
   if (n <= 0) return;
-  int first = lo[0], last = hi[0];
-  for (int i = 1; i < n; ++i) first = std::min(first, lo[i]), last = std::max(last, hi[i]);
-  // Per row: the running max m and sum l of exp(s − m); o accumulates
-  // exp(s − m)·V and is rescaled whenever m grows.
+  const bool simd = detail::dispatch().isa == detail::Isa::Avx512;
+  // Row i's probabilities at p[i] (its own keys only).
   thread_local std::vector<float> buf;
   std::vector<float>& b = buf;  // named by reference: callers run this inside parallel regions
-  b.assign(size_t(n) * (kKeyBlock + hd + 2), 0.f);
-  float* s = b.data();                       // [n, kKeyBlock]
-  float* o = s + size_t(n) * kKeyBlock;      // [n, hd]
-  float* m = o + size_t(n) * hd;             // [n]
-  float* l = m + n;                          // [n]
-  std::fill(m, m + n, -INFINITY);
-  for (int j0 = first; j0 <= last; j0 += kKeyBlock) {
-    const int cols = std::min(kKeyBlock, last + 1 - j0);
-    // s[i, c] = scale · q_i · k_{j0+c}
-    gemm(false, true, n, cols, hd, scale, q, ldq, k + int64_t(j0) * ldkv, ldkv, 0.f, s, kKeyBlock);
-    bool any = false;
-    for (int i = 0; i < n; ++i) {
-      float* si = s + size_t(i) * kKeyBlock;
-      const int c0 = std::clamp(lo[i] - j0, 0, cols), c1 = std::clamp(hi[i] + 1 - j0, 0, cols);
-      std::fill(si, si + c0, -INFINITY);
-      std::fill(si + c1, si + cols, -INFINITY);
-      if (c0 >= c1) {  // no key of this block: p = 0, nothing changes
-        std::fill(si, si + cols, 0.f);
-        continue;
-      }
-      any = true;
-      const float mb = *std::max_element(si + c0, si + c1), mn = std::max(m[i], mb);
-      const float corr = m[i] == -INFINITY ? 0.f : std::exp(m[i] - mn);
-      for (int c = 0; c < cols; ++c) si[c] -= mn;
-      exp_inplace(si, cols);  // exp(−inf) = 0 for the masked keys
-      float sum = 0;
-      for (int c = 0; c < cols; ++c) sum += si[c];
-      l[i] = l[i] * corr + sum;
-      m[i] = mn;
-      if (corr != 1.f)
-        for (int d = 0; d < hd; ++d) o[size_t(i) * hd + d] *= corr;
-    }
-    // o += p · V_block
-    if (any) gemm(false, false, n, hd, cols, 1.f, s, kKeyBlock, v + int64_t(j0) * ldkv, ldkv, 1.f, o, hd);
-  }
+  std::vector<size_t> at(size_t(n) + 1, 0);
+  for (int i = 0; i < n; ++i) at[size_t(i) + 1] = at[size_t(i)] + size_t(std::max(0, hi[i] - lo[i] + 1));
+  b.resize(std::max<size_t>(1, at[size_t(n)]));
   for (int i = 0; i < n; ++i) {
-    const float inv = l[i] > 0 ? 1.f / l[i] : 0.f;
-    for (int d = 0; d < hd; ++d) out[i * ldo + d] = o[size_t(i) * hd + d] * inv;
+    const int len = hi[i] - lo[i] + 1;
+    if (len <= 0) continue;
+    float* s = b.data() + at[size_t(i)];
+    (simd ? scores_avx512 : scores_scalar)(q + int64_t(i) * ldq, k, ldkv, lo[i], hi[i] + 1, hd, scale, s);
+    softmax(s, len);
+  }
+  for (int i0 = 0; i0 < n;) {
+    if (hi[i0] < lo[i0]) {  // no key: 0
+      std::fill(out + int64_t(i0) * ldo, out + int64_t(i0) * ldo + hd, 0.f);
+      ++i0;
+      continue;
+    }
+    if (!simd) {
+      pv_scalar(b.data() + at[size_t(i0)], v, ldkv, lo[i0], hi[i0], hd, out + int64_t(i0) * ldo);
+      ++i0;
+      continue;
+    }
+    int r = 1;  // the rows with keys that follow
+    while (r < kPvRows && i0 + r < n && hi[i0 + r] >= lo[i0 + r]) ++r;
+    const float* p[kPvRows];
+    float* o[kPvRows];
+    for (int t = 0; t < r; ++t) p[t] = b.data() + at[size_t(i0 + t)], o[t] = out + int64_t(i0 + t) * ldo;
+    kPv[r - 1](p, v, ldkv, lo + i0, hi + i0, hd, o);
+    i0 += r;
   }
 }
 

@@ -1,5 +1,5 @@
-// Float weights repacked into panels (kernels.h, PackedWeight with dtype BF16
-// or F16): one layout for decode and prefill.
+// Float weights repacked into panels (kernels.h, PackedWeight with dtype BF16,
+// F16 or F32): one layout for decode and prefill.
 //
 // Why: row by row (gemv.cpp) each W row is its own stream and its sum ends
 // in a cross-lane reduction, and prefill went through oneDNN, which reorders
@@ -7,7 +7,8 @@
 // (F16). A panel interleaves 16 rows: step j of panel p holds, in 32-bit lane
 // r, W[16p + r] at the step's columns — a pair of K for BF16 (vdpbf16ps
 // multiplies both by a broadcast pair of x), one column for F16 (widened
-// with vcvtph2ps, then one FMA with a broadcast x). Nothing is reduced across
+// with vcvtph2ps, then one FMA with a broadcast x) and F32 (one FMA). Nothing
+// is reduced across
 // lanes, and each panel is one contiguous stream (64 KiB at K = 2048).
 // Prefill reuses a group of panels from L2 for 12 rows of x at a time: 24
 // accumulators, 2 loads of W and 12 broadcasts per 24 multiply-adds.
@@ -18,7 +19,7 @@
 // same logits alone or in a batch (serve's continuous batching).
 //
 // x: BF16 rounds it to bf16 (nearest even) first, as llama.cpp's BF16 dot
-// products do; F16 keeps it f32. K is padded to whole steps with zeros. Each
+// products do; F16 and F32 keep it f32. K is padded to whole steps with zeros. Each
 // block of 12 rows of x is interleaved by steps, so that a tile's 12
 // broadcasts per step read one cache line: rows 4 KiB apart would all fall
 // in one L1 set (measured: half the speed).
@@ -46,11 +47,12 @@ namespace {
 constexpr int kRows = 16;
 constexpr int kMaxMR = 12;  // rows of x per prefill tile
 
-// Elements of K per step: a pair for BF16, one for F16. A step of a panel
-// is 64 or 32 bytes; a step of x is one 32-bit word either way.
+// Elements of K per step: a pair for BF16, one for F16 and F32. A step of a
+// panel is 64 (BF16, F32) or 32 bytes (F16); a step of x is one 32-bit word.
 int step_of(DType t) { return t == DType::BF16 ? 2 : 1; }
+int elem_bytes(DType t) { return t == DType::F32 ? 4 : 2; }
 int64_t steps_of(DType t, int64_t K) { return (K + step_of(t) - 1) / step_of(t); }
-int64_t panel_bytes(DType t, int64_t K) { return steps_of(t, K) * step_of(t) * kRows * 2; }
+int64_t panel_bytes(DType t, int64_t K) { return steps_of(t, K) * step_of(t) * kRows * elem_bytes(t); }
 
 // The multiply-add of one step: acc += W step (16 rows) × broadcast x word.
 struct Bf16Step {
@@ -70,6 +72,11 @@ struct F16Step {
     std::memcpy(&xf, &x, 4);
     return _mm512_fmadd_ps(w, _mm512_set1_ps(xf), acc);
   }
+};
+struct F32Step {
+  static constexpr int kBytes = 64;
+  SOLAR_FP512 static SOLAR_INLINE __m512 load(const uint8_t* p) { return _mm512_loadu_ps(p); }
+  SOLAR_FP512 static SOLAR_INLINE __m512 mac(__m512 acc, __m512 w, int32_t x) { return F16Step::mac(acc, w, x); }
 };
 
 // acc[m][q] (row m of x, panel q) over all steps, one accumulator each (see
@@ -147,7 +154,17 @@ TileFn pick(int mr, int np) {
   }
 }
 
-float widen(DType t, uint16_t h) { return t == DType::BF16 ? bf16_to_f32(h) : f16_to_f32(h); }
+// Element i of a panel's storage as f32.
+float widen(DType t, const uint8_t* p, int64_t i) {
+  if (t == DType::F32) {
+    float v;
+    std::memcpy(&v, p + 4 * i, 4);
+    return v;
+  }
+  uint16_t h;
+  std::memcpy(&h, p + 2 * i, 2);
+  return t == DType::BF16 ? bf16_to_f32(h) : f16_to_f32(h);
+}
 
 // The scalar definition the tests hold the SIMD paths to: the panel read
 // back as W, the steps summed in order in f32 (vdpbf16ps may round inside a
@@ -158,15 +175,15 @@ void panel_scalar(DType t, const uint8_t* panel, const int32_t* x, int64_t strid
   for (int r = 0; r < kRows; ++r) {
     float s = 0;
     for (int64_t j = 0; j < steps; ++j) {
-      uint16_t w[2], xh[2];
-      std::memcpy(w, panel + (j * kRows + r) * 2 * e, size_t(2 * e));
+      const int64_t i = (j * kRows + r) * e;
       if (t == DType::BF16) {
+        uint16_t xh[2];
         std::memcpy(xh, &x[stride * j], 4);
-        s += widen(t, w[0]) * bf16_to_f32(xh[0]) + widen(t, w[1]) * bf16_to_f32(xh[1]);
+        s += widen(t, panel, i) * bf16_to_f32(xh[0]) + widen(t, panel, i + 1) * bf16_to_f32(xh[1]);
       } else {
         float xf;
         std::memcpy(&xf, &x[stride * j], 4);
-        s += widen(t, w[0]) * xf;
+        s += widen(t, panel, i) * xf;
       }
     }
     out[r] = s;
@@ -176,7 +193,8 @@ void panel_scalar(DType t, const uint8_t* panel, const int32_t* x, int64_t strid
 bool simd_for(DType t) {
   const Dispatch& d = dispatch();
   if (d.isa != Isa::Avx512) return false;
-  return t == DType::BF16 ? d.bf16_dot && cpu().avx512_bf16 : cpu().f16c && cpu().fma;
+  if (t == DType::BF16) return d.bf16_dot && cpu().avx512_bf16;
+  return cpu().fma && (t == DType::F32 || cpu().f16c);
 }
 
 }  // namespace
@@ -184,25 +202,29 @@ bool simd_for(DType t) {
 bool float_packable(DType t) {
   const CpuFeatures& c = cpu();
   if (t == DType::BF16) return c.avx512f && c.avx512bw && c.avx512_bf16;
-  return t == DType::F16 && c.avx512f && c.avx512bw && c.f16c && c.fma;
+  if (t == DType::F16) return c.avx512f && c.avx512bw && c.f16c && c.fma;
+  return t == DType::F32 && c.avx512f && c.avx512bw && c.fma;
 }
 
 size_t float_packed_size(DType t, int64_t N, int64_t K) {
   return size_t((N + kRows - 1) / kRows) * size_t(panel_bytes(t, K));
 }
 
-void float_pack(DType t, const uint16_t* W, int64_t N, int64_t K, uint8_t* out) {
-  const int e = step_of(t);
+void float_pack(DType t, const void* W, int64_t N, int64_t K, uint8_t* out) {
+  const int e = step_of(t), eb = elem_bytes(t);
   const int64_t steps = steps_of(t, K), panels = (N + kRows - 1) / kRows, pb = panel_bytes(t, K);
+  const uint8_t* w = static_cast<const uint8_t*>(W);
 #pragma omp parallel for schedule(dynamic, 4)
   for (int64_t p = 0; p < panels; ++p) {
-    uint16_t* dst = reinterpret_cast<uint16_t*>(out + p * pb);
+    uint8_t* dst = out + p * pb;
     for (int r = 0; r < kRows; ++r) {
       const int64_t n = p * kRows + r;
       for (int64_t j = 0; j < steps; ++j)
         for (int i = 0; i < e; ++i) {
           const int64_t k = e * j + i;
-          dst[(j * kRows + r) * e + i] = n < N && k < K ? W[n * K + k] : uint16_t(0);
+          uint8_t* d = dst + ((j * kRows + r) * e + i) * eb;
+          if (n < N && k < K) std::memcpy(d, w + (n * K + k) * eb, size_t(eb));
+          else std::memset(d, 0, size_t(eb));
         }
     }
   }
@@ -253,7 +275,7 @@ void float_packed_rows(const PackedWeight& w, const int32_t* xb, int64_t M, int6
     }
     return;
   }
-  auto fn = w.dtype == DType::BF16 ? pick<Bf16Step> : pick<F16Step>;
+  auto fn = w.dtype == DType::BF16 ? pick<Bf16Step> : w.dtype == DType::F16 ? pick<F16Step> : pick<F32Step>;
   // Groups of up to 8 panels; every block of 12 rows of x passes over a
   // group while it is in L2, in tiles of as many panels as its row count
   // allows (np_for). Tiles change no sums (see the header).

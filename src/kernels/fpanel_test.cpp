@@ -1,4 +1,4 @@
-// Float panels (fpanel.cpp, BF16 and F16): the layout read back exactly, the
+// Float panels (fpanel.cpp, BF16, F16 and F32): the layout read back exactly, the
 // product equal to x·W summed in double (x rounded to bf16 for BF16) within
 // f32 rounding on every path, and each row's result the same bits whatever
 // the batch, the row range or the thread count (serve's continuous batching
@@ -27,15 +27,24 @@ struct DispatchGuard {
   }
 };
 
-const DType kTypes[] = {DType::BF16, DType::F16};
+const DType kTypes[] = {DType::BF16, DType::F16, DType::F32};
 
-std::vector<uint16_t> random_w(DType t, int64_t n, uint32_t seed) {
-  std::vector<uint16_t> v;
-  for (float f : testing::gaussian(n, seed)) v.push_back(t == DType::BF16 ? f32_to_bf16(f) : f32_to_f16(f));
-  return v;
+// n random weights stored as t, and element i of them as f32.
+struct W {
+  DType t;
+  std::vector<uint8_t> bytes;
+  float operator[](size_t i) const {
+    float f;
+    convert(bytes.data() + i * dtype_size(t), t, &f, DType::F32, 1);
+    return f;
+  }
+};
+W random_w(DType t, int64_t n, uint32_t seed) {
+  const std::vector<float> f = testing::gaussian(n, seed);
+  W w{t, std::vector<uint8_t>(size_t(n) * dtype_size(t))};
+  convert(f.data(), DType::F32, w.bytes.data(), t, size_t(n));
+  return w;
 }
-
-float widen(DType t, uint16_t h) { return t == DType::BF16 ? bf16_to_f32(h) : f16_to_f32(h); }
 float x_as_used(DType t, float x) { return t == DType::BF16 ? bf16_to_f32(f32_to_bf16(x)) : x; }
 
 std::vector<float> randx(int64_t n, uint32_t seed) { return testing::gaussian(n, seed, 2.f); }
@@ -53,9 +62,7 @@ void set_path(bool simd) {
 }
 
 // Packing is the layout, not the CPU: the scalar path runs everywhere.
-PackedWeight pack(const std::vector<uint16_t>& w, DType t, int64_t N, int64_t K) {
-  return pack_weight(w.data(), t, N, K);
-}
+PackedWeight pack(const W& w, DType t, int64_t N, int64_t K) { return pack_weight(w.bytes.data(), t, N, K); }
 
 TEST(FPanel, OneHotXReadsBackEveryColumn) {
   DispatchGuard g;
@@ -72,7 +79,7 @@ TEST(FPanel, OneHotXReadsBackEveryColumn) {
         x[size_t(k)] = 1.f;
         linear(x.data(), 1, pw, y.data());
         for (int64_t n = 0; n < N; ++n)
-          ASSERT_EQ(y[size_t(n)], widen(t, w[size_t(n * K + k)])) << name << " N=" << N << " n=" << n << " k=" << k;
+          ASSERT_EQ(y[size_t(n)], w[size_t(n * K + k)]) << name << " N=" << N << " n=" << n << " k=" << k;
       }
     }
   }
@@ -95,7 +102,7 @@ TEST(FPanel, EqualsRoundedXTimesWInDouble) {
             for (int64_t n = 0; n < N; ++n) {
               double s = 0, mag = 0;
               for (int64_t k = 0; k < K; ++k) {
-                const double p = double(x_as_used(t, x[size_t(m * K + k)])) * widen(t, w[size_t(n * K + k)]);
+                const double p = double(x_as_used(t, x[size_t(m * K + k)])) * w[size_t(n * K + k)];
                 s += p, mag += std::fabs(p);
               }
               // f32 accumulation over K steps: K·2⁻²⁴ of Σ|x·w| bounds it.
@@ -134,12 +141,12 @@ TEST(FPanel, RowsAreTheSameBitsInAnyBatchAndThreadCount) {
 }
 
 TEST(FPanel, RefusesAnEmptyShape) {
-  std::vector<uint16_t> w(4);
+  std::vector<float> w(4);
   for (DType t : kTypes) {
     EXPECT_THROW(pack_weight(w.data(), t, 0, 4), Error);
     EXPECT_THROW(pack_weight(w.data(), t, 4, 0), Error);
   }
-  EXPECT_THROW(pack_weight(w.data(), DType::F32, 1, 4), Error);
+  EXPECT_THROW(pack_weight(w.data(), DType::I32, 1, 4), Error);
 }
 
 }  // namespace

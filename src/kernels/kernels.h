@@ -49,28 +49,21 @@ void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int6
 // W[N,K] repacked once (at model load) for the dot-product instructions:
 // 16 rows interleaved per panel so that one instruction multiplies 16 rows
 // by the same few elements of x (broadcast) and nothing is reduced across
-// lanes. Block-quantized W for VNNI (qpanel.cpp has the layout): Q4_0, Q8_0
-// and Q4_K panels are about the original's size (Q4_K: 4/3 of it, its scales
-// widened to f32), the other types' larger (8-bit quants, f32 scales); Q8_0's
-// and Q6_K's serve prefill only, decode reading `src` with their row kernels.
-// BF16 W for vdpbf16ps and F16 W for vcvtph2ps + FMA (fpanel.cpp): the
-// same size, rows interleaved by pairs (BF16) or single columns (F16) of K;
-// decode and prefill both read it.
+// lanes. Decode and prefill both read it (the original is not needed after).
+// Block-quantized W for VNNI (qpanel.cpp has the layout): Q4_0, Q8_0 and
+// Q6_K panels are their file's size, Q4_K's 4/3 of it (scales widened to
+// f32), the other block types' larger (8-bit quants, f32 scales). BF16 W
+// for vdpbf16ps, F16 for vcvtph2ps + FMA and F32 for FMA (fpanel.cpp): the
+// same size, rows interleaved by pairs (BF16) or single columns of K.
 struct PackedWeight {
   DType dtype = DType::Q4_0;  // the type it was packed from
   int64_t N = 0, K = 0;
   std::vector<uint8_t> bytes;
-  const void* src = nullptr;  // the original W (must outlive this)
-  bool decode = true;         // false: M <= the GEMV limit reads src
 };
 // Every GGML block type (Q4_0 … Q6_K) on a CPU with AVX512-VNNI, BF16 on one
-// with AVX512-BF16, F16 on any AVX-512 CPU (elsewhere the packed layout would only run its scalar
-// reference: linear() on W is faster).
+// with AVX512-BF16, F16 and F32 on any AVX-512 CPU (elsewhere the packed
+// layout would only run its scalar reference: linear() on W is faster).
 bool can_pack(DType t);
-// Whether decode reads a packed W's panels (else its `src`: Q8_0 and Q6_K,
-// whose row kernels stream their files faster at M = 1; measured on the 1b
-// preset, 2 threads, Zen 4: Q8_0 36 tok/s on the file, 24 on panels).
-bool packed_decode(DType t);
 // Bytes of pack_weight's panels for W[N,K] of type t.
 size_t packed_size(DType t, int64_t N, int64_t K);
 // Throws solar::Error for another type or K not a multiple of the block.
@@ -79,9 +72,9 @@ PackedWeight pack_weight(const void* W, DType t, int64_t N, int64_t K);
 // rounded to int8 per 32 elements (scale amax/127), integer dot products per
 // block as llama.cpp's, per-block sums scaled in f32; differs from x·Wᵀ on
 // the dequantized W by the rounding of x only (≲ 0.5% of Σ|x·w|). BF16: x
-// rounded to bf16, f32 sums; F16: f32 x, f32 sums. Either way a row of y is the same bits for any
-// M and thread count. Decode-sized M of a prefill-only panel (Q8_0, Q6_K)
-// is linear() on `src`.
+// rounded to bf16, f32 sums; F16, F32: f32 x, f32 sums. Either way a row of
+// y is the same bits for any M and thread count (a sequence's logits do not
+// depend on what else is in its batch).
 void linear(const float* x, int64_t M, const PackedWeight& w, float* y, bool accumulate = false);
 
 // Compute precision of gemm: F32, or BF16 inputs with F32 accumulation

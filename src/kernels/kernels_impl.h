@@ -88,21 +88,22 @@ void packed_weights_of(DType t, const void* row, int64_t b, float* out);
 // for any M, row range or thread count.
 void packed_rows(Isa isa, const PackedWeight& w, const XQ32& x, int64_t p0, int64_t p1, float* y, bool accumulate);
 
-// Float panels (fpanel.cpp): W[N,K] (BF16 or F16) as ceil(N/16) panels of
-// 16 rows interleaved by steps of K (BF16: pairs; F16: single columns), K
-// padded to whole steps with zeros, for vdpbf16ps / vcvtph2ps + FMA.
+// Float panels (fpanel.cpp): W[N,K] (BF16, F16 or F32) as ceil(N/16) panels
+// of 16 rows interleaved by steps of K (BF16: pairs; F16, F32: single
+// columns), K padded to whole steps with zeros, for vdpbf16ps / vcvtph2ps +
+// FMA / FMA.
 bool float_packable(DType t);  // the CPU runs t's panel kernels
 size_t float_packed_size(DType t, int64_t N, int64_t K);
-void float_pack(DType t, const uint16_t* W, int64_t N, int64_t K, uint8_t* out);
+void float_pack(DType t, const void* W, int64_t N, int64_t K, uint8_t* out);
 // x[M,K] for W of type t as the panel kernels read it: one 32-bit word per
-// step (BF16: a pair rounded to bf16, nearest even; F16: the f32 itself),
+// step (BF16: a pair rounded to bf16, nearest even; F16, F32: the f32 itself),
 // rows in blocks of 12, each block interleaved by steps (word j of row m of
 // a block of mr rows at j·mr + m). float_x_words: the words of M rows.
 int64_t float_x_words(DType t, int64_t M, int64_t K);
 void float_x_tiles(DType t, const float* x, int64_t M, int64_t K, int32_t* xb);
 // Panels [p0, p1) of y[M,N] = x·Wᵀ from float_x_tiles' xb, single-threaded:
 // SIMD where the CPU and dispatch() allow (BF16: isa Avx512 and bf16_dot;
-// F16: isa Avx512), else the scalar definition. Each element's steps are
+// F16, F32: isa Avx512), else the scalar definition. Each element's steps are
 // summed in order into one f32 accumulator, whatever M, the panel range or
 // the thread count.
 void float_packed_rows(const PackedWeight& w, const int32_t* xb, int64_t M, int64_t p0, int64_t p1, float* y,

@@ -218,7 +218,6 @@ void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int6
 
 void linear(const float* x, int64_t M, const PackedWeight& w, float* y, bool acc) {
   if (M <= 0 || w.N <= 0) return;
-  if (!w.decode && M <= detail::dispatch().gemv_max_m) return linear(x, M, w.K, w.src, w.dtype, w.N, y, acc);
   if (is_float(w.dtype)) {
     thread_local std::vector<int32_t> fbuf;  // named by reference: see linear() above
     std::vector<int32_t>& xb = fbuf;

@@ -20,11 +20,12 @@ void axpy(float* y, float a, const float* x, int64_t n);
 // In-place softmax over n ≥ 1 values; returns log Σ exp(x) of the input
 // (cross-entropy = that − x[target], without log of a rounded probability).
 float softmax(float* x, int64_t n);
-// Causal attention of one head for n query rows, blockwise (online softmax,
-// FlashAttention's recurrence): out_i = softmax(scale · q_i·K_jᵀ) · V over
-// key rows j in [lo[i], hi[i]] (inclusive; an empty range gives 0), without
-// a [n, keys] score matrix. q rows at stride ldq, k/v rows at ldkv, out at
-// ldo. Single-threaded (its GEMMs too when called inside a parallel region).
+// Causal attention of one head for n query rows: out_i = softmax(scale ·
+// q_i·K_jᵀ) · V over key rows j in [lo[i], hi[i]] (inclusive; an empty range
+// gives 0). Row i's result depends only on q_i, its range and K/V: the same
+// bits for any n and any rows beside it (attention.cpp has the definition).
+// Scores are held for these n rows only. q rows at stride ldq, k/v rows at
+// ldkv, out at ldo. Single-threaded.
 void attention_rows(const float* q, int64_t ldq, const float* k, const float* v, int64_t ldkv, const int* lo,
                     const int* hi, int n, int hd, float scale, float* out, int64_t ldo);
 // Softmax backward in place: dp ← p ⊙ (dp − Σ p·dp) · scale.

@@ -204,5 +204,34 @@ TEST(Ops, AttentionRowsEqualsSoftmaxInDouble) {
   }
 }
 
+// A row's output is the same bits alone, in any block of rows and beside
+// rows with other ranges (a causal prompt chunked differently, a decoded token).
+TEST(Ops, AttentionRowsSameBitsInAnyBlock) {
+  IsaGuard guard;
+  for (Isa isa : isas()) {
+    detail::dispatch().isa = isa;
+    for (int hd : {64, 80, 128}) {
+      const int n = 45, past = 37, ld = hd;
+      std::vector<float> q = uniform(int64_t(n) * ld, 21, -3.f, 3.f), k = uniform(int64_t(past + n) * ld, 22, -3.f, 3.f),
+                         v = uniform(int64_t(past + n) * ld, 23, -1.f, 1.f);
+      std::vector<int> lo(static_cast<size_t>(n)), hi(static_cast<size_t>(n));
+      for (int i = 0; i < n; ++i) lo[size_t(i)] = i % 7 == 3 ? std::max(0, past + i - 20) : 0, hi[size_t(i)] = past + i;
+      const float scale = 1.f / std::sqrt(float(hd));
+      std::vector<float> all(size_t(n) * ld);
+      attention_rows(q.data(), ld, k.data(), v.data(), ld, lo.data(), hi.data(), n, hd, scale, all.data(), ld);
+      for (int chunk : {1, 2, 5, 16}) {
+        std::vector<float> parts(all.size(), NAN);
+        for (int i0 = 0; i0 < n; i0 += chunk) {
+          const int r = std::min(chunk, n - i0);
+          attention_rows(&q[size_t(i0) * ld], ld, k.data(), v.data(), ld, &lo[size_t(i0)], &hi[size_t(i0)], r, hd, scale,
+                         &parts[size_t(i0) * ld], ld);
+        }
+        for (size_t e = 0; e < all.size(); ++e)
+          ASSERT_EQ(parts[e], all[e]) << detail::isa_name(isa) << " hd=" << hd << " chunk " << chunk << " row " << e / size_t(ld);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace solar::kernels

@@ -302,14 +302,14 @@ TEST(QPacked, EveryPathEqualsDequantizedWeightsOnRoundedX) {
 }
 
 // linear() on packed W against the exact product, within the bound of
-// rounding x (per 32; per 256 where a decode-sized M of Q6_K reads the
-// file's layout through qgemv); the thread count does not change a bit.
+// rounding x per 32; neither the thread count nor the batch changes a bit
+// (a row alone is the same bits as in the batch: serve relies on it).
 TEST(QPacked, LinearWithinTheRoundingBoundOfX) {
   for (DType t : kPackTypes)
     for (int64_t M : {1, 9}) {
       const int64_t N = 70, K = dtype_block_elems(t) == 256 ? 512 : 320;
       SCOPED_TRACE(std::string(dtype_name(t)) + " M=" + std::to_string(M));
-      const int64_t B = t == DType::Q6_K && M <= detail::dispatch().gemv_max_m ? 256 : 32;
+      const int64_t B = 32;
       const auto w = random_blocks(t, N, K, 77);
       const auto wf = dequantized(w, t, N, K);
       const auto x = randx(M * K, 78);
@@ -336,6 +336,10 @@ TEST(QPacked, LinearWithinTheRoundingBoundOfX) {
       linear(x.data(), M, pw, y1.data());
       set_num_threads(0);
       EXPECT_EQ(y, y1);
+      for (int64_t m = 0; m < M; ++m) {
+        linear(&x[size_t(m * K)], 1, pw, y1.data());
+        for (int64_t n = 0; n < N; ++n) ASSERT_EQ(y1[size_t(n)], y[size_t(m * N + n)]) << "row " << m << " alone, n=" << n;
+      }
     }
 }
 
@@ -388,7 +392,7 @@ TEST(QPacked, QuantizedXSameOnEveryPath) {
 
 TEST(QPacked, RefusesOtherTypesAndPartialBlocks) {
   std::vector<uint8_t> w(1024);
-  EXPECT_THROW(pack_weight(w.data(), DType::F32, 1, 32), Error);
+  EXPECT_THROW(pack_weight(w.data(), DType::I8, 1, 32), Error);
   EXPECT_THROW(pack_weight(w.data(), DType::Q8_0, 1, 48), Error);
   EXPECT_THROW(pack_weight(w.data(), DType::Q4_K, 1, 384), Error);
 }

@@ -15,10 +15,17 @@
 // (a "block", whatever the type's own block), 16 rows × 32 unsigned bytes u:
 //   4-bit (Q4_0, Q4_K): 4 vectors, vector t lane r byte i =
 //                       u[r][4t+i] | u[r][16+4t+i] << 4;
+//   6-bit (Q6_K):       those 4 of the low nibbles, then 2 of the high 2 bits,
+//                       vector a lane r byte i = hi(u[r][4a+i]) | hi(u[r][8+4a+i]) << 2
+//                       | hi(u[r][16+4a+i]) << 4 | hi(u[r][24+4a+i]) << 6;
 //   8-bit (the rest):   8 vectors, vector t lane r = u[r][4t..4t+3];
-// then the scales: Q4_0/Q8_0 16 f16 d (the file's own); Q4_K 16 f32 s = d·sc
-// and 16 f32 mn = dmin·m; the others 16 f32 s for elements 0..15 and 16 for
-// 16..31, then (types with a min) the two halves' 16 f32 mn.
+// then the scales: Q4_0/Q8_0 16 f16 d (the file's own); the others 16 f32 s
+// for elements 0..15 and 16 for 16..31, then (types with a min) the two
+// halves' 16 f32 mn. Q4_K and Q6_K keep their files' own scales, so their
+// panels are about their files' size: per 256 of K the 8 blocks' quants,
+// then 32 bytes of scales per block (Q4_K: 16 u8 sc, 16 u8 m; Q6_K: int8
+// [half][row]), then 16 f16 d (Q4_K: and 16 f16 dmin); s = d·sc, mn = dmin·m
+// are computed as ggml's dequantizer computes them.
 // A weight is s·(u − c) for the types with an integer zero point c (Q8_0:
 // u = q + 128, c = 128; Q4_0 8; Q5_0 16; Q3_K 4; Q6_K 32) and s·u − mn for
 // those with a min (Q4_1, Q5_1: mn = −m; Q2_K, Q4_K, Q5_K), as ggml's
@@ -29,11 +36,12 @@
 // in integers up to the f32 scale products; with the int32 sums started at
 // −c·Σq, each block's integer dot product is llama.cpp's.
 //
-// Panels of 8-bit u are larger than their files (Q6_K 1.5×, Q5_K 2.2×).
-// Q8_0 and Q6_K have row-by-row decode kernels on their files (qgemv.cpp)
-// that stream faster than the panels at M = 1, so their panels serve prefill
-// only (PackedWeight::decode); for the other types the panel at decode beats
-// the row kernel (Q4_0, Q4_K) or dequantizing rows to f32 (the rest).
+// Panels of 8-bit u are larger than their files (Q5_K 2.2×); those of the
+// types people download (Q4_0, Q8_0, Q4_K, Q6_K) are their files' size
+// (Q4_K: 2.8% more). Decode reads the panels too, so a row of y is the same bits
+// whatever M (serve's batches equal each sequence alone): measured on Zen 4
+// at M = 1, the Q4_0/Q4_K/Q6_K panels stream faster than the row kernels
+// (qgemv.cpp) and Q8_0's within a few percent of them.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -59,8 +67,8 @@ namespace {
 constexpr int kRows = 16;  // rows per panel: one per 32-bit lane of a 512-bit vector
 
 // Panel flavours (see the header): Q4_0/Q8_0 keep the file's f16 d; Q4_K
-// one f32 scale and min per 32; the others a scale (and a min, has_min) per
-// 16 with 8-bit u.
+// and Q6_K their files' scales per super-block (k_scales); the others an f32
+// scale (and a min, has_min) per 16 with 8-bit u.
 constexpr bool d16_type(DType t) { return t == DType::Q4_0 || t == DType::Q8_0; }
 constexpr bool four_bit(DType t) { return t == DType::Q4_0 || t == DType::Q4_K; }
 constexpr bool has_min(DType t) {
@@ -70,10 +78,24 @@ constexpr bool has_min(DType t) {
 constexpr int zero_point(DType t) {
   return t == DType::Q8_0 ? 128 : t == DType::Q6_K ? 32 : t == DType::Q5_0 ? 16 : t == DType::Q4_0 ? 8 : t == DType::Q3_K ? 4 : 0;
 }
-constexpr int qbytes(DType t) { return four_bit(t) ? 256 : 512; }  // quant bytes per block of a panel
-// Scale bytes per block of a panel: 16 f16 d; or 16 f32 per scale/min vector.
-constexpr int sbytes(DType t) { return d16_type(t) ? 32 : t == DType::Q4_K ? 128 : has_min(t) ? 256 : 128; }
+constexpr bool six_bit(DType t) { return t == DType::Q6_K; }
+constexpr bool k_scales(DType t) { return t == DType::Q4_K || t == DType::Q6_K; }
+constexpr int qbytes(DType t) { return four_bit(t) ? 256 : six_bit(t) ? 384 : 512; }  // quant bytes per block of a panel
+// Scale bytes per block of a panel: 16 f16 d; or 16 f32 per scale/min
+// vector; k_scales: 32 bytes, and an eighth of the super-block's f16 d (and dmin).
+constexpr int sbytes(DType t) {
+  return d16_type(t) ? 32 : t == DType::Q4_K ? 40 : six_bit(t) ? 36 : has_min(t) ? 256 : 128;
+}
 constexpr int64_t block_stride(DType t) { return qbytes(t) + sbytes(t); }
+// A k_scales type's 256 of K in a panel: 8 blocks of quants, then 8 × 32
+// bytes of scales, then the f16 d (and dmin) of 16 rows.
+constexpr int64_t super_bytes(DType t) { return 8 * block_stride(t); }
+constexpr int64_t scales_at(DType t, int64_t b) { return b / 8 * super_bytes(t) + 8 * qbytes(t) + 32 * (b % 8); }
+constexpr int64_t d_at(DType t, int64_t b) { return b / 8 * super_bytes(t) + 8 * qbytes(t) + 256; }
+// Where block b's quants start in a panel (its scales follow them, except k_scales').
+constexpr int64_t block_offset(DType t, int64_t b) {
+  return k_scales(t) ? b / 8 * super_bytes(t) + b % 8 * qbytes(t) : b * block_stride(t);
+}
 bool packable(DType t) { return is_quantized(t); }
 
 uint16_t u16(const uint8_t* p) { return uint16_t(p[0] | p[1] << 8); }
@@ -211,13 +233,15 @@ void panel_scalar(const PackedWeight& w, const uint8_t* panel, const XQ32& x, in
   for (int r = 0; r < kRows; ++r) {
     float acc = 0;
     for (int64_t b = 0; b < nb; ++b) {
-      const uint8_t* p = panel + b * block_stride(t);
+      const uint8_t* p = panel + block_offset(t, b);
       const int64_t i = m * nb + b;
       const int8_t* xq = x.q.data() + i * 32;
       int32_t half[2] = {-c * x.sq16[size_t(2 * i)], -c * x.sq16[size_t(2 * i + 1)]};
       for (int k = 0; k < 32; ++k) {
-        const uint8_t byte = p[64 * ((four_bit(t) ? k % 16 : k) / 4) + 4 * r + k % 4];
-        const int u = !four_bit(t) ? byte : k < 16 ? byte & 0xF : byte >> 4;
+        const bool nibbles = four_bit(t) || six_bit(t);
+        const uint8_t byte = p[64 * ((nibbles ? k % 16 : k) / 4) + 4 * r + k % 4];
+        int u = !nibbles ? byte : k < 16 ? byte & 0xF : byte >> 4;
+        if (six_bit(t)) u |= ((p[256 + 64 * (k / 4 % 2) + 4 * r + k % 4] >> (2 * (k / 8))) & 3) << 4;
         half[k / 16] += u * xq[k];
       }
       const float dx = x.d[size_t(i)];
@@ -225,7 +249,13 @@ void panel_scalar(const PackedWeight& w, const uint8_t* panel, const XQ32& x, in
       if (d16_type(t)) {
         acc += float(half[0] + half[1]) * (f16_to_f32(u16(p + qb + 2 * r)) * dx);
       } else if (t == DType::Q4_K) {  // one scale and min for the 32
-        acc += float(half[0] + half[1]) * (f32_at(p + qb + 4 * r) * dx) - f32_at(p + qb + 64 + 4 * r) * (sx[0] + sx[1]);
+        const uint8_t* sc = panel + scales_at(t, b);
+        const float s = f16_to_f32(u16(panel + d_at(t, b) + 2 * r)) * float(sc[r]);
+        const float mn = f16_to_f32(u16(panel + d_at(t, b) + 32 + 2 * r)) * float(sc[16 + r]);
+        acc += float(half[0] + half[1]) * (s * dx) - mn * (sx[0] + sx[1]);
+      } else if (six_bit(t)) {
+        const float d = f16_to_f32(u16(panel + d_at(t, b) + 2 * r));
+        for (int h = 0; h < 2; ++h) acc += float(half[h]) * ((d * float(int8_t(panel[scales_at(t, b) + 16 * h + r]))) * dx);
       } else {
         for (int h = 0; h < 2; ++h) {
           acc += float(half[h]) * (f32_at(p + qb + 64 * h + 4 * r) * dx);
@@ -239,22 +269,26 @@ void panel_scalar(const PackedWeight& w, const uint8_t* panel, const XQ32& x, in
 
 // ---- AVX-512 VNNI: up to MT rows of x against one panel.
 
+SOLAR_P512 SOLAR_INLINE __m128i bytes16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
+SOLAR_P512 SOLAR_INLINE __m512 f16x16(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
 template <DType T, int MT>
 SOLAR_P512 void panel_avx512(const uint8_t* panel, int64_t K, const XQ32& x, int64_t m0, float* y, int64_t ldy,
                              __mmask16 cols, bool accumulate) {
   // One int32 sum per 32 where one scale covers it, else one per half.
   constexpr bool kWhole = d16_type(T) || T == DType::Q4_K;
   constexpr int QB = qbytes(T), c = zero_point(T);
-  constexpr int64_t stride = block_stride(T);
   const int64_t nb = K / 32;
-  const __m512i lo4 = _mm512_set1_epi8(0x0F);
+  const __m512i lo4 = _mm512_set1_epi8(0x0F), hi2 = _mm512_set1_epi8(0x30);
   __m512 acc[MT];
 #pragma GCC unroll 8
   for (int m = 0; m < MT; ++m) acc[m] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const uint8_t* p = panel + b * stride;
+    const uint8_t* p = panel + block_offset(T, b);
     __m512i w[8];
-    if constexpr (!four_bit(T)) {
+    if constexpr (!four_bit(T) && !six_bit(T)) {
 #pragma GCC unroll 8
       for (int t = 0; t < 8; ++t) w[t] = _mm512_loadu_si512(p + 64 * t);
     } else {
@@ -264,13 +298,34 @@ SOLAR_P512 void panel_avx512(const uint8_t* panel, int64_t K, const XQ32& x, int
         w[t] = _mm512_and_si512(v, lo4);
         w[t + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
       }
+      if constexpr (six_bit(T)) {  // bits 4-5 of vector t: bits 2(t/2) of high-bit vector t % 2
+        const __m512i h[2] = {_mm512_loadu_si512(p + 256), _mm512_loadu_si512(p + 320)};
+#pragma GCC unroll 8
+        for (int t = 0; t < 8; ++t) {
+          const __m512i v = h[t % 2];
+          const __m512i at4 = t / 2 == 0   ? _mm512_slli_epi16(v, 4)
+                              : t / 2 == 1 ? _mm512_slli_epi16(v, 2)
+                              : t / 2 == 2 ? v
+                                           : _mm512_srli_epi16(v, 2);
+          w[t] = _mm512_ternarylogic_epi32(w[t], at4, hi2, 0xF8);  // w | (at4 & 0x30)
+        }
+      }
     }
     // Q4_0/Q8_0: s[0] = d; Q4_K: s[0], mn[0]; others: s per half, mn per half.
     __m512 s[2], mn[2];
     if constexpr (d16_type(T)) {
       s[0] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + QB)));
-    } else if constexpr (T == DType::Q4_K) {
-      s[0] = _mm512_loadu_ps(p + QB), mn[0] = _mm512_loadu_ps(p + QB + 64);
+    } else if constexpr (k_scales(T)) {
+      const uint8_t* dp = panel + d_at(T, b);
+      const uint8_t* sc = panel + scales_at(T, b);
+      if constexpr (T == DType::Q4_K) {  // s = d·sc, mn = dmin·m (6-bit, unsigned)
+        s[0] = _mm512_mul_ps(f16x16(dp), _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes16(sc))));
+        mn[0] = _mm512_mul_ps(f16x16(dp + 32), _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes16(sc + 16))));
+      } else {  // Q6_K: s = d·sc per half (signed)
+        const __m512 d = f16x16(dp);
+        s[0] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes16(sc))));
+        s[1] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes16(sc + 16))));
+      }
     } else {
       s[0] = _mm512_loadu_ps(p + QB), s[1] = _mm512_loadu_ps(p + QB + 64);
       if constexpr (has_min(T)) mn[0] = _mm512_loadu_ps(p + QB + 128), mn[1] = _mm512_loadu_ps(p + QB + 192);
@@ -348,7 +403,7 @@ PanelFn panel_fn(DType t, int mt) {
 }  // namespace
 
 void packed_rows(Isa isa, const PackedWeight& w, const XQ32& x, int64_t p0, int64_t p1, float* y, bool accumulate) {
-  const int64_t pstride = (w.K / 32) * block_stride(w.dtype);
+  const int64_t pstride = (w.K / 32) * block_stride(w.dtype);  // k_scales: K / 256 super-blocks
   const uint8_t* base = w.bytes.data();
   const bool simd = isa == Isa::Avx512 && cpu().avx512_vnni && dispatch().vnni;
   // Panels in groups that stay in L2 (≤ 256 KiB) while every row of x passes
@@ -447,26 +502,24 @@ bool can_pack(DType t) {
   return detail::packable(t) && cpu().avx512f && cpu().avx512bw && cpu().avx512_vnni;
 }
 
-bool packed_decode(DType t) { return t != DType::Q6_K && t != DType::Q8_0; }
-
 size_t packed_size(DType t, int64_t N, int64_t K) {
-  if (t == DType::BF16 || t == DType::F16) return detail::float_packed_size(t, N, K);
+  if (is_float(t)) return detail::float_packed_size(t, N, K);
   return size_t((N + detail::kRows - 1) / detail::kRows) * size_t(K / 32) * size_t(detail::block_stride(t));
 }
 
 PackedWeight pack_weight(const void* W, DType t, int64_t N, int64_t K) {
   if (N <= 0 || K <= 0) fail("pack_weight", "shape", "expected N, K > 0, got " + std::to_string(N) + ", " + std::to_string(K));
-  if (t == DType::BF16 || t == DType::F16) {
+  if (is_float(t)) {
     PackedWeight pw;
-    pw.dtype = t, pw.N = N, pw.K = K, pw.src = W, pw.decode = true;
+    pw.dtype = t, pw.N = N, pw.K = K;
     pw.bytes.resize(detail::float_packed_size(t, N, K));
-    detail::float_pack(t, static_cast<const uint16_t*>(W), N, K, pw.bytes.data());
+    detail::float_pack(t, W, N, K, pw.bytes.data());
     return pw;
   }
-  if (!detail::packable(t)) fail("pack_weight", dtype_name(t), "expected BF16, F16 or a GGML block type (Q4_0 … Q6_K)");
+  if (!detail::packable(t)) fail("pack_weight", dtype_name(t), "expected F32, BF16, F16 or a GGML block type (Q4_0 … Q6_K)");
   const size_t rb = row_bytes(t, K);  // throws unless rows are whole blocks
   PackedWeight pw;
-  pw.dtype = t, pw.N = N, pw.K = K, pw.src = W, pw.decode = packed_decode(t);
+  pw.dtype = t, pw.N = N, pw.K = K;
   const int64_t nb = K / 32, panels = (N + detail::kRows - 1) / detail::kRows;
   const int64_t bs = detail::block_stride(t), qb = detail::qbytes(t);
   pw.bytes.assign(size_t(panels * nb * bs), 0);
@@ -476,8 +529,27 @@ PackedWeight pack_weight(const void* W, DType t, int64_t N, int64_t K) {
     for (int r = 0; r < detail::kRows && p * detail::kRows + r < N; ++r) {
       const uint8_t* row = w + size_t(p * detail::kRows + r) * rb;
       for (int64_t b = 0; b < nb; ++b) {
-        uint8_t* dst = pw.bytes.data() + (p * nb + b) * bs;
+        uint8_t* panel = pw.bytes.data() + p * nb * bs;
+        uint8_t* dst = panel + detail::block_offset(t, b);
         const detail::Block o = detail::unpack(t, row, b);
+        if (detail::six_bit(t)) {  // the file's scales and d; quants as the header says
+          const uint8_t* sb = row + (b / 8) * 210;
+          for (int h = 0; h < 2; ++h) panel[detail::scales_at(t, b) + 16 * h + r] = sb[192 + 2 * (b % 8) + h];
+          std::memcpy(panel + detail::d_at(t, b) + 2 * r, sb + 208, 2);
+          for (int k = 0; k < 16; ++k) dst[64 * (k / 4) + 4 * r + k % 4] = uint8_t((o.u[k] & 0xF) | (o.u[16 + k] & 0xF) << 4);
+          for (int k = 0; k < 32; ++k) dst[256 + 64 * (k / 4 % 2) + 4 * r + k % 4] |= uint8_t((o.u[k] >> 4) << (2 * (k / 8)));
+          continue;
+        }
+        if (t == DType::Q4_K) {  // the file's 6-bit sc and m of the block, d and dmin of the super-block
+          const uint8_t* sb = row + (b / 8) * 144;
+          int sc, m;
+          detail::scale_min_k4(int(b % 8), sb + 4, &sc, &m);
+          panel[detail::scales_at(t, b) + r] = uint8_t(sc), panel[detail::scales_at(t, b) + 16 + r] = uint8_t(m);
+          std::memcpy(panel + detail::d_at(t, b) + 2 * r, sb, 2);
+          std::memcpy(panel + detail::d_at(t, b) + 32 + 2 * r, sb + 2, 2);
+          for (int k = 0; k < 16; ++k) dst[64 * (k / 4) + 4 * r + k % 4] = uint8_t(o.u[k] | o.u[16 + k] << 4);
+          continue;
+        }
         if (detail::four_bit(t)) {
           for (int k = 0; k < 16; ++k) dst[64 * (k / 4) + 4 * r + k % 4] = uint8_t(o.u[k] | o.u[16 + k] << 4);
         } else {
@@ -486,9 +558,6 @@ PackedWeight pack_weight(const void* W, DType t, int64_t N, int64_t K) {
         uint8_t* sc = dst + qb;
         if (detail::d16_type(t)) {
           std::memcpy(sc + 2 * r, &o.d16, 2);
-        } else if (t == DType::Q4_K) {
-          std::memcpy(sc + 4 * r, &o.s[0], 4);
-          std::memcpy(sc + 64 + 4 * r, &o.mn[0], 4);
         } else {
           for (int h = 0; h < 2; ++h) {
             std::memcpy(sc + 64 * h + 4 * r, &o.s[h], 4);

@@ -445,6 +445,30 @@ TEST(ServeBatch, SixteenAtOnceEqualEachAloneOnPanels) {
   }
 }
 
+// Block-quantized weights on panels (decode reads them too): the texts
+// match for the GGUFs people run, Q4_K_M's Q6_K tensors included.
+TEST(ServeBatch, SixteenAtOnceEqualEachAloneQuantized) {
+  if (!kernels::can_pack(DType::Q8_0)) {
+    std::printf("skipping: block-quantized weights are not repacked on this CPU (no AVX512-VNNI)\n");
+    return;
+  }
+  // Rows of whole 256-blocks, so that Q4_K_M keeps its K-quants.
+  const std::string dir = testing::temp_dir("serve_model_quant");
+  write_file_atomic(dir + "/config.json",
+                    R"({"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 256,
+                        "intermediate_size": 512, "num_hidden_layers": 2, "num_attention_heads": 4,
+                        "num_key_value_heads": 2, "vocab_size": 131, "max_position_embeddings": 512,
+                        "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": false})");
+  const std::string hf = random_model("serve_model_quant_f32", "--config " + dir + "/config.json");
+  for (const char* type : {"q8_0", "q4_0", "q4_k_m"}) {
+    SCOPED_TRACE(type);
+    const std::string gguf = dir + "/model-" + type + ".gguf";
+    std::string log;
+    ASSERT_EQ(testing::run_solar("quantize -m " + hf + " -o " + gguf + " --type " + type + " -q --force", &log), 0) << log;
+    sixteen_at_once_equal_each_alone(gguf);
+  }
+}
+
 // A conversation's next turn reuses its cached prefix; a cancelled job frees its slot.
 TEST(ServeBatch, PrefixReuseAndCancel) {
   auto lm = engine::open_session(tiny_model());
