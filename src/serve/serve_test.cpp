@@ -107,10 +107,14 @@ TEST(ServeRequest, RagQuery) {
   RagQueryRequest r = parse_rag_query_request(R"({"query":"where?"})", {});
   EXPECT_EQ(r.query, "where?");
   EXPECT_EQ(r.k, 5);
-  EXPECT_EQ(r.mode, "hybrid");
-  r = parse_rag_query_request(R"({"query":"q","k":3,"mode":"bm25"})", {});
+  EXPECT_FALSE(r.mode || r.fusion || r.alpha || r.exact || r.rerank) << "left out: the server's flags";
+  r = parse_rag_query_request(R"({"query":"q","k":3,"mode":"bm25","fusion":"rrf","alpha":0.7,"exact":true,"rerank":10})", {});
   EXPECT_EQ(r.k, 3);
   EXPECT_EQ(r.mode, "bm25");
+  EXPECT_EQ(r.fusion, "rrf");
+  EXPECT_EQ(r.alpha, 0.7);
+  EXPECT_EQ(r.exact, true);
+  EXPECT_EQ(r.rerank, 10);
   auto param_of = [](const char* body) {
     try {
       parse_rag_query_request(body, {});
@@ -125,6 +129,11 @@ TEST(ServeRequest, RagQuery) {
   EXPECT_EQ(param_of(R"({"query":"q","k":0})"), "k");
   EXPECT_EQ(param_of(R"({"query":"q","k":1001})"), "k");
   EXPECT_EQ(param_of(R"({"query":"q","mode":"fuzzy"})"), "mode");
+  EXPECT_EQ(param_of(R"({"query":"q","fusion":"max"})"), "fusion");
+  EXPECT_EQ(param_of(R"({"query":"q","alpha":1.5})"), "alpha");
+  EXPECT_EQ(param_of(R"({"query":"q","exact":1})"), "exact");
+  EXPECT_EQ(param_of(R"({"query":"q","rerank":-1})"), "rerank");
+  EXPECT_EQ(param_of(R"({"query":"q","rerank":1001})"), "rerank");
 }
 
 // A random model of `shape` (solar init flags) with the ASCII tokenizer (131
