@@ -6,10 +6,10 @@
 
 #include "core/error.h"
 #include "core/fs.h"
-#include "embed/embed.h"
 #include "engine/session.h"
 #include "rag/rerank.h"
 #include "testing/models.h"
+#include "testing/rag.h"
 #include "testing/testing.h"
 
 namespace solar::rag {
@@ -17,30 +17,12 @@ namespace {
 
 const std::string kStories = std::string(SOLAR_SHARED_DATA) + "/models/stories260K";
 
-bool have_embedder() {
-  try {
-    embed::find_model();
-    return true;
-  } catch (const Error&) {
-    return false;
-  }
-}
-
-// Writes the files (name, text) under <tmp>/docs and indexes them into <tmp>/s.db; *docs gets the folder.
-std::string indexed_store(const std::string& name, const std::vector<std::pair<std::string, std::string>>& files, std::string* docs,
-                          std::string* out) {
-  std::string d = testing::temp_dir(name), db = join_path(d, "s.db");
-  *docs = join_path(d, "docs");
-  make_dirs(*docs);
-  for (const auto& [f, text] : files) write_file_atomic(join_path(*docs, f), text);
-  EXPECT_EQ(testing::run_solar("rag index -q -t 1 -o " + db + " " + *docs, out), 0) << *out;
-  return db;
-}
+using testing::have_embedder;
 
 TEST(RagCli, IndexQueryAskAndErrors) {
   if (!have_embedder()) GTEST_SKIP() << "all-MiniLM-L6-v2 not installed (bash scripts/embed-model.sh)";
   std::string docs, out;
-  const std::string db = indexed_store("rag_cli",
+  const std::string db = testing::rag_store("rag_cli",
                                        {{"paris.md", "# Paris\n\nThe Eiffel Tower in Paris is 330 metres tall.\n"},
                                         {"cats.txt", "Cats sleep for most of the day.\n"},
                                         {"empty.txt", ""}},
@@ -73,7 +55,7 @@ TEST(RagCli, RerankAndRetrievalFlags) {
   if (!have_embedder()) GTEST_SKIP() << "all-MiniLM-L6-v2 not installed (bash scripts/embed-model.sh)";
   if (!path_exists(kStories + "/tok512.bin")) GTEST_SKIP() << "shared data missing: " << kStories;
   std::string docs, out;
-  const std::string db = indexed_store("rag_cli_rerank",
+  const std::string db = testing::rag_store("rag_cli_rerank",
                                        {{"paris.md", "# Paris\n\nThe Eiffel Tower in Paris is 330 metres tall.\n"},
                                         {"cats.txt", "Cats sleep for most of the day.\n"},
                                         {"story.txt", "The cat slept on the warm mat by the door.\n\nTom ate an apple in the park.\n"}},
