@@ -4,7 +4,8 @@
 // HTML, JSONL, PDF through poppler's pdftotext) into chunks that follow the
 // document's structure, embeds them (embed/embed.h) and keeps them in one
 // SQLite file; `solar rag query/ask` searches it by BM25 (FTS5), dense
-// cosine (exact, SIMD dot products) or both fused by reciprocal rank.
+// cosine (exact, SIMD dot products) or both fused (fuse()), the best
+// candidates optionally reranked by a language model (rerank.h).
 //
 // The store (one SQLite file, WAL): meta(key, value) with schema_version,
 // the embedding model's name and dimension, the FTS tokenizer; files(path,
