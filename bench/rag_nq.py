@@ -10,12 +10,15 @@ chunks (read back from the store). Speed: dense search exact and through HNSW (h
 sentence-transformers on the same number of threads, query latency p50/p99.
 
   python bench/rag_nq.py build/solar [--limit N] [--threads T] [--check] [--json out.json] [--fusion-study]
+                         [--rerank-model M [--rerank-tokenizer T] [--rerank-top N] [--rerank-questions Q]]
 
 --check asserts recall floors (tests/conformance/test_rag_recall.py runs it on a subset).
 --fusion-study: how the default fusion was chosen. Every method and dense weight of a grid runs
 through `solar rag query --fusion M --alpha A`; the questions are split in two halves (even and
 odd positions in the file); a setting is picked by its MRR@10 on one half and reported on the
 other (both ways), so the figure reported was not tuned on the questions it is measured on.
+--rerank-model: the default hybrid's top N (20) rescored by that LLM (`solar rag query --rerank`),
+on the first Q questions (100; the LLM is slow), beside the hybrid ranking on the same questions.
 Timings on a shared machine are noisy: compare the ratios measured in the same run.
 """
 import argparse
@@ -108,6 +111,10 @@ def main():
     ap.add_argument("--no-peers", action="store_true", help="skip rank_bm25 and sentence-transformers")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--fusion-study", action="store_true", help="pick the hybrid fusion on one half, report on the other")
+    ap.add_argument("--rerank-model", help="rerank the hybrid top --rerank-top by this LLM (solar rag query --rerank-model)")
+    ap.add_argument("--rerank-tokenizer", help="its tokenizer, when not beside it")
+    ap.add_argument("--rerank-top", type=int, default=20)
+    ap.add_argument("--rerank-questions", type=int, default=100, help="questions reranked (the first ones)")
     a = ap.parse_args()
     if not os.path.exists(DATA):
         print(f"SKIP: {DATA} absent (shared data)")
@@ -145,8 +152,8 @@ def main():
         with open(qfile, "w") as f:
             for q in qs:
                 f.write(json.dumps(q) + "\n")
-        def query(mode, *extra):
-            r = subprocess.run([a.solar, "rag", "query", store, "--questions", qfile, "--mode", mode, "-k", "30",
+        def query(mode, *extra, questions=qfile):
+            r = subprocess.run([a.solar, "rag", "query", store, "--questions", questions, "--mode", mode, "-k", "30",
                                 "-t", str(a.threads), *extra], capture_output=True, text=True)
             if r.returncode:
                 sys.exit(f"solar rag query failed:\n{r.stderr}")
@@ -180,6 +187,22 @@ def main():
                       f"R@5 {v['r@5']:.3f} R@10 {v['r@10']:.3f} MRR@10 {v['mrr@10']:.3f} (dense there: R@1 "
                       f"{dn['r@1']:.3f} R@5 {dn['r@5']:.3f} R@10 {dn['r@10']:.3f} MRR@10 {dn['mrr@10']:.3f})")
             res["fusion_study"] = {f"{m} {al}": v for (m, al), v in study.items()}
+        if a.rerank_model:
+            n = min(a.rerank_questions, len(qs))
+            sub = os.path.join(d, "q_rerank.jsonl")
+            with open(sub, "w") as f:
+                for q in qs[:n]:
+                    f.write(json.dumps(q) + "\n")
+            extra = ["--exact", "--rerank-model", a.rerank_model, "--rerank", str(a.rerank_top)]
+            if a.rerank_tokenizer:
+                extra += ["--rerank-tokenizer", a.rerank_tokenizer]
+            plain, plain_ms = query("hybrid", "--exact", questions=sub)
+            reranked, ms = query("hybrid", *extra, questions=sub)
+            name = os.path.basename(os.path.normpath(a.rerank_model))
+            res["rerank"] = {"model": a.rerank_model, "top": a.rerank_top, "questions": n, "rows": {
+                "solar hybrid": {**metrics(plain, gold[:n]), "p50_ms": pct(plain_ms, 50), "p99_ms": pct(plain_ms, 99)},
+                f"solar hybrid + rerank top {a.rerank_top} by {name}":
+                    {**metrics(reranked, gold[:n]), "p50_ms": pct(ms, 50), "p99_ms": pct(ms, 99)}}}
         if not a.no_peers:
             import numpy as np
             import torch
@@ -217,12 +240,20 @@ def main():
     for name, v in rows.items():
         print(f"| {name} | {v['r@1']:.3f} | {v['r@5']:.3f} | {v['r@10']:.3f} | {v['mrr@10']:.3f} | "
               f"{v['p50_ms']:.1f} | {v['p99_ms']:.1f} |")
+    if "rerank" in res:
+        rr = res["rerank"]
+        print(f"\nreranking by {rr['model']} (top {rr['top']}), first {rr['questions']} questions, hybrid exact")
+        print("| retriever | R@1 | R@5 | R@10 | MRR@10 | query p50 ms | p99 ms |\n|---|---|---|---|---|---|---|")
+        for name, v in rr["rows"].items():
+            print(f"| {name} | {v['r@1']:.3f} | {v['r@5']:.3f} | {v['r@10']:.3f} | {v['mrr@10']:.3f} | "
+                  f"{v['p50_ms']:.1f} | {v['p99_ms']:.1f} |")
     print(f"\nindex: {res['chunks']} chunks, {res['solar_index_chunks_s']:.1f} chunks/s end to end (model load, "
           f"chunking, embedding, SQLite)")
     if res.get("solar_embed_chunks_s") and res.get("st_embed_chunks_s"):
         print(f"embedding: solar {res['solar_embed_chunks_s']:.1f} chunks/s, sentence-transformers "
               f"{res['st_embed_chunks_s']:.1f} chunks/s on {a.threads} threads: ratio "
               f"{res['solar_embed_chunks_s'] / res['st_embed_chunks_s']:.2f}x")
+    print("load average (1, 5, 15 min): %.2f %.2f %.2f" % os.getloadavg())
     if a.json:
         with open(a.json, "w") as f:
             json.dump(res, f, indent=1)

@@ -40,7 +40,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (id < 0) std::abort();
     } else if (kind == 'r') {
       RagQueryRequest r = parse_rag_query_request(body, lim);
-      if (r.k < 1 || r.k > 1000 || (r.mode != "bm25" && r.mode != "dense" && r.mode != "hybrid")) std::abort();
+      if (r.k < 1 || r.k > 1000 || (r.mode && *r.mode != "bm25" && *r.mode != "dense" && *r.mode != "hybrid")) std::abort();
+      if ((r.fusion && *r.fusion != "relative" && *r.fusion != "rrf") || (r.alpha && !(*r.alpha >= 0 && *r.alpha <= 1))) std::abort();
+      if (r.rerank && (*r.rerank < 0 || *r.rerank > 1000)) std::abort();
     } else {
       const bool chat = kind != 'p';
       CompletionRequest r = parse_completion_request(body, chat, lim);

@@ -5,11 +5,14 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "chat/chat.h"
 #include "cli/cli.h"
 #include "cli/common.h"
+#include "cli/rag_flags.h"
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/json.h"
@@ -17,6 +20,7 @@
 #include "embed/embed.h"
 #include "kernels/kernels.h"
 #include "rag/rag.h"
+#include "rag/rerank.h"
 
 namespace solar::cli {
 namespace {
@@ -71,32 +75,43 @@ int run_index(const std::vector<std::string>& argv) {
   return 0;
 }
 
+// Rescores with `model`'s LLM, opened on the first call (the reranker outlives the returned function).
+rag::RelevanceFn lazy_reranker(const std::string& model, const std::string& tokenizer, std::optional<engine::Session>& lm,
+                               std::unique_ptr<rag::LlmReranker>& rr) {
+  return [&, model, tokenizer](const std::string& q, const std::vector<std::string>& p) {
+    if (!lm) lm = load_model(model, tokenizer);
+    if (!rr) rr = std::make_unique<rag::LlmReranker>(*lm);
+    return (*rr)(q, p);
+  };
+}
+
 int run_query(const std::vector<std::string>& argv) {
-  Args a("rag query", "solar rag query STORE \"question\" [-k N] [--mode bm25|dense|hybrid] [--json]\n"
+  Args a("rag query", "solar rag query STORE \"question\" [-k N] [--mode bm25|dense|hybrid] [--rerank-model MODEL] [--json]\n"
                       "       solar rag query STORE --questions FILE [...]   one JSON line per question");
-  auto& k = a.integer("-k,--top-k", 5, "chunks to return", 1, 1000);
-  auto& mode = a.str("--mode", "MODE", "bm25, dense or hybrid (both lists fused)", "hybrid");
-  const rag::Fusion fdef;
-  auto& fusion = a.str("--fusion", "METHOD", "hybrid: relative (min-max normalised scores, weighted) or rrf (reciprocal rank)", fdef.method);
-  auto& alpha = a.number("--alpha", fdef.alpha, "hybrid: the dense list's weight, 1 - alpha the BM25 list's");
+  RetrievalFlags rf = add_retrieval_flags(a, "", "-k,--top-k", 5, 1000, "chunks to return",
+                                          "rerank the N best candidates by --rerank-model (0: off; default 20 with it)");
+  auto& rmodel = a.str("--rerank-model", "PATH", "the LLM that reranks: HF folder, .gguf or llama2.c .bin");
+  auto& rtok = a.str("--rerank-tokenizer", "PATH", "the reranking model's tokenizer (default: beside it)");
   auto& emodel = a.str("--embed-model", "DIR", "embedding model folder (default: found as for index)");
   auto& json = a.flag("--json", "one JSON object with the hits");
-  auto& exact = a.flag("--exact", "dense and hybrid: every chunk scored, even when the store has an HNSW index");
   auto& questions = a.str("--questions", "FILE", "many questions, one JSON string per line (benchmarks): JSON lines out, no chunk text");
   auto& threads = a.threads();
   auto& pos = a.positional("STORE QUESTION", "the store and the question");
   if (!a.parse(argv)) return a.exit_code();
   if (pos.size() != (questions.empty() ? 2u : 1u))
     usage_error(questions.empty() ? "rag query: expected STORE and a QUESTION" : "rag query: with --questions, only STORE");
-  if (!rag::valid_mode(mode)) fail("--mode", "", "expected bm25, dense or hybrid, got " + mode);
-  if (!rag::valid_fusion(fusion)) fail("--fusion", "", "expected relative or rrf, got " + fusion);
-  if (!(alpha >= 0 && alpha <= 1)) fail("--alpha", "", "expected a weight in [0, 1], got " + std::to_string(alpha));
-  const rag::Fusion fu{fusion, alpha};
+  rag::SearchOptions so = search_options(rf);
+  if (!rmodel.empty() && !a.given("--rerank")) so.rerank_top = 20;
+  if (so.rerank_top > 0 && rmodel.empty()) fail("--rerank", "", "needs --rerank-model, the LLM that scores the candidates");
+  const int64_t k = *rf.k;
   kernels::set_num_threads(int(threads));
-  rag::Retriever r(pos[0], emodel, mode != "bm25");
+  rag::Retriever r(pos[0], emodel, so.mode != "bm25");
+  std::optional<engine::Session> lm;
+  std::unique_ptr<rag::LlmReranker> rr;
+  const rag::RelevanceFn rerank = so.rerank_top > 0 ? lazy_reranker(rmodel, rtok, lm, rr) : nullptr;
   auto timed = [&](const std::string& q, double* ms) {
     auto t0 = std::chrono::steady_clock::now();
-    auto hits = r.search(q, k, mode, exact, nullptr, fu);
+    auto hits = r.search(q, k, so, nullptr, rerank);
     *ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     return hits;
   };
@@ -110,8 +125,10 @@ int run_query(const std::vector<std::string>& argv) {
   }
   double ms = 0;
   auto hits = timed(pos[1], &ms);
+  if (rr && rr->passages_cut()) log_info("rag", std::to_string(rr->passages_cut()) + " passage(s) cut to fit the reranking prompt");
   if (json) {
-    nlohmann::json o = {{"query", pos[1]}, {"mode", mode}, {"ms", ms}, {"hits", rag::hits_json(hits, true)}};
+    nlohmann::json o = {{"query", pos[1]}, {"mode", so.mode}, {"ms", ms}, {"hits", rag::hits_json(hits, true)}};
+    if (rerank) o["rerank"] = {{"model", rmodel}, {"top", so.rerank_top}};
     printf("%s\n", o.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
   }
@@ -119,7 +136,9 @@ int run_query(const std::vector<std::string>& argv) {
   for (size_t i = 0; i < hits.size(); i++) {
     const rag::Hit& h = hits[i];
     std::string t = h.text.size() > 300 ? h.text.substr(0, 300) + "…" : h.text;
-    printf("[%zu] %.4f %s\n    %s\n", i + 1, h.score, rag::hit_location(h).c_str(), t.c_str());
+    char rs[48] = "";
+    if (h.rerank) snprintf(rs, sizeof rs, " (rerank %+.4f)", *h.rerank);
+    printf("[%zu] %.4f%s %s\n    %s\n", i + 1, h.score, rs, rag::hit_location(h).c_str(), t.c_str());
   }
   return 0;
 }
@@ -129,7 +148,9 @@ int run_ask(const std::vector<std::string>& argv) {
   auto& model = a.str("-m,--model", "PATH", "the language model: HF folder, .gguf or llama2.c .bin");
   auto& tokenizer = a.str("--tokenizer", "PATH", "tokenizer (default: beside the model)");
   auto& tmpl = a.str("--chat-template", "NAME", "solar, llama2, mistral or chatml (default: detected, else solar)");
-  auto& k = a.integer("-k,--top-k", 4, "sources given to the model at most", 1, 50);
+  // -k alone: --top-k is the sampler's, as everywhere else.
+  RetrievalFlags rf = add_retrieval_flags(a, "", "-k", 4, 50, "sources given to the model at most",
+                                          "rerank the N best relevant candidates by the model (-m) before keeping -k (0: off)");
   auto& min_score = a.number("--min-score", 0.3, "a source's cosine to the question at least (below: not relevant)");
   auto& emodel = a.str("--embed-model", "DIR", "embedding model folder (default: found as for index)");
   auto& n_predict = a.integer("-n,--n-predict", 256, "max tokens of the answer", 1, 1'000'000);
@@ -140,18 +161,24 @@ int run_ask(const std::vector<std::string>& argv) {
   if (!a.parse(argv)) return a.exit_code();
   if (pos.size() != 2) usage_error("rag ask: expected STORE and a QUESTION");
   if (model.empty()) fail("-m/--model", "", "required: the model that answers");
+  rag::GroundingOptions go;
+  go.search = search_options(rf);
+  go.k = *rf.k;
+  go.min_score = min_score;
   kernels::set_num_threads(int(threads));
   rag::Retriever r(pos[0], emodel);
-  rag::Grounding g = rag::retrieve_sources(r, pos[1], k, min_score);
+  std::optional<engine::Session> lm;
+  std::unique_ptr<rag::LlmReranker> rr;
+  rag::Grounding g = rag::retrieve_sources(r, pos[1], go, go.search.rerank_top > 0 ? lazy_reranker(model, tokenizer, lm, rr) : nullptr);
   if (g.sources.empty()) {
     printf("%s\n", rag::dont_know(pos[0], g, min_score).c_str());
     return 0;
   }
-  engine::Session lm = load_model(model, tokenizer);
-  chat::ChatTemplate t = !tmpl.empty() ? chat::parse_chat_template(tmpl) : chat::detect_chat_template(lm.checkpoint->tokenizer_config);
+  if (!lm) lm = load_model(model, tokenizer);
+  chat::ChatTemplate t = !tmpl.empty() ? chat::parse_chat_template(tmpl) : chat::detect_chat_template(lm->checkpoint->tokenizer_config);
   if (t == chat::ChatTemplate::None) t = chat::ChatTemplate::Solar;
-  engine::Context ctx = lm.new_context(n_ctx, kCtxSizeFlag);
-  std::vector<int> ids = rag::grounded_prompt(*lm.tokenizer, t, {}, pos[1], g, ctx.n_ctx(), n_predict);
+  engine::Context ctx = lm->new_context(n_ctx, kCtxSizeFlag);
+  std::vector<int> ids = rag::grounded_prompt(*lm->tokenizer, t, {}, pos[1], g, ctx.n_ctx(), n_predict);
   const std::vector<rag::Hit>& src = g.sources;
   if (int64_t(ids.size()) + 1 >= ctx.n_ctx())
     fail("-c/--ctx-size", "", "the question with one source takes " + std::to_string(ids.size()) + " tokens, the context holds " +
@@ -160,21 +187,25 @@ int run_ask(const std::vector<std::string>& argv) {
   opt.sampler = sampler_config(sf);
   opt.n_predict = int(n_predict);
   opt.stop = chat::stop_strings(t);
-  generate::generate(ctx, *lm.tokenizer, ids, opt, [](const std::string& s) {
+  generate::generate(ctx, *lm->tokenizer, ids, opt, [](const std::string& s) {
     fwrite(s.data(), 1, s.size(), stdout);
     fflush(stdout);
     return true;
   });
   printf("\n\nSources:\n");
-  for (size_t i = 0; i < src.size(); i++) printf("[%zu] %s\n", i + 1, rag::hit_location(src[i]).c_str());
+  for (size_t i = 0; i < src.size(); i++) {
+    char rs[48] = "";
+    if (src[i].rerank) snprintf(rs, sizeof rs, " (rerank %+.4f)", *src[i].rerank);
+    printf("[%zu] %s%s\n", i + 1, rag::hit_location(src[i]).c_str(), rs);
+  }
   return 0;
 }
 
 int run_rag(const std::vector<std::string>& argv) {
   const char* usage =
       "usage: solar rag index -o STORE PATH...            index files and folders\n"
-      "       solar rag query STORE \"question\" [-k N] [--mode bm25|dense|hybrid] [--json]\n"
-      "       solar rag ask -m MODEL STORE \"question\"     a grounded answer citing its sources\n"
+      "       solar rag query STORE \"question\" [-k N] [--mode bm25|dense|hybrid] [--rerank-model MODEL] [--json]\n"
+      "       solar rag ask -m MODEL STORE \"question\" [--rerank N]   a grounded answer citing its sources\n"
       "each takes --help\n";
   if (argv.empty() || argv[0] == "--help" || argv[0] == "-h") {
     fputs(usage, argv.empty() ? stderr : stdout);

@@ -7,6 +7,7 @@
 
 #include "chat/chat.h"
 #include "cli/common.h"
+#include "cli/rag_flags.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "serve/server.h"
@@ -33,7 +34,9 @@ static int run_serve(const std::vector<std::string>& argv) {
   auto& ignore_eos = a.flag("--ignore-eos", "keep generating past the end-of-sequence token");
   auto& rag_store = a.str("--rag", "STORE", "a `solar rag index` store: POST /v1/rag/query, and chat answers grounded in it with their sources");
   auto& embed_model = a.str("--embed-model", "DIR", "with --rag: the embedding model folder (default: found as for solar rag)");
-  auto& rag_k = a.integer("--rag-top-k", 4, "with --rag: sources given to the model at most", 1, 50);
+  RetrievalFlags rf = add_retrieval_flags(a, "rag-", "--rag-top-k", 4, 50, "with --rag: sources given to the model at most",
+                                          "with --rag: rerank the N best relevant candidates by the served model (0: off; "
+                                          "/v1/rag/query's \"rerank\" overrides)");
   auto& rag_min = a.number("--rag-min-score", 0.3, "with --rag: a source's cosine to the question at least (below: not relevant)");
   SamplingFlags sf = add_sampling_flags(a);
   if (!a.parse(argv)) return a.exit_code();
@@ -64,8 +67,9 @@ static int run_serve(const std::vector<std::string>& argv) {
   o.limits.max_body = size_t(max_body);
   o.rag_store = rag_store;
   o.embed_model = embed_model;
-  o.rag_top_k = int(rag_k);
-  o.rag_min_score = rag_min;
+  o.rag.search = search_options(rf);
+  o.rag.k = *rf.k;
+  o.rag.min_score = rag_min;
   if (o.default_max_tokens > o.limits.max_tokens) usage_error("-n/--n-predict: more than --max-tokens");
 
   // Every thread started from here on inherits the mask: the signals wait for sigwait below.

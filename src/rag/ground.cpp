@@ -20,16 +20,25 @@ Retriever::Retriever(const std::string& store_path, const std::string& embed_mod
          "store of " + std::to_string(store_->dim()) + "-dim vectors, model of " + std::to_string(emb_->dim()));
 }
 
-std::vector<Hit> Retriever::search(const std::string& question, int64_t k, const std::string& mode, bool exact,
-                                   std::vector<float>* qv, const Fusion& f) const {
+std::vector<float> Retriever::embed(const std::string& question) const {
+  if (!emb_) fail("--mode", "", "the question's similarity needs the embedding model");
+  return emb_->encode({question});
+}
+
+std::vector<Hit> Retriever::search(const std::string& question, int64_t k, const SearchOptions& o, std::vector<float>* qv,
+                                   const RelevanceFn& rerank) const {
+  const std::string& mode = o.mode;
   if (!valid_mode(mode)) fail("--mode", "", "expected bm25, dense or hybrid, got " + mode);
   if (mode != "bm25" && !emb_) fail("--mode", "", mode + " search needs the embedding model");
   std::vector<float> v;
   if (mode != "bm25") v = emb_->encode({question});
-  std::vector<Hit> hits = mode == "bm25"    ? store_->bm25(question, k)
-                          : mode == "dense" ? store_->dense(v, k, exact)
-                                            : store_->hybrid(question, v, k, exact, f);
+  const int64_t n = rerank ? std::max(k, o.rerank_top) : k;
+  std::vector<Hit> hits = mode == "bm25"    ? store_->bm25(question, n)
+                          : mode == "dense" ? store_->dense(v, n, o.exact)
+                                            : store_->hybrid(question, v, n, o.exact, o.fusion);
   for (Hit& h : hits) store_->fill(h);
+  if (rerank) rag::rerank(hits, question, o.rerank_top, rerank);
+  if (int64_t(hits.size()) > k) hits.resize(size_t(k));
   if (qv) *qv = std::move(v);
   return hits;
 }
@@ -39,6 +48,7 @@ nlohmann::json hits_json(const std::vector<Hit>& hits, bool with_text) {
   for (const Hit& h : hits) {
     nlohmann::json o = {{"id", h.id}, {"score", h.score}, {"file", h.file}, {"page", h.page}, {"heading", h.heading},
                         {"start", h.start}, {"end", h.end}};
+    if (h.rerank) o["rerank"] = *h.rerank;
     if (with_text) o["text"] = h.text;
     a.push_back(std::move(o));
   }
@@ -52,14 +62,19 @@ std::string hit_location(const Hit& h) {
   return s + " [" + std::to_string(h.start) + "," + std::to_string(h.end) + ")";
 }
 
-Grounding retrieve_sources(const Retriever& r, const std::string& question, int64_t k, double min_score) {
+Grounding retrieve_sources(const Retriever& r, const std::string& question, const GroundingOptions& o, const RelevanceFn& rerank) {
   Grounding g;
   std::vector<float> qv;
-  for (Hit& h : r.search(question, k, "hybrid", false, &qv)) {
+  const int64_t n = rerank ? std::max(o.k, o.search.rerank_top) : o.k;
+  std::vector<Hit> hits = r.search(question, n, o.search, &qv);
+  if (qv.empty() && !hits.empty()) qv = r.embed(question);  // bm25 found them; the floor is still a cosine
+  for (Hit& h : hits) {
     const double c = r.store().similarity(h.id, qv);
     g.best = std::max(g.best, c);
-    if (c >= min_score) g.sources.push_back(std::move(h));
+    if (c >= o.min_score) g.sources.push_back(std::move(h));
   }
+  if (rerank && !g.sources.empty()) rag::rerank(g.sources, question, o.search.rerank_top, rerank);
+  if (int64_t(g.sources.size()) > o.k) g.sources.resize(size_t(o.k));
   return g;
 }
 

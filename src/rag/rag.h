@@ -4,7 +4,8 @@
 // HTML, JSONL, PDF through poppler's pdftotext) into chunks that follow the
 // document's structure, embeds them (embed/embed.h) and keeps them in one
 // SQLite file; `solar rag query/ask` searches it by BM25 (FTS5), dense
-// cosine (exact, SIMD dot products) or both fused by reciprocal rank.
+// cosine (exact, SIMD dot products) or both fused (fuse()), the best
+// candidates optionally reranked by a language model (rerank.h).
 //
 // The store (one SQLite file, WAL): meta(key, value) with schema_version,
 // the embedding model's name and dimension, the FTS tokenizer; files(path,
@@ -17,10 +18,10 @@
 // Crash safety: each file is replaced (old chunks out, new chunks in, its
 // hash recorded) in one transaction, so a killed `index` leaves the store as
 // it was after the last whole file; the next run redoes only what changed.
-// Grounding (`rag ask`, `serve --rag`): hybrid retrieval for the question, the
-// sources whose cosine reaches a floor, numbered in a user turn under a
-// system message asking for cited answers; nothing relevant: "I don't know"
-// without calling the model.
+// Grounding (`rag ask`, `serve --rag`): retrieval for the question (hybrid by
+// default), the sources whose cosine reaches a floor, optionally reranked by
+// the LLM (rerank.h), numbered in a user turn under a system message asking
+// for cited answers; nothing relevant: "I don't know" without calling the model.
 // Errors: solar::Error naming the file and what was wrong. A file that cannot
 // be read or parsed is skipped by index() and reported in its summary.
 // Threads: a Store (and a Retriever) is used from one thread at a time;
@@ -29,6 +30,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,6 +84,7 @@ struct Hit {
   std::string file, heading, text;
   int page = 0;
   int64_t start = 0, end = 0;
+  std::optional<double> rerank;  // the reranker's score (rerank.h); `score` stays the retrieval's
 };
 
 // How hybrid search merges its BM25 and dense lists. `alpha` is the dense
@@ -175,16 +178,44 @@ IndexReport index_paths(Store& store, const embed::Embedder& emb, const std::vec
 // The text embedded for a chunk: its heading path, then its text.
 std::string embed_text(const Chunk& c);
 
+// Relevance scores of `passages` to `question`, one each, in their order
+// (rerank.h: rerank() orders hits by them, LlmReranker computes them).
+using RelevanceFn = std::function<std::vector<double>(const std::string& question, const std::vector<std::string>& passages)>;
+// Reorders hits[0, min(top, size)) by score(question, their passage_text()),
+// highest first; equal scores keep the incoming order (a stable sort, so a
+// scorer that cannot tell passages apart changes nothing); hits past `top`
+// stay after them as they were. Sets Hit::rerank of the scored ones. top <= 0
+// or no hits: nothing is scored. Throws solar::Error when the scorer returns
+// other than one score per passage, or a NaN.
+void rerank(std::vector<Hit>& hits, const std::string& question, int64_t top, const RelevanceFn& score);
+// The text a reranker reads for a hit: its heading path, a newline, its text.
+std::string passage_text(const Hit& h);
+
+// How a question is searched: the list, hybrid's fusion, the exact dense scan
+// even where the store has an HNSW index, and how many of the best candidates
+// a reranker rescores (0: none).
+struct SearchOptions {
+  std::string mode = "hybrid";  // bm25, dense or hybrid
+  Fusion fusion;
+  bool exact = false;
+  int64_t rerank_top = 0;
+};
+
 // A store and the embedder that matches it, opened once for many questions.
 class Retriever {
  public:
   // embed_model: a model folder, or "" to find it (embed::find_model). Without
   // `with_embedder` only bm25 searches work.
   Retriever(const std::string& store_path, const std::string& embed_model, bool with_embedder = true);
-  // mode: "bm25", "dense" or "hybrid" (else a solar::Error naming --mode).
-  // The hits come filled; *qv gets the question's vector (empty for bm25).
-  std::vector<Hit> search(const std::string& question, int64_t k, const std::string& mode, bool exact = false,
-                          std::vector<float>* qv = nullptr, const Fusion& f = {}) const;
+  // The best k hits, filled; mode other than bm25, dense or hybrid: a
+  // solar::Error naming --mode. With o.rerank_top and a `rerank` scorer, the
+  // best max(k, rerank_top) are retrieved, the first rerank_top reranked, and
+  // the best k of that order returned. *qv gets the question's vector (empty
+  // for bm25).
+  std::vector<Hit> search(const std::string& question, int64_t k, const SearchOptions& o = {}, std::vector<float>* qv = nullptr,
+                          const RelevanceFn& rerank = nullptr) const;
+  // The question's unit vector (needs the embedder).
+  std::vector<float> embed(const std::string& question) const;
   Store& store() const { return *store_; }
 
  private:
@@ -194,18 +225,27 @@ class Retriever {
 bool valid_mode(const std::string& mode);  // bm25, dense or hybrid
 
 // The hits as `rag query --json` prints them (id, score, file, page, heading,
-// start, end, and text when asked).
+// start, end, rerank when reranked, and text when asked).
 nlohmann::json hits_json(const std::vector<Hit>& hits, bool with_text);
 // "file p.N § heading [start,end)": where a source is.
 std::string hit_location(const Hit& h);
 
-// What a grounded answer is built from: the hybrid top k whose cosine to the
-// question is at least min_score, and the best cosine seen (-1: no hit).
+// What a grounded answer is built from: of the best max(k, rerank_top)
+// candidates (o.search), those whose cosine to the question is at least
+// min_score; the first rerank_top of them reranked when `rerank` is given
+// (after the floor, so `rerank` is called only when some candidate is
+// relevant); the best k. And the best cosine seen (-1: no hit).
+struct GroundingOptions {
+  SearchOptions search;
+  int64_t k = 4;
+  double min_score = 0.3;
+};
 struct Grounding {
   std::vector<Hit> sources;
   double best = -1;
 };
-Grounding retrieve_sources(const Retriever& r, const std::string& question, int64_t k, double min_score);
+Grounding retrieve_sources(const Retriever& r, const std::string& question, const GroundingOptions& o,
+                           const RelevanceFn& rerank = nullptr);
 // The answer when no source is relevant (names the store and both scores).
 std::string dont_know(const std::string& store, const Grounding& g, double min_score);
 // The system message of a grounded answer.

@@ -51,14 +51,19 @@ static bool get_bool(const json& j, const char* key, bool def) {
   return v->get<bool>();
 }
 
-static std::optional<float> get_number(const json& j, const char* key, double lo, double hi) {
+static std::optional<double> get_double(const json& j, const char* key, double lo, double hi) {
   const json* v = field(j, key);
   if (!v) return std::nullopt;
   if (!v->is_number()) bad_request(key, "expected a number, got " + json_brief(*v));
   double x = v->get<double>();
   if (!std::isfinite(x) || x < lo || x > hi)
     bad_request(key, "expected a number in [" + json(lo).dump() + ", " + json(hi).dump() + "], got " + json_brief(*v));
-  return float(x);
+  return x;
+}
+
+static std::optional<float> get_number(const json& j, const char* key, double lo, double hi) {
+  if (auto x = get_double(j, key, lo, hi)) return float(*x);
+  return std::nullopt;
 }
 
 static std::optional<int64_t> get_int(const json& j, const char* key, int64_t lo, int64_t hi) {
@@ -184,9 +189,16 @@ RagQueryRequest parse_rag_query_request(std::string_view body, const RequestLimi
   if (auto k = get_int(j, "k", 1, 1000)) r.k = int(*k);
   if (const json* m = field(j, "mode")) {
     r.mode = get_string(*m, "mode");
-    if (r.mode != "bm25" && r.mode != "dense" && r.mode != "hybrid")
+    if (*r.mode != "bm25" && *r.mode != "dense" && *r.mode != "hybrid")
       bad_request("mode", "expected \"bm25\", \"dense\" or \"hybrid\", got " + json_brief(*m));
   }
+  if (const json* f = field(j, "fusion")) {
+    r.fusion = get_string(*f, "fusion");
+    if (*r.fusion != "relative" && *r.fusion != "rrf") bad_request("fusion", "expected \"relative\" or \"rrf\", got " + json_brief(*f));
+  }
+  r.alpha = get_double(j, "alpha", 0, 1);
+  if (field(j, "exact")) r.exact = get_bool(j, "exact", false);
+  if (auto n = get_int(j, "rerank", 0, 1000)) r.rerank = int(*n);
   return r;
 }
 

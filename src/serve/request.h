@@ -61,11 +61,16 @@ TokenizeRequest parse_tokenize_request(std::string_view body, const RequestLimit
 std::vector<int> parse_detokenize_request(std::string_view body, const RequestLimits& lim);
 
 // POST /v1/rag/query {"query": str, "k": 1..1000 (5), "mode": "bm25" |
-// "dense" | "hybrid" (the default)}.
+// "dense" | "hybrid", "fusion": "relative" | "rrf", "alpha": 0..1, "exact":
+// bool, "rerank": 0..1000 (candidates the server's model rescores; 0: none)}.
+// Fields left out take the server's --rag-* flags.
 struct RagQueryRequest {
   std::string query;
   int k = 5;
-  std::string mode = "hybrid";
+  std::optional<std::string> mode, fusion;
+  std::optional<double> alpha;
+  std::optional<bool> exact;
+  std::optional<int> rerank;
 };
 RagQueryRequest parse_rag_query_request(std::string_view body, const RequestLimits& lim);
 

@@ -19,7 +19,6 @@
 #include <thread>
 
 #include "core/fs.h"
-#include "embed/embed.h"
 #include "engine/session.h"
 #include "generate/generate.h"
 #include "kernels/kernels.h"
@@ -28,6 +27,7 @@
 #include "serve/request.h"
 #include "serve/scheduler.h"
 #include "testing/models.h"
+#include "testing/rag.h"
 #include "testing/tokenizers.h"
 
 namespace solar::serve {
@@ -107,10 +107,14 @@ TEST(ServeRequest, RagQuery) {
   RagQueryRequest r = parse_rag_query_request(R"({"query":"where?"})", {});
   EXPECT_EQ(r.query, "where?");
   EXPECT_EQ(r.k, 5);
-  EXPECT_EQ(r.mode, "hybrid");
-  r = parse_rag_query_request(R"({"query":"q","k":3,"mode":"bm25"})", {});
+  EXPECT_FALSE(r.mode || r.fusion || r.alpha || r.exact || r.rerank) << "left out: the server's flags";
+  r = parse_rag_query_request(R"({"query":"q","k":3,"mode":"bm25","fusion":"rrf","alpha":0.7,"exact":true,"rerank":10})", {});
   EXPECT_EQ(r.k, 3);
   EXPECT_EQ(r.mode, "bm25");
+  EXPECT_EQ(r.fusion, "rrf");
+  EXPECT_EQ(r.alpha, 0.7);
+  EXPECT_EQ(r.exact, true);
+  EXPECT_EQ(r.rerank, 10);
   auto param_of = [](const char* body) {
     try {
       parse_rag_query_request(body, {});
@@ -125,6 +129,11 @@ TEST(ServeRequest, RagQuery) {
   EXPECT_EQ(param_of(R"({"query":"q","k":0})"), "k");
   EXPECT_EQ(param_of(R"({"query":"q","k":1001})"), "k");
   EXPECT_EQ(param_of(R"({"query":"q","mode":"fuzzy"})"), "mode");
+  EXPECT_EQ(param_of(R"({"query":"q","fusion":"max"})"), "fusion");
+  EXPECT_EQ(param_of(R"({"query":"q","alpha":1.5})"), "alpha");
+  EXPECT_EQ(param_of(R"({"query":"q","exact":1})"), "exact");
+  EXPECT_EQ(param_of(R"({"query":"q","rerank":-1})"), "rerank");
+  EXPECT_EQ(param_of(R"({"query":"q","rerank":1001})"), "rerank");
 }
 
 // A random model of `shape` (solar init flags) with the ASCII tokenizer (131
@@ -587,16 +596,13 @@ TEST(ServeCli, SigtermCancelsRunningRequests) {
 // the same seed) and lists its sources; nothing relevant: "I don't know"
 // without the model.
 TEST(ServeRag, RetrievalAndGroundedAnswers) {
-  try {
-    embed::find_model();
-  } catch (const Error&) {
-    GTEST_SKIP() << "all-MiniLM-L6-v2 not installed (bash scripts/embed-model.sh)";
-  }
-  std::string d = testing::temp_dir("serve_rag"), docs = join_path(d, "docs"), db = join_path(d, "s.db"), out;
-  make_dirs(docs);
-  write_file_atomic(join_path(docs, "paris.md"), "# Paris\n\nThe Eiffel Tower in Paris is 330 metres tall.\n");
-  write_file_atomic(join_path(docs, "cats.txt"), "Cats sleep for most of the day.\n");
-  ASSERT_EQ(testing::run_solar("rag index -q -t 1 -o " + db + " " + docs, &out), 0) << out;
+  if (!testing::have_embedder()) GTEST_SKIP() << "all-MiniLM-L6-v2 not installed (bash scripts/embed-model.sh)";
+  std::string docs, out;
+  const std::string db = testing::rag_store("serve_rag",
+                                            {{"paris.md", "# Paris\n\nThe Eiffel Tower in Paris is 330 metres tall.\n"},
+                                             {"cats.txt", "Cats sleep for most of the day.\n"}},
+                                            &docs, &out);
+  ASSERT_FALSE(db.empty());
 
   ServerOptions o = tiny_options(2);
   o.n_ctx = 512;
@@ -656,6 +662,68 @@ TEST(ServeRag, RetrievalAndGroundedAnswers) {
                     json{{"messages", {{{"role", "user"}, {"content", q}}, {{"role", "assistant"}, {"content", "It"}}}}}.dump(), "application/json");
   EXPECT_EQ(bad->status, 400);
   EXPECT_EQ(json::parse(bad->body)["error"]["param"], "messages");
+}
+
+// Reranking by the served model: /v1/rag/query's "rerank" field (else the
+// server's --rag-rerank) gives `solar rag query --rerank-model`'s scores and
+// order; chat answers rerank their sources by --rag-rerank. The retrieval
+// flags are checked as rag's are.
+TEST(ServeRag, RerankByTheServedModel) {
+  if (!testing::have_embedder()) GTEST_SKIP() << "all-MiniLM-L6-v2 not installed (bash scripts/embed-model.sh)";
+  std::string docs, out;
+  const std::string db = testing::rag_store("serve_rerank",
+                                            {{"paris.md", "# Paris\n\nThe Eiffel Tower in Paris is 330 metres tall.\n"},
+                                             {"tower.txt", "A tower is a tall building. The tower of the castle was old.\n"},
+                                             {"cats.txt", "Cats sleep for most of the day.\n"}},
+                                            &docs, &out);
+  ASSERT_FALSE(db.empty());
+
+  ServerOptions o = tiny_options(1);
+  o.n_ctx = 512;
+  o.rag_store = db;
+  o.rag.search.rerank_top = 3;
+  o.rag.min_score = 0;
+  Running s(o);
+  auto c = s.client();
+  const std::string q = "How tall is the Eiffel Tower?";
+  ASSERT_EQ(testing::run_solar("rag query " + db + " \"" + q + "\" -k 2 --rerank 3 --rerank-model " + tiny_model() +
+                                   " --json -t 1 --log-level error",
+                               &out),
+            0)
+      << out;
+  const json want = json::parse(out)["hits"];
+  ASSERT_EQ(want.size(), 2u);
+  for (const json& body : {json{{"query", q}, {"k", 2}, {"rerank", 3}}, json{{"query", q}, {"k", 2}}}) {
+    auto r = c.Post("/v1/rag/query", body.dump(), "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const json got = json::parse(r->body);
+    EXPECT_EQ(got["rerank"]["top"], 3) << body;
+    ASSERT_EQ(got["hits"].size(), 2u);
+    for (size_t i = 0; i < 2; ++i) {
+      EXPECT_EQ(got["hits"][i]["id"], want[i]["id"]) << i;
+      EXPECT_NEAR(got["hits"][i]["rerank"].get<double>(), want[i]["rerank"].get<double>(), 1e-6) << i;
+    }
+  }
+  auto plain = c.Post("/v1/rag/query", json{{"query", q}, {"k", 2}, {"rerank", 0}, {"fusion", "rrf"}, {"alpha", 0.5}}.dump(), "application/json");
+  ASSERT_TRUE(plain);
+  ASSERT_EQ(plain->status, 200) << plain->body;
+  EXPECT_FALSE(json::parse(plain->body)["hits"][0].contains("rerank"));
+  ASSERT_EQ(testing::run_solar("rag query " + db + " \"" + q + "\" -k 2 --fusion rrf --alpha 0.5 --json -t 1 --log-level error", &out), 0) << out;
+  EXPECT_EQ(json::parse(plain->body)["hits"], json::parse(out)["hits"]);
+
+  auto r = c.Post("/v1/chat/completions", json{{"messages", {{{"role", "user"}, {"content", q}}}}, {"max_tokens", 4}}.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json src = json::parse(r->body)["sources"];
+  ASSERT_EQ(src.size(), 3u) << r->body;
+  for (size_t i = 0; i < src.size(); ++i) ASSERT_TRUE(src[i].contains("rerank")) << r->body;
+  EXPECT_GE(src[0]["rerank"].get<double>(), src[1]["rerank"].get<double>());
+  EXPECT_GE(src[1]["rerank"].get<double>(), src[2]["rerank"].get<double>());
+
+  EXPECT_EQ(testing::run_solar("serve -m " + tiny_model() + " --rag " + db + " --rag-alpha 3", &out), 2) << out;
+  EXPECT_NE(out.find("--rag-alpha"), std::string::npos) << out;
+  EXPECT_EQ(testing::run_solar("serve -m " + tiny_model() + " --rag " + db + " --rag-mode fuzzy", &out), 2) << out;
 }
 
 TEST(ServeRag, QueryWithoutAStoreIs404) {

@@ -13,6 +13,7 @@
 #include "engine/session.h"
 #include "kernels/kernels.h"
 #include "rag/rag.h"
+#include "rag/rerank.h"
 #include "serve/connection.h"
 #include "serve/metrics.h"
 #include "serve/scheduler.h"
@@ -52,6 +53,7 @@ struct Server::Impl {
     });
   }
   std::unique_ptr<rag::Retriever> rag;  // with --rag; used under rag_mu (a Store is single-threaded)
+  std::unique_ptr<rag::LlmReranker> reranker;  // with --rag, over lm; under rag_mu too (it holds a KV cache)
   std::mutex rag_mu;
   // f(*rag) under the lock, the question embedded on -t threads (OpenMP's count is per calling thread).
   template <class F>
@@ -122,6 +124,7 @@ void Server::load() {
   s.tmpl = !s.opt.chat_template.empty() ? chat::parse_chat_template(s.opt.chat_template)
                                         : chat::detect_chat_template(s.lm.checkpoint->tokenizer_config);
   if (s.tmpl == chat::ChatTemplate::None) s.tmpl = chat::ChatTemplate::Solar;
+  if (s.rag) s.reranker = std::make_unique<rag::LlmReranker>(s.lm);
   SchedulerHooks hooks;
   Metrics* m = &s.metrics;
   hooks.on_first_token = [m](double t) { m->ttft.observe(t); };
@@ -226,10 +229,20 @@ void Server::Impl::routes() {
   http.Post("/v1/rag/query", [this](const httplib::Request& req, httplib::Response& res) {
     if (!rag) throw ApiError(404, "invalid_request_error", "", "not_found", "no RAG store: start the server with --rag STORE");
     RagQueryRequest q = parse_rag_query_request(req.body, opt.limits);
+    rag::SearchOptions so = opt.rag.search;
+    if (q.mode) so.mode = *q.mode;
+    if (q.fusion) so.fusion.method = *q.fusion;
+    if (q.alpha) so.fusion.alpha = *q.alpha;
+    if (q.exact) so.exact = *q.exact;
+    if (q.rerank) so.rerank_top = *q.rerank;
     const auto t0 = std::chrono::steady_clock::now();
-    std::vector<rag::Hit> hits = with_rag([&](const rag::Retriever& r) { return r.search(q.query, q.k, q.mode); });
+    std::vector<rag::Hit> hits = with_rag([&](const rag::Retriever& r) {
+      return r.search(q.query, q.k, so, nullptr, so.rerank_top > 0 ? reranker->fn() : nullptr);
+    });
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    res.set_content(dump({{"query", q.query}, {"mode", q.mode}, {"ms", ms}, {"hits", rag::hits_json(hits, true)}}), "application/json");
+    json out = {{"query", q.query}, {"mode", so.mode}, {"ms", ms}, {"hits", rag::hits_json(hits, true)}};
+    if (so.rerank_top > 0) out["rerank"] = {{"model", model_id}, {"top", so.rerank_top}};
+    res.set_content(dump(out), "application/json");
   });
   http.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) { completion(req, res, true); });
   http.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) { completion(req, res, false); });
@@ -259,10 +272,10 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
         bad_request("messages", "with --rag the last message must be the user's question (it retrieves the sources), got role \"" +
                                     r.messages.back().role + "\"");
       gr = with_rag([&](const rag::Retriever& rr) {
-        return rag::retrieve_sources(rr, r.messages.back().content, opt.rag_top_k, opt.rag_min_score);
+        return rag::retrieve_sources(rr, r.messages.back().content, opt.rag, opt.rag.search.rerank_top > 0 ? reranker->fn() : nullptr);
       });
       if (gr.sources.empty()) {
-        job->text = rag::dont_know(opt.rag_store, gr, opt.rag_min_score);
+        job->text = rag::dont_know(opt.rag_store, gr, opt.rag.min_score);
         job->finish_reason = "stop";
         job->done = answered = true;
       }

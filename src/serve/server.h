@@ -13,7 +13,8 @@
 // grounds them (rag/rag.h: the last user message retrieves, the sources go
 // numbered into the prompt) and carry a "sources" list (in the last streamed
 // chunk when streaming); with no relevant source the answer is the "I don't
-// know" line, without calling the model.
+// know" line, without calling the model. Reranking (rag/rerank.h) runs on the
+// served model with its own KV cache, under the store's lock.
 //
 // Clients that go away: a stream is cancelled at its next write, a
 // non-streaming request when polling its socket finds it closed; either way
@@ -31,6 +32,7 @@
 #include <string>
 #include <thread>
 
+#include "rag/rag.h"
 #include "sample/sampler.h"
 #include "serve/request.h"
 
@@ -54,10 +56,12 @@ struct ServerOptions {
   int default_max_tokens = -1;    // a request without max_tokens: -1 = limits.max_tokens
   RequestLimits limits;
   // RAG: the store (empty: none), the embedding model (empty: found as for
-  // `solar rag`), sources per answer and the cosine a source needs.
+  // `solar rag`), and how chat answers are grounded: sources per answer, the
+  // cosine a source needs, the search (mode, fusion, exact) and how many
+  // candidates the served model reranks (0: none). /v1/rag/query takes the
+  // search and rerank as defaults for the fields a request leaves out.
   std::string rag_store, embed_model;
-  int rag_top_k = 4;
-  double rag_min_score = 0.3;
+  rag::GroundingOptions rag;
 };
 
 class Scheduler;
