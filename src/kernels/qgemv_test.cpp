@@ -306,9 +306,10 @@ TEST(QPacked, EveryPathEqualsDequantizedWeightsOnRoundedX) {
 // (a row alone is the same bits as in the batch: serve relies on it).
 TEST(QPacked, LinearWithinTheRoundingBoundOfX) {
   for (DType t : kPackTypes)
-    for (int64_t M : {1, 9}) {
-      const int64_t N = 70, K = dtype_block_elems(t) == 256 ? 512 : 320;
-      SCOPED_TRACE(std::string(dtype_name(t)) + " M=" + std::to_string(M));
+    for (int64_t M : {1, 9})
+    for (int64_t N : {61, 70}) {  // 4 panels, the last partial (one decode tile); 5 (a tile and one)
+      const int64_t K = dtype_block_elems(t) == 256 ? 512 : 320;
+      SCOPED_TRACE(std::string(dtype_name(t)) + " M=" + std::to_string(M) + " N=" + std::to_string(N));
       const int64_t B = 32;
       const auto w = random_blocks(t, N, K, 77);
       const auto wf = dequantized(w, t, N, K);

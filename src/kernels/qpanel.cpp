@@ -60,6 +60,8 @@
 #define SOLAR_P512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")))
 #define SOLAR_INLINE inline __attribute__((always_inline))
 
+
+
 namespace solar::kernels {
 namespace detail {
 namespace {
@@ -274,18 +276,28 @@ SOLAR_P512 SOLAR_INLINE __m512 f16x16(const uint8_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
-template <DType T, int MT>
-SOLAR_P512 void panel_avx512(const uint8_t* panel, int64_t K, const XQ32& x, int64_t m0, float* y, int64_t ldy,
-                             __mmask16 cols, bool accumulate) {
+// NP panels (pstride bytes apart) at once, block by block: at M = 1 a single
+// panel is one sequential stream, which the hardware prefetchers restart at
+// every 4 KiB page (measured on Zen 4: Q8_0 W[5632,2048] 13.6 GB/s on one
+// panel at a time against 23 GB/s for the row kernel's 8 rows at once).
+// Panel q's outputs go to y + 16q; last_cols masks the last panel's rows.
+template <DType T, int MT, int NP>
+SOLAR_P512 void panel_avx512(const uint8_t* panels, int64_t pstride, int64_t K, const XQ32& x, int64_t m0, float* y,
+                             int64_t ldy, __mmask16 last_cols, bool accumulate) {
   // One int32 sum per 32 where one scale covers it, else one per half.
   constexpr bool kWhole = d16_type(T) || T == DType::Q4_K;
   constexpr int QB = qbytes(T), c = zero_point(T);
   const int64_t nb = K / 32;
   const __m512i lo4 = _mm512_set1_epi8(0x0F), hi2 = _mm512_set1_epi8(0x30);
-  __m512 acc[MT];
+  __m512 acc[MT][NP];
 #pragma GCC unroll 8
-  for (int m = 0; m < MT; ++m) acc[m] = _mm512_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
+  for (int m = 0; m < MT; ++m)
+#pragma GCC unroll 4
+    for (int q = 0; q < NP; ++q) acc[m][q] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b)
+#pragma GCC unroll 4
+  for (int q = 0; q < NP; ++q) {
+    const uint8_t* panel = panels + q * pstride;
     const uint8_t* p = panel + block_offset(T, b);
     __m512i w[8];
     if constexpr (!four_bit(T) && !six_bit(T)) {
@@ -355,48 +367,54 @@ SOLAR_P512 void panel_avx512(const uint8_t* panel, int64_t K, const XQ32& x, int
       }
       const float dxs = x.d[size_t(i)];
       const __m512 dx = _mm512_set1_ps(dxs);
+      __m512& a = acc[m][q];
       if constexpr (kWhole) {
-        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a0, a1)), _mm512_mul_ps(s[0], dx), acc[m]);
+        a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a0, a1)), _mm512_mul_ps(s[0], dx), a);
         if constexpr (T == DType::Q4_K)
-          acc[m] = _mm512_fnmadd_ps(mn[0], _mm512_set1_ps(dxs * float(sq16[0]) + dxs * float(sq16[1])), acc[m]);
+          a = _mm512_fnmadd_ps(mn[0], _mm512_set1_ps(dxs * float(sq16[0]) + dxs * float(sq16[1])), a);
       } else {
-        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0), _mm512_mul_ps(s[0], dx), acc[m]);
-        acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1), _mm512_mul_ps(s[1], dx), acc[m]);
+        a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0), _mm512_mul_ps(s[0], dx), a);
+        a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1), _mm512_mul_ps(s[1], dx), a);
         if constexpr (has_min(T)) {
-          acc[m] = _mm512_fnmadd_ps(mn[0], _mm512_set1_ps(dxs * float(sq16[0])), acc[m]);
-          acc[m] = _mm512_fnmadd_ps(mn[1], _mm512_set1_ps(dxs * float(sq16[1])), acc[m]);
+          a = _mm512_fnmadd_ps(mn[0], _mm512_set1_ps(dxs * float(sq16[0])), a);
+          a = _mm512_fnmadd_ps(mn[1], _mm512_set1_ps(dxs * float(sq16[1])), a);
         }
       }
     }
   }
 #pragma GCC unroll 8
-  for (int m = 0; m < MT; ++m) {
-    float* dst = y + (m0 + m) * ldy;
-    __m512 v = acc[m];
-    if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(cols, dst));
-    _mm512_mask_storeu_ps(dst, cols, v);
-  }
+  for (int m = 0; m < MT; ++m)
+#pragma GCC unroll 4
+    for (int q = 0; q < NP; ++q) {
+      const __mmask16 cols = q == NP - 1 ? last_cols : __mmask16(0xffff);
+      float* dst = y + (m0 + m) * ldy + q * kRows;
+      __m512 v = acc[m][q];
+      if (accumulate) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(cols, dst));
+      _mm512_mask_storeu_ps(dst, cols, v);
+    }
 }
 
-using PanelFn = void (*)(const uint8_t*, int64_t, const XQ32&, int64_t, float*, int64_t, __mmask16, bool);
+using PanelFn = void (*)(const uint8_t*, int64_t, int64_t, const XQ32&, int64_t, float*, int64_t, __mmask16, bool);
 constexpr int kMaxMT = 6;
+constexpr int kDecodeNP = 4;  // panels at once for one row of x (several streams)
 
 template <DType T>
-PanelFn panel_fn(int mt) {
-  static constexpr PanelFn f[kMaxMT] = {panel_avx512<T, 1>, panel_avx512<T, 2>, panel_avx512<T, 3>,
-                                        panel_avx512<T, 4>, panel_avx512<T, 5>, panel_avx512<T, 6>};
-  return f[mt - 1];
+PanelFn panel_fn(int mt, int np) {
+  static constexpr PanelFn f[kMaxMT] = {panel_avx512<T, 1, 1>, panel_avx512<T, 2, 1>, panel_avx512<T, 3, 1>,
+                                        panel_avx512<T, 4, 1>, panel_avx512<T, 5, 1>, panel_avx512<T, 6, 1>};
+  return mt == 1 && np == kDecodeNP ? panel_avx512<T, 1, kDecodeNP> : f[mt - 1];
 }
 
-PanelFn panel_fn(DType t, int mt) {
+// The kernel for mt rows of x and np panels (np: kDecodeNP with mt = 1, else 1).
+PanelFn panel_fn(DType t, int mt, int np) {
   switch (t) {
-    case DType::Q8_0: return panel_fn<DType::Q8_0>(mt);
-    case DType::Q4_0: return panel_fn<DType::Q4_0>(mt);
-    case DType::Q4_K: return panel_fn<DType::Q4_K>(mt);
-    case DType::Q6_K: return panel_fn<DType::Q6_K>(mt);
-    case DType::Q5_0: return panel_fn<DType::Q5_0>(mt);
-    case DType::Q3_K: return panel_fn<DType::Q3_K>(mt);
-    default: return panel_fn<DType::Q5_K>(mt);  // the types with a min per 16: one kernel
+    case DType::Q8_0: return panel_fn<DType::Q8_0>(mt, np);
+    case DType::Q4_0: return panel_fn<DType::Q4_0>(mt, np);
+    case DType::Q4_K: return panel_fn<DType::Q4_K>(mt, np);
+    case DType::Q6_K: return panel_fn<DType::Q6_K>(mt, np);
+    case DType::Q5_0: return panel_fn<DType::Q5_0>(mt, np);
+    case DType::Q3_K: return panel_fn<DType::Q3_K>(mt, np);
+    default: return panel_fn<DType::Q5_K>(mt, np);  // the types with a min per 16: one kernel
   }
 }
 
@@ -407,19 +425,24 @@ void packed_rows(Isa isa, const PackedWeight& w, const XQ32& x, int64_t p0, int6
   const uint8_t* base = w.bytes.data();
   const bool simd = isa == Isa::Avx512 && cpu().avx512_vnni && dispatch().vnni;
   // Panels in groups that stay in L2 (≤ 256 KiB) while every row of x passes
-  // over them: x is read once per group, not once per panel.
-  const int64_t group = std::max<int64_t>(1, (256 << 10) / std::max<int64_t>(1, pstride));
+  // over them: x is read once per group, not once per panel. One row of x:
+  // one group, in steps of kDecodeNP panels.
+  const int64_t group = x.M == 1 ? p1 - p0 : std::max<int64_t>(1, (256 << 10) / std::max<int64_t>(1, pstride));
   for (int64_t g0 = p0; g0 < p1; g0 += group) {
     const int64_t g1 = std::min(p1, g0 + group);
     for (int64_t m0 = 0; m0 < x.M; m0 += kMaxMT) {
       const int mt = int(std::min<int64_t>(kMaxMT, x.M - m0));
-      for (int64_t p = g0; p < g1; ++p) {
-        const int64_t n0 = p * kRows, cols = std::min<int64_t>(kRows, w.N - n0);
-        const uint8_t* panel = base + p * pstride;
+      for (int64_t p = g0; p < g1;) {
         if (simd) {
-          panel_fn(w.dtype, mt)(panel, w.K, x, m0, y + n0, w.N, __mmask16((1u << cols) - 1), accumulate);
+          const int np = mt == 1 && g1 - p >= kDecodeNP ? kDecodeNP : 1;
+          const int64_t n0 = (p + np - 1) * kRows, cols = std::min<int64_t>(kRows, w.N - n0);
+          panel_fn(w.dtype, mt, np)(base + p * pstride, pstride, w.K, x, m0, y + p * kRows, w.N,
+                                    __mmask16((1u << cols) - 1), accumulate);
+          p += np;
           continue;
         }
+        const int64_t n0 = p * kRows, cols = std::min<int64_t>(kRows, w.N - n0);
+        const uint8_t* panel = base + p++ * pstride;
         float out[kRows];
         for (int m = 0; m < mt; ++m) {
           panel_scalar(w, panel, x, m0 + m, out);
