@@ -20,7 +20,9 @@ static bool numeric(const sockaddr_storage& a, socklen_t n, std::string* host, i
   return true;
 }
 
-int find_socket(const std::string& remote_addr, int remote_port, int local_port) {
+// Calls f(fd) for each socket this process holds until f returns true; that fd, or -1.
+template <class F>
+static int each_socket(F&& f) {
   DIR* d = opendir("/proc/self/fd");
   if (!d) return -1;
   int found = -1;
@@ -30,19 +32,41 @@ int find_socket(const std::string& remote_addr, int remote_port, int local_port)
     if (end == e->d_name || *end || fd == dirfd(d)) continue;
     struct stat st;
     if (fstat(int(fd), &st) || !S_ISSOCK(st.st_mode)) continue;
+    if (f(int(fd))) {
+      found = int(fd);
+      break;
+    }
+  }
+  closedir(d);
+  return found;
+}
+
+static bool local_port_is(int fd, int local_port) {
+  sockaddr_storage a{};
+  socklen_t n = sizeof a;
+  std::string host;
+  int port = 0;
+  return !getsockname(fd, reinterpret_cast<sockaddr*>(&a), &n) && numeric(a, n, &host, &port) && port == local_port;
+}
+
+int find_socket(const std::string& remote_addr, int remote_port, int local_port) {
+  return each_socket([&](int fd) {
     sockaddr_storage a{};
     socklen_t n = sizeof a;
     std::string host;
     int port = 0;
-    if (getpeername(int(fd), reinterpret_cast<sockaddr*>(&a), &n) || !numeric(a, n, &host, &port)) continue;
-    if (port != remote_port || host != remote_addr) continue;
-    n = sizeof a;
-    if (getsockname(int(fd), reinterpret_cast<sockaddr*>(&a), &n) || !numeric(a, n, &host, &port) || port != local_port) continue;
-    found = int(fd);
-    break;
-  }
-  closedir(d);
-  return found;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&a), &n) || !numeric(a, n, &host, &port)) return false;
+    return port == remote_port && host == remote_addr && local_port_is(fd, local_port);
+  });
+}
+
+bool widen_backlog(int local_port, int backlog) {
+  return each_socket([&](int fd) {
+    int listening = 0;
+    socklen_t n = sizeof listening;
+    return !getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &n) && listening && local_port_is(fd, local_port) &&
+           listen(fd, backlog) == 0;
+  }) >= 0;
 }
 
 bool peer_closed(int fd) {

@@ -1,4 +1,5 @@
-// solar/serve/connection.h — is the client of a request still there?
+// solar/serve/connection.h — is the client of a request still there? And
+// the listening socket's backlog.
 //
 // cpp-httplib 0.11 (Debian 12) gives a handler neither its socket nor a way
 // to learn that the client went away (is_connection_closed came in 0.12), so
@@ -19,5 +20,9 @@ int find_socket(const std::string& remote_addr, int remote_port, int local_port)
 // True once the peer has closed or reset the connection (or shut down its
 // sending side: an HTTP client that did so is not waiting for more).
 bool peer_closed(int fd);
+// Raises the backlog of this process's socket listening on local_port (the
+// library listens with 5: a burst of clients connecting at once had SYNs
+// dropped and retried a second later). False when there is none.
+bool widen_backlog(int local_port, int backlog);
 
 }  // namespace solar::serve

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <poll.h>
 #include <signal.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -388,6 +389,38 @@ TEST(ServeConnection, FindsTheSocketAndSeesTheClose) {
   close(cli);
   EXPECT_TRUE(peer_closed(acc));
   close(acc);
+  close(srv);
+}
+
+// A listening socket made with a backlog of 1 takes a burst of 24
+// connections once widened (none accepted meanwhile: all wait in the queue).
+TEST(ServeConnection, WidenedBacklogQueuesABurst) {
+  int srv = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(srv, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(srv, 1), 0);
+  socklen_t n = sizeof a;
+  getsockname(srv, reinterpret_cast<sockaddr*>(&a), &n);
+  const int port = ntohs(a.sin_port);
+  EXPECT_FALSE(widen_backlog(port == 65535 ? 1 : port + 1, 64));  // no listener there
+  ASSERT_TRUE(widen_backlog(port, 64));
+  std::vector<int> clients;
+  int connected = 0;
+  for (int i = 0; i < 24; ++i) {
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) ++connected;
+    else if (errno == EINPROGRESS) {
+      pollfd p{c, POLLOUT, 0};
+      int err = 0;
+      socklen_t l = sizeof err;
+      if (poll(&p, 1, 500) == 1 && getsockopt(c, SOL_SOCKET, SO_ERROR, &err, &l) == 0 && err == 0) ++connected;
+    }
+    clients.push_back(c);
+  }
+  EXPECT_EQ(connected, 24);
+  for (int c : clients) close(c);
   close(srv);
 }
 

@@ -104,6 +104,7 @@ int Server::start() {
   } else if (!s.http.bind_to_port(s.opt.host, port)) {
     fail("--port", "", "cannot bind " + s.opt.host + ":" + std::to_string(port) + " (in use, or not an address here)");
   }
+  if (!widen_backlog(port, 1024)) log_warn("serve", "could not raise the listen backlog of port " + std::to_string(port));
   s.listener = std::thread([&s] {
     s.http.listen_after_bind();
     s.listen_ended = true;
