@@ -295,8 +295,8 @@ std::vector<float> Embedder::encode_ids(const std::vector<std::vector<int32_t>>&
     linear(ctx.data(), T, H, L.o, H, tmp.data());
     add_norm(x.data(), tmp.data(), T, H, L.ln_attn, cfg_.ln_eps);
     linear(x.data(), T, H, L.up, I, h.data());
-#pragma omp parallel for if (T * I > 65536)
-    for (int64_t i = 0; i < T * I; i++) h[size_t(i)] = 0.5f * h[size_t(i)] * (1.f + std::erf(h[size_t(i)] * float(M_SQRT1_2)));
+#pragma omp parallel for if (T > 64)
+    for (int64_t r = 0; r < T; r++) kernels::gelu(&h[size_t(r * I)], I);
     linear(h.data(), T, I, L.down, H, tmp.data());
     add_norm(x.data(), tmp.data(), T, H, L.ln_out, cfg_.ln_eps);
   }

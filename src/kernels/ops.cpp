@@ -64,6 +64,11 @@ void softmax_backward(float* dp, const float* p, int64_t n, float scale) {
   for (int64_t i = 0; i < n; ++i) dp[i] = p[i] * (dp[i] - dot) * scale;
 }
 
+void gelu(float* x, int64_t n) {
+  if (detail::dispatch().isa == detail::Isa::Avx512) return detail::gelu_avx512(x, n);
+  for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * float(M_SQRT1_2)));
+}
+
 void swiglu(float* h, const float* gate, const float* up, int64_t n) {
   if (detail::dispatch().isa == detail::Isa::Avx512) return detail::swiglu_avx512(h, gate, up, n);
   for (int64_t i = 0; i < n; ++i) {

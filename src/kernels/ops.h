@@ -30,6 +30,11 @@ void attention_rows(const float* q, int64_t ldq, const float* k, const float* v,
                     const int* hi, int n, int hd, float scale, float* out, int64_t ldo);
 // Softmax backward in place: dp ← p ⊙ (dp − Σ p·dp) · scale.
 void softmax_backward(float* dp, const float* p, int64_t n, float scale);
+// x[i] ← GELU(x[i]) = x/2 · (1 + erf(x/√2)) in place (BERT's activation).
+// AVX-512: erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), 1 + erf
+// taken as erfc for x < 0 (no cancellation); within 3e-7·max(1, |x|) of the
+// exact value. Scalar: std::erf.
+void gelu(float* x, int64_t n);
 // h[i] = silu(gate[i]) * up[i]; h may alias gate or up.
 void swiglu(float* h, const float* gate, const float* up, int64_t n);
 // dgate[i], dup[i] (=) from dh: the backward of swiglu.

@@ -107,6 +107,29 @@ SOLAR_AVX512 void swiglu_avx512(float* h, const float* gate, const float* up, in
   }
 }
 
+// GELU(x) = x/2 · (1 + erf(x/√2)). With u = |x|/√2 and q = erfc(u) =
+// t·(a1 + t·(a2 + … + t·a5))·e^(−u²), t = 1/(1 + p·u) (A&S 7.1.26):
+// 1 + erf = q for x < 0, 2 − q otherwise.
+SOLAR_AVX512 void gelu_avx512(float* x, int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.f), two = _mm512_set1_ps(2.f), half = _mm512_set1_ps(0.5f);
+  for (int64_t i = 0; i < n; i += 16) {
+    __mmask16 m = tail(n - i);
+    const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+    const __m512 u = _mm512_mul_ps(_mm512_abs_ps(v), _mm512_set1_ps(0.70710678118654752f));
+    const __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(0.3275911f), u, one));
+    __m512 p = _mm512_set1_ps(1.061405429f);
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
+    p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
+    p = _mm512_mul_ps(p, t);
+    const __m512 q = _mm512_mul_ps(p, exp16(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(u, u))));
+    const __mmask16 neg = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ);
+    const __m512 one_plus_erf = _mm512_mask_mov_ps(_mm512_sub_ps(two, q), neg, q);
+    _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_mul_ps(half, v), one_plus_erf));
+  }
+}
+
 // d silu(g) = σ(g)·(1 + g·(1 − σ(g)))
 SOLAR_AVX512 void swiglu_backward_avx512(float* dgate, float* dup, const float* dh, const float* gate,
                                          const float* up, int64_t n) {

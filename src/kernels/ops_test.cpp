@@ -82,6 +82,32 @@ TEST(KernelsOps, Bf16RoundingAvx512BitExact) {
   for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(got[i], f32_to_bf16(x[i])) << i << " " << x[i];
 }
 
+// GELU against x/2·(1 + erf(x/√2)) in double on every path: a dense sweep,
+// the far tails (x → −∞ gives −0 or a tiny negative, not a cancelled 0 − 1
+// difference), ±inf, NaN, and lengths that leave a partial vector.
+TEST(KernelsOps, GeluEveryPath) {
+  IsaGuard guard;
+  for (Isa isa : isas()) {
+    detail::dispatch().isa = isa;
+    std::vector<float> x;
+    for (int i = -20000; i <= 20000; ++i) x.push_back(float(i) / 1000.f);  // [-20, 20] by 0.001
+    for (float f : {1e-30f, -1e-30f, 1e-6f, -1e-6f, 300.f, -300.f, 1e30f, -1e30f}) x.push_back(f);
+    std::vector<float> y = x;
+    gelu(y.data(), int64_t(y.size()));
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double v = x[i], want = 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+      ASSERT_NEAR(y[i], want, 3e-7 * std::max(1.0, std::fabs(v))) << detail::isa_name(isa) << " x=" << v;
+    }
+    float special[] = {INFINITY, -INFINITY, NAN, 0.f, -0.f};
+    gelu(special, 5);
+    EXPECT_EQ(special[0], INFINITY) << detail::isa_name(isa);
+    EXPECT_TRUE(std::isnan(special[1])) << detail::isa_name(isa);  // −∞ · 0, as the formula (and torch's erf form) gives
+    EXPECT_TRUE(std::isnan(special[2])) << detail::isa_name(isa);
+    EXPECT_EQ(special[3], 0.f);
+    EXPECT_EQ(special[4], 0.f);
+  }
+}
+
 TEST(KernelsOps, SoftmaxAndLogSumExpEveryPath) {
   IsaGuard guard;
   for (Isa isa : isas()) {
