@@ -9,7 +9,6 @@
 #include <string>
 
 #include "core/error.h"
-#include "core/log.h"
 #include "core/mmap.h"
 #include "kernels/kernels.h"
 #include "kernels/ops.h"

@@ -145,9 +145,13 @@ void attention_rows(const float* q, int64_t ldq, const float* k, const float* v,
   if (n <= 0) return;
   const bool simd = detail::dispatch().isa == detail::Isa::Avx512;
   // Row i's probabilities at p[i] (its own keys only).
+  // Per-thread buffers, reused (decode calls this per head and layer): named
+  // by reference, as callers run this inside parallel regions.
   thread_local std::vector<float> buf;
-  std::vector<float>& b = buf;  // named by reference: callers run this inside parallel regions
-  std::vector<size_t> at(size_t(n) + 1, 0);
+  thread_local std::vector<size_t> offsets;
+  std::vector<float>& b = buf;
+  std::vector<size_t>& at = offsets;
+  at.assign(size_t(n) + 1, 0);
   for (int i = 0; i < n; ++i) at[size_t(i) + 1] = at[size_t(i)] + size_t(std::max(0, hi[i] - lo[i] + 1));
   b.resize(std::max<size_t>(1, at[size_t(n)]));
   for (int i = 0; i < n; ++i) {

@@ -51,8 +51,8 @@ void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int6
 // by the same few elements of x (broadcast) and nothing is reduced across
 // lanes. Decode and prefill both read it (the original is not needed after).
 // Block-quantized W for VNNI (qpanel.cpp has the layout): Q4_0, Q8_0 and
-// Q6_K panels are their file's size, Q4_K's 4/3 of it (scales widened to
-// f32), the other block types' larger (8-bit quants, f32 scales). BF16 W
+// Q6_K panels are their file's size, Q4_K's 2.8% more (its 6-bit scales as
+// bytes), the other block types' larger (8-bit quants, f32 scales). BF16 W
 // for vdpbf16ps, F16 for vcvtph2ps + FMA and F32 for FMA (fpanel.cpp): the
 // same size, rows interleaved by pairs (BF16) or single columns of K.
 struct PackedWeight {

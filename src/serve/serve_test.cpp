@@ -362,18 +362,26 @@ TEST(ServeHttp, NonStreamingDisconnectCancels) {
   EXPECT_EQ(r->status, 200);
 }
 
+// A socket listening on a free loopback port with a backlog of 1; *a its address.
+int listen_local(sockaddr_in* a) {
+  int srv = socket(AF_INET, SOCK_STREAM, 0);
+  *a = sockaddr_in{};
+  a->sin_family = AF_INET;
+  a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(srv, reinterpret_cast<sockaddr*>(a), sizeof *a), 0);
+  EXPECT_EQ(listen(srv, 1), 0);
+  socklen_t n = sizeof *a;
+  getsockname(srv, reinterpret_cast<sockaddr*>(a), &n);
+  return srv;
+}
+
 // find_socket() finds a connection by its addresses; peer_closed() tells an
 // idle live peer, one with unread data and one that closed apart.
 TEST(ServeConnection, FindsTheSocketAndSeesTheClose) {
-  int srv = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(srv, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(listen(srv, 1), 0);
-  socklen_t n = sizeof a;
-  getsockname(srv, reinterpret_cast<sockaddr*>(&a), &n);
+  sockaddr_in a;
+  const int srv = listen_local(&a);
   const int port = ntohs(a.sin_port);
+  socklen_t n;
   int cli = connect_local(port);
   int acc = accept(srv, nullptr, nullptr);
   sockaddr_in me{};
@@ -395,14 +403,8 @@ TEST(ServeConnection, FindsTheSocketAndSeesTheClose) {
 // A listening socket made with a backlog of 1 takes a burst of 24
 // connections once widened (none accepted meanwhile: all wait in the queue).
 TEST(ServeConnection, WidenedBacklogQueuesABurst) {
-  int srv = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(srv, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(listen(srv, 1), 0);
-  socklen_t n = sizeof a;
-  getsockname(srv, reinterpret_cast<sockaddr*>(&a), &n);
+  sockaddr_in a;
+  const int srv = listen_local(&a);
   const int port = ntohs(a.sin_port);
   EXPECT_FALSE(widen_backlog(port == 65535 ? 1 : port + 1, 64));  // no listener there
   ASSERT_TRUE(widen_backlog(port, 64));
