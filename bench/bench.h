@@ -49,8 +49,10 @@ inline std::vector<std::string> split(const std::string& s) {
 
 // Random weights (model::init_tensor) of a preset in dtype, with room for at
 // least `positions` positions.
-inline model::Checkpoint random_checkpoint(const std::string& preset, DType dt, int positions) {
+// vocab > 0 replaces the preset's vocabulary size.
+inline model::Checkpoint random_checkpoint(const std::string& preset, DType dt, int positions, int vocab = 0) {
   model::ModelConfig c = model::preset_config(preset);
+  if (vocab > 0) c.vocab_size = vocab;
   c.max_position_embeddings = std::max(c.max_position_embeddings, positions);
   model::Checkpoint ck;
   ck.source = "random " + preset;

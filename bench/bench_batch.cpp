@@ -3,6 +3,7 @@
 // the same B sequences each running its own eval (the weights read B times),
 // in one run, on random weights of a preset.
 //   bench_batch [--preset 50m] [--dtype f32|bf16|f16] [--batch 1,4,16,64] [--prompt 32] [--gen 16] [--threads 1]
+//               [--vocab N]  (the preset's vocabulary otherwise; 32000 = Llama 2's, as a served model has)
 // Prints the CPU, then per B: aggregate decode tokens/s both ways and the ratio.
 // The machine may be shared: compare the ratios, which are measured side by side.
 #include <cstdio>
@@ -20,7 +21,7 @@ using bench::secs;
 
 int main(int argc, char** argv) {
   std::string preset = "50m", dtype = "f32", batches = "1,4,16,64";
-  int prompt = 32, gen = 16, threads = 1;
+  int prompt = 32, gen = 16, threads = 1, vocab = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -36,17 +37,18 @@ int main(int argc, char** argv) {
     else if (a == "--prompt") prompt = std::stoi(next());
     else if (a == "--gen") gen = std::stoi(next());
     else if (a == "--threads") threads = std::stoi(next());
+    else if (a == "--vocab") vocab = std::stoi(next());
     else {
-      std::fprintf(stderr, "usage: bench_batch [--preset 50m] [--dtype f32] [--batch 1,4,16,64] [--prompt 32] [--gen 16] [--threads 1]\n");
+      std::fprintf(stderr, "usage: bench_batch [--preset 50m] [--dtype f32] [--batch 1,4,16,64] [--prompt 32] [--gen 16] [--threads 1] [--vocab N]\n");
       return 2;
     }
   }
   try {
     kernels::set_num_threads(threads);
-    auto m = std::make_shared<const engine::Model>(bench::random_checkpoint(preset, parse_dtype(dtype), prompt + gen + 1));
+    auto m = std::make_shared<const engine::Model>(bench::random_checkpoint(preset, parse_dtype(dtype), prompt + gen + 1, vocab));
     const int V = m->config().vocab_size;
-    std::printf("%s\nrandom %s %s, %d threads, prompt %d, %d decode steps (the machine may be shared: compare ratios)\n",
-                kernels::cpu_report().c_str(), preset.c_str(), dtype.c_str(), kernels::num_threads(), prompt, gen);
+    std::printf("%s\nrandom %s %s, vocab %d, %d threads, prompt %d, %d decode steps (the machine may be shared: compare ratios)\n",
+                kernels::cpu_report().c_str(), preset.c_str(), dtype.c_str(), V, kernels::num_threads(), prompt, gen);
     for (const std::string& bs : bench::split(batches)) {
       const int B = std::stoi(bs);
       double tps[2];

@@ -234,7 +234,7 @@ void float_x_tiles(DType t, const float* x, int64_t M, int64_t K, int32_t* xb) {
   const int64_t steps = steps_of(t, K);
   const bool simd = dispatch().isa == Isa::Avx512;
   // Rows in parallel: a prefill of 512 rows runs this before every linear layer.
-#pragma omp parallel if (M * K >= (1 << 16))
+#pragma omp parallel if (worth_threads(M * K))
   {
     std::vector<uint16_t> row(t == DType::BF16 ? static_cast<size_t>(2 * steps) : 0);
 #pragma omp for schedule(static)

@@ -32,6 +32,12 @@ std::string cpu_report();
 
 void set_num_threads(int n);  // <= 0: all cores
 int num_threads();
+// Whether `work` (multiply-adds, or element operations) pays for a parallel
+// region: below ~2^18 a fork and join cost as much as they save, and on a
+// machine whose cores are also busy (a server's HTTP threads, its clients)
+// a region waits at its barrier until every thread has been scheduled. A
+// small model's decode step would open ~50 regions of a few microseconds.
+inline bool worth_threads(int64_t work) { return work >= (int64_t(1) << 18); }
 
 // y[M,N] = x[M,K] · W[N,K]ᵀ (+= y if accumulate). W is F32, BF16 or F16,
 // row-major, used in place (e.g. a mmapped checkpoint), or a GGML block type

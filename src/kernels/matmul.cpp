@@ -182,7 +182,7 @@ void linear_dnnl(const float* x, int64_t M, int64_t K, const void* W, DType wdt,
 // thread count nor on which thread ran it.
 template <class F>
 void split_rows(int64_t N, int64_t work, F&& f) {
-  if (work < (1 << 16) || omp_get_max_threads() == 1 || omp_in_parallel()) return f(0, N);
+  if (!worth_threads(work) || omp_get_max_threads() == 1 || omp_in_parallel()) return f(0, N);
   const int64_t T = omp_get_max_threads();
   const int64_t chunk = std::max<int64_t>(16, (N + 8 * T - 1) / (8 * T) + 15) / 16 * 16;
   const int64_t chunks = (N + chunk - 1) / chunk;
