@@ -138,8 +138,9 @@ void Context::forward_parts(const int* tokens, int n, const int* pos, const Part
 
   for (int l = 0; l < c.num_hidden_layers; ++l) {
     const Model::Layer& L = m_->layers_[l];
-#pragma omp parallel for schedule(static) if (kernels::worth_threads(int64_t(n) * d))
-    for (int i = 0; i < n; ++i) kernels::rmsnorm(&h_[size_t(i) * d], &x_[size_t(i) * d], L.attn_norm.data(), d, c.rms_norm_eps);
+    kernels::parallel_for(n, int64_t(n) * d, [&](int64_t i) {
+      kernels::rmsnorm(&h_[size_t(i) * d], &x_[size_t(i) * d], L.attn_norm.data(), d, c.rms_norm_eps);
+    });
     linear(h_.data(), n, *L.wq, q_.data());
     linear(h_.data(), n, *L.wk, k_.data());
     linear(h_.data(), n, *L.wv, v_.data());
@@ -149,12 +150,14 @@ void Context::forward_parts(const int* tokens, int n, const int* pos, const Part
       P.ctx->attend(l, &q_[r * qd], &k_[r * kvd], &v_[r * kvd], &att_[r * qd], P.n, pos + P.row0, P.parents);
     }
     linear(att_.data(), n, *L.wo, x_.data(), /*acc=*/true);  // residual
-#pragma omp parallel for schedule(static) if (kernels::worth_threads(int64_t(n) * d))
-    for (int i = 0; i < n; ++i) kernels::rmsnorm(&h_[size_t(i) * d], &x_[size_t(i) * d], L.ffn_norm.data(), d, c.rms_norm_eps);
+    kernels::parallel_for(n, int64_t(n) * d, [&](int64_t i) {
+      kernels::rmsnorm(&h_[size_t(i) * d], &x_[size_t(i) * d], L.ffn_norm.data(), d, c.rms_norm_eps);
+    });
     linear(h_.data(), n, *L.w_gate, gate_.data());
     linear(h_.data(), n, *L.w_up, up_.data());
-#pragma omp parallel for schedule(static) if (kernels::worth_threads(int64_t(n) * ff))
-    for (int i = 0; i < n; ++i) kernels::swiglu(&gate_[size_t(i) * ff], &gate_[size_t(i) * ff], &up_[size_t(i) * ff], ff);
+    kernels::parallel_for(n, int64_t(n) * ff, [&](int64_t i) {
+      kernels::swiglu(&gate_[size_t(i) * ff], &gate_[size_t(i) * ff], &up_[size_t(i) * ff], ff);
+    });
     linear(gate_.data(), n, *L.w_down, x_.data(), /*acc=*/true);
   }
 }
@@ -167,13 +170,12 @@ void Context::attend(int l, float* q, float* k, const float* v, float* att, int 
   const float scale = 1.0f / std::sqrt(float(hd));
   float* kc = &kcache_[size_t(l) * slots * kvd];
   float* vc = &vcache_[size_t(l) * slots * kvd];
-#pragma omp parallel for schedule(static) if (kernels::worth_threads(int64_t(n) * (qd + 2 * kvd)))
-  for (int i = 0; i < n; ++i) {
+  kernels::parallel_for(n, int64_t(n) * (qd + 2 * kvd), [&](int64_t i) {
     for (int h = 0; h < Hq; ++h) kernels::rope(&q[size_t(i) * qd + h * hd], hd, pos[i], m_->inv_freq_.data(), c.rope_interleaved);
     for (int h = 0; h < Hkv; ++h) kernels::rope(&k[size_t(i) * kvd + h * hd], hd, pos[i], m_->inv_freq_.data(), c.rope_interleaved);
     std::memcpy(kc + size_t(past + i) * kvd, &k[size_t(i) * kvd], sizeof(float) * kvd);
     std::memcpy(vc + size_t(past + i) * kvd, &v[size_t(i) * kvd], sizeof(float) * kvd);
-  }
+  });
   if (!parents) {
     // A plain continuation (a decoded token, a prompt, a chunk of one):
     // token i sees the contiguous slots [lo_i, past + i], and each head runs
@@ -188,13 +190,12 @@ void Context::attend(int l, float* q, float* k, const float* v, float* att, int 
     const int blocks = (n + kQueryBlock - 1) / kQueryBlock;
     // Multiply-adds of QKᵀ and PV.
     const int64_t work = 2 * int64_t(Hq) * n * (past + n) * hd;
-#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (kernels::worth_threads(work))
-    for (int h = 0; h < Hq; ++h)
-      for (int b = 0; b < blocks; ++b) {
-        const int i0 = b * kQueryBlock, rows = std::min(kQueryBlock, n - i0), kvh = h / group;
-        kernels::attention_rows(&q[size_t(i0) * qd + h * hd], qd, kc + size_t(kvh) * hd, vc + size_t(kvh) * hd, kvd,
-                                &lo[size_t(i0)], &hi[size_t(i0)], rows, hd, scale, &att[size_t(i0) * qd + h * hd], qd);
-      }
+    kernels::parallel_for(int64_t(Hq) * blocks, work, [&](int64_t t) {
+      const int h = int(t / blocks), b = int(t % blocks);
+      const int i0 = b * kQueryBlock, rows = std::min(kQueryBlock, n - i0), kvh = h / group;
+      kernels::attention_rows(&q[size_t(i0) * qd + h * hd], qd, kc + size_t(kvh) * hd, vc + size_t(kvh) * hd, kvd,
+                              &lo[size_t(i0)], &hi[size_t(i0)], rows, hd, scale, &att[size_t(i0) * qd + h * hd], qd);
+    }, /*dynamic=*/true);
   } else if (past >= kGemmPast && n >= kGemmRows) {
     // A tree of many queries over a long cache (a batch of eval items after
     // their shared few-shot prefix): per head, the scores
@@ -280,8 +281,9 @@ void Context::eval_tree(const int* tokens, const int* parents, int n, const int*
   forward(tokens, n, pos.data(), parents);
   const int d = c.hidden_size;
   std::vector<float> h(size_t(n_rows) * size_t(d));
-#pragma omp parallel for schedule(static) if (kernels::worth_threads(int64_t(n_rows) * d))
-  for (int r = 0; r < n_rows; ++r) kernels::rmsnorm(&h[size_t(r) * d], &x_[size_t(rows[r]) * d], m_->final_norm_.data(), d, c.rms_norm_eps);
+  kernels::parallel_for(n_rows, int64_t(n_rows) * d, [&](int64_t r) {
+    kernels::rmsnorm(&h[size_t(r) * d], &x_[size_t(rows[r]) * d], m_->final_norm_.data(), d, c.rms_norm_eps);
+  });
   linear(h.data(), n_rows, *m_->head_, logits);
 }
 
@@ -307,8 +309,9 @@ void Context::eval(const int* tokens, int n, float* logits, float* all_logits) {
 
   const int V = c.vocab_size;
   if (all_logits) {
-#pragma omp parallel for schedule(static) if (kernels::worth_threads(int64_t(n) * d))
-    for (int i = 0; i < n; ++i) kernels::rmsnorm(&h_[size_t(i) * d], &x_[size_t(i) * d], m_->final_norm_.data(), d, c.rms_norm_eps);
+    kernels::parallel_for(n, int64_t(n) * d, [&](int64_t i) {
+      kernels::rmsnorm(&h_[size_t(i) * d], &x_[size_t(i) * d], m_->final_norm_.data(), d, c.rms_norm_eps);
+    });
     linear(h_.data(), n, *m_->head_, all_logits);
     if (logits) std::memcpy(logits, all_logits + size_t(n - 1) * V, sizeof(float) * V);
   } else if (logits) {
@@ -351,11 +354,10 @@ void Context::eval_batch(const BatchItem* items, int n_items) {
   const int k = int(want.size());
   std::vector<float>& out = s.head_out_;
   out.resize(size_t(k) * V);
-#pragma omp parallel for schedule(static) if (kernels::worth_threads(int64_t(k) * d))
-  for (int r = 0; r < k; ++r) {
-    const Part& p = parts[size_t(want[r])];
+  kernels::parallel_for(k, int64_t(k) * d, [&](int64_t r) {
+    const Part& p = parts[size_t(want[size_t(r)])];
     kernels::rmsnorm(&s.h_[size_t(r) * d], &s.x_[size_t(p.row0 + p.n - 1) * d], s.m_->final_norm_.data(), d, c.rms_norm_eps);
-  }
+  });
   linear(s.h_.data(), k, *s.m_->head_, out.data());
   for (int r = 0; r < k; ++r) std::memcpy(items[want[r]].logits, &out[size_t(r) * V], sizeof(float) * V);
 }

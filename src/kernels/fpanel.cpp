@@ -234,26 +234,24 @@ void float_x_tiles(DType t, const float* x, int64_t M, int64_t K, int32_t* xb) {
   const int64_t steps = steps_of(t, K);
   const bool simd = dispatch().isa == Isa::Avx512;
   // Rows in parallel: a prefill of 512 rows runs this before every linear layer.
-#pragma omp parallel if (worth_threads(M * K))
-  {
-    std::vector<uint16_t> row(t == DType::BF16 ? static_cast<size_t>(2 * steps) : 0);
-#pragma omp for schedule(static)
-    for (int64_t m = 0; m < M; ++m) {
-      const int64_t mb = m / kMaxMR * kMaxMR, mr = std::min<int64_t>(kMaxMR, M - mb);
-      int32_t* dst = xb + mb * steps + (m - mb);
-      if (t != DType::BF16) {
-        for (int64_t j = 0; j < steps; ++j) std::memcpy(&dst[mr * j], &x[m * K + j], 4);
-        continue;
-      }
-      if (simd) {
-        to_bf16_avx512(x + m * K, K, row.data());
-      } else {
-        for (int64_t k = 0; k < K; ++k) row[size_t(k)] = f32_to_bf16(x[m * K + k]);
-      }
-      if (2 * steps > K) row[size_t(K)] = 0;
-      for (int64_t j = 0; j < steps; ++j) std::memcpy(&dst[mr * j], &row[size_t(2 * j)], 4);
+  parallel_for(M, M * K, [&](int64_t m) {
+    const int64_t mb = m / kMaxMR * kMaxMR, mr = std::min<int64_t>(kMaxMR, M - mb);
+    int32_t* dst = xb + mb * steps + (m - mb);
+    if (t != DType::BF16) {
+      for (int64_t j = 0; j < steps; ++j) std::memcpy(&dst[mr * j], &x[m * K + j], 4);
+      return;
     }
-  }
+    thread_local std::vector<uint16_t> buffer;  // each thread's own row
+    std::vector<uint16_t>& row = buffer;
+    row.resize(size_t(2 * steps));
+    if (simd) {
+      to_bf16_avx512(x + m * K, K, row.data());
+    } else {
+      for (int64_t k = 0; k < K; ++k) row[size_t(k)] = f32_to_bf16(x[m * K + k]);
+    }
+    if (2 * steps > K) row[size_t(K)] = 0;
+    for (int64_t j = 0; j < steps; ++j) std::memcpy(&dst[mr * j], &row[size_t(2 * j)], 4);
+  });
 }
 
 int64_t float_x_words(DType t, int64_t M, int64_t K) { return M * steps_of(t, K); }

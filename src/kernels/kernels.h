@@ -38,6 +38,21 @@ int num_threads();
 // a region waits at its barrier until every thread has been scheduled. A
 // small model's decode step would open ~50 regions of a few microseconds.
 inline bool worth_threads(int64_t work) { return work >= (int64_t(1) << 18); }
+// f(i) for i in [0, n): on the calling thread when the work is not worth
+// threads (no OpenMP call at all: even a region with a false `if` makes a
+// team), else an OpenMP loop, static or dynamic (chunks of 1) schedule.
+template <class F>
+void parallel_for(int64_t n, int64_t work, F&& f, bool dynamic = false) {
+  if (n < 2 || !worth_threads(work)) {
+    for (int64_t i = 0; i < n; ++i) f(i);
+  } else if (dynamic) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t i = 0; i < n; ++i) f(i);
+  } else {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) f(i);
+  }
+}
 
 // y[M,N] = x[M,K] · W[N,K]ᵀ (+= y if accumulate). W is F32, BF16 or F16,
 // row-major, used in place (e.g. a mmapped checkpoint), or a GGML block type

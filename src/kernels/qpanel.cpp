@@ -510,12 +510,11 @@ void quantize_x32(const float* x, int64_t M, int64_t K, XQ32& a) {
   a.sq.resize(size_t(M * K / 32));
   a.sq16.resize(size_t(M * K / 16));
   const bool simd = dispatch().isa == Isa::Avx512 && cpu().avx512bw;
-#pragma omp parallel for schedule(static) if (worth_threads(M * K))
-  for (int64_t i = 0; i < M * K / 32; ++i) {
+  parallel_for(M * K / 32, M * K, [&](int64_t i) {
     int32_t* half = &a.sq16[size_t(2 * i)];
     (simd ? quantize_block_avx512 : quantize_block)(x + i * 32, &a.q[size_t(i * 32)], &a.d[size_t(i)], half);
     a.sq[size_t(i)] = half[0] + half[1];
-  }
+  });
 }
 
 }  // namespace detail
