@@ -57,6 +57,25 @@ float softmax(float* x, int64_t n) {
   return mx + std::log(sum);
 }
 
+int64_t argmax(const float* x, int64_t n) {
+  if (n <= 1 || std::isnan(x[0])) return 0;
+  if (detail::dispatch().isa == detail::Isa::Avx512) return detail::argmax_avx512(x, n);
+  // 16 independent lanes (no chain through memory), then where the maximum
+  // first occurs.
+  constexpr int L = 16;
+  float lane[L];
+  for (float& v : lane) v = x[0];
+  int64_t i = 0;
+  for (; i + L <= n; i += L)
+    for (int j = 0; j < L; ++j) lane[j] = x[i + j] > lane[j] ? x[i + j] : lane[j];
+  float m = x[0];
+  for (float v : lane) m = v > m ? v : m;
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  int64_t k = 0;
+  while (x[k] != m) ++k;  // m is one of x's values, not NaN: found
+  return k;
+}
+
 void softmax_backward(float* dp, const float* p, int64_t n, float scale) {
   if (detail::dispatch().isa == detail::Isa::Avx512) return detail::softmax_backward_avx512(dp, p, n, scale);
   float dot = 0;

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -128,6 +129,39 @@ SOLAR_AVX512 void gelu_avx512(float* x, int64_t n) {
     const __m512 one_plus_erf = _mm512_mask_mov_ps(_mm512_sub_ps(two, q), neg, q);
     _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_mul_ps(half, v), one_plus_erf));
   }
+}
+
+// One pass: each lane keeps its largest value and the first index it came
+// from (a strict > never takes a NaN or a later tie); the answer is the
+// smallest index among the lanes that hold the overall maximum. Lane indices
+// are 32-bit, so blocks of 2^30 values, each only taking over from the
+// blocks before it with a strictly larger value.
+SOLAR_AVX512 int64_t argmax_avx512(const float* x, int64_t n) {
+  float bv = x[0];
+  int64_t k = 0;
+  const __m512i sixteen = _mm512_set1_epi32(16);
+  for (int64_t b0 = 0; b0 < n; b0 += int64_t(1) << 30) {
+    const int64_t len = std::min<int64_t>(n - b0, int64_t(1) << 30);
+    const float* xb = x + b0;
+    __m512 best = _mm512_set1_ps(bv);
+    __m512i at = _mm512_setzero_si512();
+    __m512i idx = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int64_t i = 0; i < len; i += 16) {
+      const __mmask16 m = tail(len - i);
+      const __m512 v = _mm512_mask_loadu_ps(best, m, xb + i);  // lanes past the end hold their best
+      const __mmask16 gt = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);
+      best = _mm512_mask_mov_ps(best, gt, v);
+      at = _mm512_mask_mov_epi32(at, gt, idx);
+      idx = _mm512_add_epi32(idx, sixteen);
+    }
+    const float mx = _mm512_reduce_max_ps(best);
+    if (mx > bv) {
+      const __mmask16 top = _mm512_cmp_ps_mask(best, _mm512_set1_ps(mx), _CMP_EQ_OQ);
+      k = b0 + _mm512_mask_reduce_min_epi32(top, at);
+      bv = mx;
+    }
+  }
+  return k;
 }
 
 // d silu(g) = σ(g)·(1 + g·(1 − σ(g)))

@@ -1,6 +1,7 @@
 #include "sample/sampler.h"
 
 #include "core/rng.h"
+#include "kernels/ops.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,27 +9,7 @@
 
 namespace solar::sample {
 
-// The first index of the largest value, as the scan `if (x[i] > x[best])`
-// picks it (NaNs never win; a NaN at 0 wins alone). That scan is a chain
-// through memory (load x[best], compare, select: ~10 cycles an element,
-// 0.1 ms for a 32,000-token vocabulary, a token's whole forward pass on small
-// models); the maximum over 16 independent lanes vectorises, and the second
-// pass finds where it first occurs.
-int argmax(const float* x, int n) {
-  if (n <= 1 || std::isnan(x[0])) return 0;
-  constexpr int L = 16;
-  float lane[L];
-  for (float& v : lane) v = x[0];
-  int i = 0;
-  for (; i + L <= n; i += L)
-    for (int j = 0; j < L; ++j) lane[j] = x[i + j] > lane[j] ? x[i + j] : lane[j];
-  float m = x[0];
-  for (float v : lane) m = v > m ? v : m;
-  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
-  int k = 0;
-  while (x[k] != m) ++k;  // m is one of x's values and not NaN: found
-  return k;
-}
+int argmax(const float* x, int n) { return int(kernels::argmax(x, n)); }
 
 Sampler::Sampler(SamplerConfig cfg) : cfg_(cfg) {}
 
