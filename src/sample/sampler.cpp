@@ -11,6 +11,31 @@ namespace solar::sample {
 
 int argmax(const float* x, int n) { return int(kernels::argmax(x, n)); }
 
+namespace {
+bool by_logit(const std::pair<float, int>& a, const std::pair<float, int>& b) {
+  return a.first > b.first || (a.first == b.first && a.second < b.second);
+}
+}  // namespace
+
+std::vector<std::pair<float, int>> top_k(const float* logits, int n, int k) {
+  k = std::max(0, std::min(k, n));
+  std::vector<std::pair<float, int>> c;
+  c.reserve(size_t(k));
+  for (int i = 0; i < k; ++i) c.emplace_back(logits[i], i);
+  if (k == 0) return c;
+  // A heap whose front is the worst of the k kept so far; a later id loses
+  // a tie, so only a strictly larger logit gets in.
+  std::make_heap(c.begin(), c.end(), by_logit);
+  for (int i = k; i < n; ++i) {
+    if (!(logits[i] > c.front().first)) continue;
+    std::pop_heap(c.begin(), c.end(), by_logit);
+    c.back() = {logits[i], i};
+    std::push_heap(c.begin(), c.end(), by_logit);
+  }
+  std::sort(c.begin(), c.end(), by_logit);
+  return c;
+}
+
 Sampler::Sampler(SamplerConfig cfg) : cfg_(cfg) {}
 
 int Sampler::sample(float* logits, int n_vocab, const std::vector<int>& history) {
@@ -25,17 +50,8 @@ int Sampler::sample(float* logits, int n_vocab, const std::vector<int>& history)
   }
   if (cfg_.temp <= 0) return argmax(logits, n_vocab);
 
-  std::vector<std::pair<float, int>> c(static_cast<size_t>(n_vocab));
-  for (int i = 0; i < n_vocab; ++i) c[size_t(i)] = {logits[i], i};
-  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  std::vector<std::pair<float, int>> c = top_k(logits, n_vocab, cfg_.top_k > 0 ? cfg_.top_k : n_vocab);
   size_t keep = c.size();
-  if (cfg_.top_k > 0 && size_t(cfg_.top_k) < keep) {
-    keep = size_t(cfg_.top_k);
-    std::partial_sort(c.begin(), c.begin() + long(keep), c.end(), by_logit);
-  } else {
-    std::sort(c.begin(), c.end(), by_logit);
-  }
-  c.resize(keep);
   // Probabilities at temperature 1 for the top-p / min-p cuts, as llama.cpp.
   std::vector<double> p(keep);
   double mx = c[0].first, sum = 0;

@@ -8,6 +8,7 @@
 // one thread at a time; argmax() and SamplerConfig are plain values.
 #pragma once
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace solar::sample {
@@ -35,5 +36,9 @@ class Sampler {
 };
 
 int argmax(const float* x, int n);
+// The k largest logits as (logit, id), largest first, ties by the smaller id
+// (a strict order, so the set and its order are unique). One pass against
+// the current k-th best: a value that does not beat it costs one compare.
+std::vector<std::pair<float, int>> top_k(const float* logits, int n, int k);
 
 }  // namespace solar::sample

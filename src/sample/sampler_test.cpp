@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -18,6 +19,29 @@ TEST(Sampler, GreedyIsArgmaxAndTopK1IsArgmax) {
   for (int i = 0; i < 20; ++i) {
     auto l2 = l;
     EXPECT_EQ(Sampler(c).sample(l2.data(), 4, {}), 1);
+  }
+}
+
+// top_k() against a full sort by (logit desc, id asc), with ties and every k.
+TEST(Sampler, TopKIsTheHeadOfTheSortedLogits) {
+  uint64_t s = 7;
+  auto rnd = [&] { return (s = s * 6364136223846793005ULL + 1442695040888963407ULL) >> 33; };
+  for (int n : {1, 2, 5, 40, 41, 1000, 32000}) {
+    for (int trial = 0; trial < 6; ++trial) {
+      std::vector<float> x(static_cast<size_t>(n));
+      for (auto& v : x) v = trial % 2 ? float(rnd() % 7) : float(int64_t(rnd() % 2000001) - 1000000) * 1e-2f;
+      std::vector<std::pair<float, int>> all;
+      for (int i = 0; i < n; ++i) all.emplace_back(x[size_t(i)], i);
+      std::sort(all.begin(), all.end(), [](const auto& a, const auto& b) {
+        return a.first > b.first || (a.first == b.first && a.second < b.second);
+      });
+      for (int k : {0, 1, 2, 40, n - 1, n, n + 5}) {
+        if (k < 0) continue;
+        auto got = top_k(x.data(), n, k);
+        std::vector<std::pair<float, int>> want(all.begin(), all.begin() + std::min(std::max(k, 0), n));
+        ASSERT_EQ(got, want) << "n=" << n << " k=" << k << " trial=" << trial;
+      }
+    }
   }
 }
 
