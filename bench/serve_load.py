@@ -275,6 +275,10 @@ def main():
                     f"{row['itl99'] * 1e3:7.1f} ms  failed {failed}/{row['n']}  stopped before max_tokens {row['early']}")
         finally:
             stop(proc)
+    for name in args.servers.split(","):
+        if (name, 1) in table and len(levels) > 1:
+            log(f"{name}: aggregate tok/s against one client: " +
+                ", ".join(f"C={c}: {table[(name, c)]['tok_s'] / table[(name, 1)]['tok_s']:.2f}x" for c in levels if c != 1))
     if all((s, c) in table for s in ("solar", "llamacpp") for c in levels):
         log("solar / llama.cpp aggregate tok/s: " +
             ", ".join(f"C={c}: {table[('solar', c)]['tok_s'] / table[('llamacpp', c)]['tok_s']:.2f}x" for c in levels))
