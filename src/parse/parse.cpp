@@ -65,6 +65,15 @@ std::string render_page(const std::string& path, const Options& opt, int page, i
 
 }  // namespace
 
+bool is_image_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char head[16];
+  ssize_t n = pread(fd, head, sizeof head, 0);
+  close(fd);
+  return n > 0 && sniff(std::string(head, size_t(n))) == Kind::image;
+}
+
 void parse_file(const std::string& path, const Options& opt, const std::function<void(int)>& on_start,
                 const std::function<void(const Page&, std::vector<Element>&&)>& on_page) {
   uint64_t size = 0;
