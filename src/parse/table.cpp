@@ -415,7 +415,8 @@ bool numeric(const std::string& s) {
 }
 
 bool list_marker(const std::string& s) {
-  static const std::regex re(R"(^(\(?([0-9]{1,3}|[a-zA-Z]|[ivxIVX]{1,5})[.)]|[-*\xE2\xC2].{0,2})$)");
+  // "1." "a)" "(iv)", or a bullet alone: - * and one- or two-byte-tail UTF-8 signs (• · ▪).
+  static const std::regex re(R"(^(\(?([0-9]{1,3}|[a-zA-Z]|[ivxIVX]{1,5})[.)]|[-*]|\xC2.|\xE2..)$)");
   return s.size() <= 6 && std::regex_match(s, re);
 }
 
