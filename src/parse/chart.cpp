@@ -26,7 +26,9 @@ int distinct(std::vector<double> xs) {
 std::vector<Box> find_charts(const Page& page, std::vector<char>& rule_used) {
   std::vector<Box> out;
   const auto& rules = page.rules;
-  if (rules.size() > 20000) return out;
+  // The search is quadratic in the rules: a page of thousands is a drawing
+  // (a hatching, a map), not a chart with a few dozen ticks.
+  if (rules.size() > 3000) return out;
   auto length = [](const Rule& r) { return std::max(r.box.w(), r.box.h()); };
   std::vector<int> ticks;
   for (size_t i = 0; i < rules.size(); i++)
@@ -73,6 +75,8 @@ std::vector<Box> find_charts(const Page& page, std::vector<char>& rule_used) {
               g.w() * g.h() < 0.5 * page.width * page.height)
             box.add(g), grew = true;
     }
+    // Grown over most of the page: a frame around it all, not a plot.
+    if (box.w() * box.h() > 0.6 * page.width * page.height) continue;
     for (size_t i = 0; i < rules.size(); i++)
       if (in[i]) rule_used[i] = 1;
     out.push_back(box);

@@ -6,7 +6,9 @@
 // axes, their ticks and every drawn shape, bar, image and rule that touches
 // them (the plot area, bars standing on the axis), until nothing more joins.
 // Text labels further out (axis titles, legends) join later, like a
-// figure's (layout.cpp). Rules inside a chart are no table's.
+// figure's (layout.cpp). Rules inside a chart are no table's. Not charts: a
+// box over 60 % of the page (a frame around everything), and pages of more
+// than 3,000 rules (drawings; the search is quadratic).
 #pragma once
 #include <vector>
 
