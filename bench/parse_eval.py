@@ -2,7 +2,7 @@
 """solar parse against ground truth, with its peers in the same run.
 
   python bench/parse_eval.py build/solar [--data ../shared/data/layout] [--only pubtabnet] [--per-table]
-                             [--min-teds X]
+                             [--min-teds X] [--pages N]
 
 - debian-reference.en.pdf vs its DocBook HTML (/usr/share/debian-reference):
   heading recall (h1-h4 text found among solar's heading1-3), numbered table
@@ -17,6 +17,11 @@
   edit distance over the table HTML, as PubTabNet defines it: rename cost 1,
   or the normalised Levenshtein distance of two cells' text when tag and
   spans agree; formatting tags inside GT cells (<b>, <i>, <sup>) are dropped).
+- PubLayNet's 10 images in one call with -t 1 and -t 2 (image files OCR'd
+  side by side): wall time, and whether the outputs agree.
+- pages (--only pages): a generated PDF of --pages pages (default 10,000, 32
+  lines each): wall time and peak RSS of solar parse (with solar-pdf) against
+  PyMuPDF's text blocks on the same file, each in a process of its own.
 CPU timings on a shared machine are noisy: compare ratios from one run.
 """
 import argparse, html.parser, json, os, platform, re, resource, subprocess, sys, tempfile, time
@@ -268,6 +273,84 @@ def scanned_threads(solar, d, threads=(1, 2)):
     return len(meta["images"]), {t: (w, c) for t, (_, w, c) in runs.items()}, same
 
 
+def images_threads(solar, d, threads=(1, 2)):
+    """All PubLayNet images in one solar call: -t 1 against -t 2."""
+    meta = json.load(open(os.path.join(d, "samples.json")))
+    files = [os.path.join(d, im["file_name"]) for im in meta["images"]]
+    runs = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for t in threads:
+            out = os.path.join(tmp, f"t{t}")
+            t0 = time.time()
+            p = subprocess.run([solar, "parse", "-q", "-t", str(t), "-o", out] + files, capture_output=True, text=True)
+            if p.returncode != 0:
+                sys.exit(f"solar parse -t {t} failed: {p.stderr.strip()}")
+            runs[t] = (time.time() - t0, {f: open(os.path.join(out, f), "rb").read() for f in sorted(os.listdir(out))})
+    same = len({tuple(v[1].items()) for v in runs.values()}) == 1
+    return len(files), {t: w for t, (w, _) in runs.items()}, same
+
+
+MEASURE = ("import resource, subprocess, sys, time\n"
+           "t0 = time.time(); rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
+           "print(rc, time.time() - t0, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+PYMUPDF = "import fitz, sys\nfor p in fitz.open(sys.argv[1]):\n    p.get_text('blocks')\n"
+
+
+def measured(cmd):
+    """Exit status, wall seconds and peak RSS (MB) of cmd and its children, in a process of its own."""
+    p = subprocess.run([sys.executable, "-c", MEASURE] + cmd, capture_output=True, text=True, check=True)
+    rc, wall, kb = p.stdout.split()
+    return int(rc), float(wall), int(kb) / 1024
+
+
+def long_pdf(path, pages):
+    """A PDF of `pages` pages: "Section n" (Helvetica-Bold 14) over 31 lines of
+    Helvetica 10, written directly (PyMuPDF's insert_text takes minutes here)."""
+    objs = ["<< /Type /Catalog /Pages 2 0 R >>", None,
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold >>"]
+    kids = []
+    for n in range(1, pages + 1):
+        ops = [f"BT /F2 14 Tf 72 732 Td (Section {n}) Tj ET"]
+        ops += [f"BT /F1 10 Tf 72 {702 - 20 * l} Td (Line {l} of page {n} carries some words.) Tj ET" for l in range(31)]
+        body = "\n".join(ops)
+        objs.append(f"<< /Length {len(body)} >>\nstream\n{body}\nendstream")
+        objs.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R /F2 4 0 R >> >> "
+                    f"/Contents {len(objs)} 0 R >>")
+        kids.append(f"{len(objs)} 0 R")
+    objs[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {pages} >>"
+    out, offs = ["%PDF-1.4\n"], []
+    size = len(out[0])
+    for i, o in enumerate(objs, 1):
+        offs.append(size)
+        piece = f"{i} 0 obj\n{o}\nendobj\n"
+        out.append(piece)
+        size += len(piece)
+    out.append(f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n" + "".join(f"{o:010d} 00000 n \n" for o in offs))
+    out.append(f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{size}\n%%EOF\n")
+    with open(path, "w", encoding="ascii") as f:
+        f.write("".join(out))
+
+
+def long_document(solar, pages):
+    with tempfile.TemporaryDirectory() as tmp:
+        pdf = os.path.join(tmp, "long.pdf")
+        long_pdf(pdf, pages)
+        out = os.path.join(tmp, "long.json")
+        rc, wall, mb = measured([solar, "parse", "-q", pdf, "-o", out])
+        if rc != 0:
+            sys.exit(f"solar parse on {pages} pages failed ({rc})")
+        j = json.load(open(out))
+        heads = sum(e["content"]["text"] == f"Section {e['page']}" for e in j["elements"])
+        ok = j["usage"]["pages"] == pages and heads == pages
+        try:
+            import fitz  # noqa: F401
+            _, pwall, pmb = measured([sys.executable, "-c", PYMUPDF, pdf])
+        except ImportError:
+            pwall = pmb = None
+    return dict(wall=wall, mb=mb, ok=ok, peer_wall=pwall, peer_mb=pmb)
+
+
 def pubtabnet(solar, d, per_table=False):
     entries = [json.loads(l) for l in open(os.path.join(d, "PubTabNet_Examples.jsonl"))]
     full, struct, found = [], [], 0
@@ -419,7 +502,8 @@ def main():
     ap.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "layout"))
     ap.add_argument("--html", default="/usr/share/debian-reference")
     ap.add_argument("--min-teds", type=float, default=0.0, help="exit 1 when mean TEDS is below this")
-    ap.add_argument("--only", choices=["debian", "publaynet", "pubtabnet"], help="run one of the three evaluations")
+    ap.add_argument("--only", choices=["debian", "publaynet", "pubtabnet", "pages"], help="run one of the evaluations")
+    ap.add_argument("--pages", type=int, default=10000, help="pages of the generated document (--only pages)")
     ap.add_argument("--per-table", action="store_true", help="print each PubTabNet table's TEDS")
     a = ap.parse_args()
     model, flags = cpu_info()
@@ -459,6 +543,11 @@ def main():
             for t, (w, c) in runs.items():
                 print(f"  -t {t}: {n / w:.2f} pages/s wall ({n / w / base:.2f}x), {c:.1f} CPU-s")
             print(f"  outputs identical across thread counts: {same}")
+        n, walls, same = images_threads(a.solar, pl)
+        print(f"\nthe same {n} images in one call (load average {os.getloadavg()[0]:.1f}):")
+        for t, w in walls.items():
+            print(f"  -t {t}: {n / w:.2f} images/s wall ({walls[1] / w:.2f}x)")
+        print(f"  outputs identical across thread counts: {same}")
     tn = os.path.join(a.data, "pubtabnet")
     mean = None
     if a.only == "pubtabnet" and not os.path.isdir(tn):
@@ -470,6 +559,14 @@ def main():
         mean, ms, found, n, wall, cpu = pubtabnet(a.solar, tn, a.per_table)
         print(f"\n## PubTabNet ({n} table images; a table found in {found}; {n / cpu:.2f} images/CPU-s)")
         print(f"TEDS {mean:.3f}  TEDS-structure {ms:.3f}  (target 0.85)")
+    if a.only == "pages":
+        r = long_document(a.solar, a.pages)
+        if r:
+            print(f"\n## {a.pages} generated pages, 32 lines each (load average {os.getloadavg()[0]:.1f})")
+            print(f"{'engine':24} {'wall s':>7} {'pages/s':>8} {'peak RSS MB':>12}")
+            print(f"{'solar parse':24} {r['wall']:7.1f} {a.pages / r['wall']:8.0f} {r['mb']:12.0f}   output correct: {r['ok']}")
+            if r["peer_wall"]:
+                print(f"{'PyMuPDF text blocks':24} {r['peer_wall']:7.1f} {a.pages / r['peer_wall']:8.0f} {r['peer_mb']:12.0f}")
     if mean is not None and mean < a.min_teds:
         print(f"FAIL: mean TEDS {mean:.3f} is below the floor {a.min_teds}")
         sys.exit(1)

@@ -1,12 +1,16 @@
 // solar parse — documents (PDF, PNG, JPEG, TIFF) to structured HTML, JSON
 // and Markdown shaped like Upstage Document Parse's output (src/parse/).
 #include <cstdio>
+#include <future>
+#include <map>
+#include <memory>
 #include <set>
 
 #include "cli/cli.h"
 #include "cli/common.h"
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/log.h"
 #include "core/progress.h"
 #include "parse/parse.h"
 #include "parse/render.h"
@@ -28,11 +32,24 @@ std::string ext_of(const std::string& path) {
   return path.substr(d + 1);
 }
 
-std::string render(const std::string& fmt, const std::vector<parse::Element>& els, int pages) {
-  if (fmt == "json") return parse::document_json(els, pages).dump(1) + "\n";
+std::string render(const std::string& fmt, const std::vector<parse::Element>& els) {
   if (fmt == "html") return "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n" + parse::document_html(els) + "</body></html>\n";
   if (fmt == "md") return parse::document_markdown(els);
   return parse::document_text(els);
+}
+
+// The process's peak resident memory (VmHWM, kB): its own address space's
+// high-water mark. getrusage's ru_maxrss would also carry the launching
+// process's peak over exec.
+long peak_rss_kb() {
+  FILE* f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  char line[256];
+  long kb = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+  fclose(f);
+  return kb;
 }
 
 }  // namespace
@@ -85,29 +102,60 @@ static int run_parse(const std::vector<std::string>& argv) {
   opt.last_page = int(last);
   opt.max_pixels = max_pixels;
   opt.ocr_empty_pages = !no_ocr;
-  opt.threads = int(threads);  // scanned pages OCR'd side by side
+  opt.threads = int(threads);  // scanned pages (and image files) OCR'd side by side
 
-  int failed = 0;
-  std::set<std::string> stems;
-  for (const std::string& file : files) {
+  // One file's elements, or the error that stopped it.
+  struct Result {
     std::vector<parse::Element> els;
     int pages = 0;
+    std::string error;
+  };
+  auto parse_one = [&](const std::string& file, const parse::Options& o, bool show_bar) {
+    Result r;
     std::unique_ptr<Progress> bar;
     try {
       parse::parse_file(
-          file, opt,
+          file, o,
           [&](int n) {
-            int todo = std::max(0, (opt.last_page > 0 ? std::min(n, opt.last_page) : n) - opt.first_page + 1);
-            if (!quiet && todo > 1) bar = std::make_unique<Progress>("parse " + stem_of(file), todo, "page");
+            int todo = std::max(0, (o.last_page > 0 ? std::min(n, o.last_page) : n) - o.first_page + 1);
+            if (show_bar && todo > 1) bar = std::make_unique<Progress>("parse " + stem_of(file), todo, "page");
           },
           [&](const parse::Page&, std::vector<parse::Element>&& e) {
-            pages++;
-            for (auto& x : e) els.push_back(std::move(x));
-            if (bar) bar->update(pages, pages);
+            r.pages++;
+            for (auto& x : e) r.els.push_back(std::move(x));
+            if (bar) bar->update(r.pages, r.pages);
           });
-      if (bar) bar->finish(pages);
+      if (bar) bar->finish(r.pages);
     } catch (const Error& e) {
-      fprintf(stderr, "solar: error: %s\n", e.what());
+      r.error = e.what();
+    }
+    return r;
+  };
+  // Images are one page each: up to -t of them are OCR'd side by side (one
+  // Tesseract engine per thread), read ahead of the file being written, and
+  // written in input order, so the output does not depend on -t. A PDF is
+  // parsed alone (its scanned pages use the threads).
+  const size_t width = size_t(threads > 0 ? threads : max_threads());
+  parse::Options one = opt;
+  one.threads = 1;
+  std::vector<char> image(files.size());
+  for (size_t i = 0; i < files.size(); i++) image[i] = parse::is_image_file(files[i]);
+  std::map<size_t, std::future<Result>> ahead;
+  int failed = 0;
+  std::set<std::string> stems;
+  for (size_t i = 0; i < files.size(); i++) {
+    const std::string& file = files[i];
+    for (size_t k = i; k < files.size() && image[k] && k < i + width; k++)
+      if (!ahead.count(k)) ahead[k] = std::async(std::launch::async, parse_one, files[k], one, false);
+    Result r;
+    if (ahead.count(i)) {
+      r = ahead[i].get();
+      ahead.erase(i);
+    } else {
+      r = parse_one(file, opt, !quiet);
+    }
+    if (!r.error.empty()) {
+      fprintf(stderr, "solar: error: %s\n", r.error.c_str());
       failed++;
       continue;
     }
@@ -115,12 +163,18 @@ static int run_parse(const std::vector<std::string>& argv) {
     for (int k = 2; stems.count(stem); k++) stem = stem_of(file) + "-" + std::to_string(k);
     stems.insert(stem);
     for (const std::string& f : fl) {
-      std::string body = render(f, els, pages);
-      if (out.empty()) fwrite(body.data(), 1, body.size(), stdout);
-      else if (single) write_file_atomic(out, body);
-      else write_file_atomic(join_path(out, stem + "." + (f == "text" ? "txt" : f)), body);
+      std::unique_ptr<AtomicFile> file_out;
+      if (!out.empty()) file_out = std::make_unique<AtomicFile>(single ? out : join_path(out, stem + "." + (f == "text" ? "txt" : f)));
+      auto put = [&](std::string_view s) {
+        if (file_out) file_out->write(s);
+        else fwrite(s.data(), 1, s.size(), stdout);
+      };
+      if (f == "json") parse::write_document_json(r.els, r.pages, put), put("\n");
+      else put(render(f, r.els));
+      if (file_out) file_out->commit();
     }
   }
+  log_debug("parse", "done", {{"files", files.size()}, {"failed", failed}, {"peak_rss_kb", peak_rss_kb()}});
   return failed ? 1 : 0;
 }
 

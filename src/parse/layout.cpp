@@ -5,6 +5,7 @@
 #include <regex>
 #include <set>
 
+#include "parse/chart.h"
 #include "parse/parse.h"
 #include "parse/table.h"
 #include "parse/text.h"
@@ -283,18 +284,32 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
   const double body = st.body_size();
 
   std::vector<char> used(page.words.size(), 0);
-  std::vector<Table> tables = find_tables(page, used);
+  // Charts first: their axes and ticks are rules that would make a grid.
+  std::vector<char> chart_rules(page.rules.size(), 0);
+  std::vector<Box> charts = find_charts(page, chart_rules);
+  std::vector<Table> tables;
+  if (charts.empty()) {
+    tables = find_tables(page, used);
+  } else {
+    Page rest;
+    rest.number = page.number, rest.width = W, rest.height = H, rest.ocr = page.ocr, rest.words = page.words;
+    for (size_t i = 0; i < page.rules.size(); i++)
+      if (!chart_rules[i]) rest.rules.push_back(page.rules[i]);
+    tables = find_tables(rest, used);
+  }
 
   // Figures: placed images (not a scanned page's background) and clusters of
   // drawn shapes; the words on them are the figure's text.
-  std::vector<Box> figs;
+  std::vector<Box> figs = charts;
+  std::vector<char> fig_chart(figs.size(), 1);
   auto in_table = [&](const Box& b) {
     for (const Table& t : tables)
       if (overlap_x(b, t.box) * overlap_y(b, t.box) > 0.3 * b.w() * b.h()) return true;
     return false;
   };
   for (const Box& b : page.images)
-    if (b.w() >= 0.05 * W && b.h() >= 0.03 * H && b.w() * b.h() < 0.8 * W * H && !in_table(b)) figs.push_back(b);
+    if (b.w() >= 0.05 * W && b.h() >= 0.03 * H && b.w() * b.h() < 0.8 * W * H && !in_table(b))
+      figs.push_back(b), fig_chart.push_back(0);
   {
     std::vector<Box> g = page.graphics;
     std::vector<char> dead(g.size(), 0);
@@ -312,7 +327,7 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
         }
     }
     for (size_t i = 0; i < g.size(); i++)
-      if (!dead[i] && count[i] >= 5 && g[i].w() * g[i].h() >= 0.02 * W * H) figs.push_back(g[i]);
+      if (!dead[i] && count[i] >= 5 && g[i].w() * g[i].h() >= 0.02 * W * H) figs.push_back(g[i]), fig_chart.push_back(0);
   }
   std::vector<std::vector<int>> fig_words(figs.size());
   for (size_t w = 0; w < page.words.size(); w++) {
@@ -327,6 +342,7 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
     }
   }
 
+  for (Table& t : find_unruled_tables(page, used, figs)) tables.push_back(std::move(t));
   std::vector<Line> lines = make_lines(page, used);
   static const std::regex caption_re(R"(^(figure|fig\.|table|tab\.|chart|listing|algorithm|scheme)\s*[0-9ivx]+)",
                                      std::regex::icase);
@@ -342,8 +358,10 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
         a.x0 -= body, a.y0 -= body, a.x1 += body, a.y1 += body;
         if (overlap_x(a, figs[j]) <= 0 || overlap_y(a, figs[j]) <= 0) continue;
         figs[i].add(figs[j]);
+        fig_chart[i] = fig_chart[i] || fig_chart[j];
         fig_words[i].insert(fig_words[i].end(), fig_words[j].begin(), fig_words[j].end());
         figs.erase(figs.begin() + long(j)), fig_words.erase(fig_words.begin() + long(j));
+        fig_chart.erase(fig_chart.begin() + long(j));
         for (int& f : line_fig) f = f == int(j) ? int(i) : f > int(j) ? f - 1 : f;
         j = i;
         changed = true;
@@ -502,9 +520,10 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
         });
         std::string t;
         for (int w : ws) t += (t.empty() ? "" : " ") + page.words[w].text;
-        emit(Category::figure, it.box,
-             "<figure" + attr("figure") + "><img alt=\"" + html_escape(t) + "\"></figure>", "![" + md_escape(t) + "](figure)",
-             t);
+        const char* cn = fig_chart[size_t(it.figure)] ? "chart" : "figure";
+        emit(fig_chart[size_t(it.figure)] ? Category::chart : Category::figure, it.box,
+             "<figure" + attr(cn) + "><img alt=\"" + html_escape(t) + "\"></figure>",
+             "![" + md_escape(t) + "](" + cn + ")", t);
       }
       continue;
     }

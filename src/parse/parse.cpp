@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,6 +65,17 @@ std::string render_page(const std::string& path, const Options& opt, int page, i
 }
 
 }  // namespace
+
+bool is_image_file(const std::string& path) {
+  // Non-blocking: a FIFO must not hang here (parse_file refuses it by name).
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return false;
+  struct stat st {};
+  char head[16];
+  ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? pread(fd, head, sizeof head, 0) : -1;
+  close(fd);
+  return n > 0 && sniff(std::string(head, size_t(n))) == Kind::image;
+}
 
 void parse_file(const std::string& path, const Options& opt, const std::function<void(int)>& on_start,
                 const std::function<void(const Page&, std::vector<Element>&&)>& on_page) {

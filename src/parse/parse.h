@@ -109,4 +109,9 @@ void parse_file(const std::string& path, const Options& opt,
                 const std::function<void(int pages)>& on_start,
                 const std::function<void(const Page&, std::vector<Element>&&)>& on_page);
 
+// Whether path starts like an image parse_file reads (one page, OCR'd on one
+// thread): callers parse several such files side by side. False when the
+// file cannot be read (parse_file then says why).
+bool is_image_file(const std::string& path);
+
 }  // namespace solar::parse

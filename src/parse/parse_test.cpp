@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 
 #include "core/fs.h"
 #include "core/json.h"
@@ -20,6 +21,18 @@ namespace {
 
 using testing::error_of;
 using testing::PdfBuilder;
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
 
 #ifdef SOLAR_PDF_BIN
 constexpr const char* kBackend = SOLAR_PDF_BIN;
@@ -142,6 +155,12 @@ TEST(Parse, JsonShapeAndMarkdown) {
   EXPECT_NE(md.find("# 1 Introduction\n"), std::string::npos) << md;
   EXPECT_NE(md.find("| Name | Size | Kind |\n| --- | --- | --- |\n| alpha | 12 | small |"), std::string::npos) << md;
   EXPECT_EQ(md.find("Solar Test Report"), std::string::npos) << "headers stay out of the Markdown";
+  // Written piece by piece, the same bytes as the tree's.
+  std::string streamed, none;
+  write_document_json(els, 3, [&](std::string_view s) { streamed += s; });
+  EXPECT_EQ(streamed, j.dump(1));
+  write_document_json({}, 0, [&](std::string_view s) { none += s; });
+  EXPECT_EQ(none, document_json({}, 0).dump(1));
 }
 
 TEST(Parse, StreamRecordsAreChecked) {
@@ -253,16 +272,22 @@ std::string scanned_pdf(const std::string& text_pdf, int pages) {
   return b.bytes();
 }
 
-TEST(Parse, ScannedPagesInParallelComeOutInOrder) {
-  NEED_BACKEND();
+const char* const names[] = {"first", "second", "third", "fourth"};
+
+// Four pages, "The first <noun>" and lines of "Body text of the first <noun> goes on."
+std::string four_pages(const std::string& noun) {
   PdfBuilder t;
-  const char* names[] = {"first", "second", "third", "fourth"};
   for (const char* n : names) {
-    t.text("F2", 20, 72, 100, std::string("The ") + n + " page");
-    for (int i = 0; i < 5; i++) t.text("F1", 14, 72, 140 + 20 * i, std::string("Body text of the ") + n + " page goes on here.");
+    t.text("F2", 20, 72, 100, std::string("The ") + n + " " + noun);
+    for (int i = 0; i < 5; i++) t.text("F1", 14, 72, 140 + 20 * i, std::string("Body text of the ") + n + " " + noun + " goes on.");
     t.page();
   }
-  std::string text_pdf = write_tmp("text.pdf", t.bytes());
+  return t.bytes();
+}
+
+TEST(Parse, ScannedPagesInParallelComeOutInOrder) {
+  NEED_BACKEND();
+  std::string text_pdf = write_tmp("text.pdf", four_pages("page"));
   std::string scan = scanned_pdf(text_pdf, 4);
   if (scan.empty()) GTEST_SKIP() << "pdftoppm (poppler-utils) missing";
   std::string pdf = join_path(parent_dir(text_pdf), "scan.pdf");
@@ -300,6 +325,110 @@ TEST(Parse, CliWritesEveryFormatAtomically) {
   EXPECT_NE(log.find("bad.pdf"), std::string::npos) << log;
   EXPECT_TRUE(path_exists(out + "2/fixture.json"));
   ASSERT_EQ(testing::run_solar("parse " + pdf + " -q --format pdf", &log), 2) << log;
+}
+
+TEST(Parse, ImageFilesOcrdInParallelMatchOneThread) {
+  // Four page images (one unreadable file among them): -t 4 OCRs them side
+  // by side and writes what -t 1 writes, in input order.
+  NEED_BACKEND();
+  std::string pdf = write_tmp("images.pdf", four_pages("image"));
+  std::string dir = parent_dir(pdf), list;
+  for (int p = 1; p <= 4; p++) {
+    std::string stem = dir + "/" + names[p - 1];
+    std::string cmd = "pdftoppm -png -r 100 -f " + std::to_string(p) + " -l " + std::to_string(p) + " -singlefile " + pdf +
+                      " " + stem + " 2>/dev/null";
+    if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "pdftoppm (poppler-utils) missing";
+    list += " " + stem + ".png";
+    if (p == 2) {
+      write_file_atomic(dir + "/broken.png", "\x89PNG\r\n\x1a\nnot really");
+      list += " " + dir + "/broken.png";
+    }
+  }
+  std::string log1, log4;
+  ASSERT_EQ(testing::run_solar("parse" + list + " -q -t 1 -o " + dir + "/t1 --format json,md", &log1), 1) << log1;
+  ASSERT_EQ(testing::run_solar("parse" + list + " -q -t 4 -o " + dir + "/t4 --format json,md", &log4), 1) << log4;
+  EXPECT_EQ(log1, log4);
+  EXPECT_NE(log4.find("broken.png"), std::string::npos) << log4;
+  for (const char* n : names)
+    for (const char* ext : {".json", ".md"}) {
+      std::string a = read_file(dir + "/t1/" + n + ext), b = read_file(dir + "/t4/" + n + ext);
+      EXPECT_EQ(a, b) << n << ext;
+      if (std::string(ext) == ".md") EXPECT_NE(b.find(std::string("Body text of the ") + n), std::string::npos) << b;
+    }
+  // To standard output: the documents in input order.
+  std::string out;
+  ASSERT_EQ(testing::run_solar("parse" + list + " -q -t 4 --format text", &out), 1) << out;
+  size_t at = 0;
+  for (const char* n : names) {
+    size_t k = out.find(std::string("The ") + n + " image", at);
+    ASSERT_NE(k, std::string::npos) << n << "\n" << out;
+    at = k;
+  }
+}
+
+TEST(Parse, LongDocumentStreamsInBoundedMemory) {
+  // Pages stream through solar-pdf and the layout one at a time: only the
+  // elements stay. 2,000 pages of 32 lines (the 10,000-page run is
+  // bench/parse_eval.py --only pages): every page comes out, in order, and
+  // the peak RSS grows by less than twice the output's size.
+  NEED_BACKEND();
+  const int kPages = 2000;
+  PdfBuilder b;
+  for (int p = 1; p <= kPages; p++) {
+    b.text("F2", 14, 72, 60, "Section " + std::to_string(p));
+    for (int l = 0; l < 31; l++)
+      b.text("F1", 10, 72, 90 + 20 * l, "Line " + std::to_string(l) + " of page " + std::to_string(p) + " carries some words.");
+    b.page();
+  }
+  std::string pdf = write_tmp("long.pdf", b.bytes());
+  std::string out = parent_dir(pdf) + "/long.json", log;
+  ASSERT_EQ(testing::run_solar("--log-level debug --log-format json parse -q " + pdf + " -o " + out + " --solar-pdf " +
+                                   kBackend, &log), 0) << log;
+  auto j = read_json_file(out);
+  ASSERT_EQ(j["usage"]["pages"], kPages);
+  int heads = 0, last_page = 0;
+  std::map<int, std::string> sampled;  // every 500th page's text
+  for (const auto& e : j["elements"]) {
+    int page = e["page"];
+    ASSERT_GE(page, last_page);
+    last_page = page;
+    std::string text = e["content"]["text"];
+    if (text.rfind("Section ", 0) == 0) {
+      EXPECT_EQ(text, "Section " + std::to_string(page));
+      heads++;
+    }
+    if (page % 500 == 0) sampled[page] += text + "\n";
+  }
+  EXPECT_EQ(heads, kPages);
+  EXPECT_EQ(last_page, kPages);
+  ASSERT_EQ(sampled.size(), size_t(kPages / 500));
+  for (auto& [page, text] : sampled)
+    for (int l : {0, 15, 30})
+      EXPECT_NE(text.find("Line " + std::to_string(l) + " of page " + std::to_string(page) + " carries"), std::string::npos)
+          << text;
+  auto peak_of = [](const std::string& log) {
+    long kb = -1;
+    for (size_t at = 0, nl; at < log.size(); at = nl + 1) {
+      nl = log.find('\n', at);
+      if (nl == std::string::npos) nl = log.size();
+      auto r = nlohmann::json::parse(log.substr(at, nl - at), nullptr, false);
+      if (!r.is_discarded() && r.is_object() && r.contains("peak_rss_kb")) kb = r["peak_rss_kb"];
+    }
+    return kb;
+  };
+  long peak_kb = peak_of(log);
+  ASSERT_GT(peak_kb, 0) << log;
+  std::string one_log;
+  ASSERT_EQ(testing::run_solar("--log-level debug --log-format json parse -q --last-page 1 " + pdf + " -o " +
+                                   parent_dir(pdf) + "/one.json --solar-pdf " + kBackend, &one_log), 0) << one_log;
+  long base_kb = peak_of(one_log);
+  ASSERT_GT(base_kb, 0) << one_log;
+  double out_kb = double(read_file(out).size()) / 1024;
+  std::fprintf(stderr, "peak RSS %ld kB for %d pages, %ld kB for one; output %.0f kB\n", peak_kb, kPages, base_kb, out_kb);
+  // What grows is the elements and the output, not the pages. Building the
+  // JSON as one tree took 6x the output (263 MB over one page's peak for a
+  // 44 MB file). ASan's shadow memory and quarantine inflate RSS: not checked there.
+  if (!kSanitized) EXPECT_LT(double(peak_kb - base_kb), 2.0 * out_kb) << "peak RSS growth over " << kPages << " pages";
 }
 
 TEST(Parse, RuledTableWithRowSpan) {
@@ -365,6 +494,94 @@ TEST(Parse, SharedDebianReferencePages) {
   EXPECT_TRUE(find(els, Category::heading2, "1.4 The basic Unix-like work environment"));
 }
 
+// An unruled table (columns from alignment alone) between two paragraphs,
+// then a page of two-column prose and one of a list with wide gaps after
+// its markers: only the table is a table.
+TEST(Parse, UnruledTableInBornDigitalPdf) {
+  NEED_BACKEND();
+  PdfBuilder b;
+  b.text("F1", 10, 72, 100, "The packages below make up the base system of the test machine.");
+  const double xs[] = {72, 172, 232, 292};
+  const char* head[] = {"Package", "Version", "Size", "Description"};
+  for (int c = 0; c < 4; c++) b.text("F2", 10, xs[c], 130, head[c]);
+  const char* rows[][4] = {{"bash", "5.2", "1024", "GNU Bourne Again shell"},
+                           {"coreutils", "9.1", "2880", "basic file utilities"},
+                           {"grep", "3.8", "512", "pattern matcher"},
+                           {"sed", "4.9", "360", "stream editor"}};
+  for (int r = 0; r < 4; r++)
+    for (int c = 0; c < 4; c++) b.text("F1", 10, xs[c], 144 + 14 * r, rows[r][c]);
+  b.text("F1", 10, 72, 220, "A paragraph after the table closes the page.");
+  b.page();
+  const std::string left = "the quick brown fox jumps over the lazy dog";
+  const std::string right = "and then the dog wakes up and chases it";
+  for (int i = 0; i < 12; i++) b.text("F1", 10, 72, 100 + 13 * i, left).text("F1", 10, 320, 100 + 13 * i, right);
+  b.page();
+  for (int i = 1; i <= 5; i++)
+    b.text("F1", 10, 72, 100 + 14 * i, std::to_string(i) + ".").text("F1", 10, 100, 100 + 14 * i, "An item of the list, long enough");
+  b.page();
+  auto els = parse_all(write_tmp("unruled.pdf", b.bytes()));
+  int tables = 0;
+  for (const Element& e : els) tables += e.category == Category::table;
+  EXPECT_EQ(tables, 1) << document_text(els);
+  const Element* t = find(els, Category::table, "coreutils", 1);
+  ASSERT_TRUE(t) << document_text(els);
+  EXPECT_NE(t->html.find("<thead><tr><th>Package</th><th>Version</th><th>Size</th><th>Description</th></tr></thead>"),
+            std::string::npos) << t->html;
+  EXPECT_NE(t->html.find("<tr><td>coreutils</td><td>9.1</td><td>2880</td><td>basic file utilities</td></tr>"),
+            std::string::npos) << t->html;
+  EXPECT_NE(t->html.find("<td>sed</td><td>4.9</td><td>360</td><td>stream editor</td></tr></tbody></table>"),
+            std::string::npos) << t->html;
+  EXPECT_TRUE(find(els, Category::paragraph, "packages below", 1));
+  EXPECT_TRUE(find(els, Category::paragraph, "closes the page", 1));
+  // The table sits between the two paragraphs in reading order.
+  std::string order;
+  for (const Element& e : els)
+    if (e.page == 1) order += std::string(category_name(e.category)) + " ";
+  EXPECT_EQ(order, "paragraph table paragraph ") << document_text(els);
+  for (const Element& e : els)
+    if (e.page == 2) EXPECT_EQ(e.category, Category::paragraph) << e.text;
+  EXPECT_TRUE(find(els, Category::list, "1.", 3)) << document_text(els);
+}
+
+// A bar chart (axes with ticks, tick labels, bars, a legend) above a drawing
+// of curves: the first is a chart, the second a figure, neither a table.
+TEST(Parse, ChartsToldApartFromFigures) {
+  NEED_BACKEND();
+  PdfBuilder b;
+  b.text("F1", 10, 72, 80, "Sales went up in every region this year, as the chart shows.");
+  b.line(100, 250, 100, 400).line(100, 400, 400, 400);  // the axes
+  for (int i = 0; i < 4; i++) {
+    double y = 400 - 50 * i;
+    b.line(96, y, 100, y).text("F1", 8, 80, y + 3, std::to_string(10 * i));
+  }
+  const char* regions[] = {"North", "South", "East", "West", "Centre"};
+  for (int i = 0; i < 5; i++) {
+    double x = 150 + 50 * i, h = 30 + 20 * i;
+    b.line(x, 400, x, 404).text("F1", 8, x - 10, 414, regions[i]);
+    b.raw("0.4 g " + std::to_string(x - 12) + " " + std::to_string(792 - 400) + " 24 " + std::to_string(h) + " re f 0 g\n");
+  }
+  b.text("F1", 8, 330, 262, "Sales 2024");
+  b.text("F1", 10, 72, 440, "Figure 1: Sales per region.");
+  for (int i = 0; i < 6; i++) {
+    double x = 100 + 40 * i, y = 792 - 600;
+    b.raw(std::to_string(x) + " " + std::to_string(y) + " m " + std::to_string(x + 10) + " " + std::to_string(y + 60) + " " +
+          std::to_string(x + 30) + " " + std::to_string(y + 60) + " " + std::to_string(x + 38) + " " + std::to_string(y) +
+          " c h f\n");
+  }
+  b.text("F1", 10, 72, 640, "Figure 2: Six arches.");
+  b.page();
+  auto els = parse_all(write_tmp("chart.pdf", b.bytes()));
+  std::string cats;
+  for (const Element& e : els) cats += std::string(category_name(e.category)) + " ";
+  EXPECT_EQ(cats, "paragraph chart caption figure caption ") << document_text(els);
+  const Element* c = find(els, Category::chart, "Sales 2024");
+  ASSERT_TRUE(c) << document_text(els);
+  for (const char* label : {"North", "Centre", "30"}) EXPECT_NE(c->text.find(label), std::string::npos) << label;
+  EXPECT_EQ(c->html.find("<figure id=\"" + std::to_string(c->id) + "\" data-category=\"chart\"><img alt="), 0u) << c->html;
+  EXPECT_LE(c->box.x0, 80.5);
+  EXPECT_GE(c->box.y1, 404);
+}
+
 // A page of words laid out line by line: `line` adds words of 10 units size
 // from x at the baseline y, 6 units a character and one space apart.
 struct PageBuilder {
@@ -383,6 +600,58 @@ struct PageBuilder {
     return *this;
   }
 };
+
+// Rows of cells at x = 50, 150, 250 ("" leaves a cell empty), 14 units apart.
+Page table_page(const std::vector<std::vector<std::string>>& rows) {
+  PageBuilder b;
+  for (size_t r = 0; r < rows.size(); r++)
+    for (size_t c = 0; c < rows[r].size(); c++)
+      if (!rows[r][c].empty()) b.line(50 + 100 * double(c), 100 + 14 * double(r), rows[r][c]);
+  return b.p;
+}
+
+std::string unruled_html(const Page& p) {
+  std::vector<char> used(p.words.size(), 0);
+  auto ts = find_unruled_tables(p, used, {});
+  return ts.size() == 1 ? table_html(ts[0]) : std::to_string(ts.size()) + " tables";
+}
+
+TEST(Layout, UnruledTableRowSpans) {
+  const std::string head = "<table><thead><tr><th>Group</th><th>Item</th><th>Count</th></tr></thead><tbody>",
+                    fruit = "<tr><td rowspan=\"3\">Fruit</td><td>apple</td><td>3</td></tr><tr><td>pear</td><td>4</td></tr>"
+                            "<tr><td>plum</td><td>5</td></tr>",
+                    veg = "<td>kale</td><td>1</td></tr><tr><td>leek</td><td>2</td></tr>", end = "</tbody></table>";
+  // Labels at the top of their rows, empty first cells below them.
+  EXPECT_EQ(unruled_html(table_page({{"Group", "Item", "Count"}, {"Fruit", "apple", "3"}, {"", "pear", "4"},
+                                     {"", "plum", "5"}, {"Veg", "kale", "1"}, {"", "leek", "2"}})),
+            head + fruit + "<tr><td rowspan=\"2\">Veg</td>" + veg + end);
+  // Labels set against the middle of their rows.
+  EXPECT_EQ(unruled_html(table_page({{"Group", "Item", "Count"}, {"", "apple", "3"}, {"Fruit", "pear", "4"}, {"", "plum", "5"},
+                                     {"", "kale", "1"}, {"Veg", "leek", "2"}, {"", "okra", "6"}})),
+            head + fruit + "<tr><td rowspan=\"3\">Veg</td>" + veg + "<tr><td>okra</td><td>6</td></tr>" + end);
+  // Every first cell filled: no spans.
+  EXPECT_EQ(unruled_html(table_page({{"Name", "Value"}, {"alpha", "1"}, {"beta", "2"}, {"gamma", "3"}})),
+            "<table><thead><tr><th>Name</th><th>Value</th></tr></thead><tbody>"
+            "<tr><td>alpha</td><td>1</td></tr><tr><td>beta</td><td>2</td></tr><tr><td>gamma</td><td>3</td></tr>"
+            "</tbody></table>");
+}
+
+TEST(Layout, ProseListsAndColumnsAreNoUnruledTable) {
+  const std::string l = "the committee met twice in the spring and agreed";
+  const std::string r = "that the bridge would be finished by autumn next";
+  // Two columns of running text.
+  PageBuilder cols;
+  for (int i = 0; i < 8; i++) cols.line(50, 100 + 12 * i, l).line(330, 100 + 12 * i, r);
+  EXPECT_EQ(unruled_html(cols.p), "0 tables");
+  // A numbered list with wide gaps after its markers.
+  PageBuilder list;
+  for (int i = 1; i <= 5; i++) list.line(50, 100 + 14 * i, std::to_string(i) + ".").line(80, 100 + 14 * i, l);
+  EXPECT_EQ(unruled_html(list.p), "0 tables");
+  // A paragraph: one segment a line.
+  PageBuilder para;
+  for (int i = 0; i < 6; i++) para.line(50, 100 + 12 * i, l + " " + r);
+  EXPECT_EQ(unruled_html(para.p), "0 tables");
+}
 
 std::vector<Element> lay(const Page& p) {
   LayoutState st;

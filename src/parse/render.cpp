@@ -52,24 +52,51 @@ std::string document_text(const std::vector<Element>& els) {
   return s;
 }
 
-nlohmann::json document_json(const std::vector<Element>& els, int pages) {
-  nlohmann::json elements = nlohmann::json::array();
-  for (const Element& e : els) {
-    auto pt = [&](double x, double y) {
-      auto r4 = [](double v) { return std::round(std::clamp(v, 0.0, 1.0) * 10000) / 10000; };
-      return nlohmann::json{{"x", r4(x / e.page_w)}, {"y", r4(y / e.page_h)}};
-    };
-    elements.push_back({{"id", e.id},
-                        {"category", category_name(e.category)},
-                        {"page", e.page},
-                        {"coordinates", {pt(e.box.x0, e.box.y0), pt(e.box.x1, e.box.y0), pt(e.box.x1, e.box.y1), pt(e.box.x0, e.box.y1)}},
-                        {"content", {{"html", e.html}, {"markdown", e.markdown}, {"text", e.text}}}});
-  }
+namespace {
+
+nlohmann::json element_json(const Element& e) {
+  auto pt = [&](double x, double y) {
+    auto r4 = [](double v) { return std::round(std::clamp(v, 0.0, 1.0) * 10000) / 10000; };
+    return nlohmann::json{{"x", r4(x / e.page_w)}, {"y", r4(y / e.page_h)}};
+  };
+  return {{"id", e.id},
+          {"category", category_name(e.category)},
+          {"page", e.page},
+          {"coordinates", {pt(e.box.x0, e.box.y0), pt(e.box.x1, e.box.y0), pt(e.box.x1, e.box.y1), pt(e.box.x0, e.box.y1)}},
+          {"content", {{"html", e.html}, {"markdown", e.markdown}, {"text", e.text}}}};
+}
+
+nlohmann::json document_head(const std::vector<Element>& els, int pages) {
   return {{"api", "solar-parse"},
           {"model", "solar-parse-1"},
           {"usage", {{"pages", pages}}},
           {"content", {{"html", document_html(els)}, {"markdown", document_markdown(els)}, {"text", document_text(els)}}},
-          {"elements", std::move(elements)}};
+          {"elements", nlohmann::json::array()}};
+}
+
+}  // namespace
+
+nlohmann::json document_json(const std::vector<Element>& els, int pages) {
+  nlohmann::json doc = document_head(els, pages);
+  for (const Element& e : els) doc["elements"].push_back(element_json(e));
+  return doc;
+}
+
+void write_document_json(const std::vector<Element>& els, int pages, const std::function<void(std::string_view)>& out) {
+  std::string head = document_head(els, pages).dump(1);
+  // A raw newline only ever separates members (strings escape theirs).
+  const std::string key = "\n \"elements\": []";
+  size_t at = head.find(key);
+  if (els.empty() || at == std::string::npos) return out(head);
+  out(std::string_view(head).substr(0, at + key.size() - 1));
+  for (size_t i = 0; i < els.size(); i++) {
+    // dump(1) of one element, indented two levels deeper (inside the array).
+    std::string one = element_json(els[i]).dump(1), piece = i ? ",\n  " : "\n  ";
+    for (char c : one) piece += c == '\n' ? std::string("\n  ") : std::string(1, c);
+    out(piece);
+  }
+  out("\n ]");
+  out(std::string_view(head).substr(at + key.size()));
 }
 
 }  // namespace solar::parse

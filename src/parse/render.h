@@ -6,8 +6,10 @@
 // <footer>) but not in the Markdown; a caption next to a figure becomes its
 // <figcaption> in the document HTML.
 #pragma once
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "parse/parse.h"
@@ -18,5 +20,9 @@ std::string document_html(const std::vector<Element>& els);
 std::string document_markdown(const std::vector<Element>& els);
 std::string document_text(const std::vector<Element>& els);
 nlohmann::json document_json(const std::vector<Element>& els, int pages);
+// The same document as document_json(els, pages).dump(1), handed to `out`
+// piece by piece, one element at a time: no tree of the whole document is
+// built (for a long document that tree took several times the output's size).
+void write_document_json(const std::vector<Element>& els, int pages, const std::function<void(std::string_view)>& out);
 
 }  // namespace solar::parse
