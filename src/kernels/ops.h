@@ -28,6 +28,15 @@ float softmax(float* x, int64_t n);
 // ldkv, out at ldo. Single-threaded.
 void attention_rows(const float* q, int64_t ldq, const float* k, const float* v, int64_t ldkv, const int* lo,
                     const int* hi, int n, int hd, float scale, float* out, int64_t ldo);
+// Bidirectional attention of one head (an encoder's: every row sees all n
+// keys): out_i = softmax(scale · q_i·K_jᵀ, j < n) · V, for rows i < n. q rows
+// at stride ldq, k/v rows at ldkv, out at ldo. Single-threaded; AVX-512 runs
+// it as tiles of 6 rows × 32 keys, so a row's bits depend on n only.
+void attention_full(const float* q, int64_t ldq, const float* k, const float* v, int64_t ldkv, int n, int hd,
+                    float scale, float* out, int64_t ldo);
+// x ← (x − mean) / sqrt(var + eps) · w + b over n elements (BERT's LayerNorm;
+// biased variance). AVX-512: f32 sums; scalar: double.
+void layernorm(float* x, const float* w, const float* b, int64_t n, float eps);
 // Softmax backward in place: dp ← p ⊙ (dp − Σ p·dp) · scale.
 void softmax_backward(float* dp, const float* p, int64_t n, float scale);
 // x[i] ← GELU(x[i]) = x/2 · (1 + erf(x/√2)) in place (BERT's activation).
