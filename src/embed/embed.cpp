@@ -84,10 +84,8 @@ struct Embedder::Weights {
   formats::SafetensorsFile file;
   std::map<std::string, TensorView> by_name;
   // y = x·Wᵀ + b with W [N, K] packed once into panels (a row's result is
-  // then the same bits in any batch): BF16 on a CPU with AVX512-BF16 (x and
-  // W rounded to bf16, f32 sums: twice the f32 rate; worst cosine to
-  // sentence-transformers' f32 0.99997 on the conformance texts), else F32;
-  // plain f32 rows for oneDNN where panels would not run.
+  // then the same bits in any batch): BF16 on a CPU with AVX512-BF16 (embed.h,
+  // Precision), else F32; plain f32 rows for oneDNN where panels do not run.
   struct Linear {
     kernels::PackedWeight packed;
     std::vector<float> w, b;

@@ -13,8 +13,14 @@
 // site-packages that hold it.
 // Texts longer than max_seq_length tokens are cut (as sentence-transformers
 // does); encode() reports how many were.
+// Precision: on a CPU with AVX512-BF16 the linear layers multiply x and W
+// rounded to bf16 with f32 sums (twice the f32 rate); attention, LayerNorm,
+// GELU and pooling stay f32. Cosine to sentence-transformers' f32 vectors:
+// ≥ 0.99996 on the conformance texts (tests/conformance/test_embed_minilm.py),
+// NQ recall unchanged. Other CPUs: f32 throughout.
 // Threads: encode() uses the kernels' OpenMP threads (kernels::set_num_threads):
-// a batch per thread, or all of them on a lone batch;
+// a batch per thread; a lone batch on all of them, or on one when it is
+// short (a query);
 // one Embedder may serve several callers one at a time (encode is const, but
 // each call allocates its own scratch, so concurrent calls are safe too).
 #pragma once
