@@ -83,15 +83,19 @@ struct F32 {
 struct Embedder::Weights {
   formats::SafetensorsFile file;
   std::map<std::string, TensorView> by_name;
+  // y = x·Wᵀ + b with W [N, K] packed once into panels (a row's result is
+  // then the same bits in any batch): BF16 on a CPU with AVX512-BF16 (embed.h,
+  // Precision), else F32; plain f32 rows for oneDNN where panels do not run.
   struct Linear {
-    TensorView w;
-    F32 b;
+    kernels::PackedWeight packed;
+    std::vector<float> w, b;
+    int64_t N = 0, K = 0;
   };
   struct Norm {
     F32 w, b;
   };
   struct Layer {
-    Linear q, k, v, o, up, down;
+    Linear qkv, o, up, down;  // qkv: the rows of query, key and value stacked, [3·H, H]
     Norm ln_attn, ln_out;
   };
   F32 word, pos, type;
@@ -122,8 +126,27 @@ struct Embedder::Weights {
     }
     return r;
   }
-  Linear linear(const std::string& name, int64_t out, int64_t in) {
-    return Linear{get(name + ".weight", {out, in}), f32(name + ".bias", {out})};
+  // The named linear layers stacked along N (one GEMM for all of them).
+  Linear linear(const std::vector<std::string>& names, int64_t out, int64_t in) {
+    Linear l;
+    l.N = out * int64_t(names.size());
+    l.K = in;
+    l.w.reserve(size_t(l.N * in));
+    for (const std::string& name : names) {
+      F32 w = f32(name + ".weight", {out, in}), b = f32(name + ".bias", {out});
+      l.w.insert(l.w.end(), w.p, w.p + out * in);
+      l.b.insert(l.b.end(), b.p, b.p + out);
+    }
+    if (kernels::cpu().avx512_bf16 && kernels::can_pack(DType::BF16)) {
+      std::vector<uint16_t> wb(l.w.size());
+      convert(l.w.data(), DType::F32, wb.data(), DType::BF16, wb.size());
+      l.packed = kernels::pack_weight(wb.data(), DType::BF16, l.N, in);
+      l.w = {};
+    } else if (kernels::can_pack(DType::F32)) {
+      l.packed = kernels::pack_weight(l.w.data(), DType::F32, l.N, in);
+      l.w = {};
+    }
+    return l;
   }
   Norm norm(const std::string& name, int64_t n) { return Norm{f32(name + ".weight", {n}), f32(name + ".bias", {n})}; }
 };
@@ -198,13 +221,11 @@ std::unique_ptr<Embedder> Embedder::open(const std::string& dir) {
   for (int64_t l = 0; l < cfg.layers; l++) {
     std::string p = "encoder.layer." + std::to_string(l) + ".";
     Weights::Layer L;
-    L.q = w->linear(p + "attention.self.query", H, H);
-    L.k = w->linear(p + "attention.self.key", H, H);
-    L.v = w->linear(p + "attention.self.value", H, H);
-    L.o = w->linear(p + "attention.output.dense", H, H);
+    L.qkv = w->linear({p + "attention.self.query", p + "attention.self.key", p + "attention.self.value"}, H, H);
+    L.o = w->linear({p + "attention.output.dense"}, H, H);
     L.ln_attn = w->norm(p + "attention.output.LayerNorm", H);
-    L.up = w->linear(p + "intermediate.dense", I, H);
-    L.down = w->linear(p + "output.dense", H, I);
+    L.up = w->linear({p + "intermediate.dense"}, I, H);
+    L.down = w->linear({p + "output.dense"}, H, I);
     L.ln_out = w->norm(p + "output.LayerNorm", H);
     w->layers.push_back(std::move(L));
   }
@@ -218,20 +239,13 @@ std::vector<int32_t> Embedder::tokenize(const std::string& text, bool* truncated
 
 namespace {
 
-void layernorm(float* x, const float* w, const float* b, int64_t n, double eps) {
-  double mean = 0, var = 0;
-  for (int64_t i = 0; i < n; i++) mean += x[i];
-  mean /= double(n);
-  for (int64_t i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean);
-  float inv = float(1.0 / std::sqrt(var / double(n) + eps));
-  for (int64_t i = 0; i < n; i++) x[i] = (x[i] - float(mean)) * inv * w[i] + b[i];
-}
-
-void linear(const float* x, int64_t M, int64_t K, const Embedder::Weights::Linear& l, int64_t N, float* y) {
-  kernels::linear(x, M, K, l.w.data, l.w.dtype, N, y);
-#pragma omp parallel for if (M * N > 65536)
-  for (int64_t r = 0; r < M; r++)
-    for (int64_t j = 0; j < N; j++) y[r * N + j] += l.b.p[j];
+// y[M, l.N] = x·Wᵀ + b: the bias first, the product accumulated onto it.
+void linear(const float* x, int64_t M, const Embedder::Weights::Linear& l, float* y) {
+  for (int64_t r = 0; r < M; r++) std::copy_n(l.b.data(), l.N, y + r * l.N);
+  if (!l.packed.bytes.empty())
+    kernels::linear(x, M, l.packed, y, true);
+  else
+    kernels::linear(x, M, l.K, l.w.data(), DType::F32, l.N, y, true);
 }
 
 // Post-LN residual: x ← LayerNorm(x + d), row by row.
@@ -240,69 +254,53 @@ void add_norm(float* x, const float* d, int64_t T, int64_t H, const Embedder::We
   for (int64_t r = 0; r < T; r++) {
     float* xr = x + r * H;
     for (int64_t i = 0; i < H; i++) xr[i] += d[r * H + i];
-    layernorm(xr, n.w.p, n.b.p, H, eps);
+    kernels::layernorm(xr, n.w.p, n.b.p, H, float(eps));
   }
 }
 
-}  // namespace
-
-std::vector<float> Embedder::encode_ids(const std::vector<std::vector<int32_t>>& ids) const {
-  const int64_t H = cfg_.hidden, I = cfg_.intermediate, nh = cfg_.heads, hd = H / nh;
-  const Weights& w = *w_;
-  int64_t T = 0;
-  std::vector<int64_t> start;
-  for (const auto& s : ids) {
-    if (s.empty() || int64_t(s.size()) > cfg_.max_seq)
-      fail("embed", "ids", "a sequence of " + std::to_string(s.size()) + " tokens, expected 1.." + std::to_string(cfg_.max_seq));
-    start.push_back(T);
-    T += int64_t(s.size());
-  }
-  start.push_back(T);
-  std::vector<float> x(size_t(T * H)), q(x.size()), k(x.size()), v(x.size()), ctx(x.size()), tmp(x.size()),
-      h(size_t(T * I));
-  for (size_t s = 0; s < ids.size(); s++)
-    for (size_t p = 0; p < ids[s].size(); p++) {
-      int32_t id = ids[s][p];
-      if (id < 0 || id >= cfg_.vocab) fail("embed", "ids", "token id " + std::to_string(id) + " outside the vocabulary");
+// The texts ids[text[0]], …, ids[text[n_texts − 1]] through the encoder as one
+// batch, packed back to back; ids[t]'s unit vector goes to out + t·H. Ids
+// are checked by the caller.
+void forward(const BertConfig& cfg, const Embedder::Weights& w, const std::vector<std::vector<int32_t>>& ids,
+             const size_t* text, size_t n_texts, float* out) {
+  const int64_t H = cfg.hidden, I = cfg.intermediate, nh = cfg.heads, hd = H / nh;
+  std::vector<int64_t> start(n_texts + 1, 0);
+  for (size_t s = 0; s < n_texts; s++) start[s + 1] = start[s] + int64_t(ids[text[s]].size());
+  const int64_t T = start[n_texts];
+  std::vector<float> x(size_t(T * H)), qkv(size_t(T * 3 * H)), ctx(x.size()), tmp(x.size()), h(size_t(T * I));
+  for (size_t s = 0; s < n_texts; s++)
+    for (size_t p = 0; p < ids[text[s]].size(); p++) {
       float* row = &x[size_t((start[s] + int64_t(p)) * H)];
-      const float *we = w.word.p + int64_t(id) * H, *pe = w.pos.p + int64_t(p) * H, *te = w.type.p;
+      const float *we = w.word.p + int64_t(ids[text[s]][p]) * H, *pe = w.pos.p + int64_t(p) * H, *te = w.type.p;
       for (int64_t i = 0; i < H; i++) row[i] = we[i] + pe[i] + te[i];
-      layernorm(row, w.ln_emb.w.p, w.ln_emb.b.p, H, cfg_.ln_eps);
+      kernels::layernorm(row, w.ln_emb.w.p, w.ln_emb.b.p, H, float(cfg.ln_eps));
     }
   const float scale = float(1.0 / std::sqrt(double(hd)));
-  for (const Weights::Layer& L : w.layers) {
-    linear(x.data(), T, H, L.q, H, q.data());
-    linear(x.data(), T, H, L.k, H, k.data());
-    linear(x.data(), T, H, L.v, H, v.data());
-    // One parallel loop over (text, head) pairs per layer; the GEMMs inside run
-    // on their thread alone (nested regions are inactive). Per-head GEMMs each
-    // starting a parallel region of their own cost more than the math once the
-    // cores are shared.
-    const int64_t pairs = int64_t(ids.size()) * nh;
-#pragma omp parallel
-    {
-      std::vector<float> sc;
-#pragma omp for schedule(dynamic)
-      for (int64_t ph = 0; ph < pairs; ph++) {
-        const size_t s = size_t(ph / nh);
-        const int64_t n = start[s + 1] - start[s], o = start[s] * H + (ph % nh) * hd;
-        sc.resize(size_t(n * n));
-        kernels::gemm(false, true, n, n, hd, scale, &q[size_t(o)], H, &k[size_t(o)], H, 0.f, sc.data(), n);
-        for (int64_t r = 0; r < n; r++) kernels::softmax(&sc[size_t(r * n)], n);
-        kernels::gemm(false, false, n, hd, n, 1.f, sc.data(), n, &v[size_t(o)], H, 0.f, &ctx[size_t(o)], H);
-      }
+  const int64_t ld = 3 * H;  // a token's query, key and value, side by side
+  for (const Embedder::Weights::Layer& L : w.layers) {
+    linear(x.data(), T, L.qkv, qkv.data());
+    // One parallel loop over (text, head) pairs (when this batch has the
+    // threads to itself).
+    const int64_t pairs = int64_t(n_texts) * nh;
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t ph = 0; ph < pairs; ph++) {
+      const size_t s = size_t(ph / nh);
+      const int64_t head = (ph % nh) * hd;
+      const float* q = &qkv[size_t(start[s] * ld + head)];
+      kernels::attention_full(q, ld, q + H, q + 2 * H, ld, int(start[s + 1] - start[s]), int(hd), scale,
+                              &ctx[size_t(start[s] * H + head)], H);
     }
-    linear(ctx.data(), T, H, L.o, H, tmp.data());
-    add_norm(x.data(), tmp.data(), T, H, L.ln_attn, cfg_.ln_eps);
-    linear(x.data(), T, H, L.up, I, h.data());
+    linear(ctx.data(), T, L.o, tmp.data());
+    add_norm(x.data(), tmp.data(), T, H, L.ln_attn, cfg.ln_eps);
+    linear(x.data(), T, L.up, h.data());
 #pragma omp parallel for if (T > 64)
     for (int64_t r = 0; r < T; r++) kernels::gelu(&h[size_t(r * I)], I);
-    linear(h.data(), T, I, L.down, H, tmp.data());
-    add_norm(x.data(), tmp.data(), T, H, L.ln_out, cfg_.ln_eps);
+    linear(h.data(), T, L.down, tmp.data());
+    add_norm(x.data(), tmp.data(), T, H, L.ln_out, cfg.ln_eps);
   }
-  std::vector<float> out(ids.size() * size_t(H), 0.f);
-  for (size_t s = 0; s < ids.size(); s++) {
-    float* e = &out[s * size_t(H)];
+  for (size_t s = 0; s < n_texts; s++) {
+    float* e = out + text[s] * size_t(H);
+    std::fill(e, e + H, 0.f);
     for (int64_t r = start[s]; r < start[s + 1]; r++)
       for (int64_t i = 0; i < H; i++) e[i] += x[size_t(r * H + i)];
     double norm = 0;
@@ -311,7 +309,59 @@ std::vector<float> Embedder::encode_ids(const std::vector<std::vector<int32_t>>&
     float inv = float(1.0 / std::max(std::sqrt(norm), 1e-12));
     for (int64_t i = 0; i < H; i++) e[i] *= inv;
   }
+}
+
+// A lone batch shorter than this runs on one thread.
+constexpr int64_t kSerialTokens = 128;
+
+// Batches of about `batch_tokens` tokens, longest texts first, run in
+// parallel, one thread each (no barrier inside a batch: a core slowed by a
+// neighbour just takes fewer batches). A lone batch runs on all threads.
+// A text's vector does not depend on its batch: rows are packed without
+// padding, attention is per text and the packed linear layers give a row the
+// same bits for any M.
+std::vector<float> run_batches(const BertConfig& cfg, const Embedder::Weights& w,
+                               const std::vector<std::vector<int32_t>>& ids, int64_t batch_tokens) {
+  for (const auto& s : ids) {
+    if (s.empty() || int64_t(s.size()) > cfg.max_seq)
+      fail("embed", "ids", "a sequence of " + std::to_string(s.size()) + " tokens, expected 1.." + std::to_string(cfg.max_seq));
+    for (int32_t id : s)
+      if (id < 0 || id >= cfg.vocab) fail("embed", "ids", "token id " + std::to_string(id) + " outside the vocabulary");
+  }
+  std::vector<size_t> order(ids.size());
+  for (size_t i = 0; i < order.size(); i++) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ids[a].size() > ids[b].size(); });
+  std::vector<size_t> first{0};  // batch b: order[first[b] .. first[b + 1])
+  int64_t tokens = 0;
+  for (size_t i = 0; i < order.size(); i++) {
+    const int64_t n = int64_t(ids[order[i]].size());
+    if (i > first.back() && tokens + n > batch_tokens) first.push_back(i), tokens = 0;
+    tokens += n;
+  }
+  first.push_back(order.size());
+  std::vector<float> out(ids.size() * size_t(cfg.hidden));
+  const int64_t batches = int64_t(first.size()) - 1;
+  if (batches == 1 && tokens < kSerialTokens) {
+    // A query's few milliseconds do not pay for waking the other threads;
+    // waiting for them on a loaded machine cost ~100 ms (load 11, 2 threads).
+    struct OneThread {
+      int saved = kernels::num_threads();
+      OneThread() { kernels::set_num_threads(1); }
+      ~OneThread() { kernels::set_num_threads(saved); }
+    } one;
+    forward(cfg, w, ids, order.data(), order.size(), out.data());
+    return out;
+  }
+#pragma omp parallel for schedule(dynamic, 1) if (batches > 1)
+  for (int64_t b = 0; b < batches; b++)
+    forward(cfg, w, ids, order.data() + first[size_t(b)], first[size_t(b) + 1] - first[size_t(b)], out.data());
   return out;
+}
+
+}  // namespace
+
+std::vector<float> Embedder::encode_ids(const std::vector<std::vector<int32_t>>& ids) const {
+  return run_batches(cfg_, *w_, ids, kBatchTokens);
 }
 
 std::vector<float> Embedder::encode(const std::vector<std::string>& texts, int64_t* n_truncated,
@@ -324,19 +374,7 @@ std::vector<float> Embedder::encode(const std::vector<std::string>& texts, int64
     cut += t;
   }
   if (n_truncated) *n_truncated = cut;
-  std::vector<float> out;
-  out.reserve(texts.size() * size_t(cfg_.hidden));
-  for (size_t i = 0; i < ids.size();) {
-    std::vector<std::vector<int32_t>> batch;
-    int64_t tokens = 0;
-    while (i < ids.size() && (batch.empty() || tokens + int64_t(ids[i].size()) <= batch_tokens)) {
-      tokens += int64_t(ids[i].size());
-      batch.push_back(std::move(ids[i++]));
-    }
-    std::vector<float> e = encode_ids(batch);
-    out.insert(out.end(), e.begin(), e.end());
-  }
-  return out;
+  return run_batches(cfg_, *w_, ids, batch_tokens);
 }
 
 }  // namespace solar::embed

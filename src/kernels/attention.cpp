@@ -1,5 +1,6 @@
-// Causal attention of query rows over contiguous key ranges (ops.h,
-// attention_rows): one definition for every row count, so that a row's
+// Attention of one head: attention_full (an encoder's, every row over every
+// key; below) and causal attention of query rows over contiguous key ranges
+// (ops.h, attention_rows): one definition for every row count, so that a row's
 // output is the same bits whether it comes alone (decode), in a prompt of
 // 512, or in a chunk of 16 of that prompt (serve's chunked prefill and
 // continuous batching give each sequence the text it gets alone).
@@ -138,7 +139,74 @@ using PvFn = void (*)(const float* const*, const float*, int64_t, const int*, co
 constexpr int kPvRows = 4;
 constexpr PvFn kPv[kPvRows] = {pv_avx512<1>, pv_avx512<2>, pv_avx512<3>, pv_avx512<4>};
 
+// attention_full: every row over every key (an encoder's attention). K is
+// transposed once per call into [hd, keys padded to 32], so that both
+// products are GEMM tiles of R rows × 32 columns in 2R accumulators, one
+// broadcast per row and two loads per step: scores = q·Kᵀ (steps: the head
+// dimension), then P·V (steps: the keys).
+constexpr int kFullRows = 6;
+
+// c[r][0, width) = scale · Σ_t a[r·lda + t] · b[t·ldb + (0, width)] over t <
+// steps, for R rows and width ≤ 32 (b read past width as 0, c left there).
+template <int R>
+SOLAR_AVX512 void tile(const float* a, int64_t lda, const float* b, int64_t ldb, int steps, int width, float scale,
+                       float* c, int64_t ldc) {
+  const __mmask16 m0 = tail(width), m1 = tail(width - 16);
+  __m512 acc[R][2];
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int t = 0; t < steps; ++t) {
+    const float* bt = b + int64_t(t) * ldb;
+    const __m512 b0 = _mm512_maskz_loadu_ps(m0, bt), b1 = _mm512_maskz_loadu_ps(m1, bt + 16);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      const __m512 x = _mm512_set1_ps(a[int64_t(r) * lda + t]);
+      acc[r][0] = _mm512_fmadd_ps(x, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(x, b1, acc[r][1]);
+    }
+  }
+  const __m512 sc = _mm512_set1_ps(scale);
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    _mm512_mask_storeu_ps(c + int64_t(r) * ldc, m0, _mm512_mul_ps(acc[r][0], sc));
+    _mm512_mask_storeu_ps(c + int64_t(r) * ldc + 16, m1, _mm512_mul_ps(acc[r][1], sc));
+  }
+}
+
+using TileFn = void (*)(const float*, int64_t, const float*, int64_t, int, int, float, float*, int64_t);
+constexpr TileFn kTile[kFullRows] = {tile<1>, tile<2>, tile<3>, tile<4>, tile<5>, tile<6>};
+
 }  // namespace
+
+void attention_full(const float* q, int64_t ldq, const float* k, const float* v, int64_t ldkv, int n, int hd,
+                    float scale, float* out, int64_t ldo) {
+  if (n <= 0) return;
+  thread_local std::vector<float> kt_buf, p_buf;  // named by reference: see attention_rows
+  std::vector<float>& kt = kt_buf;
+  std::vector<float>& p = p_buf;
+  if (detail::dispatch().isa != detail::Isa::Avx512) {
+    p.resize(size_t(n));
+    for (int i = 0; i < n; ++i) {
+      scores_scalar(q + int64_t(i) * ldq, k, ldkv, 0, n, hd, scale, p.data());
+      softmax(p.data(), n);
+      pv_scalar(p.data(), v, ldkv, 0, n - 1, hd, out + int64_t(i) * ldo);
+    }
+    return;
+  }
+  const int np = (n + 31) / 32 * 32;
+  kt.assign(size_t(hd) * size_t(np), 0.f);  // padded keys score 0 and are left out of the softmax
+  for (int j = 0; j < n; ++j)
+    for (int d = 0; d < hd; ++d) kt[size_t(d) * size_t(np) + size_t(j)] = k[int64_t(j) * ldkv + d];
+  p.resize(size_t(kFullRows) * size_t(np));
+  for (int i0 = 0; i0 < n; i0 += kFullRows) {
+    const int r = std::min(kFullRows, n - i0);
+    for (int j0 = 0; j0 < np; j0 += 32)
+      kTile[r - 1](q + int64_t(i0) * ldq, ldq, kt.data() + j0, np, hd, 32, scale, p.data() + j0, np);
+    for (int t = 0; t < r; ++t) softmax(p.data() + int64_t(t) * np, n);
+    for (int d0 = 0; d0 < hd; d0 += 32)
+      kTile[r - 1](p.data(), np, v + d0, ldkv, n, std::min(32, hd - d0), 1.f, out + int64_t(i0) * ldo + d0, ldo);
+  }
+}
 
 void attention_rows(const float* q, int64_t ldq, const float* k, const float* v, int64_t ldkv, const int* lo,
                     const int* hi, int n, int hd, float scale, float* out, int64_t ldo) {

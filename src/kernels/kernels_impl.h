@@ -126,6 +126,7 @@ void softmax_backward_avx512(float* dp, const float* p, int64_t n, float scale);
 void swiglu_avx512(float* h, const float* gate, const float* up, int64_t n);
 void gelu_avx512(float* x, int64_t n);
 int64_t argmax_avx512(const float* x, int64_t n);  // n ≥ 2, x[0] not NaN
+void layernorm_avx512(float* x, const float* w, const float* b, int64_t n, float eps);
 void swiglu_backward_avx512(float* dgate, float* dup, const float* dh, const float* gate, const float* up, int64_t n);
 float dot_avx512(const float* a, const float* b, int64_t n);
 void axpy_avx512(float* y, float a, const float* x, int64_t n);

@@ -83,6 +83,16 @@ void softmax_backward(float* dp, const float* p, int64_t n, float scale) {
   for (int64_t i = 0; i < n; ++i) dp[i] = p[i] * (dp[i] - dot) * scale;
 }
 
+void layernorm(float* x, const float* w, const float* b, int64_t n, float eps) {
+  if (detail::dispatch().isa == detail::Isa::Avx512) return detail::layernorm_avx512(x, w, b, n, eps);
+  double mean = 0, var = 0;
+  for (int64_t i = 0; i < n; ++i) mean += x[i];
+  mean /= double(n);
+  for (int64_t i = 0; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
+  const float inv = float(1.0 / std::sqrt(var / double(n) + eps)), m = float(mean);
+  for (int64_t i = 0; i < n; ++i) x[i] = (x[i] - m) * inv * w[i] + b[i];
+}
+
 void gelu(float* x, int64_t n) {
   if (detail::dispatch().isa == detail::Isa::Avx512) return detail::gelu_avx512(x, n);
   for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * float(M_SQRT1_2)));

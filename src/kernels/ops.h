@@ -34,6 +34,15 @@ void attention_rows(const float* q, int64_t ldq, const float* k, const float* v,
 // the vocabulary for every token; the scan is a chain through memory (~10
 // cycles an element, 0.1 ms for 32K logits, a small model's forward pass).
 int64_t argmax(const float* x, int64_t n);
+// Bidirectional attention of one head (an encoder's: every row sees all n
+// keys): out_i = softmax(scale · q_i·K_jᵀ, j < n) · V, for rows i < n. q rows
+// at stride ldq, k/v rows at ldkv, out at ldo. Single-threaded; AVX-512 runs
+// it as tiles of 6 rows × 32 keys, so a row's bits depend on n only.
+void attention_full(const float* q, int64_t ldq, const float* k, const float* v, int64_t ldkv, int n, int hd,
+                    float scale, float* out, int64_t ldo);
+// x ← (x − mean) / sqrt(var + eps) · w + b over n elements (BERT's LayerNorm;
+// biased variance). AVX-512: f32 sums; scalar: double.
+void layernorm(float* x, const float* w, const float* b, int64_t n, float eps);
 // Softmax backward in place: dp ← p ⊙ (dp − Σ p·dp) · scale.
 void softmax_backward(float* dp, const float* p, int64_t n, float scale);
 // x[i] ← GELU(x[i]) = x/2 · (1 + erf(x/√2)) in place (BERT's activation).

@@ -111,6 +111,26 @@ SOLAR_AVX512 void swiglu_avx512(float* h, const float* gate, const float* up, in
 // GELU(x) = x/2 · (1 + erf(x/√2)). With u = |x|/√2 and q = erfc(u) =
 // t·(a1 + t·(a2 + … + t·a5))·e^(−u²), t = 1/(1 + p·u) (A&S 7.1.26):
 // 1 + erf = q for x < 0, 2 − q otherwise.
+// Two passes (mean, then the squares about it): no cancellation in the variance.
+SOLAR_AVX512 void layernorm_avx512(float* x, const float* w, const float* b, int64_t n, float eps) {
+  __m512 s = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) s = _mm512_add_ps(s, _mm512_maskz_loadu_ps(tail(n - i), x + i));
+  const float mean = _mm512_reduce_add_ps(s) / float(n);
+  const __m512 mv = _mm512_set1_ps(mean);
+  __m512 q = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = tail(n - i);
+    const __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + i), mv);
+    q = _mm512_fmadd_ps(d, d, q);
+  }
+  const __m512 inv = _mm512_set1_ps(1.f / std::sqrt(_mm512_reduce_add_ps(q) / float(n) + eps));
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = tail(n - i);
+    const __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mv), inv);
+    _mm512_mask_storeu_ps(x + i, m, _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(m, w + i), _mm512_maskz_loadu_ps(m, b + i)));
+  }
+}
+
 SOLAR_AVX512 void gelu_avx512(float* x, int64_t n) {
   const __m512 one = _mm512_set1_ps(1.f), two = _mm512_set1_ps(2.f), half = _mm512_set1_ps(0.5f);
   for (int64_t i = 0; i < n; i += 16) {

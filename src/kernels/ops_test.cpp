@@ -273,6 +273,71 @@ TEST(Ops, AttentionRowsEqualsSoftmaxInDouble) {
   }
 }
 
+// Encoder attention (every row over all n keys) against softmax(q·kᵀ)·v in
+// double on every path: n around the 6-row and 32-key tiles, head sizes that
+// leave a partial vector, q/k/v interleaved in one [n, 3·ld] buffer as the
+// embedder lays them out.
+TEST(Ops, AttentionFullEqualsSoftmaxInDouble) {
+  IsaGuard guard;
+  for (Isa isa : isas()) {
+    detail::dispatch().isa = isa;
+    for (int hd : {8, 20, 32, 64})
+      for (int n : {1, 5, 6, 7, 31, 32, 33, 70}) {
+        const int ld = 3 * hd * 2;  // 2 heads of q, k and v; this test reads the second
+        std::vector<float> qkv = uniform(size_t(n) * ld, uint32_t(n * 100 + hd), -2.f, 2.f),
+                           out(size_t(n) * 2 * hd, 7.f);
+        const float* q = qkv.data() + hd;
+        const float *k = q + 2 * hd, *v = q + 4 * hd;
+        const float scale = 1.f / std::sqrt(float(hd));
+        attention_full(q, ld, k, v, ld, n, hd, scale, out.data() + hd, 2 * hd);
+        for (int i = 0; i < n; ++i) {
+          std::vector<double> p(static_cast<size_t>(n));
+          double mx = -1e300, sum = 0;
+          for (int j = 0; j < n; ++j) {
+            double s = 0;
+            for (int d = 0; d < hd; ++d) s += double(q[size_t(i * ld + d)]) * k[size_t(j * ld + d)];
+            mx = std::max(mx, p[size_t(j)] = s * scale);
+          }
+          for (double& x : p) sum += (x = std::exp(x - mx));
+          for (int d = 0; d < hd; ++d) {
+            double want = 0;
+            for (int j = 0; j < n; ++j) want += p[size_t(j)] / sum * v[size_t(j * ld + d)];
+            ASSERT_NEAR(out[size_t(i * 2 * hd + hd + d)], want, 2e-5)
+                << detail::isa_name(isa) << " hd=" << hd << " n=" << n << " row " << i << " d " << d;
+          }
+          EXPECT_EQ(out[size_t(i * 2 * hd)], 7.f);  // the other head untouched
+        }
+      }
+  }
+}
+
+// LayerNorm against the double formula on every path, lengths with partial
+// vectors, and a row far from zero mean: the two-pass variance keeps it to
+// the rounding of x − mean in f32 (one pass, E[x²] − mean², would lose it).
+TEST(KernelsOps, LayerNormEveryPath) {
+  IsaGuard guard;
+  for (Isa isa : isas()) {
+    detail::dispatch().isa = isa;
+    for (int64_t n : {1, 7, 16, 17, 384, 1000})
+      for (float offset : {0.f, 1000.f}) {
+        std::vector<float> x = uniform(size_t(n), uint32_t(n), -3.f, 3.f), w = uniform(size_t(n), 2, 0.5f, 1.5f),
+                           b = uniform(size_t(n), 3, -1.f, 1.f);
+        for (float& f : x) f += offset;
+        std::vector<float> y = x;
+        const float eps = 1e-12f;
+        layernorm(y.data(), w.data(), b.data(), n, eps);
+        double mean = 0, var = 0;
+        for (float f : x) mean += f;
+        mean /= double(n);
+        for (float f : x) var += (f - mean) * (f - mean);
+        const double inv = 1 / std::sqrt(var / double(n) + eps);
+        for (int64_t i = 0; i < n; ++i)
+          ASSERT_NEAR(y[size_t(i)], (x[size_t(i)] - mean) * inv * w[size_t(i)] + b[size_t(i)], 2e-5 + 2e-7 * offset)
+              << detail::isa_name(isa) << " n=" << n << " offset " << offset << " i=" << i;
+      }
+  }
+}
+
 // A row's output is the same bits alone, in any block of rows and beside
 // rows with other ranges (a causal prompt chunked differently, a decoded token).
 TEST(Ops, AttentionRowsSameBitsInAnyBlock) {
