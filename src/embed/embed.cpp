@@ -137,7 +137,7 @@ struct Embedder::Weights {
       l.w.insert(l.w.end(), w.p, w.p + out * in);
       l.b.insert(l.b.end(), b.p, b.p + out);
     }
-    if (kernels::cpu().avx512_bf16 && kernels::can_pack(DType::BF16)) {
+    if (bf16_products() && kernels::can_pack(DType::BF16)) {
       std::vector<uint16_t> wb(l.w.size());
       convert(l.w.data(), DType::F32, wb.data(), DType::BF16, wb.size());
       l.packed = kernels::pack_weight(wb.data(), DType::BF16, l.N, in);
@@ -153,6 +153,18 @@ struct Embedder::Weights {
 
 Embedder::Embedder(BertConfig cfg, WordPiece tok) : cfg_(cfg), tok_(std::move(tok)) {}
 Embedder::~Embedder() = default;
+
+bool bf16_products() {
+  const char* env = std::getenv("SOLAR_EMBED_PRECISION");
+  const std::string p = env ? env : "";
+  if (p == "f32") return false;
+  if (p == "bf16") {
+    if (!kernels::cpu().avx512_bf16) fail("SOLAR_EMBED_PRECISION", "", "bf16 needs a CPU with AVX512-BF16; this one has " + kernels::cpu().describe());
+    return true;
+  }
+  if (!p.empty() && p != "auto") fail("SOLAR_EMBED_PRECISION", "", "expected f32, bf16 or auto, got \"" + p + "\"");
+  return kernels::cpu().avx512_bf16;
+}
 
 std::unique_ptr<Embedder> Embedder::open(const std::string& dir) {
   std::string cpath = join_path(dir, "config.json");

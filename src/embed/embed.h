@@ -17,7 +17,10 @@
 // rounded to bf16 with f32 sums (twice the f32 rate); attention, LayerNorm,
 // GELU and pooling stay f32. Cosine to sentence-transformers' f32 vectors:
 // ≥ 0.99996 on the conformance texts (tests/conformance/test_embed_minilm.py),
-// NQ recall unchanged. Other CPUs: f32 throughout.
+// NQ recall unchanged. Other CPUs: f32 throughout. $SOLAR_EMBED_PRECISION
+// chooses: f32 (sentence-transformers' vectors to ~1e-7), bf16, auto (the
+// default). The store does not record it: a query's vectors may come from
+// either precision (their cosines to each other stay ≥ 0.9999).
 // Threads: encode() uses the kernels' OpenMP threads (kernels::set_num_threads):
 // a batch per thread; a lone batch on all of them, or on one when it is
 // short (a query);
@@ -40,6 +43,10 @@ namespace solar::embed {
 std::string find_model(const std::string& flag = "");
 // The install locations find_model() searches, in order (for messages, tests).
 std::vector<std::string> model_search_paths();
+// Whether Embedder::open() rounds the linear layers' products to bf16:
+// $SOLAR_EMBED_PRECISION (f32 | bf16 | auto, the default: bf16 where the CPU
+// has AVX512-BF16). Throws on another value, or bf16 on a CPU without it.
+bool bf16_products();
 
 struct BertConfig {
   int64_t vocab = 0, hidden = 0, layers = 0, heads = 0, intermediate = 0, max_pos = 0, type_vocab = 0;
