@@ -215,6 +215,7 @@ int main(int argc, char** argv) {
               t == DType::BF16 ? "x oneDNN" : t == DType::F16 ? "x widen+oneDNN f32" : "x dequant+oneDNN f32"});
     }
 
+    if (packed_only) continue;
     const double peak32 = dnnl_peak(2048, dnnl::memory::data_type::f32, budget);
     const double peak16 = dnnl_peak(2048, dnnl::memory::data_type::bf16, budget);
     report({"peak", "oneDNN matmul f32 2048^3", threads, peak32, "GFLOP/s", -1, ""});
