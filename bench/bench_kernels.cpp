@@ -4,7 +4,7 @@
 // their portable loops. Prints an aligned table, then one JSON line per
 // measurement.
 //
-//   bench_kernels [--quick]
+//   bench_kernels [--quick] [--packed]   (--packed: only the packed-weight rows, for kernel work)
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -121,7 +121,12 @@ double dnnl_peak(int64_t n, dnnl::memory::data_type dt, double budget) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+  bool quick = false, packed_only = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--quick") == 0) quick = true;
+    else if (std::strcmp(argv[i], "--packed") == 0) packed_only = true;
+    else return std::fprintf(stderr, "bench_kernels: unknown option %s (expected --quick, --packed)\n", argv[i]), 2;
+  }
   const double budget = quick ? 0.2 : 1.0;
   std::printf("%s\n", cpu_report().c_str());
   std::printf("%-6s %-40s %2s %10s %-8s %8s\n", "bench", "case", "t", "value", "unit", "ratio");
@@ -146,6 +151,7 @@ int main(int argc, char** argv) {
             bw_wide / bw_simple, "x simple"});
 
     for (const Shape& s : gemv_shapes) {
+      if (packed_only) break;
       Weights w(s.N, s.K, s.t);
       std::vector<float> x(size_t(s.K), 0.01f), y(size_t(s.N));
       double t = best_time([&] { linear(x.data(), 1, s.K, w.get(), s.t, s.N, y.data()); }, budget);
@@ -163,7 +169,7 @@ int main(int argc, char** argv) {
                 "x slower than bf16dot"});
       }
     }
-    {  // GEMV vs naive, and where GEMV stops beating oneDNN as M grows.
+    if (!packed_only) {  // GEMV vs naive, and where GEMV stops beating oneDNN as M grows.
       Weights w(5632, 2048, DType::BF16);
       std::vector<float> x(size_t(16 * 2048), 0.01f), y(size_t(16 * 5632));
       const double bytes = 5632.0 * 2048 * 2;
@@ -209,6 +215,7 @@ int main(int argc, char** argv) {
               t == DType::BF16 ? "x oneDNN" : t == DType::F16 ? "x widen+oneDNN f32" : "x dequant+oneDNN f32"});
     }
 
+    if (packed_only) continue;
     const double peak32 = dnnl_peak(2048, dnnl::memory::data_type::f32, budget);
     const double peak16 = dnnl_peak(2048, dnnl::memory::data_type::bf16, budget);
     report({"peak", "oneDNN matmul f32 2048^3", threads, peak32, "GFLOP/s", -1, ""});
@@ -245,7 +252,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  {  // element-wise kernels of training (ops.h), single-threaded: AVX-512 vs the portable loops
+  if (!packed_only) {  // element-wise kernels of training (ops.h), single-threaded: AVX-512 vs the portable loops
     set_num_threads(1);
     const size_t n = 1 << 20;  // 4 MiB per array: L2/L3-resident, like a block of attention rows
     std::vector<float> a(n), b(n), c(n), d(n);

@@ -76,6 +76,7 @@ struct XQ32 {
   std::vector<float> d;
   std::vector<int32_t> sq;
   std::vector<int32_t> sq16;  // [M][K/16] Σq of each 16 (Q6_K's sub-blocks)
+  std::vector<float> dsq;     // [M][K/32] d·Σq of each 32 (Q4_K's mins)
 };
 void quantize_x32(const float* x, int64_t M, int64_t K, XQ32& a);
 // Block b (elements 32b..32b+31) of a row of W as the packed kernels read

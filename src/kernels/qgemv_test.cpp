@@ -307,7 +307,8 @@ TEST(QPacked, EveryPathEqualsDequantizedWeightsOnRoundedX) {
 TEST(QPacked, LinearWithinTheRoundingBoundOfX) {
   for (DType t : kPackTypes)
     for (int64_t M : {1, 9})
-    for (int64_t N : {61, 70}) {  // 4 panels, the last partial (one decode tile); 5 (a tile and one)
+    // 4 panels, the last partial; 5; 15 (one row of x: 8 at once, then 4, 2, 1)
+    for (int64_t N : {61, 70, 237}) {
       const int64_t K = dtype_block_elems(t) == 256 ? 512 : 320;
       SCOPED_TRACE(std::string(dtype_name(t)) + " M=" + std::to_string(M) + " N=" + std::to_string(N));
       const int64_t B = 32;

@@ -22,10 +22,11 @@
 // then the scales: Q4_0/Q8_0 16 f16 d (the file's own); the others 16 f32 s
 // for elements 0..15 and 16 for 16..31, then (types with a min) the two
 // halves' 16 f32 mn. Q4_K and Q6_K keep their files' own scales, so their
-// panels are about their files' size: per 256 of K the 8 blocks' quants,
-// then 32 bytes of scales per block (Q4_K: 16 u8 sc, 16 u8 m; Q6_K: int8
+// panels are about their files' size: per 256 of K the 8 blocks, each its
+// quants then its 32 bytes of scales (Q4_K: 16 u8 sc, 16 u8 m; Q6_K: int8
 // [half][row]), then 16 f16 d (Q4_K: and 16 f16 dmin); s = d·sc, mn = dmin·m
-// are computed as ggml's dequantizer computes them.
+// are computed as ggml's dequantizer computes them (packed_weights_of; the
+// kernels multiply integer sums by sc, then by d once per 256).
 // A weight is s·(u − c) for the types with an integer zero point c (Q8_0:
 // u = q + 128, c = 128; Q4_0 8; Q5_0 16; Q3_K 4; Q6_K 32) and s·u − mn for
 // those with a min (Q4_1, Q5_1: mn = −m; Q2_K, Q4_K, Q5_K), as ggml's
@@ -89,15 +90,18 @@ constexpr int sbytes(DType t) {
   return d16_type(t) ? 32 : t == DType::Q4_K ? 40 : six_bit(t) ? 36 : has_min(t) ? 256 : 128;
 }
 constexpr int64_t block_stride(DType t) { return qbytes(t) + sbytes(t); }
-// A k_scales type's 256 of K in a panel: 8 blocks of quants, then 8 × 32
-// bytes of scales, then the f16 d (and dmin) of 16 rows.
+// A k_scales type's 256 of K in a panel: 8 blocks, each its quants then its
+// 32 bytes of scales, then the f16 d (and dmin) of 16 rows: one sequential
+// stream per panel at decode. With the 8 blocks' scales after all their
+// quants (2 KiB past them), Zen 4 streamed Q4_K from DRAM at 18 GB/s a core
+// and Q6_K at 15, against 23-25 for both this way (W in L2: 50 and 57
+// either way).
 constexpr int64_t super_bytes(DType t) { return 8 * block_stride(t); }
-constexpr int64_t scales_at(DType t, int64_t b) { return b / 8 * super_bytes(t) + 8 * qbytes(t) + 32 * (b % 8); }
-constexpr int64_t d_at(DType t, int64_t b) { return b / 8 * super_bytes(t) + 8 * qbytes(t) + 256; }
-// Where block b's quants start in a panel (its scales follow them, except k_scales').
-constexpr int64_t block_offset(DType t, int64_t b) {
-  return k_scales(t) ? b / 8 * super_bytes(t) + b % 8 * qbytes(t) : b * block_stride(t);
+constexpr int64_t block_offset(DType t, int64_t b) {  // where block b's quants start (its scales follow them)
+  return k_scales(t) ? b / 8 * super_bytes(t) + b % 8 * (qbytes(t) + 32) : b * block_stride(t);
 }
+constexpr int64_t scales_at(DType t, int64_t b) { return block_offset(t, b) + qbytes(t); }
+constexpr int64_t d_at(DType t, int64_t b) { return b / 8 * super_bytes(t) + 8 * (qbytes(t) + 32); }
 bool packable(DType t) { return is_quantized(t); }
 
 uint16_t u16(const uint8_t* p) { return uint16_t(p[0] | p[1] << 8); }
@@ -233,7 +237,7 @@ void panel_scalar(const PackedWeight& w, const uint8_t* panel, const XQ32& x, in
     return v;
   };
   for (int r = 0; r < kRows; ++r) {
-    float acc = 0;
+    float acc = 0, sbs = 0, sbm = 0;  // k_scales: the super-block's sums before d, dmin
     for (int64_t b = 0; b < nb; ++b) {
       const uint8_t* p = panel + block_offset(t, b);
       const int64_t i = m * nb + b;
@@ -250,14 +254,20 @@ void panel_scalar(const PackedWeight& w, const uint8_t* panel, const XQ32& x, in
       const float sx[2] = {dx * float(x.sq16[size_t(2 * i)]), dx * float(x.sq16[size_t(2 * i + 1)])};
       if (d16_type(t)) {
         acc += float(half[0] + half[1]) * (f16_to_f32(u16(p + qb + 2 * r)) * dx);
-      } else if (t == DType::Q4_K) {  // one scale and min for the 32
+      } else if (k_scales(t)) {  // integer scales in int32, d (dmin) once per super-block
         const uint8_t* sc = panel + scales_at(t, b);
-        const float s = f16_to_f32(u16(panel + d_at(t, b) + 2 * r)) * float(sc[r]);
-        const float mn = f16_to_f32(u16(panel + d_at(t, b) + 32 + 2 * r)) * float(sc[16 + r]);
-        acc += float(half[0] + half[1]) * (s * dx) - mn * (sx[0] + sx[1]);
-      } else if (six_bit(t)) {
-        const float d = f16_to_f32(u16(panel + d_at(t, b) + 2 * r));
-        for (int h = 0; h < 2; ++h) acc += float(half[h]) * ((d * float(int8_t(panel[scales_at(t, b) + 16 * h + r]))) * dx);
+        if (t == DType::Q4_K) {
+          sbs += float((half[0] + half[1]) * int32_t(sc[r])) * dx;
+          sbm += float(sc[16 + r]) * x.dsq[size_t(i)];
+        } else {
+          sbs += float(half[0] * int32_t(int8_t(sc[r])) + half[1] * int32_t(int8_t(sc[16 + r]))) * dx;
+        }
+        if (b % 8 == 7) {
+          const uint8_t* dp = panel + d_at(t, b);
+          acc += sbs * f16_to_f32(u16(dp + 2 * r));
+          if (t == DType::Q4_K) acc -= sbm * f16_to_f32(u16(dp + 32 + 2 * r));
+          sbs = sbm = 0;
+        }
       } else {
         for (int h = 0; h < 2; ++h) {
           acc += float(half[h]) * (f32_at(p + qb + 64 * h + 4 * r) * dx);
@@ -276,115 +286,160 @@ SOLAR_P512 SOLAR_INLINE __m512 f16x16(const uint8_t* p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
 }
 
-// NP panels (pstride bytes apart) at once, block by block: at M = 1 a single
-// panel is one sequential stream, which the hardware prefetchers restart at
-// every 4 KiB page (measured on Zen 4: Q8_0 W[5632,2048] 13.6 GB/s on one
-// panel at a time against 23 GB/s for the row kernel's 8 rows at once).
+// NP panels (pstride bytes apart) at once: at M = 1 a single panel is one
+// sequential stream, which the hardware prefetchers restart at every 4 KiB
+// page (measured on Zen 4: Q8_0 W[5632,2048] 13.6 GB/s on one panel at a
+// time against 23 GB/s for the row kernel's 8 rows at once; 8 panels stream
+// faster than 4). The panels take turns by 8 blocks (a k-quant's super-block).
 // Panel q's outputs go to y + 16q; last_cols masks the last panel's rows.
+//
+// At M = 1 every vector instruction per block counts (Zen 4, one core, W in
+// L2: Q4_K 47 GB/s before the changes below, 58 after):
+// - 4-bit quants: the high nibbles are masked in place (16·u) rather than
+//   shifted down, and their int32 sum shifted right by 4 once (exact: a
+//   multiple of 16): 4 shifts per block become 1.
+// - k-quants (Q4_K, Q6_K): the block's integer sum times its integer scale in
+//   int32 (vpmulld; exact, |Σ·sc| < 2^24), converted once and scaled by x's
+//   block scale into the super-block's sum, which the file's d multiplies
+//   once per 256. Q4_K's min term, Σ_b m_b·(dx·Σq)_b, is summed after the
+//   super-block's quants, then times dmin. No float scale vector per block.
 template <DType T, int MT, int NP>
 SOLAR_P512 void panel_avx512(const uint8_t* panels, int64_t pstride, int64_t K, const XQ32& x, int64_t m0, float* y,
                              int64_t ldy, __mmask16 last_cols, bool accumulate) {
   // One int32 sum per 32 where one scale covers it, else one per half.
   constexpr bool kWhole = d16_type(T) || T == DType::Q4_K;
+  constexpr bool kNib = four_bit(T);  // chain 0: low nibbles; chain 1: high nibbles in place (16·u)
   constexpr int QB = qbytes(T), c = zero_point(T);
   const int64_t nb = K / 32;
-  const __m512i lo4 = _mm512_set1_epi8(0x0F), hi2 = _mm512_set1_epi8(0x30);
-  __m512 acc[MT][NP];
+  const __m512i lo4 = _mm512_set1_epi8(0x0F), hi4 = _mm512_set1_epi8(char(0xF0)), hi2 = _mm512_set1_epi8(0x30);
+  __m512 acc[MT][NP], sbs[MT][NP];  // sbs (k_scales): the super-block's sums before d
 #pragma GCC unroll 8
   for (int m = 0; m < MT; ++m)
-#pragma GCC unroll 4
-    for (int q = 0; q < NP; ++q) acc[m][q] = _mm512_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b)
-#pragma GCC unroll 4
-  for (int q = 0; q < NP; ++q) {
-    const uint8_t* panel = panels + q * pstride;
-    const uint8_t* p = panel + block_offset(T, b);
-    __m512i w[8];
-    if constexpr (!four_bit(T) && !six_bit(T)) {
 #pragma GCC unroll 8
-      for (int t = 0; t < 8; ++t) w[t] = _mm512_loadu_si512(p + 64 * t);
-    } else {
+    for (int q = 0; q < NP; ++q) acc[m][q] = sbs[m][q] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+#pragma GCC unroll 8
+    for (int q = 0; q < NP; ++q) {
+      const uint8_t* panel = panels + q * pstride;
+      const uint8_t* p = panel + block_offset(T, b);
+      __m512i w[8];
+      if constexpr (!four_bit(T) && !six_bit(T)) {
+#pragma GCC unroll 8
+        for (int t = 0; t < 8; ++t) w[t] = _mm512_loadu_si512(p + 64 * t);
+      } else {
 #pragma GCC unroll 4
-      for (int t = 0; t < 4; ++t) {
-        const __m512i v = _mm512_loadu_si512(p + 64 * t);
-        w[t] = _mm512_and_si512(v, lo4);
-        w[t + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
+        for (int t = 0; t < 4; ++t) {
+          const __m512i v = _mm512_loadu_si512(p + 64 * t);
+          w[t] = _mm512_and_si512(v, lo4);
+          w[t + 4] = kNib ? _mm512_and_si512(v, hi4) : _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
+        }
+        if constexpr (six_bit(T)) {  // bits 4-5 of vector t: bits 2(t/2) of high-bit vector t % 2
+          const __m512i h[2] = {_mm512_loadu_si512(p + 256), _mm512_loadu_si512(p + 320)};
+#pragma GCC unroll 8
+          for (int t = 0; t < 8; ++t) {
+            const __m512i v = h[t % 2];
+            const __m512i at4 = t / 2 == 0   ? _mm512_slli_epi16(v, 4)
+                                : t / 2 == 1 ? _mm512_slli_epi16(v, 2)
+                                : t / 2 == 2 ? v
+                                             : _mm512_srli_epi16(v, 2);
+            w[t] = _mm512_ternarylogic_epi32(w[t], at4, hi2, 0xF8);  // w | (at4 & 0x30)
+          }
+        }
       }
-      if constexpr (six_bit(T)) {  // bits 4-5 of vector t: bits 2(t/2) of high-bit vector t % 2
-        const __m512i h[2] = {_mm512_loadu_si512(p + 256), _mm512_loadu_si512(p + 320)};
+      // Q4_0/Q8_0: s[0] = d; per-16 types: s, mn per half; k_scales: integer
+      // scales (Q6_K: per half).
+      __m512 s[2], mn[2];
+      __m512i isc[2];
+      if constexpr (d16_type(T)) {
+        s[0] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + QB)));
+      } else if constexpr (T == DType::Q4_K) {
+        isc[0] = _mm512_cvtepu8_epi32(bytes16(panel + scales_at(T, b)));
+      } else if constexpr (six_bit(T)) {
+        const uint8_t* sc = panel + scales_at(T, b);
+        isc[0] = _mm512_cvtepi8_epi32(bytes16(sc)), isc[1] = _mm512_cvtepi8_epi32(bytes16(sc + 16));
+      } else {
+        s[0] = _mm512_loadu_ps(p + QB), s[1] = _mm512_loadu_ps(p + QB + 64);
+        if constexpr (has_min(T)) mn[0] = _mm512_loadu_ps(p + QB + 128), mn[1] = _mm512_loadu_ps(p + QB + 192);
+      }
+#pragma GCC unroll 8
+      for (int m = 0; m < MT; ++m) {
+        const int64_t i = (m0 + m) * nb + b;
+        const int8_t* xq = x.q.data() + i * 32;
+        const int32_t* sq16 = &x.sq16[size_t(2 * i)];
+        // Two chains of four: at M = 1 one chain of eight would wait on
+        // vpdpbusd's latency. 4-bit types: low and high nibbles; Q8_0
+        // alternates; per-half types: the halves, each with its zero point.
+        __m512i a0, a1;
+        if constexpr (kWhole) {
+          a0 = _mm512_set1_epi32(-c * (sq16[0] + sq16[1])), a1 = _mm512_setzero_si512();
+        } else {
+          a0 = _mm512_set1_epi32(-c * sq16[0]), a1 = _mm512_set1_epi32(-c * sq16[1]);
+        }
 #pragma GCC unroll 8
         for (int t = 0; t < 8; ++t) {
-          const __m512i v = h[t % 2];
-          const __m512i at4 = t / 2 == 0   ? _mm512_slli_epi16(v, 4)
-                              : t / 2 == 1 ? _mm512_slli_epi16(v, 2)
-                              : t / 2 == 2 ? v
-                                           : _mm512_srli_epi16(v, 2);
-          w[t] = _mm512_ternarylogic_epi32(w[t], at4, hi2, 0xF8);  // w | (at4 & 0x30)
+          int32_t xv;
+          std::memcpy(&xv, xq + 4 * t, 4);
+          if (kNib ? t < 4 : kWhole ? t % 2 == 0 : t < 4)
+            a0 = _mm512_dpbusd_epi32(a0, w[t], _mm512_set1_epi32(xv));
+          else
+            a1 = _mm512_dpbusd_epi32(a1, w[t], _mm512_set1_epi32(xv));
+        }
+        const float dxs = x.d[size_t(i)];
+        const __m512 dx = _mm512_set1_ps(dxs);
+        __m512& a = acc[m][q];
+        if constexpr (T == DType::Q4_K) {
+          const __m512i isum = _mm512_add_epi32(a0, _mm512_srai_epi32(a1, 4));
+          sbs[m][q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_mullo_epi32(isum, isc[0])), dx, sbs[m][q]);
+        } else if constexpr (six_bit(T)) {
+          const __m512i isum = _mm512_add_epi32(_mm512_mullo_epi32(a0, isc[0]), _mm512_mullo_epi32(a1, isc[1]));
+          sbs[m][q] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), dx, sbs[m][q]);
+        } else if constexpr (kWhole) {
+          const __m512i isum = _mm512_add_epi32(a0, kNib ? _mm512_srai_epi32(a1, 4) : a1);
+          a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(s[0], dx), a);
+        } else {
+          a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0), _mm512_mul_ps(s[0], dx), a);
+          a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1), _mm512_mul_ps(s[1], dx), a);
+          if constexpr (has_min(T)) {
+            a = _mm512_fnmadd_ps(mn[0], _mm512_set1_ps(dxs * float(sq16[0])), a);
+            a = _mm512_fnmadd_ps(mn[1], _mm512_set1_ps(dxs * float(sq16[1])), a);
+          }
         }
       }
     }
-    // Q4_0/Q8_0: s[0] = d; Q4_K: s[0], mn[0]; others: s per half, mn per half.
-    __m512 s[2], mn[2];
-    if constexpr (d16_type(T)) {
-      s[0] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + QB)));
-    } else if constexpr (k_scales(T)) {
-      const uint8_t* dp = panel + d_at(T, b);
-      const uint8_t* sc = panel + scales_at(T, b);
-      if constexpr (T == DType::Q4_K) {  // s = d·sc, mn = dmin·m (6-bit, unsigned)
-        s[0] = _mm512_mul_ps(f16x16(dp), _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes16(sc))));
-        mn[0] = _mm512_mul_ps(f16x16(dp + 32), _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes16(sc + 16))));
-      } else {  // Q6_K: s = d·sc per half (signed)
-        const __m512 d = f16x16(dp);
-        s[0] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes16(sc))));
-        s[1] = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes16(sc + 16))));
-      }
-    } else {
-      s[0] = _mm512_loadu_ps(p + QB), s[1] = _mm512_loadu_ps(p + QB + 64);
-      if constexpr (has_min(T)) mn[0] = _mm512_loadu_ps(p + QB + 128), mn[1] = _mm512_loadu_ps(p + QB + 192);
-    }
+    if constexpr (k_scales(T)) {
+      if (b % 8 == 7) {  // the super-block's d (and dmin with the min term), per panel
+        const int64_t b0 = b - 7;
 #pragma GCC unroll 8
-    for (int m = 0; m < MT; ++m) {
-      const int64_t i = (m0 + m) * nb + b;
-      const int8_t* xq = x.q.data() + i * 32;
-      const int32_t* sq16 = &x.sq16[size_t(2 * i)];
-      // Two chains of four: at M = 1 one chain of eight would wait on
-      // vpdpbusd's latency. Whole blocks interleave them; per-half types
-      // give each half its chain (and its zero point).
-      __m512i a0, a1;
-      if constexpr (kWhole) {
-        a0 = _mm512_set1_epi32(-c * (sq16[0] + sq16[1])), a1 = _mm512_setzero_si512();
-      } else {
-        a0 = _mm512_set1_epi32(-c * sq16[0]), a1 = _mm512_set1_epi32(-c * sq16[1]);
-      }
+        for (int q = 0; q < NP; ++q) {
+          const uint8_t* panel = panels + q * pstride;
+          const uint8_t* dp = panel + d_at(T, b0);
+          const __m512 d = f16x16(dp);
 #pragma GCC unroll 8
-      for (int t = 0; t < 8; ++t) {
-        int32_t xv;
-        std::memcpy(&xv, xq + 4 * t, 4);
-        if (kWhole ? t % 2 == 0 : t < 4)
-          a0 = _mm512_dpbusd_epi32(a0, w[t], _mm512_set1_epi32(xv));
-        else
-          a1 = _mm512_dpbusd_epi32(a1, w[t], _mm512_set1_epi32(xv));
-      }
-      const float dxs = x.d[size_t(i)];
-      const __m512 dx = _mm512_set1_ps(dxs);
-      __m512& a = acc[m][q];
-      if constexpr (kWhole) {
-        a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(a0, a1)), _mm512_mul_ps(s[0], dx), a);
-        if constexpr (T == DType::Q4_K)
-          a = _mm512_fnmadd_ps(mn[0], _mm512_set1_ps(dxs * float(sq16[0]) + dxs * float(sq16[1])), a);
-      } else {
-        a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0), _mm512_mul_ps(s[0], dx), a);
-        a = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1), _mm512_mul_ps(s[1], dx), a);
-        if constexpr (has_min(T)) {
-          a = _mm512_fnmadd_ps(mn[0], _mm512_set1_ps(dxs * float(sq16[0])), a);
-          a = _mm512_fnmadd_ps(mn[1], _mm512_set1_ps(dxs * float(sq16[1])), a);
+          for (int m = 0; m < MT; ++m) {
+            acc[m][q] = _mm512_fmadd_ps(sbs[m][q], d, acc[m][q]);
+            sbs[m][q] = _mm512_setzero_ps();
+          }
+          if constexpr (T == DType::Q4_K) {
+            __m512 mins[MT];
+#pragma GCC unroll 8
+            for (int m = 0; m < MT; ++m) mins[m] = _mm512_setzero_ps();
+            for (int64_t j = b0; j <= b; ++j) {
+              const __m512 mnb = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes16(panel + scales_at(T, j) + 16)));
+#pragma GCC unroll 8
+              for (int m = 0; m < MT; ++m)
+                mins[m] = _mm512_fmadd_ps(mnb, _mm512_set1_ps(x.dsq[size_t((m0 + m) * nb + j)]), mins[m]);
+            }
+            const __m512 dmin = f16x16(dp + 32);
+#pragma GCC unroll 8
+            for (int m = 0; m < MT; ++m) acc[m][q] = _mm512_fnmadd_ps(mins[m], dmin, acc[m][q]);
+          }
         }
       }
     }
   }
 #pragma GCC unroll 8
   for (int m = 0; m < MT; ++m)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int q = 0; q < NP; ++q) {
       const __mmask16 cols = q == NP - 1 ? last_cols : __mmask16(0xffff);
       float* dst = y + (m0 + m) * ldy + q * kRows;
@@ -396,16 +451,25 @@ SOLAR_P512 void panel_avx512(const uint8_t* panels, int64_t pstride, int64_t K, 
 
 using PanelFn = void (*)(const uint8_t*, int64_t, int64_t, const XQ32&, int64_t, float*, int64_t, __mmask16, bool);
 constexpr int kMaxMT = 6;
-constexpr int kDecodeNP = 4;  // panels at once for one row of x (several streams)
+constexpr int kDecodeNP = 8;  // panels at once for one row of x (several streams)
+
+// Panels per call for mt rows of x and n panels left: one row of x takes
+// up to kDecodeNP (a range's tail 4, 2, then 1), more rows one at a time.
+int decode_np(int mt, int64_t n) { return mt > 1 ? 1 : n >= kDecodeNP ? kDecodeNP : n >= 4 ? 4 : n >= 2 ? 2 : 1; }
 
 template <DType T>
 PanelFn panel_fn(int mt, int np) {
   static constexpr PanelFn f[kMaxMT] = {panel_avx512<T, 1, 1>, panel_avx512<T, 2, 1>, panel_avx512<T, 3, 1>,
                                         panel_avx512<T, 4, 1>, panel_avx512<T, 5, 1>, panel_avx512<T, 6, 1>};
-  return mt == 1 && np == kDecodeNP ? panel_avx512<T, 1, kDecodeNP> : f[mt - 1];
+  if (mt == 1) {
+    if (np == kDecodeNP) return panel_avx512<T, 1, kDecodeNP>;
+    if (np == 4) return panel_avx512<T, 1, 4>;
+    if (np == 2) return panel_avx512<T, 1, 2>;
+  }
+  return f[mt - 1];
 }
 
-// The kernel for mt rows of x and np panels (np: kDecodeNP with mt = 1, else 1).
+// The kernel for mt rows of x and np panels (decode_np).
 PanelFn panel_fn(DType t, int mt, int np) {
   switch (t) {
     case DType::Q8_0: return panel_fn<DType::Q8_0>(mt, np);
@@ -434,7 +498,7 @@ void packed_rows(Isa isa, const PackedWeight& w, const XQ32& x, int64_t p0, int6
       const int mt = int(std::min<int64_t>(kMaxMT, x.M - m0));
       for (int64_t p = g0; p < g1;) {
         if (simd) {
-          const int np = mt == 1 && g1 - p >= kDecodeNP ? kDecodeNP : 1;
+          const int np = decode_np(mt, g1 - p);
           const int64_t n0 = (p + np - 1) * kRows, cols = std::min<int64_t>(kRows, w.N - n0);
           panel_fn(w.dtype, mt, np)(base + p * pstride, pstride, w.K, x, m0, y + p * kRows, w.N,
                                     __mmask16((1u << cols) - 1), accumulate);
@@ -508,12 +572,14 @@ void quantize_x32(const float* x, int64_t M, int64_t K, XQ32& a) {
   a.q.resize(size_t(M * K));
   a.d.resize(size_t(M * K / 32));
   a.sq.resize(size_t(M * K / 32));
+  a.dsq.resize(size_t(M * K / 32));
   a.sq16.resize(size_t(M * K / 16));
   const bool simd = dispatch().isa == Isa::Avx512 && cpu().avx512bw;
   parallel_for(M * K / 32, M * K, [&](int64_t i) {
     int32_t* half = &a.sq16[size_t(2 * i)];
     (simd ? quantize_block_avx512 : quantize_block)(x + i * 32, &a.q[size_t(i * 32)], &a.d[size_t(i)], half);
     a.sq[size_t(i)] = half[0] + half[1];
+    a.dsq[size_t(i)] = a.d[size_t(i)] * float(a.sq[size_t(i)]);
   });
 }
 
