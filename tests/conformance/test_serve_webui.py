@@ -32,9 +32,10 @@ check = serve_util.check
 
 def main():
     with tempfile.TemporaryDirectory() as d:
-        # 8 layers of the 10m preset on one thread (some 300 tokens/s) and no EOS: a reply
-        # long and slow enough for a polling reader to see it grow and for the stop button.
-        model = serve_util.tiny_model(SOLAR, d, preset="10m", layers=8)
+        # 16 layers of the 10m preset on one thread (300-500 tokens/s here, more on a fast
+        # CPU) and no EOS: a reply long and slow enough for a polling reader to see it grow,
+        # and a second one (700 tokens) that the stop button must cut short.
+        model = serve_util.tiny_model(SOLAR, d, preset="10m", layers=16)
         with serve_util.Server(SOLAR, model, "-np", "2", "-c", "1024", "-t", "1", "--ignore-eos") as srv:
             opts = webdriver.ChromeOptions()
             for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1000,800"):
@@ -68,11 +69,14 @@ def main():
 
                 # Second turn, stopped early.
                 drv.find_element(By.ID, "maxtok").clear()
-                drv.find_element(By.ID, "maxtok").send_keys("400")
+                drv.find_element(By.ID, "maxtok").send_keys("700")  # with the first turn, within -c 1024
                 drv.find_element(By.ID, "input").send_keys("More")
                 drv.find_element(By.ID, "send").click()
-                wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".msg.assistant")) == 2 and
-                           d.find_elements(By.CSS_SELECTOR, ".msg.assistant")[1].get_attribute("textContent"))
+                # Clicked as soon as the reply starts (WebDriverWait polls every 0.5 s by default:
+                # a fast CPU would finish the reply first).
+                WebDriverWait(drv, 30, poll_frequency=0.01).until(
+                    lambda d: len(d.find_elements(By.CSS_SELECTOR, ".msg.assistant")) == 2 and
+                    d.find_elements(By.CSS_SELECTOR, ".msg.assistant")[1].get_attribute("textContent"))
                 drv.find_element(By.ID, "stop").click()
                 wait.until(lambda d: not d.find_element(By.ID, "send").get_attribute("disabled"))
                 metas = drv.find_elements(By.CSS_SELECTOR, ".meta")
