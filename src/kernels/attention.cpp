@@ -9,7 +9,8 @@
 //   s_j = scale · q_i·k_j   (AVX-512: 16-lane partial sums over the head
 //                            dimension, reduced by one fixed tree; 16 keys
 //                            are reduced together by a transpose, so a key's
-//                            sum does not depend on its neighbours)
+//                            sum does not depend on its neighbours; AVX2
+//                            the same with 8 lanes and 8 keys)
 //   p = softmax(s)          (kernels::softmax over the row's own scores)
 //   out_i = Σ_j p_j · v_j   (ascending j from 0, one FMA per element and key)
 // Scores exist for a block of rows at a time ([rows, keys], one thread's):
@@ -139,6 +140,73 @@ using PvFn = void (*)(const float* const*, const float*, int64_t, const int*, co
 constexpr int kPvRows = 4;
 constexpr PvFn kPv[kPvRows] = {pv_avx512<1>, pv_avx512<2>, pv_avx512<3>, pv_avx512<4>};
 
+// ---- AVX2 (CPUs without AVX-512): 8 keys per score step, 32 elements of
+// the head dimension per value step; the same sums in the same order per
+// row whatever rows come beside it.
+#define SOLAR_AVX2 __attribute__((target("avx2,fma")))
+
+SOLAR_AVX2 SOLAR_INLINE __m256i tail8(int64_t left) {
+  alignas(64) static const int32_t window[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(window + 8 - std::clamp<int64_t>(left, 0, 8)));
+}
+
+// Lane c = the sum of a[c]'s 8 lanes, every key by the same tree (pairs,
+// then quads, then the two 128-bit halves).
+SOLAR_AVX2 SOLAR_INLINE __m256 reduce8(const __m256* a) {
+  const __m256 t0 = _mm256_hadd_ps(a[0], a[1]), t1 = _mm256_hadd_ps(a[2], a[3]);
+  const __m256 t2 = _mm256_hadd_ps(a[4], a[5]), t3 = _mm256_hadd_ps(a[6], a[7]);
+  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);  // [k0..3 lo | k0..3 hi], [k4..7 …]
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+SOLAR_AVX2 void scores_avx2(const float* q, const float* k, int64_t ldkv, int j0, int j1, int hd, float scale,
+                            float* s) {
+  const __m256 sc = _mm256_set1_ps(scale);
+  for (int j = j0; j < j1; j += 8) {
+    const int cnt = std::min(8, j1 - j);
+    const float* kr[8];
+    for (int c = 0; c < 8; ++c) kr[c] = k + int64_t(j + std::min(c, cnt - 1)) * ldkv;  // lanes past the range repeat a key
+    __m256 acc[8];
+    for (int c = 0; c < 8; ++c) acc[c] = _mm256_setzero_ps();
+    for (int d = 0; d < hd; d += 8) {
+      const __m256i m = tail8(hd - d);
+      const __m256 qv = _mm256_maskload_ps(q + d, m);
+#pragma GCC unroll 8
+      for (int c = 0; c < 8; ++c) acc[c] = _mm256_fmadd_ps(qv, _mm256_maskload_ps(kr[c] + d, m), acc[c]);
+    }
+    _mm256_maskstore_ps(s + (j - j0), tail8(cnt), _mm256_mul_ps(reduce8(acc), sc));
+  }
+}
+
+// R rows at once, each value row loaded once for them, as pv_avx512.
+template <int R>
+SOLAR_AVX2 void pv_avx2(const float* const* p, const float* v, int64_t ldkv, const int* lo, const int* hi, int hd,
+                        float* const* out) {
+  int first = lo[0], last = hi[0];
+  for (int r = 1; r < R; ++r) first = std::min(first, lo[r]), last = std::max(last, hi[r]);
+  for (int d0 = 0; d0 < hd; d0 += 32) {
+    __m256i m[4];
+    for (int t = 0; t < 4; ++t) m[t] = tail8(hd - d0 - 8 * t);
+    __m256 acc[R][4];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < 4; ++t) acc[r][t] = _mm256_setzero_ps();
+    for (int j = first; j <= last; ++j) {
+      const float* vr = v + int64_t(j) * ldkv + d0;
+      __m256 vv[4];
+      for (int t = 0; t < 4; ++t) vv[t] = _mm256_maskload_ps(vr + 8 * t, m[t]);
+      for (int r = 0; r < R; ++r) {
+        if (j < lo[r] || j > hi[r]) continue;
+        const __m256 pj = _mm256_set1_ps(p[r][j - lo[r]]);
+        for (int t = 0; t < 4; ++t) acc[r][t] = _mm256_fmadd_ps(pj, vv[t], acc[r][t]);
+      }
+    }
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < 4; ++t) _mm256_maskstore_ps(out[r] + d0 + 8 * t, m[t], acc[r][t]);
+  }
+}
+
+constexpr PvFn kPv2[2] = {pv_avx2<1>, pv_avx2<2>};
+
 // attention_full: every row over every key (an encoder's attention). K is
 // transposed once per call into [hd, keys padded to 32], so that both
 // products are GEMM tiles of R rows × 32 columns in 2R accumulators, one
@@ -184,14 +252,9 @@ void attention_full(const float* q, int64_t ldq, const float* k, const float* v,
   thread_local std::vector<float> kt_buf, p_buf;  // named by reference: see attention_rows
   std::vector<float>& kt = kt_buf;
   std::vector<float>& p = p_buf;
-  if (detail::dispatch().isa != detail::Isa::Avx512) {
-    p.resize(size_t(n));
-    for (int i = 0; i < n; ++i) {
-      scores_scalar(q + int64_t(i) * ldq, k, ldkv, 0, n, hd, scale, p.data());
-      softmax(p.data(), n);
-      pv_scalar(p.data(), v, ldkv, 0, n - 1, hd, out + int64_t(i) * ldo);
-    }
-    return;
+  if (detail::dispatch().isa != detail::Isa::Avx512) {  // row by row, as attention_rows
+    std::vector<int> lo(size_t(n), 0), hi(size_t(n), n - 1);
+    return attention_rows(q, ldq, k, v, ldkv, lo.data(), hi.data(), n, hd, scale, out, ldo);
   }
   const int np = (n + 31) / 32 * 32;
   kt.assign(size_t(hd) * size_t(np), 0.f);  // padded keys score 0 and are left out of the softmax
@@ -211,7 +274,11 @@ void attention_full(const float* q, int64_t ldq, const float* k, const float* v,
 void attention_rows(const float* q, int64_t ldq, const float* k, const float* v, int64_t ldkv, const int* lo,
                     const int* hi, int n, int hd, float scale, float* out, int64_t ldo) {
   if (n <= 0) return;
-  const bool simd = detail::dispatch().isa == detail::Isa::Avx512;
+  const detail::Isa isa = detail::dispatch().isa;
+  const bool simd = isa != detail::Isa::Scalar;
+  const auto scores = isa == detail::Isa::Avx512 ? scores_avx512 : isa == detail::Isa::Avx2 ? scores_avx2 : scores_scalar;
+  const int pv_rows = isa == detail::Isa::Avx512 ? kPvRows : 2;
+  const PvFn* pv = isa == detail::Isa::Avx512 ? kPv : kPv2;
   // Row i's probabilities at p[i] (its own keys only).
   // Per-thread buffers, reused (decode calls this per head and layer): named
   // by reference, as callers run this inside parallel regions.
@@ -226,7 +293,7 @@ void attention_rows(const float* q, int64_t ldq, const float* k, const float* v,
     const int len = hi[i] - lo[i] + 1;
     if (len <= 0) continue;
     float* s = b.data() + at[size_t(i)];
-    (simd ? scores_avx512 : scores_scalar)(q + int64_t(i) * ldq, k, ldkv, lo[i], hi[i] + 1, hd, scale, s);
+    scores(q + int64_t(i) * ldq, k, ldkv, lo[i], hi[i] + 1, hd, scale, s);
     softmax(s, len);
   }
   for (int i0 = 0; i0 < n;) {
@@ -241,11 +308,11 @@ void attention_rows(const float* q, int64_t ldq, const float* k, const float* v,
       continue;
     }
     int r = 1;  // the rows with keys that follow
-    while (r < kPvRows && i0 + r < n && hi[i0 + r] >= lo[i0 + r]) ++r;
+    while (r < pv_rows && i0 + r < n && hi[i0 + r] >= lo[i0 + r]) ++r;
     const float* p[kPvRows];
     float* o[kPvRows];
     for (int t = 0; t < r; ++t) p[t] = b.data() + at[size_t(i0 + t)], o[t] = out + int64_t(i0 + t) * ldo;
-    kPv[r - 1](p, v, ldkv, lo + i0, hi + i0, hd, o);
+    pv[r - 1](p, v, ldkv, lo + i0, hi + i0, hd, o);
     i0 += r;
   }
 }

@@ -114,7 +114,7 @@ std::string cpu_report() {
   const dnnl_version_t* v = dnnl_version();
   return "cpu: " + f.model + " (" + std::to_string(omp_get_num_procs()) + " logical CPUs); detected: " +
          f.describe() + "\nused: gemv " + detail::isa_name(d.isa) + ", element-wise " +
-         (d.isa == detail::Isa::Avx512 ? "avx512" : "portable") + ", bf16 GEMMs " +
+         (d.isa == detail::Isa::Scalar ? "portable" : detail::isa_name(d.isa)) + ", bf16 GEMMs " +
          (d.dnnl_bf16 ? "native in oneDNN" : "widened to f32") + ", oneDNN " + std::to_string(v->major) + "." +
          std::to_string(v->minor) + "." + std::to_string(v->patch) + " at " +
          (dnnl.empty() ? std::string("below AVX2") : dnnl.back());

@@ -131,6 +131,17 @@ void layernorm_avx512(float* x, const float* w, const float* b, int64_t n, float
 void swiglu_backward_avx512(float* dgate, float* dup, const float* dh, const float* gate, const float* up, int64_t n);
 float dot_avx512(const float* a, const float* b, int64_t n);
 void axpy_avx512(float* y, float a, const float* x, int64_t n);
+// The same for AVX2 CPUs (ops_avx2.cpp): eight lanes, the same algorithms.
+void exp_avx2(float* y, const float* x, int64_t n);
+float softmax_avx2(float* x, int64_t n);
+void softmax_backward_avx2(float* dp, const float* p, int64_t n, float scale);
+void swiglu_avx2(float* h, const float* gate, const float* up, int64_t n);
+void gelu_avx2(float* x, int64_t n);
+int64_t argmax_avx2(const float* x, int64_t n);  // n ≥ 2, x[0] not NaN
+void layernorm_avx2(float* x, const float* w, const float* b, int64_t n, float eps);
+void swiglu_backward_avx2(float* dgate, float* dup, const float* dh, const float* gate, const float* up, int64_t n);
+float dot_avx2(const float* a, const float* b, int64_t n);
+void axpy_avx2(float* y, float a, const float* x, int64_t n);
 // out[i] = f32_to_bf16(x[i]) (round to nearest even), bit for bit.
 void to_bf16_avx512(const float* x, int64_t n, uint16_t* out);
 

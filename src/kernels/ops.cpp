@@ -29,10 +29,11 @@ void rope(float* v, int head_dim, int pos, const float* inv_freq, bool interleav
   }
 }
 
-// The AVX-512 versions (ops_avx512.cpp) when the CPU has them; these loops
+// The AVX-512 (ops_avx512.cpp) or AVX2 (ops_avx2.cpp) versions when the CPU has them; these loops
 // are the portable fallback and the reference the kernel tests compare to.
 float dot(const float* a, const float* b, int64_t n) {
   if (detail::dispatch().isa == detail::Isa::Avx512) return detail::dot_avx512(a, b, n);
+  if (detail::dispatch().isa == detail::Isa::Avx2) return detail::dot_avx2(a, b, n);
   float s = 0;
   for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
   return s;
@@ -40,26 +41,31 @@ float dot(const float* a, const float* b, int64_t n) {
 
 void axpy(float* y, float a, const float* x, int64_t n) {
   if (detail::dispatch().isa == detail::Isa::Avx512) return detail::axpy_avx512(y, a, x, n);
+  if (detail::dispatch().isa == detail::Isa::Avx2) return detail::axpy_avx2(y, a, x, n);
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
 float softmax(float* x, int64_t n) {
   if (detail::dispatch().isa == detail::Isa::Avx512) return detail::softmax_avx512(x, n);
+  if (detail::dispatch().isa == detail::Isa::Avx2) return detail::softmax_avx2(x, n);
   float mx = x[0];
   for (int64_t i = 1; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
-  float sum = 0;
+  // The reference path: sums in double (one float chain over a 32,000-word
+  // vocabulary drifts by ~1e-6 relative, more than the SIMD paths' lanes).
+  double sum = 0;
   for (int64_t i = 0; i < n; ++i) {
     x[i] = std::exp(x[i] - mx);
     sum += x[i];
   }
-  float inv = 1.0f / sum;
+  const float inv = float(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
-  return mx + std::log(sum);
+  return mx + float(std::log(sum));
 }
 
 int64_t argmax(const float* x, int64_t n) {
   if (n <= 1 || std::isnan(x[0])) return 0;
   if (detail::dispatch().isa == detail::Isa::Avx512) return detail::argmax_avx512(x, n);
+  if (detail::dispatch().isa == detail::Isa::Avx2) return detail::argmax_avx2(x, n);
   // 16 independent lanes (no chain through memory), then where the maximum
   // first occurs.
   constexpr int L = 16;
@@ -78,13 +84,16 @@ int64_t argmax(const float* x, int64_t n) {
 
 void softmax_backward(float* dp, const float* p, int64_t n, float scale) {
   if (detail::dispatch().isa == detail::Isa::Avx512) return detail::softmax_backward_avx512(dp, p, n, scale);
-  float dot = 0;
-  for (int64_t i = 0; i < n; ++i) dot += p[i] * dp[i];
+  if (detail::dispatch().isa == detail::Isa::Avx2) return detail::softmax_backward_avx2(dp, p, n, scale);
+  double acc = 0;
+  for (int64_t i = 0; i < n; ++i) acc += double(p[i]) * dp[i];
+  const float dot = float(acc);
   for (int64_t i = 0; i < n; ++i) dp[i] = p[i] * (dp[i] - dot) * scale;
 }
 
 void layernorm(float* x, const float* w, const float* b, int64_t n, float eps) {
   if (detail::dispatch().isa == detail::Isa::Avx512) return detail::layernorm_avx512(x, w, b, n, eps);
+  if (detail::dispatch().isa == detail::Isa::Avx2) return detail::layernorm_avx2(x, w, b, n, eps);
   double mean = 0, var = 0;
   for (int64_t i = 0; i < n; ++i) mean += x[i];
   mean /= double(n);
@@ -95,11 +104,13 @@ void layernorm(float* x, const float* w, const float* b, int64_t n, float eps) {
 
 void gelu(float* x, int64_t n) {
   if (detail::dispatch().isa == detail::Isa::Avx512) return detail::gelu_avx512(x, n);
+  if (detail::dispatch().isa == detail::Isa::Avx2) return detail::gelu_avx2(x, n);
   for (int64_t i = 0; i < n; ++i) x[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * float(M_SQRT1_2)));
 }
 
 void swiglu(float* h, const float* gate, const float* up, int64_t n) {
   if (detail::dispatch().isa == detail::Isa::Avx512) return detail::swiglu_avx512(h, gate, up, n);
+  if (detail::dispatch().isa == detail::Isa::Avx2) return detail::swiglu_avx2(h, gate, up, n);
   for (int64_t i = 0; i < n; ++i) {
     float g = gate[i];
     h[i] = g / (1.0f + std::exp(-g)) * up[i];
@@ -110,6 +121,7 @@ void swiglu(float* h, const float* gate, const float* up, int64_t n) {
 void swiglu_backward(float* dgate, float* dup, const float* dh, const float* gate, const float* up, int64_t n) {
   if (detail::dispatch().isa == detail::Isa::Avx512)
     return detail::swiglu_backward_avx512(dgate, dup, dh, gate, up, n);
+  if (detail::dispatch().isa == detail::Isa::Avx2) return detail::swiglu_backward_avx2(dgate, dup, dh, gate, up, n);
   for (int64_t i = 0; i < n; ++i) {
     float g = gate[i], s = 1.0f / (1.0f + std::exp(-g));
     dgate[i] = dh[i] * up[i] * s * (1.0f + g * (1.0f - s));

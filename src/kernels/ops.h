@@ -1,7 +1,7 @@
 // solar/kernels/ops.h — the small element-wise ops of a Llama block.
 // Inference calls the forwards; training (train/layers.h) also calls the
 // vectorised backwards of softmax and SwiGLU, whose exp is the hot part.
-// AVX-512 where the CPU has it (dispatch().isa), portable loops otherwise.
+// AVX-512 or AVX2 where the CPU has it (dispatch().isa), portable loops otherwise.
 #pragma once
 #include <cstdint>
 
@@ -17,7 +17,8 @@ void rope_inv_freq(float* inv_freq, int head_dim, double theta);
 // Σ a[i]·b[i], and y[i] += a·x[i]: the per-position loops of inference attention.
 float dot(const float* a, const float* b, int64_t n);
 void axpy(float* y, float a, const float* x, int64_t n);
-// In-place softmax over n ≥ 1 values; returns log Σ exp(x) of the input
+// In-place softmax over n ≥ 1 values (AVX2 and scalar sum in double);
+// returns log Σ exp(x) of the input
 // (cross-entropy = that − x[target], without log of a rounded probability).
 float softmax(float* x, int64_t n);
 // Causal attention of one head for n query rows: out_i = softmax(scale ·
@@ -37,16 +38,17 @@ int64_t argmax(const float* x, int64_t n);
 // Bidirectional attention of one head (an encoder's: every row sees all n
 // keys): out_i = softmax(scale · q_i·K_jᵀ, j < n) · V, for rows i < n. q rows
 // at stride ldq, k/v rows at ldkv, out at ldo. Single-threaded; AVX-512 runs
-// it as tiles of 6 rows × 32 keys, so a row's bits depend on n only.
+// it as tiles of 6 rows × 32 keys, the other paths row by row as
+// attention_rows: either way a row's bits depend on n only.
 void attention_full(const float* q, int64_t ldq, const float* k, const float* v, int64_t ldkv, int n, int hd,
                     float scale, float* out, int64_t ldo);
 // x ← (x − mean) / sqrt(var + eps) · w + b over n elements (BERT's LayerNorm;
-// biased variance). AVX-512: f32 sums; scalar: double.
+// biased variance). AVX-512, AVX2: f32 sums; scalar: double.
 void layernorm(float* x, const float* w, const float* b, int64_t n, float eps);
 // Softmax backward in place: dp ← p ⊙ (dp − Σ p·dp) · scale.
 void softmax_backward(float* dp, const float* p, int64_t n, float scale);
 // x[i] ← GELU(x[i]) = x/2 · (1 + erf(x/√2)) in place (BERT's activation).
-// AVX-512: erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), 1 + erf
+// AVX-512, AVX2: erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), 1 + erf
 // taken as erfc for x < 0 (no cancellation); within 3e-7·max(1, |x|) of the
 // exact value. Scalar: std::erf.
 void gelu(float* x, int64_t n);

@@ -24,8 +24,10 @@ struct IsaGuard {
   ~IsaGuard() { detail::dispatch() = saved; }
 };
 
+// Every path this CPU can run: the portable loops, AVX2, AVX-512.
 std::vector<Isa> isas() {
   std::vector<Isa> v{Isa::Scalar};
+  if (detail::dispatch().isa != Isa::Scalar) v.push_back(Isa::Avx2);
   if (detail::dispatch().isa == Isa::Avx512) v.push_back(Isa::Avx512);
   return v;
 }
@@ -40,29 +42,45 @@ std::vector<float> uniform(size_t n, uint32_t seed, float lo, float hi) {
 
 double rel(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 1e-30); }
 
-TEST(KernelsOps, ExpAvx512WithinTwoUlp) {
-  if (detail::dispatch().isa != Isa::Avx512) GTEST_SKIP() << "no AVX-512 on this CPU";
-  std::vector<float> x = uniform(100003, 1, -87.f, 88.f), y(x.size());
-  detail::exp_avx512(y.data(), x.data(), int64_t(x.size()));
-  double worst = 0;
-  for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, rel(y[i], std::exp(double(x[i]))));
-  EXPECT_LT(worst, 2.5e-7);  // 2 ulp of float is 2.4e-7 relative at worst
+using ExpFn = void (*)(float*, const float*, int64_t);
 
-  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
-  std::vector<float> e{0.f, -inf, inf, nan, -200.f, -104.5f, 89.f, 200.f, -1e-8f, 1.f, -1.f};
-  std::vector<float> out(e.size());
-  detail::exp_avx512(out.data(), e.data(), int64_t(e.size()));
-  EXPECT_EQ(out[0], 1.f);
-  EXPECT_EQ(out[1], 0.f);
-  EXPECT_EQ(out[2], inf);
-  EXPECT_TRUE(std::isnan(out[3]));
-  EXPECT_EQ(out[4], 0.f);
-  EXPECT_EQ(out[5], 0.f);
-  EXPECT_EQ(out[6], inf);  // expf(89) overflows too
-  EXPECT_EQ(out[7], inf);
-  EXPECT_NEAR(out[8], 1.f, 1e-7);
-  EXPECT_NEAR(out[9], float(M_E), 3e-7);
-  EXPECT_NEAR(out[10], float(1 / M_E), 1e-7);
+// Each SIMD exp within 2 ulp over the normal range, within 2 of the
+// smallest subnormal below it, and at its edges as expf.
+TEST(KernelsOps, ExpSimdWithinTwoUlp) {
+  std::vector<std::pair<Isa, ExpFn>> paths;
+  if (detail::dispatch().isa != Isa::Scalar) paths.push_back({Isa::Avx2, detail::exp_avx2});
+  if (detail::dispatch().isa == Isa::Avx512) paths.push_back({Isa::Avx512, detail::exp_avx512});
+  if (paths.empty()) GTEST_SKIP() << "no AVX2 on this CPU";
+  for (auto [isa, exp_simd] : paths) {
+    const char* name = detail::isa_name(isa);
+    std::vector<float> x = uniform(100003, 1, -87.f, 88.f), y(x.size());
+    exp_simd(y.data(), x.data(), int64_t(x.size()));
+    double worst = 0;
+    for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, rel(y[i], std::exp(double(x[i]))));
+    EXPECT_LT(worst, 2.5e-7) << name;  // 2 ulp of float is 2.4e-7 relative at worst
+
+    std::vector<float> sub = uniform(10007, 2, -103.9f, -87.4f), ys(sub.size());
+    exp_simd(ys.data(), sub.data(), int64_t(sub.size()));
+    double worst_abs = 0;
+    for (size_t i = 0; i < sub.size(); ++i) worst_abs = std::max(worst_abs, std::abs(ys[i] - std::exp(double(sub[i]))));
+    EXPECT_LE(worst_abs, 2 * std::ldexp(1.0, -149)) << name;
+
+    const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> e{0.f, -inf, inf, nan, -200.f, -104.5f, 89.f, 200.f, -1e-8f, 1.f, -1.f};
+    std::vector<float> out(e.size());
+    exp_simd(out.data(), e.data(), int64_t(e.size()));
+    EXPECT_EQ(out[0], 1.f) << name;
+    EXPECT_EQ(out[1], 0.f) << name;
+    EXPECT_EQ(out[2], inf) << name;
+    EXPECT_TRUE(std::isnan(out[3])) << name;
+    EXPECT_EQ(out[4], 0.f) << name;
+    EXPECT_EQ(out[5], 0.f) << name;
+    EXPECT_EQ(out[6], inf) << name;  // expf(89) overflows too
+    EXPECT_EQ(out[7], inf) << name;
+    EXPECT_NEAR(out[8], 1.f, 1e-7) << name;
+    EXPECT_NEAR(out[9], float(M_E), 3e-7) << name;
+    EXPECT_NEAR(out[10], float(1 / M_E), 1e-7) << name;
+  }
 }
 
 TEST(KernelsOps, Bf16RoundingAvx512BitExact) {
