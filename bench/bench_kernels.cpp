@@ -189,10 +189,11 @@ int main(int argc, char** argv) {
       detail::dispatch() = saved;
     }
 
-    // Packed weights (kernels::PackedWeight): decode against the row-by-row
-    // kernels and prefill against oneDNN (BF16: its bf16 matmul where the CPU
-    // has it; F16 and block types: widened / dequantized to f32), in this run.
-    for (DType t : {DType::BF16, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    // Packed weights (kernels::PackedWeight, on the best path the dispatch
+    // allows: gemv's ISA above): decode against the row-by-row kernels and
+    // prefill against oneDNN (F32: its f32 matmul; BF16: its bf16 matmul
+    // where the CPU has it; else widened / dequantized to f32), in this run.
+    for (DType t : {DType::F32, DType::BF16, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
       if (!can_pack(t)) continue;
       const int64_t N = 5632, K = 2048, M = prefill_m;
       Weights w(N, K, t);
@@ -206,13 +207,18 @@ int main(int argc, char** argv) {
         const double tr = best_time([&] { linear(x.data(), 1, K, w.get(), t, N, y.data()); }, budget);
         std::snprintf(name, sizeof name, "packed M=1 %s W[%lld,%lld]", dtype_name(t), (long long)N, (long long)K);
         report({"gemv", name, threads, double(packed[0].bytes.size()) / tp / 1e9, "GB/s", tr / tp, "x row by row"});
+        std::snprintf(name, sizeof name, "  (row by row) M=1 %s W[%lld,%lld]", dtype_name(t), (long long)N, (long long)K);
+        report({"gemv", name, threads, double(N) * double(row_bytes(t, K)) / tr / 1e9, "GB/s", -1, ""});
       }
       const double tg = best_time([&] { linear(x.data(), M, packed[0], y.data()); }, budget);
       const double td = best_time([&] { detail::linear_dnnl(x.data(), M, K, w.get(), t, N, y.data(), false); }, budget);
       std::snprintf(name, sizeof name, "packed M=%lld %s W[%lld,%lld]", (long long)M, dtype_name(t), (long long)N,
                     (long long)K);
       report({"gemm", name, threads, 2.0 * M * N * K / tg / 1e9, "GOP/s", td / tg,
-              t == DType::BF16 ? "x oneDNN" : t == DType::F16 ? "x widen+oneDNN f32" : "x dequant+oneDNN f32"});
+              t == DType::F32                                       ? "x oneDNN f32"
+              : t == DType::BF16 && detail::dispatch().dnnl_bf16 ? "x oneDNN bf16"
+              : is_float(t)                                         ? "x widen+oneDNN f32"
+                                                                    : "x dequant+oneDNN f32"});
     }
 
     if (packed_only) continue;

@@ -49,16 +49,23 @@ float x_as_used(DType t, float x) { return t == DType::BF16 ? bf16_to_f32(f32_to
 
 std::vector<float> randx(int64_t n, uint32_t seed) { return testing::gaussian(n, seed, 2.f); }
 
-// The paths this CPU can run for t: SIMD, and the scalar definition.
-std::vector<std::pair<std::string, bool>> paths(DType t) {
-  std::vector<std::pair<std::string, bool>> p{{std::string(dtype_name(t)) + " scalar", false}};
-  if (can_pack(t) && detail::dispatch().isa == detail::Isa::Avx512) p.push_back({std::string(dtype_name(t)) + " simd", true});
+using detail::Isa;
+
+// The paths this CPU can run for t, each forced by dispatch().isa: the
+// scalar definition, AVX2 (can_pack's minimum) and AVX-512 (BF16: with
+// vdpbf16ps; without it, isa Avx512 runs the AVX2 kernels).
+std::vector<std::pair<std::string, Isa>> paths(DType t) {
+  const std::string n = dtype_name(t);
+  std::vector<std::pair<std::string, Isa>> p{{n + " scalar", Isa::Scalar}};
+  if (can_pack(t)) p.push_back({n + " avx2", Isa::Avx2});
+  if (can_pack(t) && detail::dispatch().isa == Isa::Avx512 && (t != DType::BF16 || cpu().avx512_bf16))
+    p.push_back({n + " avx512", Isa::Avx512});
   return p;
 }
 
-void set_path(bool simd) {
-  detail::dispatch().bf16_dot = simd;
-  if (!simd) detail::dispatch().isa = detail::Isa::Avx2;  // x rounding by the portable loop too
+void set_path(Isa isa) {
+  detail::dispatch().isa = isa;
+  detail::dispatch().bf16_dot = isa == Isa::Avx512 && cpu().avx512_bf16;
 }
 
 // Packing is the layout, not the CPU: the scalar path runs everywhere.
@@ -67,8 +74,8 @@ PackedWeight pack(const W& w, DType t, int64_t N, int64_t K) { return pack_weigh
 TEST(FPanel, OneHotXReadsBackEveryColumn) {
   DispatchGuard g;
   for (DType t : kTypes)
-  for (auto [name, simd] : paths(t)) {
-    set_path(simd);
+  for (auto [name, isa] : paths(t)) {
+    set_path(isa);
     for (int64_t N : {1, 16, 21}) {
       const int64_t K = 37;
       auto w = random_w(t, N * K, uint32_t(N));
@@ -88,11 +95,13 @@ TEST(FPanel, OneHotXReadsBackEveryColumn) {
 TEST(FPanel, EqualsRoundedXTimesWInDouble) {
   DispatchGuard g;
   for (DType t : kTypes)
-  for (auto [name, simd] : paths(t)) {
-    set_path(simd);
-    for (int64_t K : {1, 2, 3, 31, 32, 33, 100, 2048})
-      for (int64_t M : {1, 2, 3, 4, 5, 12, 13, 29})
-        for (int64_t N : {1, 17, 130}) {
+  for (auto [name, isa] : paths(t)) {
+    set_path(isa);
+    // K: tails of a pair, of 8 and 16; M: the tiles of 1 … 12 rows and
+    // blocks of 12; N: a partial last panel, whole ones, groups of panels.
+    for (int64_t K : {1, 2, 3, 7, 8, 9, 15, 17, 31, 32, 33, 100, 2048})
+      for (int64_t M : {1, 2, 3, 4, 5, 6, 7, 12, 13, 29})
+        for (int64_t N : {1, 16, 17, 47, 130}) {
           auto w = random_w(t, N * K, uint32_t(K * 7 + N));
           auto x = randx(M * K, uint32_t(M + K));
           const PackedWeight pw = pack(w, t, N, K);
@@ -118,10 +127,10 @@ TEST(FPanel, RowsAreTheSameBitsInAnyBatchAndThreadCount) {
   const int64_t N = 1003, K = 515, M = 29;
   auto x = randx(M * K, 12);
   for (DType t : kTypes)
-  for (auto [name, simd] : paths(t)) {
+  for (auto [name, isa] : paths(t)) {
     auto w = random_w(t, N * K, 11);
     const PackedWeight pw = pack(w, t, N, K);
-    set_path(simd);
+    set_path(isa);
     set_num_threads(2);
     std::vector<float> batch(size_t(M * N));
     linear(x.data(), M, pw, batch.data());

@@ -81,9 +81,9 @@ struct PackedWeight {
   int64_t N = 0, K = 0;
   std::vector<uint8_t> bytes;
 };
-// Every GGML block type (Q4_0 … Q6_K) on a CPU with AVX512-VNNI, BF16 on one
-// with AVX512-BF16, F16 and F32 on any AVX-512 CPU (elsewhere the packed
-// layout would only run its scalar reference: linear() on W is faster).
+// Block types (Q4_0 … Q6_K) with AVX512-VNNI (else only the scalar reference
+// runs panels: linear() on W is faster); BF16, F16 and F32 with AVX2, FMA and
+// F16C (AVX-512 kernels where the CPU has them, AVX2 ones elsewhere).
 bool can_pack(DType t);
 // Bytes of pack_weight's panels for W[N,K] of type t.
 size_t packed_size(DType t, int64_t N, int64_t K);

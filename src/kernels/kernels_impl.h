@@ -92,21 +92,21 @@ void packed_rows(Isa isa, const PackedWeight& w, const XQ32& x, int64_t p0, int6
 // Float panels (fpanel.cpp): W[N,K] (BF16, F16 or F32) as ceil(N/16) panels
 // of 16 rows interleaved by steps of K (BF16: pairs; F16, F32: single
 // columns), K padded to whole steps with zeros, for vdpbf16ps / vcvtph2ps +
-// FMA / FMA.
-bool float_packable(DType t);  // the CPU runs t's panel kernels
+// FMA / FMA (AVX-512) or as two ymm halves (AVX2: BF16 widened, 2 FMAs).
+bool float_packable(DType t);  // the CPU runs t's panel kernels (AVX2, FMA and F16C at least)
 size_t float_packed_size(DType t, int64_t N, int64_t K);
 void float_pack(DType t, const void* W, int64_t N, int64_t K, uint8_t* out);
 // x[M,K] for W of type t as the panel kernels read it: one 32-bit word per
-// step (BF16: a pair rounded to bf16, nearest even; F16, F32: the f32 itself),
-// rows in blocks of 12, each block interleaved by steps (word j of row m of
-// a block of mr rows at j·mr + m). float_x_words: the words of M rows.
+// step (BF16: a pair rounded to bf16, nearest even, on AVX2 as two f32 words; F16,
+// F32: the f32), rows in blocks of 12 interleaved by steps (step j of row m of a
+// block of mr rows at j·mr + m). float_x_words: M rows' words; both per dispatch().
 int64_t float_x_words(DType t, int64_t M, int64_t K);
 void float_x_tiles(DType t, const float* x, int64_t M, int64_t K, int32_t* xb);
 // Panels [p0, p1) of y[M,N] = x·Wᵀ from float_x_tiles' xb, single-threaded:
-// SIMD where the CPU and dispatch() allow (BF16: isa Avx512 and bf16_dot;
-// F16, F32: isa Avx512), else the scalar definition. Each element's steps are
-// summed in order into one f32 accumulator, whatever M, the panel range or
-// the thread count.
+// AVX-512 where the CPU and dispatch() allow (isa Avx512; BF16 also
+// bf16_dot), else AVX2 (isa Avx2 or above), else the scalar definition.
+// Each element's steps are summed in order into one f32 accumulator,
+// whatever M, the panel range or the thread count.
 void float_packed_rows(const PackedWeight& w, const int32_t* xb, int64_t M, int64_t p0, int64_t p1, float* y,
                        bool accumulate);
 
