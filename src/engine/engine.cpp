@@ -196,66 +196,37 @@ void Context::attend(int l, float* q, float* k, const float* v, float* att, int 
       kernels::attention_rows(&q[size_t(i0) * qd + h * hd], qd, kc + size_t(kvh) * hd, vc + size_t(kvh) * hd, kvd,
                               &lo[size_t(i0)], &hi[size_t(i0)], rows, hd, scale, &att[size_t(i0) * qd + h * hd], qd);
     }, /*dynamic=*/true);
-  } else if (past >= kGemmPast && n >= kGemmRows) {
-    // A tree of many queries over a long cache (a batch of eval items after
-    // their shared few-shot prefix): per head, the scores
-    // against the cached slots are one GEMM [n,hd]·[past,hd]ᵀ and their share
-    // of the output one GEMM [n,past]·[past,hd]; only each token's own part
-    // (the new tokens it sees) runs as dot products.
-    scores_.resize(size_t(n) * size_t(past));
-    for (int h = 0; h < Hq; ++h) {
-      const int kvh = h / group;
-      kernels::gemm(false, true, n, past, hd, scale, &q[size_t(h) * hd], qd, kc + size_t(kvh) * hd, kvd, 0.f,
-                    scores_.data(), past, kernels::Precision::F32);
-#pragma omp parallel
-      {
-        std::vector<float> row;
-        std::vector<int> own;
-#pragma omp for schedule(static)
-        for (int i = 0; i < n; ++i) {
-          const int p = pos[i];
-          const int lo = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
-          own.clear();
-          new_slots(i, lo, pos, parents, past, &own);
-          float* srow = &scores_[size_t(i) * past];
-          for (int j = 0; j < std::min(lo, past); ++j) srow[j] = -INFINITY;
-          row.assign(srow, srow + past);
-          const float* qv = &q[size_t(i) * qd + h * hd];
-          for (int slot : own) row.push_back(kernels::dot(qv, kc + size_t(slot) * kvd + kvh * hd, hd) * scale);
-          kernels::softmax(row.data(), int(row.size()));
-          std::copy(row.begin(), row.begin() + past, srow);
-          float* out = &att[size_t(i) * qd + h * hd];
-          std::fill(out, out + hd, 0.0f);
-          for (size_t j = 0; j < own.size(); ++j)
-            kernels::axpy(out, row[size_t(past) + j], vc + size_t(own[j]) * kvd + kvh * hd, hd);
-        }
-      }
-      kernels::gemm(false, false, n, hd, past, 1.f, scores_.data(), past, vc + size_t(kvh) * hd, kvd, 1.f,
-                    &att[size_t(h) * hd], qd, kernels::Precision::F32);
-    }
   } else {
-    // Attention: one (query, head) pair per work item; the slots it sees and
-    // their scores live with the worker (bounded by n_ctx).
+    // A tree (eval items after their shared few-shot prefix, continuations
+    // of one context): token i sees the cached slots [lo, past) — scored and
+    // summed by attention_rows' own kernels, so that a row is the same bits
+    // whatever else is in the batch (a resumed eval scores its last items
+    // alone and must reproduce them) — then its own ancestors, one key at a
+    // time by the same kernels. One (query, head) pair per work item.
 #pragma omp parallel
     {
       std::vector<float> sc;
-      std::vector<int> seen;
+      std::vector<int> own;
 #pragma omp for collapse(2) schedule(static)
       for (int i = 0; i < n; ++i)
         for (int h = 0; h < Hq; ++h) {
           const int p = pos[i], kvh = h / group;
-          const int lo = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
-          // The cached slots from lo, then the new tokens it sees.
-          seen.clear();
-          for (int j = lo; j < past; ++j) seen.push_back(j);
-          new_slots(i, lo, pos, parents, past, &seen);
+          const int window_lo = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
+          own.clear();
+          new_slots(i, window_lo, pos, parents, past, &own);
+          const int lo = std::min(window_lo, past), cached = past - lo;
           const float* qv = &q[size_t(i) * qd + h * hd];
-          sc.resize(seen.size());
-          for (size_t j = 0; j < seen.size(); ++j) sc[j] = kernels::dot(qv, kc + size_t(seen[j]) * kvd + kvh * hd, hd) * scale;
+          const float *kh = kc + size_t(kvh) * hd, *vh = vc + size_t(kvh) * hd;
+          sc.resize(size_t(cached) + own.size());
+          kernels::attention_scores(qv, kh, kvd, lo, past, hd, scale, sc.data());
+          for (size_t j = 0, e; j < own.size(); j = e) {  // runs of consecutive slots: one call each
+            for (e = j + 1; e < own.size() && own[e] == own[e - 1] + 1;) ++e;
+            kernels::attention_scores(qv, kh, kvd, own[j], own[e - 1] + 1, hd, scale, &sc[size_t(cached) + j]);
+          }
           kernels::softmax(sc.data(), int(sc.size()));
           float* out = &att[size_t(i) * qd + h * hd];
-          std::fill(out, out + hd, 0.0f);
-          for (size_t j = 0; j < seen.size(); ++j) kernels::axpy(out, sc[j], vc + size_t(seen[j]) * kvd + kvh * hd, hd);
+          kernels::attention_pv(sc.data(), vh, kvd, lo, past - 1, hd, out);
+          for (size_t j = 0; j < own.size(); ++j) kernels::axpy(out, sc[size_t(cached) + j], vh + size_t(own[j]) * kvd, hd);
         }
     }
   }

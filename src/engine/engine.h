@@ -136,11 +136,9 @@ class Context {
   int n_ctx_, n_past_ = 0, tree_slots_ = 0;
   std::vector<float> kcache_, vcache_;  // [layer][n_ctx][kv_dim]
   std::vector<float> x_, h_, q_, k_, v_, att_, gate_, up_;
-  std::vector<float> scores_;  // [n, past] of one head (the GEMM attention path of trees)
   std::vector<float> head_out_;  // [items wanting logits, vocab] of eval_batch, reused (2 MB a step at 16 × 32K)
-  // Trees: the GEMM attention path from this many new tokens and cached
-  // slots on. Plain continuations: query rows in blocks of kQueryBlock.
-  static constexpr int kGemmPast = 64, kGemmRows = 16, kQueryBlock = 16;
+  // Plain continuations: query rows in blocks of kQueryBlock.
+  static constexpr int kQueryBlock = 16;
   int scratch_n_ = 0;
 };
 

@@ -206,8 +206,9 @@ TEST(Model, TreeEqualsEachPathRunAlone) {
     model::Checkpoint ck = random_checkpoint(small_config(false, 2, window, false), DType::F32, 11);
     auto m = std::make_shared<const Model>(ck);
     const int V = ck.config.vocab_size;
-    // A short prefix (attention by dot products) and a long one with a wide
-    // tree (the GEMM path: >= 64 cached slots, >= 16 new tokens).
+    // A short prefix and a long one with a wide tree (70 cached slots, 24
+    // new tokens; trees used to switch to GEMMs there, whose sums depended
+    // on the batch).
    for (int long_prefix : {0, 1}) {
     std::vector<int> prefix{2, 7, 1, 8};
     //            0  1   2  3   4   5  6   7   8  9
@@ -231,6 +232,10 @@ TEST(Model, TreeEqualsEachPathRunAlone) {
       std::vector<float> want(static_cast<size_t>(V));
       lin.eval(path.data(), int(path.size()), want.data());
       for (int v = 0; v < V; ++v) ASSERT_NEAR(got[r * size_t(V) + size_t(v)], want[size_t(v)], 1e-4) << "row " << rows[r];
+      // Repacked weights give a row the same bits in any batch, and the tree's
+      // attention sums what the sequence's own does, in the same order.
+      if (kernels::can_pack(DType::F32))
+        EXPECT_TRUE(std::equal(want.begin(), want.end(), got.begin() + long(r) * V)) << "row " << rows[r];
     }
     // The cache is untouched: continuing the prefix gives what a fresh run gives.
     std::vector<float> a(static_cast<size_t>(V)), b(static_cast<size_t>(V));

@@ -271,12 +271,25 @@ void attention_full(const float* q, int64_t ldq, const float* k, const float* v,
   }
 }
 
+void attention_scores(const float* q, const float* k, int64_t ldkv, int j0, int j1, int hd, float scale, float* s) {
+  if (j1 <= j0) return;
+  const detail::Isa isa = detail::dispatch().isa;
+  (isa == detail::Isa::Avx512 ? scores_avx512 : isa == detail::Isa::Avx2 ? scores_avx2 : scores_scalar)(
+      q, k, ldkv, j0, j1, hd, scale, s);
+}
+
+void attention_pv(const float* p, const float* v, int64_t ldkv, int lo, int hi, int hd, float* out) {
+  if (hi < lo) return std::fill(out, out + hd, 0.f);
+  const detail::Isa isa = detail::dispatch().isa;
+  if (isa == detail::Isa::Scalar) return pv_scalar(p, v, ldkv, lo, hi, hd, out);
+  (isa == detail::Isa::Avx512 ? kPv : kPv2)[0](&p, v, ldkv, &lo, &hi, hd, &out);
+}
+
 void attention_rows(const float* q, int64_t ldq, const float* k, const float* v, int64_t ldkv, const int* lo,
                     const int* hi, int n, int hd, float scale, float* out, int64_t ldo) {
   if (n <= 0) return;
   const detail::Isa isa = detail::dispatch().isa;
   const bool simd = isa != detail::Isa::Scalar;
-  const auto scores = isa == detail::Isa::Avx512 ? scores_avx512 : isa == detail::Isa::Avx2 ? scores_avx2 : scores_scalar;
   const int pv_rows = isa == detail::Isa::Avx512 ? kPvRows : 2;
   const PvFn* pv = isa == detail::Isa::Avx512 ? kPv : kPv2;
   // Row i's probabilities at p[i] (its own keys only).
@@ -293,7 +306,7 @@ void attention_rows(const float* q, int64_t ldq, const float* k, const float* v,
     const int len = hi[i] - lo[i] + 1;
     if (len <= 0) continue;
     float* s = b.data() + at[size_t(i)];
-    scores(q + int64_t(i) * ldq, k, ldkv, lo[i], hi[i] + 1, hd, scale, s);
+    attention_scores(q + int64_t(i) * ldq, k, ldkv, lo[i], hi[i] + 1, hd, scale, s);
     softmax(s, len);
   }
   for (int i0 = 0; i0 < n;) {

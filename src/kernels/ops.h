@@ -29,6 +29,13 @@ float softmax(float* x, int64_t n);
 // ldkv, out at ldo. Single-threaded.
 void attention_rows(const float* q, int64_t ldq, const float* k, const float* v, int64_t ldkv, const int* lo,
                     const int* hi, int n, int hd, float scale, float* out, int64_t ldo);
+// The two halves of attention_rows for one query, for callers whose keys are
+// not one contiguous range (a tree's cached prefix, then its own ancestors):
+// s[j − j0] = scale · q·k_j over keys [j0, j1), each key's sum in the one
+// order attention_rows uses (the same bits alone or in any range); and
+// out = Σ_j p[j − lo] · v_j over [lo, hi], ascending j (zeros if hi < lo).
+void attention_scores(const float* q, const float* k, int64_t ldkv, int j0, int j1, int hd, float scale, float* s);
+void attention_pv(const float* p, const float* v, int64_t ldkv, int lo, int hi, int hd, float* out);
 // The first index of the largest of n values, as the scan `if (x[i] >
 // x[best]) best = i` finds it: ties go to the first, NaNs never win (a NaN
 // at index 0 wins alone), -0 and +0 are equal. Greedy decoding runs it over
