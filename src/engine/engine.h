@@ -43,7 +43,7 @@ class Model {
 
   // A weight matrix of a linear layer: the checkpoint's tensor, and a copy
   // repacked at load when the kernels have a faster layout for its type
-  // (kernels::can_pack: the block types with AVX512-VNNI, BF16 with
+  // (kernels::can_pack: the block types with AVX512-VNNI or AVX2, BF16 with
   // AVX512-BF16, F16 and F32 with AVX-512; SOLAR_REPACK=0 turns it off).
   // Decode and prefill both read the copy; the file's pages are released.
   struct Weight {

@@ -71,7 +71,7 @@ void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int6
 // 16 rows interleaved per panel so that one instruction multiplies 16 rows
 // by the same few elements of x (broadcast) and nothing is reduced across
 // lanes. Decode and prefill both read it (the original is not needed after).
-// Block-quantized W for VNNI (qpanel.cpp has the layout): Q4_0, Q8_0 and
+// Block-quantized W for VNNI or AVX2 (qpanel.cpp has the layout): Q4_0, Q8_0 and
 // Q6_K panels are their file's size, Q4_K's 2.8% more (its 6-bit scales as
 // bytes), the other block types' larger (8-bit quants, f32 scales). BF16 W
 // for vdpbf16ps, F16 for vcvtph2ps + FMA and F32 for FMA (fpanel.cpp): the
@@ -81,7 +81,8 @@ struct PackedWeight {
   int64_t N = 0, K = 0;
   std::vector<uint8_t> bytes;
 };
-// Every GGML block type (Q4_0 … Q6_K) on a CPU with AVX512-VNNI, BF16 on one
+// Every GGML block type (Q4_0 … Q6_K) on a CPU with AVX512-VNNI or AVX2 (+FMA,
+// F16C: maddubs in place of vpdpbusd), BF16 on one
 // with AVX512-BF16, F16 and F32 on any AVX-512 CPU (elsewhere the packed
 // layout would only run its scalar reference: linear() on W is faster).
 bool can_pack(DType t);
