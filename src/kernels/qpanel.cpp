@@ -50,8 +50,8 @@
 // W. bench_kernels --packed on "AMD EPYC (2 logical CPUs); avx2 fma f16c"
 // (Zen 3, one thread, W[5632,2048], a shared machine), decode GB/s against
 // the row kernels, prefill (M = 512) GOP/s against dequantize + oneDNN f32:
-// Q8_0 18.9 (1.29×) and 93 (1.12×), Q4_0 23.0 (2.81×) and 110 (1.33×), Q4_K
-// 18.3 (2.72×) and 105 (1.27×), Q6_K 16.4 (1.54×) and 86 (1.10×).
+// Q8_0 25.7 (1.70×) and 122 (1.48×), Q4_0 22.4 (2.75×) and 196 (2.34×), Q4_K
+// 19.4 (2.89×) and 111 (1.35×), Q6_K 18.8 (1.74×) and 90 (1.13×).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -462,8 +462,8 @@ SOLAR_P512 void panel_avx512(const uint8_t* panels, int64_t pstride, int64_t K, 
 // ---- AVX2: each 64-byte vector of a panel as two 32-byte halves, rows
 // 0-7 and 8-15, with vpdpbusd's 4-byte dot products as vpmaddubsw (u8·s8
 // pairs into int16, saturating) + vpmaddwd by ones. Every integer sum is the
-// VNNI kernel's, exact, and the float operations per lane are its own, so
-// the two paths give the same bits. No pair saturates: x is within ±127 and
+// VNNI kernel's, exact, and the float operations per lane are its own, in
+// its order. No pair saturates: x is within ±127 and
 // u ≤ 63 but for Q8_0, whose u = q + 128 would (2·255·127 > 32767): its
 // products are |q|·(x signed as q), ≤ 128·127 a product, and need no −128·Σq.
 // int16 sums of pairs stay within 32767: 8 pairs of 4-bit products
@@ -475,38 +475,24 @@ SOLAR_P256 SOLAR_INLINE __m256 f16x8(const uint8_t* p) {
   return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
 }
 
-// Half h (rows 8h..8h+7) of a block's quants: vector t holds elements
-// 4t..4t+3 of each row (4-bit and 6-bit types: t ≥ 4 are 16 + 4(t − 4)..).
+// Vector t of a block's quants for rows 8h..8h+7: elements 4t..4t+3 of
+// each row (4-bit and 6-bit types: t ≥ 4 are elements 16 + 4(t − 4)..).
 // Q8_0: q = u − 128 as int8.
 template <DType T>
-SOLAR_P256 SOLAR_INLINE void weights_avx2(const uint8_t* p, int h, __m256i w[8]) {
-  const __m256i lo4 = _mm256_set1_epi8(0x0F), hi2 = _mm256_set1_epi8(0x30);
-  if constexpr (!four_bit(T) && !six_bit(T)) {
-#pragma GCC unroll 8
-    for (int t = 0; t < 8; ++t) w[t] = load256(p + 64 * t + 32 * h);
-    if constexpr (T == DType::Q8_0)
-#pragma GCC unroll 8
-      for (int t = 0; t < 8; ++t) w[t] = _mm256_xor_si256(w[t], _mm256_set1_epi8(char(0x80)));
-  } else {
-#pragma GCC unroll 8
-    for (int t = 0; t < 4; ++t) {
-      const __m256i v = load256(p + 64 * t + 32 * h);
-      w[t] = _mm256_and_si256(v, lo4);
-      w[t + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
-    }
-    if constexpr (six_bit(T)) {  // bits 4-5 of vector t: bits 2(t/2) of high-bit vector t % 2
-      const __m256i hv[2] = {load256(p + 256 + 32 * h), load256(p + 320 + 32 * h)};
-#pragma GCC unroll 8
-      for (int t = 0; t < 8; ++t) {
-        const __m256i v = hv[t % 2];
-        const __m256i at4 = t / 2 == 0   ? _mm256_slli_epi16(v, 4)
-                            : t / 2 == 1 ? _mm256_slli_epi16(v, 2)
-                            : t / 2 == 2 ? v
-                                         : _mm256_srli_epi16(v, 2);
-        w[t] = _mm256_or_si256(w[t], _mm256_and_si256(at4, hi2));
-      }
-    }
-  }
+SOLAR_P256 SOLAR_INLINE __m256i weights_avx2(const uint8_t* p, int t, int h) {
+  const __m256i lo4 = _mm256_set1_epi8(0x0F);
+  if constexpr (T == DType::Q8_0) return _mm256_xor_si256(load256(p + 64 * t + 32 * h), _mm256_set1_epi8(char(0x80)));
+  if constexpr (!four_bit(T) && !six_bit(T)) return load256(p + 64 * t + 32 * h);
+  const __m256i v = load256(p + 64 * (t % 4) + 32 * h);
+  const __m256i w = _mm256_and_si256(t < 4 ? v : _mm256_srli_epi16(v, 4), lo4);
+  if constexpr (!six_bit(T)) return w;
+  // bits 4-5: bits 2(t/2) of high-bit vector t % 2
+  const __m256i hv = load256(p + 256 + 64 * (t % 2) + 32 * h);
+  const __m256i at4 = t / 2 == 0   ? _mm256_slli_epi16(hv, 4)
+                      : t / 2 == 1 ? _mm256_slli_epi16(hv, 2)
+                      : t / 2 == 2 ? hv
+                                   : _mm256_srli_epi16(hv, 2);
+  return _mm256_or_si256(w, _mm256_and_si256(at4, _mm256_set1_epi8(0x30)));
 }
 
 // 4 bytes of x in every lane.
@@ -516,137 +502,154 @@ SOLAR_P256 SOLAR_INLINE __m256i x4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
-// Σ u·x over vectors [t0, t1) of a block for 8 rows, int32 per row.
-template <DType T>
-SOLAR_P256 SOLAR_INLINE __m256i dot_avx2(const __m256i w[8], const int8_t* xq, int t0, int t1) {
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256i s = _mm256_setzero_si256();
-  if constexpr (T == DType::Q8_0) {
+// A k-quant super-block (8 blocks from b0) done: its d, and Q4_K's min term
+// times dmin, per half, as panel_avx512 applies them.
+template <DType T, int MT>
+SOLAR_P256 SOLAR_INLINE void super_block_avx2(const uint8_t* panel, const XQ32& x, int64_t m0, int64_t nb, int64_t b0,
+                                              __m256 (&acc)[MT][2], __m256 (&sbs)[MT][2]) {
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h) {
+    const uint8_t* dp = panel + d_at(T, b0);
+    const __m256 d = f16x8(dp + 16 * h);
 #pragma GCC unroll 8
-    for (int t = t0; t < t1; ++t)
-      s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w[t]), _mm256_sign_epi8(x4(xq + 4 * t), w[t])), ones));
-    return s;
+    for (int m = 0; m < MT; ++m) {
+      acc[m][h] = _mm256_fmadd_ps(sbs[m][h], d, acc[m][h]);
+      sbs[m][h] = _mm256_setzero_ps();
+    }
+    if constexpr (T == DType::Q4_K) {
+      __m256 mins[MT];
+#pragma GCC unroll 8
+      for (int m = 0; m < MT; ++m) mins[m] = _mm256_setzero_ps();
+      for (int64_t j = b0; j < b0 + 8; ++j) {
+        const __m256 mnb = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes8(panel + scales_at(T, j) + 16 + 8 * h)));
+#pragma GCC unroll 8
+        for (int m = 0; m < MT; ++m)
+          mins[m] = _mm256_fmadd_ps(mnb, _mm256_set1_ps(x.dsq[size_t((m0 + m) * nb + j)]), mins[m]);
+      }
+      const __m256 dmin = f16x8(dp + 32 + 16 * h);
+#pragma GCC unroll 8
+      for (int m = 0; m < MT; ++m) acc[m][h] = _mm256_fnmadd_ps(mins[m], dmin, acc[m][h]);
+    }
   }
-  constexpr int run = four_bit(T) ? 8 : six_bit(T) ? 2 : 4;  // pairs an int16 sum holds (above)
-#pragma GCC unroll 8
-  for (int t = t0; t < t1; t += run) {
-    __m256i p = _mm256_maddubs_epi16(w[t], x4(xq + 4 * t));
-#pragma GCC unroll 8
-    for (int j = t + 1; j < t + run; ++j)
-      if (j < t1) p = _mm256_add_epi16(p, _mm256_maddubs_epi16(w[j], x4(xq + 4 * j)));
-    s = _mm256_add_epi32(s, _mm256_madd_epi16(p, ones));
-  }
-  return s;
 }
 
-// A k-quant super-block (8 blocks from b0) done: its d, and Q4_K's min term
-// times dmin, per panel and half, as panel_avx512 applies them.
-template <DType T, int MT, int NP>
-SOLAR_P256 SOLAR_INLINE void super_block_avx2(const uint8_t* panels, int64_t pstride, const XQ32& x, int64_t m0,
-                                              int64_t nb, int64_t b0, __m256 (&acc)[MT][NP][2],
-                                              __m256 (&sbs)[MT][NP][2]) {
+// One block of one panel against MT rows of x. The vectors t go outermost,
+// each multiplied into every row's and half's sum at once: with the rows
+// outermost GCC kept every row's broadcasts of x live and spilled them
+// (Zen 3, M = 512, one thread: Q4_0 110 GOP/s that way, 196 this way).
+template <DType T, int MT>
+SOLAR_P256 SOLAR_INLINE void block_avx2(const uint8_t* panel, int64_t b, const XQ32& x, int64_t m0, int64_t nb,
+                                        __m256 (&acc)[MT][2], __m256 (&sbs)[MT][2]) {
+  constexpr bool kWhole = d16_type(T) || T == DType::Q4_K;
+  constexpr int c = T == DType::Q8_0 ? 0 : zero_point(T);                // Q8_0: Σq·x directly
+  constexpr int run = T == DType::Q8_0 ? 1 : four_bit(T) ? 8 : six_bit(T) ? 2 : 4;  // pairs an int16 sum holds
+  const uint8_t* p = panel + block_offset(T, b);
+  const __m256i ones = _mm256_set1_epi16(1);
+  const int8_t* xq[MT];
 #pragma GCC unroll 8
-  for (int q = 0; q < NP; ++q)
-#pragma GCC unroll 8
+  for (int m = 0; m < MT; ++m) xq[m] = x.q.data() + ((m0 + m) * nb + b) * 32;
+  __m256i s16[MT][2], a[MT][2], isum[MT][2];  // int16 run; int32 sum of the 16 (or 32); Q6_K's scaled sum
+  // Half k of the 32 (kWhole: all 32, k = 1) summed: scaled into acc or sbs.
+  auto done = [&](int k) __attribute__((always_inline, target("avx2,fma,f16c"))) {  // SOLAR_P256, inlined
+#pragma GCC unroll 2
     for (int h = 0; h < 2; ++h) {
-      const uint8_t* panel = panels + q * pstride;
-      const uint8_t* dp = panel + d_at(T, b0);
-      const __m256 d = f16x8(dp + 16 * h);
+      __m256 s[2], mn[2];
+      __m256i isc[2];
+      const uint8_t* sc = panel + scales_at(T, b) + 8 * h;
+      if constexpr (d16_type(T)) {
+        s[0] = f16x8(p + qbytes(T) + 16 * h);
+      } else if constexpr (T == DType::Q4_K) {
+        isc[0] = _mm256_cvtepu8_epi32(bytes8(sc));
+      } else if constexpr (six_bit(T)) {
+        isc[k] = _mm256_cvtepi8_epi32(bytes8(sc + 16 * k));
+      } else {
+        const float* f = reinterpret_cast<const float*>(p + qbytes(T) + 32 * h);
+        s[k] = _mm256_loadu_ps(f + 16 * k);
+        if constexpr (has_min(T)) mn[0] = _mm256_loadu_ps(f + 32), mn[1] = _mm256_loadu_ps(f + 48);
+      }
 #pragma GCC unroll 8
       for (int m = 0; m < MT; ++m) {
-        acc[m][q][h] = _mm256_fmadd_ps(sbs[m][q][h], d, acc[m][q][h]);
-        sbs[m][q][h] = _mm256_setzero_ps();
-      }
-      if constexpr (T == DType::Q4_K) {
-        __m256 mins[MT];
-#pragma GCC unroll 8
-        for (int m = 0; m < MT; ++m) mins[m] = _mm256_setzero_ps();
-        for (int64_t j = b0; j < b0 + 8; ++j) {
-          const __m256 mnb = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes8(panel + scales_at(T, j) + 16 + 8 * h)));
-#pragma GCC unroll 8
-          for (int m = 0; m < MT; ++m)
-            mins[m] = _mm256_fmadd_ps(mnb, _mm256_set1_ps(x.dsq[size_t((m0 + m) * nb + j)]), mins[m]);
-        }
-        const __m256 dmin = f16x8(dp + 32 + 16 * h);
-#pragma GCC unroll 8
-        for (int m = 0; m < MT; ++m) acc[m][q][h] = _mm256_fnmadd_ps(mins[m], dmin, acc[m][q][h]);
-      }
-    }
-}
-
-// panel_avx512's kernel on halves: acc and sbs per row of x, panel and half.
-template <DType T, int MT, int NP>
-SOLAR_P256 void panel_avx2(const uint8_t* panels, int64_t pstride, int64_t K, const XQ32& x, int64_t m0, float* y,
-                           int64_t ldy, uint16_t last_cols, bool accumulate) {
-  constexpr bool kWhole = d16_type(T) || T == DType::Q4_K;
-  constexpr int QB = qbytes(T), c = T == DType::Q8_0 ? 0 : zero_point(T);  // Q8_0: Σq·x directly
-  const int64_t nb = K / 32;
-  __m256 acc[MT][NP][2], sbs[MT][NP][2];
-#pragma GCC unroll 8
-  for (int m = 0; m < MT; ++m)
-#pragma GCC unroll 8
-    for (int q = 0; q < NP; ++q)
-#pragma GCC unroll 8
-      for (int h = 0; h < 2; ++h) acc[m][q][h] = sbs[m][q][h] = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-#pragma GCC unroll 8
-    for (int q = 0; q < NP; ++q)
-#pragma GCC unroll 8
-      for (int h = 0; h < 2; ++h) {
-        const uint8_t* panel = panels + q * pstride;
-        const uint8_t* p = panel + block_offset(T, b);
-        __m256i w[8];
-        weights_avx2<T>(p, h, w);
-        __m256 s[2], mn[2];
-        __m256i isc[2];
-        if constexpr (d16_type(T)) {
-          s[0] = f16x8(p + QB + 16 * h);
-        } else if constexpr (T == DType::Q4_K) {
-          isc[0] = _mm256_cvtepu8_epi32(bytes8(panel + scales_at(T, b) + 8 * h));
-        } else if constexpr (six_bit(T)) {
-          const uint8_t* sc = panel + scales_at(T, b) + 8 * h;
-          isc[0] = _mm256_cvtepi8_epi32(bytes8(sc)), isc[1] = _mm256_cvtepi8_epi32(bytes8(sc + 16));
+        const int64_t i = (m0 + m) * nb + b;
+        const int32_t* sq16 = &x.sq16[size_t(2 * i)];
+        const float dxs = x.d[size_t(i)];
+        const __m256 dx = _mm256_set1_ps(dxs);
+        if constexpr (kWhole) {
+          const __m256i is = _mm256_add_epi32(a[m][h], _mm256_set1_epi32(-c * (sq16[0] + sq16[1])));
+          if constexpr (T == DType::Q4_K)
+            sbs[m][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(is, isc[0])), dx, sbs[m][h]);
+          else
+            acc[m][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_mul_ps(s[0], dx), acc[m][h]);
         } else {
-          s[0] = _mm256_loadu_ps(reinterpret_cast<const float*>(p + QB + 32 * h));
-          s[1] = _mm256_loadu_ps(reinterpret_cast<const float*>(p + QB + 64 + 32 * h));
-          if constexpr (has_min(T)) {
-            mn[0] = _mm256_loadu_ps(reinterpret_cast<const float*>(p + QB + 128 + 32 * h));
-            mn[1] = _mm256_loadu_ps(reinterpret_cast<const float*>(p + QB + 192 + 32 * h));
-          }
-        }
-#pragma GCC unroll 8
-        for (int m = 0; m < MT; ++m) {
-          const int64_t i = (m0 + m) * nb + b;
-          const int8_t* xq = x.q.data() + i * 32;
-          const int32_t* sq16 = &x.sq16[size_t(2 * i)];
-          const float dxs = x.d[size_t(i)];
-          const __m256 dx = _mm256_set1_ps(dxs);
-          __m256& a = acc[m][q][h];
-          if constexpr (kWhole) {
-            const __m256i isum = _mm256_add_epi32(dot_avx2<T>(w, xq, 0, 8), _mm256_set1_epi32(-c * (sq16[0] + sq16[1])));
-            if constexpr (T == DType::Q4_K)
-              sbs[m][q][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(isum, isc[0])), dx, sbs[m][q][h]);
-            else
-              a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(s[0], dx), a);
-          } else {
-            const __m256i a0 = _mm256_add_epi32(dot_avx2<T>(w, xq, 0, 4), _mm256_set1_epi32(-c * sq16[0]));
-            const __m256i a1 = _mm256_add_epi32(dot_avx2<T>(w, xq, 4, 8), _mm256_set1_epi32(-c * sq16[1]));
-            if constexpr (six_bit(T)) {
-              const __m256i isum = _mm256_add_epi32(_mm256_mullo_epi32(a0, isc[0]), _mm256_mullo_epi32(a1, isc[1]));
-              sbs[m][q][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), dx, sbs[m][q][h]);
+          const __m256i ak = _mm256_add_epi32(a[m][h], _mm256_set1_epi32(-c * sq16[k]));
+          if constexpr (six_bit(T)) {
+            const __m256i prod = _mm256_mullo_epi32(ak, isc[k]);
+            if (k == 0) {
+              isum[m][h] = prod;
             } else {
-              a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a0), _mm256_mul_ps(s[0], dx), a);
-              a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a1), _mm256_mul_ps(s[1], dx), a);
-              if constexpr (has_min(T)) {
-                a = _mm256_fnmadd_ps(mn[0], _mm256_set1_ps(dxs * float(sq16[0])), a);
-                a = _mm256_fnmadd_ps(mn[1], _mm256_set1_ps(dxs * float(sq16[1])), a);
+              sbs[m][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(isum[m][h], prod)), dx, sbs[m][h]);
+            }
+          } else {
+            acc[m][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ak), _mm256_mul_ps(s[k], dx), acc[m][h]);
+            if constexpr (has_min(T)) {
+              if (k == 1) {
+                acc[m][h] = _mm256_fnmadd_ps(mn[0], _mm256_set1_ps(dxs * float(sq16[0])), acc[m][h]);
+                acc[m][h] = _mm256_fnmadd_ps(mn[1], _mm256_set1_ps(dxs * float(sq16[1])), acc[m][h]);
               }
             }
           }
         }
+        a[m][h] = _mm256_setzero_si256();
       }
-    if constexpr (k_scales(T)) {
-      if (b % 8 == 7) super_block_avx2<T, MT, NP>(panels, pstride, x, m0, nb, b - 7, acc, sbs);
+    }
+  };
+#pragma GCC unroll 8
+  for (int m = 0; m < MT; ++m)
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) a[m][h] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+  for (int t = 0; t < 8; ++t) {
+    const __m256i w[2] = {weights_avx2<T>(p, t, 0), weights_avx2<T>(p, t, 1)};
+#pragma GCC unroll 8
+    for (int m = 0; m < MT; ++m) {
+      const __m256i xb = x4(xq[m] + 4 * t);
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        const __m256i prod = T == DType::Q8_0
+                                 ? _mm256_maddubs_epi16(_mm256_abs_epi8(w[h]), _mm256_sign_epi8(xb, w[h]))
+                                 : _mm256_maddubs_epi16(w[h], xb);
+        s16[m][h] = t % run == 0 ? prod : _mm256_add_epi16(s16[m][h], prod);
+        // Each sum in turn: GCC otherwise holds the products for a tree of adds and spills them.
+        __asm__("" : "+x"(s16[m][h]));
+        if (t % run == run - 1) {
+          a[m][h] = _mm256_add_epi32(a[m][h], _mm256_madd_epi16(s16[m][h], ones));
+          __asm__("" : "+x"(a[m][h]));
+        }
+      }
+    }
+    if (!kWhole && t == 3) done(0);
+    if (t == 7) done(1);
+  }
+}
+
+// panel_avx512's kernel on halves of 8 rows.
+template <DType T, int MT, int NP>
+SOLAR_P256 void panel_avx2(const uint8_t* panels, int64_t pstride, int64_t K, const XQ32& x, int64_t m0, float* y,
+                           int64_t ldy, uint16_t last_cols, bool accumulate) {
+  const int64_t nb = K / 32;
+  __m256 acc[NP][MT][2], sbs[NP][MT][2];
+#pragma GCC unroll 8
+  for (int q = 0; q < NP; ++q)
+#pragma GCC unroll 8
+    for (int m = 0; m < MT; ++m)
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) acc[q][m][h] = sbs[q][m][h] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+#pragma GCC unroll 8
+    for (int q = 0; q < NP; ++q) {
+      block_avx2<T, MT>(panels + q * pstride, b, x, m0, nb, acc[q], sbs[q]);
+      if constexpr (k_scales(T)) {
+        if (b % 8 == 7) super_block_avx2<T, MT>(panels + q * pstride, x, m0, nb, b - 7, acc[q], sbs[q]);
+      }
     }
   }
 #pragma GCC unroll 8
@@ -656,8 +659,7 @@ SOLAR_P256 void panel_avx2(const uint8_t* panels, int64_t pstride, int64_t K, co
       const int cols = q == NP - 1 ? __builtin_popcount(last_cols) : kRows;
       float* dst = y + (m0 + m) * ldy + q * kRows;
       alignas(32) float v[kRows];
-      _mm256_store_ps(v, acc[m][q][0]), _mm256_store_ps(v + 8, acc[m][q][1]);
-#pragma GCC unroll 8
+      _mm256_store_ps(v, acc[q][m][0]), _mm256_store_ps(v + 8, acc[q][m][1]);
       for (int r = 0; r < cols; ++r) dst[r] = accumulate ? dst[r] + v[r] : v[r];
     }
 }
