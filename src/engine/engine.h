@@ -43,8 +43,8 @@ class Model {
 
   // A weight matrix of a linear layer: the checkpoint's tensor, and a copy
   // repacked at load when the kernels have a faster layout for its type
-  // (kernels::can_pack: the block types with AVX512-VNNI, the float types
-  // with AVX2, FMA and F16C; SOLAR_REPACK=0 turns it off).
+  // (kernels::can_pack: every type on a CPU with AVX2, FMA and F16C —
+  // AVX-512 / VNNI / AVX512-BF16 kernels where present; SOLAR_REPACK=0 turns it off).
   // Decode and prefill both read the copy; the file's pages are released.
   struct Weight {
     const TensorView* t = nullptr;

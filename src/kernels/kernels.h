@@ -71,7 +71,7 @@ void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int6
 // 16 rows interleaved per panel so that one instruction multiplies 16 rows
 // by the same few elements of x (broadcast) and nothing is reduced across
 // lanes. Decode and prefill both read it (the original is not needed after).
-// Block-quantized W for VNNI (qpanel.cpp has the layout): Q4_0, Q8_0 and
+// Block-quantized W for VNNI or AVX2 (qpanel.cpp has the layout): Q4_0, Q8_0 and
 // Q6_K panels are their file's size, Q4_K's 2.8% more (its 6-bit scales as
 // bytes), the other block types' larger (8-bit quants, f32 scales). BF16 W
 // for vdpbf16ps, F16 for vcvtph2ps + FMA and F32 for FMA (fpanel.cpp): the
@@ -81,9 +81,10 @@ struct PackedWeight {
   int64_t N = 0, K = 0;
   std::vector<uint8_t> bytes;
 };
-// Block types (Q4_0 … Q6_K) with AVX512-VNNI (else only the scalar reference
-// runs panels: linear() on W is faster); BF16, F16 and F32 with AVX2, FMA and
-// F16C (AVX-512 kernels where the CPU has them, AVX2 ones elsewhere).
+// Every type on a CPU with AVX2, FMA and F16C: block types (Q4_0 … Q6_K)
+// through vpdpbusd with AVX512-VNNI, else maddubs + madd; BF16, F16 and F32
+// with AVX-512 kernels where the CPU has them, AVX2 ones elsewhere. (Without
+// AVX2 only the scalar reference would run panels: linear() on W is faster.)
 bool can_pack(DType t);
 // Bytes of pack_weight's panels for W[N,K] of type t.
 size_t packed_size(DType t, int64_t N, int64_t K);

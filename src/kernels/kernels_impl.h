@@ -85,8 +85,9 @@ void quantize_x32(const float* x, int64_t M, int64_t K, XQ32& a);
 void packed_weights_of(DType t, const void* row, int64_t b, float* out);
 // Panels [p0, p1) (rows [16·p0, 16·p1) ∩ [0, N)) of y[M,N] = x·Wᵀ on packed W,
 // single-threaded. AVX-512 with VNNI (when isa, the CPU and dispatch().vnni
-// allow), else scalar; each element is summed block by block in the same order
-// for any M, row range or thread count.
+// allow), else AVX2 (isa not Scalar, the CPU with AVX2, FMA and F16C), else
+// scalar; each element is summed block by block in the same order for any M,
+// row range or thread count.
 void packed_rows(Isa isa, const PackedWeight& w, const XQ32& x, int64_t p0, int64_t p1, float* y, bool accumulate);
 
 // Float panels (fpanel.cpp): W[N,K] (BF16, F16 or F32) as ceil(N/16) panels

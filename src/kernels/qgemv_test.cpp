@@ -255,8 +255,10 @@ TEST(QPacked, UnpackedWeightsAreTheDequantizersBits) {
   }
 }
 
+// Scalar, AVX2 (maddubs) and AVX-512 VNNI, as this CPU allows.
 std::vector<Isa> packed_paths() {
   std::vector<Isa> v{Isa::Scalar};
+  if (cpu().avx2 && cpu().fma && cpu().f16c) v.push_back(Isa::Avx2);
   if (detail::dispatch().isa == Isa::Avx512 && cpu().avx512_vnni) v.push_back(Isa::Avx512);
   return v;
 }
@@ -345,31 +347,81 @@ TEST(QPacked, LinearWithinTheRoundingBoundOfX) {
     }
 }
 
-// Quants at their limits: Q8_0's −128 (u = 0), Q4_0's 15, against constant x.
+// Quants at their limits against x at ±127 steps, on every path: Q8_0's
+// −128 and 127 (u = 0 and 255: maddubs on u would saturate), all-15 4-bit
+// and all-63 Q6_K quants (int16 sums of more pairs than the kernels add
+// would wrap), their zeros, and zero x.
 TEST(QPacked, ExtremeQuantsAndZeroX) {
-  for (DType t : {DType::Q4_0, DType::Q8_0}) {
-    SCOPED_TRACE(dtype_name(t));
-    const int64_t K = 512, N = 3;
-    auto w = random_rows(t, N, K, 9);
-    const size_t bb = dtype_block_bytes(t);
-    for (size_t b = 0; b < w.size(); b += bb) std::fill(w.begin() + long(b) + 2, w.begin() + long(b + bb), t == DType::Q8_0 ? 0x80 : 0xFF);
-    const auto wf = dequantized(w, t, N, K);
-    const PackedWeight pw = pack_weight(w.data(), t, N, K);
-    for (float xv : {0.f, 1.f, -3.5f}) {
-      std::vector<float> x(static_cast<size_t>(K), xv), y(static_cast<size_t>(N), 9.f), want(y);
+  struct Fill {
+    DType t;
+    size_t from, to;  // the quants' bytes in a block
+    uint8_t byte;
+  };
+  const Fill fills[] = {{DType::Q8_0, 2, 34, 0x80},  {DType::Q8_0, 2, 34, 0x7F}, {DType::Q4_0, 2, 18, 0xFF},
+                        {DType::Q4_0, 2, 18, 0x00},  {DType::Q4_K, 4, 144, 0xFF}, {DType::Q4_K, 16, 144, 0x00},
+                        {DType::Q6_K, 0, 192, 0xFF}, {DType::Q6_K, 0, 192, 0x00}};
+  DispatchGuard guard;
+  for (const Fill& f : fills) {
+    SCOPED_TRACE(std::string(dtype_name(f.t)) + " quant bytes " + std::to_string(f.byte));
+    const int64_t K = 512, N = 19;
+    auto w = random_blocks(f.t, N, K, 9);
+    const size_t bb = dtype_block_bytes(f.t);
+    for (size_t b = 0; b < w.size(); b += bb) std::fill(w.begin() + long(b + f.from), w.begin() + long(b + f.to), f.byte);
+    const auto wf = dequantized(w, f.t, N, K);
+    const PackedWeight pw = pack_weight(w.data(), f.t, N, K);
+    for (int xs : {0, 1, -1, 2}) {  // 2: alternating signs
+      std::vector<float> x(static_cast<size_t>(K)), y(static_cast<size_t>(N), 9.f), want(y);
+      for (int64_t k = 0; k < K; ++k) x[size_t(k)] = xs == 2 ? (k % 2 ? -3.5f : 3.5f) : 3.5f * float(xs);
       linear_ref(x.data(), 1, K, wf.data(), DType::F32, N, want.data());
-      linear(x.data(), 1, pw, y.data());
-      for (int64_t n = 0; n < N; ++n) {
-        double mag = 0;
-        for (int64_t k = 0; k < K; ++k) mag += std::fabs(double(wf[n * K + k]) * xv);
-        EXPECT_NEAR(y[n], want[n], 2e-6 * mag + 1e-6) << "x=" << xv << " n=" << n;
+      for (Isa isa : packed_paths()) {
+        SCOPED_TRACE(detail::isa_name(isa));
+        detail::dispatch().isa = isa;
+        linear(x.data(), 1, pw, y.data());
+        for (int64_t n = 0; n < N; ++n) {
+          double mag = 0;
+          for (int64_t k = 0; k < K; ++k) mag += std::fabs(double(wf[n * K + k]) * x[size_t(k)]);
+          EXPECT_NEAR(y[n], want[n], 2e-6 * mag + 1e-6) << "x=" << xs << " n=" << n;
+        }
       }
     }
   }
 }
 
-// x's rounding: the AVX-512 path gives the scalar definition's bits, NaN,
-// infinities, zeros and ties (k + 0.5 steps) included.
+// Each SIMD path on its own: a row of y is the same bits alone, in a batch
+// of a few rows and of many (tiles of x and L2 groups of panels, several of
+// each and their tails), on 1 thread and 2.
+TEST(QPacked, RowSameBitsForEveryBatchAndThreadCount) {
+  DispatchGuard guard;
+  for (DType t : kPackTypes) {
+    const int64_t K = 2048, N = 237, M = 41;  // Q8_0: 7 panels an L2 group, 3 groups
+    const auto w = random_blocks(t, N, K, 3);
+    const auto x = randx(M * K, 4);
+    const PackedWeight pw = pack_weight(w.data(), t, N, K);
+    for (Isa isa : packed_paths()) {
+      if (isa == Isa::Scalar) continue;
+      SCOPED_TRACE(std::string(dtype_name(t)) + " " + detail::isa_name(isa));
+      detail::dispatch().isa = isa;
+      std::vector<float> all(static_cast<size_t>(M * N)), one(static_cast<size_t>(N)), few(static_cast<size_t>(3 * N));
+      linear(x.data(), M, pw, all.data());
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        for (int64_t m = 0; m < M; m += 5) {
+          linear(&x[size_t(m * K)], 1, pw, one.data());
+          ASSERT_EQ(std::memcmp(one.data(), &all[size_t(m * N)], N * sizeof(float)), 0) << "row " << m << " alone, " << threads << " threads";
+        }
+        linear(&x[size_t(7 * K)], 3, pw, few.data());
+        ASSERT_EQ(std::memcmp(few.data(), &all[size_t(7 * N)], few.size() * sizeof(float)), 0) << "rows 7-9, " << threads << " threads";
+        std::vector<float> again(all.size());
+        linear(x.data(), M, pw, again.data());
+        ASSERT_EQ(std::memcmp(again.data(), all.data(), all.size() * sizeof(float)), 0) << threads << " threads";
+      }
+      set_num_threads(0);
+    }
+  }
+}
+
+// x's rounding: the AVX2 and AVX-512 paths give the scalar definition's
+// bits, NaN, infinities, zeros and ties (k + 0.5 steps) included.
 TEST(QPacked, QuantizedXSameOnEveryPath) {
   const int64_t M = 3, K = 32 * 40;
   auto x = randx(M * K, 5);
@@ -378,18 +430,22 @@ TEST(QPacked, QuantizedXSameOnEveryPath) {
   for (int j = 0; j < 32; ++j) x[size_t(32 * 5 + j)] = float(j - 16) + 0.5f;  // block 5: amax 15.5
   for (int j = 0; j < 32; ++j) x[size_t(32 * 6 + j)] = float(2 * j - 31) * 127.f / 62;  // steps of 127/31
   DispatchGuard guard;
-  detail::XQ32 want, got;
+  detail::XQ32 want;
   detail::dispatch().isa = Isa::Scalar;
   detail::quantize_x32(x.data(), M, K, want);
-  detail::dispatch() = guard.saved;
-  detail::quantize_x32(x.data(), M, K, got);
-  EXPECT_EQ(got.q, want.q);
-  EXPECT_EQ(got.sq, want.sq);
-  EXPECT_EQ(got.sq16, want.sq16);
-  ASSERT_EQ(got.d.size(), want.d.size());
-  for (size_t i = 0; i < got.d.size(); ++i) EXPECT_EQ(std::memcmp(&got.d[i], &want.d[i], 4), 0) << i;
   EXPECT_EQ(want.q[70], 0) << "NaN";
   for (int j = 0; j < 32; ++j) EXPECT_EQ(want.q[size_t(96 + j)], 0) << "a block with an infinity";
+  for (Isa isa : packed_paths()) {
+    SCOPED_TRACE(detail::isa_name(isa));
+    detail::XQ32 got;
+    detail::dispatch().isa = isa;
+    detail::quantize_x32(x.data(), M, K, got);
+    EXPECT_EQ(got.q, want.q);
+    EXPECT_EQ(got.sq, want.sq);
+    EXPECT_EQ(got.sq16, want.sq16);
+    ASSERT_EQ(got.d.size(), want.d.size());
+    for (size_t i = 0; i < got.d.size(); ++i) EXPECT_EQ(std::memcmp(&got.d[i], &want.d[i], 4), 0) << i;
+  }
 }
 
 TEST(QPacked, RefusesOtherTypesAndPartialBlocks) {

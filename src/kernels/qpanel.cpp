@@ -43,6 +43,15 @@
 // whatever M (serve's batches equal each sequence alone): measured on Zen 4
 // at M = 1, the Q4_0/Q4_K/Q6_K panels stream faster than the row kernels
 // (qgemv.cpp) and Q8_0's within a few percent of them.
+//
+// CPUs with AVX2 but no VNNI (Zen 1-3, Intel clients) run the same panels as
+// two halves of 8 rows (panel_avx2), with the same integer sums, so their
+// rows too are the same bits for any M and the prefill needs no f32 copy of
+// W. bench_kernels --packed on "AMD EPYC (2 logical CPUs); avx2 fma f16c"
+// (Zen 3, one thread, W[5632,2048], a shared machine), decode GB/s against
+// the row kernels, prefill (M = 512) GOP/s against dequantize + oneDNN f32:
+// Q8_0 25.7 (1.70×) and 122 (1.48×), Q4_0 22.4 (2.75×) and 196 (2.34×), Q4_K
+// 19.4 (2.89×) and 111 (1.35×), Q6_K 18.8 (1.74×) and 90 (1.13×).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -59,6 +68,7 @@
 #include "kernels/kernels_impl.h"
 
 #define SOLAR_P512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")))
+#define SOLAR_P256 __attribute__((target("avx2,fma,f16c")))
 #define SOLAR_INLINE inline __attribute__((always_inline))
 
 
@@ -449,58 +459,283 @@ SOLAR_P512 void panel_avx512(const uint8_t* panels, int64_t pstride, int64_t K, 
     }
 }
 
+// ---- AVX2: each 64-byte vector of a panel as two 32-byte halves, rows
+// 0-7 and 8-15, with vpdpbusd's 4-byte dot products as vpmaddubsw (u8·s8
+// pairs into int16, saturating) + vpmaddwd by ones. Every integer sum is the
+// VNNI kernel's, exact, and the float operations per lane are its own, in
+// its order. No pair saturates: x is within ±127 and
+// u ≤ 63 but for Q8_0, whose u = q + 128 would (2·255·127 > 32767): its
+// products are |q|·(x signed as q), ≤ 128·127 a product, and need no −128·Σq.
+// int16 sums of pairs stay within 32767: 8 pairs of 4-bit products
+// (8·2·15·127), 4 of u ≤ 31, 2 of Q6_K's 6-bit u (2·2·63·127 = 32004).
+
+SOLAR_P256 SOLAR_INLINE __m256i load256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+SOLAR_P256 SOLAR_INLINE __m128i bytes8(const uint8_t* p) { return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)); }
+SOLAR_P256 SOLAR_INLINE __m256 f16x8(const uint8_t* p) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+}
+
+// Vector t of a block's quants for rows 8h..8h+7: elements 4t..4t+3 of
+// each row (4-bit and 6-bit types: t ≥ 4 are elements 16 + 4(t − 4)..).
+// Q8_0: q = u − 128 as int8.
+template <DType T>
+SOLAR_P256 SOLAR_INLINE __m256i weights_avx2(const uint8_t* p, int t, int h) {
+  const __m256i lo4 = _mm256_set1_epi8(0x0F);
+  if constexpr (T == DType::Q8_0) return _mm256_xor_si256(load256(p + 64 * t + 32 * h), _mm256_set1_epi8(char(0x80)));
+  if constexpr (!four_bit(T) && !six_bit(T)) return load256(p + 64 * t + 32 * h);
+  const __m256i v = load256(p + 64 * (t % 4) + 32 * h);
+  const __m256i w = _mm256_and_si256(t < 4 ? v : _mm256_srli_epi16(v, 4), lo4);
+  if constexpr (!six_bit(T)) return w;
+  // bits 4-5: bits 2(t/2) of high-bit vector t % 2
+  const __m256i hv = load256(p + 256 + 64 * (t % 2) + 32 * h);
+  const __m256i at4 = t / 2 == 0   ? _mm256_slli_epi16(hv, 4)
+                      : t / 2 == 1 ? _mm256_slli_epi16(hv, 2)
+                      : t / 2 == 2 ? hv
+                                   : _mm256_srli_epi16(hv, 2);
+  return _mm256_or_si256(w, _mm256_and_si256(at4, _mm256_set1_epi8(0x30)));
+}
+
+// 4 bytes of x in every lane.
+SOLAR_P256 SOLAR_INLINE __m256i x4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm256_set1_epi32(v);
+}
+
+// A k-quant super-block (8 blocks from b0) done: its d, and Q4_K's min term
+// times dmin, per half, as panel_avx512 applies them.
+template <DType T, int MT>
+SOLAR_P256 SOLAR_INLINE void super_block_avx2(const uint8_t* panel, const XQ32& x, int64_t m0, int64_t nb, int64_t b0,
+                                              __m256 (&acc)[MT][2], __m256 (&sbs)[MT][2]) {
+#pragma GCC unroll 2
+  for (int h = 0; h < 2; ++h) {
+    const uint8_t* dp = panel + d_at(T, b0);
+    const __m256 d = f16x8(dp + 16 * h);
+#pragma GCC unroll 8
+    for (int m = 0; m < MT; ++m) {
+      acc[m][h] = _mm256_fmadd_ps(sbs[m][h], d, acc[m][h]);
+      sbs[m][h] = _mm256_setzero_ps();
+    }
+    if constexpr (T == DType::Q4_K) {
+      __m256 mins[MT];
+#pragma GCC unroll 8
+      for (int m = 0; m < MT; ++m) mins[m] = _mm256_setzero_ps();
+      for (int64_t j = b0; j < b0 + 8; ++j) {
+        const __m256 mnb = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes8(panel + scales_at(T, j) + 16 + 8 * h)));
+#pragma GCC unroll 8
+        for (int m = 0; m < MT; ++m)
+          mins[m] = _mm256_fmadd_ps(mnb, _mm256_set1_ps(x.dsq[size_t((m0 + m) * nb + j)]), mins[m]);
+      }
+      const __m256 dmin = f16x8(dp + 32 + 16 * h);
+#pragma GCC unroll 8
+      for (int m = 0; m < MT; ++m) acc[m][h] = _mm256_fnmadd_ps(mins[m], dmin, acc[m][h]);
+    }
+  }
+}
+
+// One block of one panel against MT rows of x. The vectors t go outermost,
+// each multiplied into every row's and half's sum at once: with the rows
+// outermost GCC kept every row's broadcasts of x live and spilled them
+// (Zen 3, M = 512, one thread: Q4_0 110 GOP/s that way, 196 this way).
+template <DType T, int MT>
+SOLAR_P256 SOLAR_INLINE void block_avx2(const uint8_t* panel, int64_t b, const XQ32& x, int64_t m0, int64_t nb,
+                                        __m256 (&acc)[MT][2], __m256 (&sbs)[MT][2]) {
+  constexpr bool kWhole = d16_type(T) || T == DType::Q4_K;
+  constexpr int c = T == DType::Q8_0 ? 0 : zero_point(T);                // Q8_0: Σq·x directly
+  constexpr int run = T == DType::Q8_0 ? 1 : four_bit(T) ? 8 : six_bit(T) ? 2 : 4;  // pairs an int16 sum holds
+  const uint8_t* p = panel + block_offset(T, b);
+  const __m256i ones = _mm256_set1_epi16(1);
+  const int8_t* xq[MT];
+#pragma GCC unroll 8
+  for (int m = 0; m < MT; ++m) xq[m] = x.q.data() + ((m0 + m) * nb + b) * 32;
+  __m256i s16[MT][2], a[MT][2], isum[MT][2];  // int16 run; int32 sum of the 16 (or 32); Q6_K's scaled sum
+  // Half k of the 32 (kWhole: all 32, k = 1) summed: scaled into acc or sbs.
+  auto done = [&](int k) __attribute__((always_inline, target("avx2,fma,f16c"))) {  // SOLAR_P256, inlined
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
+      __m256 s[2], mn[2];
+      __m256i isc[2];
+      const uint8_t* sc = panel + scales_at(T, b) + 8 * h;
+      if constexpr (d16_type(T)) {
+        s[0] = f16x8(p + qbytes(T) + 16 * h);
+      } else if constexpr (T == DType::Q4_K) {
+        isc[0] = _mm256_cvtepu8_epi32(bytes8(sc));
+      } else if constexpr (six_bit(T)) {
+        isc[k] = _mm256_cvtepi8_epi32(bytes8(sc + 16 * k));
+      } else {
+        const float* f = reinterpret_cast<const float*>(p + qbytes(T) + 32 * h);
+        s[k] = _mm256_loadu_ps(f + 16 * k);
+        if constexpr (has_min(T)) mn[0] = _mm256_loadu_ps(f + 32), mn[1] = _mm256_loadu_ps(f + 48);
+      }
+#pragma GCC unroll 8
+      for (int m = 0; m < MT; ++m) {
+        const int64_t i = (m0 + m) * nb + b;
+        const int32_t* sq16 = &x.sq16[size_t(2 * i)];
+        const float dxs = x.d[size_t(i)];
+        const __m256 dx = _mm256_set1_ps(dxs);
+        if constexpr (kWhole) {
+          const __m256i is = _mm256_add_epi32(a[m][h], _mm256_set1_epi32(-c * (sq16[0] + sq16[1])));
+          if constexpr (T == DType::Q4_K)
+            sbs[m][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_mullo_epi32(is, isc[0])), dx, sbs[m][h]);
+          else
+            acc[m][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is), _mm256_mul_ps(s[0], dx), acc[m][h]);
+        } else {
+          const __m256i ak = _mm256_add_epi32(a[m][h], _mm256_set1_epi32(-c * sq16[k]));
+          if constexpr (six_bit(T)) {
+            const __m256i prod = _mm256_mullo_epi32(ak, isc[k]);
+            if (k == 0) {
+              isum[m][h] = prod;
+            } else {
+              sbs[m][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(isum[m][h], prod)), dx, sbs[m][h]);
+            }
+          } else {
+            acc[m][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(ak), _mm256_mul_ps(s[k], dx), acc[m][h]);
+            if constexpr (has_min(T)) {
+              if (k == 1) {
+                acc[m][h] = _mm256_fnmadd_ps(mn[0], _mm256_set1_ps(dxs * float(sq16[0])), acc[m][h]);
+                acc[m][h] = _mm256_fnmadd_ps(mn[1], _mm256_set1_ps(dxs * float(sq16[1])), acc[m][h]);
+              }
+            }
+          }
+        }
+        a[m][h] = _mm256_setzero_si256();
+      }
+    }
+  };
+#pragma GCC unroll 8
+  for (int m = 0; m < MT; ++m)
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) a[m][h] = _mm256_setzero_si256();
+#pragma GCC unroll 8
+  for (int t = 0; t < 8; ++t) {
+    const __m256i w[2] = {weights_avx2<T>(p, t, 0), weights_avx2<T>(p, t, 1)};
+#pragma GCC unroll 8
+    for (int m = 0; m < MT; ++m) {
+      const __m256i xb = x4(xq[m] + 4 * t);
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) {
+        const __m256i prod = T == DType::Q8_0
+                                 ? _mm256_maddubs_epi16(_mm256_abs_epi8(w[h]), _mm256_sign_epi8(xb, w[h]))
+                                 : _mm256_maddubs_epi16(w[h], xb);
+        s16[m][h] = t % run == 0 ? prod : _mm256_add_epi16(s16[m][h], prod);
+        // Each sum in turn: GCC otherwise holds the products for a tree of adds and spills them.
+        __asm__("" : "+x"(s16[m][h]));
+        if (t % run == run - 1) {
+          a[m][h] = _mm256_add_epi32(a[m][h], _mm256_madd_epi16(s16[m][h], ones));
+          __asm__("" : "+x"(a[m][h]));
+        }
+      }
+    }
+    if (!kWhole && t == 3) done(0);
+    if (t == 7) done(1);
+  }
+}
+
+// panel_avx512's kernel on halves of 8 rows.
+template <DType T, int MT, int NP>
+SOLAR_P256 void panel_avx2(const uint8_t* panels, int64_t pstride, int64_t K, const XQ32& x, int64_t m0, float* y,
+                           int64_t ldy, uint16_t last_cols, bool accumulate) {
+  const int64_t nb = K / 32;
+  __m256 acc[NP][MT][2], sbs[NP][MT][2];
+#pragma GCC unroll 8
+  for (int q = 0; q < NP; ++q)
+#pragma GCC unroll 8
+    for (int m = 0; m < MT; ++m)
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; ++h) acc[q][m][h] = sbs[q][m][h] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+#pragma GCC unroll 8
+    for (int q = 0; q < NP; ++q) {
+      block_avx2<T, MT>(panels + q * pstride, b, x, m0, nb, acc[q], sbs[q]);
+      if constexpr (k_scales(T)) {
+        if (b % 8 == 7) super_block_avx2<T, MT>(panels + q * pstride, x, m0, nb, b - 7, acc[q], sbs[q]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int m = 0; m < MT; ++m)
+#pragma GCC unroll 8
+    for (int q = 0; q < NP; ++q) {
+      const int cols = q == NP - 1 ? __builtin_popcount(last_cols) : kRows;
+      float* dst = y + (m0 + m) * ldy + q * kRows;
+      alignas(32) float v[kRows];
+      _mm256_store_ps(v, acc[q][m][0]), _mm256_store_ps(v + 8, acc[q][m][1]);
+      for (int r = 0; r < cols; ++r) dst[r] = accumulate ? dst[r] + v[r] : v[r];
+    }
+}
+
 using PanelFn = void (*)(const uint8_t*, int64_t, int64_t, const XQ32&, int64_t, float*, int64_t, __mmask16, bool);
 constexpr int kMaxMT = 6;
+constexpr int kMaxMT2 = 4;  // AVX2: rows of x per tile (16 ymm registers)
 constexpr int kDecodeNP = 8;  // panels at once for one row of x (several streams)
 
 // Panels per call for mt rows of x and n panels left: one row of x takes
 // up to kDecodeNP (a range's tail 4, 2, then 1), more rows one at a time.
 int decode_np(int mt, int64_t n) { return mt > 1 ? 1 : n >= kDecodeNP ? kDecodeNP : n >= 4 ? 4 : n >= 2 ? 2 : 1; }
 
-template <DType T>
+// The kernels as class templates, for panel_fn's tables.
+template <DType T, int MT, int NP>
+struct Avx512Panel {
+  static constexpr PanelFn run = panel_avx512<T, MT, NP>;
+};
+template <DType T, int MT, int NP>
+struct Avx2Panel {
+  static constexpr PanelFn run = panel_avx2<T, MT, NP>;
+};
+
+template <template <DType, int, int> class P, DType T>
 PanelFn panel_fn(int mt, int np) {
-  static constexpr PanelFn f[kMaxMT] = {panel_avx512<T, 1, 1>, panel_avx512<T, 2, 1>, panel_avx512<T, 3, 1>,
-                                        panel_avx512<T, 4, 1>, panel_avx512<T, 5, 1>, panel_avx512<T, 6, 1>};
+  static constexpr PanelFn f[kMaxMT] = {P<T, 1, 1>::run, P<T, 2, 1>::run, P<T, 3, 1>::run,
+                                        P<T, 4, 1>::run, P<T, 5, 1>::run, P<T, 6, 1>::run};
   if (mt == 1) {
-    if (np == kDecodeNP) return panel_avx512<T, 1, kDecodeNP>;
-    if (np == 4) return panel_avx512<T, 1, 4>;
-    if (np == 2) return panel_avx512<T, 1, 2>;
+    if (np == kDecodeNP) return P<T, 1, kDecodeNP>::run;
+    if (np == 4) return P<T, 1, 4>::run;
+    if (np == 2) return P<T, 1, 2>::run;
   }
   return f[mt - 1];
 }
 
-// The kernel for mt rows of x and np panels (decode_np).
+template <template <DType, int, int> class P>
 PanelFn panel_fn(DType t, int mt, int np) {
   switch (t) {
-    case DType::Q8_0: return panel_fn<DType::Q8_0>(mt, np);
-    case DType::Q4_0: return panel_fn<DType::Q4_0>(mt, np);
-    case DType::Q4_K: return panel_fn<DType::Q4_K>(mt, np);
-    case DType::Q6_K: return panel_fn<DType::Q6_K>(mt, np);
-    case DType::Q5_0: return panel_fn<DType::Q5_0>(mt, np);
-    case DType::Q3_K: return panel_fn<DType::Q3_K>(mt, np);
-    default: return panel_fn<DType::Q5_K>(mt, np);  // the types with a min per 16: one kernel
+    case DType::Q8_0: return panel_fn<P, DType::Q8_0>(mt, np);
+    case DType::Q4_0: return panel_fn<P, DType::Q4_0>(mt, np);
+    case DType::Q4_K: return panel_fn<P, DType::Q4_K>(mt, np);
+    case DType::Q6_K: return panel_fn<P, DType::Q6_K>(mt, np);
+    case DType::Q5_0: return panel_fn<P, DType::Q5_0>(mt, np);
+    case DType::Q3_K: return panel_fn<P, DType::Q3_K>(mt, np);
+    default: return panel_fn<P, DType::Q5_K>(mt, np);  // the types with a min per 16: one kernel
   }
 }
+
+// The kernel for mt rows of x and np panels (decode_np).
+PanelFn panel_fn(bool avx512, DType t, int mt, int np) {
+  return avx512 ? panel_fn<Avx512Panel>(t, mt, np) : panel_fn<Avx2Panel>(t, mt, np);
+}
+
+bool avx2_panels() { return cpu().avx2 && cpu().fma && cpu().f16c; }
 
 }  // namespace
 
 void packed_rows(Isa isa, const PackedWeight& w, const XQ32& x, int64_t p0, int64_t p1, float* y, bool accumulate) {
   const int64_t pstride = (w.K / 32) * block_stride(w.dtype);  // k_scales: K / 256 super-blocks
   const uint8_t* base = w.bytes.data();
-  const bool simd = isa == Isa::Avx512 && cpu().avx512_vnni && dispatch().vnni;
+  const bool vnni = isa == Isa::Avx512 && cpu().avx512_vnni && dispatch().vnni;
+  const bool simd = vnni || (isa != Isa::Scalar && avx2_panels());
+  const int max_mt = vnni ? kMaxMT : kMaxMT2;
   // Panels in groups that stay in L2 (≤ 256 KiB) while every row of x passes
   // over them: x is read once per group, not once per panel. One row of x:
   // one group, in steps of kDecodeNP panels.
   const int64_t group = x.M == 1 ? p1 - p0 : std::max<int64_t>(1, (256 << 10) / std::max<int64_t>(1, pstride));
   for (int64_t g0 = p0; g0 < p1; g0 += group) {
     const int64_t g1 = std::min(p1, g0 + group);
-    for (int64_t m0 = 0; m0 < x.M; m0 += kMaxMT) {
-      const int mt = int(std::min<int64_t>(kMaxMT, x.M - m0));
+    for (int64_t m0 = 0; m0 < x.M; m0 += max_mt) {
+      const int mt = int(std::min<int64_t>(max_mt, x.M - m0));
       for (int64_t p = g0; p < g1;) {
         if (simd) {
           const int np = decode_np(mt, g1 - p);
           const int64_t n0 = (p + np - 1) * kRows, cols = std::min<int64_t>(kRows, w.N - n0);
-          panel_fn(w.dtype, mt, np)(base + p * pstride, pstride, w.K, x, m0, y + p * kRows, w.N,
+          panel_fn(vnni, w.dtype, mt, np)(base + p * pstride, pstride, w.K, x, m0, y + p * kRows, w.N,
                                     __mmask16((1u << cols) - 1), accumulate);
           p += np;
           continue;
@@ -555,6 +790,33 @@ SOLAR_P512 void quantize_block_avx512(const float* xb, int8_t* q, float* d, int3
   *d = amax / 127.f;
 }
 
+// quantize_block_avx512's rules on 8 lanes.
+SOLAR_P256 void quantize_block_avx2(const float* xb, int8_t* q, float* d, int32_t* half) {
+  const __m256 v[4] = {_mm256_loadu_ps(xb), _mm256_loadu_ps(xb + 8), _mm256_loadu_ps(xb + 16), _mm256_loadu_ps(xb + 24)};
+  const __m256 abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  __m256 a = _mm256_setzero_ps(), nan = _mm256_setzero_ps();
+  for (const __m256& vi : v) a = _mm256_max_ps(a, _mm256_and_ps(vi, abs)), nan = _mm256_or_ps(nan, _mm256_cmp_ps(vi, vi, _CMP_UNORD_Q));
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  const float amax = _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
+  if (!std::isfinite(amax) || _mm256_movemask_ps(nan)) return quantize_block(xb, q, d, half);
+  const __m256 id = _mm256_set1_ps(amax > 0 ? 127.f / amax : 0.f);
+  const __m256i lim = _mm256_set1_epi32(127), nlim = _mm256_set1_epi32(-127);
+  __m256i c[4];
+  for (int j = 0; j < 4; ++j)
+    c[j] = _mm256_max_epi32(_mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v[j], id)), lim), nlim);
+  // packs interleaves the 128-bit lanes: 4-byte groups come out as 0 4 1 5 2 6 3 7.
+  const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(c[0], c[1]), _mm256_packs_epi32(c[2], c[3]));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  for (int h = 0; h < 2; ++h) {
+    const __m256i s = _mm256_add_epi32(c[2 * h], c[2 * h + 1]);
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+    half[h] = _mm_cvtsi128_si32(_mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1)));
+  }
+  *d = amax / 127.f;
+}
+
 }  // namespace
 
 void packed_weights_of(DType t, const void* row, int64_t b, float* out) {
@@ -574,10 +836,13 @@ void quantize_x32(const float* x, int64_t M, int64_t K, XQ32& a) {
   a.sq.resize(size_t(M * K / 32));
   a.dsq.resize(size_t(M * K / 32));
   a.sq16.resize(size_t(M * K / 16));
-  const bool simd = dispatch().isa == Isa::Avx512 && cpu().avx512bw;
+  const Isa isa = dispatch().isa;
+  const auto quantize = isa == Isa::Avx512 && cpu().avx512bw ? quantize_block_avx512
+                        : isa != Isa::Scalar && avx2_panels() ? quantize_block_avx2
+                                                              : quantize_block;
   parallel_for(M * K / 32, M * K, [&](int64_t i) {
     int32_t* half = &a.sq16[size_t(2 * i)];
-    (simd ? quantize_block_avx512 : quantize_block)(x + i * 32, &a.q[size_t(i * 32)], &a.d[size_t(i)], half);
+    quantize(x + i * 32, &a.q[size_t(i * 32)], &a.d[size_t(i)], half);
     a.sq[size_t(i)] = half[0] + half[1];
     a.dsq[size_t(i)] = a.d[size_t(i)] * float(a.sq[size_t(i)]);
   });
@@ -587,7 +852,7 @@ void quantize_x32(const float* x, int64_t M, int64_t K, XQ32& a) {
 
 bool can_pack(DType t) {
   if (is_float(t)) return detail::float_packable(t);
-  return detail::packable(t) && cpu().avx512f && cpu().avx512bw && cpu().avx512_vnni;
+  return detail::packable(t) && ((cpu().avx512f && cpu().avx512bw && cpu().avx512_vnni) || detail::avx2_panels());
 }
 
 size_t packed_size(DType t, int64_t N, int64_t K) {

@@ -493,7 +493,7 @@ TEST(ServeBatch, SixteenAtOnceEqualEachAloneOnPanels) {
 // match for the GGUFs people run, Q4_K_M's Q6_K tensors included.
 TEST(ServeBatch, SixteenAtOnceEqualEachAloneQuantized) {
   if (!kernels::can_pack(DType::Q8_0)) {
-    std::printf("skipping: block-quantized weights are not repacked on this CPU (no AVX512-VNNI)\n");
+    std::printf("skipping: block-quantized weights are not repacked on this CPU (neither AVX512-VNNI nor AVX2)\n");
     return;
   }
   // Rows of whole 256-blocks, so that Q4_K_M keeps its K-quants.
