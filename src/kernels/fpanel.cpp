@@ -18,23 +18,24 @@
 // accumulators, 2 W, 1 broadcast: 15 of 16 registers; BF16 4 rows), decode
 // 4 panels at once (8 chains in flight). BF16 has no dot product there: each
 // lane's pair is widened (low << 16, high & 0xffff0000) for two FMAs, even
-// column first, against x's pair given as two f32 words. Measured (bench_kernels --packed,
+// column first, against x's pair given as two f32 words, not rounded (bf16
+// x would save nothing here and cost precision: this is the widened path). Measured (bench_kernels --packed,
 // "AMD EPYC (2 logical CPUs); detected: avx2 fma f16c", Zen 3 shared with
 // other jobs, load ~4.4: two runs, W[5632,2048], 1 thread): prefill M=512 F32
 // 63.5–88.6 GFLOP/s, 1.10–1.12× oneDNN 2.6.3's f32 matmul in the same run
 // (2 threads 1.01–1.09×); BF16 1.09–1.14× and F16 0.97–1.07× W widened +
 // oneDNN f32. Decode M=1, panels against gemv.cpp's rows: F32 22.9–23.9 GB/s
 // against 16.0–16.4, BF16 21.4–22.0 against 10.0–10.6, F16 19.4–24.2 against
-// 8.9–9.6. BF16 is no faster than F32 here and rounds x, so embed keeps F32
-// without AVX512-BF16.
+// 8.9–9.6. BF16 is no faster than F32 here, so embed keeps F32 without
+// AVX512-BF16.
 //
 // Sum order: every (row of x, row of W) has one f32 accumulator that takes
 // the steps of K in order, in every tile shape. So a row's result is the
 // same bits for any M, row range or thread count: a sequence decodes to the
 // same logits alone or in a batch (serve's continuous batching).
 //
-// x: BF16 rounds it to bf16 (nearest even) first, as llama.cpp's BF16 dot
-// products do; F16 and F32 keep it f32. K is padded to whole steps with zeros. Each
+// x: BF16 with vdpbf16ps rounds it to bf16 (nearest even) first, as
+// llama.cpp's BF16 dot products do; AVX2's BF16, F16 and F32 keep it f32. K is padded to whole steps with zeros. Each
 // block of 12 rows of x is interleaved by steps, so that a tile's 12
 // broadcasts per step read one cache line: rows 4 KiB apart would all fall
 // in one L1 set (measured: half the speed).
@@ -364,6 +365,14 @@ void float_x_tiles(DType t, const float* x, int64_t M, int64_t K, int32_t* xb) {
       for (int64_t j = 0; j < steps; ++j) std::memcpy(&dst[mr * j], &x[m * K + j], 4);
       return;
     }
+    if (xw == 2) {  // AVX2 widens the weights and multiplies in f32: x stays f32 (rounding it would buy nothing)
+      for (int64_t j = 0; j < steps; ++j)
+        for (int i = 0; i < 2; ++i) {
+          const float v = 2 * j + i < K ? x[m * K + 2 * j + i] : 0.f;
+          std::memcpy(&dst[2 * mr * j + i], &v, 4);
+        }
+      return;
+    }
     thread_local std::vector<uint16_t> buffer;  // each thread's own row
     std::vector<uint16_t>& row = buffer;
     row.resize(size_t(2 * steps));
@@ -373,11 +382,6 @@ void float_x_tiles(DType t, const float* x, int64_t M, int64_t K, int32_t* xb) {
       for (int64_t k = 0; k < K; ++k) row[size_t(k)] = f32_to_bf16(x[m * K + k]);
     }
     if (2 * steps > K) row[size_t(K)] = 0;
-    if (xw == 2) {
-      for (int64_t j = 0; j < steps; ++j)
-        for (int i = 0; i < 2; ++i) dst[2 * mr * j + i] = int32_t(uint32_t(row[size_t(2 * j + i)]) << 16);
-      return;
-    }
     for (int64_t j = 0; j < steps; ++j) std::memcpy(&dst[mr * j], &row[size_t(2 * j)], 4);
   });
 }

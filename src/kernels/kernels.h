@@ -93,8 +93,9 @@ PackedWeight pack_weight(const void* W, DType t, int64_t N, int64_t K);
 // y[M,N] = x[M,K]·Wᵀ (+= y if accumulate) on packed W, any M. Block types: x
 // rounded to int8 per 32 elements (scale amax/127), integer dot products per
 // block as llama.cpp's, per-block sums scaled in f32; differs from x·Wᵀ on
-// the dequantized W by the rounding of x only (≲ 0.5% of Σ|x·w|). BF16: x
-// rounded to bf16, f32 sums; F16, F32: f32 x, f32 sums. Either way a row of
+// the dequantized W by the rounding of x only (≲ 0.5% of Σ|x·w|). BF16 with
+// AVX512-BF16: x rounded to bf16, f32 sums; otherwise (and F16, F32) f32 x,
+// f32 sums. Either way a row of
 // y is the same bits for any M and thread count (a sequence's logits do not
 // depend on what else is in its batch).
 void linear(const float* x, int64_t M, const PackedWeight& w, float* y, bool accumulate = false);
