@@ -238,6 +238,9 @@ static std::vector<Doc> load_arc(const std::string& path) {
       if (!c.contains("text") || !c.contains("label")) fail(at, "choices", "expected {text: [...], label: [...]}");
       d.choices = str_list(c["text"], at, "choices.text");
       auto labels = str_list(c["label"], at, "choices.label");
+      if (labels.size() != d.choices.size())
+        fail(at, "choices.label", "expected one label per choice (" + std::to_string(d.choices.size()) + "), got " +
+                                      std::to_string(labels.size()));
       std::string key = str_field(l, path, "answerKey");
       // The pinned harness maps "1".."5" to "A".."E"; 0.4 looks the key up in
       // the labels. Both give the label's position when labels are A.. or 1..
@@ -543,6 +546,8 @@ std::vector<Task> load_tasks(const std::vector<std::string>& names, const TaskFi
 
 // The text one shot contributes (doc_to_text + " " + doc_to_target).
 static std::string shot_text(const Task& t, const Doc& d) {
+  if (t.scoring != Scoring::Generate && (d.gold < 0 || size_t(d.gold) >= d.choices.size()))
+    fail(t.name, "doc " + std::to_string(d.index), "its gold answer is not one of its choices");
   switch (t.scoring) {
     case Scoring::Partial: return d.choices[size_t(d.gold)] + " " + d.target;
     case Scoring::Generate: return d.text + " " + d.target;

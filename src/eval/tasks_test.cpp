@@ -126,6 +126,11 @@ TEST(Tasks, BadFilesAreNamedWithLineAndField) {
             std::string::npos);
   EXPECT_NE(err("arc_easy", "arc_easy.jsonl", "{\"query\": \"q\", \"choices\": [\"a\"], \"gold\": 3}\n").find("gold"),
             std::string::npos);
+  // More labels than texts: the key's label has no text (the fuzzer found a shot read past the choices).
+  EXPECT_NE(err("arc_easy", "arc_easy.jsonl",
+                R"({"question": "q", "choices": {"text": ["x"], "label": ["A", "B"]}, "answerKey": "B"})" "\n")
+                .find("arc_easy.jsonl:1: choices.label: expected one label per choice (1), got 2"),
+            std::string::npos);
   EXPECT_NE(err("arc_easy", "arc_easy.jsonl", "{\"query\": \"q\",\n").find("arc_easy.jsonl:1"), std::string::npos);
   EXPECT_NE(err("arc_easy", "arc_easy.jsonl", "\n\n").find("no documents"), std::string::npos);
   EXPECT_NE(err("winogrande", "winogrande.jsonl", "{\"sentence\": \"no blank\", \"option1\": \"a\", \"option2\": \"b\", \"answer\": \"1\"}\n")
