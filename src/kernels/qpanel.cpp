@@ -649,6 +649,12 @@ SOLAR_P256 void panel_avx2(const uint8_t* panels, int64_t pstride, int64_t K, co
       block_avx2<T, MT>(panels + q * pstride, b, x, m0, nb, acc[q], sbs[q]);
       if constexpr (k_scales(T)) {
         if (b % 8 == 7) super_block_avx2<T, MT>(panels + q * pstride, x, m0, nb, b - 7, acc[q], sbs[q]);
+        // k-quants' float sums in memory: touched once a block (acc once per 8),
+        // they are what GCC should spill, but it kept them in registers and
+        // spilled the int16 runs of the inner loop instead (Zen 3, M = 512, one
+        // thread: Q4_K 112 → 150 GOP/s, Q6_K 92 → 107). Decode (MT = 1) has
+        // too little work a block to pay for the stores.
+        if constexpr (MT > 1) __asm__ volatile("" : : "r"(&acc[0][0][0]), "r"(&sbs[0][0][0]) : "memory");
       }
     }
   }
