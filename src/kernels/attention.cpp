@@ -28,6 +28,7 @@
 #include "kernels/kernels.h"
 #include "kernels/kernels_impl.h"
 #include "kernels/ops.h"
+#include "kernels/simd_avx2.h"
 
 #define SOLAR_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
 #define SOLAR_INLINE inline __attribute__((always_inline))
@@ -145,11 +146,6 @@ constexpr PvFn kPv[kPvRows] = {pv_avx512<1>, pv_avx512<2>, pv_avx512<3>, pv_avx5
 // row whatever rows come beside it.
 #define SOLAR_AVX2 __attribute__((target("avx2,fma")))
 
-SOLAR_AVX2 SOLAR_INLINE __m256i tail8(int64_t left) {
-  alignas(64) static const int32_t window[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(window + 8 - std::clamp<int64_t>(left, 0, 8)));
-}
-
 // Lane c = the sum of a[c]'s 8 lanes, every key by the same tree (pairs,
 // then quads, then the two 128-bit halves).
 SOLAR_AVX2 SOLAR_INLINE __m256 reduce8(const __m256* a) {
@@ -169,12 +165,12 @@ SOLAR_AVX2 void scores_avx2(const float* q, const float* k, int64_t ldkv, int j0
     __m256 acc[8];
     for (int c = 0; c < 8; ++c) acc[c] = _mm256_setzero_ps();
     for (int d = 0; d < hd; d += 8) {
-      const __m256i m = tail8(hd - d);
+      const __m256i m = detail::avx2_tail(hd - d);
       const __m256 qv = _mm256_maskload_ps(q + d, m);
 #pragma GCC unroll 8
       for (int c = 0; c < 8; ++c) acc[c] = _mm256_fmadd_ps(qv, _mm256_maskload_ps(kr[c] + d, m), acc[c]);
     }
-    _mm256_maskstore_ps(s + (j - j0), tail8(cnt), _mm256_mul_ps(reduce8(acc), sc));
+    _mm256_maskstore_ps(s + (j - j0), detail::avx2_tail(cnt), _mm256_mul_ps(reduce8(acc), sc));
   }
 }
 
@@ -186,7 +182,7 @@ SOLAR_AVX2 void pv_avx2(const float* const* p, const float* v, int64_t ldkv, con
   for (int r = 1; r < R; ++r) first = std::min(first, lo[r]), last = std::max(last, hi[r]);
   for (int d0 = 0; d0 < hd; d0 += 32) {
     __m256i m[4];
-    for (int t = 0; t < 4; ++t) m[t] = tail8(hd - d0 - 8 * t);
+    for (int t = 0; t < 4; ++t) m[t] = detail::avx2_tail(hd - d0 - 8 * t);
     __m256 acc[R][4];
     for (int r = 0; r < R; ++r)
       for (int t = 0; t < 4; ++t) acc[r][t] = _mm256_setzero_ps();
@@ -250,10 +246,13 @@ void attention_full(const float* q, int64_t ldq, const float* k, const float* v,
                     float scale, float* out, int64_t ldo) {
   if (n <= 0) return;
   thread_local std::vector<float> kt_buf, p_buf;  // named by reference: see attention_rows
+  thread_local std::vector<int> lo_buf, hi_buf;
   std::vector<float>& kt = kt_buf;
   std::vector<float>& p = p_buf;
   if (detail::dispatch().isa != detail::Isa::Avx512) {  // row by row, as attention_rows
-    std::vector<int> lo(size_t(n), 0), hi(size_t(n), n - 1);
+    std::vector<int>& lo = lo_buf;
+    std::vector<int>& hi = hi_buf;
+    lo.assign(size_t(n), 0), hi.assign(size_t(n), n - 1);
     return attention_rows(q, ldq, k, v, ldkv, lo.data(), hi.data(), n, hd, scale, out, ldo);
   }
   const int np = (n + 31) / 32 * 32;

@@ -15,6 +15,7 @@
 #include <limits>
 
 #include "kernels/kernels_impl.h"
+#include "kernels/simd_avx2.h"
 
 #define SOLAR_AVX2 __attribute__((target("avx2,fma")))
 #define SOLAR_INLINE inline __attribute__((always_inline))
@@ -22,11 +23,6 @@
 namespace solar::kernels::detail {
 namespace {
 
-// The first min(left, 8) lanes set: a window into eight −1s then eight 0s.
-SOLAR_AVX2 SOLAR_INLINE __m256i tail(int64_t left) {
-  alignas(64) static const int32_t window[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(window + 8 - std::min<int64_t>(left, 8)));
-}
 SOLAR_AVX2 SOLAR_INLINE __m256 load(const float* p, __m256i m) { return _mm256_maskload_ps(p, m); }
 SOLAR_AVX2 SOLAR_INLINE void store(float* p, __m256i m, __m256 v) { _mm256_maskstore_ps(p, m, v); }
 
@@ -81,7 +77,7 @@ SOLAR_AVX2 SOLAR_INLINE __m256 sigmoid8(__m256 x) {
 
 SOLAR_AVX2 void exp_avx2(float* y, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; i += 8) {
-    const __m256i m = tail(n - i);
+    const __m256i m = avx2_tail(n - i);
     store(y + i, m, exp8(load(x + i, m)));
   }
 }
@@ -90,7 +86,7 @@ SOLAR_AVX2 float softmax_avx2(float* x, int64_t n) {
   const __m256 ninf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
   __m256 mx = ninf;
   for (int64_t i = 0; i < n; i += 8) {
-    const __m256i m = tail(n - i);
+    const __m256i m = avx2_tail(n - i);
     mx = _mm256_max_ps(mx, _mm256_blendv_ps(ninf, load(x + i, m), _mm256_castsi256_ps(m)));
   }
   const float mxs = hmax(mx);
@@ -100,7 +96,7 @@ SOLAR_AVX2 float softmax_avx2(float* x, int64_t n) {
   // far more than the two conversions.
   __m256d sum_lo = _mm256_setzero_pd(), sum_hi = _mm256_setzero_pd();
   for (int64_t i = 0; i < n; i += 8) {
-    const __m256i m = tail(n - i);
+    const __m256i m = avx2_tail(n - i);
     const __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(load(x + i, m), shift)), _mm256_castsi256_ps(m));
     sum_lo = _mm256_add_pd(sum_lo, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
     sum_hi = _mm256_add_pd(sum_hi, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
@@ -111,7 +107,7 @@ SOLAR_AVX2 float softmax_avx2(float* x, int64_t n) {
   const double s = (lanes[0] + lanes[2]) + (lanes[1] + lanes[3]);
   const __m256 inv = _mm256_set1_ps(float(1.0 / s));
   for (int64_t i = 0; i < n; i += 8) {
-    const __m256i m = tail(n - i);
+    const __m256i m = avx2_tail(n - i);
     store(x + i, m, _mm256_mul_ps(load(x + i, m), inv));
   }
   return mxs + float(std::log(s));
@@ -120,19 +116,19 @@ SOLAR_AVX2 float softmax_avx2(float* x, int64_t n) {
 SOLAR_AVX2 void softmax_backward_avx2(float* dp, const float* p, int64_t n, float scale) {
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n; i += 8) {
-    const __m256i m = tail(n - i);
+    const __m256i m = avx2_tail(n - i);
     acc = _mm256_fmadd_ps(load(p + i, m), load(dp + i, m), acc);
   }
   const __m256 dot = _mm256_set1_ps(hsum(acc)), sc = _mm256_set1_ps(scale);
   for (int64_t i = 0; i < n; i += 8) {
-    const __m256i m = tail(n - i);
+    const __m256i m = avx2_tail(n - i);
     store(dp + i, m, _mm256_mul_ps(_mm256_mul_ps(load(p + i, m), _mm256_sub_ps(load(dp + i, m), dot)), sc));
   }
 }
 
 SOLAR_AVX2 void swiglu_avx2(float* h, const float* gate, const float* up, int64_t n) {
   for (int64_t i = 0; i < n; i += 8) {
-    const __m256i m = tail(n - i);
+    const __m256i m = avx2_tail(n - i);
     const __m256 g = load(gate + i, m);
     store(h + i, m, _mm256_mul_ps(_mm256_mul_ps(g, sigmoid8(g)), load(up + i, m)));
   }
@@ -142,7 +138,7 @@ SOLAR_AVX2 void swiglu_backward_avx2(float* dgate, float* dup, const float* dh, 
                                      int64_t n) {
   const __m256 one = _mm256_set1_ps(1.f);
   for (int64_t i = 0; i < n; i += 8) {
-    const __m256i m = tail(n - i);
+    const __m256i m = avx2_tail(n - i);
     const __m256 g = load(gate + i, m), u = load(up + i, m), d = load(dh + i, m), s = sigmoid8(g);
     const __m256 ds = _mm256_mul_ps(s, _mm256_fmadd_ps(g, _mm256_sub_ps(one, s), one));
     store(dgate + i, m, _mm256_mul_ps(_mm256_mul_ps(d, u), ds));
@@ -155,7 +151,7 @@ SOLAR_AVX2 void gelu_avx2(float* x, int64_t n) {
   const __m256 one = _mm256_set1_ps(1.f), two = _mm256_set1_ps(2.f), half = _mm256_set1_ps(0.5f);
   const __m256 sign = _mm256_set1_ps(-0.f);
   for (int64_t i = 0; i < n; i += 8) {
-    const __m256i m = tail(n - i);
+    const __m256i m = avx2_tail(n - i);
     const __m256 v = load(x + i, m);
     const __m256 u = _mm256_mul_ps(_mm256_andnot_ps(sign, v), _mm256_set1_ps(0.70710678118654752f));
     const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), u, one));
@@ -175,18 +171,18 @@ SOLAR_AVX2 void gelu_avx2(float* x, int64_t n) {
 // Two passes (mean, then the squares about it): no cancellation in the variance.
 SOLAR_AVX2 void layernorm_avx2(float* x, const float* w, const float* b, int64_t n, float eps) {
   __m256 s = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n; i += 8) s = _mm256_add_ps(s, load(x + i, tail(n - i)));
+  for (int64_t i = 0; i < n; i += 8) s = _mm256_add_ps(s, load(x + i, avx2_tail(n - i)));
   const float mean = hsum(s) / float(n);
   const __m256 mv = _mm256_set1_ps(mean);
   __m256 q = _mm256_setzero_ps();
   for (int64_t i = 0; i < n; i += 8) {
-    const __m256i m = tail(n - i);
+    const __m256i m = avx2_tail(n - i);
     const __m256 d = _mm256_and_ps(_mm256_sub_ps(load(x + i, m), mv), _mm256_castsi256_ps(m));
     q = _mm256_fmadd_ps(d, d, q);
   }
   const __m256 inv = _mm256_set1_ps(1.f / std::sqrt(hsum(q) / float(n) + eps));
   for (int64_t i = 0; i < n; i += 8) {
-    const __m256i m = tail(n - i);
+    const __m256i m = avx2_tail(n - i);
     const __m256 d = _mm256_mul_ps(_mm256_sub_ps(load(x + i, m), mv), inv);
     store(x + i, m, _mm256_fmadd_ps(d, load(w + i, m), load(b + i, m)));
   }
@@ -205,7 +201,7 @@ SOLAR_AVX2 int64_t argmax_avx2(const float* x, int64_t n) {
     __m256 best = _mm256_set1_ps(bv);
     __m256i at = _mm256_setzero_si256(), idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (int64_t i = 0; i < len; i += 8) {
-      const __m256i m = tail(len - i);
+      const __m256i m = avx2_tail(len - i);
       const __m256 v = _mm256_blendv_ps(best, load(xb + i, m), _mm256_castsi256_ps(m));  // past the end: keep
       const __m256 gt = _mm256_cmp_ps(v, best, _CMP_GT_OQ);
       best = _mm256_blendv_ps(best, v, gt);
@@ -231,7 +227,7 @@ SOLAR_AVX2 int64_t argmax_avx2(const float* x, int64_t n) {
 SOLAR_AVX2 float dot_avx2(const float* a, const float* b, int64_t n) {
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n; i += 8) {
-    const __m256i m = tail(n - i);
+    const __m256i m = avx2_tail(n - i);
     acc = _mm256_fmadd_ps(load(a + i, m), load(b + i, m), acc);
   }
   return hsum(acc);
@@ -240,7 +236,7 @@ SOLAR_AVX2 float dot_avx2(const float* a, const float* b, int64_t n) {
 SOLAR_AVX2 void axpy_avx2(float* y, float a, const float* x, int64_t n) {
   const __m256 av = _mm256_set1_ps(a);
   for (int64_t i = 0; i < n; i += 8) {
-    const __m256i m = tail(n - i);
+    const __m256i m = avx2_tail(n - i);
     store(y + i, m, _mm256_fmadd_ps(av, load(x + i, m), load(y + i, m)));
   }
 }
