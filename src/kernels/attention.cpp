@@ -155,53 +155,119 @@ SOLAR_AVX2 SOLAR_INLINE __m256 reduce8(const __m256* a) {
   return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
+// Loads of a row's 8 elements from d: plain where all 8 are there (Full),
+// masked at a tail. Every loop over a register array below is unrolled: left
+// rolled, GCC keeps the arrays on the stack and each FMA waits on a store
+// (Zen 3, 512-row causal prefill, hd 64: 13.7 GFLOP/s that way).
+template <bool Full>
+SOLAR_AVX2 SOLAR_INLINE __m256 load8(const float* p, __m256i m) {
+  if constexpr (Full) return _mm256_loadu_ps(p);
+  return _mm256_maskload_ps(p, m);
+}
+
+template <bool Full>
+SOLAR_AVX2 SOLAR_INLINE void scores8(const float* q, const float* const* kr, int hd, __m256 sc, float* s, int cnt) {
+  __m256 acc[8];
+#pragma GCC unroll 8
+  for (int c = 0; c < 8; ++c) acc[c] = _mm256_setzero_ps();
+  for (int d = 0; d < hd; d += 8) {
+    const __m256i m = Full ? __m256i{} : detail::avx2_tail(hd - d);
+    const __m256 qv = load8<Full>(q + d, m);
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; ++c) acc[c] = _mm256_fmadd_ps(qv, load8<Full>(kr[c] + d, m), acc[c]);
+  }
+  const __m256 r = _mm256_mul_ps(reduce8(acc), sc);
+  if (cnt == 8)
+    _mm256_storeu_ps(s, r);
+  else
+    _mm256_maskstore_ps(s, detail::avx2_tail(cnt), r);
+}
+
 SOLAR_AVX2 void scores_avx2(const float* q, const float* k, int64_t ldkv, int j0, int j1, int hd, float scale,
                             float* s) {
   const __m256 sc = _mm256_set1_ps(scale);
   for (int j = j0; j < j1; j += 8) {
     const int cnt = std::min(8, j1 - j);
     const float* kr[8];
-    for (int c = 0; c < 8; ++c) kr[c] = k + int64_t(j + std::min(c, cnt - 1)) * ldkv;  // lanes past the range repeat a key
-    __m256 acc[8];
-    for (int c = 0; c < 8; ++c) acc[c] = _mm256_setzero_ps();
-    for (int d = 0; d < hd; d += 8) {
-      const __m256i m = detail::avx2_tail(hd - d);
-      const __m256 qv = _mm256_maskload_ps(q + d, m);
 #pragma GCC unroll 8
-      for (int c = 0; c < 8; ++c) acc[c] = _mm256_fmadd_ps(qv, _mm256_maskload_ps(kr[c] + d, m), acc[c]);
-    }
-    _mm256_maskstore_ps(s + (j - j0), detail::avx2_tail(cnt), _mm256_mul_ps(reduce8(acc), sc));
+    for (int c = 0; c < 8; ++c) kr[c] = k + int64_t(j + std::min(c, cnt - 1)) * ldkv;  // lanes past the range repeat a key
+    if (hd % 8 == 0)
+      scores8<true>(q, kr, hd, sc, s + (j - j0), cnt);
+    else
+      scores8<false>(q, kr, hd, sc, s + (j - j0), cnt);
   }
 }
 
-// R rows at once, each value row loaded once for them, as pv_avx512.
+// Keys [j0, j1] into acc for 32 elements from d0 of R rows; Check: some row
+// may not take every key of the range (only the ends of [first, last]).
+template <int R, bool Full, bool Check>
+SOLAR_AVX2 SOLAR_INLINE void pv_keys(const float* const* p, const float* v, int64_t ldkv, const int* lo, const int* hi,
+                                     int j0, int j1, int d0, const __m256i (&m)[4], __m256 (&acc)[R][4]) {
+  for (int j = j0; j <= j1; ++j) {
+    const float* vr = v + int64_t(j) * ldkv + d0;
+    __m256 vv[4];
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; ++t) vv[t] = load8<Full>(vr + 8 * t, m[t]);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      if (Check && (j < lo[r] || j > hi[r])) continue;
+      const __m256 pj = _mm256_broadcast_ss(p[r] + (j - lo[r]));
+#pragma GCC unroll 4
+      for (int t = 0; t < 4; ++t) acc[r][t] = _mm256_fmadd_ps(pj, vv[t], acc[r][t]);
+    }
+  }
+}
+
+// R rows at once, each value row loaded once for them, as pv_avx512; the
+// keys all R rows take run without per-row checks (same FMAs, same order).
+template <int R, bool Full>
+SOLAR_AVX2 SOLAR_INLINE void pv32(const float* const* p, const float* v, int64_t ldkv, const int* lo, const int* hi,
+                                  int hd, int d0, float* const* out) {
+  int first = lo[0], last = hi[0], all0 = lo[0], all1 = hi[0];
+#pragma GCC unroll 4
+  for (int r = 1; r < R; ++r) {
+    first = std::min(first, lo[r]), last = std::max(last, hi[r]);
+    all0 = std::max(all0, lo[r]), all1 = std::min(all1, hi[r]);
+  }
+  __m256i m[4];
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; ++t) m[t] = Full ? __m256i{} : detail::avx2_tail(hd - d0 - 8 * t);
+  __m256 acc[R][4];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; ++t) acc[r][t] = _mm256_setzero_ps();
+  if (all0 > all1) {
+    pv_keys<R, Full, true>(p, v, ldkv, lo, hi, first, last, d0, m, acc);
+  } else {
+    pv_keys<R, Full, true>(p, v, ldkv, lo, hi, first, all0 - 1, d0, m, acc);
+    pv_keys<R, Full, false>(p, v, ldkv, lo, hi, all0, all1, d0, m, acc);
+    pv_keys<R, Full, true>(p, v, ldkv, lo, hi, all1 + 1, last, d0, m, acc);
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int t = 0; t < 4; ++t) {
+      if (Full)
+        _mm256_storeu_ps(out[r] + d0 + 8 * t, acc[r][t]);
+      else
+        _mm256_maskstore_ps(out[r] + d0 + 8 * t, m[t], acc[r][t]);
+    }
+}
+
 template <int R>
 SOLAR_AVX2 void pv_avx2(const float* const* p, const float* v, int64_t ldkv, const int* lo, const int* hi, int hd,
                         float* const* out) {
-  int first = lo[0], last = hi[0];
-  for (int r = 1; r < R; ++r) first = std::min(first, lo[r]), last = std::max(last, hi[r]);
   for (int d0 = 0; d0 < hd; d0 += 32) {
-    __m256i m[4];
-    for (int t = 0; t < 4; ++t) m[t] = detail::avx2_tail(hd - d0 - 8 * t);
-    __m256 acc[R][4];
-    for (int r = 0; r < R; ++r)
-      for (int t = 0; t < 4; ++t) acc[r][t] = _mm256_setzero_ps();
-    for (int j = first; j <= last; ++j) {
-      const float* vr = v + int64_t(j) * ldkv + d0;
-      __m256 vv[4];
-      for (int t = 0; t < 4; ++t) vv[t] = _mm256_maskload_ps(vr + 8 * t, m[t]);
-      for (int r = 0; r < R; ++r) {
-        if (j < lo[r] || j > hi[r]) continue;
-        const __m256 pj = _mm256_set1_ps(p[r][j - lo[r]]);
-        for (int t = 0; t < 4; ++t) acc[r][t] = _mm256_fmadd_ps(pj, vv[t], acc[r][t]);
-      }
-    }
-    for (int r = 0; r < R; ++r)
-      for (int t = 0; t < 4; ++t) _mm256_maskstore_ps(out[r] + d0 + 8 * t, m[t], acc[r][t]);
+    if (hd - d0 >= 32)
+      pv32<R, true>(p, v, ldkv, lo, hi, hd, d0, out);
+    else
+      pv32<R, false>(p, v, ldkv, lo, hi, hd, d0, out);
   }
 }
 
 constexpr PvFn kPv2[2] = {pv_avx2<1>, pv_avx2<2>};
+constexpr int kScoreRows = 16;  // attention_rows: rows scored together, chunk by chunk of keys
 
 // attention_full: every row over every key (an encoder's attention). K is
 // transposed once per call into [hd, keys padded to 32], so that both
@@ -301,12 +367,25 @@ void attention_rows(const float* q, int64_t ldq, const float* k, const float* v,
   at.assign(size_t(n) + 1, 0);
   for (int i = 0; i < n; ++i) at[size_t(i) + 1] = at[size_t(i)] + size_t(std::max(0, hi[i] - lo[i] + 1));
   b.resize(std::max<size_t>(1, at[size_t(n)]));
-  for (int i = 0; i < n; ++i) {
-    const int len = hi[i] - lo[i] + 1;
-    if (len <= 0) continue;
-    float* s = b.data() + at[size_t(i)];
-    attention_scores(q + int64_t(i) * ldq, k, ldkv, lo[i], hi[i] + 1, hd, scale, s);
-    softmax(s, len);
+  // Scores for a block of rows at a time over a chunk of keys that stays in
+  // L1 (16 KiB of K): K comes from L2 once per block, not once per row. A
+  // row's chunks start at lo + a multiple of 16, so its groups of 8 or 16
+  // keys are the ones it has alone: the same bits. (Zen 3, 512-row causal
+  // prefill, hd 64: scores 2.3x faster than row by row over all keys.)
+  const int chunk = std::max(16, 4096 / std::max(1, hd) / 16 * 16);
+  for (int i0 = 0; i0 < n; i0 += kScoreRows) {
+    const int i1 = std::min(n, i0 + kScoreRows);
+    int longest = 0;
+    for (int i = i0; i < i1; ++i) longest = std::max(longest, hi[i] - lo[i] + 1);
+    for (int c0 = 0; c0 < longest; c0 += chunk)
+      for (int i = i0; i < i1; ++i) {
+        const int len = hi[i] - lo[i] + 1;
+        if (c0 < len)
+          attention_scores(q + int64_t(i) * ldq, k, ldkv, lo[i] + c0, lo[i] + std::min(len, c0 + chunk), hd, scale,
+                           b.data() + at[size_t(i)] + c0);
+      }
+    for (int i = i0; i < i1; ++i)
+      if (hi[i] >= lo[i]) softmax(b.data() + at[size_t(i)], hi[i] - lo[i] + 1);
   }
   for (int i0 = 0; i0 < n;) {
     if (hi[i0] < lo[i0]) {  // no key: 0
