@@ -198,71 +198,74 @@ SOLAR_AVX2 void scores_avx2(const float* q, const float* k, int64_t ldkv, int j0
   }
 }
 
-// Keys [j0, j1] into acc for 32 elements from d0 of R rows; Check: some row
-// may not take every key of the range (only the ends of [first, last]).
-template <int R, bool Full, bool Check>
+// Keys [j0, j1] into acc for NV vectors of 8 elements from d0 of R rows (the
+// last one masked by m when Tail); Check: some row may not take every key
+// of the range (only the ends of [first, last]).
+template <int R, int NV, bool Tail, bool Check>
 SOLAR_AVX2 SOLAR_INLINE void pv_keys(const float* const* p, const float* v, int64_t ldkv, const int* lo, const int* hi,
-                                     int j0, int j1, int d0, const __m256i (&m)[4], __m256 (&acc)[R][4]) {
+                                     int j0, int j1, int d0, __m256i m, __m256 (&acc)[R][NV]) {
   for (int j = j0; j <= j1; ++j) {
     const float* vr = v + int64_t(j) * ldkv + d0;
-    __m256 vv[4];
+    __m256 vv[NV];
 #pragma GCC unroll 4
-    for (int t = 0; t < 4; ++t) vv[t] = load8<Full>(vr + 8 * t, m[t]);
+    for (int t = 0; t < NV; ++t) vv[t] = Tail && t == NV - 1 ? _mm256_maskload_ps(vr + 8 * t, m) : _mm256_loadu_ps(vr + 8 * t);
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
       if (Check && (j < lo[r] || j > hi[r])) continue;
       const __m256 pj = _mm256_broadcast_ss(p[r] + (j - lo[r]));
 #pragma GCC unroll 4
-      for (int t = 0; t < 4; ++t) acc[r][t] = _mm256_fmadd_ps(pj, vv[t], acc[r][t]);
+      for (int t = 0; t < NV; ++t) acc[r][t] = _mm256_fmadd_ps(pj, vv[t], acc[r][t]);
     }
   }
 }
 
 // R rows at once, each value row loaded once for them, as pv_avx512; the
 // keys all R rows take run without per-row checks (same FMAs, same order).
-template <int R, bool Full>
-SOLAR_AVX2 SOLAR_INLINE void pv32(const float* const* p, const float* v, int64_t ldkv, const int* lo, const int* hi,
-                                  int hd, int d0, float* const* out) {
+template <int R, int NV, bool Tail>
+SOLAR_AVX2 void pv_slice(const float* const* p, const float* v, int64_t ldkv, const int* lo, const int* hi, int hd,
+                         int d0, float* const* out) {
   int first = lo[0], last = hi[0], all0 = lo[0], all1 = hi[0];
 #pragma GCC unroll 4
   for (int r = 1; r < R; ++r) {
     first = std::min(first, lo[r]), last = std::max(last, hi[r]);
     all0 = std::max(all0, lo[r]), all1 = std::min(all1, hi[r]);
   }
-  __m256i m[4];
-#pragma GCC unroll 4
-  for (int t = 0; t < 4; ++t) m[t] = Full ? __m256i{} : detail::avx2_tail(hd - d0 - 8 * t);
-  __m256 acc[R][4];
+  const __m256i m = Tail ? detail::avx2_tail(hd - d0 - 8 * (NV - 1)) : __m256i{};
+  __m256 acc[R][NV];
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int t = 0; t < 4; ++t) acc[r][t] = _mm256_setzero_ps();
+    for (int t = 0; t < NV; ++t) acc[r][t] = _mm256_setzero_ps();
   if (all0 > all1) {
-    pv_keys<R, Full, true>(p, v, ldkv, lo, hi, first, last, d0, m, acc);
+    pv_keys<R, NV, Tail, true>(p, v, ldkv, lo, hi, first, last, d0, m, acc);
   } else {
-    pv_keys<R, Full, true>(p, v, ldkv, lo, hi, first, all0 - 1, d0, m, acc);
-    pv_keys<R, Full, false>(p, v, ldkv, lo, hi, all0, all1, d0, m, acc);
-    pv_keys<R, Full, true>(p, v, ldkv, lo, hi, all1 + 1, last, d0, m, acc);
+    pv_keys<R, NV, Tail, true>(p, v, ldkv, lo, hi, first, all0 - 1, d0, m, acc);
+    pv_keys<R, NV, Tail, false>(p, v, ldkv, lo, hi, all0, all1, d0, m, acc);
+    pv_keys<R, NV, Tail, true>(p, v, ldkv, lo, hi, all1 + 1, last, d0, m, acc);
   }
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int t = 0; t < 4; ++t) {
-      if (Full)
-        _mm256_storeu_ps(out[r] + d0 + 8 * t, acc[r][t]);
+    for (int t = 0; t < NV; ++t) {
+      if (Tail && t == NV - 1)
+        _mm256_maskstore_ps(out[r] + d0 + 8 * t, m, acc[r][t]);
       else
-        _mm256_maskstore_ps(out[r] + d0 + 8 * t, m[t], acc[r][t]);
+        _mm256_storeu_ps(out[r] + d0 + 8 * t, acc[r][t]);
     }
 }
 
+// 32 elements of the head dimension at a time; a last slice of fewer takes
+// only its own vectors (hd 8: one, not four of which three are empty).
 template <int R>
 SOLAR_AVX2 void pv_avx2(const float* const* p, const float* v, int64_t ldkv, const int* lo, const int* hi, int hd,
                         float* const* out) {
+  using Slice = void (*)(const float* const*, const float*, int64_t, const int*, const int*, int, int, float* const*);
+  static constexpr Slice kSlice[2][4] = {
+      {pv_slice<R, 1, false>, pv_slice<R, 2, false>, pv_slice<R, 3, false>, pv_slice<R, 4, false>},
+      {pv_slice<R, 1, true>, pv_slice<R, 2, true>, pv_slice<R, 3, true>, pv_slice<R, 4, true>}};
   for (int d0 = 0; d0 < hd; d0 += 32) {
-    if (hd - d0 >= 32)
-      pv32<R, true>(p, v, ldkv, lo, hi, hd, d0, out);
-    else
-      pv32<R, false>(p, v, ldkv, lo, hi, hd, d0, out);
+    const int left = std::min(32, hd - d0);
+    kSlice[left % 8 != 0][(left + 7) / 8 - 1](p, v, ldkv, lo, hi, hd, d0, out);
   }
 }
 
