@@ -371,11 +371,12 @@ void attention_rows(const float* q, int64_t ldq, const float* k, const float* v,
   for (int i = 0; i < n; ++i) at[size_t(i) + 1] = at[size_t(i)] + size_t(std::max(0, hi[i] - lo[i] + 1));
   b.resize(std::max<size_t>(1, at[size_t(n)]));
   // Scores for a block of rows at a time over a chunk of keys that stays in
-  // L1 (16 KiB of K): K comes from L2 once per block, not once per row. A
-  // row's chunks start at lo + a multiple of 16, so its groups of 8 or 16
-  // keys are the ones it has alone: the same bits. (Zen 3, 512-row causal
-  // prefill, hd 64: scores 2.3x faster than row by row over all keys.)
-  const int chunk = std::max(16, 4096 / std::max(1, hd) / 16 * 16);
+  // L1 (8 KiB of K: the cache lines of keys a GQA row stride apart share few
+  // sets): K comes from L2 once per block, not once per row. A row's chunks
+  // start at lo + a multiple of 16, so its groups of 8 or 16 keys are the
+  // ones it has alone: the same bits. (Zen 3, 512-row causal prefill, hd 64,
+  // 4 KV heads: attention 1.36 → 1.23 ms against row by row over all keys.)
+  const int chunk = std::max(16, 2048 / std::max(1, hd) / 16 * 16);
   for (int i0 = 0; i0 < n; i0 += kScoreRows) {
     const int i1 = std::min(n, i0 + kScoreRows);
     int longest = 0;
