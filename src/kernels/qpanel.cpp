@@ -50,8 +50,9 @@
 // W. bench_kernels --packed on "AMD EPYC (2 logical CPUs); avx2 fma f16c"
 // (Zen 3, one thread, W[5632,2048], a shared machine), decode GB/s against
 // the row kernels, prefill (M = 512) GOP/s against dequantize + oneDNN f32:
-// Q8_0 25.7 (1.70×) and 122 (1.48×), Q4_0 22.4 (2.75×) and 196 (2.34×), Q4_K
-// 19.4 (2.89×) and 111 (1.35×), Q6_K 18.8 (1.74×) and 90 (1.13×).
+// Q8_0 25.7–28.3 (1.69×) and 112–122 (1.46×), Q4_0 22.4–27.6 (2.75–3.3×) and
+// 188–196 (2.34–2.40×), Q4_K 19.4–20.7 (2.9–3.0×) and 137 (1.88×), Q6_K
+// 18.8–19.9 (1.74×) and 95 (1.32×).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
