@@ -179,17 +179,25 @@ SOLAR_INLINE float scalar_load(const Elem<D>* p) {
 
 template <DType D, int M, int R>
 SOLAR_AVX2 void tile256(const float* x, int64_t K, const void* W, int64_t N, int64_t n, float* y, bool accumulate) {
+  // Every loop over a register array unrolled: rolled, GCC keeps acc on the
+  // stack and each FMA waits on a store.
   const Elem<D>* w[R];
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) w[r] = static_cast<const Elem<D>*>(W) + (n + r) * K;
   __m256 acc[M][R];
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m)
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) acc[m][r] = _mm256_setzero_ps();
   int64_t k = 0;
   for (; k + 8 <= K; k += 8) {
     __m256 wv[R];
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) wv[r] = load8<D>(w[r] + k);
+#pragma GCC unroll 8
     for (int m = 0; m < M; ++m) {
       __m256 xv = _mm256_loadu_ps(x + m * K + k);
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r) acc[m][r] = _mm256_fmadd_ps(xv, wv[r], acc[m][r]);
     }
   }

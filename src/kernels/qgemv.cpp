@@ -315,12 +315,14 @@ template <int M>
 SOLAR_Q256 void q4_0_row256(const QActs& a, const uint8_t* w, int64_t m0, float* out) {
   const __m256i lo4 = _mm256_set1_epi8(0x0F);
   __m256 acc[M];
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m) acc[m] = _mm256_setzero_ps();
   for (int64_t b = 0; b < a.K / 32; ++b) {
     const uint8_t* p = w + b * kQ4_0;
     const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
     const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), lo4);
     const float dw = _cvtsh_ss(uint16_t(p[0] | p[1] << 8));
+#pragma GCC unroll 4
     for (int m = 0; m < M; ++m) {
       const int64_t r = (m0 + m) * a.Kp + x32_pos(a.wdt, b, 0);  // elements 16..31 sit 32 further
       const __m256i dot = _mm256_add_epi32(dot8(nib, load2x16(a.q.data() + r, a.q.data() + r + 32)),
@@ -334,12 +336,14 @@ SOLAR_Q256 void q4_0_row256(const QActs& a, const uint8_t* w, int64_t m0, float*
 template <int M>
 SOLAR_Q256 void q8_0_row256(const QActs& a, const uint8_t* w, int64_t m0, float* out) {
   __m256 acc[M];
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m) acc[m] = _mm256_setzero_ps();
   for (int64_t b = 0; b < a.K / 32; ++b) {
     const uint8_t* p = w + b * kQ8_0;
     const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
     const __m256i u = _mm256_abs_epi8(q);
     const float dw = _cvtsh_ss(uint16_t(p[0] | p[1] << 8));
+#pragma GCC unroll 4
     for (int m = 0; m < M; ++m) {
       const int64_t r = (m0 + m) * a.Kp + 32 * b;
       const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q.data() + r));
@@ -355,12 +359,14 @@ SOLAR_Q256 void q4_k_row256(const QActs& a, const uint8_t* w, int64_t m0, float*
   const __m256i lo4 = _mm256_set1_epi8(0x0F);
   __m256 acc[M];
   float mins[M] = {};
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m) acc[m] = _mm256_setzero_ps();
   for (int64_t i = 0; i < a.K / 256; ++i) {
     const uint8_t* blk = w + i * kQ4_K;
     const float d = _cvtsh_ss(uint16_t(blk[0] | blk[1] << 8)), dmin = _cvtsh_ss(uint16_t(blk[2] | blk[3] << 8));
     uint64_t sc, mn;
     q4k_scales(blk + 4, sc, mn);
+#pragma GCC unroll 4
     for (int m = 0; m < M; ++m) {
       const int8_t* x = a.q.data() + (m0 + m) * a.Kp + 256 * i;
       __m256i dot = _mm256_setzero_si256();
@@ -385,11 +391,13 @@ template <int M>
 SOLAR_Q256 void q6_k_row256(const QActs& a, const uint8_t* w, int64_t m0, float* out) {
   const __m256i lo4 = _mm256_set1_epi8(0x0F), hi2 = _mm256_set1_epi8(0x30);
   __m256 acc[M];
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m) acc[m] = _mm256_setzero_ps();
   for (int64_t i = 0; i < a.K / 256; ++i) {
     const uint8_t* blk = w + i * kQ6_K;
     const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192);
     const float d = _cvtsh_ss(uint16_t(blk[208] | blk[209] << 8));
+#pragma GCC unroll 4
     for (int m = 0; m < M; ++m) {
       const int8_t* x = a.q.data() + (m0 + m) * a.Kp + 256 * i;
       const int32_t* bias = a.bias.data() + (m0 + m) * (a.K / 4) + 64 * i;
