@@ -49,9 +49,12 @@ template <DType D, int M, int R>
 SOLAR_AVX512 SOLAR_INLINE void step512(const float* x, int64_t K, const Elem<D>* const* w, int64_t k, __mmask16 mask,
                                        __m512 (&acc)[M][R]) {
   __m512 wv[R];
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) wv[r] = load16<D>(w[r] + k, mask);
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m) {
     __m512 xv = _mm512_maskz_loadu_ps(mask, x + m * K + k);
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) acc[m][r] = _mm512_fmadd_ps(xv, wv[r], acc[m][r]);
   }
 }
@@ -63,19 +66,27 @@ SOLAR_AVX512 SOLAR_INLINE void step512(const float* x, int64_t K, const Elem<D>*
 template <DType D, int M, int R, int U>
 SOLAR_AVX512 void tile512(const float* x, int64_t K, const void* W, int64_t N, int64_t n, float* y, bool accumulate) {
   const Elem<D>* w[R];
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) w[r] = static_cast<const Elem<D>*>(W) + (n + r) * K;
   __m512 acc[U][M][R];
+#pragma GCC unroll 8
   for (int u = 0; u < U; ++u)
+#pragma GCC unroll 8
     for (int m = 0; m < M; ++m)
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r) acc[u][m][r] = _mm512_setzero_ps();
   int64_t k = 0;
   for (; k + 16 * U <= K; k += 16 * U)
+#pragma GCC unroll 8
     for (int u = 0; u < U; ++u) step512<D, M, R>(x, K, w, k + 16 * u, 0xffff, acc[u]);
   for (; k + 16 <= K; k += 16) step512<D, M, R>(x, K, w, k, 0xffff, acc[0]);
   if (k < K) step512<D, M, R>(x, K, w, k, __mmask16((1u << (K - k)) - 1), acc[0]);
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m)
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       __m512 a = acc[0][m][r];
+#pragma GCC unroll 8
       for (int u = 1; u < U; ++u) a = _mm512_add_ps(a, acc[u][m][r]);
       float s = _mm512_reduce_add_ps(a);
       float& out = y[m * N + n + r];
@@ -105,20 +116,28 @@ template <int M, int R>
 SOLAR_BF16DOT void tile_bf16dot(const uint16_t* xb, int64_t K, int64_t Kp, const void* W, int64_t N, int64_t n,
                                 float* y, bool accumulate) {
   const uint16_t* w[R];
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) w[r] = static_cast<const uint16_t*>(W) + (n + r) * K;
   __m512 acc[M][R];
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m)
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) acc[m][r] = _mm512_setzero_ps();
   for (int64_t k = 0; k < K; k += 32) {
     const __mmask32 mask = k + 32 <= K ? 0xffffffffu : __mmask32((1ull << (K - k)) - 1);
     __m512bh wv[R];
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) wv[r] = (__m512bh)_mm512_maskz_loadu_epi16(mask, w[r] + k);
+#pragma GCC unroll 8
     for (int m = 0; m < M; ++m) {
       const __m512bh xv = (__m512bh)_mm512_loadu_si512(xb + m * Kp + k);
+#pragma GCC unroll 8
       for (int r = 0; r < R; ++r) acc[m][r] = _mm512_dpbf16_ps(acc[m][r], wv[r], xv);
     }
   }
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m)
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const float s = _mm512_reduce_add_ps(acc[m][r]);
       float& out = y[m * N + n + r];
@@ -201,7 +220,9 @@ SOLAR_AVX2 void tile256(const float* x, int64_t K, const void* W, int64_t N, int
       for (int r = 0; r < R; ++r) acc[m][r] = _mm256_fmadd_ps(xv, wv[r], acc[m][r]);
     }
   }
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m)
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       float s = hsum256(acc[m][r]);
       for (int64_t kk = k; kk < K; ++kk) s += x[m * K + kk] * scalar_load<D>(w[r] + kk);
@@ -223,8 +244,10 @@ SOLAR_AVX2 void widen256(const void* W, int64_t K, int64_t n0, int64_t n1, float
 
 template <DType D, int M, int R>
 void tile_scalar(const float* x, int64_t K, const void* W, int64_t N, int64_t n, float* y, bool accumulate) {
+#pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
     const Elem<D>* w = static_cast<const Elem<D>*>(W) + (n + r) * K;
+#pragma GCC unroll 8
     for (int m = 0; m < M; ++m) {
       float s = 0;
       for (int64_t k = 0; k < K; ++k) s += x[m * K + k] * scalar_load<D>(w + k);

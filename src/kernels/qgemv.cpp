@@ -150,6 +150,7 @@ SOLAR_Q512 void q4_0_row(const QActs& a, const uint8_t* w, int64_t m0, float* ou
   const __m512i lo4 = _mm512_set1_epi8(0x0F);
   const int64_t nb = a.K / 32;
   __m512 acc[M];
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; b += 2) {
     const uint8_t* p = w + b * kQ4_0;
@@ -160,12 +161,14 @@ SOLAR_Q512 void q4_0_row(const QActs& a, const uint8_t* w, int64_t m0, float* ou
                             : _mm512_setzero_si512();
     const __m512i nib = _mm512_and_si512(_mm512_srlv_epi16(_mm512_mask_blend_epi64(0xCC, q0, q1), shift), lo4);
     const __m512 dw = _mm512_cvtph_ps(f16x2(p, pair ? p + kQ4_0 : p, pair ? 0xF0F0 : 0));
+#pragma GCC unroll 8
     for (int m = 0; m < M; ++m) {
       const int64_t r = (m0 + m) * a.Kp + 32 * b;  // a.d and a.bias hold 8 lanes per 32 of x
       const __m512i dot = dot4<V>(_mm512_loadu_si512(a.bias.data() + r / 4), nib, _mm512_loadu_si512(a.q.data() + r));
       acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, _mm512_loadu_ps(a.d.data() + r / 4)), acc[m]);
     }
   }
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m) out[m] = _mm512_reduce_add_ps(acc[m]);
 }
 
@@ -174,6 +177,7 @@ SOLAR_Q512 void q8_0_row(const QActs& a, const uint8_t* w, int64_t m0, float* ou
   const __m512i zero = _mm512_setzero_si512();
   const int64_t nb = a.K / 32;
   __m512 acc[M];
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
   for (int64_t b = 0; b < nb; b += 2) {
     const uint8_t* p = w + b * kQ8_0;
@@ -185,6 +189,7 @@ SOLAR_Q512 void q8_0_row(const QActs& a, const uint8_t* w, int64_t m0, float* ou
     // u8·s8 products: |w| against x with w's sign (|−128| is 128 as u8).
     const __m512i u = _mm512_abs_epi8(q);
     const __mmask64 neg = _mm512_movepi8_mask(q);
+#pragma GCC unroll 8
     for (int m = 0; m < M; ++m) {
       const int64_t r = (m0 + m) * a.Kp + 32 * b;
       const __m512i x = _mm512_loadu_si512(a.q.data() + r);
@@ -192,6 +197,7 @@ SOLAR_Q512 void q8_0_row(const QActs& a, const uint8_t* w, int64_t m0, float* ou
       acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, _mm512_loadu_ps(a.d.data() + r / 4)), acc[m]);
     }
   }
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m) out[m] = _mm512_reduce_add_ps(acc[m]);
 }
 
@@ -214,6 +220,7 @@ SOLAR_Q512 void q4_k_row(const QActs& a, const uint8_t* w, int64_t m0, float* ou
   const __m512i sidx[4] = {kq_idx(0, 2), kq_idx(1, 3), kq_idx(4, 6), kq_idx(5, 7)};
   __m512 acc[M];
   __m128 macc[M];
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps(), macc[m] = _mm_setzero_ps();
   for (int64_t i = 0; i < a.K / 256; ++i) {
     const uint8_t* blk = w + i * kQ4_K;
@@ -227,6 +234,7 @@ SOLAR_Q512 void q4_k_row(const QActs& a, const uint8_t* w, int64_t m0, float* ou
                           _mm512_and_si512(z1, lo4), _mm512_and_si512(_mm512_srli_epi16(z1, 4), lo4)};
     __m512i s[4];
     for (int v = 0; v < 4; ++v) s[v] = _mm512_shuffle_epi8(sc8, sidx[v]);
+#pragma GCC unroll 8
     for (int m = 0; m < M; ++m) {
       const int8_t* x = a.q.data() + (m0 + m) * a.Kp + 256 * i;
       __m512i dot = _mm512_setzero_si512();
@@ -239,6 +247,7 @@ SOLAR_Q512 void q4_k_row(const QActs& a, const uint8_t* w, int64_t m0, float* ou
       macc[m] = _mm_fmadd_ps(_mm_cvtepi32_ps(_mm_madd_epi16(mn16, bs)), _mm_set1_ps(dmin * dx), macc[m]);
     }
   }
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m) {
     __m128 h = _mm_add_ps(macc[m], _mm_movehl_ps(macc[m], macc[m]));
     h = _mm_add_ss(h, _mm_movehdup_ps(h));
@@ -264,12 +273,14 @@ SOLAR_Q512 void q6_k_row(const QActs& a, const uint8_t* w, int64_t m0, float* ou
                            _mm_set_epi8(11, 11, 11, 11, 10, 10, 10, 10, 9, 9, 9, 9, 8, 8, 8, 8),
                            _mm_set_epi8(15, 15, 15, 15, 14, 14, 14, 14, 13, 13, 13, 13, 12, 12, 12, 12)};
   __m512 acc[M];
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m) acc[m] = _mm512_setzero_ps();
   for (int64_t i = 0; i < a.K / 256; ++i) {
     const uint8_t* blk = w + i * kQ6_K;
     const float d = f16_512(blk + 208);
     const __m128i S = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 192));
     __m512i dot[M];
+#pragma GCC unroll 8
     for (int m = 0; m < M; ++m) dot[m] = _mm512_setzero_si512();
     for (int h = 0; h < 2; ++h) {
       const __m512i L = _mm512_loadu_si512(blk + 64 * h);
@@ -279,6 +290,7 @@ SOLAR_Q512 void q6_k_row(const QActs& a, const uint8_t* w, int64_t m0, float* ou
                                                   _mm512_srlv_epi16(H, shB), hi2, 0xF8);
       const __m512i sA = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(S, sidx[2 * h]));
       const __m512i sB = _mm512_cvtepi8_epi32(_mm_shuffle_epi8(S, sidx[2 * h + 1]));
+#pragma GCC unroll 8
       for (int m = 0; m < M; ++m) {
         const int8_t* x = a.q.data() + (m0 + m) * a.Kp + 256 * i + 128 * h;
         const int32_t* bias = a.bias.data() + (m0 + m) * (a.K / 4) + 64 * i + 32 * h;
@@ -287,9 +299,11 @@ SOLAR_Q512 void q6_k_row(const QActs& a, const uint8_t* w, int64_t m0, float* ou
         dot[m] = _mm512_add_epi32(dot[m], _mm512_add_epi32(_mm512_mullo_epi32(dA, sA), _mm512_mullo_epi32(dB, sB)));
       }
     }
+#pragma GCC unroll 8
     for (int m = 0; m < M; ++m)
       acc[m] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[m]), _mm512_set1_ps(d * a.d[(m0 + m) * (a.K / 256) + i]), acc[m]);
   }
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m) out[m] = _mm512_reduce_add_ps(acc[m]);
 }
 
@@ -330,6 +344,7 @@ SOLAR_Q256 void q4_0_row256(const QActs& a, const uint8_t* w, int64_t m0, float*
       acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(dw * a.d[r / 4]), acc[m]);
     }
   }
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m) out[m] = hsum8(acc[m]);
 }
 
@@ -351,6 +366,7 @@ SOLAR_Q256 void q8_0_row256(const QActs& a, const uint8_t* w, int64_t m0, float*
       acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(dw * a.d[r / 4]), acc[m]);
     }
   }
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m) out[m] = hsum8(acc[m]);
 }
 
@@ -384,6 +400,7 @@ SOLAR_Q256 void q4_k_row256(const QActs& a, const uint8_t* w, int64_t m0, float*
       mins[m] += dmin * dx * float(msum);
     }
   }
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m) out[m] = hsum8(acc[m]) - mins[m];
 }
 
@@ -426,6 +443,7 @@ SOLAR_Q256 void q6_k_row256(const QActs& a, const uint8_t* w, int64_t m0, float*
       acc[m] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_set1_ps(d * a.d[(m0 + m) * (a.K / 256) + i]), acc[m]);
     }
   }
+#pragma GCC unroll 8
   for (int m = 0; m < M; ++m) out[m] = hsum8(acc[m]);
 }
 

@@ -48,11 +48,10 @@
 // two halves of 8 rows (panel_avx2), with the same integer sums, so their
 // rows too are the same bits for any M and the prefill needs no f32 copy of
 // W. bench_kernels --packed on "AMD EPYC (2 logical CPUs); avx2 fma f16c"
-// (Zen 3, one thread, W[5632,2048], a shared machine), decode GB/s against
-// the row kernels, prefill (M = 512) GOP/s against dequantize + oneDNN f32:
-// Q8_0 25.7–28.3 (1.69×) and 112–122 (1.46×), Q4_0 22.4–27.6 (2.75–3.3×) and
-// 188–196 (2.34–2.40×), Q4_K 19.4–20.7 (2.9–3.0×) and 137 (1.88×), Q6_K
-// 18.8–19.9 (1.74×) and 95 (1.32×).
+// (Zen 3, one thread, W[5632,2048], a shared machine), decode GB/s, prefill
+// (M = 512) GOP/s against dequantize + oneDNN f32: Q8_0 25.7–28.3 and
+// 112–122 (1.46×), Q4_0 22.4–27.6 and 188–196 (2.34–2.40×), Q4_K 19.4–20.7
+// and 137 (1.88×), Q6_K 18.8–19.9 and 95 (1.32×).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
