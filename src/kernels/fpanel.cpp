@@ -15,9 +15,10 @@
 //
 // AVX2 (no AVX-512: Zen 3, Haswell … Alder Lake) reads the same panels as
 // two ymm halves of 8 rows: prefill in tiles of 6 rows of x × 1 panel (12
-// accumulators, 2 W, 1 broadcast: 15 of 16 registers; BF16 4 rows), decode
+// accumulators, 2 W, 1 broadcast: 15 of 16 registers), decode
 // 4 panels at once (8 chains in flight). BF16 has no dot product there: each
-// lane's pair is widened (low << 16, high & 0xffff0000) for two FMAs, even
+// lane's pair is widened (low << 16, high & 0xffff0000, or by two shifts in
+// the 6-row tile, which has no register for the mask) for two FMAs, even
 // column first, against x's pair given as two f32 words, not rounded (bf16
 // x would save nothing here and cost precision: this is the widened path). Measured (bench_kernels --packed,
 // "AMD EPYC (2 logical CPUs); detected: avx2 fma f16c", Zen 3 shared with
@@ -177,23 +178,26 @@ TileFn pick(int mr, int np) {
 // lane's pair (the low element by a shift, the high one by masking) and
 // takes two FMAs per step, even column first, against x already widened
 // (x_words: two f32 words per step, so a broadcast needs no shift).
+// tight: no register to spare for the mask (6 rows of x: 12 accumulators, 2
+// of W, a broadcast); two shifts then clear the low half instead.
 struct Bf16Half {
-  static constexpr int kBytes = 64, kWords = 2, kMaxMR = 4;
-  SOLAR_FP256 static SOLAR_INLINE __m256 load(const uint8_t* p, int h, int i) {
+  static constexpr int kBytes = 64, kWords = 2, kMaxMR = 6;
+  SOLAR_FP256 static SOLAR_INLINE __m256 load(const uint8_t* p, int h, int i, bool tight) {
     const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32 * h));
-    return _mm256_castsi256_ps(i == 0 ? _mm256_slli_epi32(v, 16)
-                                      : _mm256_and_si256(v, _mm256_set1_epi32(int32_t(0xffff0000u))));
+    if (i == 0) return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+    return _mm256_castsi256_ps(tight ? _mm256_slli_epi32(_mm256_srli_epi32(v, 16), 16)
+                                     : _mm256_and_si256(v, _mm256_set1_epi32(int32_t(0xffff0000u))));
   }
 };
 struct F16Half {
   static constexpr int kBytes = 32, kWords = 1, kMaxMR = 6;
-  SOLAR_FP256 static SOLAR_INLINE __m256 load(const uint8_t* p, int h, int) {
+  SOLAR_FP256 static SOLAR_INLINE __m256 load(const uint8_t* p, int h, int, bool) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * h)));
   }
 };
 struct F32Half {
   static constexpr int kBytes = 64, kWords = 1, kMaxMR = 6;
-  SOLAR_FP256 static SOLAR_INLINE __m256 load(const uint8_t* p, int h, int) {
+  SOLAR_FP256 static SOLAR_INLINE __m256 load(const uint8_t* p, int h, int, bool) {
     return _mm256_loadu_ps(reinterpret_cast<const float*>(p + 32 * h));
   }
 };
@@ -229,7 +233,7 @@ SOLAR_FP256 void tile256(const int32_t* xb, int64_t xstep, const uint8_t* panels
     for (int i = 0; i < S::kWords; ++i) {
       __m256 wv[2 * NP];
 #pragma GCC unroll 8
-      for (int v = 0; v < 2 * NP; ++v) wv[v] = S::load(w + v / 2 * pbytes, v % 2, i);
+      for (int v = 0; v < 2 * NP; ++v) wv[v] = S::load(w + v / 2 * pbytes, v % 2, i, MR > 4);
 #pragma GCC unroll 8
       for (int m = 0; m < MR; ++m) {
         const __m256 xv = _mm256_castsi256_ps(_mm256_set1_epi32(x[m * S::kWords + i]));
@@ -248,8 +252,9 @@ SOLAR_FP256 void tile256(const int32_t* xb, int64_t xstep, const uint8_t* panels
 using TileFn256 = void (*)(const int32_t*, int64_t, const uint8_t*, int64_t, int64_t, float*, int64_t, int, bool);
 
 // 16 registers: decode 4 panels (8 chains in flight), prefill kMaxMR rows
-// × 1 panel (F32, F16: 12 accumulators, 2 of W, 1 broadcast; BF16 4 rows:
-// its 4 widened halves and mask beside 12 accumulators spilled, 27% slower).
+// × 1 panel (12 accumulators, 2 of W, 1 broadcast; BF16 with its mask there
+// spilled, 27% slower than 4 rows: two shifts instead, 4 → 6 rows took a
+// thread's prefill from 82–86 to 93–96 GFLOP/s on Zen 3).
 constexpr int kGroup256 = 4;  // panels per pass of a block of x: F32 at K = 2048 fills Zen 3's 512 KiB L2
 constexpr int np256_for(int mr) { return mr == 1 ? 4 : mr <= 3 ? 2 : 1; }
 
