@@ -140,6 +140,11 @@ Page ocr_image(const std::string& bytes, const std::string& source, const Option
   if (api.Init(nullptr, opt.ocr_lang.c_str(), tesseract::OEM_LSTM_ONLY) != 0)
     fail(source, "--ocr-lang", "Tesseract has no language data for \"" + opt.ocr_lang + "\" (install tesseract-ocr-" + opt.ocr_lang + ")");
   api.SetPageSegMode(tesseract::PSM_AUTO);
+  // A table column of one-digit cells is a tall narrow stack of glyphs that
+  // Tesseract's layout takes for a line of vertical text and misreads; the
+  // rotated text it is there for (axis titles, margin stamps) is rare in
+  // documents, and lost is less than a table.
+  api.SetVariable("textord_tabfind_vertical_text", "0");
   // Tesseract reads text of 20-30 px x-height best: small scans (a 600 px
   // wide page) are enlarged first and the boxes scaled back.
   double up = 1;
