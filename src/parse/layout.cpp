@@ -278,6 +278,7 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
   const double W = page.width, H = page.height;
   if (st.size_chars.empty()) st.size_chars.assign(400, 0);
   for (const Word& w : page.words) {
+    if (w.doubtful) continue;
     size_t bin = size_t(std::clamp(std::lround(w.size * 2), 0L, 399L));
     st.size_chars[bin] += double(w.text.size());
   }
@@ -297,6 +298,10 @@ std::vector<Element> layout(const Page& page, LayoutState& st, int first_id) {
       if (!chart_rules[i]) rest.rules.push_back(page.rules[i]);
     tables = find_tables(rest, used);
   }
+  // Outside a table a doubtful OCR word is more often a speck than text:
+  // left out of lines, headings and figure labels.
+  for (size_t i = 0; i < page.words.size(); i++)
+    if (page.words[i].doubtful) used[i] = 1;
 
   // Figures: placed images (not a scanned page's background) and clusters of
   // drawn shapes; the words on them are the figure's text.

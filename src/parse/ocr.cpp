@@ -44,9 +44,11 @@ std::vector<Rule> detect_rules(const unsigned char* gray, int w, int h, int step
 static std::vector<Box> detect_figures(const cv::Mat& img, const std::vector<Word>& words) {
   cv::Mat bin;
   cv::threshold(img, bin, 0, 255, cv::THRESH_BINARY_INV | cv::THRESH_OTSU);
-  for (const Word& w : words)
+  for (const Word& w : words) {
+    if (w.doubtful) continue;  // as often a photo's texture as text: its ink stays
     cv::rectangle(bin, cv::Rect(cv::Point(int(w.box.x0) - 2, int(w.box.y0) - 2), cv::Point(int(w.box.x1) + 2, int(w.box.y1) + 2)),
                   cv::Scalar(0), cv::FILLED);
+  }
   int k = std::max(5, img.cols / 60);
   cv::dilate(bin, bin, cv::getStructuringElement(cv::MORPH_RECT, cv::Size(k, k)));
   std::vector<std::vector<cv::Point>> contours;
@@ -87,7 +89,7 @@ static void mark_bold(const cv::Mat& img, std::vector<Word>& words) {
       }
     }
     stem[i] = runs ? ink / runs : 0;
-    if (words[i].text.size() >= 3) typical.push_back(stem[i]);
+    if (words[i].text.size() >= 3 && !words[i].doubtful) typical.push_back(stem[i]);
   }
   if (typical.size() < 20) return;  // too few words to know the page's regular weight
   std::nth_element(typical.begin(), typical.begin() + typical.size() / 2, typical.end());
@@ -138,6 +140,11 @@ Page ocr_image(const std::string& bytes, const std::string& source, const Option
   if (api.Init(nullptr, opt.ocr_lang.c_str(), tesseract::OEM_LSTM_ONLY) != 0)
     fail(source, "--ocr-lang", "Tesseract has no language data for \"" + opt.ocr_lang + "\" (install tesseract-ocr-" + opt.ocr_lang + ")");
   api.SetPageSegMode(tesseract::PSM_AUTO);
+  // A table column of one-digit cells is a tall narrow stack of glyphs that
+  // Tesseract's layout takes for a line of vertical text and misreads; the
+  // rotated text it is there for (axis titles, margin stamps) is rare in
+  // documents, and lost is less than a table.
+  api.SetVariable("textord_tabfind_vertical_text", "0");
   // Tesseract reads text of 20-30 px x-height best: small scans (a 600 px
   // wide page) are enlarged first and the boxes scaled back.
   double up = 1;
@@ -159,8 +166,13 @@ Page ocr_image(const std::string& bytes, const std::string& source, const Option
     if (!t || !it->BoundingBox(tesseract::RIL_WORD, &x0, &y0, &x1, &y1)) continue;
     std::string s(t.get());
     while (!s.empty() && (s.back() == ' ' || s.back() == '\n')) s.pop_back();
-    if (s.empty() || it->Confidence(tesseract::RIL_WORD) < 20) continue;
+    if (s.empty()) continue;
     Word wd;
+    // A doubtful word is mostly specks or a photo's texture on a page, but
+    // in a table it is usually a cell read half right ("1.090" for 1.000):
+    // kept, it scores nearer the truth than an empty cell and holds up its
+    // column. The layout drops the doubtful words no table takes.
+    wd.doubtful = it->Confidence(tesseract::RIL_WORD) < 20;
     wd.box = {x0 / up, y0 / up, x1 / up, y1 / up};
     wd.text = std::move(s);
     wd.ocr_line = line_no;

@@ -45,6 +45,7 @@ struct Word {
   float size = 0;    // font size (PDF) or x-height-derived size (OCR)
   bool bold = false, italic = false, mono = false;
   int ocr_line = -1;  // Tesseract's text line (its layout analysis): not split at wide gaps
+  bool doubtful = false;  // OCR confidence under 20: kept as table cell text only
 };
 // A straight stroke or a thin filled rectangle: table rules and underlines.
 struct Rule {

@@ -733,6 +733,30 @@ TEST(Layout, InterleavedOcrLinesAreOneLine) {
   EXPECT_EQ(els[0].text, "one two gyp four five");
 }
 
+TEST(Layout, DoubtfulOcrWordsOnlyInTables) {
+  // Tesseract's low-confidence words: a cell read half right is kept in its
+  // table, a speck in the body text is dropped.
+  Page p;
+  p.number = 1, p.width = 600, p.height = 800, p.ocr = true;
+  auto h = [&](double y) { p.rules.push_back({{100, y - 0.5, 300, y + 0.5}}); };
+  auto v = [&](double x) { p.rules.push_back({{x - 0.5, 100, x + 0.5, 160}}); };
+  h(100), h(130), h(160), v(100), v(200), v(300);
+  auto w = [&](double x, double y, const char* t, int line, bool doubtful) {
+    Word wd{{x, y - 10, x + 40, y}, t, 10, false, false, false, line};
+    wd.doubtful = doubtful;
+    p.words.push_back(wd);
+  };
+  w(110, 120, "dose", 0, false), w(210, 120, "1.090", 0, true), w(110, 150, "age", 1, false), w(210, 150, "62", 1, false);
+  w(50, 300, "Body", 2, false), w(100, 300, "text", 2, false), w(150, 300, "~:", 2, true), w(200, 300, "here.", 2, false);
+  auto els = lay(p);
+  const Element* t = nullptr;
+  for (const Element& e : els)
+    if (e.category == Category::table) t = &e;
+  ASSERT_TRUE(t) << document_text(els);
+  EXPECT_NE(t->html.find("1.090"), std::string::npos) << t->html;
+  EXPECT_NE(document_text(els).find("Body text here."), std::string::npos) << document_text(els);
+}
+
 TEST(Layout, ColumnReadWholeAcrossAGapInTheOtherColumn) {
   // Two columns; the right one pauses for two lines while the left one goes
   // on: the left column is still read to its end before the right one.
