@@ -255,7 +255,7 @@ TEST(Ops, AttentionRowsEqualsSoftmaxInDouble) {
   IsaGuard guard;
   for (Isa isa : isas()) {
     detail::dispatch().isa = isa;
-    for (int hd : {8, 64})
+    for (int hd : {8, 20, 64})
       for (int n : {1, 5, 64}) {
         const int keys = 300, ld = 3 * hd;  // rows hold 3 heads; this test reads the middle one
         std::vector<float> q = uniform(int64_t(n) * ld, 11, -2.f, 2.f), k = uniform(int64_t(keys) * ld, 12, -2.f, 2.f),
@@ -362,7 +362,7 @@ TEST(Ops, AttentionRowsSameBitsInAnyBlock) {
   IsaGuard guard;
   for (Isa isa : isas()) {
     detail::dispatch().isa = isa;
-    for (int hd : {64, 80, 128}) {
+    for (int hd : {20, 64, 80, 128}) {
       const int n = 45, past = 37, ld = hd;
       std::vector<float> q = uniform(int64_t(n) * ld, 21, -3.f, 3.f), k = uniform(int64_t(past + n) * ld, 22, -3.f, 3.f),
                          v = uniform(int64_t(past + n) * ld, 23, -1.f, 1.f);
