@@ -131,7 +131,7 @@ void Context::forward(const int* tokens, int n, const int* pos, const int* paren
 void Context::forward_parts(const int* tokens, int n, const int* pos, const Part* parts, int n_parts) {
   const auto& c = m_->cfg_;
   ensure_scratch(n);
-  const int d = c.hidden_size, qd = c.q_dim(), kvd = c.kv_dim(), ff = c.intermediate_size;
+  const int d = c.hidden_size, ff = c.intermediate_size;
 
   for (int i = 0; i < n; ++i)
     dequantize_row(m_->embed_->row(tokens[i]), m_->embed_->dtype, &x_[size_t(i) * d], d);  // float or block type
@@ -144,11 +144,7 @@ void Context::forward_parts(const int* tokens, int n, const int* pos, const Part
     linear(h_.data(), n, *L.wq, q_.data());
     linear(h_.data(), n, *L.wk, k_.data());
     linear(h_.data(), n, *L.wv, v_.data());
-    for (int s = 0; s < n_parts; ++s) {
-      const Part& P = parts[s];
-      const size_t r = size_t(P.row0);
-      P.ctx->attend(l, &q_[r * qd], &k_[r * kvd], &v_[r * kvd], &att_[r * qd], P.n, pos + P.row0, P.parents);
-    }
+    attend(l, q_.data(), k_.data(), v_.data(), att_.data(), n, pos, parts, n_parts);
     linear(att_.data(), n, *L.wo, x_.data(), /*acc=*/true);  // residual
     kernels::parallel_for(n, int64_t(n) * d, [&](int64_t i) {
       kernels::rmsnorm(&h_[size_t(i) * d], &x_[size_t(i) * d], L.ffn_norm.data(), d, c.rms_norm_eps);
@@ -162,73 +158,113 @@ void Context::forward_parts(const int* tokens, int n, const int* pos, const Part
   }
 }
 
-void Context::attend(int l, float* q, float* k, const float* v, float* att, int n, const int* pos, const int* parents) {
+void Context::attend(int l, float* q, float* k, const float* v, float* att, int n, const int* pos, const Part* parts,
+                     int n_parts) {
+  const auto& c = m_->cfg_;  // every part runs this model
+  const int hd = c.head_dim, Hq = c.num_attention_heads, Hkv = c.num_key_value_heads;
+  const int qd = c.q_dim(), kvd = c.kv_dim(), group = Hq / Hkv;
+  const float scale = 1.0f / std::sqrt(float(hd));
+  // Row i of the forward is row i - row0 of its part, stored at that part's
+  // slot n_past_ + (i - row0) (for a tree too: its scratch slots follow the cache).
+  std::vector<int> part_of(static_cast<size_t>(n));
+  for (int s = 0; s < n_parts; ++s)
+    std::fill_n(part_of.begin() + parts[s].row0, parts[s].n, s);
+  auto layer_cache = [&](const Context& cx, std::vector<float>& cache) {
+    return &cache[size_t(l) * size_t(cx.n_ctx_ + cx.tree_slots_) * kvd];
+  };
+  kernels::parallel_for(n, int64_t(n) * (qd + 2 * kvd), [&](int64_t i) {
+    const Part& P = parts[size_t(part_of[size_t(i)])];
+    const size_t slot = size_t(P.ctx->n_past_ + int(i) - P.row0);
+    for (int h = 0; h < Hq; ++h) kernels::rope(&q[size_t(i) * qd + h * hd], hd, pos[i], m_->inv_freq_.data(), c.rope_interleaved);
+    for (int h = 0; h < Hkv; ++h) kernels::rope(&k[size_t(i) * kvd + h * hd], hd, pos[i], m_->inv_freq_.data(), c.rope_interleaved);
+    std::memcpy(layer_cache(*P.ctx, P.ctx->kcache_) + slot * kvd, &k[size_t(i) * kvd], sizeof(float) * kvd);
+    std::memcpy(layer_cache(*P.ctx, P.ctx->vcache_) + slot * kvd, &v[size_t(i) * kvd], sizeof(float) * kvd);
+  });
+
+  // Plain continuations (a decoded token, a prompt, a chunk of one): token i
+  // sees the contiguous slots [lo_i, past + i], and each head runs
+  // kernels::attention_rows over blocks of query rows, which gives a row the
+  // same bits in any block — a prompt's logits do not depend on how it was
+  // chunked, nor a sequence's on its batch. One parallel loop over every
+  // part's (head, block) pairs: a decode step of 16 small sequences is 16 ×
+  // heads tasks of a few microseconds, too small to share out one part at a time.
+  std::vector<int> lo(static_cast<size_t>(n)), hi(static_cast<size_t>(n));
+  struct Task {
+    int part, h, i0, rows;
+  };
+  std::vector<Task> tasks;
+  // Work in multiply-adds: QKᵀ and PV, plus what a score costs besides
+  // (its exp, the softmax's passes, the loop around a short dot product)
+  // at about 32 of them: small heads (hd 8) are mostly that.
+  int64_t work = 0;
+  for (int s = 0; s < n_parts; ++s) {
+    const Part& P = parts[s];
+    if (P.parents) continue;
+    const int past = P.ctx->n_past_;
+    for (int i = P.row0; i < P.row0 + P.n; ++i) {
+      lo[size_t(i)] = c.sliding_window > 0 ? std::max(0, pos[i] - c.sliding_window + 1) : 0;
+      hi[size_t(i)] = past + i - P.row0;
+    }
+    for (int h = 0; h < Hq; ++h)
+      for (int i0 = 0; i0 < P.n; i0 += kQueryBlock) tasks.push_back({s, h, P.row0 + i0, std::min(kQueryBlock, P.n - i0)});
+    work += int64_t(Hq) * P.n * (past + P.n) * (2 * hd + 32);
+  }
+  kernels::parallel_for(int64_t(tasks.size()), work, [&](int64_t t) {
+    const Task& T = tasks[size_t(t)];
+    Context& cx = *parts[size_t(T.part)].ctx;
+    const int kvh = T.h / group, i0 = T.i0;
+    kernels::attention_rows(&q[size_t(i0) * qd + T.h * hd], qd, layer_cache(cx, cx.kcache_) + size_t(kvh) * hd,
+                            layer_cache(cx, cx.vcache_) + size_t(kvh) * hd, kvd, &lo[size_t(i0)], &hi[size_t(i0)],
+                            T.rows, hd, scale, &att[size_t(i0) * qd + T.h * hd], qd);
+  }, /*dynamic=*/true);
+
+  for (int s = 0; s < n_parts; ++s) {
+    const Part& P = parts[s];
+    if (!P.parents) continue;
+    const size_t r = size_t(P.row0);
+    P.ctx->attend_tree(l, &q[r * qd], &att[r * qd], P.n, pos + P.row0, P.parents);
+  }
+}
+
+// A tree (eval items after their shared few-shot prefix, continuations of
+// one context): token i sees the cached slots [lo, past) — scored and summed
+// by attention_rows' own kernels, so that a row is the same bits whatever
+// else is in the batch (a resumed eval scores its last items alone and must
+// reproduce them) — then its own ancestors, one key at a time by the same
+// kernels. One (query, head) pair per work item.
+void Context::attend_tree(int l, const float* q, float* att, int n, const int* pos, const int* parents) {
   const auto& c = m_->cfg_;
   const int hd = c.head_dim, Hq = c.num_attention_heads, Hkv = c.num_key_value_heads;
   const int qd = c.q_dim(), kvd = c.kv_dim(), group = Hq / Hkv;
   const int past = n_past_, slots = n_ctx_ + tree_slots_;
   const float scale = 1.0f / std::sqrt(float(hd));
-  float* kc = &kcache_[size_t(l) * slots * kvd];
-  float* vc = &vcache_[size_t(l) * slots * kvd];
-  kernels::parallel_for(n, int64_t(n) * (qd + 2 * kvd), [&](int64_t i) {
-    for (int h = 0; h < Hq; ++h) kernels::rope(&q[size_t(i) * qd + h * hd], hd, pos[i], m_->inv_freq_.data(), c.rope_interleaved);
-    for (int h = 0; h < Hkv; ++h) kernels::rope(&k[size_t(i) * kvd + h * hd], hd, pos[i], m_->inv_freq_.data(), c.rope_interleaved);
-    std::memcpy(kc + size_t(past + i) * kvd, &k[size_t(i) * kvd], sizeof(float) * kvd);
-    std::memcpy(vc + size_t(past + i) * kvd, &v[size_t(i) * kvd], sizeof(float) * kvd);
-  });
-  if (!parents) {
-    // A plain continuation (a decoded token, a prompt, a chunk of one):
-    // token i sees the contiguous slots [lo_i, past + i], and each head runs
-    // kernels::attention_rows over blocks of query rows, which gives a row
-    // the same bits in any block — a prompt's logits do not depend on how
-    // it was chunked, nor a sequence's on its batch.
-    std::vector<int> lo(static_cast<size_t>(n)), hi(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) {
-      lo[size_t(i)] = c.sliding_window > 0 ? std::max(0, pos[i] - c.sliding_window + 1) : 0;
-      hi[size_t(i)] = past + i;
-    }
-    const int blocks = (n + kQueryBlock - 1) / kQueryBlock;
-    // Multiply-adds of QKᵀ and PV.
-    const int64_t work = 2 * int64_t(Hq) * n * (past + n) * hd;
-    kernels::parallel_for(int64_t(Hq) * blocks, work, [&](int64_t t) {
-      const int h = int(t / blocks), b = int(t % blocks);
-      const int i0 = b * kQueryBlock, rows = std::min(kQueryBlock, n - i0), kvh = h / group;
-      kernels::attention_rows(&q[size_t(i0) * qd + h * hd], qd, kc + size_t(kvh) * hd, vc + size_t(kvh) * hd, kvd,
-                              &lo[size_t(i0)], &hi[size_t(i0)], rows, hd, scale, &att[size_t(i0) * qd + h * hd], qd);
-    }, /*dynamic=*/true);
-  } else {
-    // A tree (eval items after their shared few-shot prefix, continuations
-    // of one context): token i sees the cached slots [lo, past) — scored and
-    // summed by attention_rows' own kernels, so that a row is the same bits
-    // whatever else is in the batch (a resumed eval scores its last items
-    // alone and must reproduce them) — then its own ancestors, one key at a
-    // time by the same kernels. One (query, head) pair per work item.
+  const float* kc = &kcache_[size_t(l) * slots * kvd];
+  const float* vc = &vcache_[size_t(l) * slots * kvd];
 #pragma omp parallel
-    {
-      std::vector<float> sc;
-      std::vector<int> own;
+  {
+    std::vector<float> sc;
+    std::vector<int> own;
 #pragma omp for collapse(2) schedule(static)
-      for (int i = 0; i < n; ++i)
-        for (int h = 0; h < Hq; ++h) {
-          const int p = pos[i], kvh = h / group;
-          const int window_lo = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
-          own.clear();
-          new_slots(i, window_lo, pos, parents, past, &own);
-          const int lo = std::min(window_lo, past), cached = past - lo;
-          const float* qv = &q[size_t(i) * qd + h * hd];
-          const float *kh = kc + size_t(kvh) * hd, *vh = vc + size_t(kvh) * hd;
-          sc.resize(size_t(cached) + own.size());
-          kernels::attention_scores(qv, kh, kvd, lo, past, hd, scale, sc.data());
-          for (size_t j = 0, e; j < own.size(); j = e) {  // runs of consecutive slots: one call each
-            for (e = j + 1; e < own.size() && own[e] == own[e - 1] + 1;) ++e;
-            kernels::attention_scores(qv, kh, kvd, own[j], own[e - 1] + 1, hd, scale, &sc[size_t(cached) + j]);
-          }
-          kernels::softmax(sc.data(), int(sc.size()));
-          float* out = &att[size_t(i) * qd + h * hd];
-          kernels::attention_pv(sc.data(), vh, kvd, lo, past - 1, hd, out);
-          for (size_t j = 0; j < own.size(); ++j) kernels::axpy(out, sc[size_t(cached) + j], vh + size_t(own[j]) * kvd, hd);
+    for (int i = 0; i < n; ++i)
+      for (int h = 0; h < Hq; ++h) {
+        const int p = pos[i], kvh = h / group;
+        const int window_lo = c.sliding_window > 0 ? std::max(0, p - c.sliding_window + 1) : 0;
+        own.clear();
+        new_slots(i, window_lo, pos, parents, past, &own);
+        const int lo = std::min(window_lo, past), cached = past - lo;
+        const float* qv = &q[size_t(i) * qd + h * hd];
+        const float *kh = kc + size_t(kvh) * hd, *vh = vc + size_t(kvh) * hd;
+        sc.resize(size_t(cached) + own.size());
+        kernels::attention_scores(qv, kh, kvd, lo, past, hd, scale, sc.data());
+        for (size_t j = 0, e; j < own.size(); j = e) {  // runs of consecutive slots: one call each
+          for (e = j + 1; e < own.size() && own[e] == own[e - 1] + 1;) ++e;
+          kernels::attention_scores(qv, kh, kvd, own[j], own[e - 1] + 1, hd, scale, &sc[size_t(cached) + j]);
         }
-    }
+        kernels::softmax(sc.data(), int(sc.size()));
+        float* out = &att[size_t(i) * qd + h * hd];
+        kernels::attention_pv(sc.data(), vh, kvd, lo, past - 1, hd, out);
+        for (size_t j = 0; j < own.size(); ++j) kernels::axpy(out, sc[size_t(cached) + j], vh + size_t(own[j]) * kvd, hd);
+      }
   }
 }
 
@@ -323,14 +359,22 @@ void Context::eval_batch(const BatchItem* items, int n_items) {
     if (items[b].logits) want.push_back(b);
   if (want.empty()) return;
   const int k = int(want.size());
-  std::vector<float>& out = s.head_out_;
-  out.resize(size_t(k) * V);
   kernels::parallel_for(k, int64_t(k) * d, [&](int64_t r) {
     const Part& p = parts[size_t(want[size_t(r)])];
     kernels::rmsnorm(&s.h_[size_t(r) * d], &s.x_[size_t(p.row0 + p.n - 1) * d], s.m_->final_norm_.data(), d, c.rms_norm_eps);
   });
+  // Straight into the callers' rows when they are one [k, V] block (a
+  // server's step buffer), else through scratch: 16 × 32K logits copied
+  // cost a small model's step a tenth.
+  bool block = true;
+  for (int r = 1; r < k && block; ++r) block = items[want[size_t(r)]].logits == items[want[0]].logits + size_t(r) * V;
+  if (block) return linear(s.h_.data(), k, *s.m_->head_, items[want[0]].logits);
+  std::vector<float>& out = s.head_out_;
+  out.resize(size_t(k) * V);
   linear(s.h_.data(), k, *s.m_->head_, out.data());
-  for (int r = 0; r < k; ++r) std::memcpy(items[want[r]].logits, &out[size_t(r) * V], sizeof(float) * V);
+  kernels::parallel_for(k, int64_t(k) * V, [&](int64_t r) {
+    std::memcpy(items[want[size_t(r)]].logits, &out[size_t(r) * V], sizeof(float) * V);
+  });
 }
 
 }  // namespace solar::engine

@@ -125,8 +125,12 @@ class Context {
   };
   // The blocks over n rows of several sequences; this context holds the scratch.
   void forward_parts(const int* tokens, int n, const int* pos, const Part* parts, int n_parts);
-  // One layer's RoPE, cache store and attention for this context's rows of q/k/v, written to att.
-  void attend(int l, float* q, float* k, const float* v, float* att, int n, const int* pos, const int* parents);
+  // One layer's RoPE, cache store and attention for the n rows of q/k/v of
+  // every part (each its own context's cache), written to att.
+  void attend(int l, float* q, float* k, const float* v, float* att, int n, const int* pos, const Part* parts,
+              int n_parts);
+  // attend()'s tree case for this context's n rows (RoPE'd, keys and values stored).
+  void attend_tree(int l, const float* q, float* att, int n, const int* pos, const int* parents);
   void ensure_scratch(int n);
   void check_tokens(const int* tokens, int n) const;
   // The blocks over n tokens at positions pos[], keys/values stored at slots

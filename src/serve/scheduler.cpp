@@ -20,9 +20,9 @@ Scheduler::Scheduler(engine::Session lm, int n_slots, int n_ctx, int chunk, int 
     : lm_(std::move(lm)), chunk_(std::max(1, chunk)), threads_(threads), hooks_(std::move(hooks)) {
   if (n_slots < 1) fail("-np/--parallel", "", "expected at least 1 slot, got " + std::to_string(n_slots));
   for (int i = 0; i < n_slots; ++i)
-    slots_.push_back(std::make_unique<Slot>(Slot{lm_.new_context(n_ctx, "-c/--ctx-size"), {}, nullptr, nullptr}));
+    slots_.push_back(std::make_unique<Slot>(Slot{lm_.new_context(n_ctx, "-c/--ctx-size"), {}, nullptr, nullptr, 0, -1, {}}));
   n_ctx_ = slots_[0]->ctx.n_ctx();
-  for (auto& s : slots_) s->logits.resize(size_t(lm_.config().vocab_size));
+  logits_.resize(size_t(n_slots) * size_t(lm_.config().vocab_size));
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -140,6 +140,8 @@ void Scheduler::loop() {
     items.clear();
     in_batch.clear();
     int budget = chunk_;  // prompt tokens this step
+    const size_t V = size_t(lm_.config().vocab_size);
+    float* next_logits = logits_.data();  // rows in batch order: eval_batch writes them in place
     for (auto& sp : slots_) {
       Slot& s = *sp;
       if (!s.job) continue;
@@ -152,9 +154,11 @@ void Scheduler::loop() {
         const int n = std::min(budget, int(s.job->prompt.size() - s.fed));
         budget -= n;
         const bool last = s.fed + size_t(n) == s.job->prompt.size();
-        items.push_back({&s.ctx, s.job->prompt.data() + s.fed, n, last ? s.logits.data() : nullptr});
+        items.push_back({&s.ctx, s.job->prompt.data() + s.fed, n, last ? next_logits : nullptr});
+        if (last) next_logits += V;
       } else {
-        items.push_back({&s.ctx, &s.next, 1, s.logits.data()});
+        items.push_back({&s.ctx, &s.next, 1, next_logits});
+        next_logits += V;
       }
       in_batch.push_back(&s);
     }
@@ -167,20 +171,39 @@ void Scheduler::loop() {
       continue;
     }
     const auto now = Clock::now();
+    std::vector<std::string> texts(in_batch.size()), errors(in_batch.size());
+    std::vector<char> first(in_batch.size());
     for (size_t b = 0; b < in_batch.size(); ++b) {
       Slot& s = *in_batch[b];
       const engine::BatchItem& it = items[b];
       s.cached.insert(s.cached.end(), it.tokens, it.tokens + it.n);
       if (s.fed < s.job->prompt.size()) s.fed += size_t(it.n);
-      if (!it.logits) continue;
-      std::string text;
-      const bool first = s.gen->tokens().empty();
-      s.next = s.gen->next(s.logits.data(), lm_.config().vocab_size, &text);
-      if (first && hooks_.on_first_token) hooks_.on_first_token(std::chrono::duration<double>(now - s.job->t_submit).count());
-      if (!first && hooks_.on_token) hooks_.on_token(std::chrono::duration<double>(now - s.t_last).count());
-      if (first) s.job->t_first = now;
+      first[b] = s.gen->tokens().empty();
+    }
+    // Sampling in parallel (16 argmaxes over 32K logits are a tenth of a
+    // small model's step): each slot's Generation is its own, the tokenizer
+    // immutable, and a slot's draws do not depend on the others'.
+    kernels::parallel_for(int64_t(in_batch.size()), int64_t(in_batch.size() * V), [&](int64_t b) {
+      if (!items[size_t(b)].logits) return;
+      Slot& s = *in_batch[size_t(b)];
+      try {
+        s.next = s.gen->next(items[size_t(b)].logits, int(V), &texts[size_t(b)]);
+      } catch (const std::exception& e) {  // nothing may leave an OpenMP region
+        errors[size_t(b)] = e.what();
+      }
+    });
+    for (size_t b = 0; b < in_batch.size(); ++b) {
+      Slot& s = *in_batch[b];
+      if (!items[b].logits) continue;
+      if (!errors[b].empty()) {
+        finish(s, "error", errors[b]);
+        continue;
+      }
+      if (first[b] && hooks_.on_first_token) hooks_.on_first_token(std::chrono::duration<double>(now - s.job->t_submit).count());
+      if (!first[b] && hooks_.on_token) hooks_.on_token(std::chrono::duration<double>(now - s.t_last).count());
+      if (first[b]) s.job->t_first = now;
       s.t_last = now;
-      push_text(s, text);
+      push_text(s, texts[b]);
       if (s.next < 0)
         finish(s, "");
       else if (s.ctx.n_past() >= s.ctx.n_ctx())

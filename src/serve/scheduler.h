@@ -87,7 +87,6 @@ class Scheduler {
     size_t fed = 0;    // prompt tokens in ctx so far
     int next = -1;     // the sampled token to run next (decoding)
     Clock::time_point t_last;
-    std::vector<float> logits;
   };
   void loop();
   void assign(std::shared_ptr<Job> job);
@@ -98,6 +97,7 @@ class Scheduler {
   int n_ctx_, chunk_, threads_;
   SchedulerHooks hooks_;
   std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<float> logits_;  // [slots, vocab]: a step's logits, row b for the b-th item that has some
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;

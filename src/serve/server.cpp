@@ -323,8 +323,9 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
                 {"total_tokens", job->n_prompt + job->n_generated},
                 {"prompt_tokens_details", {{"cached_tokens", job->n_cached}}}};
   };
-  auto base = [this, id, object, is_chat](bool chunk) {
-    return json{{"id", id}, {"object", std::string(object) + (chunk && is_chat ? ".chunk" : "")}, {"created", int64_t(std::time(nullptr))},
+  const int64_t created = int64_t(std::time(nullptr));  // one time for the whole response, as OpenAI's chunks have
+  auto base = [this, id, object, is_chat, created](bool chunk) {
+    return json{{"id", id}, {"object", std::string(object) + (chunk && is_chat ? ".chunk" : "")}, {"created", created},
                 {"model", model_id}};
   };
 
@@ -352,7 +353,7 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
   auto st = std::make_shared<StreamState>();
   st->job = job;
   st->flight = std::move(flying);
-  auto chunk = [base, is_chat](const std::string& text, const json& finish, bool role, const json& sources = nullptr) {
+  auto event = [base, is_chat](const std::string& text, const json& finish, bool role, const json& sources = nullptr) {
     json choice = {{"index", 0}, {"finish_reason", finish}, {"logprobs", nullptr}};
     if (is_chat) {
       choice["delta"] = json::object();
@@ -365,6 +366,18 @@ void Server::Impl::completion(const httplib::Request& req, httplib::Response& re
     out["choices"] = json::array({choice});
     if (!sources.is_null()) out["sources"] = sources;
     return "data: " + dump(out) + "\n\n";
+  };
+  // A token's event, the one sent most, is this frame around the text as a
+  // JSON string: the bytes event() writes (built once: at 16 streams of a
+  // small model, a JSON tree per token was a third of the HTTP threads' time).
+  const std::string marker = "\x01solar-text\x01";
+  const std::string frame = event(marker, nullptr, false), quoted = dump(json(marker));
+  const size_t at = frame.find(quoted);
+  auto chunk = [event, frame, at, n = quoted.size()](const std::string& text, const json& finish, bool role,
+                                                      const json& sources = nullptr) {
+    if (text.empty() || !finish.is_null() || role || !sources.is_null() || at == std::string::npos)
+      return event(text, finish, role, sources);
+    return frame.substr(0, at) + dump(json(text)) + frame.substr(at + n);
   };
   const bool include_usage = r.include_usage;
   res.set_header("Cache-Control", "no-cache");
