@@ -104,6 +104,17 @@ static void linear(const float* x, int n, const Model::Weight& w, float* y, bool
   kernels::linear(x, n, w.t->cols(), w.t->data, w.t->dtype, w.t->rows(), y, acc);
 }
 
+// Weights that read the same x (q, k, v; gate, up): x converted once and one
+// parallel region when all are packed (the same bits as one call each).
+static void linear(const float* x, int n, std::initializer_list<std::pair<const Model::Weight*, float*>> outs) {
+  kernels::PackedOut packed[3];
+  size_t k = 0;
+  for (const auto& [w, y] : outs)
+    if (w->packed && k < std::size(packed)) packed[k++] = {w->packed.get(), y};
+  if (k == outs.size()) return kernels::linear(x, n, std::span(packed, k));
+  for (const auto& [w, y] : outs) linear(x, n, *w, y);
+}
+
 // Appends the slots of the new tokens token i sees (positions >= lo), root
 // first: the tokens before it in a plain continuation (slot past + a holds
 // position past + a), its chain of ancestors in a tree.
@@ -141,16 +152,13 @@ void Context::forward_parts(const int* tokens, int n, const int* pos, const Part
     kernels::parallel_for(n, int64_t(n) * d, [&](int64_t i) {
       kernels::rmsnorm(&h_[size_t(i) * d], &x_[size_t(i) * d], L.attn_norm.data(), d, c.rms_norm_eps);
     });
-    linear(h_.data(), n, *L.wq, q_.data());
-    linear(h_.data(), n, *L.wk, k_.data());
-    linear(h_.data(), n, *L.wv, v_.data());
+    linear(h_.data(), n, {{L.wq, q_.data()}, {L.wk, k_.data()}, {L.wv, v_.data()}});
     attend(l, q_.data(), k_.data(), v_.data(), att_.data(), n, pos, parts, n_parts);
     linear(att_.data(), n, *L.wo, x_.data(), /*acc=*/true);  // residual
     kernels::parallel_for(n, int64_t(n) * d, [&](int64_t i) {
       kernels::rmsnorm(&h_[size_t(i) * d], &x_[size_t(i) * d], L.ffn_norm.data(), d, c.rms_norm_eps);
     });
-    linear(h_.data(), n, *L.w_gate, gate_.data());
-    linear(h_.data(), n, *L.w_up, up_.data());
+    linear(h_.data(), n, {{L.w_gate, gate_.data()}, {L.w_up, up_.data()}});
     kernels::parallel_for(n, int64_t(n) * ff, [&](int64_t i) {
       kernels::swiglu(&gate_[size_t(i) * ff], &gate_[size_t(i) * ff], &up_[size_t(i) * ff], ff);
     });

@@ -6,6 +6,7 @@
 // Threading: OpenMP, set_num_threads() (the CLI's -t) applies to all kernels.
 #pragma once
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,16 @@ PackedWeight pack_weight(const void* W, DType t, int64_t N, int64_t K);
 // y is the same bits for any M and thread count (a sequence's logits do not
 // depend on what else is in its batch).
 void linear(const float* x, int64_t M, const PackedWeight& w, float* y, bool accumulate = false);
+// y_i = x·W_iᵀ for several packed weights of one K that read the same x (a
+// layer's q, k and v; gate and up): x converted once for all of them (to
+// int8 blocks for every block type, or to the float tiles of one float
+// type), their panels shared out in one parallel region. The same bits as
+// one call each. Weights of mixed kinds run one by one.
+struct PackedOut {
+  const PackedWeight* w;
+  float* y;
+};
+void linear(const float* x, int64_t M, std::span<const PackedOut> outs, bool accumulate = false);
 
 // Compute precision of gemm: F32, or BF16 inputs with F32 accumulation
 // (mixed-precision training; inputs are rounded to bf16 on the fly).

@@ -217,23 +217,57 @@ void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int6
 }
 
 void linear(const float* x, int64_t M, const PackedWeight& w, float* y, bool acc) {
-  if (M <= 0 || w.N <= 0) return;
-  if (is_float(w.dtype)) {
-    thread_local std::vector<int32_t> fbuf;  // named by reference: see linear() above
-    std::vector<int32_t>& xb = fbuf;
-    xb.resize(size_t(detail::float_x_words(w.dtype, M, w.K)));
-    detail::float_x_tiles(w.dtype, x, M, w.K, xb.data());
-    return split_rows(w.N, w.N * w.K * M, [&](int64_t n0, int64_t n1) {
-      detail::float_packed_rows(w, xb.data(), M, n0 / 16, (n1 + 15) / 16, y, acc);
-    });
+  const PackedOut one{&w, y};
+  linear(x, M, std::span(&one, 1), acc);
+}
+
+void linear(const float* x, int64_t M, std::span<const PackedOut> outs, bool acc) {
+  if (M <= 0 || outs.empty()) return;
+  const PackedWeight& w0 = *outs[0].w;
+  const bool fl = is_float(w0.dtype);
+  for (const PackedOut& o : outs)
+    if (o.w->K != w0.K || is_float(o.w->dtype) != fl || (fl && o.w->dtype != w0.dtype)) {
+      for (const PackedOut& p : outs) linear(x, M, std::span(&p, 1), acc);  // x prepared per weight
+      return;
+    }
+  // x as the panels read it, once for all the weights: f32 (or bf16 pairs)
+  // in tiles, or int8 per 32 elements for every block type.
+  thread_local std::vector<int32_t> fbuf;  // named by reference: see linear() above
+  thread_local detail::XQ32 qbuf;
+  std::vector<int32_t>& xb = fbuf;
+  detail::XQ32& xq = qbuf;
+  if (fl) {
+    xb.resize(size_t(detail::float_x_words(w0.dtype, M, w0.K)));
+    detail::float_x_tiles(w0.dtype, x, M, w0.K, xb.data());
+  } else {
+    detail::quantize_x32(x, M, w0.K, xq);
   }
-  thread_local detail::XQ32 buffer;  // named by reference: see linear() above
-  detail::XQ32& xq = buffer;
-  detail::quantize_x32(x, M, w.K, xq);
   const detail::Isa isa = detail::dispatch().isa;
-  split_rows(w.N, w.N * w.K * M, [&](int64_t n0, int64_t n1) {
-    detail::packed_rows(isa, w, xq, n0 / 16, (n1 + 15) / 16, y, acc);
-  });
+  auto rows = [&](const PackedOut& o, int64_t n0, int64_t n1) {
+    if (fl)
+      detail::float_packed_rows(*o.w, xb.data(), M, n0 / 16, (n1 + 15) / 16, o.y, acc);
+    else
+      detail::packed_rows(isa, *o.w, xq, n0 / 16, (n1 + 15) / 16, o.y, acc);
+  };
+  int64_t N = 0;
+  for (const PackedOut& o : outs) N += o.w->N;
+  if (!worth_threads(N * w0.K * M) || omp_get_max_threads() == 1 || omp_in_parallel()) {
+    for (const PackedOut& o : outs) rows(o, 0, o.w->N);
+    return;
+  }
+  // split_rows' chunks over the weights side by side: one parallel region
+  // (q, k and v of a layer were three, each with its barrier).
+  const int64_t T = omp_get_max_threads();
+  const int64_t chunk = std::max<int64_t>(16, (N + 8 * T - 1) / (8 * T) + 15) / 16 * 16;
+  struct Piece {
+    const PackedOut* o;
+    int64_t n0, n1;
+  };
+  std::vector<Piece> pieces;
+  for (const PackedOut& o : outs)
+    for (int64_t n0 = 0; n0 < o.w->N; n0 += chunk) pieces.push_back({&o, n0, std::min(o.w->N, n0 + chunk)});
+#pragma omp parallel for schedule(dynamic, 1)
+  for (size_t c = 0; c < pieces.size(); ++c) rows(*pieces[c].o, pieces[c].n0, pieces[c].n1);
 }
 
 // f32 A·B (neither transposed) with K > 1.5·kChunkK runs in K chunks of at most kChunkK.

@@ -420,6 +420,71 @@ TEST(QPacked, RowSameBitsForEveryBatchAndThreadCount) {
   }
 }
 
+// Several weights over one x (a layer's q, k, v): the same bits as one call
+// each, whether x is shared (block types of one K, mixed Q4_K and Q6_K as in
+// Q4_K_M; one float type) or not (a float and a block type, different K),
+// on 1 thread and 2, for decode and prefill row counts.
+TEST(QPacked, SharedXEqualsOneCallEach) {
+  DispatchGuard guard;
+  const int64_t K = 512;
+  auto pack_float = [](DType t, int64_t N, int64_t k, uint32_t seed) {
+    const std::vector<float> f = testing::gaussian(N * k, seed);
+    std::vector<uint8_t> b(size_t(N * k) * dtype_size(t));
+    convert(f.data(), DType::F32, b.data(), t, size_t(N * k));
+    return pack_weight(b.data(), t, N, k);
+  };
+  auto pack_blocks = [](DType t, int64_t N, int64_t k, uint32_t seed) {
+    return pack_weight(random_blocks(t, N, k, seed).data(), t, N, k);
+  };
+  struct Case {
+    std::string name;
+    std::vector<PackedWeight> w;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"q4_k+q6_k+q4_k", {}});
+  cases.back().w.push_back(pack_blocks(DType::Q4_K, 300, K, 1));
+  cases.back().w.push_back(pack_blocks(DType::Q6_K, 37, K, 2));
+  cases.back().w.push_back(pack_blocks(DType::Q4_K, 64, K, 3));
+  cases.push_back({"q8_0+q4_0", {}});
+  cases.back().w.push_back(pack_blocks(DType::Q8_0, 100, K, 4));
+  cases.back().w.push_back(pack_blocks(DType::Q4_0, 133, K, 5));
+  for (DType t : {DType::F32, DType::F16, DType::BF16}) {
+    cases.push_back({std::string(dtype_name(t)) + " x2", {}});
+    cases.back().w.push_back(pack_float(t, 200, K, 6));
+    cases.back().w.push_back(pack_float(t, 45, K, 7));
+  }
+  cases.push_back({"bf16+q8_0 (not shared)", {}});
+  cases.back().w.push_back(pack_float(DType::BF16, 50, K, 8));
+  cases.back().w.push_back(pack_blocks(DType::Q8_0, 70, K, 9));
+  cases.push_back({"f32, two K (not shared)", {}});
+  cases.back().w.push_back(pack_float(DType::F32, 50, K, 10));
+  cases.back().w.push_back(pack_float(DType::F32, 50, 2 * K, 11));
+  for (const Case& c : cases)
+    for (Isa isa : packed_paths()) {
+      detail::dispatch().isa = isa;
+      for (int threads : {1, 2})
+        for (int64_t M : {1, 2, 13}) {
+          SCOPED_TRACE(c.name + " " + detail::isa_name(isa) + " M=" + std::to_string(M) + " threads " + std::to_string(threads));
+          set_num_threads(threads);
+          const auto x = randx(M * 2 * K, uint32_t(M));
+          std::vector<std::vector<float>> one, many;
+          std::vector<PackedOut> outs;
+          for (const PackedWeight& w : c.w) {
+            one.emplace_back(size_t(M * w.N), 1.f);
+            many.emplace_back(size_t(M * w.N), 1.f);
+          }
+          for (size_t i = 0; i < c.w.size(); ++i) {
+            linear(x.data(), M, c.w[i], one[i].data(), /*accumulate=*/true);
+            outs.push_back({&c.w[i], many[i].data()});
+          }
+          linear(x.data(), M, outs, /*accumulate=*/true);
+          for (size_t i = 0; i < c.w.size(); ++i)
+            ASSERT_EQ(std::memcmp(one[i].data(), many[i].data(), one[i].size() * sizeof(float)), 0) << "weight " << i;
+        }
+      set_num_threads(0);
+    }
+}
+
 // x's rounding: the AVX2 and AVX-512 paths give the scalar definition's
 // bits, NaN, infinities, zeros and ties (k + 0.5 steps) included.
 TEST(QPacked, QuantizedXSameOnEveryPath) {
