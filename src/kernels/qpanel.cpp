@@ -503,32 +503,46 @@ SOLAR_P256 SOLAR_INLINE __m256i x4(const int8_t* p) {
 }
 
 // A k-quant super-block (8 blocks from b0) done: its d, and Q4_K's min term
-// times dmin, per half, as panel_avx512 applies them.
+// times dmin, per half, as panel_avx512 applies them. (Both halves' mins in
+// one pass over the 8 blocks: Zen 3, M = 512, one thread, Q4_K 147 → 153 GOP/s.)
 template <DType T, int MT>
 SOLAR_P256 SOLAR_INLINE void super_block_avx2(const uint8_t* panel, const XQ32& x, int64_t m0, int64_t nb, int64_t b0,
                                               __m256 (&acc)[MT][2], __m256 (&sbs)[MT][2]) {
+  const uint8_t* dp = panel + d_at(T, b0);
 #pragma GCC unroll 2
   for (int h = 0; h < 2; ++h) {
-    const uint8_t* dp = panel + d_at(T, b0);
     const __m256 d = f16x8(dp + 16 * h);
 #pragma GCC unroll 8
     for (int m = 0; m < MT; ++m) {
       acc[m][h] = _mm256_fmadd_ps(sbs[m][h], d, acc[m][h]);
       sbs[m][h] = _mm256_setzero_ps();
     }
-    if constexpr (T == DType::Q4_K) {
-      __m256 mins[MT];
+  }
+  if constexpr (T == DType::Q4_K) {
+    // Both halves' mins per block, each row's x term broadcast once for
+    // them (the sums per half in the same order as half by half).
+    __m256 mins[MT][2];
 #pragma GCC unroll 8
-      for (int m = 0; m < MT; ++m) mins[m] = _mm256_setzero_ps();
-      for (int64_t j = b0; j < b0 + 8; ++j) {
-        const __m256 mnb = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes8(panel + scales_at(T, j) + 16 + 8 * h)));
+    for (int m = 0; m < MT; ++m) mins[m][0] = mins[m][1] = _mm256_setzero_ps();
+    const float* dsq[MT];
 #pragma GCC unroll 8
-        for (int m = 0; m < MT; ++m)
-          mins[m] = _mm256_fmadd_ps(mnb, _mm256_set1_ps(x.dsq[size_t((m0 + m) * nb + j)]), mins[m]);
+    for (int m = 0; m < MT; ++m) dsq[m] = &x.dsq[size_t((m0 + m) * nb)];
+    for (int64_t j = b0; j < b0 + 8; ++j) {
+      const uint8_t* mp = panel + scales_at(T, j) + 16;
+      const __m256 mn0 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes8(mp)));
+      const __m256 mn1 = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(bytes8(mp + 8)));
+#pragma GCC unroll 8
+      for (int m = 0; m < MT; ++m) {
+        const __m256 xs = _mm256_broadcast_ss(dsq[m] + j);
+        mins[m][0] = _mm256_fmadd_ps(mn0, xs, mins[m][0]);
+        mins[m][1] = _mm256_fmadd_ps(mn1, xs, mins[m][1]);
       }
+    }
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; ++h) {
       const __m256 dmin = f16x8(dp + 32 + 16 * h);
 #pragma GCC unroll 8
-      for (int m = 0; m < MT; ++m) acc[m][h] = _mm256_fnmadd_ps(mins[m], dmin, acc[m][h]);
+      for (int m = 0; m < MT; ++m) acc[m][h] = _mm256_fnmadd_ps(mins[m][h], dmin, acc[m][h]);
     }
   }
 }
