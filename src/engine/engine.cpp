@@ -196,9 +196,17 @@ void Context::attend(int l, float* q, float* k, const float* v, float* att, int 
   // chunked, nor a sequence's on its batch. One parallel loop over every
   // part's (head, block) pairs: a decode step of 16 small sequences is 16 ×
   // heads tasks of a few microseconds, too small to share out one part at a time.
+  // A decoded token (a part of one row) of a model with grouped KV heads:
+  // the query heads of a group are one call of `group` rows (q and out at
+  // stride hd, the token's range for each), so that the group's keys and
+  // values are read once, not once per head (at 4,096 cached tokens decode's
+  // attention reads more than the weights), and AVX2 scores them as tiles.
+  // A row is the same bits beside any rows: the same as head by head.
   std::vector<int> lo(static_cast<size_t>(n)), hi(static_cast<size_t>(n));
+  std::vector<int> glo, ghi;  // row i's range `group` times, at i · group
   struct Task {
     int part, h, i0, rows;
+    bool heads;  // rows are the heads h … h + rows − 1 of row i0
   };
   std::vector<Task> tasks;
   // Work in multiply-adds: QKᵀ and PV, plus what a score costs besides
@@ -213,17 +221,29 @@ void Context::attend(int l, float* q, float* k, const float* v, float* att, int 
       lo[size_t(i)] = c.sliding_window > 0 ? std::max(0, pos[i] - c.sliding_window + 1) : 0;
       hi[size_t(i)] = past + i - P.row0;
     }
-    for (int h = 0; h < Hq; ++h)
-      for (int i0 = 0; i0 < P.n; i0 += kQueryBlock) tasks.push_back({s, h, P.row0 + i0, std::min(kQueryBlock, P.n - i0)});
+    if (P.n == 1 && group > 1) {
+      const int i = P.row0;
+      if (glo.empty()) glo.resize(size_t(n) * size_t(group)), ghi.resize(glo.size());
+      std::fill_n(glo.begin() + i * group, group, lo[size_t(i)]);
+      std::fill_n(ghi.begin() + i * group, group, hi[size_t(i)]);
+      for (int g = 0; g < Hkv; ++g) tasks.push_back({s, g * group, i, group, true});
+    } else {
+      for (int h = 0; h < Hq; ++h)
+        for (int i0 = 0; i0 < P.n; i0 += kQueryBlock)
+          tasks.push_back({s, h, P.row0 + i0, std::min(kQueryBlock, P.n - i0), false});
+    }
     work += int64_t(Hq) * P.n * (past + P.n) * (2 * hd + 32);
   }
   kernels::parallel_for(int64_t(tasks.size()), work, [&](int64_t t) {
     const Task& T = tasks[size_t(t)];
     Context& cx = *parts[size_t(T.part)].ctx;
     const int kvh = T.h / group, i0 = T.i0;
-    kernels::attention_rows(&q[size_t(i0) * qd + T.h * hd], qd, layer_cache(cx, cx.kcache_) + size_t(kvh) * hd,
-                            layer_cache(cx, cx.vcache_) + size_t(kvh) * hd, kvd, &lo[size_t(i0)], &hi[size_t(i0)],
-                            T.rows, hd, scale, &att[size_t(i0) * qd + T.h * hd], qd);
+    const int ld = T.heads ? hd : qd;
+    const int* tlo = T.heads ? &glo[size_t(i0) * size_t(group)] : &lo[size_t(i0)];
+    const int* thi = T.heads ? &ghi[size_t(i0) * size_t(group)] : &hi[size_t(i0)];
+    kernels::attention_rows(&q[size_t(i0) * qd + T.h * hd], ld, layer_cache(cx, cx.kcache_) + size_t(kvh) * hd,
+                            layer_cache(cx, cx.vcache_) + size_t(kvh) * hd, kvd, tlo, thi, T.rows, hd, scale,
+                            &att[size_t(i0) * qd + T.h * hd], ld);
   }, /*dynamic=*/true);
 
   for (int s = 0; s < n_parts; ++s) {
