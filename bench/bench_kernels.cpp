@@ -287,6 +287,26 @@ int main(int argc, char** argv) {
       detail::dispatch() = saved;
       report({"elem", op.name, 1, op.bytes_per_elem * n / tv / 1e9, "GB/s", ts / tv, "x portable loop"});
     }
+    {  // A prompt's attention: 512 causal rows of one head, hd 64, K/V rows 4 heads wide (GQA).
+      const int rows = 512, hd = 64;
+      const int64_t ldq = 2048, ldkv = 256;
+      std::vector<float> q(size_t(rows) * ldq), kv(size_t(rows) * ldkv * 2), o(size_t(rows) * ldq);
+      for (size_t i = 0; i < q.size(); ++i) q[i] = float(int(i % 2001) - 1000) * 1e-3f;
+      for (size_t i = 0; i < kv.size(); ++i) kv[i] = float(int(i * 7 % 2001) - 1000) * 1e-3f;
+      std::vector<int> lo(rows, 0), hi(rows);
+      for (int i = 0; i < rows; ++i) hi[size_t(i)] = i;
+      const auto f = [&] {
+        attention_rows(q.data(), ldq, kv.data(), kv.data() + size_t(rows) * ldkv, ldkv, lo.data(), hi.data(), rows, hd,
+                       0.125f, o.data(), ldq);
+      };
+      const double flops = 4.0 * hd * rows * (rows + 1) / 2;  // q·k and p·v, 2 FLOPs a multiply-add
+      double tv = best_time(f, budget);
+      detail::dispatch().isa = detail::Isa::Scalar;
+      double ts = best_time(f, budget);
+      detail::dispatch() = saved;
+      report({"elem", "attention_rows, causal prefill of 512 rows, hd 64", 1, flops / tv / 1e9, "GFLOP/s", ts / tv,
+              "x portable loop"});
+    }
     if (detail::dispatch().isa == detail::Isa::Avx512) {
       double tv = best_time([&] { detail::to_bf16_avx512(a.data(), n, h.data()); }, budget);
       double ts = best_time([&] { for (size_t i = 0; i < n; ++i) h[i] = f32_to_bf16(a[i]); }, budget);
