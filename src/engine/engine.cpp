@@ -200,7 +200,8 @@ void Context::attend(int l, float* q, float* k, const float* v, float* att, int 
   // the query heads of a group are one call of `group` rows (q and out at
   // stride hd, the token's range for each), so that the group's keys and
   // values are read once, not once per head (at 4,096 cached tokens decode's
-  // attention reads more than the weights), and AVX2 scores them as tiles.
+  // attention reads more than the weights; 1b Q4_0 decode at ~1,900 cached
+  // tokens on Zen 3: 34.1–34.5 → 41.1–43.9 tok/s, three alternating runs).
   // A row is the same bits beside any rows: the same as head by head.
   std::vector<int> lo(static_cast<size_t>(n)), hi(static_cast<size_t>(n));
   std::vector<int> glo, ghi;  // row i's range `group` times, at i · group
