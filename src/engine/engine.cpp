@@ -214,6 +214,13 @@ void Context::attend(int l, float* q, float* k, const float* v, float* att, int 
   // (its exp, the softmax's passes, the loop around a short dot product)
   // at about 32 of them: small heads (hd 8) are mostly that.
   int64_t work = 0;
+  // Heads a decode task takes: the whole group, unless that leaves threads
+  // idle (one sequence of a model with one or two KV heads).
+  int decoding = 0;
+  for (int s = 0; s < n_parts; ++s) decoding += !parts[s].parents && parts[s].n == 1;
+  const int groups = decoding * Hkv, threads = kernels::num_threads();
+  const int splits = groups == 0 || groups >= threads ? 1 : (threads + groups - 1) / groups;
+  const int heads_per_task = (group + splits - 1) / splits;
   for (int s = 0; s < n_parts; ++s) {
     const Part& P = parts[s];
     if (P.parents) continue;
@@ -227,7 +234,9 @@ void Context::attend(int l, float* q, float* k, const float* v, float* att, int 
       if (glo.empty()) glo.resize(size_t(n) * size_t(group)), ghi.resize(glo.size());
       std::fill_n(glo.begin() + i * group, group, lo[size_t(i)]);
       std::fill_n(ghi.begin() + i * group, group, hi[size_t(i)]);
-      for (int g = 0; g < Hkv; ++g) tasks.push_back({s, g * group, i, group, true});
+      for (int g = 0; g < Hkv; ++g)
+        for (int h = 0; h < group; h += heads_per_task)
+          tasks.push_back({s, g * group + h, i, std::min(heads_per_task, group - h), true});
     } else {
       for (int h = 0; h < Hq; ++h)
         for (int i0 = 0; i0 < P.n; i0 += kQueryBlock)
@@ -240,7 +249,7 @@ void Context::attend(int l, float* q, float* k, const float* v, float* att, int 
     Context& cx = *parts[size_t(T.part)].ctx;
     const int kvh = T.h / group, i0 = T.i0;
     const int ld = T.heads ? hd : qd;
-    const int* tlo = T.heads ? &glo[size_t(i0) * size_t(group)] : &lo[size_t(i0)];
+    const int* tlo = T.heads ? &glo[size_t(i0) * size_t(group)] : &lo[size_t(i0)];  // (any `rows` of the group's copies)
     const int* thi = T.heads ? &ghi[size_t(i0) * size_t(group)] : &hi[size_t(i0)];
     kernels::attention_rows(&q[size_t(i0) * qd + T.h * hd], ld, layer_cache(cx, cx.kcache_) + size_t(kvh) * hd,
                             layer_cache(cx, cx.vcache_) + size_t(kvh) * hd, kvd, tlo, thi, T.rows, hd, scale,
