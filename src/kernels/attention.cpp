@@ -340,6 +340,33 @@ SOLAR_AVX2 void scores_rows_avx2(const float* q, int64_t ldq, const float* k, in
   }
 }
 
+// scores_rows_avx2's contract by attention_scores, a row at a time: a block
+// of 16 rows over a chunk of keys that stays in L1 (8 KiB of K: the cache
+// lines of keys a GQA row stride apart share few sets), so that K comes from
+// L2 once per block, not once per row. A row's chunks start at lo + a
+// multiple of 16, so its groups of 8 or 16 keys are the ones it has alone:
+// the same bits. (Zen 3, 512-row causal prefill, hd 64, 4 KV heads:
+// attention 1.36 → 1.23 ms against row by row over all keys.)
+void scores_rows(const float* q, int64_t ldq, const float* k, int64_t ldkv, const int* lo, const int* hi, int n, int hd,
+                 float scale, const size_t* at, float* b) {
+  const int chunk = std::max(16, 2048 / std::max(1, hd) / 16 * 16);
+  constexpr int kScoreRows = 16;
+  for (int i0 = 0; i0 < n; i0 += kScoreRows) {
+    const int i1 = std::min(n, i0 + kScoreRows);
+    int longest = 0;
+    for (int i = i0; i < i1; ++i) longest = std::max(longest, hi[i] - lo[i] + 1);
+    for (int c0 = 0; c0 < longest; c0 += chunk)
+      for (int i = i0; i < i1; ++i) {
+        const int len = hi[i] - lo[i] + 1;
+        if (c0 < len)
+          attention_scores(q + int64_t(i) * ldq, k, ldkv, lo[i] + c0, lo[i] + std::min(len, c0 + chunk), hd, scale,
+                           b + at[i] + c0);
+      }
+    for (int i = i0; i < i1; ++i)
+      if (hi[i] >= lo[i]) softmax(b + at[i], hi[i] - lo[i] + 1);
+  }
+}
+
 // Keys [j0, j1] into acc for NV vectors of 8 elements from d0 of R rows (the
 // last one masked by m when Tail); Check: some row may not take every key
 // of the range (only the ends of [first, last]).
@@ -523,31 +550,9 @@ void attention_rows(const float* q, int64_t ldq, const float* k, const float* v,
   at.assign(size_t(n) + 1, 0);
   for (int i = 0; i < n; ++i) at[size_t(i) + 1] = at[size_t(i)] + size_t(std::max(0, hi[i] - lo[i] + 1));
   b.resize(std::max<size_t>(1, at[size_t(n)]));
-  // Scores for a block of rows at a time over a chunk of keys that stays in
-  // L1 (8 KiB of K: the cache lines of keys a GQA row stride apart share few
-  // sets): K comes from L2 once per block, not once per row. A row's chunks
-  // start at lo + a multiple of 16, so its groups of 8 or 16 keys are the
-  // ones it has alone: the same bits. (Zen 3, 512-row causal prefill, hd 64,
-  // 4 KV heads: attention 1.36 → 1.23 ms against row by row over all keys.)
-  // AVX2 with several rows: GEMM tiles over K copied lane-major (scores_rows_avx2).
-  const int chunk = std::max(16, 2048 / std::max(1, hd) / 16 * 16);
-  constexpr int kScoreRows = 16;
-  const bool tiles = isa == detail::Isa::Avx2 && n >= kTileMin;
-  if (tiles) scores_rows_avx2(q, ldq, k, ldkv, lo, hi, n, hd, scale, at.data(), b.data());
-  for (int i0 = 0; i0 < n && !tiles; i0 += kScoreRows) {
-    const int i1 = std::min(n, i0 + kScoreRows);
-    int longest = 0;
-    for (int i = i0; i < i1; ++i) longest = std::max(longest, hi[i] - lo[i] + 1);
-    for (int c0 = 0; c0 < longest; c0 += chunk)
-      for (int i = i0; i < i1; ++i) {
-        const int len = hi[i] - lo[i] + 1;
-        if (c0 < len)
-          attention_scores(q + int64_t(i) * ldq, k, ldkv, lo[i] + c0, lo[i] + std::min(len, c0 + chunk), hd, scale,
-                           b.data() + at[size_t(i)] + c0);
-      }
-    for (int i = i0; i < i1; ++i)
-      if (hi[i] >= lo[i]) softmax(b.data() + at[size_t(i)], hi[i] - lo[i] + 1);
-  }
+  // AVX2 with several rows: GEMM tiles over K copied lane-major.
+  (isa == detail::Isa::Avx2 && n >= kTileMin ? scores_rows_avx2 : scores_rows)(q, ldq, k, ldkv, lo, hi, n, hd, scale,
+                                                                              at.data(), b.data());
   for (int i0 = 0; i0 < n;) {
     if (hi[i0] < lo[i0]) {  // no key: 0
       std::fill(out + int64_t(i0) * ldo, out + int64_t(i0) * ldo + hd, 0.f);
