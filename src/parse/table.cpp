@@ -244,14 +244,37 @@ bool aligned_table(const Page& page, const Box& region, const std::vector<Box>& 
   };
   std::vector<Line> lines;
   std::sort(ws.begin(), ws.end(), [&](int a, int b) { return box(a).y0 < box(b).y0; });
+  // A word shares a line when 60% of it lies beside the line (rows of a
+  // dense table touch, one's descenders on the next one's ascenders). A word
+  // much taller than the text (a mark, glyphs of two rows read as one) joins
+  // without stretching the line, which then took in the next rows too; a
+  // speck much shorter than the text goes afterwards to the line nearest its
+  // centre, where it started lines of its own.
+  std::vector<int> odd;
   for (int w : ws) {
     const Box& b = box(w);
-    if (!lines.empty() && b.y0 < lines.back().y1 - 0.3 * b.h()) {
-      lines.back().y1 = std::max(lines.back().y1, b.y1);
+    if (b.h() < 0.7 * size) {
+      odd.push_back(w);
+    } else if (!lines.empty() && b.y0 < lines.back().y1 - 0.4 * b.h()) {
+      if (b.h() <= 1.5 * size) lines.back().y1 = std::max(lines.back().y1, b.y1);
       lines.back().words.push_back(w);
     } else {
       lines.push_back({b.y0, b.y1, {w}});
     }
+  }
+  for (int w : odd) {
+    const Box& b = box(w);
+    size_t best = 0;
+    double dist = 1e300;
+    for (size_t k = 0; k < lines.size(); k++) {
+      const double d = std::abs((lines[k].y0 + lines[k].y1) / 2 - b.cy());
+      if (d < dist) best = k, dist = d;
+    }
+    if (lines.empty() || dist > size)
+      lines.insert(std::upper_bound(lines.begin(), lines.end(), b.y0, [](double y, const Line& l) { return y < l.y0; }),
+                   Line{b.y0, b.y1, {w}});
+    else
+      lines[best].words.push_back(w);
   }
   if (lines.size() < 2) return false;
   for (Line& l : lines)
