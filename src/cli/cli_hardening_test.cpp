@@ -6,7 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "core/fs.h"
 #include "data/shard.h"
@@ -178,6 +181,35 @@ TEST(CliTokenizerTrain, ExistingOutputNeedsForce) {
   EXPECT_EQ(read_file(out), "precious");
   ASSERT_EQ(solar(args + " --force", &log), 0) << log;
   EXPECT_NE(read_file(out), "precious");
+}
+
+// Before: `convert -o /dev/full --force` (run as root) renamed a folder over
+// the device node, and a file output renamed over a FIFO: a special file is
+// never an output, --force or not. A FIFO stands for devices here.
+TEST(CliOutputs, SpecialFilesAreNeverReplaced) {
+  Files f;
+  const std::string fifo_gguf = join_path(f.d, "fifo.gguf");
+  ASSERT_EQ(mkfifo(fifo_gguf.c_str(), 0600), 0);
+  const std::vector<std::string> cases = {
+      "convert -m " + f.model + " -o " + f.fifo + " --force",
+      "convert -m " + f.model + " -o " + fifo_gguf + " --force",
+      "quantize -m " + f.model + " --type q8_0 -o " + f.fifo + " --force",
+      "init --preset tiny -o " + f.fifo + " --force",
+      "upscale -m " + f.model + " --drop 1 -o " + f.fifo + " --force",
+      "merge -m " + f.model + " -m " + f.model + " -o " + f.fifo + " --force",
+      "tokenize -m " + kTok + " -i " + f.text + " -o " + f.fifo + " --force",
+      "tokenizer-train --vocab-size 300 --input " + f.text + " -o " + f.fifo + " --force",
+  };
+  for (const auto& args : cases) {
+    if (has(args, kTok) && !path_exists(kTok)) continue;
+    std::string out;
+    EXPECT_EQ(solar(args + " < /dev/null", &out), 1) << args << ": " << out;
+    EXPECT_TRUE(has(out, ": expected an output path that is absent, a regular file or a folder, got a FIFO")) << args << ": " << out;
+    struct stat st{};
+    EXPECT_TRUE(lstat(f.fifo.c_str(), &st) == 0 && S_ISFIFO(st.st_mode)) << args << ": the FIFO was replaced";
+  }
+  struct stat st{};
+  EXPECT_TRUE(lstat(fifo_gguf.c_str(), &st) == 0 && S_ISFIFO(st.st_mode));
 }
 
 }  // namespace
