@@ -212,5 +212,19 @@ TEST(CliOutputs, SpecialFilesAreNeverReplaced) {
   EXPECT_TRUE(lstat(fifo_gguf.c_str(), &st) == 0 && S_ISFIFO(st.st_mode));
 }
 
+// Before: `solar inspect M > /dev/full` printed nothing and exited 0.
+TEST(CliOutputs, StdoutWriteErrorsFail) {
+  struct stat st{};
+  if (stat("/dev/full", &st) != 0 || !S_ISCHR(st.st_mode)) GTEST_SKIP() << "no /dev/full";
+  Files f;
+  const std::string err = join_path(f.d, "err.txt");
+  for (const std::string& args : std::vector<std::string>{"inspect " + f.model, "--help", "generate --help", "tokenize-text -m " + kTok + " -p hello"}) {
+    if (has(args, kTok) && !path_exists(kTok)) continue;
+    int st2 = std::system((std::string(SOLAR_BIN) + " " + args + " > /dev/full 2> " + err + " < /dev/null").c_str());
+    EXPECT_TRUE(WIFEXITED(st2) && WEXITSTATUS(st2) == 1) << args << ": " << st2;
+    EXPECT_TRUE(has(read_file(err), "error: stdout: write failed: No space left on device")) << args << ": " << read_file(err);
+  }
+}
+
 }  // namespace
 }  // namespace solar::cli
