@@ -226,5 +226,32 @@ TEST(CliOutputs, StdoutWriteErrorsFail) {
   }
 }
 
+// Before: a malformed line of sft/dpo data said only "expected one JSON
+// object a line" (not where the syntax broke, nor invalid UTF-8), and a
+// meta.json "tokenizer" of another type escaped as "[json.exception…]".
+TEST(CliData, MalformedJsonLinesAndMetaFieldsAreNamed) {
+  Files f;
+  const std::string sft = join_path(f.d, "sft.jsonl"), dpo = join_path(f.d, "dpo.jsonl");
+  write_file_atomic(sft, "{\"text\": \"a b c d e f\"}\n{\"text\": \"x\xff\"}\n");
+  write_file_atomic(dpo, "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"b\"}\n{\"prompt\": \n");
+  nlohmann::json meta = {{"tokenizer", 5}};
+  write_file_atomic(join_path(f.data, "meta.json"), meta.dump());
+  const std::string o = " -o " + join_path(f.d, "o");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"sft -m " + f.model + " --tokenizer " + kTok + " --data " + sft + o + " --steps 1 --max-length 64",
+       sft + ":2: JSON syntax error: "},
+      {"dpo -m " + f.model + " --tokenizer " + kTok + " --data " + dpo + o + " --steps 1", dpo + ":2: JSON syntax error: "},
+      {"train --data " + f.data + o + " --preset tiny --steps 1 -b 1 --seq-len 16",
+       join_path(f.data, "meta.json") + ": tokenizer: expected a path string, got number 5"},
+  };
+  for (const auto& [args, msg] : cases) {
+    if (has(args, kTok) && !path_exists(kTok)) continue;
+    std::string out;
+    EXPECT_EQ(solar(args + " < /dev/null", &out), 1) << args << ": " << out;
+    EXPECT_TRUE(has(out, msg)) << args << ": " << out;
+    EXPECT_FALSE(has(out, "json.exception")) << args << ": " << out;
+  }
+}
+
 }  // namespace
 }  // namespace solar::cli
