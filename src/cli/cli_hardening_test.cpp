@@ -226,6 +226,33 @@ TEST(CliOutputs, StdoutWriteErrorsFail) {
   }
 }
 
+// Before: a recipe's slerp t outside [0, 1] extrapolated, and a key written
+// twice (YAML or JSON) silently kept the last value.
+TEST(CliMerge, RecipesWithOutOfRangeTOrRepeatedKeysAreRefused) {
+  Files f;
+  const std::string m2 = join_path(f.d, "m2");
+  testing::write_random_model(m2, testing::tiny_config(4), 2);
+  const std::string two = "  - model: " + f.model + "\n  - model: " + m2 + "\n";
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"t.yaml", "merge_method: slerp\nbase_model: " + f.model + "\nmodels:\n" + two + "parameters:\n  t: [0, 1.5]\n",
+       "t.yaml: parameters.t: expected a value in [0, 1], got 1.5"},
+      {"dup.yaml", "merge_method: linear\nmerge_method: slerp\nmodels:\n" + two,
+       "dup.yaml: line 2: duplicate key 'merge_method'"},
+      {"dup2.yaml", "merge_method: linear\nmodels:\n  - model: " + f.model + "\n    parameters: {weight: 1, weight: 0}\n  - model: " + m2 + "\n",
+       "dup2.yaml: line 4: duplicate key 'weight'"},
+      {"dup.json", "{\"merge_method\": \"linear\", \"models\": [{\"model\": \"" + f.model + "\", \"model\": \"" + m2 + "\"}]}",
+       "dup.json: model: duplicate key"},
+  };
+  for (const auto& [name, text, msg] : cases) {
+    const std::string r = join_path(f.d, name);
+    write_file_atomic(r, text);
+    std::string out;
+    EXPECT_EQ(solar("merge --recipe " + r + " -o " + join_path(f.d, "o"), &out), 1) << name << ": " << out;
+    EXPECT_TRUE(has(out, msg)) << name << ": " << out;
+  }
+  EXPECT_FALSE(path_exists(join_path(f.d, "o")));
+}
+
 // Before: a malformed line of sft/dpo data said only "expected one JSON
 // object a line" (not where the syntax broke, nor invalid UTF-8), and a
 // meta.json "tokenizer" of another type escaped as "[json.exception…]".
