@@ -49,7 +49,8 @@ std::vector<ChatMessage> alternating(const std::vector<ChatMessage>& msgs, std::
 ChatTemplate parse_chat_template(const std::string& name) {
   for (auto t : {ChatTemplate::Solar, ChatTemplate::Llama2, ChatTemplate::Mistral, ChatTemplate::ChatML})
     if (chat_template_name(t) == name) return t;
-  fail("", "chat template", "expected solar, llama2, mistral or chatml, got '" + name + "'");
+  // Every name comes from --chat-template: a usage error (exit 2), whichever command asks.
+  fail("--chat-template", "", "expected solar, llama2, mistral or chatml, got '" + name + "'");
 }
 
 std::string chat_template_name(ChatTemplate t) {
