@@ -93,6 +93,9 @@ TEST(CliBounds, IntegerFlagsOutOfRangeAreUsageErrors) {
       {"chat -m " + f.model + " -n 4294967296", "-n: expected an integer in [-1, 1000000000]"},
       {"logits -m " + f.model + " --ids 1 --batch -1", "--batch: expected an integer in [0, 2147483647], got -1"},
       {"logits -m " + f.model + " --ids 1 --top 4294967297", "--top: expected an integer in [0,"},
+      // Before: exit 1, "token id 600 out of range [0, 512)" naming no flag.
+      {"logits -m " + f.model + " --ids 1,600", "--ids: expected token ids in [0, 512), got 600"},
+      {"logits -m " + f.model + " --ids -3", "--ids: expected token ids in [0, 512), got -3"},
       {"tokenize-text" + m + " --vocab-size -1", "--vocab-size: expected an integer in [0, 16777216], got -1"},
       {"init --preset tiny --layers 4294967298 -o " + join_path(f.d, "o"), "--layers: expected a value in [0, 4096]"},
       {"init --preset tiny --seed -1 -o " + join_path(f.d, "o"), "--seed: expected an integer in [0,"},
