@@ -196,7 +196,7 @@ ChatTemplate detect_chat_template(const nlohmann::json& cfg) {
   const nlohmann::json* pick = nullptr;
   for (const auto& e : ct)
     if (e.is_object() && e.contains("template") && e["template"].is_string() &&
-        (!pick || e.value("name", "") == "default"))
+        (!pick || (e.contains("name") && e["name"] == "default")))  // value() would throw on a non-string name
       pick = &e;
   return pick ? chat_template_from_jinja((*pick)["template"].get<std::string>()) : ChatTemplate::None;
 }
