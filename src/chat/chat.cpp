@@ -49,7 +49,8 @@ std::vector<ChatMessage> alternating(const std::vector<ChatMessage>& msgs, std::
 ChatTemplate parse_chat_template(const std::string& name) {
   for (auto t : {ChatTemplate::Solar, ChatTemplate::Llama2, ChatTemplate::Mistral, ChatTemplate::ChatML})
     if (chat_template_name(t) == name) return t;
-  fail("", "chat template", "expected solar, llama2, mistral or chatml, got '" + name + "'");
+  // Every name comes from --chat-template: a usage error (exit 2), whichever command asks.
+  fail("--chat-template", "", "expected solar, llama2, mistral or chatml, got '" + name + "'");
 }
 
 std::string chat_template_name(ChatTemplate t) {
@@ -195,7 +196,7 @@ ChatTemplate detect_chat_template(const nlohmann::json& cfg) {
   const nlohmann::json* pick = nullptr;
   for (const auto& e : ct)
     if (e.is_object() && e.contains("template") && e["template"].is_string() &&
-        (!pick || e.value("name", "") == "default"))
+        (!pick || (e.contains("name") && e["name"] == "default")))  // value() would throw on a non-string name
       pick = &e;
   return pick ? chat_template_from_jinja((*pick)["template"].get<std::string>()) : ChatTemplate::None;
 }

@@ -116,6 +116,10 @@ TEST(ChatTemplate, DetectFromTokenizerConfig) {
   nlohmann::json list = {{"chat_template",
                           {{{"name", "tool_use"}, {"template", "<|im_start|>"}}, {{"name", "default"}, {"template", "[INST]"}}}}};
   EXPECT_EQ(detect_chat_template(list), ChatTemplate::Mistral);
+  // Before: a name of another JSON type threw nlohmann's unnamed type_error
+  // out of chat/serve/sft; a template list entry that is not named "default" is skipped.
+  nlohmann::json odd = {{"chat_template", {{{"name", "a"}, {"template", "[INST]"}}, {{"name", 5}, {"template", "<<SYS>>"}}}}};
+  EXPECT_EQ(detect_chat_template(odd), ChatTemplate::Mistral);
 }
 
 

@@ -195,6 +195,14 @@ bool Args::parse(const std::vector<std::string>& argv) {
       continue;
     }
     if (o) {
+      // A second value would silently replace the first (`-n 1 … -n 500`):
+      // only repeatable options (lists) may come twice.
+      if (o->kind != Opt::List && given(o->names[0])) {
+        std::fprintf(stderr, "solar %s: error: %s: given twice (expected once; see solar %s --help)\n",
+                     command_.c_str(), a.c_str(), command_.c_str());
+        exit_code_ = 2;
+        return false;
+      }
       given_.push_back(o->names[0]);
       for (auto& n : o->names) given_.push_back(n);
       if (o->kind == Opt::Flag) {

@@ -6,7 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "core/fs.h"
 #include "data/shard.h"
@@ -90,6 +93,9 @@ TEST(CliBounds, IntegerFlagsOutOfRangeAreUsageErrors) {
       {"chat -m " + f.model + " -n 4294967296", "-n: expected an integer in [-1, 1000000000]"},
       {"logits -m " + f.model + " --ids 1 --batch -1", "--batch: expected an integer in [0, 2147483647], got -1"},
       {"logits -m " + f.model + " --ids 1 --top 4294967297", "--top: expected an integer in [0,"},
+      // Before: exit 1, "token id 600 out of range [0, 512)" naming no flag.
+      {"logits -m " + f.model + " --ids 1,600", "--ids: expected token ids in [0, 512), got 600"},
+      {"logits -m " + f.model + " --ids -3", "--ids: expected token ids in [0, 512), got -3"},
       {"tokenize-text" + m + " --vocab-size -1", "--vocab-size: expected an integer in [0, 16777216], got -1"},
       {"init --preset tiny --layers 4294967298 -o " + join_path(f.d, "o"), "--layers: expected a value in [0, 4096]"},
       {"init --preset tiny --seed -1 -o " + join_path(f.d, "o"), "--seed: expected an integer in [0,"},
@@ -100,8 +106,16 @@ TEST(CliBounds, IntegerFlagsOutOfRangeAreUsageErrors) {
       {"tokenize -m x -i x -o x --seq-len -1", "--seq-len: expected an integer in [0, 16777216], got -1"},
       {"tokenizer-train --vocab-size 100 --input x -o x", "--vocab-size: expected an integer in [260, 1048576]"},
       {"generate" + m + " -t 2147483647", "-t: expected 0 (all cores) or 1.."},
+      // Before: a scalar flag given twice kept the last value silently.
+      {"generate" + m + " -n 1 -n 2", "-n: given twice (expected once"},
+      {"generate" + m + " -n 1 --n-predict=2", "--n-predict: given twice (expected once"},
+      {"merge -m a -m b -o x -o y", "-o: given twice (expected once"},
+      // Before: exit 1, as if a file were at fault.
+      {"chat -m " + f.model + " --tokenizer " + kTok + " --chat-template foo",
+       "--chat-template: expected solar, llama2, mistral or chatml, got 'foo'"},
   };
   for (const auto& [args, msg] : cases) {
+    if (has(args, kTok) && !path_exists(kTok)) continue;  // shared data absent
     std::string out;
     EXPECT_EQ(solar(args + " < /dev/null", &out), 2) << args << ": " << out;
     EXPECT_TRUE(has(out, msg)) << args << ": " << out;
@@ -178,6 +192,124 @@ TEST(CliTokenizerTrain, ExistingOutputNeedsForce) {
   EXPECT_EQ(read_file(out), "precious");
   ASSERT_EQ(solar(args + " --force", &log), 0) << log;
   EXPECT_NE(read_file(out), "precious");
+}
+
+// Before: `convert -o /dev/full --force` (run as root) renamed a folder over
+// the device node, and a file output renamed over a FIFO: a special file is
+// never an output, --force or not. A FIFO stands for devices here.
+TEST(CliOutputs, SpecialFilesAreNeverReplaced) {
+  Files f;
+  const std::string fifo_gguf = join_path(f.d, "fifo.gguf");
+  ASSERT_EQ(mkfifo(fifo_gguf.c_str(), 0600), 0);
+  const std::vector<std::string> cases = {
+      "convert -m " + f.model + " -o " + f.fifo + " --force",
+      "convert -m " + f.model + " -o " + fifo_gguf + " --force",
+      "quantize -m " + f.model + " --type q8_0 -o " + f.fifo + " --force",
+      "init --preset tiny -o " + f.fifo + " --force",
+      "upscale -m " + f.model + " --drop 1 -o " + f.fifo + " --force",
+      "merge -m " + f.model + " -m " + f.model + " -o " + f.fifo + " --force",
+      "tokenize -m " + kTok + " -i " + f.text + " -o " + f.fifo + " --force",
+      "tokenizer-train --vocab-size 300 --input " + f.text + " -o " + f.fifo + " --force",
+  };
+  for (const auto& args : cases) {
+    if (has(args, kTok) && !path_exists(kTok)) continue;
+    std::string out;
+    EXPECT_EQ(solar(args + " < /dev/null", &out), 1) << args << ": " << out;
+    EXPECT_TRUE(has(out, ": expected an output path that is absent, a regular file or a folder, got a FIFO")) << args << ": " << out;
+    struct stat st{};
+    EXPECT_TRUE(lstat(f.fifo.c_str(), &st) == 0 && S_ISFIFO(st.st_mode)) << args << ": the FIFO was replaced";
+  }
+  struct stat st{};
+  EXPECT_TRUE(lstat(fifo_gguf.c_str(), &st) == 0 && S_ISFIFO(st.st_mode));
+}
+
+// Before: `solar inspect M > /dev/full` printed nothing and exited 0.
+TEST(CliOutputs, StdoutWriteErrorsFail) {
+  struct stat st{};
+  if (stat("/dev/full", &st) != 0 || !S_ISCHR(st.st_mode)) GTEST_SKIP() << "no /dev/full";
+  Files f;
+  const std::string err = join_path(f.d, "err.txt");
+  for (const std::string& args : std::vector<std::string>{"inspect " + f.model, "--help", "generate --help", "tokenize-text -m " + kTok + " -p hello"}) {
+    if (has(args, kTok) && !path_exists(kTok)) continue;
+    int st2 = std::system((std::string(SOLAR_BIN) + " " + args + " > /dev/full 2> " + err + " < /dev/null").c_str());
+    EXPECT_TRUE(WIFEXITED(st2) && WEXITSTATUS(st2) == 1) << args << ": " << st2;
+    EXPECT_TRUE(has(read_file(err), "error: stdout: write failed: No space left on device")) << args << ": " << read_file(err);
+  }
+}
+
+// Before: rag ask --min-score nan (and serve's --rag-min-score) were taken,
+// making every source "not relevant".
+TEST(CliBounds, FloatFlagsOutOfRangeAreUsageErrors) {
+  Files f;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"rag ask -m " + f.model + " store q --min-score nan", "--min-score: expected a value in [-1, 1], got nan"},
+      {"rag ask -m " + f.model + " store q --min-score 2", "--min-score: expected a value in [-1, 1], got 2"},
+      {"serve -m " + f.model + " --rag-min-score -inf", "--rag-min-score: expected a value in [-1, 1], got -inf"},
+      {"merge --method slerp -m " + f.model + " -m " + f.model + " --t 2 -o " + join_path(f.d, "o"),
+       "--method slerp: parameters.t: expected a value in [0, 1], got 2"},
+      {"merge --method slerp -m " + f.model + " -m " + f.model + " --t -0.5,0.5 -o " + join_path(f.d, "o"),
+       "parameters.t: expected a value in [0, 1], got -0.5"},
+  };
+  for (const auto& [args, msg] : cases) {
+    std::string out;
+    EXPECT_EQ(solar(args + " < /dev/null", &out), 2) << args << ": " << out;
+    EXPECT_TRUE(has(out, msg)) << args << ": " << out;
+  }
+  EXPECT_FALSE(path_exists(join_path(f.d, "o")));
+}
+
+// Before: a recipe's slerp t outside [0, 1] extrapolated, and a key written
+// twice (YAML or JSON) silently kept the last value.
+TEST(CliMerge, RecipesWithOutOfRangeTOrRepeatedKeysAreRefused) {
+  Files f;
+  const std::string m2 = join_path(f.d, "m2");
+  testing::write_random_model(m2, testing::tiny_config(4), 2);
+  const std::string two = "  - model: " + f.model + "\n  - model: " + m2 + "\n";
+  const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
+      {"t.yaml", "merge_method: slerp\nbase_model: " + f.model + "\nmodels:\n" + two + "parameters:\n  t: [0, 1.5]\n",
+       "t.yaml: parameters.t: expected a value in [0, 1], got 1.5"},
+      {"dup.yaml", "merge_method: linear\nmerge_method: slerp\nmodels:\n" + two,
+       "dup.yaml: line 2: duplicate key 'merge_method'"},
+      {"dup2.yaml", "merge_method: linear\nmodels:\n  - model: " + f.model + "\n    parameters: {weight: 1, weight: 0}\n  - model: " + m2 + "\n",
+       "dup2.yaml: line 4: duplicate key 'weight'"},
+      {"dup.json", "{\"merge_method\": \"linear\", \"models\": [{\"model\": \"" + f.model + "\", \"model\": \"" + m2 + "\"}]}",
+       "dup.json: model: duplicate key"},
+  };
+  for (const auto& [name, text, msg] : cases) {
+    const std::string r = join_path(f.d, name);
+    write_file_atomic(r, text);
+    std::string out;
+    EXPECT_EQ(solar("merge --recipe " + r + " -o " + join_path(f.d, "o"), &out), 1) << name << ": " << out;
+    EXPECT_TRUE(has(out, msg)) << name << ": " << out;
+  }
+  EXPECT_FALSE(path_exists(join_path(f.d, "o")));
+}
+
+// Before: a malformed line of sft/dpo data said only "expected one JSON
+// object a line" (not where the syntax broke, nor invalid UTF-8), and a
+// meta.json "tokenizer" of another type escaped as "[json.exception…]".
+TEST(CliData, MalformedJsonLinesAndMetaFieldsAreNamed) {
+  Files f;
+  const std::string sft = join_path(f.d, "sft.jsonl"), dpo = join_path(f.d, "dpo.jsonl");
+  write_file_atomic(sft, "{\"text\": \"a b c d e f\"}\n{\"text\": \"x\xff\"}\n");
+  write_file_atomic(dpo, "{\"prompt\": \"q\", \"chosen\": \"a\", \"rejected\": \"b\"}\n{\"prompt\": \n");
+  nlohmann::json meta = {{"tokenizer", 5}};
+  write_file_atomic(join_path(f.data, "meta.json"), meta.dump());
+  const std::string o = " -o " + join_path(f.d, "o");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"sft -m " + f.model + " --tokenizer " + kTok + " --data " + sft + o + " --steps 1 --max-length 64",
+       sft + ":2: JSON syntax error: "},
+      {"dpo -m " + f.model + " --tokenizer " + kTok + " --data " + dpo + o + " --steps 1", dpo + ":2: JSON syntax error: "},
+      {"train --data " + f.data + o + " --preset tiny --steps 1 -b 1 --seq-len 16",
+       join_path(f.data, "meta.json") + ": tokenizer: expected a path string, got number 5"},
+  };
+  for (const auto& [args, msg] : cases) {
+    if (has(args, kTok) && !path_exists(kTok)) continue;
+    std::string out;
+    EXPECT_EQ(solar(args + " < /dev/null", &out), 1) << args << ": " << out;
+    EXPECT_TRUE(has(out, msg)) << args << ": " << out;
+    EXPECT_FALSE(has(out, "json.exception")) << args << ": " << out;
+  }
 }
 
 }  // namespace

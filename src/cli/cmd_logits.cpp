@@ -43,6 +43,9 @@ static int run_logits(const std::vector<std::string>& argv) {
   engine::Session lm = engine::open_session(model, so);
   if (!prompt.empty()) ids = lm.tokenizer->encode(prompt, true);
   const int V = lm.config().vocab_size, T = int(ids.size());
+  // The engine would refuse it too, but as a runtime error naming no flag.
+  for (int id : ids)
+    if (id < 0 || id >= V) fail("--ids", "", "expected token ids in [0, " + std::to_string(V) + "), got " + std::to_string(id));
   engine::Context ctx(lm.model);
   std::vector<float> out(size_t(T) * V);
   int step = batch > 0 ? int(batch) : T;

@@ -160,6 +160,7 @@ int run_ask(const std::vector<std::string>& argv) {
   auto& pos = a.positional("STORE QUESTION", "the store and the question");
   if (!a.parse(argv)) return a.exit_code();
   if (pos.size() != 2) usage_error("rag ask: expected STORE and a QUESTION");
+  check_range("--min-score", min_score, -1, 1);  // a cosine; NaN would make every source irrelevant
   if (model.empty()) fail("-m/--model", "", "required: the model that answers");
   rag::GroundingOptions go;
   go.search = search_options(rf);

@@ -41,11 +41,8 @@ static int run_serve(const std::vector<std::string>& argv) {
   SamplingFlags sf = add_sampling_flags(a);
   if (!a.parse(argv)) return a.exit_code();
   if (model.empty()) usage_error("-m/--model is required");
-  try {
-    if (!tmpl.empty()) chat::parse_chat_template(tmpl);  // a bad name is a usage error, before loading anything
-  } catch (const Error& e) {
-    usage_error(std::string("--chat-template: ") + e.what());
-  }
+  check_range("--rag-min-score", rag_min, -1, 1);  // a cosine; NaN would make every source irrelevant
+  if (!tmpl.empty()) chat::parse_chat_template(tmpl);  // a bad name is a usage error, before loading anything
 
   serve::ServerOptions o;
   o.model = model;

@@ -1,4 +1,5 @@
 // The `solar` binary: `solar <command> [options]`; see cli/cli.h.
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -19,6 +20,15 @@ static int run_version(const std::vector<std::string>& argv) {
 static Register reg("version", "print the version and the git commit it was built from", run_version);
 
 }  // namespace solar::cli
+
+// What a command printed must have reached stdout: `solar generate > /dev/full`
+// (or a full disk under a redirect) otherwise exits 0 with the text lost.
+// "" when it did, else the error.
+static std::string stdout_failure() {
+  errno = 0;
+  if (std::fflush(stdout) == 0 && !std::ferror(stdout)) return "";
+  return std::string("stdout: write failed: ") + (errno ? std::strerror(errno) : "I/O error");
+}
 
 int main(int argc, char** argv) {
   auto& reg = solar::cli::registry();
@@ -58,7 +68,12 @@ int main(int argc, char** argv) {
   argv += first - 1;
   if (argc < 2 || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "--help")) {
     help(argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
+    if (argc < 2) return 2;
+    if (std::string why = stdout_failure(); !why.empty()) {
+      std::fprintf(stderr, "solar: error: %s\n", why.c_str());
+      return 1;
+    }
+    return 0;
   }
   std::string cmd = argv[1];
   if (cmd == "--version" || cmd == "-V") cmd = "version";
@@ -88,7 +103,9 @@ int main(int argc, char** argv) {
     return rc;
   };
   try {
-    return it->second.run(args);
+    int rc = it->second.run(args);
+    if (std::string why = stdout_failure(); !why.empty()) return error(why, rc ? rc : 1);
+    return rc;
   } catch (const solar::UsageError& e) {
     return error(e.what(), 2);
   } catch (const solar::Error& e) {

@@ -160,6 +160,7 @@ void fsync_dir(const std::string& dir) {
 void commit_dir(const std::string& tmp, const std::string& dst, bool replace) {
   std::error_code ec;
   std::string old;
+  check_output_target(dst);
   if (fs::exists(dst, ec)) {
     if (!replace) fail(dst, "", "already exists (use --force to replace)");
     old = dst + ".old-" + std::to_string(getpid());
@@ -195,7 +196,16 @@ std::vector<std::string> remove_dead_leftovers(const std::string& dir,
   return removed;
 }
 
+void check_output_target(const std::string& path) {
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0) return;  // absent (or unreadable: creating it will say why)
+  if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+    fail(path, "", std::string("expected an output path that is absent, a regular file or a folder, got ") +
+                       file_kind(st.st_mode) + " (it is never replaced, even with --force)");
+}
+
 std::string temp_path_for(const std::string& path) {
+  check_output_target(path);
   std::string p = path;
   while (p.size() > 1 && p.back() == '/') p.pop_back();  // "out/" must not put the temporary inside out
   const std::string base = base_name(p);

@@ -62,8 +62,12 @@ void remove_all(const std::string& path);
 // and replace is true), fsyncing the parent. Throws on failure.
 void commit_dir(const std::string& tmp, const std::string& dst, bool replace);
 
-// "<path>.tmp-<pid>" of this process, after removing the leftovers of dead
-// processes beside path (remove_dead_leftovers). Every atomic writer uses it.
+// Throws naming path when it exists and is neither a regular file nor a folder:
+// renaming an output over /dev/full or a FIFO (run as root, with --force)
+// would replace the device node or pipe itself.
+void check_output_target(const std::string& path);
+// "<path>.tmp-<pid>" of this process, after check_output_target(path) and
+// removing the leftovers of dead processes beside path (remove_dead_leftovers). Every atomic writer uses it.
 std::string temp_path_for(const std::string& path);
 // Removes the entries of dir named "<stem>.tmp-<pid>" or "<stem>.old-<pid>"
 // with is_ours(stem) whose process no longer exists (kill(pid, 0) fails with

@@ -1,6 +1,8 @@
 #include "core/json.h"
 
 #include <charconv>
+#include <functional>
+#include <set>
 
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
@@ -52,6 +54,30 @@ json parse_json(std::string_view text, const std::string& source, const json::pa
   }
 }
 
+namespace {
+// nlohmann keeps the last of duplicate keys silently; its parser callback sees
+// every key, so the first one repeated within an object is remembered.
+struct FirstDuplicate {
+  std::vector<std::set<std::string>> open;
+  std::string dup;
+  bool operator()(int, json::parse_event_t ev, json& v) {
+    if (ev == json::parse_event_t::object_start) open.emplace_back();
+    else if (ev == json::parse_event_t::object_end && !open.empty()) open.pop_back();
+    else if (ev == json::parse_event_t::key && !open.empty() && !open.back().insert(v.get<std::string>()).second &&
+             dup.empty())
+      dup = v.get<std::string>();
+    return true;
+  }
+};
+}  // namespace
+
+json parse_json_unique(std::string_view text, const std::string& source) {
+  FirstDuplicate d;
+  json j = parse_json(text, source, std::ref(d));
+  if (!d.dup.empty()) fail(source, d.dup, "duplicate key (which one is meant? write it once)");
+  return j;
+}
+
 std::string read_document(const std::string& path, size_t max_bytes) {
   std::string s = read_file_prefix(path, max_bytes + 1);
   if (s.size() > max_bytes) fail(path, "", "larger than " + std::to_string(max_bytes) + " bytes (too big for a config)");
@@ -92,6 +118,9 @@ struct YamlToJson {
         for (const auto& kv : n) {
           if (!kv.first.IsScalar()) fail(src, at_line(kv.first), "expected a plain string as a mapping key");
           spend(kv.first.Scalar().size(), kv.first);
+          // YAML requires unique keys; yaml-cpp keeps both and the last would win.
+          if (o.contains(kv.first.Scalar()))
+            fail(src, at_line(kv.first), "duplicate key '" + kv.first.Scalar() + "' (which one is meant? write it once)");
           o[kv.first.Scalar()] = convert(kv.second, depth + 1);
         }
         return o;

@@ -31,6 +31,10 @@ constexpr size_t kMaxYamlExpanded = 16u << 20;     // YAML after alias expansion
 // (safetensors uses one to see duplicate keys).
 nlohmann::json parse_json(std::string_view text, const std::string& source,
                           const nlohmann::json::parser_callback_t& cb = nullptr);
+// parse_json(), refusing an object that repeats a key ("<source>: <key>:
+// duplicate key …"): for documents a person writes (recipes), where the
+// silently kept last value is rarely what was meant.
+nlohmann::json parse_json_unique(std::string_view text, const std::string& source);
 // The text of a JSON or YAML file; fails naming the path when it holds more
 // than max_bytes, without reading past them.
 std::string read_document(const std::string& path, size_t max_bytes = kMaxJsonFileBytes);
@@ -39,7 +43,7 @@ nlohmann::json read_json_file(const std::string& path, size_t max_bytes = kMaxJs
 
 // Parses YAML (yaml-cpp) and converts it to JSON so one validator serves
 // both spellings: plain scalars get YAML 1.2 core types (int, float, bool,
-// null), quoted ones stay strings. Depth is bounded as for JSON and aliases
+// null), quoted ones stay strings; a mapping that repeats a key is refused. Depth is bounded as for JSON and aliases
 // are expanded against kMaxYamlExpanded. Throws "<source>: line N: YAML
 // syntax error: …" or "<source>: expands past … (YAML aliases)".
 nlohmann::json parse_yaml(std::string_view text, const std::string& source);

@@ -173,8 +173,9 @@ std::vector<Pair> read_pairs(const std::string& path, const tokenizer::Tokenizer
   for (size_t i = 0; i < lines.size(); ++i) {
     if (lines[i].find_first_not_of(" \t\r") == std::string::npos) continue;
     Where at{path, i + 1};
-    json o = json::parse(lines[i], nullptr, false);
-    if (!o.is_object()) at.bad("", "expected one JSON object a line");
+    // parse_json: the syntax error's place and kind in the message, and nesting bounded.
+    json o = parse_json(lines[i], path + ":" + std::to_string(i + 1));
+    if (!o.is_object()) at.bad("", "expected one JSON object a line, got " + json_brief(o));
     for (const char* f : {"chosen", "rejected"})
       if (!o.contains(f)) at.bad(f, "missing");
     // As TRL tokenizes: the prompt, and prompt+completion whole (text: BOS

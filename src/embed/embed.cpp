@@ -169,6 +169,7 @@ bool bf16_products() {
 std::unique_ptr<Embedder> Embedder::open(const std::string& dir) {
   std::string cpath = join_path(dir, "config.json");
   nlohmann::json c = read_json_file(cpath);
+  if (!c.is_object()) fail(cpath, "", "expected a JSON object, got " + json_brief(c));
   BertConfig cfg;
   auto need = [&](const char* key, int64_t lo, int64_t hi) {
     if (!c.contains(key) || !c[key].is_number_integer()) fail(cpath, key, "expected an integer, got " + (c.contains(key) ? json_brief(c[key]) : std::string("nothing")));
@@ -176,7 +177,8 @@ std::unique_ptr<Embedder> Embedder::open(const std::string& dir) {
     if (v < lo || v > hi) fail(cpath, key, "expected " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " + std::to_string(v));
     return v;
   };
-  if (c.value("model_type", std::string()) != "bert") fail(cpath, "model_type", "expected \"bert\"");
+  if (!c.contains("model_type") || c["model_type"] != "bert")
+    fail(cpath, "model_type", "expected \"bert\", got " + (c.contains("model_type") ? json_brief(c["model_type"]) : "nothing"));
   if (c.contains("hidden_act") && c["hidden_act"] != "gelu") fail(cpath, "hidden_act", "expected \"gelu\", got " + json_brief(c["hidden_act"]));
   if (c.contains("position_embedding_type") && c["position_embedding_type"] != "absolute")
     fail(cpath, "position_embedding_type", "expected \"absolute\", got " + json_brief(c["position_embedding_type"]));
@@ -188,11 +190,16 @@ std::unique_ptr<Embedder> Embedder::open(const std::string& dir) {
   cfg.max_pos = need("max_position_embeddings", 2, 1 << 16);
   cfg.type_vocab = need("type_vocab_size", 1, 1 << 10);
   if (cfg.hidden % cfg.heads) fail(cpath, "num_attention_heads", "must divide hidden_size");
-  if (c.contains("layer_norm_eps") && c["layer_norm_eps"].is_number()) cfg.ln_eps = c["layer_norm_eps"].get<double>();
+  if (c.contains("layer_norm_eps") && !c["layer_norm_eps"].is_null()) {
+    if (!c["layer_norm_eps"].is_number() || !(c["layer_norm_eps"].get<double>() > 0 && c["layer_norm_eps"].get<double>() < 1))
+      fail(cpath, "layer_norm_eps", "expected a number in (0, 1), got " + json_brief(c["layer_norm_eps"]));
+    cfg.ln_eps = c["layer_norm_eps"].get<double>();
+  }
   cfg.max_seq = std::min<int64_t>(512, cfg.max_pos);
   std::string sb = join_path(dir, "sentence_bert_config.json");
   if (path_exists(sb)) {
     nlohmann::json s = read_json_file(sb);
+    if (!s.is_object()) fail(sb, "", "expected a JSON object, got " + json_brief(s));
     if (s.contains("max_seq_length")) {
       if (!s["max_seq_length"].is_number_integer() || s["max_seq_length"].get<int64_t>() < 2)
         fail(sb, "max_seq_length", "expected an integer >= 2, got " + json_brief(s["max_seq_length"]));
@@ -202,14 +209,21 @@ std::unique_ptr<Embedder> Embedder::open(const std::string& dir) {
   std::string pool = join_path(dir, "1_Pooling/config.json");
   if (path_exists(pool)) {
     nlohmann::json p = read_json_file(pool);
+    if (!p.is_object()) fail(pool, "", "expected a JSON object, got " + json_brief(p));
+    auto flag = [&](const char* k, bool def) {  // nlohmann's value() throws an unnamed type error
+      if (!p.contains(k) || p[k].is_null()) return def;
+      if (!p[k].is_boolean()) fail(pool, k, "expected true or false, got " + json_brief(p[k]));
+      return p[k].get<bool>();
+    };
     for (const char* k : {"pooling_mode_cls_token", "pooling_mode_max_tokens", "pooling_mode_mean_sqrt_len_tokens"})
-      if (p.value(k, false)) fail(pool, k, "only mean pooling is supported (pooling_mode_mean_tokens)");
-    if (!p.value("pooling_mode_mean_tokens", true)) fail(pool, "pooling_mode_mean_tokens", "expected true");
+      if (flag(k, false)) fail(pool, k, "only mean pooling is supported (pooling_mode_mean_tokens)");
+    if (!flag("pooling_mode_mean_tokens", true)) fail(pool, "pooling_mode_mean_tokens", "expected true");
   }
   bool lower = true;
   std::string tc = join_path(dir, "tokenizer_config.json");
   if (path_exists(tc)) {
     nlohmann::json t = read_json_file(tc);
+    if (!t.is_object()) fail(tc, "", "expected a JSON object, got " + json_brief(t));
     if (t.contains("do_lower_case") && t["do_lower_case"].is_boolean()) lower = t["do_lower_case"].get<bool>();
   }
   WordPiece tok = WordPiece::load(join_path(dir, "vocab.txt"), lower);

@@ -292,7 +292,12 @@ static TensorParams resolve(const MergeSpec& s, const std::string& name, double 
   TensorParams p;
   bool task = task_family(s.method), base = has_base(s.method);
   size_t none = s.models.size();  // "global only"
-  if (s.method == MergeMethod::Slerp) p.t = get("t", none, std::nullopt);
+  if (s.method == MergeMethod::Slerp) {
+    p.t = get("t", none, std::nullopt);
+    // Outside [0, 1] slerp extrapolates past both models: a typo, not a merge.
+    if (!(p.t >= 0 && p.t <= 1))
+      fail(s.where, "parameters.t", "expected a value in [0, 1], got " + (std::ostringstream() << p.t).str() + " for " + name);
+  }
   if (s.method == MergeMethod::ModelStock) p.filter_wise = get("filter_wise", none, 0.0);
   if (s.method == MergeMethod::Linear || task) {
     for (size_t k = base ? 1 : 0; k < s.models.size(); ++k) {

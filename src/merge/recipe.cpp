@@ -97,7 +97,7 @@ static RecipeSource get_source(const json& j, const std::string& file, const std
 
 Recipe parse_recipe(const std::string& text, const std::string& path, bool is_json) {
   // Both bounded in depth and size (core/json.h): recipes come from anyone.
-  json j = is_json ? parse_json(text, path) : parse_yaml(text, path);
+  json j = is_json ? parse_json_unique(text, path) : parse_yaml(text, path);
   if (!j.is_object()) fail(path, "", "expected a mapping at the top level, got " + json_brief(j));
   check_keys(j, {"slices", "models", "merge_method", "base_model", "parameters", "dtype", "out_dtype"}, path, "");
   Recipe r;

@@ -123,7 +123,12 @@ ModelConfig config_from_json(const nlohmann::json& j, const std::string& src) {
     if (!j.contains(key) || j[key].is_null()) continue;
     const auto& rp = j[key];
     if (!rp.is_object()) fail(src, key, "expected an object or null");
-    std::string type = rp.value("rope_type", rp.value("type", std::string("default")));
+    std::string type = "default";
+    for (const char* tk : {"type", "rope_type"}) {  // rope_type wins, as in HF
+      if (!rp.contains(tk) || rp[tk].is_null()) continue;
+      if (!rp[tk].is_string()) fail(src, std::string(key) + "." + tk, "expected a string, got " + json_brief(rp[tk]));
+      type = rp[tk].get<std::string>();
+    }
     if (type != "default") fail(src, std::string(key) + ".rope_type", "unsupported RoPE variant '" + type + "' (expected default)");
     if (rp.contains("rope_theta")) {
       double theta = get_num(rp, "rope_theta", src + ": " + key, c.rope_theta);
@@ -142,8 +147,11 @@ ModelConfig config_from_json(const nlohmann::json& j, const std::string& src) {
   c.bos_token_id = get_int(j, "bos_token_id", src, false, 1);
   c.eos_token_id = get_int(j, "eos_token_id", src, false, 2);
   c.sliding_window = get_int(j, "sliding_window", src, false, 0);
-  if (j.contains("torch_dtype") && j["torch_dtype"].is_string())
+  if (j.contains("torch_dtype") && !j["torch_dtype"].is_null()) {
+    if (!j["torch_dtype"].is_string())
+      fail(src, "torch_dtype", "expected a string such as \"bfloat16\", got " + json_brief(j["torch_dtype"]));
     c.torch_dtype = parse_dtype(j["torch_dtype"].get<std::string>(), src + ": torch_dtype");
+  }
   c.validate(src);
   return c;
 }

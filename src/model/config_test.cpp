@@ -86,6 +86,32 @@ TEST(ConfigJson, UnimplementedFieldsAreRefusedByName) {
   EXPECT_NO_THROW(parse(solar_with("hidden_act", "\"swish\"")));
 }
 
+// Before: a RoPE type of another JSON type escaped as nlohmann's
+// "[json.exception.type_error.302] …" naming neither file nor field, and a
+// torch_dtype that is no string was ignored.
+TEST(ConfigJson, FieldsOfTheWrongJsonTypeAreNamed) {
+  struct Case {
+    const char *key, *value, *want;
+  } cases[] = {
+      {"rope_scaling", "{\"rope_type\": 5}", "config.json: rope_scaling.rope_type: expected a string, got number 5"},
+      {"rope_scaling", "{\"type\": true}", "config.json: rope_scaling.type: expected a string, got boolean true"},
+      {"rope_parameters", "{\"rope_type\": [\"default\"]}", "config.json: rope_parameters.rope_type: expected a string, got array"},
+      {"torch_dtype", "5", "config.json: torch_dtype: expected a string such as \"bfloat16\", got number 5"},
+      {"torch_dtype", "{}", "config.json: torch_dtype: expected a string such as \"bfloat16\", got object"},
+  };
+  for (const auto& c : cases) {
+    std::string e;
+    try {
+      e = error_of([&] { parse(solar_with(c.key, c.value)); });
+    } catch (const std::exception& x) {
+      e = std::string("not a solar::Error: ") + x.what();
+    }
+    EXPECT_EQ(e.rfind(c.want, 0), 0u) << c.key << " = " << c.value << ": " << e;
+  }
+  EXPECT_NO_THROW(parse(solar_with("torch_dtype", "null")));
+  EXPECT_NO_THROW(parse(solar_with("rope_scaling", "{\"rope_type\": \"default\", \"type\": null}")));
+}
+
 TEST(ConfigJson, ParameterCountNeverWraps) {
   model::ModelConfig c = model::preset_config("solar-10.7b");
   c.num_hidden_layers = 2147483647;  // not validated: num_parameters still must not print negative

@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/json.h"
 #include "sft/sft.h"
 
 namespace solar::sft {
@@ -75,8 +76,9 @@ std::vector<Record> read_records(const std::string& path, const FieldMap& map, C
     ++line;
     if (s.find_first_not_of(" \t\r") == std::string::npos) continue;
     const std::string loc = path + ":" + std::to_string(line);
-    json j = json::parse(s, nullptr, false);
-    if (!j.is_object()) fail(loc, "", "expected one JSON object a line");
+    // parse_json: the syntax error's place and kind in the message, and nesting bounded.
+    json j = parse_json(s, loc);
+    if (!j.is_object()) fail(loc, "", "expected one JSON object a line, got " + json_brief(j));
     std::string fmt = map.format;
     if (fmt == "auto")
       fmt = j.contains(map.messages_field)                                         ? "messages"

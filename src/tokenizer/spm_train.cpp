@@ -77,7 +77,12 @@ class LineIterator : public sentencepiece::SentenceIterator {
 void train_tokenizer(const TokenizerTrainOptions& opt) {
   if (opt.output.empty()) fail("-o/--output", "", "required");
   if (opt.vocab_size < 260) fail("--vocab-size", "", "expected >= 260 (256 byte pieces + unk/bos/eos + 1), got " + std::to_string(opt.vocab_size));
-  LineIterator lines(text_files(opt.inputs));
+  const std::vector<std::string> files = text_files(opt.inputs);
+  LineIterator lines(files);
+  // SentencePiece would say only "Internal: trainer_interface.cc(428) [!sentences_.empty()]".
+  if (lines.done() && lines.status().ok())
+    fail(files.size() == 1 ? files[0] : "--input", "", "no text to train on (expected non-empty lines, got " +
+                                                           std::string(files.size() == 1 ? "none" : "none in any of " + std::to_string(files.size()) + " files") + ")");
   std::unordered_map<std::string, std::string> args = {
       {"model_type", opt.model_type},
       {"vocab_size", std::to_string(opt.vocab_size)},
@@ -100,6 +105,9 @@ void train_tokenizer(const TokenizerTrainOptions& opt) {
   };
   std::string proto;
   auto st = sentencepiece::SentencePieceTrainer::Train(args, &lines, &proto);
+  // A vocabulary the text cannot fill (or too small for its characters) is the flag's fault.
+  if (!st.ok() && st.ToString().find("Vocabulary size") != std::string::npos)
+    fail("--vocab-size", "", "expected a size this text supports: " + st.ToString());
   if (!st.ok()) fail(opt.output, "sentencepiece train", st.ToString());
   write_file_atomic(opt.output, proto);
 }

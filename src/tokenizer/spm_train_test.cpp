@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "testing/testing.h"
 #include "tokenizer/tokenizer.h"
 
 namespace solar::tokenizer {
@@ -71,6 +72,28 @@ TEST(TokenizerTrain, BadInputsAreErrors) {
   opt.vocab_size = 100;
   EXPECT_THROW(train_tokenizer(opt), Error);
   EXPECT_FALSE(path_exists(opt.output));
+}
+
+// Before: an empty corpus failed as "<output>: sentencepiece train: Internal:
+// …trainer_interface.cc(428) [!sentences_.empty()]", and a vocabulary the text
+// cannot fill blamed the output file, not --vocab-size.
+TEST(TokenizerTrain, EmptyCorpusAndUnfillableVocabNameTheirCause) {
+  const std::string dir = ::testing::TempDir() + "solar_train_empty_" + std::to_string(getpid());
+  make_dirs(dir);
+  TokenizerTrainOptions opt;
+  opt.output = join_path(dir, "t.model");
+  opt.vocab_size = 300;
+  opt.inputs = {join_path(dir, "empty.txt")};
+  write_file_atomic(opt.inputs[0], "\n\n");
+  EXPECT_EQ(solar::testing::error_of([&] { train_tokenizer(opt); }),
+            opt.inputs[0] + ": no text to train on (expected non-empty lines, got none)");
+  write_file_atomic(opt.inputs[0], "ab ab ab\n");
+  opt.vocab_size = 100000;
+  const std::string e = solar::testing::error_of([&] { train_tokenizer(opt); });
+  EXPECT_EQ(e.rfind("--vocab-size: expected a size this text supports: ", 0), 0u) << e;
+  EXPECT_NE(e.find("Vocabulary size too high (100000)"), std::string::npos) << e;
+  EXPECT_FALSE(path_exists(opt.output));
+  remove_all(dir);
 }
 
 // The CLI end to end: flags, several inputs after one --input.

@@ -234,9 +234,14 @@ void Trainer::open(const TrainConfig& c, std::shared_ptr<const BatchSource> sour
   if (!c.tokenizer.empty()) {
     S.hf.tokenizer_path = c.tokenizer;
   } else if (!c.data_dir.empty() && path_exists(join_path(c.data_dir, "meta.json"))) {
-    auto meta = read_json_file(join_path(c.data_dir, "meta.json"));
-    if (meta.is_object() && meta.value("tokenizer", "") != "" && path_exists(meta["tokenizer"].get<std::string>()))
-      S.hf.tokenizer_path = meta["tokenizer"];
+    const std::string mpath = join_path(c.data_dir, "meta.json");
+    auto meta = read_json_file(mpath);
+    // Written by `solar tokenize`, but a hand-edited one must fail naming the field.
+    if (!meta.is_object()) fail(mpath, "", "expected a JSON object, got " + json_brief(meta));
+    if (meta.contains("tokenizer") && !meta["tokenizer"].is_null() && !meta["tokenizer"].is_string())
+      fail(mpath, "tokenizer", "expected a path string, got " + json_brief(meta["tokenizer"]));
+    const std::string tok = meta.contains("tokenizer") && meta["tokenizer"].is_string() ? meta["tokenizer"].get<std::string>() : "";
+    if (!tok.empty() && path_exists(tok)) S.hf.tokenizer_path = tok;
   }
 }
 
