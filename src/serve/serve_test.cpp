@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -398,6 +399,33 @@ TEST(ServeConnection, FindsTheSocketAndSeesTheClose) {
   EXPECT_TRUE(peer_closed(acc));
   close(acc);
   close(srv);
+}
+
+// A streamed token is a small write: the server's end of a connection has
+// Nagle's algorithm off, or each token after the first on a kept-alive
+// connection waits for the client's delayed ACK (40 ms on Linux; one client
+// measured 2,060 tok/s with it on, 6,550 with it off).
+TEST(ServeHttp, ConnectionsSendWithoutNagle) {
+  ServerOptions o = tiny_options(1);
+  o.ignore_eos = true;
+  Running s(o);
+  const int fd = connect_local(s.port);
+  const std::string body = R"({"prompt":"x","max_tokens":60,"stream":true,"temperature":0})";
+  const std::string req = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + body;
+  ASSERT_EQ(write(fd, req.data(), req.size()), ssize_t(req.size()));
+  char buf[256];
+  ASSERT_GT(read(fd, buf, sizeof buf), 0);  // accepted and streaming
+  sockaddr_in me{};
+  socklen_t n = sizeof me;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&me), &n);
+  const int acc = find_socket("127.0.0.1", ntohs(me.sin_port), s.port);
+  ASSERT_GE(acc, 0) << "the server's end of the connection";
+  int nodelay = 0;
+  n = sizeof nodelay;
+  ASSERT_EQ(getsockopt(acc, IPPROTO_TCP, TCP_NODELAY, &nodelay, &n), 0);
+  EXPECT_NE(nodelay, 0);
+  close(fd);
 }
 
 // A listening socket made with a backlog of 1 takes a burst of 24

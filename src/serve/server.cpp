@@ -97,6 +97,10 @@ int Server::start() {
   s.http.new_task_queue = [pool] { return new httplib::ThreadPool(size_t(pool)); };
   s.http.set_payload_max_length(s.opt.limits.max_body);
   s.http.set_keep_alive_timeout(2);
+  // A streamed token is a small write: with Nagle's algorithm on, each one
+  // after the first waits for the client's (delayed, up to 40 ms) ACK of the
+  // one before on a kept-alive connection.
+  s.http.set_tcp_nodelay(true);
   int port = s.opt.port;
   if (port == 0) {
     port = s.http.bind_to_any_port(s.opt.host);
