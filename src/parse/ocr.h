@@ -1,6 +1,6 @@
 // solar/parse/ocr.h — a raster page to a Page: words from Tesseract 5
-// (Apache-2.0, LSTM engine, OMP_THREAD_LIMIT=1 so pages can run side by
-// side), table rules from OpenCV morphology (long thin horizontal and
+// (Apache-2.0, LSTM engine, its OpenMP regions held to one thread so pages
+// run side by side), table rules from OpenCV morphology (long thin horizontal and
 // vertical runs of dark pixels).
 //
 // Sizes are checked from the file header before decoding: an image over

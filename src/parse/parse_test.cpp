@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <thread>
 
 #include "core/fs.h"
 #include "core/json.h"
@@ -243,6 +244,35 @@ TEST(Parse, ScannedPageThroughOcr) {
   const Element* t = find(els, Category::table, "alpha");
   ASSERT_TRUE(t) << document_text(els);
   EXPECT_NE(t->html.find("colspan=\"2\""), std::string::npos) << t->html;
+}
+
+int threads_of_process() {
+  int n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) n++;
+  return n;
+}
+
+// Tesseract's LSTM opens OpenMP regions of 4 threads; held to one, a page
+// takes no threads beside its own (libgomp keeps a thread's team alive
+// until the thread ends: 3 more threads here when unheld). On two cores
+// the teams of 4 spent two thirds of a table image's time spinning.
+TEST(Parse, OcrRunsTesseractOnItsOwnThread) {
+  NEED_BACKEND();
+  std::string pdf = write_tmp("fixture.pdf", fixture_pdf());
+  std::string dir = parent_dir(pdf);
+  std::string cmd = "pdftoppm -png -r 150 -f 1 -l 1 -singlefile " + pdf + " " + dir + "/scan 2>/dev/null";
+  if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "pdftoppm (poppler-utils) missing";
+  // OpenCV's TBB workers are the process's, started by the first page.
+  std::vector<Element> els = parse_all(dir + "/scan.png");
+  int before = 0, after = 0;
+  std::thread t([&] {  // a fresh thread: no OpenMP team of its own yet
+    before = threads_of_process();
+    els = parse_all(dir + "/scan.png");
+    after = threads_of_process();
+  });
+  t.join();
+  ASSERT_TRUE(find(els, Category::heading1, "Introduction")) << document_text(els);
+  EXPECT_EQ(after, before);
 }
 
 // A scanned PDF: each page of `text_pdf` rendered by pdftoppm (grey, 100
