@@ -233,13 +233,18 @@ TEST(Parse, BadImages) {
   EXPECT_NE(e.find("bad.jpg"), std::string::npos) << e;
 }
 
+// The fixture's first page as a 150 dpi PNG (pdftoppm), or "" without poppler-utils.
+std::string fixture_scan() {
+  std::string pdf = write_tmp("fixture.pdf", fixture_pdf());
+  std::string cmd = "pdftoppm -png -r 150 -f 1 -l 1 -singlefile " + pdf + " " + parent_dir(pdf) + "/scan 2>/dev/null";
+  return std::system(cmd.c_str()) == 0 ? parent_dir(pdf) + "/scan.png" : "";
+}
+
 TEST(Parse, ScannedPageThroughOcr) {
   NEED_BACKEND();
-  std::string pdf = write_tmp("fixture.pdf", fixture_pdf());
-  std::string dir = parent_dir(pdf);
-  std::string cmd = "pdftoppm -png -r 150 -f 1 -l 1 -singlefile " + pdf + " " + dir + "/scan 2>/dev/null";
-  if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "pdftoppm (poppler-utils) missing";
-  auto els = parse_all(dir + "/scan.png");
+  const std::string scan = fixture_scan();
+  if (scan.empty()) GTEST_SKIP() << "pdftoppm (poppler-utils) missing";
+  auto els = parse_all(scan);
   ASSERT_TRUE(find(els, Category::heading1, "Introduction")) << document_text(els);
   const Element* t = find(els, Category::table, "alpha");
   ASSERT_TRUE(t) << document_text(els);
@@ -258,16 +263,14 @@ int threads_of_process() {
 // the teams of 4 spent two thirds of a table image's time spinning.
 TEST(Parse, OcrRunsTesseractOnItsOwnThread) {
   NEED_BACKEND();
-  std::string pdf = write_tmp("fixture.pdf", fixture_pdf());
-  std::string dir = parent_dir(pdf);
-  std::string cmd = "pdftoppm -png -r 150 -f 1 -l 1 -singlefile " + pdf + " " + dir + "/scan 2>/dev/null";
-  if (std::system(cmd.c_str()) != 0) GTEST_SKIP() << "pdftoppm (poppler-utils) missing";
+  const std::string scan = fixture_scan();
+  if (scan.empty()) GTEST_SKIP() << "pdftoppm (poppler-utils) missing";
   // OpenCV's TBB workers are the process's, started by the first page.
-  std::vector<Element> els = parse_all(dir + "/scan.png");
+  std::vector<Element> els = parse_all(scan);
   int before = 0, after = 0;
   std::thread t([&] {  // a fresh thread: no OpenMP team of its own yet
     before = threads_of_process();
-    els = parse_all(dir + "/scan.png");
+    els = parse_all(scan);
     after = threads_of_process();
   });
   t.join();
