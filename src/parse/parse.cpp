@@ -121,6 +121,9 @@ void parse_file(const std::string& path, const Options& opt, const std::function
     // A page without a text layer but with an image is a scan: OCR it, in points.
     bool scan = p.words.empty() && !p.images.empty() && opt.ocr_empty_pages &&
                 int64_t(p.width * dpi / 72) * int64_t(p.height * dpi / 72) <= opt.max_pixels;
+    // Room first: a page's OCR starts once fewer than max_pending are held
+    // (started before, -t 1 ran two pages' OCR at once, -t 2 three).
+    while (pending.size() >= max_pending) finish_front();
     pending.push_back({std::move(p), {}});
     if (scan) {
       Page* page = &pending.back().page;
@@ -137,7 +140,7 @@ void parse_file(const std::string& path, const Options& opt, const std::function
         page->images.clear();
       });
     }
-    while (!pending.empty() && (pending.size() > max_pending || pending.front().ready())) finish_front();
+    while (!pending.empty() && pending.front().ready()) finish_front();
   });
   while (!pending.empty()) finish_front();
 }

@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <thread>
@@ -318,13 +319,20 @@ std::string four_pages(const std::string& noun) {
   return t.bytes();
 }
 
-TEST(Parse, ScannedPagesInParallelComeOutInOrder) {
-  NEED_BACKEND();
+// four_pages("page") scanned, written to a file: its path, or "" without pdftoppm.
+std::string four_scanned_pages() {
   std::string text_pdf = write_tmp("text.pdf", four_pages("page"));
   std::string scan = scanned_pdf(text_pdf, 4);
-  if (scan.empty()) GTEST_SKIP() << "pdftoppm (poppler-utils) missing";
+  if (scan.empty()) return "";
   std::string pdf = join_path(parent_dir(text_pdf), "scan.pdf");
   write_file_atomic(pdf, scan);
+  return pdf;
+}
+
+TEST(Parse, ScannedPagesInParallelComeOutInOrder) {
+  NEED_BACKEND();
+  const std::string pdf = four_scanned_pages();
+  if (pdf.empty()) GTEST_SKIP() << "pdftoppm (poppler-utils) missing";
   Options o;
   o.threads = 1;
   auto one = parse_all(pdf, o);
@@ -337,6 +345,33 @@ TEST(Parse, ScannedPagesInParallelComeOutInOrder) {
     EXPECT_TRUE(e) << names[p - 1] << "\n" << document_text(three);
   }
   for (size_t i = 1; i < three.size(); i++) EXPECT_LE(three[i - 1].page, three[i].page);
+}
+
+// -t N: at most N pages OCR'd at once. Sampled while a 4-page scan is
+// parsed with -t 1: never a thread beside the caller's and one page's (the
+// next page's OCR once started before the page before it was done).
+TEST(Parse, OneThreadOcrsOnePageAtATime) {
+  NEED_BACKEND();
+  const std::string pdf = four_scanned_pages();
+  if (pdf.empty()) GTEST_SKIP() << "pdftoppm (poppler-utils) missing";
+  Options o;
+  o.threads = 1;
+  parse_all(pdf, o);  // OpenCV's TBB workers are the process's, started by the first page
+  const int base = threads_of_process();
+  std::atomic<bool> done{false};
+  int run = 0, longest = 0;  // samples in a row with two page threads: a page's thread may still be ending as the next starts
+  std::thread sampler([&] {
+    while (!done) {
+      run = threads_of_process() - base - 1 > 1 ? run + 1 : 0;  // less the sampler
+      longest = std::max(longest, run);
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  auto els = parse_all(pdf, o);
+  done = true;
+  sampler.join();
+  EXPECT_FALSE(els.empty());
+  EXPECT_LT(longest, 20) << "two pages OCR'd at once with -t 1 for that many samples (1 ms apart)";
 }
 
 TEST(Parse, CliWritesEveryFormatAtomically) {
