@@ -14,7 +14,9 @@ waits instead of cutting the running one short), each with --threads threads and
 
 Per concurrency level C: C asyncio clients on loopback, each sending --requests-per-client
 streaming /v1/completions requests one after another (temperature 0, max_tokens --gen,
-a prompt of about --prompt tokens), so at most C requests are in flight. Reported:
+a prompt of about --prompt tokens), so at most C requests are in flight. Each client keeps
+its connection open between its requests, as the openai package's connection pool does
+(`--no-keep-alive`: a connection per request). Reported:
 aggregate generated tokens/s (all tokens of the level over its wall time), p50/p99 time to
 first token, p50/p99 inter-token latency (a request's (last - first token time) / (tokens
 - 1)), failed requests, and solar's tok/s as a ratio of llama.cpp's at the same level.
@@ -92,7 +94,7 @@ class _Collect(asyncio.Protocol):
     a quarter of a core from the server under test."""
 
     def __init__(self):
-        self.pieces, self.tail, self.chunked = [], b"", None
+        self.pieces, self.tail, self.chunked, self.closes = [], b"", None, False
         self.done = asyncio.get_running_loop().create_future()
 
     def data_received(self, data):
@@ -100,6 +102,7 @@ class _Collect(asyncio.Protocol):
         if self.chunked is None and b"\r\n\r\n" in b"".join(p for _, p in self.pieces):
             head = b"".join(p for _, p in self.pieces).split(b"\r\n\r\n", 1)[0].lower()
             self.chunked = b"transfer-encoding: chunked" in head
+            self.closes = b"connection: close" in head
         self.tail = (self.tail + data)[-7:]
         if self.chunked and self.tail == b"\r\n0\r\n\r\n" and not self.done.done():
             self.done.set_result(None)  # the last chunk: the server may keep the connection open
@@ -145,28 +148,47 @@ def sse_events(pieces):
     return events
 
 
-async def http_stream(port, path, body):
-    """POSTs JSON; returns the (time, SSE data string) of each event once the response has ended."""
-    loop = asyncio.get_running_loop()
-    transport, proto = await loop.create_connection(_Collect, "127.0.0.1", port)
-    payload = json.dumps(body).encode()
-    try:
-        transport.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                        f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode() + payload)
-        await proto.done
-    finally:
-        transport.close()
-    return sse_events(proto.pieces)
+class Connection:
+    """A client's HTTP/1.1 connection, kept open between its requests unless keep_alive is False
+    or the server says it closes (then the next request opens another)."""
+
+    def __init__(self, port, keep_alive):
+        self.port, self.keep_alive, self.transport = port, keep_alive, None
+
+    async def stream(self, path, body):
+        """POSTs JSON; returns the (time, SSE data string) of each event once the response has ended."""
+        proto = _Collect()
+        if self.transport is None or self.transport.is_closing():
+            self.transport, _ = await asyncio.get_running_loop().create_connection(lambda: proto, "127.0.0.1", self.port)
+        else:
+            self.transport.set_protocol(proto)
+        payload = json.dumps(body).encode()
+        ok = False
+        try:
+            self.transport.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                                 f"Content-Length: {len(payload)}\r\n"
+                                 f"{'' if self.keep_alive else 'Connection: close' + chr(13) + chr(10)}\r\n".encode() + payload)
+            await proto.done
+            ok = self.keep_alive and not proto.closes
+        finally:
+            if not ok:
+                self.close()
+        return sse_events(proto.pieces)
+
+    def close(self):
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
 
 
-async def one_request(port, prompt, args, counts_usage):
+async def one_request(conn, prompt, args, counts_usage):
     body = {"model": "m", "prompt": prompt, "max_tokens": args.gen, "temperature": 0, "stream": True}
     if counts_usage:
         body["stream_options"] = {"include_usage": True}
     t0 = time.perf_counter()
     first = last = finish = None
     chunks = usage = 0
-    for t, data in await http_stream(port, "/v1/completions", body):
+    for t, data in await conn.stream("/v1/completions", body):
         if data == "[DONE]":
             break
         ev = json.loads(data)
@@ -190,13 +212,16 @@ async def level(port, conc, args, counts_usage):
 
     async def client(c):
         nonlocal failed
+        conn = Connection(port, args.keep_alive)
         for r in range(args.requests_per_client):
             try:
-                results.append(await one_request(port, f"{c}.{r} {prompt}", args, counts_usage))
+                results.append(await one_request(conn, f"{c}.{r} {prompt}", args, counts_usage))
             except Exception as e:  # a failed request is a figure, not the end of the run
                 failed += 1
+                conn.close()
                 if failed <= 3:
                     log(f"    request failed: {e}")
+        conn.close()
 
     t = time.perf_counter()
     await asyncio.gather(*(client(c) for c in range(conc)))
@@ -274,6 +299,8 @@ def main():
     ap.add_argument("--ctx", type=int, default=256)
     ap.add_argument("--servers", default="solar,llamacpp")
     ap.add_argument("--workdir")
+    ap.add_argument("--no-keep-alive", dest="keep_alive", action="store_false",
+                    help="a connection per request (default: each client keeps one open, as openai's client does)")
     args = ap.parse_args()
     solar = os.path.join(args.build, "solar")
     args.workdir = args.workdir or os.path.join(args.build, "serve_load")
@@ -282,7 +309,8 @@ def main():
     levels = [int(c) for c in args.concurrency.split(",")]
     log(cpu_line())
     log(f"preset {args.preset}, F32 GGUF, {args.threads} threads, ctx {args.ctx}, prompt ~{args.prompt} tokens, "
-        f"gen {args.gen}, {args.requests_per_client} requests per client; the machine is shared: figures are noisy")
+        f"gen {args.gen}, {args.requests_per_client} requests per client, "
+        f"{'connections kept alive' if args.keep_alive else 'a connection per request'}; the machine is shared: figures are noisy")
     model = make_model(solar, args)
     table = {}
     for name in args.servers.split(","):
