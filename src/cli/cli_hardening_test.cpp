@@ -312,5 +312,34 @@ TEST(CliData, MalformedJsonLinesAndMetaFieldsAreNamed) {
   }
 }
 
+// Before: a meta.json "tokenizer" that was missing was silently not copied,
+// and one that was no tokenizer (a text file, a folder) was copied into every
+// checkpoint as tokenizer.model; now train refuses both before writing -o.
+TEST(CliData, MetaTokenizerIsCheckedBeforeTraining) {
+  Files f;
+  const std::string meta = join_path(f.data, "meta.json"), o = join_path(f.d, "o");
+  const std::string missing = join_path(f.d, "gone.model"), junk = join_path(f.d, "junk.model");
+  write_file_atomic(junk, "not a tokenizer\n");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {missing, meta + ": tokenizer: expected an existing tokenizer file, got " + missing + " (not found)"},
+      {junk, meta + ": tokenizer: expected a loadable tokenizer, got " + junk + " ("},
+      {f.d, meta + ": tokenizer: expected a tokenizer file (it is copied into each checkpoint), got the folder " + f.d},
+  };
+  for (const auto& [tok, msg] : cases) {
+    write_file_atomic(meta, nlohmann::json({{"tokenizer", tok}}).dump());
+    std::string out;
+    EXPECT_EQ(solar("train --data " + f.data + " -o " + o + " --preset tiny --steps 1 -b 1 --seq-len 16 < /dev/null", &out), 1)
+        << tok << ": " << out;
+    EXPECT_TRUE(has(out, msg)) << tok << ": " << out;
+    EXPECT_FALSE(path_exists(o)) << tok << ": nothing written before the check";
+  }
+  if (!path_exists(kTok)) return;
+  write_file_atomic(meta, nlohmann::json({{"tokenizer", kTok}}).dump());
+  std::string out;
+  ASSERT_EQ(solar("train --data " + f.data + " -o " + o + " --preset tiny --steps 1 -b 1 --seq-len 16 -q < /dev/null", &out), 0)
+      << out;
+  EXPECT_EQ(read_file(join_path(o, "final/tokenizer.bin")), read_file(kTok));
+}
+
 }  // namespace
 }  // namespace solar::cli

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -49,6 +50,7 @@ int run_index(const std::vector<std::string>& argv) {
   kernels::set_num_threads(int(threads));
   std::string dir = embed::find_model(emodel);
   auto emb = embed::Embedder::open(dir);
+  const bool existed = path_exists(out);
   auto store = rag::Store::open(out, true, model_name(dir), emb->dim(), fts);
   if (store->meta("embed_model") != model_name(dir))
     log_warn("rag", out + " was built with " + store->meta("embed_model") + ", embedding with " + model_name(dir));
@@ -59,6 +61,20 @@ int run_index(const std::vector<std::string>& argv) {
   opt.progress = !quiet;
   rag::IndexReport r = rag::index_paths(*store, *emb, paths, opt);
   for (const std::string& s : r.skipped_why) fprintf(stderr, "skipped: %s\n", s.c_str());
+  if (r.indexed + r.unchanged == 0) {
+    // Nothing from the inputs is in the store: an error, and a store this
+    // run created (SQLite writes it in place) is removed, not left empty.
+    store.reset();
+    if (!existed)
+      for (const char* ext : {"", "-wal", "-shm", "-journal"}) {
+        std::error_code ec;
+        std::filesystem::remove(out + ext, ec);
+      }
+    std::string why = r.files_seen == 0 ? "found no file in " + std::to_string(paths.size()) + " input path(s)"
+                                         : "all " + std::to_string(r.skipped) + " files were skipped (first: " +
+                                               (r.skipped_why.empty() ? std::string("?") : r.skipped_why[0]) + ")";
+    fail(out, "", "no document could be indexed: " + why + "; " + (existed ? "the store is kept" : "no store written"));
+  }
   printf("%lld files: %lld indexed (%lld chunks), %lld unchanged, %lld removed, %lld skipped; %lld chunks in %s; "
          "%.1fs (%.1f chunks/s embedding)\n",
          (long long)r.files_seen, (long long)r.indexed, (long long)r.chunks, (long long)r.unchanged, (long long)r.removed,

@@ -157,6 +157,23 @@ std::string completion_string(const json& o, const char* field, const Where& at)
   return o[field].get<std::string>();
 }
 
+// An Anthropic HH dialogue: "\n\nHuman: …\n\nAssistant: …" turns.
+constexpr const char* kHuman = "\n\nHuman:";
+constexpr const char* kAssistant = "\n\nAssistant:";
+bool hh_dialogue(const std::string& s) {
+  return s.find(kHuman) != std::string::npos || s.find(kAssistant) != std::string::npos;
+}
+
+// An HH dialogue must end in an assistant turn: the reply to prefer or reject
+// is what follows its last "\n\nAssistant:" (TRL's extract_anthropic_prompt).
+void hh_reply(const std::string& s, const char* field, const Where& at) {
+  const size_t a = s.rfind(kAssistant), h = s.rfind(kHuman);
+  if (a == std::string::npos)
+    at.bad(field, "expected an Anthropic HH dialogue ending in a \"\\n\\nAssistant:\" turn, got no \"\\n\\nAssistant:\" marker");
+  if (h != std::string::npos && h > a)
+    at.bad(field, "expected an Anthropic HH dialogue ending in a \"\\n\\nAssistant:\" turn, got a final \"\\n\\nHuman:\" turn");
+}
+
 size_t common_prefix(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
   size_t n = 0;
   while (n < a.size() && n < b.size() && a[n] == b[n]) ++n;
@@ -204,6 +221,10 @@ std::vector<Pair> read_pairs(const std::string& path, const tokenizer::Tokenizer
         p = text_field(o, "prompt", at), c = completion_string(o, "chosen", at), r = completion_string(o, "rejected", at);
       } else {  // HH-RLHF: TRL's extract_prompt, the common prefix (less a space it ends on)
         c = text_field(o, "chosen", at), r = text_field(o, "rejected", at);
+        if (hh_dialogue(c) || hh_dialogue(r)) {
+          hh_reply(c, "chosen", at);
+          hh_reply(r, "rejected", at);
+        }
         size_t k = 0;
         while (k < c.size() && k < r.size() && c[k] == r[k]) ++k;
         if (k > 0 && k < c.size() && k < r.size() && c[k - 1] == ' ') --k;

@@ -66,7 +66,9 @@ struct PairStats {
 //       assistant turn(s)); messages go through `tmpl` (chat/chat.h);
 //   {"chosen", "rejected"} only (Anthropic HH-RLHF): full dialogues; the
 //       prompt is their common prefix less a space it ends on (TRL's
-//       extract_prompt: up to the last "\n\nAssistant:" for HH).
+//       extract_prompt: up to the last "\n\nAssistant:" for HH). A text
+//       with "\n\nHuman:" or "\n\nAssistant:" turns must end in an
+//       assistant turn (an error naming the field otherwise).
 // Errors name the file, the line and the field. Pairs with an empty
 // completion (HH has some), identical completions, or more than max_len
 // tokens (prompt + the longer completion) are counted, logged and skipped.

@@ -184,6 +184,29 @@ TEST(DpoPairs, BadInputNamesFileLineField) {
   remove_all(d);
 }
 
+// Before: an HH dialogue (no "prompt") without a final "\n\nAssistant:" turn
+// was taken, its common prefix a prompt that ends mid-turn.
+TEST(DpoPairs, HhDialogueWithoutFinalAssistantTurnIsRefused) {
+  auto tok = ascii_tokenizer();
+  const std::string d = temp_dir("dpo_hh_bad");
+  auto err = [&](const std::string& line) {
+    const std::string f = write(d, "hh.jsonl",
+                                R"({"chosen": "\n\nHuman: q\n\nAssistant: a", "rejected": "\n\nHuman: q\n\nAssistant: b"})"
+                                "\n" + line + "\n");
+    return error_of([&] { read_pairs(f, *tok, chat::ChatTemplate::Solar, 100, nullptr); });
+  };
+  const std::string want = R"(expected an Anthropic HH dialogue ending in a "\n\nAssistant:" turn)";
+  std::string e = err(R"({"chosen": "\n\nHuman: q\n\nAssistant: a", "rejected": "\n\nHuman: q b"})");
+  EXPECT_NE(e.find("hh.jsonl:2: rejected: " + want + ", got no"), std::string::npos) << e;
+  e = err(R"({"chosen": "\n\nHuman: q a", "rejected": "\n\nHuman: q b"})");
+  EXPECT_NE(e.find("hh.jsonl:2: chosen: " + want), std::string::npos) << e;
+  e = err(R"({"chosen": "\n\nHuman: q\n\nAssistant: a\n\nHuman: more", "rejected": "\n\nHuman: q\n\nAssistant: b"})");
+  EXPECT_NE(e.find("hh.jsonl:2: chosen: " + want + ", got a final"), std::string::npos) << e;
+  // Implicit-prompt pairs that are no HH dialogue keep TRL's common prefix.
+  EXPECT_EQ(err(R"({"chosen": "same start, more", "rejected": "same start, less"})"), "");
+  remove_all(d);
+}
+
 TEST(DpoPairs, ReadsGzip) {
   auto tok = ascii_tokenizer();
   const std::string d = temp_dir("dpo_gz");

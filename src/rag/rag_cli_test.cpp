@@ -48,6 +48,40 @@ TEST(RagCli, IndexQueryAskAndErrors) {
   EXPECT_NE(out.find("Sources:\n[1] " + join_path(docs, "paris.md") + " § Paris"), std::string::npos) << out;
 }
 
+// Before: when every input was skipped (unsupported, empty) index exited 0
+// and left an empty store behind.
+TEST(RagCli, NothingIndexedIsAnErrorAndLeavesNoStore) {
+  if (!have_embedder()) GTEST_SKIP() << "all-MiniLM-L6-v2 not installed (bash scripts/embed-model.sh)";
+  const std::string d = testing::temp_dir("rag_cli_none"), docs = join_path(d, "docs"), db = join_path(d, "s.db");
+  make_dirs(docs);
+  write_file_atomic(join_path(docs, "empty.txt"), "");
+  write_file_atomic(join_path(docs, "blank.md"), "");
+  write_file_atomic(join_path(docs, "image.png"), std::string("\x89PNG\r\n\x1a\n\xff\xfe", 10));
+  std::string out;
+  EXPECT_EQ(testing::run_solar("rag index -q -t 1 -o " + db + " " + docs, &out), 1) << out;
+  EXPECT_NE(out.find(db + ": no document could be indexed: all 3 files were skipped (first: " + join_path(docs, "blank.md") +
+                     ": content: empty file); no store written"),
+            std::string::npos)
+      << out;
+  EXPECT_FALSE(path_exists(db));
+  EXPECT_FALSE(path_exists(db + "-wal"));
+  const std::string empty_dir = join_path(d, "none");
+  make_dirs(empty_dir);
+  EXPECT_EQ(testing::run_solar("rag index -q -t 1 -o " + db + " " + empty_dir, &out), 1) << out;
+  EXPECT_NE(out.find("no document could be indexed: found no file in 1 input path(s)"), std::string::npos) << out;
+  EXPECT_FALSE(path_exists(db));
+
+  // An existing store is kept as it is; unchanged files are no failure.
+  write_file_atomic(join_path(docs, "cats.txt"), "Cats sleep for most of the day.\n");
+  ASSERT_EQ(testing::run_solar("rag index -q -t 1 -o " + db + " " + join_path(docs, "cats.txt"), &out), 0) << out;
+  EXPECT_EQ(testing::run_solar("rag index -q -t 1 -o " + db + " " + join_path(docs, "empty.txt"), &out), 1) << out;
+  EXPECT_NE(out.find("the store is kept"), std::string::npos) << out;
+  ASSERT_EQ(testing::run_solar("rag index -q -t 1 -o " + db + " " + join_path(docs, "cats.txt"), &out), 0) << out;
+  EXPECT_NE(out.find("1 unchanged"), std::string::npos) << out;
+  ASSERT_EQ(testing::run_solar("rag query " + db + " cats --mode bm25", &out), 0) << out;
+  EXPECT_NE(out.find("Cats sleep"), std::string::npos) << out;
+}
+
 // --rerank-model on query, --rerank on ask, and the retrieval flags both
 // share: the fused top N rescored by the LLM (the scores LlmReranker gives
 // in-process), listed by them, the rest after in fused order.

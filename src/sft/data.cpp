@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "core/fs.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "sft/sft.h"
 
 namespace solar::sft {
@@ -67,7 +68,8 @@ std::vector<Record> read_records(const std::string& path, const FieldMap& map, C
     fail("--format", "", "expected auto, messages, prompt-completion, text, alpaca or gsm8k, got '" + map.format + "'");
   const std::string all = read_file(path);
   std::vector<Record> out;
-  int64_t line = 0;
+  int64_t line = 0, records = 0, empty = 0;
+  std::string first_empty;  // "path:line: field" of the first record with nothing to learn
   for (size_t at = 0; at < all.size();) {
     size_t end = all.find('\n', at);
     if (end == std::string::npos) end = all.size();
@@ -91,44 +93,64 @@ std::vector<Record> read_records(const std::string& path, const FieldMap& map, C
       fail(loc, "", "expected a '" + map.messages_field + "', '" + map.prompt_field + "'/'" + map.completion_field +
                         "' or '" + map.text_field + "' field (or --format alpaca|gsm8k, --prompt-field/--completion-field)");
     std::vector<Record> recs;
+    std::vector<std::string> reply;  // each record's field that must hold something to learn
     if (fmt == "messages") {
       if (!j.contains(map.messages_field)) text_of(j, map.messages_field, loc);
       recs.push_back({Kind::Messages, messages_of(j[map.messages_field], loc, map.messages_field), "", 0});
+      reply.push_back(map.messages_field);
     } else if (fmt == "prompt-completion") {
       recs.push_back(prompt_completion(turns_of(j, map.prompt_field, "user", loc),
                                        turns_of(j, map.completion_field, "assistant", loc)));
+      reply.push_back(map.completion_field);
     } else if (fmt == "gsm8k") {
       recs.push_back(prompt_completion({{"user", text_of(j, "question", loc)}}, {{"assistant", text_of(j, "answer", loc)}}));
+      reply.push_back("answer");
     } else if (fmt == "alpaca") {
       const std::string instruction = text_of(j, "instruction", loc);
-      auto add = [&](const json& x, const std::string& where) {
+      auto add = [&](const json& x, const std::string& where, const std::string& prefix) {
         const std::string input = text_of(x, "input", where, false);
         recs.push_back(prompt_completion({{"user", input.empty() ? instruction : instruction + "\n\n" + input}},
                                          {{"assistant", text_of(x, "output", where)}}));
+        reply.push_back(prefix + "output");
       };
       if (j.contains("instances")) {  // the self-instruct seed tasks: one example per instance
         if (!j["instances"].is_array()) fail(loc, "instances", "expected a list of {input, output}");
         for (size_t i = 0; i < j["instances"].size(); i++) {
           const json& x = j["instances"][i];
           if (!x.is_object()) fail(loc, "instances[" + std::to_string(i) + "]", "expected {input, output}");
-          add(x, loc + ": instances[" + std::to_string(i) + "]");
+          add(x, loc + ": instances[" + std::to_string(i) + "]", "instances[" + std::to_string(i) + "].");
         }
       } else {
-        add(j, loc);
+        add(j, loc, "");
       }
     } else {
       recs.push_back({Kind::Text, {}, text_of(j, map.text_field, loc), 0});
+      reply.push_back(map.text_field);
     }
-    for (Record& r : recs) {
+    for (size_t k = 0; k < recs.size(); k++) {
+      Record& r = recs[k];
       r.line = line;
-      ++counts->records;
+      ++counts->records, ++records;
       if (r.kind == Kind::Text ? r.text.empty() : !has_reply(r.messages)) {
         ++counts->empty;
+        if (empty++ == 0) first_empty = loc + ": " + reply[k];
         continue;
       }
       out.push_back(std::move(r));
     }
   }
+  // The documented policy: a record with nothing to learn (an empty text or
+  // completion, no assistant reply with content) is skipped, and said so here;
+  // a file of nothing but such records is an error.
+  const std::string nothing = "a non-empty text, completion or assistant reply";
+  if (records == 0) fail(path, "", "expected JSONL records, one JSON object a line, got none");
+  if (out.empty())
+    fail(first_empty, "", "expected at least one record with " + nothing + ", got " + std::to_string(records) +
+                              " records all with nothing to learn (this is the first)");
+  if (empty)
+    log_warn("sft", path + ": skipped " + std::to_string(empty) + " of " + std::to_string(records) +
+                        " records with nothing to learn (expected " + nothing + "), the first at " + first_empty,
+             {{"file", path}, {"empty", empty}, {"records", records}});
   return out;
 }
 

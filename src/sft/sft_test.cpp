@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/fs.h"
+#include "core/log.h"
 #include "core/progress.h"
 #include "testing/models.h"
 #include "testing/testing.h"
@@ -92,6 +93,43 @@ TEST(SftRecords, BadRecordsNameFileLineAndField) {
   EXPECT_EQ(err(R"({"question": "q", "answer": 7})", g), f + ":1: answer: expected a string, got number");
   g.format = "yaml";
   EXPECT_NE(err("{}", g).find("--format"), std::string::npos);
+}
+
+// Before: records with nothing to learn were dropped with only a count in the
+// info log, and a file of nothing else failed as "sft: data" (no file, no
+// line). Now each file's skips are a warning naming the first file:line and
+// field, and a file with no record to learn from is an error naming them.
+TEST(SftRecords, EmptyRecordsAreWarnedAndAllEmptyIsAnError) {
+  const std::string dir = testing::temp_dir("sft_empty");
+  testing::SinkGuard guard;
+  std::vector<std::string> warned;
+  set_log_sink([&](const LogRecord& r) {
+    if (r.level == LogLevel::Warn) warned.push_back(std::string(r.message));
+  });
+  Counts n;
+  const std::string p = write_jsonl(dir, "some.jsonl",
+      R"({"prompt": "a", "completion": "b"})" "\n"
+      R"({"prompt": "a", "completion": ""})" "\n"
+      R"({"messages": [{"role": "user", "content": "x"}, {"role": "assistant", "content": ""}]})" "\n");
+  EXPECT_EQ(read_records(p, {}, &n).size(), 1u);
+  EXPECT_EQ(n.empty, 2);
+  ASSERT_EQ(warned.size(), 1u);
+  EXPECT_NE(warned[0].find(p + ": skipped 2 of 3 records with nothing to learn"), std::string::npos) << warned[0];
+  EXPECT_NE(warned[0].find("the first at " + p + ":2: completion"), std::string::npos) << warned[0];
+
+  auto err = [&](const std::string& body, FieldMap m = {}) {
+    return error_of([&] { read_records(write_jsonl(dir, "empty.jsonl", body), m, &n); });
+  };
+  const std::string f = join_path(dir, "empty.jsonl");
+  const std::string all = "expected at least one record with a non-empty text, completion or assistant reply, got ";
+  EXPECT_EQ(err("\n" R"({"prompt": "a", "completion": ""})" "\n" R"({"prompt": "b", "completion": ""})" "\n"),
+            f + ":2: completion: " + all + "2 records all with nothing to learn (this is the first)");
+  EXPECT_EQ(err(R"({"messages": [{"role": "user", "content": "x"}]})"),
+            f + ":1: messages: " + all + "1 records all with nothing to learn (this is the first)");
+  EXPECT_EQ(err(R"({"text": ""})"), f + ":1: text: " + all + "1 records all with nothing to learn (this is the first)");
+  EXPECT_EQ(err(R"({"instruction": "i", "instances": [{"input": "x", "output": ""}]})"),
+            f + ":1: instances[0].output: " + all + "1 records all with nothing to learn (this is the first)");
+  EXPECT_EQ(err("\n \n"), f + ": expected JSONL records, one JSON object a line, got none");
 }
 
 // Each template: the marked tokens decode to the replies (and their end

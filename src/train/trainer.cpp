@@ -203,6 +203,33 @@ void Trainer::open(const TrainConfig& c, std::shared_ptr<const BatchSource> sour
              {{"data", c.data_dir}});
   if (c.threads > 0) omp_set_num_threads(c.threads);
 
+  // The tokenizer copied into every checkpoint: checked before anything is
+  // written, so a moved or damaged one fails now, not at the first save.
+  std::string tokenizer_to_copy = c.tokenizer;
+  if (tokenizer_to_copy.empty() && !c.data_dir.empty() && path_exists(join_path(c.data_dir, "meta.json"))) {
+    const std::string mpath = join_path(c.data_dir, "meta.json");
+    auto meta = read_json_file(mpath);
+    // Written by `solar tokenize`, but a hand-edited one must fail naming the field.
+    if (!meta.is_object()) fail(mpath, "", "expected a JSON object, got " + json_brief(meta));
+    if (meta.contains("tokenizer") && !meta["tokenizer"].is_null() && !meta["tokenizer"].is_string())
+      fail(mpath, "tokenizer", "expected a path string, got " + json_brief(meta["tokenizer"]));
+    const std::string tok = meta.contains("tokenizer") && meta["tokenizer"].is_string() ? meta["tokenizer"].get<std::string>() : "";
+    if (!tok.empty()) {
+      if (!path_exists(tok)) fail(mpath, "tokenizer", "expected an existing tokenizer file, got " + tok + " (not found)");
+      if (is_dir(tok)) fail(mpath, "tokenizer", "expected a tokenizer file (it is copied into each checkpoint), got the folder " + tok);
+      std::unique_ptr<tokenizer::Tokenizer> t;
+      try {
+        t = formats::open_tokenizer(tok, source->vocab_size());
+      } catch (const Error& e) {
+        fail(mpath, "tokenizer", "expected a loadable tokenizer, got " + tok + " (" + e.what() + ")");
+      }
+      if (t->vocab_size() != source->vocab_size())
+        fail(mpath, "tokenizer", "expected a tokenizer of the data's vocab_size " + std::to_string(source->vocab_size()) +
+                                     ", got " + tok + " with " + std::to_string(t->vocab_size()) + " tokens");
+      tokenizer_to_copy = tok;
+    }
+  }
+
   make_dirs(c.output_dir);
   const std::vector<CheckpointFolder> cks = complete_checkpoints(c.output_dir);
   S.ck = cks.empty() ? "" : cks.back().path;
@@ -231,18 +258,7 @@ void Trainer::open(const TrainConfig& c, std::shared_ptr<const BatchSource> sour
   S.opt.emplace(*S.model, AdamWConfig{c.lr, 0.9f, 0.95f, 1e-8f, c.weight_decay, c.grad_clip});
   S.hf.dtype = save_dt;
   S.hf.force = true;
-  if (!c.tokenizer.empty()) {
-    S.hf.tokenizer_path = c.tokenizer;
-  } else if (!c.data_dir.empty() && path_exists(join_path(c.data_dir, "meta.json"))) {
-    const std::string mpath = join_path(c.data_dir, "meta.json");
-    auto meta = read_json_file(mpath);
-    // Written by `solar tokenize`, but a hand-edited one must fail naming the field.
-    if (!meta.is_object()) fail(mpath, "", "expected a JSON object, got " + json_brief(meta));
-    if (meta.contains("tokenizer") && !meta["tokenizer"].is_null() && !meta["tokenizer"].is_string())
-      fail(mpath, "tokenizer", "expected a path string, got " + json_brief(meta["tokenizer"]));
-    const std::string tok = meta.contains("tokenizer") && meta["tokenizer"].is_string() ? meta["tokenizer"].get<std::string>() : "";
-    if (!tok.empty() && path_exists(tok)) S.hf.tokenizer_path = tok;
-  }
+  S.hf.tokenizer_path = tokenizer_to_copy;
 }
 
 void Trainer::resume() {
