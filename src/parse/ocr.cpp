@@ -215,10 +215,32 @@ static void reread_cells(tesseract::TessBaseAPI& api, const cv::Mat& img, std::v
   conf = std::move(out_conf);
 }
 
+// The page's text-sized ink: its connected components 3-40 page pixels
+// tall (rules, figures and specks left out), each by its centre and area in
+// the enlarged page's pixels. Found once, whatever the readings.
+struct Ink {
+  std::vector<std::pair<cv::Point, int>> parts;
+  double total = 0;
+};
+
+static Ink text_ink(const cv::Mat& big, double up) {
+  cv::Mat bin, label, stats, centre;
+  cv::threshold(big, bin, 0, 255, cv::THRESH_BINARY_INV | cv::THRESH_OTSU);
+  const int n = cv::connectedComponentsWithStats(bin, label, stats, centre, 8);
+  Ink ink;
+  for (int i = 1; i < n; i++) {
+    const int w = stats.at<int>(i, cv::CC_STAT_WIDTH), h = stats.at<int>(i, cv::CC_STAT_HEIGHT);
+    const int area = stats.at<int>(i, cv::CC_STAT_AREA);
+    if (h < 3 * up || h > 40 * up || w > 3 * h + 10 || area < 2) continue;
+    ink.parts.push_back({cv::Point(int(centre.at<double>(i, 0)), int(centre.at<double>(i, 1))), area});
+    ink.total += area;
+  }
+  return ink;
+}
+
 // One Tesseract reading of the (enlarged) page: its words in the page's
-// pixels with their confidences, and `ink`, the share of the text-sized ink
-// (connected components 3-40 page pixels tall, by area) lying inside words
-// read with confidence 20 or more.
+// pixels with their confidences, and `ink`, the share of the page's text
+// ink lying inside words read with confidence 20 or more.
 struct Reading {
   std::vector<Word> words;
   std::vector<float> conf;
@@ -226,7 +248,7 @@ struct Reading {
 };
 
 static Reading read_page(tesseract::TessBaseAPI& api, const cv::Mat& big, double up, tesseract::PageSegMode psm,
-                         const std::string& source) {
+                         const Ink& ink, const std::string& source) {
   api.SetPageSegMode(psm);
   api.SetImage(big.data, big.cols, big.rows, 1, int(big.step));
   api.SetSourceResolution(300);
@@ -255,23 +277,14 @@ static Reading read_page(tesseract::TessBaseAPI& api, const cv::Mat& big, double
     wd.size = float(y1 - y0) / float(up);
     r.words.push_back(std::move(wd));
   } while (it->Next(tesseract::RIL_WORD));
-  cv::Mat bin, label, stats, centre;
-  cv::threshold(big, bin, 0, 255, cv::THRESH_BINARY_INV | cv::THRESH_OTSU);
-  const int n = cv::connectedComponentsWithStats(bin, label, stats, centre, 8);
-  double all = 0, read = 0;
-  for (int i = 1; i < n; i++) {
-    const int w = stats.at<int>(i, cv::CC_STAT_WIDTH), h = stats.at<int>(i, cv::CC_STAT_HEIGHT);
-    const int area = stats.at<int>(i, cv::CC_STAT_AREA);
-    if (h < 3 * up || h > 40 * up || w > 3 * h + 10 || area < 2) continue;  // rules, figures, specks
-    all += area;
-    const cv::Point c(int(centre.at<double>(i, 0)), int(centre.at<double>(i, 1)));
+  double read = 0;
+  for (const auto& [c, area] : ink.parts)
     for (const cv::Rect& b : sure)
       if (b.contains(c)) {
         read += area;
         break;
       }
-  }
-  r.ink = all > 0 ? read / all : 1;
+  r.ink = ink.total > 0 ? read / ink.total : 1;
   return r;
 }
 
@@ -325,14 +338,15 @@ static Page ocr_alone(const std::string& bytes, const std::string& source, const
     up = std::min(3.0, 1800.0 / img.cols);
     cv::resize(img, big, cv::Size(), up, up, cv::INTER_CUBIC);
   }
-  Reading r = read_page(api, big, up, tesseract::PSM_AUTO, source);
+  const Ink ink = text_ink(big, up);
+  Reading r = read_page(api, big, up, tesseract::PSM_AUTO, ink, source);
   // Tesseract's page layout now and then loses whole columns of a small
   // table (italic cells; rows underlined by rules taken for separators): the
   // words it returns are right, but half the text is missing. Such a page
   // is read again as one block of rows, kept when it reads clearly more ink.
   // Regular pages read 0.92-1.0 of their ink and are not read twice.
   if (r.ink < 0.85) {
-    Reading b = read_page(api, big, up, tesseract::PSM_SINGLE_BLOCK, source);
+    Reading b = read_page(api, big, up, tesseract::PSM_SINGLE_BLOCK, ink, source);
     if (b.ink > r.ink + 0.1) r = std::move(b);
   }
   page.words = std::move(r.words);
