@@ -1,5 +1,5 @@
 // bench/bench.h — what the benchmarks share: timing, the memory bandwidth and
-// GEMM peak they are measured against, and the FLOPs a training token costs.
+// GEMM peaks they are measured against, and the FLOPs a training token costs.
 #pragma once
 #include <omp.h>
 
@@ -15,6 +15,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
+#include <oneapi/dnnl/dnnl.hpp>
 
 #include "kernels/kernels.h"
 #include "model/checkpoint.h"
@@ -81,6 +82,43 @@ inline double gemm_peak_gflops(kernels::Precision p, int threads) {
     best = std::max(best, 2.0 * n * n * n / secs(t) / 1e9);
   }
   return best;
+}
+
+// oneDNN's int8 matmul (u8 · s8 → s32, its own weight layout) on 1536³ at
+// this thread count, best of 3 (GOP/s): the integer peak that quantized
+// prefill is measured against, as kernels::gemm's is for the float formats.
+// It is a raw int8 GEMM: no block scales, and u8·s8 pairs that may saturate
+// (vpmaddubsw), so a block-quantized kernel that must stay exact does more
+// per product. On AVX-512 VNNI / AMX machines oneDNN uses those. 0 where
+// oneDNN has no int8 matmul for this CPU.
+inline double int8_peak_gops(int threads) try {
+  using dnnl::memory;
+  const int64_t n = 1536;
+  kernels::set_num_threads(threads);
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream s(eng);
+  memory::desc a({n, n}, memory::data_type::u8, memory::format_tag::ab);
+  memory::desc b({n, n}, memory::data_type::s8, memory::format_tag::any);
+  memory::desc c({n, n}, memory::data_type::s32, memory::format_tag::ab);
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), eng);
+  memory ma(a, eng), mb(pd.weights_desc(), eng), mc(c, eng);
+  std::fill_n(static_cast<uint8_t*>(ma.get_data_handle()), a.get_size(), uint8_t(3));
+  std::fill_n(static_cast<uint8_t*>(mb.get_data_handle()), pd.weights_desc().get_size(), uint8_t(2));
+  dnnl::matmul mm(pd);
+  auto run = [&] {
+    mm.execute(s, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
+    s.wait();
+  };
+  run();  // warm up: the JIT, page faults
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    auto t = Clock::now();
+    run();
+    best = std::max(best, 2.0 * n * n * n / secs(t) / 1e9);
+  }
+  return best;
+} catch (const dnnl::error&) {
+  return 0;
 }
 
 // Read-only memory bandwidth over a buffer much larger than the last-level

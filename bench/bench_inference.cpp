@@ -1,7 +1,8 @@
 // bench_inference — decode and prefill speed of a model, beside the machine's
 // limits measured in the same run:
 //   decode  : tokens/s vs memory-bandwidth limit (bandwidth / weight bytes per token)
-//   prefill : tokens/s and GFLOP/s vs the BF16 / F32 GEMM peak of kernels::gemm
+//   prefill : tokens/s and GFLOP/s vs the BF16 / F32 GEMM peak of kernels::gemm,
+//             or for block-quantized matrices oneDNN's int8 matmul (bench::int8_peak_gops)
 // The model is a file solar loads (-m: HF folder, GGUF incl. block-quantized
 // types, llama2.c) or random weights of a preset. Each pass is llama-bench's:
 // the prompt as one batch (prefill), then --gen single-token steps after it
@@ -185,6 +186,8 @@ int run(const Options& o) {
          "at least --prompt + --gen + 1 = " + std::to_string(o.prompt + o.gen + 1) + ", got " +
              std::to_string(c.max_position_embeddings));
   const auto by_type = bytes_by_type(ck);
+  bool quantized = false;  // prefill then multiplies int8: its peak is the int8 one
+  for (const TensorView* t : token_matrices(ck)) quantized = quantized || !is_float(t->dtype);
   auto m = std::make_shared<const engine::Model>(std::move(ck));
   const double load_s = secs(t0), wbytes = double(m->weight_bytes_per_token());
   const std::string label = o.model.empty() ? "random " + o.preset + " " + o.dtype : o.model;
@@ -200,8 +203,9 @@ int run(const Options& o) {
               c.intermediate_size, c.num_hidden_layers, c.num_attention_heads, c.num_key_value_heads, c.vocab_size,
               wbytes / 1e9, types.c_str(), load_s, o.prompt, o.gen, o.reps);
   if (!o.sync)
-    std::printf("%-7s %8s %8s %14s %8s %8s | %16s %8s %8s %8s %8s\n", "threads", "bw simp", "bw wide",
-                "decode tok/s", "limit", "of lim", "prefill tok/s", "GFLOP/s", "bf16 pk", "f32 pk", "of pk");
+    std::printf("%-7s %8s %8s %14s %8s %8s | %16s %8s %8s %8s %8s %8s\n", "threads", "bw simp", "bw wide",
+                "decode tok/s", "limit", "of lim", "prefill tok/s", "GFLOP/s", "bf16 pk", "f32 pk",
+                quantized ? "int8 pk" : "", quantized ? "of i8pk" : "of pk");
   std::fflush(stdout);
 
   bench::BandwidthProbe probe;
@@ -210,7 +214,8 @@ int run(const Options& o) {
     const double bw_simple = probe.simple(th), bw_wide = probe.wide(th), bw = std::max(bw_simple, bw_wide);
     const double bf16_peak = bench::gemm_peak_gflops(kernels::Precision::BF16, th);
     const double f32_peak = bench::gemm_peak_gflops(kernels::Precision::F32, th);
-    const double peak = std::max(bf16_peak, f32_peak), limit_tps = bw * 1e9 / wbytes;
+    const double int8_peak = quantized ? bench::int8_peak_gops(th) : 0;
+    const double peak = int8_peak > 0 ? int8_peak : std::max(bf16_peak, f32_peak), limit_tps = bw * 1e9 / wbytes;
     kernels::set_num_threads(th);
     const json check = kernel_check(m->checkpoint());
     json base = {{"bench", "inference"}, {"model", label}, {"preset", o.model.empty() ? o.preset : ""},
@@ -218,7 +223,8 @@ int run(const Options& o) {
                  {"weight_bytes_per_token", wbytes}, {"weight_bytes_by_type", by_type},
                  {"mem_gbs_simple", bw_simple}, {"mem_gbs_wide", bw_wide}, {"mem_gbs", bw},
                  {"wide_probe_isa", probe.wide_isa()}, {"decode_limit_tps", limit_tps},
-                 {"gemm_bf16_gflops", bf16_peak}, {"gemm_f32_gflops", f32_peak}, {"prefill_tokens", o.prompt},
+                 {"gemm_bf16_gflops", bf16_peak}, {"gemm_f32_gflops", f32_peak}, {"gemm_int8_gops", int8_peak},
+                 {"prefill_tokens", o.prompt},
                  {"gen_tokens", o.gen}, {"prefill_flops", flops}, {"kernel_check", check},
                  {"cpu_report", kernels::cpu_report()}};
     auto pass_json = [&](const Pass& p) {
@@ -253,9 +259,10 @@ int run(const Options& o) {
     }
     const bench::Stats ps = bench::stats(pre), ds = bench::stats(dec);
     const double pf_gflops = flops * ps.mean / std::max(o.prompt, 1) / 1e9;
-    std::printf("%-7d %8.1f %8.1f %8.2f ±%5.2f %8.2f %7.0f%% | %9.1f ±%5.1f %8.1f %8.1f %8.1f %7.0f%%\n", th,
+    std::printf("%-7d %8.1f %8.1f %8.2f ±%5.2f %8.2f %7.0f%% | %9.1f ±%5.1f %8.1f %8.1f %8.1f %8s %7.0f%%\n", th,
                 bw_simple, bw_wide, ds.mean, ds.sd, limit_tps, 100 * ds.mean / limit_tps, ps.mean, ps.sd, pf_gflops,
-                bf16_peak, f32_peak, 100 * pf_gflops / peak);
+                bf16_peak, f32_peak, int8_peak > 0 ? std::to_string(int(int8_peak + 0.5)).c_str() : "",
+                100 * pf_gflops / peak);
     for (const auto& [t, r] : check.items())
       if (r["path"] == "reference")
         std::printf("#   %s weights: reference path (%s on 1 thread: GEMV %.2f, M=32 GEMM %.2f GFLOP/s)\n",

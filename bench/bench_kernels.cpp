@@ -1,6 +1,6 @@
 // bench_kernels — memory bandwidth (bench.h's two probes), GEMV (decode) and
-// GEMM (prefill) speed of kernels/, against oneDNN's raw matmul peak and a
-// naive loop, at 1 and 2 threads; then training's element-wise kernels against
+// GEMM (prefill) speed of kernels/, against oneDNN's raw matmul peaks (f32,
+// bf16; int8 for the quantized types) and a naive loop, at 1 and 2 threads; then training's element-wise kernels against
 // their portable loops. Prints an aligned table, then one JSON line per
 // measurement.
 //
@@ -51,12 +51,14 @@ struct Row {
   const char* unit;
   double ratio;  // fraction of bandwidth / of oneDNN peak / speed-up over naive; < 0: none
   const char* ratio_of;
+  double of_peak = -1;  // quantized prefill: fraction of oneDNN's int8 matmul (bench::int8_peak_gops); < 0: none
 };
 std::vector<Row> rows;
 
 void report(Row r) {
   std::printf("%-6s %-40s %2d %10.2f %-8s", r.bench.c_str(), r.name.c_str(), r.threads, r.value, r.unit);
   if (r.ratio >= 0) std::printf(" %8.3f  %s", r.ratio, r.ratio_of);
+  if (r.of_peak >= 0) std::printf("; %.0f%% of int8 peak", 100 * r.of_peak);
   std::printf("\n");
   std::fflush(stdout);
   rows.push_back(r);
@@ -189,6 +191,9 @@ int main(int argc, char** argv) {
       detail::dispatch() = saved;
     }
 
+    const double peak8 = bench::int8_peak_gops(threads);
+    if (peak8 > 0) report({"peak", "oneDNN matmul u8s8s32 1536^3", threads, peak8, "GOP/s", -1, ""});
+
     // Packed weights (kernels::PackedWeight, on the best path the dispatch
     // allows: gemv's ISA above): decode against the row-by-row kernels and
     // prefill against oneDNN (F32: its f32 matmul; BF16: its bf16 matmul
@@ -214,11 +219,13 @@ int main(int argc, char** argv) {
       const double td = best_time([&] { detail::linear_dnnl(x.data(), M, K, w.get(), t, N, y.data(), false); }, budget);
       std::snprintf(name, sizeof name, "packed M=%lld %s W[%lld,%lld]", (long long)M, dtype_name(t), (long long)N,
                     (long long)K);
-      report({"gemm", name, threads, 2.0 * M * N * K / tg / 1e9, "GOP/s", td / tg,
+      const double gops = 2.0 * M * N * K / tg / 1e9;
+      report({"gemm", name, threads, gops, "GOP/s", td / tg,
               t == DType::F32                                       ? "x oneDNN f32"
               : t == DType::BF16 && detail::dispatch().dnnl_bf16 ? "x oneDNN bf16"
               : is_float(t)                                         ? "x widen+oneDNN f32"
-                                                                    : "x dequant+oneDNN f32"});
+                                                                    : "x dequant+oneDNN f32",
+              is_float(t) || peak8 <= 0 ? -1 : gops / peak8});
     }
 
     if (packed_only) continue;
@@ -318,6 +325,7 @@ int main(int argc, char** argv) {
     std::printf("{\"bench\":\"%s\",\"case\":\"%s\",\"threads\":%d,\"value\":%.3f,\"unit\":\"%s\"", r.bench.c_str(),
                 r.name.c_str(), r.threads, r.value, r.unit);
     if (r.ratio >= 0) std::printf(",\"ratio\":%.4f,\"ratio_of\":\"%s\"", r.ratio, r.ratio_of);
+    if (r.of_peak >= 0) std::printf(",\"of_int8_peak\":%.4f", r.of_peak);
     std::printf("}\n");
   }
 }

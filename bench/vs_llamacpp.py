@@ -299,7 +299,7 @@ def bench_format(fmt, path, made_by, args, bench):
     setup = solar.setup
     res["setup"] = {k: setup[k] for k in ("weight_bytes_per_token", "weight_bytes_by_type", "mem_gbs_simple",
                                           "mem_gbs_wide", "mem_gbs", "wide_probe_isa", "gemm_bf16_gflops",
-                                          "gemm_f32_gflops", "prefill_flops", "prefill_tokens", "kernel_check",
+                                          "gemm_f32_gflops", "gemm_int8_gops", "prefill_flops", "prefill_tokens", "kernel_check",
                                           "cpu_report")}
     res["solar_header"] = solar.header
     slow = [t for t, r in setup["kernel_check"].items() if r["path"] == "reference"]
@@ -359,7 +359,8 @@ def machine_limits(results):
          "mem_gbs_wide": max(S["mem_gbs_wide"] for S in setups),
          "wide_probe_isa": setups[0]["wide_probe_isa"],
          "gemm_bf16_gflops": max(S["gemm_bf16_gflops"] for S in setups),
-         "gemm_f32_gflops": max(S["gemm_f32_gflops"] for S in setups)}
+         "gemm_f32_gflops": max(S["gemm_f32_gflops"] for S in setups),
+         "gemm_int8_gops": max(S.get("gemm_int8_gops", 0) for S in setups)}
     m["gemm_peak_gflops"] = max(m["gemm_bf16_gflops"], m["gemm_f32_gflops"])
     for r in results:
         S = r["setup"]
@@ -368,8 +369,10 @@ def machine_limits(results):
         for who in ("solar", "llama"):
             if r[who]:
                 r[f"{who}_decode_of_limit"] = r[who]["decode_tps"]["mean"] / limit
+                # Quantized formats multiply int8 (both engines): oneDNN's int8 matmul is their peak.
+                peak = m["gemm_int8_gops"] if S.get("gemm_int8_gops", 0) > 0 else m["gemm_peak_gflops"]
                 r[f"{who}_prefill_of_peak"] = (r[who]["prefill_tps"]["mean"] * S["prefill_flops"] /
-                                               max(S["prefill_tokens"], 1) / 1e9 / m["gemm_peak_gflops"])
+                                               max(S["prefill_tokens"], 1) / 1e9 / peak)
     return m
 
 
@@ -413,14 +416,16 @@ def print_report(results, m, args):
                               ("GB/token", lambda r: f"{r['setup']['weight_bytes_per_token'] / 1e9:.3f}")],
                    "prefill": []}
     table("Decode (tok/s; limit: the measured bandwidth over the bytes a token reads)", "decode", "limit")
-    table(f"Prefill of {args.prompt} tokens as one batch (tok/s; peak: the faster of kernels::gemm BF16 and F32)",
+    table(f"Prefill of {args.prompt} tokens as one batch (tok/s; peak: the faster of kernels::gemm BF16 and F32, "
+          "for the quantized formats oneDNN's u8·s8 int8 matmul)",
           "prefill", "GEMM peak")
     for r in results:
         if r["solar_skipped"]:
             log(f"{r['format']}: {r['solar_skipped']}")
     log(f"bandwidth limit {m['mem_gbs']:.1f} GB/s: the best of the simple probe ({m['mem_gbs_simple']:.1f}) and the "
         f"wide {m['wide_probe_isa']} probe ({m['mem_gbs_wide']:.1f}); GEMM peak {m['gemm_peak_gflops']:.0f} GFLOP/s "
-        f"(BF16 {m['gemm_bf16_gflops']:.0f}, F32 {m['gemm_f32_gflops']:.0f}); {args.threads} thread(s), the best of "
+        f"(BF16 {m['gemm_bf16_gflops']:.0f}, F32 {m['gemm_f32_gflops']:.0f}), int8 peak {m['gemm_int8_gops']:.0f} GOP/s; "
+        f"{args.threads} thread(s), the best of "
         f"what bench_inference measured before each format (each format's own figures are in --json)")
     cross = []
     for r in results:
