@@ -1,8 +1,8 @@
 // bench_kernels — memory bandwidth (bench.h's two probes), GEMV (decode) and
 // GEMM (prefill) speed of kernels/, against oneDNN's raw matmul peaks (f32,
-// bf16; int8 for the quantized types) and a naive loop, at 1 and 2 threads; then training's element-wise kernels against
-// their portable loops. Prints an aligned table, then one JSON line per
-// measurement.
+// bf16; int8 for the quantized types) and a naive loop, at 1 and 2 threads;
+// then training's element-wise kernels against their portable loops. Prints
+// an aligned table, then one JSON line per measurement.
 //
 //   bench_kernels [--quick] [--packed]   (--packed: only the packed-weight rows, for kernel work)
 #include <algorithm>
