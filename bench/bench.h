@@ -84,26 +84,20 @@ inline double gemm_peak_gflops(kernels::Precision p, int threads) {
   return best;
 }
 
-// oneDNN's int8 matmul (u8 · s8 → s32, its own weight layout) on 1536³ at
-// this thread count, best of 3 (GOP/s): the integer peak that quantized
-// prefill is measured against, as kernels::gemm's is for the float formats.
-// It is a raw int8 GEMM: no block scales, and u8·s8 pairs that may saturate
-// (vpmaddubsw), so a block-quantized kernel that must stay exact does more
-// per product. On AVX-512 VNNI / AMX machines oneDNN uses those. 0 where
-// oneDNN has no int8 matmul for this CPU.
-inline double int8_peak_gops(int threads) try {
+// oneDNN's matmul of n³ on its own preferred weight layout, best of `reps`
+// after a warm-up (GOP/s): the raw GEMM peaks the kernels are measured
+// against. 0 where oneDNN has no matmul of these types for this CPU.
+inline double dnnl_matmul_gops(int64_t n, dnnl::memory::data_type a_dt, dnnl::memory::data_type b_dt,
+                               dnnl::memory::data_type c_dt, int reps = 3) try {
   using dnnl::memory;
-  const int64_t n = 1536;
-  kernels::set_num_threads(threads);
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
   dnnl::stream s(eng);
-  memory::desc a({n, n}, memory::data_type::u8, memory::format_tag::ab);
-  memory::desc b({n, n}, memory::data_type::s8, memory::format_tag::any);
-  memory::desc c({n, n}, memory::data_type::s32, memory::format_tag::ab);
+  memory::desc a({n, n}, a_dt, memory::format_tag::ab), c({n, n}, c_dt, memory::format_tag::ab);
+  memory::desc b({n, n}, b_dt, memory::format_tag::any);
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), eng);
   memory ma(a, eng), mb(pd.weights_desc(), eng), mc(c, eng);
-  std::fill_n(static_cast<uint8_t*>(ma.get_data_handle()), a.get_size(), uint8_t(3));
-  std::fill_n(static_cast<uint8_t*>(mb.get_data_handle()), pd.weights_desc().get_size(), uint8_t(2));
+  std::fill_n(static_cast<uint8_t*>(ma.get_data_handle()), a.get_size(), uint8_t(0));
+  std::fill_n(static_cast<uint8_t*>(mb.get_data_handle()), pd.weights_desc().get_size(), uint8_t(0));
   dnnl::matmul mm(pd);
   auto run = [&] {
     mm.execute(s, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
@@ -111,7 +105,7 @@ inline double int8_peak_gops(int threads) try {
   };
   run();  // warm up: the JIT, page faults
   double best = 0;
-  for (int rep = 0; rep < 3; ++rep) {
+  for (int rep = 0; rep < reps; ++rep) {
     auto t = Clock::now();
     run();
     best = std::max(best, 2.0 * n * n * n / secs(t) / 1e9);
@@ -119,6 +113,18 @@ inline double int8_peak_gops(int threads) try {
   return best;
 } catch (const dnnl::error&) {
   return 0;
+}
+
+// The integer peak that quantized prefill is measured against, as
+// kernels::gemm's is for the float formats: oneDNN's int8 matmul (u8 · s8 →
+// s32, 1536³) at this thread count. It is a raw int8 GEMM: no block scales,
+// and u8·s8 pairs that may saturate (vpmaddubsw), so a block-quantized kernel
+// that must stay exact does more per product. On AVX-512 VNNI / AMX machines
+// oneDNN uses those.
+inline double int8_peak_gops(int threads) {
+  using dt = dnnl::memory::data_type;
+  kernels::set_num_threads(threads);
+  return dnnl_matmul_gops(1536, dt::u8, dt::s8, dt::s32);
 }
 
 // Read-only memory bandwidth over a buffer much larger than the last-level

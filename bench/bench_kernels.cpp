@@ -99,27 +99,6 @@ void naive_linear(const float* x, int64_t M, int64_t K, const void* W, DType t, 
   }
 }
 
-// oneDNN matmul on its own preferred layouts: the machine's GEMM peak.
-double dnnl_peak(int64_t n, dnnl::memory::data_type dt, double budget) {
-  using dnnl::memory;
-  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-  dnnl::stream s(eng);
-  memory::desc a({n, n}, dt, memory::format_tag::ab), c({n, n}, memory::data_type::f32, memory::format_tag::ab);
-  memory::desc b_any({n, n}, dt, memory::format_tag::any);
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b_any, c), eng);
-  memory ma(a, eng), mb(pd.weights_desc(), eng), mc(c, eng);
-  std::memset(ma.get_data_handle(), 0, a.get_size());
-  std::memset(mb.get_data_handle(), 0, pd.weights_desc().get_size());
-  dnnl::matmul p(pd);
-  double t = best_time(
-      [&] {
-        p.execute(s, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
-        s.wait();
-      },
-      budget);
-  return 2.0 * n * n * n / t / 1e9;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -229,10 +208,12 @@ int main(int argc, char** argv) {
     }
 
     if (packed_only) continue;
-    const double peak32 = dnnl_peak(2048, dnnl::memory::data_type::f32, budget);
+    using dt = dnnl::memory::data_type;
+    const int peak_reps = quick ? 3 : 10;
+    const double peak32 = bench::dnnl_matmul_gops(2048, dt::f32, dt::f32, dt::f32, peak_reps);
     report({"peak", "oneDNN matmul f32 2048^3", threads, peak32, "GFLOP/s", -1, ""});
     if (detail::dnnl_isas().size() > 1) {  // oneDNN 2.6 has no bf16 matmul for an AVX2-only CPU
-      const double peak16 = dnnl_peak(2048, dnnl::memory::data_type::bf16, budget);
+      const double peak16 = bench::dnnl_matmul_gops(2048, dt::bf16, dt::bf16, dt::f32, peak_reps);
       report({"peak", "oneDNN matmul bf16 2048^3", threads, peak16, "GFLOP/s", peak16 / peak32, "of f32 peak"});
     }
 
