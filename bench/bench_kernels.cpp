@@ -205,6 +205,14 @@ int main(int argc, char** argv) {
               : is_float(t)                                         ? "x widen+oneDNN f32"
                                                                     : "x dequant+oneDNN f32",
               is_float(t) || peak8 <= 0 ? -1 : gops / peak8});
+      if (detail::dispatch().amx_int8 && detail::amx_packable(t)) {  // the same on the VNNI kernel
+        detail::dispatch().amx_int8 = false;
+        const double tv = best_time([&] { linear(x.data(), M, packed[0], y.data()); }, budget);
+        detail::dispatch().amx_int8 = true;
+        std::snprintf(name, sizeof name, "  (VNNI, no AMX) M=%lld %s", (long long)M, dtype_name(t));
+        report({"gemm", name, threads, 2.0 * M * N * K / tv / 1e9, "GOP/s", tv / tg, "x slower than AMX",
+                peak8 <= 0 ? -1 : 2.0 * M * N * K / tv / 1e9 / peak8});
+      }
     }
 
     if (packed_only) continue;

@@ -211,13 +211,46 @@ def _quiet(level, text, user_data):
     pass
 
 
+# One prefill of n tokens with llama.cpp's default model parameters, in a
+# child process: on some Sapphire Rapids machines its AMX buffer type (weights
+# repacked for AMX-INT8 at load) segfaults in ggml_backend_amx_mul_mat
+# (llama.cpp issue #20824, unfixed), and it would take this process with it.
+_PROBE = """
+import sys, llama_cpp as L
+quiet = L.llama_log_callback(lambda *a: None)
+L.llama_log_set(quiet, None)
+m = L.llama_model_load_from_file(sys.argv[1].encode(), L.llama_model_default_params())
+cp = L.llama_context_default_params()
+n = int(sys.argv[2]); cp.n_ctx = n + 1; cp.n_batch = cp.n_ubatch = n; cp.n_threads = cp.n_threads_batch = int(sys.argv[3])
+ctx = L.llama_init_from_model(m, cp)
+toks = (L.llama_token * n)(*[1] * n)
+sys.exit(L.llama_decode(ctx, L.llama_batch_get_one(toks, n)))
+"""
+
+
+def extra_bufts_work(path, args):
+    """Whether llama.cpp's default extra buffer types (AMX, CPU_REPACK) run a
+    prefill of this file; if not, it runs with plain CPU buffers, as a user
+    would have to (llama-cli --no-repack)."""
+    r = subprocess.run([sys.executable, "-c", _PROBE, path, str(max(args.prompt, 16)), str(args.threads)],
+                       capture_output=True, text=True)
+    if r.returncode == 0:
+        return True, ""
+    why = f"signal {-r.returncode}" if r.returncode < 0 else f"exit {r.returncode}"
+    return False, (f"llama.cpp's extra buffer types (AMX / CPU_REPACK) crashed at prefill ({why}; "
+                   f"llama.cpp issue #20824): llama.cpp runs with use_extra_bufts = false")
+
+
 class LlamaBench:
     """llama.cpp on one file, as llama-bench runs it: n_batch = n_ubatch = prompt,
-    n_threads = n_threads_batch = threads, otherwise the library's defaults."""
+    n_threads = n_threads_batch = threads, otherwise the library's defaults
+    (but extra_bufts, see extra_bufts_work)."""
 
-    def __init__(self, path, args):
+    def __init__(self, path, args, extra_bufts=True):
         self.P, self.N = args.prompt, args.gen
-        self.model = L.llama_model_load_from_file(path.encode(), L.llama_model_default_params())
+        mp = L.llama_model_default_params()
+        mp.use_extra_bufts = extra_bufts
+        self.model = L.llama_model_load_from_file(path.encode(), mp)
         if not self.model:
             sys.exit(f"llama.cpp could not load {path}")
         cp = L.llama_context_default_params()
@@ -308,7 +341,23 @@ def bench_format(fmt, path, made_by, args, bench):
                                 f"(--solar-quant=slow to force)")
         solar.close()
         solar = None
-    llama = LlamaBench(path, args)
+    extra, why = extra_bufts_work(path, args)
+    if why:
+        log(f"    {why}")
+    res["llama_extra_bufts"] = extra
+    res["llama_note"] = why
+    llama = LlamaBench(path, args, extra)
+    # Decode alone still runs on the extra buffers (llama.cpp's default, and
+    # its faster decode): a second context that decodes from an empty cache,
+    # since the prefill that would fill it crashes.
+    dec_only = None
+    if not extra:
+        a0 = argparse.Namespace(**vars(args))
+        a0.prompt = 0
+        dec_only = LlamaBench(path, a0, True)
+        dec_only.run()
+        res["llama_note"] += ("; its decode figures come from the extra buffers, decoding from an empty cache "
+                              "(solar's after the prompt)")
     res["llama_flash_attn"] = llama.flash_attn
     res["llama_system_info"] = L.llama_print_system_info().decode().strip()
     # Warm-up: page faults, thread pools, oneDNN primitives / llama.cpp's graph.
@@ -326,6 +375,9 @@ def bench_format(fmt, path, made_by, args, bench):
                 s_dec.append(d)
             elif who == "llama":
                 p, d, own = llama.run()
+                if dec_only:
+                    _, d, own_d = dec_only.run()
+                    own["decode_tps"] = own_d["decode_tps"]
                 l_pre.append(p)
                 l_dec.append(d)
                 own_pre.append(own["prefill_tps"])
@@ -336,6 +388,8 @@ def bench_format(fmt, path, made_by, args, bench):
     if solar:
         solar.close()
     llama.close()
+    if dec_only:
+        dec_only.close()
     res["llama"] = {"prefill_tps": mean_sd(l_pre), "decode_tps": mean_sd(l_dec),
                     "perf_context": {"prefill_tps": mean_sd(own_pre), "decode_tps": mean_sd(own_dec)}}
     if solar:
@@ -393,6 +447,9 @@ def print_report(results, m, args):
     for line in results[0]["setup"]["cpu_report"].splitlines():
         log(f"solar {line}")
     log(f"llama.cpp: {results[0]['llama_system_info']}; flash attention {results[0]['llama_flash_attn']}")
+    for r in results:
+        if r.get("llama_note"):
+            log(f"{r['format']}: {r['llama_note']}")
     log("")
     def table(title, kind, of):
         """One row per format: solar, llama.cpp, ratio, target, each one's fraction of the limit."""

@@ -67,12 +67,13 @@ CpuFeatures detect() {
     f.avx512_vbmi = c & (1u << 1);
     f.avx512_vnni = c & (1u << 11);
   }
-  bool amx_tile = d & (1u << 24), amx_bf16 = d & (1u << 22);
+  bool amx_tile = d & (1u << 24), amx_bf16 = d & (1u << 22), amx_int8 = d & (1u << 25);
   unsigned maxsub = a;
   if (maxsub >= 1 && os_avx512 && __get_cpuid_count(7, 1, &a, &b, &c, &d)) f.avx512_bf16 = a & (1u << 5);
   if (amx_tile && os_amx && request_amx()) {
     f.amx_tile = true;
     f.amx_bf16 = amx_bf16;
+    f.amx_int8 = amx_int8 && f.avx512bw && f.avx512vl;  // its kernels' epilogues are AVX-512
   }
   return f;
 }
@@ -97,6 +98,7 @@ std::string CpuFeatures::describe() const {
   add(avx512_bf16, "avx512_bf16");
   add(amx_tile, "amx_tile");
   add(amx_bf16, "amx_bf16");
+  add(amx_int8, "amx_int8");
   return s.empty() ? "generic" : s;
 }
 
@@ -115,7 +117,12 @@ std::string cpu_report() {
   return "cpu: " + f.model + " (" + std::to_string(omp_get_num_procs()) + " logical CPUs); detected: " +
          f.describe() + "\nused: gemv " + detail::isa_name(d.isa) + ", element-wise " +
          (d.isa == detail::Isa::Scalar ? "portable" : detail::isa_name(d.isa)) + ", bf16 GEMMs " +
-         (d.dnnl_bf16 ? "native in oneDNN" : "widened to f32") + ", oneDNN " + std::to_string(v->major) + "." +
+         (d.dnnl_bf16 ? "native in oneDNN" : "widened to f32") + ", quantized prefill " +
+         (d.isa == detail::Isa::Avx512 && d.amx_int8 ? "AMX-INT8"
+          : d.isa == detail::Isa::Avx512 && d.vnni   ? "VNNI"
+          : d.isa != detail::Isa::Scalar             ? "AVX2"
+                                                     : "scalar") +
+         ", oneDNN " + std::to_string(v->major) + "." +
          std::to_string(v->minor) + "." + std::to_string(v->patch) + " at " +
          (dnnl.empty() ? std::string("below AVX2") : dnnl.back());
 }
@@ -146,7 +153,7 @@ Dispatch& dispatch() {
     // Asking oneDNN, not cpu(), follows ONEDNN_MAX_CPU_ISA (tests lower it).
     const auto dnnl = dnnl_isas();
     const bool bf16 = std::find(dnnl.begin(), dnnl.end(), "AVX512_CORE_BF16") != dnnl.end();
-    return Dispatch{isa, bf16, 8, f.avx512_vnni, isa == Isa::Avx512 && f.avx512_bf16};  // bench: GEMV beats oneDNN up to M≈8
+    return Dispatch{isa, bf16, 8, f.avx512_vnni, isa == Isa::Avx512 && f.avx512_bf16, f.amx_int8};  // bench: GEMV beats oneDNN up to M≈8
   }();
   return d;
 }

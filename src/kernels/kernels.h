@@ -19,7 +19,7 @@ struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512_bf16 = false;
   bool avx512_vbmi = false, avx512_vnni = false;  // byte permutes; u8·s8 dot products (quantized GEMV)
-  bool amx_tile = false, amx_bf16 = false;  // usable: XCR0 + arch_prctl permission granted
+  bool amx_tile = false, amx_bf16 = false, amx_int8 = false;  // usable: XCR0 + arch_prctl permission granted
   std::string describe() const;            // "avx2 fma f16c avx512f … amx_bf16"
 };
 const CpuFeatures& cpu();
@@ -72,7 +72,7 @@ void linear(const float* x, int64_t M, int64_t K, const void* W, DType wdt, int6
 // 16 rows interleaved per panel so that one instruction multiplies 16 rows
 // by the same few elements of x (broadcast) and nothing is reduced across
 // lanes. Decode and prefill both read it (the original is not needed after).
-// Block-quantized W for VNNI or AVX2 (qpanel.cpp has the layout): Q4_0, Q8_0 and
+// Block-quantized W for AMX-INT8 (prefill), VNNI or AVX2 (qpanel.cpp has the layout): Q4_0, Q8_0 and
 // Q6_K panels are their file's size, Q4_K's 2.8% more (its 6-bit scales as
 // bytes), the other block types' larger (8-bit quants, f32 scales). BF16 W
 // for vdpbf16ps, F16 for vcvtph2ps + FMA and F32 for FMA (fpanel.cpp): the

@@ -22,6 +22,7 @@ struct Dispatch {
   int64_t gemv_max_m;  // linear() uses the GEMV path for M <= this, oneDNN above
   bool vnni;           // quantized GEMV's u8·s8 dot products with AVX512-VNNI (else maddubs + madd)
   bool bf16_dot;       // BF16 GEMV as vdpbf16ps on x rounded to bf16 (AVX512-BF16), else W widened to f32
+  bool amx_int8;       // block-quantized panels against 16 rows of x at a time on AMX tiles (qpanel_amx.cpp)
 };
 Dispatch& dispatch();
 
@@ -89,6 +90,13 @@ void packed_weights_of(DType t, const void* row, int64_t b, float* out);
 // scalar; each element is summed block by block in the same order for any M,
 // row range or thread count.
 void packed_rows(Isa isa, const PackedWeight& w, const XQ32& x, int64_t p0, int64_t p1, float* y, bool accumulate);
+// AMX-INT8 (qpanel_amx.cpp): rows [0, m1) of x (m1 a multiple of 16) against
+// panels [p0, p1), each element of y the same bits as packed_rows' VNNI
+// kernel gives it. packed_rows takes this path for whole tiles of 16 rows
+// where isa is Avx512 and dispatch().amx_int8 allows.
+bool amx_packable(DType t);  // the CPU has AMX-INT8 and t is Q4_0, Q8_0, Q4_K or Q6_K
+void packed_rows_amx(const PackedWeight& w, const XQ32& x, int64_t m1, int64_t p0, int64_t p1, float* y,
+                     bool accumulate);
 
 // Float panels (fpanel.cpp): W[N,K] (BF16, F16 or F32) as ceil(N/16) panels
 // of 16 rows interleaved by steps of K (BF16: pairs; F16, F32: single

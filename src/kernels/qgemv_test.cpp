@@ -485,6 +485,50 @@ TEST(QPacked, SharedXEqualsOneCallEach) {
     }
 }
 
+// AMX-INT8 (whole tiles of 16 rows of x) gives the VNNI kernel's bits for
+// every element: one, two and three tiles with tails of rows, odd block
+// counts (Q4_0/Q8_0's single last block), several k-quant super-blocks,
+// panel ranges that start past 0 and end in a partial panel, accumulating,
+// and quants at their limits (Q8_0's −128 and 127, all-15 nibbles, Q6_K's
+// 0 and 63).
+TEST(QPacked, AmxEqualsVnniBitForBit) {
+  if (!cpu().amx_int8 || detail::dispatch().isa != Isa::Avx512 || !cpu().avx512_vnni)
+    GTEST_SKIP() << "no AMX-INT8 on this CPU (" << cpu_summary() << ")";
+  DispatchGuard guard;
+  for (DType t : kTypes)
+    for (int64_t K : xblock(t) == 32 ? std::vector<int64_t>{96, 1024} : std::vector<int64_t>{256, 1536})
+      for (int fill : {-1, 0x00, 0xFF, 0x80, 0x7F}) {
+        if (fill >= 0 && t != DType::Q8_0 && fill != 0xFF && fill != 0x00) continue;
+        const int64_t N = 45;
+        auto w = random_blocks(t, N, K, uint32_t(K + fill));
+        if (fill >= 0) {  // every quant byte (not the scales) set to fill
+          const size_t bb = dtype_block_bytes(t);
+          const size_t from = t == DType::Q8_0 ? 2 : t == DType::Q4_0 ? 2 : t == DType::Q4_K ? 16 : 0;
+          const size_t to = t == DType::Q8_0 ? 34 : t == DType::Q4_0 ? 18 : t == DType::Q4_K ? 144 : 192;
+          for (size_t b = 0; b < w.size(); b += bb) std::fill(w.begin() + long(b + from), w.begin() + long(b + to), uint8_t(fill));
+        }
+        const PackedWeight pw = pack_weight(w.data(), t, N, K);
+        for (int64_t M : {16, 21, 48}) {
+          SCOPED_TRACE(std::string(dtype_name(t)) + " K=" + std::to_string(K) + " M=" + std::to_string(M) +
+                       " fill=" + std::to_string(fill));
+          auto x = randx(M * K, uint32_t(M + K));
+          if (fill == 0x7F) std::fill(x.begin(), x.end(), 3.5f);  // x at +127 steps against the largest quants
+          detail::XQ32 xq;
+          detail::quantize_x32(x.data(), M, K, xq);
+          std::vector<float> want(size_t(M * N), 0.5f), got(want);
+          for (bool amx : {false, true}) {
+            detail::dispatch().amx_int8 = amx;
+            std::vector<float>& y = amx ? got : want;
+            detail::packed_rows(Isa::Avx512, pw, xq, 0, 1, y.data(), false);
+            detail::packed_rows(Isa::Avx512, pw, xq, 1, 3, y.data(), true);
+          }
+          for (int64_t i = 0; i < M * N; ++i)
+            ASSERT_EQ(std::memcmp(&got[size_t(i)], &want[size_t(i)], 4), 0)
+                << "row " << i / N << " col " << i % N << ": amx " << got[size_t(i)] << " vnni " << want[size_t(i)];
+        }
+      }
+}
+
 // x's rounding: the AVX2 and AVX-512 paths give the scalar definition's
 // bits, NaN, infinities, zeros and ties (k + 0.5 steps) included.
 TEST(QPacked, QuantizedXSameOnEveryPath) {

@@ -44,6 +44,10 @@
 // at M = 1, the Q4_0/Q4_K/Q6_K panels stream faster than the row kernels
 // (qgemv.cpp) and Q8_0's within a few percent of them.
 //
+// CPUs with AMX-INT8 (Sapphire Rapids on) run whole tiles of 16 rows of x
+// on the tile unit (qpanel_amx.cpp, Q4_0, Q8_0, Q4_K, Q6_K), the same sums
+// and float operations, so the same bits; the other rows on the kernel below.
+//
 // CPUs with AVX2 but no VNNI (Zen 1-3, Intel clients) run the same panels as
 // two halves of 8 rows (panel_avx2), with the same integer sums, so their
 // rows too are the same bits for any M and the prefill needs no f32 copy of
@@ -66,6 +70,7 @@
 #include "core/error.h"
 #include "kernels/kernels.h"
 #include "kernels/kernels_impl.h"
+#include "kernels/qpanel_layout.h"
 
 #define SOLAR_P512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,fma,f16c")))
 #define SOLAR_P256 __attribute__((target("avx2,fma,f16c")))
@@ -75,43 +80,9 @@
 
 namespace solar::kernels {
 namespace detail {
+using namespace qpanel;
 namespace {
 
-constexpr int kRows = 16;  // rows per panel: one per 32-bit lane of a 512-bit vector
-
-// Panel flavours (see the header): Q4_0/Q8_0 keep the file's f16 d; Q4_K
-// and Q6_K their files' scales per super-block (k_scales); the others an f32
-// scale (and a min, has_min) per 16 with 8-bit u.
-constexpr bool d16_type(DType t) { return t == DType::Q4_0 || t == DType::Q8_0; }
-constexpr bool four_bit(DType t) { return t == DType::Q4_0 || t == DType::Q4_K; }
-constexpr bool has_min(DType t) {
-  return t == DType::Q4_K || t == DType::Q4_1 || t == DType::Q5_1 || t == DType::Q2_K || t == DType::Q5_K;
-}
-// w = s·(u − c): the integer zero point, 0 for the types with a min.
-constexpr int zero_point(DType t) {
-  return t == DType::Q8_0 ? 128 : t == DType::Q6_K ? 32 : t == DType::Q5_0 ? 16 : t == DType::Q4_0 ? 8 : t == DType::Q3_K ? 4 : 0;
-}
-constexpr bool six_bit(DType t) { return t == DType::Q6_K; }
-constexpr bool k_scales(DType t) { return t == DType::Q4_K || t == DType::Q6_K; }
-constexpr int qbytes(DType t) { return four_bit(t) ? 256 : six_bit(t) ? 384 : 512; }  // quant bytes per block of a panel
-// Scale bytes per block of a panel: 16 f16 d; or 16 f32 per scale/min
-// vector; k_scales: 32 bytes, and an eighth of the super-block's f16 d (and dmin).
-constexpr int sbytes(DType t) {
-  return d16_type(t) ? 32 : t == DType::Q4_K ? 40 : six_bit(t) ? 36 : has_min(t) ? 256 : 128;
-}
-constexpr int64_t block_stride(DType t) { return qbytes(t) + sbytes(t); }
-// A k_scales type's 256 of K in a panel: 8 blocks, each its quants then its
-// 32 bytes of scales, then the f16 d (and dmin) of 16 rows: one sequential
-// stream per panel at decode. With the 8 blocks' scales after all their
-// quants (2 KiB past them), Zen 4 streamed Q4_K from DRAM at 18 GB/s a core
-// and Q6_K at 15, against 23-25 for both this way (W in L2: 50 and 57
-// either way).
-constexpr int64_t super_bytes(DType t) { return 8 * block_stride(t); }
-constexpr int64_t block_offset(DType t, int64_t b) {  // where block b's quants start (its scales follow them)
-  return k_scales(t) ? b / 8 * super_bytes(t) + b % 8 * (qbytes(t) + 32) : b * block_stride(t);
-}
-constexpr int64_t scales_at(DType t, int64_t b) { return block_offset(t, b) + qbytes(t); }
-constexpr int64_t d_at(DType t, int64_t b) { return b / 8 * super_bytes(t) + 8 * (qbytes(t) + 32); }
 bool packable(DType t) { return is_quantized(t); }
 
 uint16_t u16(const uint8_t* p) { return uint16_t(p[0] | p[1] << 8); }
@@ -321,7 +292,7 @@ SOLAR_P512 void panel_avx512(const uint8_t* panels, int64_t pstride, int64_t K, 
   constexpr bool kNib = four_bit(T);  // chain 0: low nibbles; chain 1: high nibbles in place (16·u)
   constexpr int QB = qbytes(T), c = zero_point(T);
   const int64_t nb = K / 32;
-  const __m512i lo4 = _mm512_set1_epi8(0x0F), hi4 = _mm512_set1_epi8(char(0xF0)), hi2 = _mm512_set1_epi8(0x30);
+  const __m512i lo4 = _mm512_set1_epi8(0x0F), hi4 = _mm512_set1_epi8(char(0xF0));
   __m512 acc[MT][NP], sbs[MT][NP];  // sbs (k_scales): the super-block's sums before d
 #pragma GCC unroll 8
   for (int m = 0; m < MT; ++m)
@@ -343,18 +314,7 @@ SOLAR_P512 void panel_avx512(const uint8_t* panels, int64_t pstride, int64_t K, 
           w[t] = _mm512_and_si512(v, lo4);
           w[t + 4] = kNib ? _mm512_and_si512(v, hi4) : _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
         }
-        if constexpr (six_bit(T)) {  // bits 4-5 of vector t: bits 2(t/2) of high-bit vector t % 2
-          const __m512i h[2] = {_mm512_loadu_si512(p + 256), _mm512_loadu_si512(p + 320)};
-#pragma GCC unroll 8
-          for (int t = 0; t < 8; ++t) {
-            const __m512i v = h[t % 2];
-            const __m512i at4 = t / 2 == 0   ? _mm512_slli_epi16(v, 4)
-                                : t / 2 == 1 ? _mm512_slli_epi16(v, 2)
-                                : t / 2 == 2 ? v
-                                             : _mm512_srli_epi16(v, 2);
-            w[t] = _mm512_ternarylogic_epi32(w[t], at4, hi2, 0xF8);  // w | (at4 & 0x30)
-          }
-        }
+        if constexpr (six_bit(T)) or_six_bit_highs(p + 256, w);
       }
       // Q4_0/Q8_0: s[0] = d; per-16 types: s, mn per half; k_scales: integer
       // scales (Q6_K: per half).
@@ -747,9 +707,12 @@ void packed_rows(Isa isa, const PackedWeight& w, const XQ32& x, int64_t p0, int6
   // over them: x is read once per group, not once per panel. One row of x:
   // one group, in steps of kDecodeNP panels.
   const int64_t group = x.M == 1 ? p1 - p0 : std::max<int64_t>(1, (256 << 10) / std::max<int64_t>(1, pstride));
+  // Whole tiles of 16 rows of x on AMX, the rest (and decode) on VNNI: the same bits.
+  const int64_t amx_rows = isa == Isa::Avx512 && dispatch().amx_int8 && amx_packable(w.dtype) ? x.M / 16 * 16 : 0;
   for (int64_t g0 = p0; g0 < p1; g0 += group) {
     const int64_t g1 = std::min(p1, g0 + group);
-    for (int64_t m0 = 0; m0 < x.M; m0 += max_mt) {
+    if (amx_rows > 0) packed_rows_amx(w, x, amx_rows, g0, g1, y, accumulate);
+    for (int64_t m0 = amx_rows; m0 < x.M; m0 += max_mt) {
       const int mt = int(std::min<int64_t>(max_mt, x.M - m0));
       for (int64_t p = g0; p < g1;) {
         if (simd) {
