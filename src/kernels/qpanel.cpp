@@ -263,9 +263,6 @@ void panel_scalar(const PackedWeight& w, const uint8_t* panel, const XQ32& x, in
 // ---- AVX-512 VNNI: up to MT rows of x against one panel.
 
 SOLAR_P512 SOLAR_INLINE __m128i bytes16(const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); }
-SOLAR_P512 SOLAR_INLINE __m512 f16x16(const uint8_t* p) {
-  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-}
 
 // NP panels (pstride bytes apart) at once: at M = 1 a single panel is one
 // sequential stream, which the hardware prefetchers restart at every 4 KiB

@@ -66,9 +66,6 @@ SOLAR_AMX void configure(int kb) {
   _tile_loadconfig(&c);
 }
 
-SOLAR_AMX SOLAR_INLINE __m512 f16x16(const uint8_t* p) {
-  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-}
 SOLAR_AMX SOLAR_INLINE __m512 scales_u8(const uint8_t* p) {
   return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
 }

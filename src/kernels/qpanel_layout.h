@@ -49,6 +49,11 @@ constexpr int64_t block_offset(DType t, int64_t b) {  // where block b's quants 
 constexpr int64_t scales_at(DType t, int64_t b) { return block_offset(t, b) + qbytes(t); }
 constexpr int64_t d_at(DType t, int64_t b) { return b / 8 * super_bytes(t) + 8 * (qbytes(t) + 32); }
 
+// The 16 rows' f16 scales at p as f32.
+__attribute__((target("avx512f"), always_inline)) inline __m512 f16x16(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
 // Q6_K: a block's 8 quant vectors w (lane r: 4 weights of row r, their low
 // nibbles) with bits 4-5 added from its two high-bit vectors at p — bits
 // 2(t/2) of vector t % 2 for vector t.

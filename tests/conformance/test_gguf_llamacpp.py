@@ -26,8 +26,9 @@ except ImportError as e:
 
 # llama.cpp's extra CPU buffer types (weights repacked at load: AMX tiles on
 # CPUs with AMX-INT8, interleaved Q4_0 rows on AVX2) are off in every test:
-# the AMX one crashes loading stories260K's quantized matrices (a segfault,
-# llama-cpp-python 0.3.36 on a Sapphire Rapids), and the reference is
+# the AMX one segfaults at the first batch of 16 tokens or more on
+# stories260K's quantized matrices (llama.cpp issue #20824; llama-cpp-python
+# 0.3.36 on a Sapphire Rapids), and the reference is
 # llama.cpp's arithmetic, which its plain CPU buffers compute on every CPU.
 _default_params = llama_cpp.llama_cpp.llama_model_default_params
 
