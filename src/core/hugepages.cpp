@@ -27,8 +27,10 @@ void* huge_alloc(size_t bytes) {
   }
   // Not rounded up to 2 MiB: a partial last 2 MiB stays on small pages, so
   // no block holds more memory than it asked for.
-  void* p = std::aligned_alloc(kHuge, bytes);
-  if (!p) throw std::bad_alloc();
+  // posix_memalign: C11's aligned_alloc wants a size that is a multiple of
+  // the alignment (ASan enforces it).
+  void* p = nullptr;
+  if (posix_memalign(&p, kHuge, bytes) != 0) throw std::bad_alloc();
   // Before the first touch, so the faults themselves can map 2 MiB pages.
   if (advise()) madvise(p, bytes, MADV_HUGEPAGE);
   return p;
